@@ -1,0 +1,9 @@
+#include "runner/app/commands.h"
+
+#include <CLI/CLI.hpp>
+
+namespace runner::app {
+
+void registerCommands(CLI::App& app, CommandContext& ctx) { registerLockCommands(app, ctx); }
+
+}  // namespace runner::app

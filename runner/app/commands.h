@@ -1,0 +1,23 @@
+// Subcommand registration. Each command adds its options to the CLI11 app and, when chosen,
+// stores the action to run in the context; `runCli` runs it inside the error boundary.
+#pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace runner::app {
+
+struct CommandContext {
+  std::function<int()> action;
+  int run() { return action ? action() : 2; }
+};
+
+void registerCommands(CLI::App& app, CommandContext& ctx);
+
+// One function per command family (commands_*.cc).
+void registerLockCommands(CLI::App& app, CommandContext& ctx);
+
+}  // namespace runner::app

@@ -1,0 +1,54 @@
+// The logging port. Every message passes through the redactor first, so a secret that was
+// registered (a token, a webhook secret) never reaches a log line, however it got there.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace runner {
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+// Replaces every registered secret with "[redacted]". Thread-safe.
+class Redactor {
+ public:
+  void add(std::string secret);
+  std::string apply(std::string_view text) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> secrets_;  // GUARDED_BY(mu_)
+};
+
+class Logger {
+ public:
+  virtual ~Logger() = default;
+  virtual void log(LogLevel level, std::string_view message) = 0;
+  void debug(std::string_view m) { log(LogLevel::Debug, m); }
+  void info(std::string_view m) { log(LogLevel::Info, m); }
+  void warn(std::string_view m) { log(LogLevel::Warn, m); }
+  void error(std::string_view m) { log(LogLevel::Error, m); }
+};
+
+// Writes "2026-11-25T19:20:00Z WARN message" lines to stderr, redacted. Thread-safe.
+class StderrLogger final : public Logger {
+ public:
+  explicit StderrLogger(const Redactor* redactor = nullptr, LogLevel min = LogLevel::Info)
+      : redactor_(redactor), min_(min) {}
+  void log(LogLevel level, std::string_view message) override;
+
+ private:
+  const Redactor* redactor_;
+  LogLevel min_;
+  std::mutex mu_;
+};
+
+// Discards everything (for tools and tests that do not care).
+class NullLogger final : public Logger {
+ public:
+  void log(LogLevel, std::string_view) override {}
+};
+
+}  // namespace runner

@@ -1,0 +1,96 @@
+// The Plan: which hosts a change affects and why (DESIGN.md §3, §5). A value type produced by
+// the planner and read by the builder, the reporter and the CLI; its JSON form is a stable
+// contract other tools read.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace runner {
+
+// The interesting part of a flake.lock node's `locked` attributes.
+struct LockedSummary {
+  std::optional<std::string> rev;
+  std::optional<std::string> narHash;
+  std::optional<int64_t> lastModified;
+  friend bool operator==(const LockedSummary&, const LockedSummary&) = default;
+};
+
+// One root input of the flake whose resolved content differs between the two locks.
+struct InputChange {
+  std::string name;                        // the root input's name
+  std::vector<std::string> path;           // input path from the root to the node that changed
+  std::optional<LockedSummary> oldLocked;  // of the node at `path`; nullopt when added
+  std::optional<LockedSummary> newLocked;  // nullopt when removed
+  bool added = false;
+  bool removed = false;
+  bool transitive = false;  // its own lock is the same; something it reaches changed
+  friend bool operator==(const InputChange&, const InputChange&) = default;
+};
+
+enum class FileStatus { Added, Modified, Deleted, Renamed, Copied, TypeChange };
+const char* toString(FileStatus s);
+
+struct FileChange {
+  std::string path;
+  FileStatus status = FileStatus::Modified;
+  std::optional<std::string> oldPath;  // renames and copies
+  friend bool operator==(const FileChange&, const FileChange&) = default;
+};
+
+enum class ReasonKind { File, Input, Global, Dynamic, Drv, SelfRevisionOnly, NewHost, RemovedHost };
+const char* toString(ReasonKind k);
+
+struct Reason {
+  ReasonKind kind = ReasonKind::File;
+  std::string path;    // File, Global: the changed file; Dynamic: the file where it was met
+  std::string name;    // Input: the input's name
+  std::string detail;  // Dynamic: what the analyser met; Global: why it is global
+  friend bool operator==(const Reason&, const Reason&) = default;
+};
+
+struct HostPlan {
+  std::string name;
+  bool affected = false;
+  std::vector<Reason> reasons;
+  std::optional<std::string> oldDrv;  // exact mode
+  std::optional<std::string> newDrv;
+  std::optional<std::string> evalError;  // exact mode: Nix's error for this host
+  bool hasReason(ReasonKind k) const;
+};
+
+enum class PlanMode { Static, Exact, Auto };
+const char* toString(PlanMode m);
+
+struct Plan {
+  std::string repo;
+  std::string from;
+  std::string to;
+  PlanMode mode = PlanMode::Static;
+  std::vector<InputChange> inputsChanged;
+  std::vector<FileChange> filesChanged;
+  std::vector<HostPlan> hosts;  // sorted by name
+  std::vector<std::string> warnings;
+
+  std::vector<std::string> affectedHosts() const;
+  const HostPlan* host(std::string_view name) const;
+};
+
+void to_json(nlohmann::json& j, const LockedSummary& v);
+void to_json(nlohmann::json& j, const InputChange& v);
+void to_json(nlohmann::json& j, const FileChange& v);
+void to_json(nlohmann::json& j, const Reason& v);
+void to_json(nlohmann::json& j, const HostPlan& v);
+void to_json(nlohmann::json& j, const Plan& v);
+void from_json(const nlohmann::json& j, LockedSummary& v);
+void from_json(const nlohmann::json& j, InputChange& v);
+void from_json(const nlohmann::json& j, FileChange& v);
+void from_json(const nlohmann::json& j, Reason& v);
+void from_json(const nlohmann::json& j, HostPlan& v);
+void from_json(const nlohmann::json& j, Plan& v);
+
+}  // namespace runner

@@ -1,0 +1,108 @@
+#include "runner/os/files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::os {
+
+std::optional<std::string> readFileIfExists(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return std::nullopt;
+    throw InputError(path.string() + ": cannot read: " + std::strerror(errno));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw InputError(path.string() + ": read error");
+  return ss.str();
+}
+
+std::string readFile(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path.string() + ": is a directory");
+  auto content = readFileIfExists(path);
+  if (!content) throw InputError(path.string() + ": no such file");
+  return *content;
+}
+
+std::string readSecretFile(const fs::path& path) {
+  std::string s = readFile(path);
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  if (!s.empty() && s.back() == '\r') s.pop_back();
+  if (s.empty()) throw InputError(path.string() + ": secret file is empty");
+  return s;
+}
+
+void writeFileAtomic(const fs::path& path, std::string_view content, fs::perms perms) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  std::string tmpl = path.string() + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw SysError(errno, "creating a temporary file next to " + path.string());
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t w = ::write(fd, content.data() + off, content.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmpl.c_str());
+      throw SysError(e, "writing " + path.string());
+    }
+    off += static_cast<size_t>(w);
+  }
+  ::fchmod(fd, static_cast<mode_t>(perms));
+  ::close(fd);
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmpl.c_str());
+    throw SysError(e, "renaming into " + path.string());
+  }
+}
+
+TempDir::TempDir(std::string_view prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl =
+      std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + ".XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw SysError(errno, "creating a temporary directory");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (keep_) return;
+  std::error_code ec;
+  // Make read-only trees (copies of store paths) removable first.
+  for (auto it = fs::recursive_directory_iterator(
+           path_, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  }
+  fs::remove_all(path_, ec);
+}
+
+std::optional<fs::path> findInPath(std::string_view program) {
+  if (program.find('/') != std::string_view::npos) {
+    if (::access(std::string(program).c_str(), X_OK) == 0) return fs::path(program);
+    return std::nullopt;
+  }
+  const char* p = std::getenv("PATH");
+  for (const auto& dir : split(p ? p : "/usr/bin:/bin", ':')) {
+    if (dir.empty()) continue;
+    fs::path cand = fs::path(dir) / program;
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+  }
+  return std::nullopt;
+}
+
+}  // namespace runner::os

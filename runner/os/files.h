@@ -1,0 +1,44 @@
+// Files and directories: whole-file reads and atomic writes, and temporary directories that
+// remove themselves.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace runner::os {
+
+// Reads a whole file. Throws InputError naming the path if it cannot be read.
+std::string readFile(const std::filesystem::path& path);
+// Like readFile, but nullopt when the file does not exist.
+std::optional<std::string> readFileIfExists(const std::filesystem::path& path);
+// Reads a secret from a file: the content with one trailing newline removed.
+// Throws InputError naming the path (never the content) if it is missing or empty.
+std::string readSecretFile(const std::filesystem::path& path);
+
+// Writes via a temp file in the same directory + rename, so readers never see half a file.
+// Creates missing parent directories. Throws SysError.
+void writeFileAtomic(const std::filesystem::path& path, std::string_view content,
+                     std::filesystem::perms perms = std::filesystem::perms(0644));
+
+// A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "switchyard");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  // Keep the directory (for debugging a failed test).
+  void keep() { keep_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  bool keep_ = false;
+};
+
+// Full path of a program found in $PATH, or nullopt.
+std::optional<std::filesystem::path> findInPath(std::string_view program);
+
+}  // namespace runner::os

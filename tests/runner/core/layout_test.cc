@@ -1,0 +1,130 @@
+// The dependency rule of DESIGN.md §2, checked on the source tree: a folder includes only
+// the folders its level may use, and each C library's headers appear only in the one folder
+// that wraps it. This test fails the build's test run the moment someone crosses a line.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "runner/os/files.h"
+#include "tests/support/run.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// folder -> the folders it may include (itself is always allowed)
+const std::map<std::string, std::set<std::string>>& allowedFolders() {
+  static const std::set<std::string> kLevel1 = {"runner/core", "runner/os",    "runner/git",
+                                                "runner/ssh",  "runner/store", "runner/http",
+                                                "runner/nix",  "runner/crypto"};
+  static const std::set<std::string> kStages = {"runner/plan",        "runner/build",
+                                                "runner/deploy",      "runner/report",
+                                                "integrations/gitea", "integrations/github"};
+  static const std::map<std::string, std::set<std::string>> kRules = [] {
+    std::map<std::string, std::set<std::string>> r;
+    r["runner/core"] = {};
+    for (auto f :
+         {"runner/os", "runner/git", "runner/ssh", "runner/store", "runner/http", "runner/crypto"})
+      r[f] = {"runner/core"};
+    r["runner/nix"] = {"runner/core", "runner/os"};
+    for (const auto& s : kStages) r[s] = kLevel1;  // stages never include each other
+    std::set<std::string> sched = kLevel1;
+    sched.insert(kStages.begin(), kStages.end());
+    r["runner/scheduler"] = sched;
+    std::set<std::string> all = sched;
+    all.insert("runner/scheduler");
+    r["runner/app"] = all;
+    return r;
+  }();
+  return kRules;
+}
+
+// header prefix -> the only folder allowed to include it
+const std::map<std::string, std::string>& libraryOwners() {
+  static const std::map<std::string, std::string> kOwners = {
+      {"git2", "runner/git"},        {"libssh/", "runner/ssh"},  {"sqlite3", "runner/store"},
+      {"curl/", "runner/http"},      {"httplib", "runner/http"}, {"yaml-cpp/", "runner/app"},
+      {"openssl/", "runner/crypto"}, {"CLI/", "runner/app"},     {"catch2/", "tests"},
+  };
+  return kOwners;
+}
+
+std::string folderOf(const fs::path& rel) {
+  auto it = rel.begin();
+  std::string a = it->string();
+  ++it;
+  return it == rel.end() ? a : a + "/" + it->string();
+}
+
+struct Violation {
+  std::string file, include, why;
+};
+
+std::vector<Violation> checkTree(const fs::path& root) {
+  std::vector<Violation> out;
+  static const std::regex kInclude(R"(^\s*#\s*include\s*([<"])([^>"]+)[>"])");
+  for (const char* top : {"runner", "integrations"}) {
+    if (!fs::exists(root / top)) continue;
+    for (const auto& e : fs::recursive_directory_iterator(root / top)) {
+      if (!e.is_regular_file()) continue;
+      auto ext = e.path().extension();
+      if (ext != ".h" && ext != ".cc") continue;
+      fs::path rel = fs::relative(e.path(), root);
+      std::string folder = folderOf(rel);
+      auto rules = allowedFolders().find(folder);
+      std::ifstream in(e.path());
+      std::string line;
+      while (std::getline(in, line)) {
+        std::smatch m;
+        if (!std::regex_search(line, m, kInclude)) continue;
+        std::string inc = m[2];
+        if (m[1] == "\"") {
+          fs::path p(inc);
+          if (std::distance(p.begin(), p.end()) < 3) continue;  // local include
+          std::string target = folderOf(p);
+          if (target == folder) continue;
+          if (rules == allowedFolders().end()) {
+            out.push_back({rel.string(), inc, "folder " + folder + " is not in the layout table"});
+          } else if (!rules->second.count(target)) {
+            out.push_back({rel.string(), inc, folder + " may not use " + target});
+          }
+        } else {
+          for (const auto& [prefix, owner] : libraryOwners()) {
+            if (inc.rfind(prefix, 0) == 0 && folder != owner)
+              out.push_back({rel.string(), inc, "only " + owner + " may include <" + prefix + ">"});
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every folder includes only what its level may use", "[unit][layout]") {
+  auto violations = checkTree(tests::sourceDir());
+  for (const auto& v : violations)
+    UNSCOPED_INFO(v.file << ": #include " << v.include << ": " << v.why);
+  CHECK(violations.empty());
+}
+
+TEST_CASE("the layout check catches a stage including another stage and a stray C header",
+          "[unit][layout]") {
+  runner::os::TempDir dir("sy-layout");
+  fs::create_directories(dir.path() / "runner/build");
+  fs::create_directories(dir.path() / "runner/plan");
+  std::ofstream(dir.path() / "runner/build/x.cc")
+      << "#include \"runner/plan/planner.h\"\n#include <sqlite3.h>\n#include "
+         "\"runner/git/repository.h\"\n";
+  std::ofstream(dir.path() / "runner/plan/y.h") << "#include \"runner/core/error.h\"\n";
+  auto v = checkTree(dir.path());
+  REQUIRE(v.size() == 2);
+  CHECK(v[0].why == "runner/build may not use runner/plan");
+  CHECK(v[1].why == "only runner/store may include <sqlite3>");
+}
