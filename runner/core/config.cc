@@ -1,0 +1,95 @@
+#include "runner/core/config.h"
+
+#include <charconv>
+
+#include "runner/core/error.h"
+
+namespace runner {
+
+const RepoConfig* Config::repoFor(const std::filesystem::path& repoPath) const {
+  std::error_code ec;
+  auto want = std::filesystem::weakly_canonical(repoPath, ec);
+  for (const auto& r : repos) {
+    if (!r.path) continue;
+    auto have = std::filesystem::weakly_canonical(*r.path, ec);
+    if (have == want) return &r;
+  }
+  return repos.size() == 1 ? &repos.front() : nullptr;
+}
+
+const RepoConfig* Config::repoNamed(std::string_view name) const {
+  for (const auto& r : repos)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+std::string Config::effectivePublicUrl() const {
+  std::string u = publicUrl.empty() ? "http://" + listen : publicUrl;
+  while (!u.empty() && u.back() == '/') u.pop_back();
+  return u;
+}
+
+std::string Target::toString() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string out = user.empty() ? h : user + "@" + h;
+  if (port != 22) out += ":" + std::to_string(port);
+  return out;
+}
+
+Target parseTarget(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return InputError("invalid target '" + std::string(text) + "': " + why +
+                      " (expected [user@]host[:port], IPv6 in brackets)");
+  };
+  Target t;
+  std::string_view rest = text;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    t.user = std::string(rest.substr(0, at));
+    if (t.user.empty()) throw bad("empty user");
+    rest = rest.substr(at + 1);
+  }
+  std::string_view portText;
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) throw bad("unclosed '['");
+    t.host = std::string(rest.substr(1, close - 1));
+    rest = rest.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') throw bad("unexpected text after ']'");
+      portText = rest.substr(1);
+    }
+  } else {
+    auto colon = rest.find(':');
+    if (colon != std::string_view::npos && rest.find(':', colon + 1) != std::string_view::npos)
+      throw bad("IPv6 addresses must be in brackets");
+    t.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) portText = rest.substr(colon + 1);
+  }
+  if (t.host.empty()) throw bad("empty host");
+  if (!portText.empty() || (rest.size() && rest.back() == ':')) {
+    int port = 0;
+    auto [p, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
+    if (ec != std::errc() || p != portText.data() + portText.size() || port < 1 || port > 65535)
+      throw bad("port must be 1-65535");
+    t.port = port;
+  }
+  return t;
+}
+
+std::chrono::milliseconds parseDuration(std::string_view text) {
+  std::string_view s = text;
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || n < 0)
+    throw InputError("invalid duration '" + std::string(text) + "' (e.g. 30s, 5m, 1h)");
+  std::string_view unit(p, static_cast<size_t>(s.data() + s.size() - p));
+  using namespace std::chrono;
+  if (unit.empty() || unit == "s") return seconds(n);
+  if (unit == "ms") return milliseconds(n);
+  if (unit == "m") return minutes(n);
+  if (unit == "h") return hours(n);
+  throw InputError("invalid duration '" + std::string(text) + "': unknown unit '" +
+                   std::string(unit) + "' (use ms, s, m or h)");
+}
+
+}  // namespace runner

@@ -1,0 +1,108 @@
+// The runner's configuration as values (DESIGN.md §4). runner/app reads it from YAML
+// (switchyard.yaml) and validates it; every other folder receives these structs. Secrets
+// are never values here: only the paths of the files that hold them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runner/core/plan.h"
+
+namespace runner {
+
+struct ForgeConfig {
+  std::string name;    // the key under `forges:`; also the webhook path /hooks/<name>
+  std::string type;    // "gitea" | "forgejo" | "github"
+  std::string url;     // web URL (https://git.example.org, https://github.com)
+  std::string apiUrl;  // API base; default <url>/api/v1 (gitea) or https://api.github.com
+  std::optional<std::filesystem::path> tokenFile;
+  std::optional<std::filesystem::path> webhookSecretFile;
+  // GitHub App (Check Runs instead of commit statuses)
+  std::optional<int64_t> appId;
+  std::optional<std::filesystem::path> privateKeyFile;
+};
+
+struct RolloutConfig {
+  std::vector<std::string> canary;  // deployed first, one at a time
+  int maxParallel = 4;
+  bool stopOnFailure = true;
+};
+
+struct ActivationConfig {
+  std::chrono::seconds confirmTimeout{30};
+  std::vector<std::string> healthChecks;  // commands run on the target (via sh -c)
+  std::vector<std::string> httpChecks;    // URLs the runner GETs; 2xx = healthy
+  std::chrono::seconds switchTimeout{600};
+  bool substituteOnTarget = true;  // nix copy --substitute-on-destination
+};
+
+struct HostConfig {
+  std::string name;
+  std::optional<std::string> target;  // [user@]host[:port], IPv6 in brackets
+};
+
+struct RepoConfig {
+  std::optional<std::string> forge;  // key into Config::forges; none for hook/CLI-only repos
+  std::string name;                  // "owner/name"
+  std::optional<std::filesystem::path> path;  // read this local repo instead of cloning
+  std::optional<std::string> url;             // clone URL when there is no path
+  std::vector<std::string> deployBranches{"main"};
+  PlanMode detection = PlanMode::Auto;
+  RolloutConfig rollout;
+  ActivationConfig activation;
+  std::vector<HostConfig> hosts;      // empty: every nixosConfigurations entry
+  bool skipSelfRevisionOnly = false;  // do not rebuild hosts whose drv differs only by self.rev
+  std::chrono::seconds buildTimeout{3600};
+};
+
+struct SshConfig {
+  std::optional<std::filesystem::path> identityFile;
+  std::optional<std::filesystem::path> knownHosts;  // strict: hosts not listed are refused
+  std::chrono::seconds connectTimeout{10};
+  bool useAgent = true;  // also try ssh-agent when SSH_AUTH_SOCK is set
+};
+
+struct Concurrency {
+  int evals = 2;
+  int builds = 1;
+  int deploys = 8;
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8470";
+  std::string publicUrl;  // base of status links; default http://<listen>
+  std::filesystem::path stateDir = ".switchyard";
+  Concurrency concurrency;
+  std::map<std::string, ForgeConfig> forges;
+  std::vector<RepoConfig> repos;
+  SshConfig ssh;
+  size_t maxBodyBytes = 25u << 20;
+  std::optional<std::filesystem::path> hookSecretFile;  // shared secret of hooks/post-receive
+  std::optional<std::filesystem::path> uiTokenFile;     // login token for the web UI re-run
+
+  // The repo whose `path` is `repoPath` or, when there is exactly one repo, that one.
+  const RepoConfig* repoFor(const std::filesystem::path& repoPath) const;
+  const RepoConfig* repoNamed(std::string_view name) const;
+  std::string effectivePublicUrl() const;
+};
+
+// A deploy target: [user@]host[:port]; IPv6 addresses in brackets ("root@[fd00::2]:22").
+struct Target {
+  std::string user = "root";
+  std::string host;
+  int port = 22;
+  std::string toString() const;  // canonical form, port omitted when 22
+};
+// Throws InputError naming the text when it is not a valid target.
+Target parseTarget(std::string_view text);
+
+// "30s", "5m", "1h", "250ms" or a bare number of seconds. Throws InputError.
+std::chrono::milliseconds parseDuration(std::string_view text);
+
+}  // namespace runner
