@@ -1,0 +1,47 @@
+// What was deployed where: one record per host and deploy attempt (DESIGN.md §6 step 7).
+// The last successful record of a host is what "never go backwards" compares against and
+// what the fleet page shows.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runner/store/database.h"
+
+namespace runner::store {
+
+struct DeploymentRecord {
+  int64_t id = 0;
+  std::string host;
+  std::string repo;
+  std::string sha;
+  std::string storePath;
+  std::optional<int64_t> generation;
+  std::optional<std::string> previousPath;
+  std::optional<int64_t> previousGeneration;
+  std::string result;  // "succeeded" | "failed" | "rolled-back" | "unreachable" | "refused"
+  std::string detail;
+  std::optional<int64_t> runId;
+  int64_t startedAt = 0;             // unix ms
+  int64_t finishedAt = 0;            // unix ms
+  std::string durationsJson = "{}";  // {"copy": 230, "switch": 220, …} in ms
+};
+
+class Deployments {
+ public:
+  explicit Deployments(Database& db) : db_(db) {}
+  // Stores a record; returns its id. Throws StoreError.
+  int64_t record(const DeploymentRecord& r);
+  // The newest record with result "succeeded" for `host` (any repo when `repo` is empty).
+  std::optional<DeploymentRecord> lastSucceeded(const std::string& host,
+                                                const std::string& repo = "");
+  // Newest first.
+  std::vector<DeploymentRecord> history(const std::string& host, int limit = 20);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace runner::store
