@@ -4,6 +4,9 @@
 
 namespace runner::app {
 
-void registerCommands(CLI::App& app, CommandContext& ctx) { registerLockCommands(app, ctx); }
+void registerCommands(CLI::App& app, CommandContext& ctx) {
+  registerLockCommands(app, ctx);
+  registerConfigCommands(app, ctx);
+}
 
 }  // namespace runner::app

@@ -1,0 +1,422 @@
+#include "runner/app/config_loader.h"
+
+#include <algorithm>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/os/files.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::app {
+namespace {
+
+int lineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+// Edit distance, for "did you mean" suggestions.
+size_t distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+class Reader {
+ public:
+  Reader(std::vector<ConfigIssue>& issues, fs::path baseDir)
+      : issues_(issues), baseDir_(std::move(baseDir)) {}
+
+  void error(const YAML::Node& n, const std::string& key, const std::string& msg) {
+    issues_.push_back({lineOf(n), key, msg, false});
+  }
+  void warn(const YAML::Node& n, const std::string& key, const std::string& msg) {
+    issues_.push_back({lineOf(n), key, msg, true});
+  }
+
+  // Reports keys of a mapping that are not in `known`, with a suggestion.
+  bool mapping(const YAML::Node& n, const std::string& key,
+               std::initializer_list<const char*> known) {
+    if (!n.IsMap()) {
+      error(n, key, "must be a mapping");
+      return false;
+    }
+    for (const auto& kv : n) {
+      std::string k = kv.first.Scalar();
+      if (std::none_of(known.begin(), known.end(), [&](const char* s) { return k == s; })) {
+        std::string best;
+        size_t bestD = 4;
+        for (const char* s : known) {
+          size_t d = distance(k, s);
+          if (d < bestD) bestD = d, best = s;
+        }
+        error(kv.first, join(key, k),
+              "unknown key" + (best.empty() ? std::string() : " (did you mean '" + best + "'?)"));
+      }
+    }
+    return true;
+  }
+
+  static std::string join(const std::string& a, const std::string& b) {
+    return a.empty() ? b : a + "." + b;
+  }
+
+  std::optional<std::string> string(const YAML::Node& n, const std::string& key) {
+    if (!n.IsScalar()) {
+      error(n, key, "must be a string");
+      return std::nullopt;
+    }
+    return n.Scalar();
+  }
+
+  std::optional<int64_t> positiveInt(const YAML::Node& n, const std::string& key) {
+    try {
+      if (n.IsScalar()) {
+        auto v = n.as<int64_t>();
+        if (v > 0) return v;
+      }
+    } catch (const YAML::Exception&) {
+    }
+    error(n, key, "must be a positive integer");
+    return std::nullopt;
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& key) {
+    try {
+      if (n.IsScalar()) return n.as<bool>();
+    } catch (const YAML::Exception&) {
+    }
+    error(n, key, "must be true or false");
+    return std::nullopt;
+  }
+
+  std::optional<std::chrono::seconds> duration(const YAML::Node& n, const std::string& key) {
+    if (auto s = string(n, key)) {
+      try {
+        auto ms = parseDuration(*s);
+        return std::chrono::duration_cast<std::chrono::seconds>(ms +
+                                                                std::chrono::milliseconds(999));
+      } catch (const InputError& e) {
+        error(n, key, e.what());
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::vector<std::string> stringList(const YAML::Node& n, const std::string& key) {
+    std::vector<std::string> out;
+    if (!n.IsSequence()) {
+      error(n, key, "must be a list");
+      return out;
+    }
+    for (size_t i = 0; i < n.size(); ++i)
+      if (auto s = string(n[i], key + "[" + std::to_string(i) + "]")) out.push_back(*s);
+    return out;
+  }
+
+  // A path to a secret: resolved, and checked to exist (a warning: the config may be written
+  // on another machine than the one that runs it).
+  std::optional<fs::path> secretFile(const YAML::Node& n, const std::string& key) {
+    auto s = string(n, key);
+    if (!s) return std::nullopt;
+    fs::path p = resolve(*s);
+    std::error_code ec;
+    if (!fs::exists(p, ec))
+      warn(n, key, "file " + p.string() + " does not exist");
+    else if (fs::file_size(p, ec) == 0)
+      warn(n, key, "file " + p.string() + " is empty");
+    return p;
+  }
+
+  fs::path resolve(const std::string& s) const {
+    fs::path p(s);
+    return p.is_absolute() ? p : baseDir_ / p;
+  }
+
+ private:
+  std::vector<ConfigIssue>& issues_;
+  fs::path baseDir_;
+};
+
+void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& c) {
+  std::string key = "forges." + name;
+  if (!r.mapping(n, key,
+                 {"type", "url", "api_url", "token_file", "webhook_secret_file", "app_id",
+                  "private_key_file"}))
+    return;
+  ForgeConfig f;
+  f.name = name;
+  if (!n["type"]) {
+    r.error(n, key + ".type", "is required (gitea, forgejo or github)");
+  } else if (auto t = r.string(n["type"], key + ".type")) {
+    if (*t != "gitea" && *t != "forgejo" && *t != "github")
+      r.error(n["type"], key + ".type", "must be gitea, forgejo or github, not '" + *t + "'");
+    f.type = *t;
+  }
+  if (n["url"]) {
+    if (auto u = r.string(n["url"], key + ".url")) {
+      f.url = *u;
+      while (!f.url.empty() && f.url.back() == '/') f.url.pop_back();
+      if (!startsWith(f.url, "http://") && !startsWith(f.url, "https://"))
+        r.error(n["url"], key + ".url", "must start with http:// or https://");
+    }
+  } else if (f.type != "github") {
+    r.error(n, key + ".url", "is required for " + f.type);
+  } else {
+    f.url = "https://github.com";
+  }
+  if (n["api_url"]) {
+    if (auto u = r.string(n["api_url"], key + ".api_url")) f.apiUrl = *u;
+  } else if (f.type == "github") {
+    f.apiUrl = f.url == "https://github.com" ? "https://api.github.com" : f.url + "/api/v3";
+  } else {
+    f.apiUrl = f.url + "/api/v1";
+  }
+  while (!f.apiUrl.empty() && f.apiUrl.back() == '/') f.apiUrl.pop_back();
+  if (n["token_file"]) f.tokenFile = r.secretFile(n["token_file"], key + ".token_file");
+  if (n["webhook_secret_file"])
+    f.webhookSecretFile = r.secretFile(n["webhook_secret_file"], key + ".webhook_secret_file");
+  else
+    r.error(n, key + ".webhook_secret_file", "is required: unsigned webhooks are refused (401)");
+  if (n["app_id"]) f.appId = r.positiveInt(n["app_id"], key + ".app_id");
+  if (n["private_key_file"])
+    f.privateKeyFile = r.secretFile(n["private_key_file"], key + ".private_key_file");
+  if (f.appId.has_value() != f.privateKeyFile.has_value())
+    r.error(n, key, "app_id and private_key_file go together (a GitHub App)");
+  if (f.appId && f.type != "github") r.error(n["app_id"], key + ".app_id", "only for github");
+  if (!f.appId && !f.tokenFile)
+    r.warn(n, key, "no token_file (or GitHub App): statuses cannot be posted");
+  c.forges[name] = std::move(f);
+}
+
+void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
+  std::string key = "repos[" + std::to_string(index) + "]";
+  if (!r.mapping(n, key,
+                 {"forge", "name", "path", "url", "deploy_branches", "detection", "rollout",
+                  "activation", "hosts", "skip_self_revision_only", "build_timeout"}))
+    return;
+  RepoConfig repo;
+  if (n["name"]) {
+    if (auto s = r.string(n["name"], key + ".name")) repo.name = *s;
+  } else {
+    r.error(n, key + ".name", "is required (owner/name as the forge names it)");
+  }
+  if (n["forge"]) {
+    if (auto s = r.string(n["forge"], key + ".forge")) {
+      repo.forge = *s;
+      if (!c.forges.count(*s))
+        r.error(n["forge"], key + ".forge", "no forge named '" + *s + "' under forges:");
+    }
+  }
+  if (n["path"])
+    if (auto s = r.string(n["path"], key + ".path")) repo.path = r.resolve(*s);
+  if (n["url"])
+    if (auto s = r.string(n["url"], key + ".url")) repo.url = *s;
+  if (!repo.path && !repo.url && !repo.forge)
+    r.error(n, key, "needs a path, a url or a forge to fetch the repository from");
+  if (n["deploy_branches"]) {
+    repo.deployBranches = r.stringList(n["deploy_branches"], key + ".deploy_branches");
+  }
+  if (n["detection"]) {
+    if (auto s = r.string(n["detection"], key + ".detection")) {
+      if (*s == "static")
+        repo.detection = PlanMode::Static;
+      else if (*s == "exact")
+        repo.detection = PlanMode::Exact;
+      else if (*s == "auto")
+        repo.detection = PlanMode::Auto;
+      else
+        r.error(n["detection"], key + ".detection",
+                "must be static, exact or auto, not '" + *s + "'");
+    }
+  }
+  if (const auto& ro = n["rollout"];
+      ro && r.mapping(ro, key + ".rollout", {"canary", "max_parallel", "stop_on_failure"})) {
+    if (ro["canary"]) repo.rollout.canary = r.stringList(ro["canary"], key + ".rollout.canary");
+    if (ro["max_parallel"])
+      if (auto v = r.positiveInt(ro["max_parallel"], key + ".rollout.max_parallel"))
+        repo.rollout.maxParallel = static_cast<int>(*v);
+    if (ro["stop_on_failure"])
+      if (auto v = r.boolean(ro["stop_on_failure"], key + ".rollout.stop_on_failure"))
+        repo.rollout.stopOnFailure = *v;
+  }
+  if (const auto& a = n["activation"];
+      a && r.mapping(a, key + ".activation",
+                     {"confirm_timeout", "health_checks", "http_checks", "switch_timeout",
+                      "substitute_on_target"})) {
+    if (a["confirm_timeout"])
+      if (auto d = r.duration(a["confirm_timeout"], key + ".activation.confirm_timeout"))
+        repo.activation.confirmTimeout = *d;
+    if (a["switch_timeout"])
+      if (auto d = r.duration(a["switch_timeout"], key + ".activation.switch_timeout"))
+        repo.activation.switchTimeout = *d;
+    if (a["health_checks"])
+      repo.activation.healthChecks =
+          r.stringList(a["health_checks"], key + ".activation.health_checks");
+    if (a["http_checks"])
+      repo.activation.httpChecks = r.stringList(a["http_checks"], key + ".activation.http_checks");
+    if (a["substitute_on_target"])
+      if (auto v = r.boolean(a["substitute_on_target"], key + ".activation.substitute_on_target"))
+        repo.activation.substituteOnTarget = *v;
+  }
+  if (const auto& hs = n["hosts"]; hs) {
+    if (!hs.IsMap()) {
+      r.error(hs, key + ".hosts", "must be a mapping of host name to {target: …}");
+    } else {
+      for (const auto& kv : hs) {
+        std::string hk = key + ".hosts." + kv.first.Scalar();
+        HostConfig h;
+        h.name = kv.first.Scalar();
+        if (kv.second.IsNull()) {
+          repo.hosts.push_back(h);
+          continue;
+        }
+        if (!r.mapping(kv.second, hk, {"target"})) continue;
+        if (kv.second["target"]) {
+          if (auto t = r.string(kv.second["target"], hk + ".target")) {
+            try {
+              parseTarget(*t);
+              h.target = *t;
+            } catch (const InputError& e) {
+              r.error(kv.second["target"], hk + ".target", e.what());
+            }
+          }
+        }
+        repo.hosts.push_back(h);
+      }
+    }
+  }
+  if (n["skip_self_revision_only"])
+    if (auto v = r.boolean(n["skip_self_revision_only"], key + ".skip_self_revision_only"))
+      repo.skipSelfRevisionOnly = *v;
+  if (n["build_timeout"])
+    if (auto d = r.duration(n["build_timeout"], key + ".build_timeout")) repo.buildTimeout = *d;
+  for (const auto& canary : repo.rollout.canary) {
+    if (!repo.hosts.empty() && std::none_of(repo.hosts.begin(), repo.hosts.end(),
+                                            [&](const HostConfig& h) { return h.name == canary; }))
+      r.warn(n["rollout"], key + ".rollout.canary", "'" + canary + "' is not under hosts:");
+  }
+  c.repos.push_back(std::move(repo));
+}
+
+}  // namespace
+
+bool ConfigCheck::ok() const {
+  return std::none_of(issues.begin(), issues.end(),
+                      [](const ConfigIssue& i) { return !i.warning; });
+}
+
+std::string formatIssue(const std::string& fileName, const ConfigIssue& i) {
+  std::string out = fileName;
+  if (i.line > 0) out += ":" + std::to_string(i.line);
+  out += ": ";
+  if (i.warning) out += "warning: ";
+  if (!i.key.empty()) out += i.key + ": ";
+  return out + i.message;
+}
+
+ConfigCheck checkConfigText(const std::string& text, const std::string& fileName,
+                            const fs::path& baseDir) {
+  ConfigCheck out;
+  Reader r(out.issues, baseDir);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    out.issues.push_back({e.mark.line + 1, "", "not valid YAML: " + e.msg, false});
+    return out;
+  }
+  if (root.IsNull()) return out;  // an empty file: the embedded defaults
+  Config& c = out.config;
+  if (!r.mapping(root, "",
+                 {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
+                  "max_body_bytes", "hook_secret_file", "ui_token_file"}))
+    return out;
+  if (root["listen"]) {
+    if (auto s = r.string(root["listen"], "listen")) {
+      auto colon = s->rfind(':');
+      if (colon == std::string::npos || colon + 1 == s->size())
+        r.error(root["listen"], "listen", "must be host:port, e.g. 127.0.0.1:8470");
+      c.listen = *s;
+    }
+  }
+  if (root["public_url"])
+    if (auto s = r.string(root["public_url"], "public_url")) c.publicUrl = *s;
+  if (root["state_dir"])
+    if (auto s = r.string(root["state_dir"], "state_dir")) c.stateDir = r.resolve(*s);
+  if (const auto& cc = root["concurrency"];
+      cc && r.mapping(cc, "concurrency", {"evals", "builds", "deploys"})) {
+    if (cc["evals"])
+      if (auto v = r.positiveInt(cc["evals"], "concurrency.evals")) c.concurrency.evals = int(*v);
+    if (cc["builds"])
+      if (auto v = r.positiveInt(cc["builds"], "concurrency.builds"))
+        c.concurrency.builds = int(*v);
+    if (cc["deploys"])
+      if (auto v = r.positiveInt(cc["deploys"], "concurrency.deploys"))
+        c.concurrency.deploys = int(*v);
+  }
+  if (const auto& fs_ = root["forges"]; fs_) {
+    if (!fs_.IsMap())
+      r.error(fs_, "forges", "must be a mapping of forge name to settings");
+    else
+      for (const auto& kv : fs_) readForge(r, kv.first.Scalar(), kv.second, c);
+  }
+  if (const auto& rs = root["repos"]; rs) {
+    if (!rs.IsSequence())
+      r.error(rs, "repos", "must be a list");
+    else
+      for (size_t i = 0; i < rs.size(); ++i) readRepo(r, i, rs[i], c);
+  }
+  if (const auto& s = root["ssh"];
+      s && r.mapping(s, "ssh", {"identity_file", "known_hosts", "connect_timeout", "use_agent"})) {
+    if (s["identity_file"])
+      c.ssh.identityFile = r.secretFile(s["identity_file"], "ssh.identity_file");
+    if (s["known_hosts"]) {
+      if (auto p = r.string(s["known_hosts"], "ssh.known_hosts")) c.ssh.knownHosts = r.resolve(*p);
+    }
+    if (s["connect_timeout"])
+      if (auto d = r.duration(s["connect_timeout"], "ssh.connect_timeout"))
+        c.ssh.connectTimeout = *d;
+    if (s["use_agent"])
+      if (auto v = r.boolean(s["use_agent"], "ssh.use_agent")) c.ssh.useAgent = *v;
+  }
+  if (root["max_body_bytes"])
+    if (auto v = r.positiveInt(root["max_body_bytes"], "max_body_bytes"))
+      c.maxBodyBytes = static_cast<size_t>(*v);
+  if (root["hook_secret_file"])
+    c.hookSecretFile = r.secretFile(root["hook_secret_file"], "hook_secret_file");
+  if (root["ui_token_file"]) c.uiTokenFile = r.secretFile(root["ui_token_file"], "ui_token_file");
+  std::set<std::string> names;
+  for (size_t i = 0; i < c.repos.size(); ++i)
+    if (!c.repos[i].name.empty() && !names.insert(c.repos[i].name).second)
+      r.error(root["repos"][i], "repos[" + std::to_string(i) + "].name",
+              "repository '" + c.repos[i].name + "' is listed twice");
+  std::stable_sort(out.issues.begin(), out.issues.end(),
+                   [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
+  return out;
+}
+
+Config loadConfig(const fs::path& file) {
+  std::string text = os::readFile(file);
+  auto check = checkConfigText(
+      text, file.string(),
+      file.parent_path().empty() ? fs::current_path() : fs::absolute(file).parent_path());
+  if (check.ok()) return std::move(check.config);
+  std::vector<std::string> lines;
+  for (const auto& i : check.issues)
+    if (!i.warning) lines.push_back(formatIssue(file.string(), i));
+  std::string msg = lines.front();
+  if (lines.size() > 1)
+    msg += " (and " + std::to_string(lines.size() - 1) + " more; run switchyard check-config " +
+           file.string() + ")";
+  throw ConfigError(msg);
+}
+
+}  // namespace runner::app

@@ -1,0 +1,134 @@
+#include "runner/app/config_loader.h"
+
+#include <catch2/catch.hpp>
+
+#include "runner/core/error.h"
+#include "runner/os/files.h"
+#include "tests/support/run.h"
+
+using namespace runner;
+using runner::app::checkConfigText;
+
+namespace {
+std::vector<std::string> errors(const app::ConfigCheck& c) {
+  std::vector<std::string> out;
+  for (const auto& i : c.issues)
+    if (!i.warning) out.push_back(app::formatIssue("s.yaml", i));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the example config is valid and reads as documented", "[unit][config]") {
+  auto text = os::readFile(tests::sourceDir() / "templates" / "switchyard.example.yaml");
+  auto c = checkConfigText(text, "example.yaml", "/etc/switchyard");
+  INFO(errors(c).size());
+  REQUIRE(c.ok());
+  const Config& cfg = c.config;
+  CHECK(cfg.listen == "127.0.0.1:8470");
+  CHECK(cfg.concurrency.deploys == 8);
+  REQUIRE(cfg.forges.count("home"));
+  CHECK(cfg.forges.at("home").type == "gitea");
+  CHECK(cfg.forges.at("home").apiUrl == "https://git.example.org/api/v1");
+  REQUIRE(cfg.repos.size() == 1);
+  const RepoConfig& r = cfg.repos[0];
+  CHECK(r.name == "alice/infra");
+  CHECK(r.detection == PlanMode::Auto);
+  CHECK(r.rollout.canary == std::vector<std::string>{"octavia"});
+  CHECK(r.rollout.maxParallel == 4);
+  CHECK(r.activation.confirmTimeout == std::chrono::seconds(30));
+  REQUIRE(r.hosts.size() == 2);
+  CHECK(r.hosts[1].target == "root@[2a01:4f8::1]:2222");
+  CHECK(cfg.ssh.knownHosts == "/etc/switchyard/known_hosts");
+  // secret files do not exist on this machine: warnings, not errors
+  CHECK(std::any_of(c.issues.begin(), c.issues.end(), [](const auto& i) { return i.warning; }));
+}
+
+TEST_CASE("an empty config means the embedded defaults", "[unit][config]") {
+  auto c = checkConfigText("", "s.yaml", "/tmp");
+  CHECK(c.ok());
+  CHECK(c.config.listen == "127.0.0.1:8470");
+  CHECK(c.config.stateDir == ".switchyard");
+}
+
+TEST_CASE("every mistake is reported with its line and key", "[unit][config]") {
+  std::string text =
+      "listen: 127.0.0.1\n"                        // 1
+      "forges:\n"                                  // 2
+      "  home:\n"                                  // 3
+      "    type: gitlab\n"                         // 4
+      "    url: git.example.org\n"                 // 5
+      "    webhook_secret_file: /nonexistent\n"    // 6
+      "repos:\n"                                   // 7
+      "  - name: alice/infra\n"                    // 8
+      "    forge: away\n"                          // 9
+      "    deploy_branch: [main]\n"                // 10
+      "    detection: maybe\n"                     // 11
+      "    rollout: {max_parallel: 0}\n"           // 12
+      "    activation: {confirm_timeout: soon}\n"  // 13
+      "    hosts:\n"                               // 14
+      "      web1: {target: 'fd00::2'}\n";         // 15
+  auto c = checkConfigText(text, "s.yaml", "/tmp");
+  CHECK_FALSE(c.ok());
+  auto e = errors(c);
+  CHECK(e ==
+        std::vector<std::string>{
+            "s.yaml:1: listen: must be host:port, e.g. 127.0.0.1:8470",
+            "s.yaml:4: forges.home.type: must be gitea, forgejo or github, not 'gitlab'",
+            "s.yaml:5: forges.home.url: must start with http:// or https://",
+            "s.yaml:9: repos[0].forge: no forge named 'away' under forges:",
+            "s.yaml:10: repos[0].deploy_branch: unknown key (did you mean 'deploy_branches'?)",
+            "s.yaml:11: repos[0].detection: must be static, exact or auto, not 'maybe'",
+            "s.yaml:12: repos[0].rollout.max_parallel: must be a positive integer",
+            "s.yaml:13: repos[0].activation.confirm_timeout: invalid duration 'soon' (e.g. 30s, "
+            "5m, 1h)",
+            "s.yaml:15: repos[0].hosts.web1.target: invalid target 'fd00::2': IPv6 addresses "
+            "must be in brackets (expected [user@]host[:port], IPv6 in brackets)",
+        });
+}
+
+TEST_CASE("broken YAML is one clear error with the line", "[unit][config]") {
+  auto c = checkConfigText("repos:\n  - name: [unclosed\n", "s.yaml", "/tmp");
+  auto e = errors(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("s.yaml:") == 0);
+  CHECK(e[0].find("not valid YAML") != std::string::npos);
+}
+
+TEST_CASE("forges require a webhook secret; github gets its API URL", "[unit][config]") {
+  auto c =
+      checkConfigText("forges:\n  gh:\n    type: github\n    token_file: /x\n", "s.yaml", "/tmp");
+  auto e = errors(c);
+  REQUIRE(e.size() == 1);
+  CHECK(
+      e[0] ==
+      "s.yaml:3: forges.gh.webhook_secret_file: is required: unsigned webhooks are refused (401)");
+  CHECK(c.config.forges.at("gh").apiUrl == "https://api.github.com");
+}
+
+TEST_CASE("loadConfig throws a ConfigError naming the first mistake and the count",
+          "[unit][config]") {
+  os::TempDir d;
+  os::writeFileAtomic(d.path() / "s.yaml", "listen: nope\nbogus: 1\n");
+  try {
+    app::loadConfig(d.path() / "s.yaml");
+    FAIL("no error");
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    CHECK(msg.find((d.path() / "s.yaml").string() + ":1: listen: must be host:port") == 0);
+    CHECK(msg.find("and 1 more; run switchyard check-config") != std::string::npos);
+  }
+}
+
+TEST_CASE("check-config exits 2 listing every error, 0 when fine", "[integration][cli]") {
+  os::TempDir d;
+  os::writeFileAtomic(d.path() / "bad.yaml", "listen: nope\nrepos: 3\n");
+  auto r = tests::switchyard({"check-config", (d.path() / "bad.yaml").string()});
+  CHECK(r.exitStatus == 2);
+  CHECK(r.errTail.find("bad.yaml:1: listen: must be host:port") != std::string::npos);
+  CHECK(r.errTail.find("bad.yaml:2: repos: must be a list") != std::string::npos);
+  CHECK(r.errTail.find("2 errors") != std::string::npos);
+  auto ok = tests::switchyard(
+      {"check-config", (tests::sourceDir() / "templates" / "switchyard.example.yaml").string()});
+  CHECK(ok.exitStatus == 0);
+  CHECK(ok.out.find("ok (1 forges, 1 repos)") != std::string::npos);
+}
