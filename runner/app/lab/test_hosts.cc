@@ -123,6 +123,73 @@ std::vector<pid_t> pidsInNamespace(int nsFd) {
   return out;
 }
 
+// Field 22 of /proc/<pid>/stat (start time in ticks since boot); "" when the process is gone.
+std::string startTimeOf(long pid) {
+  auto stat = os::readFileIfExists("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return "";
+  auto close = stat->rfind(')');
+  if (close == std::string::npos) return "";
+  auto fields = split(stat->substr(close + 2), ' ');
+  return fields.size() > 19 ? fields[19] : "";
+}
+
+// Test hosts of processes that died without cleaning up (a crashed or killed test run) are
+// found through a registry on this machine and stopped by the next TestHosts.
+const fs::path kRegistry = "/run/switchyard-testhosts";
+
+void removeTree(const fs::path& dir) {
+  std::error_code ec;
+  // Store paths are read-only directories: make them writable first.
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  }
+  fs::remove_all(dir, ec);
+}
+
+void killProcessesMountingFrom(const std::string& hostsDir) {
+  const std::string needle = " " + hostsDir + "/";
+  for (int round = 0; round < 100; ++round) {
+    std::vector<pid_t> victims;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto info = os::readFileIfExists(e.path() / "mountinfo");
+      if (info && info->find(needle) != std::string::npos)
+        victims.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+    if (victims.empty()) return;
+    for (pid_t p : victims) ::kill(p, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void reapAbandoned(ProcessRunner& procs) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(kRegistry, ec)) {
+    auto text = os::readFileIfExists(e.path());
+    if (!text) continue;
+    auto lines = split(*text, '\n');
+    if (lines.size() < 3) continue;
+    auto owner = split(lines[0], ' ');
+    if (owner.size() == 2 && startTimeOf(std::stol(owner[0])) == owner[1]) continue;  // alive
+    const std::string dir = lines[1];
+    killProcessesMountingFrom(dir + "/hosts");
+    if (lines.size() > 3) {
+      for (const auto& ns : split(lines[3], ' ')) {
+        if (ns.empty()) continue;
+        procs.run({.program = "ip", .args = {"link", "del", ns}, .timeout = 10s});
+        procs.run({.program = "ip", .args = {"netns", "del", ns}, .timeout = 10s});
+      }
+    }
+    if (lines[2] == "temp") removeTree(dir);
+    fs::remove(e.path(), ec);
+  }
+}
+
 std::string hexIndex(int n) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "%x", n);
@@ -189,6 +256,7 @@ struct TestHosts::Slot {
 TestHosts::TestHosts(TestHostsOptions options) : options_(std::move(options)) {
   if (options_.names.empty()) throw InputError("TestHosts needs at least one host name");
   if (::geteuid() != 0) throw InputError("test hosts need root (mount namespaces)");
+  reapAbandoned(processes_);
   if (options_.dir.empty()) {
     temp_ = std::make_unique<os::TempDir>("sy-testhosts");
     dir_ = temp_->path();
@@ -253,6 +321,14 @@ TestHosts::TestHosts(TestHostsOptions options) : options_(std::move(options)) {
       prepare(*slots_.back());
     }
     writeClientFiles();
+    // Register before anything runs, so a crashed test's hosts are stopped by the next one.
+    std::string netns;
+    for (auto& s : slots_) netns += s->netns + " ";
+    fs::create_directories(kRegistry);
+    registryEntry_ = kRegistry / (std::to_string(::getpid()) + "." + std::to_string(instance));
+    os::writeFileAtomic(registryEntry_, std::to_string(::getpid()) + " " + startTimeOf(::getpid()) +
+                                            "\n" + dir_.string() + "\n" +
+                                            (temp_ ? "temp" : "keep") + "\n" + netns + "\n");
     for (auto& s : slots_) launch(*s);
   } catch (...) {
     for (auto& s : slots_) kill(*s);
@@ -288,6 +364,8 @@ TestHosts::~TestHosts() {
     } catch (...) {
     }
   }
+  std::error_code ec;
+  if (!registryEntry_.empty()) fs::remove(registryEntry_, ec);
 }
 
 TestHosts::Slot& TestHosts::slot(std::string_view name) {
@@ -532,9 +610,16 @@ void TestHosts::cutNetwork(std::string_view name) {
 void TestHosts::restoreNetwork(std::string_view name) {
   Slot& s = slot(name);
   if (s.netns.empty()) throw InputError("restoreNetwork needs TestNetwork::Netns");
-  auto r =
-      processes_.run({.program = "ip", .args = {"link", "set", s.netns, "up"}, .timeout = 10s});
-  if (!r.ok()) throw Error("ip link set up: " + r.errTail);
+  const TestHost& h = hosts_[s.index];
+  // Taking a link down flushes its IPv6 addresses: put them back.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"link", "set", s.netns, "up"},
+        {"addr", "replace", std::string(kLabPrefix) + ":" + hexIndex(s.netIndex) + "::1/64", "dev",
+         s.netns, "nodad"},
+        {"-n", s.netns, "addr", "replace", h.address + "/64", "dev", "eth0", "nodad"}}) {
+    auto r = processes_.run({.program = "ip", .args = args, .timeout = 10s});
+    if (!r.ok()) throw Error("ip " + join(args, " ") + ": " + r.errTail);
+  }
 }
 
 RunResult TestHosts::runInside(std::string_view name, const std::vector<std::string>& argv) {

@@ -21,6 +21,8 @@
 // every host's key, plus an OpenSSH client config with one Host alias per host (for people and
 // for `NIX_SSHOPTS=-F`). Stopping is RAII: the destructor kills every process in each host's
 // mount namespace (sshd, and anything a deploy left running there) and removes the netns.
+// Hosts of a test process that died without stopping them (crash, SIGKILL) are registered in
+// /run/switchyard-testhosts and stopped by the next TestHosts created on this machine.
 //
 // Requires root (namespaces, mounts). Not thread-safe: one thread drives a TestHosts.
 #pragma once
@@ -130,6 +132,7 @@ class TestHosts {
   os::PosixProcessRunner processes_;
   std::unique_ptr<os::TempDir> temp_;
   std::filesystem::path dir_;
+  std::filesystem::path registryEntry_;  // /run/switchyard-testhosts/<pid>.<n>
   std::vector<TestHost> hosts_;
   std::vector<std::unique_ptr<Slot>> slots_;
 };
