@@ -7,6 +7,7 @@ namespace runner::app {
 void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerLockCommands(app, ctx);
   registerConfigCommands(app, ctx);
+  registerParseCommands(app, ctx);
 }
 
 }  // namespace runner::app

@@ -20,5 +20,6 @@ void registerCommands(CLI::App& app, CommandContext& ctx);
 // One function per command family (commands_*.cc).
 void registerLockCommands(CLI::App& app, CommandContext& ctx);
 void registerConfigCommands(CLI::App& app, CommandContext& ctx);
+void registerParseCommands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace runner::app
