@@ -1,0 +1,444 @@
+#include "runner/nix/nix_cli.h"
+
+#include <atomic>
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::nix {
+namespace {
+
+constexpr std::string_view kStoreDir = "/nix/store/";
+
+// Runs fn(i) for i in [0, n) on at most `workers` threads; rethrows the first exception.
+void parallelFor(size_t n, int workers, const std::function<void(size_t)>& fn) {
+  if (n == 0) return;
+  size_t threads = std::min(n, static_cast<size_t>(std::max(workers, 1)));
+  if (threads == 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failureMu;
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < n;) {
+        try {
+          fn(i);
+        } catch (...) {
+          std::scoped_lock lk(failureMu);
+          if (!failure) failure = std::current_exception();
+        }
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+std::string percentEncodePath(const std::string& p) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : p) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' ||
+        c == '@' || c == ':' || c == '=' || c == ',') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The --apply function for the first pass: one attribute per host, each
+// {value = ...} | {failed = true} | {missing = true}.
+std::string chunkExpression(const std::string& fn,
+                            const std::optional<std::vector<std::string>>& names) {
+  std::string list = "builtins.attrNames cs";
+  if (names) {
+    list = "[";
+    for (const auto& n : *names) list += " " + nixStringLiteral(n);
+    list += " ]";
+  }
+  return "cs: let\n"
+         "  fn = " +
+         fn +
+         ";\n"
+         "  one = n:\n"
+         "    if !(builtins.hasAttr n cs) then { missing = true; }\n"
+         "    else let r = builtins.tryEval (let v = fn n cs.${n}; in builtins.deepSeq v v);\n"
+         "      in if r.success then { value = r.value; } else { failed = true; };\n"
+         "in builtins.listToAttrs (map (n: { name = n; value = one n; }) (" +
+         list + "))";
+}
+
+std::string singleExpression(const std::string& fn, const std::string& host) {
+  return "cs: let fn = " + fn + "; n = " + nixStringLiteral(host) +
+         "; v = fn n cs.${n}; in builtins.deepSeq v v";
+}
+
+const char* kDrvPathFn = "n: c: c.config.system.build.toplevel.drvPath";
+
+const char* kHostInfoFn =
+    "n: c: let\n"
+    "    cfg = c.config;\n"
+    "    try = x: let r = builtins.tryEval x; in if r.success then r.value else null;\n"
+    "    plat = try (cfg.nixpkgs.hostPlatform or null);\n"
+    "    fromPlat = if builtins.isAttrs plat then plat.system or null else plat;\n"
+    "  in {\n"
+    "    clan = try (cfg.clan.core.networking.targetHost or null);\n"
+    "    colmena = try (cfg.deployment.targetHost or null);\n"
+    "    system = if fromPlat != null then fromPlat\n"
+    "      else try (c.pkgs.stdenv.hostPlatform.system or c.pkgs.system or null);\n"
+    "  }";
+
+std::vector<std::string> drvRefsIn(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t pos = 0; (pos = text.find(kStoreDir, pos)) != std::string_view::npos;) {
+    size_t end = pos + kStoreDir.size();
+    while (end < text.size() && text[end] != '"' && text[end] != '\'' && text[end] != ' ' &&
+           text[end] != '\n' && text[end] != ')' && text[end] != ',')
+      ++end;
+    std::string_view p = text.substr(pos, end - pos);
+    if (endsWith(p, ".drv") && p.find('/', kStoreDir.size()) == std::string_view::npos)
+      out.emplace_back(p);
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
+  std::string p = fs::absolute(repo).lexically_normal().string();
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return "git+file://" + percentEncodePath(p) + "?rev=" + rev;
+}
+
+std::string nixStringLiteral(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '$' && i + 1 < s.size() && s[i + 1] == '{')
+      out += "\\$";
+    else
+      out += c;
+  }
+  return out + "\"";
+}
+
+std::string nixErrorText(std::string_view stderrText) {
+  std::vector<std::string> kept;
+  bool inError = false;
+  for (const auto& raw : split(stderrText, '\n')) {
+    std::string line = stripAnsi(raw);
+    if (!inError && startsWith(line, "error")) inError = true;
+    if (!inError) continue;
+    if (startsWith(line, "warning:") || startsWith(line, "(use '--show-trace'")) continue;
+    kept.push_back(line);
+  }
+  if (kept.empty()) {  // no "error" line: keep whatever nix said, minus warnings
+    for (const auto& raw : split(stderrText, '\n')) {
+      std::string line = stripAnsi(raw);
+      if (!startsWith(line, "warning:")) kept.push_back(line);
+    }
+  }
+  return std::string(trim(join(kept, "\n")));
+}
+
+NixCli::NixCli(ProcessRunner& procs, NixCliOptions options)
+    : procs_(procs), options_(std::move(options)) {}
+
+RunOptions NixCli::nixCommand(std::vector<std::string> args) const {
+  RunOptions o;
+  o.program = options_.nix;
+  o.args = {"--extra-experimental-features", "nix-command flakes", "--option", "eval-cache",
+            "false"};
+  o.args.insert(o.args.end(), std::make_move_iterator(args.begin()),
+                std::make_move_iterator(args.end()));
+  o.env = options_.env;
+  o.timeout = options_.evalTimeout;
+  return o;
+}
+
+std::vector<std::string> NixCli::hostNames(const std::string& flakeRef) {
+  RunResult r = procs_.run(nixCommand(
+      {"eval", "--json", flakeRef + "#nixosConfigurations", "--apply", "builtins.attrNames"}));
+  if (!r.ok())
+    throw NixError("cannot list nixosConfigurations of " + flakeRef + " (nix " +
+                   r.describeStatus() + "): " + nixErrorText(r.errTail));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_array()) throw NixError("nix eval printed no host list for " + flakeRef);
+  auto names = j.get<std::vector<std::string>>();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+HostValue NixCli::evalOneHost(const std::string& flakeRef, const std::string& fn,
+                              const std::string& host) {
+  RunResult r = procs_.run(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations",
+                                       "--apply", singleExpression(fn, host)}));
+  HostValue v;
+  if (r.ok()) {
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    if (!j.is_discarded()) {
+      v.value = std::move(j);
+      return v;
+    }
+    v.error = "nix eval printed no JSON";
+    return v;
+  }
+  v.error = r.timedOut ? "evaluation " + r.describeStatus() : nixErrorText(r.errTail);
+  if (v.error->empty()) v.error = "nix eval " + r.describeStatus();
+  return v;
+}
+
+HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn,
+                              const std::optional<std::vector<std::string>>& hosts,
+                              const EvalParallelism& parallelism) {
+  HostEvals result;
+  std::atomic<int> processes{0};
+  std::optional<std::vector<std::string>> names = hosts;
+  int wanted = std::max(parallelism.processes, 1);
+  if (wanted > 1) {
+    // Fetch the revision into the store once, rather than in every process at once.
+    try {
+      ++processes;
+      metadata(flakeRef);
+    } catch (const NixError&) {
+      // the evaluations below report the problem per host
+    }
+    if (!names) {
+      try {
+        ++processes;
+        names = hostNames(flakeRef);
+      } catch (const NixError& e) {
+        result.flakeError = e.what();
+        result.processes = processes;
+        return result;
+      }
+    }
+  }
+  // Split the hosts round-robin into at most `wanted` chunks (one chunk: "all" when unknown).
+  std::vector<std::optional<std::vector<std::string>>> chunks;
+  if (!names) {
+    chunks.emplace_back(std::nullopt);
+  } else {
+    size_t n = std::min(names->size(), static_cast<size_t>(wanted));
+    chunks.assign(std::max<size_t>(n, names->empty() ? 0 : 1), std::vector<std::string>{});
+    for (size_t i = 0; i < names->size(); ++i) chunks[i % chunks.size()]->push_back((*names)[i]);
+  }
+  std::mutex mu;
+  std::vector<std::string> retry;  // hosts to evaluate alone
+  bool listUnknownAndFailed = false;
+  parallelFor(chunks.size(), static_cast<int>(chunks.size()), [&](size_t i) {
+    ++processes;
+    RunResult r = procs_.run(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations",
+                                         "--apply", chunkExpression(fn, chunks[i])}));
+    nlohmann::json j = r.ok() ? nlohmann::json::parse(r.out, nullptr, false) : nlohmann::json();
+    std::scoped_lock lk(mu);
+    if (!j.is_object()) {
+      if (chunks[i])
+        retry.insert(retry.end(), chunks[i]->begin(), chunks[i]->end());
+      else
+        listUnknownAndFailed = true;
+      return;
+    }
+    for (const auto& [host, v] : j.items()) {
+      HostValue hv;
+      if (v.contains("value"))
+        result.hosts[host].value = v["value"];
+      else if (v.value("missing", false))
+        result.hosts[host].missing = true;
+      else
+        retry.push_back(host);
+    }
+  });
+  if (listUnknownAndFailed) {
+    try {
+      ++processes;
+      retry = hostNames(flakeRef);
+    } catch (const NixError& e) {
+      result.flakeError = e.what();
+      result.processes = processes;
+      return result;
+    }
+  }
+  std::sort(retry.begin(), retry.end());
+  std::vector<HostValue> alone(retry.size());
+  parallelFor(retry.size(), parallelism.fallbackWorkers, [&](size_t i) {
+    ++processes;
+    alone[i] = evalOneHost(flakeRef, fn, retry[i]);
+  });
+  for (size_t i = 0; i < retry.size(); ++i) result.hosts[retry[i]] = std::move(alone[i]);
+  result.processes = processes;
+  return result;
+}
+
+HostEvals NixCli::evalDrvPaths(const std::string& flakeRef,
+                               const std::optional<std::vector<std::string>>& hosts,
+                               const EvalParallelism& parallelism) {
+  return evalPerHost(flakeRef, kDrvPathFn, hosts, parallelism);
+}
+
+HostEvals NixCli::evalHostInfo(const std::string& flakeRef,
+                               const std::optional<std::vector<std::string>>& hosts) {
+  return evalPerHost(flakeRef, kHostInfoFn, hosts, {.processes = 1, .fallbackWorkers = 2});
+}
+
+FlakeMetadata NixCli::metadata(const std::string& flakeRef) {
+  {
+    std::scoped_lock lk(mu_);
+    if (auto it = metadata_.find(flakeRef); it != metadata_.end()) return it->second;
+  }
+  RunResult r = procs_.run(nixCommand({"flake", "metadata", "--json", flakeRef}));
+  if (!r.ok())
+    throw NixError("nix flake metadata " + flakeRef + " " + r.describeStatus() + ": " +
+                   nixErrorText(r.errTail));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object()) throw NixError("nix flake metadata printed no JSON for " + flakeRef);
+  FlakeMetadata m;
+  m.path = j.value("path", std::string());
+  const auto locked = j.value("locked", nlohmann::json::object());
+  m.rev = locked.value("rev", j.value("revision", std::string()));
+  m.narHash = locked.value("narHash", std::string());
+  m.lastModified = locked.value("lastModified", j.value("lastModified", int64_t{0}));
+  if (locked.contains("revCount") && locked["revCount"].is_number())
+    m.revCount = locked["revCount"].get<int64_t>();
+  std::scoped_lock lk(mu_);
+  metadata_[flakeRef] = m;
+  return m;
+}
+
+DerivationSet NixCli::showDerivations(const std::vector<std::string>& drvPaths, bool recursive) {
+  if (drvPaths.empty()) return {};
+  std::vector<std::string> args = {"show-derivation"};
+  if (recursive) args.push_back("-r");
+  args.insert(args.end(), drvPaths.begin(), drvPaths.end());
+  RunOptions o = nixCommand(std::move(args));
+  o.maxStdout = size_t{1} << 30;
+  RunResult r = procs_.run(o);
+  if (!r.ok())
+    throw NixError("nix show-derivation " + r.describeStatus() + ": " + nixErrorText(r.errTail));
+  return parseShowDerivation(r.out, "nix show-derivation");
+}
+
+DryRun NixCli::dryRun(const std::vector<std::string>& drvPaths) {
+  DryRun d;
+  if (drvPaths.empty()) return d;
+  std::vector<std::string> args = {"build", "--dry-run", "--json"};
+  args.insert(args.end(), drvPaths.begin(), drvPaths.end());
+  RunOptions o = nixCommand(std::move(args));
+  o.stderrTailBytes = size_t{16} << 20;
+  RunResult r = procs_.run(o);
+  if (!r.ok())
+    throw NixError("nix build --dry-run " + r.describeStatus() + ": " + nixErrorText(r.errTail));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (j.is_array()) {
+    for (const auto& e : j)
+      if (e.contains("drvPath") && e.contains("outputs"))
+        d.outputs[e["drvPath"].get<std::string>()] =
+            e["outputs"].get<std::map<std::string, std::string>>();
+  }
+  std::set<std::string>* into = nullptr;
+  for (const auto& raw : split(r.errTail, '\n')) {
+    std::string line = stripAnsi(raw);
+    if (startsWith(line, "these ") || startsWith(line, "this ")) {
+      into = line.find("will be built") != std::string::npos     ? &d.willBuild
+             : line.find("will be fetched") != std::string::npos ? &d.willFetch
+                                                                 : nullptr;
+      continue;
+    }
+    if (into && startsWith(line, "  /"))
+      into->insert(std::string(trim(line)));
+    else
+      into = nullptr;
+  }
+  return d;
+}
+
+BuildRun NixCli::build(const BuildRequest& req,
+                       const std::function<void(const LogEvent&)>& onEvent) {
+  // -L must come before --log-format: in Nix 2.8 it resets the format to plain text.
+  std::vector<std::string> args = {"build", "--no-link",    "--json",
+                                   "-L",    "--log-format", "internal-json"};
+  if (req.keepGoing) args.push_back("--keep-going");
+  if (req.maxJobs) {
+    args.push_back("--max-jobs");
+    args.push_back(std::to_string(*req.maxJobs));
+  }
+  args.insert(args.end(), req.extraArgs.begin(), req.extraArgs.end());
+  args.insert(args.end(), req.drvPaths.begin(), req.drvPaths.end());
+  RunOptions o = nixCommand(std::move(args));
+  o.timeout = req.timeout;
+  BuildRun run;
+  o.onStderrLine = [&](std::string_view line) {
+    LogEvent ev = parseLogLine(line);
+    if (auto* m = std::get_if<LogMessage>(&ev); m && m->level == 0) run.errors.push_back(m->msg);
+    if (onEvent) onEvent(ev);
+  };
+  run.process = procs_.run(o);
+  auto j = nlohmann::json::parse(run.process.out, nullptr, false);
+  if (run.process.ok() && j.is_array()) {
+    for (const auto& e : j)
+      if (e.contains("drvPath") && e.contains("outputs"))
+        run.outputs[e["drvPath"].get<std::string>()] =
+            e["outputs"].get<std::map<std::string, std::string>>();
+  }
+  return run;
+}
+
+bool NixCli::addGcRoot(const fs::path& root, const std::string& storePath, std::string* error) {
+  RunOptions o;
+  fs::path nix(options_.nix);
+  o.program = nix.has_parent_path() ? (nix.parent_path() / "nix-store").string() : "nix-store";
+  o.args = {"--add-root", root.string(), "--indirect", "--realise", storePath};
+  o.env = options_.env;
+  o.timeout = std::chrono::minutes(5);
+  fs::create_directories(root.parent_path());
+  RunResult r = procs_.run(o);
+  if (r.ok()) return true;
+  if (error) *error = nixErrorText(r.errTail);
+  return false;
+}
+
+bool NixCli::closureMentions(const std::vector<std::string>& drvPaths,
+                             const std::vector<std::string>& needles) {
+  std::set<std::string> seen;
+  std::vector<std::string> todo(drvPaths.begin(), drvPaths.end());
+  while (!todo.empty()) {
+    std::string p = std::move(todo.back());
+    todo.pop_back();
+    if (!seen.insert(p).second) continue;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return true;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    for (const auto& n : needles)
+      if (!n.empty() && text.find(n) != std::string::npos) return true;
+    for (auto& ref : drvRefsIn(text))
+      if (!seen.count(ref)) todo.push_back(std::move(ref));
+  }
+  return false;
+}
+
+}  // namespace runner::nix

@@ -1,0 +1,173 @@
+// The `nix` command-line driver (Nix 2.8 and later): evaluation of many hosts at once with
+// per-host error capture, flake metadata, derivation closures, dry runs, builds with the
+// internal-json log streamed to a callback, and GC roots. Every call is an argv through the
+// ProcessRunner port, so tests count processes with a decorator; nothing here parses a shell
+// string. Expected failures (a host that does not evaluate, a build that fails) are values.
+//
+// Flake references point straight into a repository: `git+file:///path?rev=SHA` works for
+// work trees and bare repositories alike and needs no checkout (gitFlakeRef()).
+//
+// Every invocation passes `--extra-experimental-features "nix-command flakes"` and
+// `--option eval-cache false` (parallel evaluations of one revision otherwise fight over
+// the eval-cache SQLite file: "SQLite database ... is busy").
+//
+// Thread-safe: methods may be called from several threads; evalPerHost runs its own threads.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "runner/core/process.h"
+#include "runner/nix/derivation.h"
+#include "runner/nix/internal_json.h"
+
+namespace runner::nix {
+
+struct NixCliOptions {
+  std::string nix = "nix";  // program; nix-store is looked up next to it
+  std::chrono::milliseconds evalTimeout = std::chrono::minutes(10);  // per eval process
+  std::map<std::string, std::optional<std::string>> env;             // on top of the inherited env
+};
+
+// "git+file:///abs/path?rev=SHA" (the path made absolute; characters URLs reserve escaped).
+std::string gitFlakeRef(const std::filesystem::path& repo, const std::string& rev);
+
+// A Nix string literal ("...") with exactly the value `s`.
+std::string nixStringLiteral(std::string_view s);
+
+// One host's result of a per-host evaluation.
+struct HostValue {
+  std::optional<nlohmann::json> value;  // the function's value, when it evaluated
+  std::optional<std::string> error;     // Nix's error message, when it did not
+  bool missing = false;                 // no such host in nixosConfigurations
+};
+
+struct HostEvals {
+  std::map<std::string, HostValue> hosts;
+  // Set when not even the host list could be evaluated (flake.nix broken, lock missing, ...);
+  // `hosts` then holds only the hosts the caller named, each with this error.
+  std::optional<std::string> flakeError;
+  int processes = 0;  // nix processes this evaluation ran
+};
+
+struct EvalParallelism {
+  // First pass: the hosts are split across this many `nix eval` processes running at once
+  // (1: one process for all). More than 1 first prefetches the revision (flake metadata).
+  int processes = 1;
+  // Hosts whose first-pass evaluation failed are evaluated alone to get Nix's error for each;
+  // at most this many of those run at once.
+  int fallbackWorkers = 2;
+};
+
+struct FlakeMetadata {
+  std::string path;     // the source's store path (/nix/store/<hash>-source)
+  std::string rev;      // empty for a dirty work tree
+  std::string narHash;  // sha256-…
+  int64_t lastModified = 0;
+  std::optional<int64_t> revCount;
+};
+
+struct DryRun {
+  std::map<std::string, std::map<std::string, std::string>> outputs;  // drv -> output -> path
+  std::set<std::string> willBuild;  // derivations a build would run
+  std::set<std::string> willFetch;  // paths a build would substitute
+};
+
+struct BuildRequest {
+  std::vector<std::string> drvPaths;     // built as `nix build DRV...` (Nix 2.8 has no DRV^out)
+  std::chrono::milliseconds timeout{0};  // whole process; 0: none. Kills the process group.
+  std::optional<int> maxJobs;            // --max-jobs
+  bool keepGoing = true;                 // one failing host does not stop the others
+  std::vector<std::string> extraArgs;
+};
+
+struct BuildRun {
+  RunResult process;  // exit status, timedOut, duration (errTail holds raw log lines)
+  // drv -> output -> path; Nix prints these only when every requested derivation was built.
+  std::map<std::string, std::map<std::string, std::string>> outputs;
+  std::vector<std::string> errors;  // Nix's error messages (level 0), ANSI codes removed
+};
+
+class NixCli {
+ public:
+  // `procs` must outlive this object.
+  explicit NixCli(ProcessRunner& procs, NixCliOptions options = {});
+
+  // The names in nixosConfigurations at `flakeRef`, sorted.
+  // Throws NixError with Nix's message when the flake does not evaluate that far.
+  std::vector<std::string> hostNames(const std::string& flakeRef);
+
+  // Evaluates `fn`, the Nix text of a function `name: nixosSystem: value` (value must be
+  // JSON-serialisable), for each host in `hosts` (nullopt: every host) at `flakeRef`.
+  // One host failing (even with an error builtins.tryEval cannot catch) does not fail the
+  // others: failed hosts are re-evaluated alone to report Nix's error for each.
+  // Never throws for evaluation errors; throws SysError if nix cannot be started.
+  HostEvals evalPerHost(const std::string& flakeRef, const std::string& fn,
+                        const std::optional<std::vector<std::string>>& hosts,
+                        const EvalParallelism& parallelism = {});
+
+  // `config.system.build.toplevel.drvPath` per host (value: a JSON string).
+  HostEvals evalDrvPaths(const std::string& flakeRef,
+                         const std::optional<std::vector<std::string>>& hosts,
+                         const EvalParallelism& parallelism = {});
+
+  // Per host: {"clan": clan.core.networking.targetHost or null, "colmena":
+  // deployment.targetHost or null, "system": nixpkgs.hostPlatform (its .system when it is an
+  // attribute set) or pkgs' system, or null}. One process for all hosts.
+  HostEvals evalHostInfo(const std::string& flakeRef,
+                         const std::optional<std::vector<std::string>>& hosts = std::nullopt);
+
+  // `nix flake metadata --json`. Cached per flakeRef for the lifetime of this object (a ref
+  // with ?rev= is immutable). Throws NixError with Nix's message.
+  FlakeMetadata metadata(const std::string& flakeRef);
+
+  // `nix show-derivation [-r] DRV...`. Throws NixError with Nix's message.
+  DerivationSet showDerivations(const std::vector<std::string>& drvPaths, bool recursive);
+
+  // `nix build --dry-run --json DRV...`: output paths and what a build would do.
+  // Throws NixError with Nix's message.
+  DryRun dryRun(const std::vector<std::string>& drvPaths);
+
+  // `nix build --no-link --json -L --log-format internal-json DRV...`; each stderr log line is
+  // parsed and passed to `onEvent` (on the calling thread, as it arrives). A failed or timed
+  // out build is a value (BuildRun::process); throws SysError only if nix cannot start.
+  BuildRun build(const BuildRequest& request,
+                 const std::function<void(const LogEvent&)>& onEvent = {});
+
+  // `nix-store --add-root ROOT --indirect --realise STOREPATH`: ROOT becomes a symlink to the
+  // path and an indirect GC root. Returns false (with Nix's message in `error`) when the path
+  // is not valid; throws SysError only if nix-store cannot start.
+  bool addGcRoot(const std::filesystem::path& root, const std::string& storePath,
+                 std::string* error = nullptr);
+
+  // True when the text of any .drv file in the closures of `drvPaths` contains one of
+  // `needles`. Reads the .drv files from the store directly (no process); a .drv that cannot
+  // be read counts as a mention (the safe answer).
+  bool closureMentions(const std::vector<std::string>& drvPaths,
+                       const std::vector<std::string>& needles);
+
+ private:
+  RunOptions nixCommand(std::vector<std::string> args) const;
+  HostValue evalOneHost(const std::string& flakeRef, const std::string& fn,
+                        const std::string& host);
+
+  ProcessRunner& procs_;
+  NixCliOptions options_;
+  std::mutex mu_;
+  std::map<std::string, FlakeMetadata> metadata_;  // GUARDED_BY(mu_)
+};
+
+// The part of Nix's stderr that is the error: from the first "error:" line, without
+// "warning:" lines and the "(use '--show-trace' …)" hint; trimmed.
+std::string nixErrorText(std::string_view stderrText);
+
+}  // namespace runner::nix

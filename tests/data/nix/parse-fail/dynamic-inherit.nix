@@ -1,0 +1,1 @@
+let x = "a"; in { inherit "${x}"; }

@@ -1,0 +1,1 @@
+let a = 1; inherit (x) b c; in a

@@ -1,0 +1,1 @@
+let a = 1; inherit (a) b c; inherit a2; a2=3; in a

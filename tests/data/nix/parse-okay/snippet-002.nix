@@ -1,0 +1,1 @@
+{ zzz, yyy, a ? 1, ... }@args: a

@@ -1,0 +1,1 @@
+./a/b + ~/x + /abs + <nixpkgs/lib> + http://foo.org/x

@@ -1,0 +1,1 @@
+with {}; { inherit a; b = c; ${d} = 1; "e${f}" = 2; "g" = 3; }

@@ -1,0 +1,1 @@
+http://x.y/z?q=1&r=2#frag

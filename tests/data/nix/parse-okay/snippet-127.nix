@@ -1,0 +1,1 @@
+x: (x.a).b (x.c or x) ((x x) x) [x (x) x.y]

@@ -1,0 +1,1 @@
+x: x.a or x x

@@ -1,0 +1,1 @@
+let f = { a ? b, b ? a }: a; in f

@@ -1,0 +1,1 @@
+{ lib, config, pkgs, ... }: 1

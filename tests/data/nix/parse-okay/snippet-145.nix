@@ -1,0 +1,1 @@
+{ zfresh, system, lib, pkgs, config, name, value, map, outPath, type }: 1

@@ -1,0 +1,1 @@
+let name = 1; aq = 2; zq = 3; in aq

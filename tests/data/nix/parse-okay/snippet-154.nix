@@ -1,0 +1,1 @@
+let a = 1; in assert a; with a; if !a then -a else a.b or 1 <= 2

@@ -1,0 +1,217 @@
+// NixCli against real Nix on generated lab flakes: many hosts in one process, per-host errors
+// (also those builtins.tryEval cannot catch), bare repositories, host targets, dry runs,
+// builds with the internal-json log, GC roots, and closure scans.
+#include "runner/nix/nix_cli.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "runner/app/lab/lab.h"
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/os/files.h"
+#include "runner/os/process.h"
+#include "tests/runner/nix/counting_process_runner.h"
+#include "tests/support/run.h"
+
+namespace fs = std::filesystem;
+using namespace runner::nix;
+using runner::app::lab::Lab;
+using runner::app::lab::LabHost;
+using runner::app::lab::numberedHosts;
+
+namespace {
+
+std::string drv(const HostEvals& e, const std::string& host) {
+  const auto& v = e.hosts.at(host);
+  INFO(host << ": " << v.error.value_or("(no error)"));
+  REQUIRE(v.value);
+  return v.value->get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("NixCli evaluates many hosts in one process and attributes errors",
+          "[integration][nix]") {
+  runner::os::PosixProcessRunner real;
+  tests::CountingProcessRunner procs(real);
+  runner::os::TempDir tmp("sy-nixcli");
+  auto lab = Lab::create(real, tmp.path(), {.hosts = numberedHosts(4)});
+  NixCli nix(procs);
+  std::string good = lab.infra.head();
+
+  auto all = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), good), std::nullopt);
+  CHECK(procs.count("nix") == 1);
+  CHECK(all.processes == 1);
+  REQUIRE(all.hosts.size() == 4);
+  CHECK(runner::endsWith(drv(all, "host03"), "-nixos-system-host03-fake-24.05.drv"));
+
+  SECTION("two processes give the same answer") {
+    procs.reset();
+    auto two =
+        nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), good), std::nullopt, {.processes = 2});
+    CHECK(procs.count("nix") == 4);  // metadata prefetch, host list, two evaluations
+    for (const auto& [h, v] : all.hosts) CHECK(drv(two, h) == v.value->get<std::string>());
+  }
+  SECTION("a host that throws is retried alone; the others keep their first answer") {
+    std::string bad = lab.infra.updateHost("host02", [](LabHost& h) {
+      h.extraConfig = "networking.domain = throw \"boom: no domain\";";
+    });
+    // config.json serialises every option, so the throw reaches the drvPath
+    procs.reset();
+    auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), bad), std::nullopt);
+    CHECK(procs.count("nix") == 2);
+    CHECK(drv(e, "host01") == drv(all, "host01"));
+    REQUIRE(e.hosts.at("host02").error);
+    CHECK(e.hosts.at("host02").error->find("boom: no domain") != std::string::npos);
+    CHECK_FALSE(e.hosts.at("host02").value);
+  }
+  SECTION("an error tryEval cannot catch falls back to one process per host") {
+    std::string bad = lab.infra.updateHost("host03", [](LabHost& h) {
+      h.extraConfig = "networking.domain = config.services.doesNotExist.foo;";
+    });
+    procs.reset();
+    auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), bad), std::nullopt,
+                              {.processes = 1, .fallbackWorkers = 2});
+    CHECK(procs.count("nix") == 1 + 1 + 4);  // all at once, the host list, each alone
+    CHECK(drv(e, "host04") == drv(all, "host04"));
+    REQUIRE(e.hosts.at("host03").error);
+    CHECK(
+        runner::startsWith(*e.hosts.at("host03").error, "error: attribute 'doesNotExist' missing"));
+    CHECK(e.hosts.at("host03").error->find("hosts/host03/default.nix") != std::string::npos);
+  }
+  SECTION("named hosts, one of them unknown") {
+    auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), good),
+                              std::vector<std::string>{"host01", "nope"});
+    CHECK(e.hosts.size() == 2);
+    CHECK(e.hosts.at("nope").missing);
+    CHECK(drv(e, "host01") == drv(all, "host01"));
+  }
+  SECTION("a broken flake.nix is a flake error") {
+    std::string broken = lab.infra.commitFiles({{"flake.nix", "{ outputs = { self }: {"}}, "oops");
+    auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), broken), std::nullopt);
+    REQUIRE(e.flakeError);
+    CHECK(e.flakeError->find("syntax error") != std::string::npos);
+    CHECK_THROWS_AS(nix.hostNames(gitFlakeRef(lab.infra.path(), broken)), runner::NixError);
+  }
+  SECTION("a bare clone evaluates the same") {
+    fs::path bare = tmp.path() / "bare.git";
+    tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), bare.string()});
+    auto e = nix.evalDrvPaths(gitFlakeRef(bare, good), std::nullopt);
+    CHECK(drv(e, "host02") == drv(all, "host02"));
+    CHECK(nix.hostNames(gitFlakeRef(bare, good)) ==
+          std::vector<std::string>{"host01", "host02", "host03", "host04"});
+  }
+}
+
+TEST_CASE("NixCli reads targets and platforms of every host in one process", "[integration][nix]") {
+  runner::os::PosixProcessRunner real;
+  tests::CountingProcessRunner procs(real);
+  runner::os::TempDir tmp("sy-nixcli");
+  auto hosts = runner::app::lab::seedHosts();
+  hosts[1].system = "aarch64-linux";  // demo
+  auto lab = Lab::create(real, tmp.path(), {.hosts = hosts});
+  NixCli nix(procs);
+  auto info = nix.evalHostInfo(gitFlakeRef(lab.infra.path(), lab.infra.head()));
+  CHECK(procs.count("nix") == 1);
+  REQUIRE(info.hosts.size() == 5);
+  CHECK(*info.hosts.at("octavia").value ==
+        nlohmann::json(
+            {{"clan", "root@10.20.0.2"}, {"colmena", nullptr}, {"system", "x86_64-linux"}}));
+  CHECK(*info.hosts.at("demo").value ==
+        nlohmann::json(
+            {{"clan", nullptr}, {"colmena", "demo.lab.invalid"}, {"system", "aarch64-linux"}}));
+}
+
+TEST_CASE("NixCli builds, streams the log, reports failures and adds GC roots",
+          "[integration][nix]") {
+  runner::os::PosixProcessRunner real;
+  runner::os::TempDir tmp("sy-nixcli");
+  auto hosts = numberedHosts(3);
+  hosts[2].extraConfig = "testing.buildSeconds = \"not a number\";";
+  auto lab = Lab::create(real, tmp.path(), {.hosts = hosts});
+  NixCli nix(real);
+  auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), lab.infra.head()), std::nullopt);
+  std::vector<std::string> drvs = {drv(e, "host01"), drv(e, "host02"), drv(e, "host03")};
+
+  DryRun dry = nix.dryRun(drvs);
+  CHECK(dry.outputs.size() == 3);
+  CHECK(dry.willBuild.count(drvs[0]));
+  CHECK(dry.willBuild.size() >= 9);
+  auto closure = nix.showDerivations(drvs, true);
+  CHECK(closure.count(drvs[0]));
+
+  int buildStarts = 0;
+  std::vector<std::string> logLines;
+  BuildRun run = nix.build({.drvPaths = drvs}, [&](const LogEvent& ev) {
+    if (auto* s = std::get_if<ActivityStart>(&ev); s && s->type == ActivityType::Build)
+      ++buildStarts;
+    if (auto* r = std::get_if<ActivityResult>(&ev); r && r->type == ResultType::BuildLogLine)
+      logLines.push_back(r->text(0));
+  });
+  CHECK(run.process.exitStatus == 1);
+  CHECK(run.outputs.empty());  // nix prints --json only when everything was built
+  CHECK(buildStarts == static_cast<int>(dry.willBuild.size()));
+  REQUIRE(run.errors.size() == 1);
+  CHECK(run.errors[0] == "error: builder for '" + drvs[2] + "' failed with exit code 1");
+  CHECK(std::count(logLines.begin(), logLines.end(), "built host01") == 1);
+  CHECK(std::count(logLines.begin(), logLines.end(), "sleep: invalid number 'not a number'") == 1);
+
+  const std::string out1 = dry.outputs.at(drvs[0]).at("out");
+  std::string err;
+  CHECK(nix.addGcRoot(tmp.path() / "roots" / "host01", out1, &err));
+  CHECK(fs::read_symlink(tmp.path() / "roots" / "host01") == out1);
+  CHECK_FALSE(
+      nix.addGcRoot(tmp.path() / "roots" / "host03", dry.outputs.at(drvs[2]).at("out"), &err));
+  CHECK_FALSE(err.empty());
+
+  BuildRun again = nix.build({.drvPaths = {drvs[0], drvs[1]}});
+  CHECK(again.process.exitStatus == 0);
+  CHECK(again.outputs.at(drvs[0]).at("out") == out1);
+}
+
+TEST_CASE("NixCli kills a build at its timeout", "[integration][nix]") {
+  runner::os::PosixProcessRunner real;
+  runner::os::TempDir tmp("sy-nixcli");
+  auto hosts = numberedHosts(1);
+  hosts[0].buildSeconds = 61;  // "sleep 61": a command line no other test uses
+  auto lab = Lab::create(real, tmp.path(), {.hosts = hosts});
+  NixCli nix(real);
+  auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), lab.infra.head()), std::nullopt);
+  BuildRun run = nix.build({.drvPaths = {drv(e, "host01")}, .timeout = std::chrono::seconds(2)});
+  CHECK(run.process.timedOut);
+  CHECK(run.process.duration < std::chrono::seconds(10));
+  // the sandboxed builder (a build user's `sleep 61`) went with it
+  bool builderLeft = true;
+  for (int i = 0; i < 50 && builderLeft; ++i) {
+    auto ps = tests::run("ps", {"-eo", "user:20,args"});
+    builderLeft = false;
+    for (const auto& line : runner::split(ps.out, '\n'))
+      if (runner::startsWith(line, "nixbld") && runner::endsWith(line, " sleep 61"))
+        builderLeft = true;
+    if (builderLeft) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK_FALSE(builderLeft);
+}
+
+TEST_CASE("NixCli finds the revision in a closure only when the flake uses it",
+          "[integration][nix]") {
+  runner::os::PosixProcessRunner real;
+  runner::os::TempDir tmp("sy-nixcli");
+  NixCli nix(real);
+  for (bool selfRevision : {false, true}) {
+    auto lab = Lab::create(real, tmp.path() / (selfRevision ? "a" : "b"),
+                           {.hosts = numberedHosts(2), .selfRevision = selfRevision});
+    std::string rev = lab.infra.head();
+    auto e = nix.evalDrvPaths(gitFlakeRef(lab.infra.path(), rev), std::nullopt);
+    CHECK(nix.closureMentions({drv(e, "host01")}, {rev}) == selfRevision);
+    CHECK_FALSE(nix.closureMentions({drv(e, "host01")}, {"no-such-needle-anywhere"}));
+    auto meta = nix.metadata(gitFlakeRef(lab.infra.path(), rev));
+    CHECK(meta.rev == rev);
+    CHECK(runner::endsWith(meta.path, "-source"));
+    CHECK(runner::startsWith(meta.narHash, "sha256-"));
+    CHECK(meta.lastModified > 1600000000);
+  }
+}
