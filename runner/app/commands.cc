@@ -8,6 +8,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerLockCommands(app, ctx);
   registerConfigCommands(app, ctx);
   registerParseCommands(app, ctx);
+  registerPlanCommands(app, ctx);
 }
 
 }  // namespace runner::app

@@ -21,5 +21,6 @@ void registerCommands(CLI::App& app, CommandContext& ctx);
 void registerLockCommands(CLI::App& app, CommandContext& ctx);
 void registerConfigCommands(CLI::App& app, CommandContext& ctx);
 void registerParseCommands(CLI::App& app, CommandContext& ctx);
+void registerPlanCommands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace runner::app

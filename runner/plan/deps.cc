@@ -1,0 +1,522 @@
+#include "runner/plan/deps.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "runner/core/text.h"
+#include "runner/plan/ast_walk.h"
+
+namespace runner::plan {
+
+using namespace runner::nix;
+
+namespace {
+
+// Module arguments whose uses never point at files or inputs by themselves.
+bool plainModuleArg(const std::string& n) {
+  static const std::set<std::string> k = {"config",      "lib",         "options",
+                                          "utils",       "modulesPath", "pkgs",
+                                          "specialArgs", "nodes",       "extendModules"};
+  return k.count(n) > 0;
+}
+
+bool isBinder(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::Lambda:
+    case ExprKind::Let:
+    case ExprKind::With:
+      return true;
+    case ExprKind::Attrs:
+      return e.as<ExprAttrs>()->recursive;
+    default:
+      return false;
+  }
+}
+
+// The name of a builtin called as `f`, `builtins.f` (or nullopt).
+std::optional<std::string> builtinName(const Expr& fn) {
+  if (const auto* v = fn.as<ExprVar>(); v && v->scope == VarScope::Global) return v->name;
+  if (const auto* s = fn.as<ExprSelect>()) {
+    if (const auto* v = s->expr->as<ExprVar>(); v && v->scope == VarScope::Global &&
+                                                v->name == "builtins" && s->path.size() == 1 &&
+                                                s->path[0].isStatic())
+      return s->path[0].name;
+  }
+  return std::nullopt;
+}
+
+bool matches(const PathRef& p, const std::string& path) {
+  return path.size() >= p.prefix.size() + p.suffix.size() && startsWith(path, p.prefix) &&
+         endsWith(path, p.suffix);
+}
+
+std::string where(const std::string& file, const Expr* e) {
+  return file + ":" + std::to_string(e ? e->pos.line : 0);
+}
+
+}  // namespace
+
+bool HostDeps::dependsOnFile(const std::string& path) const {
+  if (files.count(path)) return true;
+  for (const auto& d : dirs)
+    if (d.empty() || startsWith(path, d)) return true;
+  for (const auto& p : patterns)
+    if (matches(p, path)) return true;
+  return false;
+}
+
+struct DepScanner::HostCtx {
+  const HostDef* host = nullptr;
+  HostDeps* deps = nullptr;
+  ThunkPtr specialArgs;
+  std::string libInput = "nixpkgs";
+  std::optional<std::string> hostName;
+  std::set<std::string> visitedFiles;
+  std::set<const Expr*> visitedInline;
+  std::vector<ValuePtr> hostNameValues;
+  std::map<std::string, ThunkPtr> args;
+  int work = 0;
+};
+
+const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::string& file) {
+  auto it = summaries_.find(&root);
+  if (it != summaries_.end()) return it->second;
+  Summary s;
+  std::string dir = dirName(file);
+  std::vector<const Expr*> chain;
+
+  std::function<void(const Expr&)> visit = [&](const Expr& e) {
+    auto record = [&](Interesting::Kind k) { s.nodes.push_back({&e, chain, k}); };
+    auto freeOrModuleArg = [&](const ExprVar& v) {
+      if (v.scope == VarScope::Global || v.scope == VarScope::With) return false;
+      bool inChain = std::find(chain.begin(), chain.end(), v.binder) != chain.end();
+      if (!inChain) return true;  // bound outside this root (inline modules of flake.nix)
+      // the outermost lambda is the module function; its arguments are module arguments
+      auto fn = std::find_if(chain.begin(), chain.end(),
+                             [](const Expr* b) { return b->kind == ExprKind::Lambda; });
+      return fn != chain.end() && v.binder == *fn && !plainModuleArg(v.name);
+    };
+    switch (e.kind) {
+      case ExprKind::Path: {
+        const auto* p = e.as<ExprPath>();
+        if (p->pathKind != PathKind::Relative) return;
+        if (auto lit = p->literal()) {
+          if (auto r = resolveRelative(dir, *lit))
+            s.staticPaths.push_back(*r);
+          else
+            s.outsidePaths.push_back(*lit);
+          return;
+        }
+        record(Interesting::Kind::Value);
+        return;  // its interpolations are evaluated as part of it
+      }
+      case ExprKind::String: {
+        const auto* str = e.as<ExprString>();
+        if (!str->parts.empty() && str->parts.front().expr) {
+          record(Interesting::Kind::Value);
+          return;
+        }
+        break;
+      }
+      case ExprKind::BinOp: {
+        const auto* b = e.as<ExprBinOp>();
+        if (b->op == BinOp::Add &&
+            (b->lhs->kind == ExprKind::Path ||
+             (b->lhs->kind == ExprKind::String && !b->lhs->as<ExprString>()->parts.empty() &&
+              b->lhs->as<ExprString>()->parts.front().expr))) {
+          record(Interesting::Kind::Value);
+          visit(*b->rhs);
+          return;
+        }
+        break;
+      }
+      case ExprKind::Var: {
+        if (freeOrModuleArg(*e.as<ExprVar>())) record(Interesting::Kind::Value);
+        return;
+      }
+      case ExprKind::Select: {
+        const auto* sel = e.as<ExprSelect>();
+        const Expr* root = sel->expr.get();
+        if (const auto* v = root->as<ExprVar>(); v && freeOrModuleArg(*v)) {
+          record(Interesting::Kind::Value);
+          for (const auto& a : sel->path)
+            if (a.dynamic) visit(*a.dynamic);
+          if (sel->orDefault) visit(*sel->orDefault);
+          return;
+        }
+        break;
+      }
+      case ExprKind::Call: {
+        const auto* c = e.as<ExprCall>();
+        if (auto name = builtinName(*c->fn)) {
+          static const std::set<std::string> kFileRefs = {"import",     "readDir",      "readFile",
+                                                          "pathExists", "scopedImport", "path"};
+          if (kFileRefs.count(*name) && !c->args.empty()) {
+            const Expr& arg = *c->args.back();
+            if (arg.kind != ExprKind::Path)
+              s.nodes.push_back({&arg, chain, Interesting::Kind::FileRef});
+          }
+          if (*name == "getFlake" || *name == "toPath" || *name == "storePath")
+            s.dynamic.push_back(where(file, &e) + ": builtins." + *name);
+        }
+        break;
+      }
+      case ExprKind::Attrs: {
+        const auto* a = e.as<ExprAttrs>();
+        auto net = a->attrs.find("networking");
+        if (net != a->attrs.end() && net->second.value) {
+          if (const auto* na = net->second.value->as<ExprAttrs>()) {
+            auto hn = na->attrs.find("hostName");
+            if (hn != na->attrs.end() && hn->second.value)
+              s.nodes.push_back({hn->second.value.get(), chain, Interesting::Kind::HostNameDef});
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    bool binder = isBinder(e);
+    forEachChild(e, [&](const std::string& slot, const Expr& c) {
+      // a with's attrs and a let's inherit-from expressions are outside its own scope
+      bool inside = binder && !(e.kind == ExprKind::With && slot == "attrs");
+      if (inside) chain.push_back(&e);
+      visit(c);
+      if (inside) chain.pop_back();
+    });
+  };
+  visit(root);
+  return summaries_.emplace(&root, std::move(s)).first->second;
+}
+
+ThunkPtr DepScanner::moduleArg(const std::string& name, HostCtx& ctx) {
+  auto it = ctx.args.find(name);
+  if (it != ctx.args.end()) return it->second;
+  ThunkPtr t;
+  ValuePtr special = ctx.specialArgs ? ev_.force(ctx.specialArgs) : nullptr;
+  if (special && special->kind == VKind::Attrs && special->attrs.count(name)) {
+    t = special->attrs.at(name);
+  } else if (name == "inputs") {
+    t = ev_.inputsThunk();
+  } else if (name == "self") {
+    t = ev_.selfThunk();
+  } else if (name == "name") {
+    t = Evaluator::ready(Evaluator::str(ctx.host->name));
+  } else if (name == "config") {
+    auto hostName =
+        ctx.hostName ? Evaluator::str(*ctx.hostName) : Evaluator::unknown("networking.hostName");
+    auto networking = std::make_shared<Value>();
+    networking->kind = VKind::Attrs;
+    networking->open = true;
+    networking->attrs["hostName"] = Evaluator::ready(hostName);
+    auto config = std::make_shared<Value>();
+    config->kind = VKind::Attrs;
+    config->open = true;
+    config->attrs["networking"] = Evaluator::ready(networking);
+    t = Evaluator::ready(config);
+  } else if (name == "pkgs" || name == "lib" || name == "modulesPath") {
+    auto in = std::make_shared<Value>();
+    in->kind = VKind::Input;
+    in->input = ctx.libInput;
+    in->inputPath = {name == "pkgs" ? "<pkgs>" : name};
+    t = Evaluator::ready(in);
+  } else if (ev_.inputNames().count(name)) {
+    auto in = std::make_shared<Value>();
+    in->kind = VKind::Input;
+    in->input = name;
+    t = Evaluator::ready(in);
+  } else {
+    t = Evaluator::ready(Evaluator::unknown("module argument '" + name + "'"));
+  }
+  ctx.args.emplace(name, t);
+  return t;
+}
+
+EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>& chain,
+                            bool bindModuleArgs, HostCtx& ctx) {
+  EnvPtr env = start;
+  bool moduleFnBound = !bindModuleArgs;
+  for (const Expr* b : chain) {
+    switch (b->kind) {
+      case ExprKind::Lambda: {
+        const auto* l = b->as<ExprLambda>();
+        auto frame = std::make_shared<Env>();
+        frame->binder = l;
+        frame->parent = env;
+        frame->file = env ? env->file : nullptr;
+        bool asModule = !moduleFnBound;
+        moduleFnBound = true;
+        if (l->formals) {
+          for (const auto& f : l->formals->formals)
+            frame->vars[f.name] = asModule ? moduleArg(f.name, ctx)
+                                           : Evaluator::ready(Evaluator::unknown("argument"));
+        }
+        if (!l->arg.empty()) {
+          if (asModule && l->formals) {
+            auto all = std::make_shared<Value>();
+            all->kind = VKind::Attrs;
+            all->open = true;
+            for (const auto& [k, v] : frame->vars) all->attrs[k] = v;
+            frame->vars[l->arg] = Evaluator::ready(all);
+          } else {
+            frame->vars[l->arg] = Evaluator::ready(Evaluator::unknown("argument"));
+          }
+        }
+        env = frame;
+        break;
+      }
+      case ExprKind::Let:
+        env = ev_.letFrame(*b->as<ExprLet>(), env);
+        break;
+      case ExprKind::Attrs: {
+        ValuePtr v = ev_.unrecorded([&] { return ev_.eval(*b, env); });
+        // eval created the rec frame inside the values' thunks; find it through one of them
+        auto frame = std::make_shared<Env>();
+        frame->binder = b;
+        frame->parent = env;
+        frame->file = env ? env->file : nullptr;
+        frame->vars = v->attrs;
+        env = frame;
+        break;
+      }
+      case ExprKind::With: {
+        auto frame = std::make_shared<Env>();
+        frame->binder = b;
+        frame->parent = env;
+        frame->file = env ? env->file : nullptr;
+        frame->withAttrs = ev_.thunk(*b->as<ExprWith>()->attrs, env);
+        env = frame;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return env;
+}
+
+void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
+  HostDeps& d = *ctx.deps;
+  if (!p.exact) {
+    if (!d.patterns.insert(p).second) return;
+    std::string base = p.prefix;
+    auto slash = base.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : base.substr(0, slash);
+    int followed = 0;
+    for (const auto& f : ev_.tree().filesBelow(dir)) {
+      if (!matches(p, f.path) || !endsWith(f.path, ".nix")) continue;
+      if (++followed > 5000) break;
+      scanFile(f.path, ctx);
+    }
+    return;
+  }
+  if (p.path.empty()) {
+    d.dirs.insert("");
+    return;
+  }
+  auto kind = ev_.tree().kind(p.path);
+  if (kind == git::EntryKind::Tree) {
+    d.dirs.insert(p.path + "/");
+    std::string def = p.path + "/default.nix";
+    if (ev_.tree().exists(def)) scanFile(def, ctx);
+    return;
+  }
+  d.files.insert(p.path);
+  if (kind && endsWith(p.path, ".nix")) scanFile(p.path, ctx);
+}
+
+void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::string& file,
+                              HostCtx& ctx, int depth) {
+  if (!v || depth > 4) return;
+  HostDeps& d = *ctx.deps;
+  for (const auto& p : v->carried.paths) addPath(p, ctx);
+  d.inputs.insert(v->carried.inputs.begin(), v->carried.inputs.end());
+  d.dynamic.insert(d.dynamic.end(), v->carried.dynamic.begin(), v->carried.dynamic.end());
+  if (v->carried.selfWhole) d.selfRevision.push_back(where(file, at) + " (self)");
+  if (v->selfRevision) d.selfRevision.push_back(where(file, at) + " (self revision)");
+  switch (v->kind) {
+    case VKind::Path:
+    case VKind::String:
+      if (v->path) addPath(*v->path, ctx);
+      return;
+    case VKind::Input:
+      if (v->input == "self") return;
+      d.inputs.insert(v->input);
+      return;
+    case VKind::Self:
+      d.selfRevision.push_back(where(file, at) + " (self)");
+      return;
+    case VKind::Attrs:
+    case VKind::Lambda:
+      if (v->origin && v->originEnv) {
+        if (ctx.visitedInline.insert(v->origin).second) {
+          ev_.touchDeep(*v->origin);
+          scanRoot(*v->origin, v->originEnv, true,
+                   v->originEnv->file ? v->originEnv->file->path : file, ctx);
+        }
+        return;
+      }
+      if (v->kind == VKind::Attrs && v.get() != ev_.inputsThunk()->value.get()) {
+        for (const auto& [k, t] : v->attrs) addValueDeps(ev_.force(t), at, file, ctx, depth + 1);
+      }
+      return;
+    case VKind::List:
+      for (const auto& t : v->elems) addValueDeps(ev_.force(t), at, file, ctx, depth + 1);
+      return;
+    default:
+      return;
+  }
+}
+
+void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindModuleArgs,
+                          const std::string& file, HostCtx& ctx) {
+  if (++ctx.work > 200000) {
+    ctx.deps->dynamic.push_back(file + ": the configuration is too large to follow");
+    return;
+  }
+  const Summary& s = summarize(root, file);
+  for (const auto& p : s.staticPaths) addPath(PathRef{true, p, "", ""}, ctx);
+  ctx.deps->dynamic.insert(ctx.deps->dynamic.end(), s.dynamic.begin(), s.dynamic.end());
+  for (const auto& n : s.nodes) {
+    EnvPtr env = buildEnv(startEnv, n.chain, bindModuleArgs, ctx);
+    ValuePtr v = ev_.eval(*n.node, env);
+    switch (n.kind) {
+      case Interesting::Kind::HostNameDef:
+        ctx.hostNameValues.push_back(v);
+        addValueDeps(v, n.node, file, ctx, 0);
+        break;
+      case Interesting::Kind::FileRef:
+        if (v->kind == VKind::String && !v->path && !v->text && v->carried.empty())
+          ctx.deps->dynamic.push_back(where(file, n.node) +
+                                      ": a file reference the planner cannot follow");
+        addValueDeps(v, n.node, file, ctx, 0);
+        break;
+      case Interesting::Kind::Value:
+        addValueDeps(v, n.node, file, ctx, 0);
+        break;
+    }
+  }
+}
+
+void DepScanner::scanFile(const std::string& path, HostCtx& ctx) {
+  if (!ctx.visitedFiles.insert(path).second) return;
+  HostDeps& d = *ctx.deps;
+  d.files.insert(path);
+  d.moduleFiles.insert(path);
+  auto parsed = ev_.tree().parse(path);
+  if (!parsed) return;
+  if (!parsed->ast) {
+    d.dynamic.push_back(parsed->error);
+    return;
+  }
+  scanRoot(*parsed->ast, ev_.fileEnv(parsed), true, path, ctx);
+}
+
+void DepScanner::scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth) {
+  if (!v || depth > 16) return;
+  switch (v->kind) {
+    case VKind::List:
+      for (const auto& t : v->elems) scanModuleValue(ev_.force(t), ctx, depth + 1);
+      if (v->open) {
+        addValueDeps(v, nullptr, "flake.nix", ctx, 0);
+        if (v->carried.empty())
+          ctx.deps->dynamic.push_back("modules list with entries the planner cannot evaluate" +
+                                      (v->reason.empty() ? std::string() : ": " + v->reason));
+      }
+      return;
+    case VKind::Unknown:
+      addValueDeps(v, nullptr, "flake.nix", ctx, 0);
+      if (v->carried.paths.empty() && v->carried.dynamic.empty())
+        ctx.deps->dynamic.push_back("a module the planner cannot evaluate: " + v->reason);
+      return;
+    case VKind::NixosSystem:
+    case VKind::Null:
+    case VKind::Bool:
+      return;
+    default:
+      addValueDeps(v, nullptr, "flake.nix", ctx, 0);
+  }
+}
+
+HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
+  auto attempt = [&](std::optional<std::string> hostName, bool& verified) {
+    HostDeps deps;
+    HostCtx ctx;
+    ctx.host = &host;
+    ctx.deps = &deps;
+    ctx.hostName = hostName;
+    ev_.pushTrace(&deps.trace);
+    ValuePtr v = ev_.force(host.value);
+    if (v->kind == VKind::NixosSystem) {
+      ctx.specialArgs = v->specialArgs;
+      ctx.libInput = v->libInput;
+      deps.inputs.insert(v->libInput);
+      for (const auto& c : v->conventionPaths) deps.dirs.insert(c);
+      scanModuleValue(ev_.force(v->modules), ctx, 0);
+    } else {
+      addValueDeps(v, nullptr, "flake.nix", ctx, 0);
+      deps.dynamic.push_back("host '" + host.name + "' is defined by something the planner " +
+                             "does not model (" +
+                             (v->reason.empty() ? "not nixosSystem" : v->reason) + ")");
+    }
+    ev_.popTrace(false);
+    deps.inputs.insert(deps.trace.inputs.begin(), deps.trace.inputs.end());
+    deps.inputs.erase("self");
+    // Was the host name we assumed right? Every definition must say so.
+    verified = true;
+    if (ctx.hostNameValues.empty()) verified = hostNameDefaultsToName;
+    for (const auto& hv : ctx.hostNameValues)
+      if (hv->kind != VKind::String || !hv->text || !hostName || *hv->text != *hostName)
+        verified = false;
+    if (hostName && verified) deps.hostName = *hostName;
+    if (!hostName && ctx.hostNameValues.size() == 1 && ctx.hostNameValues[0]->text)
+      deps.hostName = *ctx.hostNameValues[0]->text;
+    return deps;
+  };
+  bool verified = false;
+  HostDeps deps = attempt(host.name, verified);
+  if (verified) return deps;
+  // The host name is not the attribute name (or not known): follow hostname-interpolated
+  // paths as patterns instead.
+  bool ignored = false;
+  HostDeps second = attempt(std::nullopt, ignored);
+  // keep whatever the first attempt reached too (an over-approximation is safe)
+  second.files.insert(deps.files.begin(), deps.files.end());
+  second.dirs.insert(deps.dirs.begin(), deps.dirs.end());
+  second.patterns.insert(deps.patterns.begin(), deps.patterns.end());
+  second.inputs.insert(deps.inputs.begin(), deps.inputs.end());
+  second.moduleFiles.insert(deps.moduleFiles.begin(), deps.moduleFiles.end());
+  second.trace.merge(deps.trace);
+  return second;
+}
+
+Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
+  Carried out;
+  std::string file = env && env->file ? env->file->path : "flake.nix";
+  const Summary& s = summarize(e, file);
+  for (const auto& p : s.staticPaths) out.paths.insert(PathRef{true, p, "", ""});
+  out.dynamic.insert(out.dynamic.end(), s.dynamic.begin(), s.dynamic.end());
+  HostCtx scratch;
+  HostDef none{"", nullptr, ""};
+  scratch.host = &none;
+  for (const auto& n : s.nodes) {
+    EnvPtr nodeEnv = buildEnv(env, n.chain, false, scratch);
+    ValuePtr v = ev_.eval(*n.node, nodeEnv);
+    out.merge(v->carried);
+    if (v->path) out.paths.insert(*v->path);
+    if (v->kind == VKind::Input && v->input != "self") out.inputs.insert(v->input);
+    if (v->kind == VKind::Self) out.selfWhole = true;
+    if ((v->kind == VKind::Attrs || v->kind == VKind::Lambda) && v->origin && v->originEnv &&
+        v->origin != &e) {
+      static thread_local int depth = 0;
+      if (depth < 4) {
+        ++depth;
+        out.merge(scanExpr(*v->origin, v->originEnv));
+        --depth;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace runner::plan

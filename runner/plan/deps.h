@@ -1,0 +1,78 @@
+// What a host's configuration depends on (DESIGN.md §5.3): the repository files reachable
+// from its entry modules through path literals (import, imports, callPackage, readFile,
+// "${./x}", directory literals meaning everything below), paths interpolated with the host
+// name resolved per host, the flake inputs it reaches (inputs.X, self.inputs.X, arguments bound
+// to inputs through specialArgs), and what the analyser could not follow (dynamic).
+//
+// Module files are summarised once (a syntactic pass that keeps the few nodes whose meaning
+// depends on the host: interpolations, uses of module arguments), then each host evaluates
+// only those nodes in its own context.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runner/plan/evaluator.h"
+
+namespace runner::plan {
+
+struct HostDeps {
+  std::set<std::string> files;            // exact repo paths
+  std::set<std::string> dirs;             // "dir/": everything below; "" = the whole repository
+  std::set<PathRef> patterns;             // prefix*suffix
+  std::set<std::string> inputs;           // root inputs reached
+  std::vector<std::string> dynamic;       // "file:line: what the analyser met"
+  std::vector<std::string> selfRevision;  // "file:line" where self.rev or self itself is used
+  std::set<std::string> moduleFiles;      // .nix files followed
+  Trace trace;                            // the flake-level code the host's definition used
+  std::string hostName;                   // the resolved networking.hostName ("" unknown)
+
+  // True when the change of `path` can change this host.
+  bool dependsOnFile(const std::string& path) const;
+};
+
+class DepScanner {
+ public:
+  explicit DepScanner(Evaluator& ev) : ev_(ev) {}
+  // Computes the host's dependencies. Never throws for what it cannot follow (that is
+  // reported in `dynamic`); throws only on internal errors.
+  HostDeps scan(const HostDef& host, bool hostNameDefaultsToName);
+
+  // Dependencies of an expression evaluated in `env` (used by the evaluator for the
+  // arguments of calls it does not model).
+  Carried scanExpr(const nix::Expr& e, const EnvPtr& env);
+
+  struct Interesting {
+    const nix::Expr* node;
+    std::vector<const nix::Expr*> chain;  // binders from the summary root down to the node
+    enum class Kind { Value, FileRef, HostNameDef } kind;
+  };
+  struct Summary {
+    std::vector<std::string> staticPaths;   // resolved literal paths
+    std::vector<std::string> outsidePaths;  // literal paths leaving the repository
+    std::vector<Interesting> nodes;
+    std::vector<std::string> dynamic;
+  };
+
+ private:
+  struct HostCtx;
+  const Summary& summarize(const nix::Expr& root, const std::string& file);
+  void scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth);
+  void scanFile(const std::string& path, HostCtx& ctx);
+  void scanRoot(const nix::Expr& root, const EnvPtr& startEnv, bool bindModuleArgs,
+                const std::string& file, HostCtx& ctx);
+  void addPath(const PathRef& p, HostCtx& ctx);
+  void addValueDeps(const ValuePtr& v, const nix::Expr* at, const std::string& file, HostCtx& ctx,
+                    int depth);
+  EnvPtr buildEnv(const EnvPtr& start, const std::vector<const nix::Expr*>& chain,
+                  bool bindModuleArgs, HostCtx& ctx);
+  ThunkPtr moduleArg(const std::string& name, HostCtx& ctx);
+
+  Evaluator& ev_;
+  std::map<const nix::Expr*, Summary> summaries_;
+};
+
+}  // namespace runner::plan

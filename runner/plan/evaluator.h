@@ -1,0 +1,245 @@
+// A small abstract evaluator for the flake-level Nix code of an infra repository: flake.nix
+// and the files it imports to build `nixosConfigurations` (flake-parts modules, host lists,
+// Clan and Colmena definitions). It evaluates lazily, like Nix, over abstract values: what it
+// cannot know (a config option, a package, a computed path) becomes Unknown instead of an
+// error, and what it knows precisely (host names from genAttrs/readDir/mapAttrs, module lists,
+// specialArgs, self.nixosModules.<name>) drives host discovery.
+//
+// Every thunk records a Trace: the AST nodes it evaluated and what it read from the tree
+// (readDir, readFile, pathExists). A host's trace is the part of the flake-level code its
+// configuration came from, so an edit to flake.nix that touches only devShells leaves the
+// hosts' traces unchanged. Key computations (which hosts exist) are not recorded: adding a
+// host to a list changes that host's existence, not the other hosts.
+//
+// Not thread-safe; one Evaluator per commit.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runner/nix/ast.h"
+#include "runner/plan/source_tree.h"
+
+namespace runner::plan {
+
+struct Value;
+struct Env;
+struct Thunk;
+using ValuePtr = std::shared_ptr<const Value>;
+using EnvPtr = std::shared_ptr<Env>;
+using ThunkPtr = std::shared_ptr<Thunk>;
+
+// A file-system reference: an exact repo path, or a pattern prefix*suffix.
+struct PathRef {
+  bool exact = true;
+  std::string path;    // exact: the repo-relative path ("" = root)
+  std::string prefix;  // pattern: repo-relative text before the unknown part
+  std::string suffix;  // pattern: text after it
+  bool operator<(const PathRef& o) const {
+    return std::tie(exact, path, prefix, suffix) < std::tie(o.exact, o.path, o.prefix, o.suffix);
+  }
+  bool operator==(const PathRef& o) const {
+    return exact == o.exact && path == o.path && prefix == o.prefix && suffix == o.suffix;
+  }
+  std::string describe() const { return exact ? path : prefix + "*" + suffix; }
+};
+
+// What an evaluation depended on.
+struct Trace {
+  std::set<const nix::Expr*> nodes;
+  std::set<std::string> externals;  // "readDir:hosts=a/d,b/f", "readFile:x=<oid>", "exists:x=1"
+  std::set<std::string> inputs;     // root inputs whose values were used
+  void merge(const Trace& o);
+};
+
+// Dependencies carried by a value we could not evaluate (a package built by callPackage from
+// paths, …): whatever its arguments referred to.
+struct Carried {
+  std::set<PathRef> paths;
+  std::set<std::string> inputs;
+  std::vector<std::string> dynamic;  // "file:line: what"
+  bool selfWhole = false;
+  bool empty() const { return paths.empty() && inputs.empty() && dynamic.empty() && !selfWhole; }
+  void merge(const Carried& o);
+};
+
+enum class VKind {
+  Unknown,
+  Null,
+  Bool,
+  Int,
+  Float,
+  String,
+  Path,
+  List,
+  Attrs,
+  Lambda,
+  Builtin,
+  Input,
+  Self,
+  NixosSystem,
+};
+
+struct Value {
+  VKind kind = VKind::Unknown;
+  std::string reason;  // Unknown: why; for messages
+  Carried carried;     // Unknown: dependencies of what produced it
+  bool b = false;
+  int64_t i = 0;
+  // String: known text, or unknown (nullopt). A string built from a path or `self`
+  // ("${self}/hosts/x") also has `path`.
+  std::optional<std::string> text;
+  std::optional<PathRef> path;  // Path values always have it (unless outside the repo)
+  std::string strPrefix;        // String with unknown text: the known text before/after it
+  std::string strSuffix;
+  bool outsideRepo = false;   // absolute, ~, <search> paths
+  bool selfRevision = false;  // derived from self.rev and friends
+  // List and Attrs
+  std::vector<ThunkPtr> elems;
+  std::map<std::string, ThunkPtr> attrs;
+  bool open = false;  // may contain entries we do not know
+  // Where an attrset or lambda came from (for scanning inline modules)
+  const nix::Expr* origin = nullptr;
+  EnvPtr originEnv;
+  // Lambda
+  const nix::ExprLambda* lambda = nullptr;
+  // Builtin
+  std::string name;
+  std::vector<ThunkPtr> args;
+  // Input: an input or something selected from it
+  std::string input;
+  std::vector<std::string> inputPath;
+  // NixosSystem
+  ThunkPtr modules;                          // a list
+  ThunkPtr specialArgs;                      // an attrset (may be null)
+  std::string libInput;                      // the input that provides nixosSystem
+  std::vector<std::string> conventionPaths;  // Clan: machine dirs/vars bound by convention
+};
+
+struct Env {
+  const nix::Expr* binder = nullptr;  // the Let/Attrs/Lambda/With this frame belongs to
+  std::map<std::string, ThunkPtr> vars;
+  ThunkPtr withAttrs;  // With frames
+  EnvPtr parent;
+  std::shared_ptr<const ParsedFile> file;  // keeps the AST alive; paths resolve against it
+};
+
+struct Thunk {
+  const nix::Expr* expr = nullptr;
+  EnvPtr env;
+  std::function<ValuePtr()> compute;  // when not an expression
+  ValuePtr value;
+  Trace trace;
+  bool forcing = false;
+};
+
+// A host as discovered from the flake outputs.
+struct HostDef {
+  std::string name;
+  ThunkPtr value;   // evaluates to a NixosSystem (or something else: then it is dynamic)
+  std::string via;  // "nixosConfigurations", "colmena", "clan machines/"
+};
+
+class Evaluator {
+ public:
+  // `inputs`: the root inputs' names (from flake.lock, else flake.nix).
+  Evaluator(SourceTree& tree, std::set<std::string> inputs);
+
+  // Evaluates flake.nix; throws InputError when it is missing or does not parse.
+  void loadFlake();
+  // The hosts the flake defines, sorted by name. Computed without recording traces.
+  std::vector<HostDef> hosts();
+  // Warnings met while discovering (e.g. "nixosConfigurations could not be evaluated").
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  ValuePtr force(const ThunkPtr& t);
+  ValuePtr eval(const nix::Expr& e, const EnvPtr& env);
+  ValuePtr apply(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site, const EnvPtr& env);
+  // The attribute `name` of a value, or null when it has none (Unknown values: an Unknown).
+  ThunkPtr select(const ValuePtr& v, const std::string& name);
+
+  ThunkPtr thunk(const nix::Expr& e, const EnvPtr& env);
+  static ThunkPtr ready(ValuePtr v);
+  static ValuePtr unknown(std::string reason, Carried carried = {});
+  static ValuePtr str(std::string s);
+  static ValuePtr pathValue(PathRef p);
+
+  // The frame a `let` creates (its bindings, lazily), for evaluating code inside it.
+  EnvPtr letFrame(const nix::ExprLet& l, const EnvPtr& env);
+  // The env for code at the top of `file` (globals only).
+  EnvPtr fileEnv(const std::shared_ptr<const ParsedFile>& file);
+  // Deep-touch: record every node below `e` in the current trace.
+  void touchDeep(const nix::Expr& e);
+  void recordExternal(std::string s);
+  void recordInput(const std::string& name);
+
+  // Starts recording into `t` (nested); merges into the enclosing recording on stop.
+  void pushTrace(Trace* t);
+  void popTrace(bool merge = true);
+  // Runs `fn` without recording into the current trace.
+  template <class F>
+  auto unrecorded(F&& fn) {
+    Trace scratch;
+    pushTrace(&scratch);
+    struct Pop {
+      Evaluator* e;
+      ~Pop() { e->popTrace(false); }
+    } pop{this};
+    return fn();
+  }
+
+  SourceTree& tree() { return tree_; }
+  const std::set<std::string>& inputNames() const { return inputs_; }
+  ThunkPtr selfThunk() const { return self_; }
+  ThunkPtr inputsThunk() const { return inputsAttrs_; }
+  // Files imported while evaluating (flake.nix included): "flake-level" files.
+  const std::set<std::string>& evaluatedFiles() const { return evaluatedFiles_; }
+  // Imports and evaluates a Nix file of the tree (cached per path).
+  ThunkPtr importFile(const std::string& path);
+
+  // Scanning support (deps.cc): deps of the arguments of an unmodelled call.
+  std::function<Carried(const nix::Expr&, const EnvPtr&)> scanExpr;
+
+ private:
+  ValuePtr evalUncached(const nix::Expr& e, const EnvPtr& env);
+  ValuePtr evalString(const std::vector<nix::StringPart>& parts, const EnvPtr& env, bool isPath,
+                      const std::string& baseDir);
+  ValuePtr lookupVar(const nix::ExprVar& v, const EnvPtr& env);
+  ValuePtr globalVar(const std::string& name);
+  ValuePtr callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
+                       const nix::Expr* site, const EnvPtr& env);
+  ValuePtr callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,
+                             const EnvPtr& env);
+  ValuePtr attrsFromExpr(const nix::ExprAttrs& a, const EnvPtr& env);
+  ValuePtr binOp(const nix::ExprBinOp& b, const EnvPtr& env);
+  ValuePtr flakeParts(const ThunkPtr& args, const ThunkPtr& module);
+  void collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
+                               std::vector<ThunkPtr>& flakeAttrs, std::vector<ThunkPtr>& clanArgs,
+                               int depth);
+  ValuePtr clan(const ThunkPtr& args);
+  ValuePtr colmenaHosts(const ValuePtr& hive);
+  ValuePtr mergeAttrs(const std::vector<ThunkPtr>& parts);
+  std::optional<std::vector<std::string>> knownStrings(const ValuePtr& list);
+
+  SourceTree& tree_;
+  std::set<std::string> inputs_;
+  std::shared_ptr<const ParsedFile> flakeFile_;
+  ThunkPtr outputs_;
+  ThunkPtr self_;
+  ThunkPtr inputsAttrs_;
+  std::vector<Trace*> traces_;
+  std::vector<std::string> warnings_;
+  std::map<std::string, ThunkPtr> imports_;
+  std::set<std::string> evaluatedFiles_;
+  int depth_ = 0;
+};
+
+// True when `v` is a Value of kind k.
+inline bool is(const ValuePtr& v, VKind k) { return v && v->kind == k; }
+
+}  // namespace runner::plan

@@ -1,0 +1,30 @@
+// The static planner (DESIGN.md §5, "static"): which hosts a change between two commits may
+// affect, from git objects alone, in milliseconds — without evaluating Nix. It combines the
+// flake.lock diff, the changed files, and per host the files and inputs its configuration
+// reaches. Soundness rule: it may over-report, it must never miss; what it cannot follow
+// marks the host affected with reason `dynamic`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runner/core/config.h"
+#include "runner/core/plan.h"
+#include "runner/git/repository.h"
+
+namespace runner::plan {
+
+struct StaticOptions {
+  std::string repoLabel;          // Plan::repo ("alice/infra" or a path)
+  std::vector<HostConfig> hosts;  // config override: exactly these hosts
+};
+
+// Plans `fromSha`..`toSha` (full shas). Throws InputError when `to` has no flake.nix, its
+// flake.nix or flake.lock does not parse, or a sha is not a commit.
+Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::string& toSha,
+                const StaticOptions& opts = {});
+
+// The host names the flake at `sha` defines (static discovery), sorted.
+std::vector<std::string> discoverHosts(git::Repository& repo, const std::string& sha);
+
+}  // namespace runner::plan

@@ -1,0 +1,1 @@
+switchyard_test(tests_plan SOURCES runner/plan/static_planner_test.cc LIBS runner_plan)

@@ -1,0 +1,432 @@
+// The static planner on repositories that mirror real layouts (the seed homelab: genAttrs
+// over host names with flake-parts, a Clan-managed host and self.nixosModules; a readDir
+// host set; hostname-interpolated secrets; follows in the lock). Each scenario asserts the
+// exact affected set and the reasons.
+#include "runner/plan/static_planner.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/core/error.h"
+#include "runner/plan/plan_format.h"
+#include "tests/support/temp_git_repo.h"
+
+using namespace runner;
+using nlohmann::json;
+
+namespace Catch {
+template <>
+struct StringMaker<runner::Reason> {
+  static std::string convert(const runner::Reason& r) {
+    return std::string(runner::toString(r.kind)) + "(" + r.path + r.name +
+           (r.detail.empty() ? "" : ": " + r.detail) + ")";
+  }
+};
+}  // namespace Catch
+using tests::TempGitRepo;
+
+namespace {
+
+json ghNode(const std::string& repo, const std::string& rev, json inputs = nullptr) {
+  json n = {{"locked",
+             {{"lastModified", 1700000000},
+              {"narHash", "sha256-" + rev},
+              {"owner", "o"},
+              {"repo", repo},
+              {"rev", rev},
+              {"type", "github"}}},
+            {"original", {{"owner", "o"}, {"repo", repo}, {"type", "github"}}}};
+  if (!inputs.is_null()) n["inputs"] = inputs;
+  return n;
+}
+
+// nixpkgs, flake-parts, home-manager and clan-core following nixpkgs, agenix, and disko with
+// its own nixpkgs (not following).
+std::string homelabLock(const std::string& nixpkgsRev = "n1", const std::string& hmRev = "h1",
+                        const std::string& diskoNixpkgsRev = "d1") {
+  json lock = {{"version", 7}, {"root", "root"}};
+  lock["nodes"]["root"]["inputs"] = {
+      {"nixpkgs", "nixpkgs"},     {"flake-parts", "flake-parts"}, {"home-manager", "home-manager"},
+      {"clan-core", "clan-core"}, {"agenix", "agenix"},           {"disko", "disko"}};
+  lock["nodes"]["nixpkgs"] = ghNode("nixpkgs", nixpkgsRev);
+  lock["nodes"]["flake-parts"] = ghNode("flake-parts", "fp1");
+  lock["nodes"]["home-manager"] =
+      ghNode("home-manager", hmRev, {{"nixpkgs", json::array({"nixpkgs"})}});
+  lock["nodes"]["clan-core"] = ghNode("clan-core", "c1", {{"nixpkgs", json::array({"nixpkgs"})}});
+  lock["nodes"]["agenix"] = ghNode("agenix", "a1");
+  lock["nodes"]["disko"] = ghNode("disko", "k1", {{"nixpkgs", "nixpkgs_2"}});
+  lock["nodes"]["nixpkgs_2"] = ghNode("nixpkgs", diskoNixpkgsRev);
+  return lock.dump(2);
+}
+
+const char* kSeedFlake = R"nix({
+  description = "homelab: five hosts, Clan for one";
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    flake-parts.url = "github:hercules-ci/flake-parts";
+    home-manager = { url = "github:nix-community/home-manager"; inputs.nixpkgs.follows = "nixpkgs"; };
+    clan-core = { url = "https://git.clan.lol/clan/clan-core/archive/main.tar.gz"; inputs.nixpkgs.follows = "nixpkgs"; };
+    agenix.url = "github:ryantm/agenix";
+    disko.url = "github:nix-community/disko";
+  };
+  outputs = { self, nixpkgs, flake-parts, clan-core, agenix, ... }@inputs:
+    flake-parts.lib.mkFlake { inherit inputs; } {
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      imports = [ ./modules/flake ];
+      flake = let
+        forAllSystems = f: self.inputs.nixpkgs.lib.genAttrs [ "x86_64-linux" ]
+          (system: f { pkgs = import self.inputs.nixpkgs { inherit system; }; });
+        forAllLinuxHosts = self.inputs.nixpkgs.lib.genAttrs [
+          "nixos" "demo" "vps-het-1" "wellsjaha" "octavia"
+        ];
+        clan = clan-core.lib.clan {
+          self = self;
+          specialArgs = { inherit self inputs; };
+          meta.name = "octavia-clan-test";
+          machines = {
+            octavia = {
+              nixpkgs.hostPlatform = "x86_64-linux";
+              imports = [ ./hosts/octavia { clan.core.networking.targetHost = "10.20.0.2"; } ];
+            };
+          };
+        };
+      in {
+        nixosConfigurations = (forAllLinuxHosts (host: self.inputs.nixpkgs.lib.nixosSystem {
+          specialArgs = { inherit self inputs; };
+          modules = [
+            ./hosts/${host}
+            self.inputs.home-manager.nixosModules.home-manager
+            agenix.nixosModules.default
+            self.nixosModules.users
+            self.nixosModules.core
+            { networking.hostName = host; }
+          ];
+        })) // {
+          octavia = clan.config.nixosConfigurations.octavia;
+        };
+        inherit (clan.config) clanInternals;
+        devShells = forAllSystems ({ pkgs }: {
+          default = pkgs.mkShell { packages = [ pkgs.git ]; };
+        });
+        nixosModules = {
+          users = ./modules/nixos/users;
+          core = ./modules/core;
+          hardware = ./modules/hardware;
+        };
+      };
+    };
+}
+)nix";
+
+std::map<std::string, std::optional<std::string>> seedFiles() {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = kSeedFlake;
+  f["flake.lock"] = homelabLock();
+  f["README.md"] = "# homelab\n";
+  f["modules/flake/default.nix"] =
+      "{ ... }: { perSystem = { pkgs, ... }: { formatter = pkgs.nixfmt; }; }\n";
+  f["modules/core/default.nix"] =
+      "{ pkgs, ... }: {\n  imports = [ ./nix.nix ];\n  environment.systemPackages = [ pkgs.git "
+      "];\n}\n";
+  f["modules/core/nix.nix"] = "{ ... }: { nix.settings.experimental-features = [ \"flakes\" ]; }\n";
+  f["modules/nixos/users/default.nix"] =
+      "{ ... }: {\n  users.users.alice = { isNormalUser = true; "
+      "openssh.authorizedKeys.keyFiles = [ ./alice.pub ]; };\n}\n";
+  f["modules/nixos/users/alice.pub"] = "ssh-ed25519 AAAA alice\n";
+  f["modules/hardware/default.nix"] =
+      "{ ... }: { hardware.enableRedistributableFirmware = true; }\n";
+  for (const char* h : {"nixos", "demo", "vps-het-1", "wellsjaha"}) {
+    f[std::string("hosts/") + h + "/default.nix"] =
+        "{ ... }: {\n  imports = [ ./hardware.nix ];\n  system.stateVersion = \"24.05\";\n}\n";
+    f[std::string("hosts/") + h + "/hardware.nix"] =
+        "{ ... }: { boot.loader.grub.enable = true; }\n";
+  }
+  f["hosts/octavia/default.nix"] =
+      "{ inputs, ... }: {\n  imports = [ ../../modules/core inputs.disko.nixosModules.disko "
+      "./disko.nix ];\n  networking.defaultGateway = { address = \"10.20.0.254\"; interface = "
+      "\"enp1s0\"; };\n}\n";
+  f["hosts/octavia/disko.nix"] = "{ ... }: { disko.devices = { }; }\n";
+  return f;
+}
+
+struct Scenario {
+  TempGitRepo repo;
+  std::string base;
+  explicit Scenario(const std::map<std::string, std::optional<std::string>>& files) {
+    base = repo.commit(files, "initial");
+  }
+  // Each change is a commit on top of the initial one (not of the previous change).
+  Plan planChange(const std::map<std::string, std::optional<std::string>>& change) {
+    repo.git({"checkout", "-q", "--detach", base});
+    std::string to = repo.commit(change, "change");
+    auto r = git::Repository::open(repo.path());
+    return plan::planStatic(*r, base, to);
+  }
+};
+
+std::vector<std::string> affected(const Plan& p) { return p.affectedHosts(); }
+
+std::vector<Reason> reasonsOf(const Plan& p, const std::string& host) {
+  const HostPlan* h = p.host(host);
+  REQUIRE(h);
+  return h->reasons;
+}
+
+Reason file(const std::string& path) { return {ReasonKind::File, path, "", ""}; }
+Reason input(const std::string& name) { return {ReasonKind::Input, "", name, ""}; }
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  REQUIRE(pos != std::string::npos);
+  return s.replace(pos, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("seed: the five hosts are discovered, Clan's octavia included", "[unit][plan]") {
+  Scenario s(seedFiles());
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(plan::discoverHosts(*r, s.base) ==
+        std::vector<std::string>{"demo", "nixos", "octavia", "vps-het-1", "wellsjaha"});
+}
+
+TEST_CASE("seed: a module every host reaches is global", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"modules/core/nix.nix", "{ ... }: { nix.settings.cores = 2; }\n"}});
+  CHECK(affected(p) ==
+        std::vector<std::string>{"demo", "nixos", "octavia", "vps-het-1", "wellsjaha"});
+  CHECK(reasonsOf(p, "octavia") == std::vector<Reason>{{ReasonKind::Global, "modules/core/nix.nix",
+                                                        "", "every host reaches it"}});
+}
+
+TEST_CASE("seed: self.nixosModules.users reaches only the genAttrs hosts", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"modules/nixos/users/alice.pub", "ssh-ed25519 BBBB alice\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"demo", "nixos", "vps-het-1", "wellsjaha"});
+  CHECK(reasonsOf(p, "demo") == std::vector<Reason>{file("modules/nixos/users/alice.pub")});
+  CHECK(reasonsOf(p, "octavia").empty());
+}
+
+TEST_CASE("seed: a host's own file affects only that host", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange(
+      {{"hosts/demo/hardware.nix", "{ ... }: { boot.loader.grub.enable = false; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"demo"});
+  CHECK(reasonsOf(p, "demo") == std::vector<Reason>{file("hosts/demo/hardware.nix")});
+  Plan q = s.planChange({{"hosts/octavia/disko.nix", "{ ... }: { disko.devices.disk = { }; }\n"}});
+  CHECK(affected(q) == std::vector<std::string>{"octavia"});
+}
+
+TEST_CASE("seed: a module no host imports affects nothing; neither does the README",
+          "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p =
+      s.planChange({{"modules/hardware/default.nix", "{ ... }: { }\n"}, {"README.md", "# x\n"}});
+  CHECK(affected(p).empty());
+  CHECK(p.filesChanged.size() == 2);
+}
+
+TEST_CASE("seed: editing only devShells in flake.nix affects no host", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"flake.nix", replaced(kSeedFlake, "packages = [ pkgs.git ];",
+                                                "packages = [ pkgs.git pkgs.ripgrep ];")}});
+  CHECK(affected(p).empty());
+}
+
+TEST_CASE("seed: editing octavia's Clan definition in flake.nix affects only octavia",
+          "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"flake.nix", replaced(kSeedFlake, "10.20.0.2", "10.20.0.3")}});
+  CHECK(affected(p) == std::vector<std::string>{"octavia"});
+  CHECK(reasonsOf(p, "octavia").at(0).kind == ReasonKind::Global);
+  CHECK(reasonsOf(p, "octavia").at(0).path == "flake.nix");
+}
+
+TEST_CASE("seed: editing the shared nixosSystem modules list affects the genAttrs hosts",
+          "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange(
+      {{"flake.nix", replaced(kSeedFlake, "{ networking.hostName = host; }",
+                              "{ networking.hostName = host; time.timeZone = \"UTC\"; }")}});
+  CHECK(affected(p) == std::vector<std::string>{"demo", "nixos", "vps-het-1", "wellsjaha"});
+}
+
+TEST_CASE("seed: adding a host to the list is a new host, the others stay", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"flake.nix", replaced(kSeedFlake, "\"wellsjaha\" \"octavia\"",
+                                                "\"wellsjaha\" \"octavia\" \"newbox\"")},
+                         {"hosts/newbox/default.nix", "{ ... }: { }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"newbox"});
+  CHECK(p.host("newbox")->hasReason(ReasonKind::NewHost));
+  Plan q = s.planChange({{"flake.nix", replaced(kSeedFlake, "\"demo\" ", "")}});
+  REQUIRE(q.host("demo"));
+  CHECK_FALSE(q.host("demo")->affected);
+  CHECK(q.host("demo")->hasReason(ReasonKind::RemovedHost));
+  CHECK(affected(q).empty());
+}
+
+TEST_CASE("seed: lock bumps affect the hosts that reach the input", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan hm = s.planChange({{"flake.lock", homelabLock("n1", "h2")}});
+  CHECK(affected(hm) == std::vector<std::string>{"demo", "nixos", "vps-het-1", "wellsjaha"});
+  CHECK(reasonsOf(hm, "nixos") == std::vector<Reason>{input("home-manager")});
+  Plan np = s.planChange({{"flake.lock", homelabLock("n2", "h1")}});
+  CHECK(affected(np) ==
+        std::vector<std::string>{"demo", "nixos", "octavia", "vps-het-1", "wellsjaha"});
+  // octavia is built by clan-core, whose nixpkgs follows the root one
+  CHECK(reasonsOf(np, "octavia") == std::vector<Reason>{input("clan-core")});
+  // disko's own nixpkgs (not following) changes disko transitively: only octavia imports disko
+  Plan dk = s.planChange({{"flake.lock", homelabLock("n1", "h1", "d2")}});
+  REQUIRE(dk.inputsChanged.size() == 1);
+  CHECK(dk.inputsChanged[0].transitive);
+  CHECK(affected(dk) == std::vector<std::string>{"octavia"});
+  CHECK(reasonsOf(dk, "octavia") == std::vector<Reason>{input("disko")});
+}
+
+TEST_CASE("seed: a comment-only change is still reported (static cannot tell)", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange({{"hosts/wellsjaha/default.nix",
+                          "# the big one\n{ ... }: {\n  imports = [ ./hardware.nix ];\n  "
+                          "system.stateVersion = \"24.05\";\n}\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"wellsjaha"});
+}
+
+TEST_CASE("readDir host sets: one host changes, one is added", "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = inputs:
+    { nixosConfigurations = import ./nixos-configurations inputs; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["nixos-configurations/default.nix"] = R"nix(inputs:
+let
+  inherit (inputs.nixpkgs.lib) genAttrs filterAttrs;
+  hosts = builtins.attrNames (filterAttrs (_: type: type == "directory") (builtins.readDir ./.));
+in
+genAttrs hosts (host: inputs.nixpkgs.lib.nixosSystem {
+  modules = [ ./network.nix ./${host} { networking.hostName = host; } ];
+}))nix";
+  f["nixos-configurations/network.nix"] = "{ ... }: { networking.useNetworkd = true; }\n";
+  f["nixos-configurations/artichoke/default.nix"] = "{ ... }: { imports = [ ./disk.nix ]; }\n";
+  f["nixos-configurations/artichoke/disk.nix"] = "{ ... }: { }\n";
+  f["nixos-configurations/beetroot/default.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(plan::discoverHosts(*r, s.base) == std::vector<std::string>{"artichoke", "beetroot"});
+  Plan p = s.planChange({{"nixos-configurations/artichoke/disk.nix", "{ ... }: { a = 1; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"artichoke"});
+  Plan q = s.planChange({{"nixos-configurations/carrot/default.nix", "{ ... }: { }\n"}});
+  CHECK(affected(q) == std::vector<std::string>{"carrot"});
+  CHECK(q.host("carrot")->hasReason(ReasonKind::NewHost));
+  Plan n = s.planChange({{"nixos-configurations/network.nix", "{ ... }: { }\n"}});
+  CHECK(affected(n) == std::vector<std::string>{"artichoke", "beetroot"});
+}
+
+TEST_CASE("self.nixosModules.X used from a module file, and hostname-interpolated secrets",
+          "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs, ... }@inputs: {
+    nixosModules = {
+      monitoring = ./modules/monitoring.nix;
+      sops = import ./modules/sops.nix;
+    };
+    nixosConfigurations = nixpkgs.lib.mapAttrs (name: mods: nixpkgs.lib.nixosSystem {
+      specialArgs = { inherit inputs; };
+      modules = mods ++ [ { networking.hostName = name; } self.nixosModules.sops ];
+    }) {
+      web = [ ./hosts/web.nix ];
+      db = [ ./hosts/db.nix ];
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/web.nix"] = "{ inputs, ... }: { imports = [ inputs.self.nixosModules.monitoring ]; }\n";
+  f["hosts/db.nix"] = "{ ... }: { }\n";
+  f["modules/monitoring.nix"] = "{ ... }: { services.prometheus.enable = true; }\n";
+  f["modules/sops.nix"] =
+      "{ config, ... }: { sops.defaultSopsFile = ../secrets + "
+      "\"/${config.networking.hostName}.yaml\"; }\n";
+  f["secrets/web.yaml"] = "a: 1\n";
+  f["secrets/db.yaml"] = "a: 1\n";
+  Scenario s(f);
+  Plan m = s.planChange({{"modules/monitoring.nix", "{ ... }: { }\n"}});
+  CHECK(affected(m) == std::vector<std::string>{"web"});
+  Plan w = s.planChange({{"secrets/web.yaml", "a: 2\n"}});
+  CHECK(affected(w) == std::vector<std::string>{"web"});
+  CHECK(reasonsOf(w, "web") == std::vector<Reason>{file("secrets/web.yaml")});
+  Plan d = s.planChange({{"secrets/db.yaml", "a: 3\n"}});
+  CHECK(affected(d) == std::vector<std::string>{"db"});
+}
+
+TEST_CASE("a path the analyser cannot follow marks the host dynamic", "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["a.nix"] = "{ lib, ... }: { imports = [ (builtins.toPath \"/etc/${lib.foo}\") ]; }\n";
+  f["b.nix"] = "{ ... }: { }\n";
+  f["unrelated.txt"] = "x\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"unrelated.txt", "y\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"a"});
+  REQUIRE(reasonsOf(p, "a").size() == 1);
+  CHECK(reasonsOf(p, "a")[0].kind == ReasonKind::Dynamic);
+  CHECK(reasonsOf(p, "a")[0].detail.find("a.nix:1: builtins.toPath") != std::string::npos);
+}
+
+TEST_CASE("colmena hives without nixosConfigurations", "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    colmena = {
+      meta.nixpkgs = import nixpkgs { system = "x86_64-linux"; };
+      defaults = { imports = [ ./common.nix ]; };
+      alpha = { name, ... }: { imports = [ ./nodes/${name}.nix ]; deployment.targetHost = "10.0.0.1"; };
+      beta = { name, ... }: { imports = [ ./nodes/${name}.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["common.nix"] = "{ ... }: { }\n";
+  f["nodes/alpha.nix"] = "{ ... }: { }\n";
+  f["nodes/beta.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"nodes/beta.nix", "{ ... }: { x = 1; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"beta"});
+  Plan c = s.planChange({{"common.nix", "{ ... }: { y = 1; }\n"}});
+  CHECK(affected(c) == std::vector<std::string>{"alpha", "beta"});
+}
+
+TEST_CASE("bad input: no flake.nix, a broken flake.lock", "[unit][plan]") {
+  TempGitRepo t;
+  auto a = t.commit({{"README.md", "x"}});
+  auto b = t.commit({{"README.md", "y"}});
+  auto r = git::Repository::open(t.path());
+  CHECK_THROWS_WITH(plan::planStatic(*r, a, b), Catch::Contains("no flake.nix at"));
+  auto c = t.commit({{"flake.nix", "{ outputs = { self }: { }; }"}, {"flake.lock", "{ nope"}});
+  CHECK_THROWS_AS(plan::planStatic(*r, b, c), InputError);
+  CHECK_THROWS_WITH(plan::planStatic(*r, b, c), Catch::Contains("flake.lock at"));
+}
+
+TEST_CASE("the plan renders as a table and as markdown", "[unit][plan]") {
+  Scenario s(seedFiles());
+  Plan p = s.planChange(
+      {{"hosts/demo/hardware.nix", "{ ... }: { }\n"}, {"flake.lock", homelabLock("n1", "h2")}});
+  std::string t = plan::formatPlanTable(p);
+  CHECK(t.find("4 of 5 hosts affected") != std::string::npos);
+  CHECK(t.find("demo       yes       file hosts/demo/hardware.nix; input home-manager") !=
+        std::string::npos);
+  std::string md = plan::formatPlanMarkdown(p);
+  CHECK(md.find("### Switchyard plan: 4 of 5 machines affected") == 0);
+  CHECK(md.find("| octavia | no | - |") != std::string::npos);
+  CHECK(md.find("| `home-manager` | updated | `h1` | `h2` |") != std::string::npos);
+}
