@@ -7,7 +7,6 @@
 #include <memory>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "runner/app/commands.h"
 #include "runner/core/error.h"
@@ -33,7 +32,7 @@ void registerParseCommands(CLI::App& app, CommandContext& ctx) {
         throw InputError(*file + ": not a readable file");
       std::string source = os::readFile(path);
       auto ast = nix::parseNix(source, *file);
-      if (*asJson) std::cout << nix::toJson(*ast).dump(2) << "\n";
+      if (*asJson) std::cout << nix::dumpJson(*ast, 2) << "\n";
       if (*asNix) {
         nix::NixPrintOptions o;
         o.basePath = std::filesystem::absolute(path).parent_path().string();

@@ -5,18 +5,44 @@ namespace {
 
 using nlohmann::json;
 
-json pos(Pos p) { return json::array({p.line, p.col}); }
+// Written as small steps (no big initializer lists): each level of the tree costs one
+// modest stack frame, so trees as deep as the parser allows convert safely.
+json pos(Pos p) {
+  json a = json::array();
+  a.push_back(p.line);
+  a.push_back(p.col);
+  return a;
+}
+
+json node(const char* type, const Expr& e) {
+  json j = json::object();
+  j["type"] = type;
+  j["pos"] = pos(e.pos);
+  return j;
+}
 
 json parts(const std::vector<StringPart>& ps) {
   json out = json::array();
-  for (const auto& p : ps) out.push_back(p.expr ? toJson(*p.expr) : json(p.text));
+  for (const auto& p : ps) {
+    if (p.expr)
+      out.push_back(toJson(*p.expr));
+    else
+      out.push_back(p.text);
+  }
   return out;
 }
 
 json attrPath(const std::vector<AttrName>& path) {
   json out = json::array();
-  for (const auto& a : path)
-    out.push_back(a.dynamic ? json{{"dynamic", toJson(*a.dynamic)}} : json(a.name));
+  for (const auto& a : path) {
+    if (a.dynamic) {
+      json d = json::object();
+      d["dynamic"] = toJson(*a.dynamic);
+      out.push_back(std::move(d));
+    } else {
+      out.push_back(a.name);
+    }
+  }
   return out;
 }
 
@@ -52,162 +78,191 @@ const char* pathKindName(PathKind k) {
   return "?";
 }
 
-json attrs(const ExprAttrs& a) {
-  json j{{"type", "Attrs"}, {"pos", pos(a.pos)}, {"rec", a.recursive}};
-  json defs = json::object();
-  for (const auto& [name, d] : a.attrs) {
-    json def{{"pos", pos(d.pos)}};
-    switch (d.kind) {
-      case AttrDef::Kind::Plain:
-        def["kind"] = "plain";
-        def["value"] = toJson(*d.value);
-        break;
-      case AttrDef::Kind::Inherited:
-        def["kind"] = "inherit";
-        def["value"] = toJson(*d.value);
-        break;
-      case AttrDef::Kind::InheritedFrom:
-        def["kind"] = "inheritFrom";
-        def["from"] = d.fromIndex;
-        break;
-    }
-    defs[name] = std::move(def);
+json attrDef(const AttrDef& d) {
+  json def = json::object();
+  def["pos"] = pos(d.pos);
+  switch (d.kind) {
+    case AttrDef::Kind::Plain:
+      def["kind"] = "plain";
+      def["value"] = toJson(*d.value);
+      break;
+    case AttrDef::Kind::Inherited:
+      def["kind"] = "inherit";
+      def["value"] = toJson(*d.value);
+      break;
+    case AttrDef::Kind::InheritedFrom:
+      def["kind"] = "inheritFrom";
+      def["from"] = d.fromIndex;
+      break;
   }
-  j["attrs"] = std::move(defs);
-  json dyn = json::array();
-  for (const auto& d : a.dynamicAttrs)
-    dyn.push_back({{"pos", pos(d.pos)}, {"name", toJson(*d.name)}, {"value", toJson(*d.value)}});
-  j["dynamic"] = std::move(dyn);
-  json from = json::array();
-  for (const auto& f : a.inheritFrom) from.push_back(toJson(*f));
-  j["inheritFrom"] = std::move(from);
+  return def;
+}
+
+json dynamicAttr(const DynamicAttr& d) {
+  json j = json::object();
+  j["pos"] = pos(d.pos);
+  j["name"] = toJson(*d.name);
+  j["value"] = toJson(*d.value);
   return j;
+}
+
+json attrs(const ExprAttrs& a) {
+  json j = node("Attrs", a);
+  j["rec"] = a.recursive;
+  json& defs = j["attrs"] = json::object();
+  for (const auto& [name, d] : a.attrs) defs[name] = attrDef(d);
+  json& dyn = j["dynamic"] = json::array();
+  for (const auto& d : a.dynamicAttrs) dyn.push_back(dynamicAttr(d));
+  json& from = j["inheritFrom"] = json::array();
+  for (const auto& f : a.inheritFrom) from.push_back(toJson(*f));
+  return j;
+}
+
+json formals(const Formals& fs) {
+  json out = json::object();
+  json& list = out["formals"] = json::array();
+  for (const auto& f : fs.formals) {
+    json fj = json::object();
+    fj["name"] = f.name;
+    fj["pos"] = pos(f.pos);
+    if (f.defaultValue) fj["default"] = toJson(*f.defaultValue);
+    list.push_back(std::move(fj));
+  }
+  out["ellipsis"] = fs.ellipsis;
+  return out;
 }
 
 }  // namespace
 
 json toJson(const Expr& e) {
-  json j;
   switch (e.kind) {
-    case ExprKind::Int:
-      return {{"type", "Int"}, {"pos", pos(e.pos)}, {"value", e.as<ExprInt>()->value}};
-    case ExprKind::Float:
-      return {{"type", "Float"}, {"pos", pos(e.pos)}, {"value", e.as<ExprFloat>()->value}};
+    case ExprKind::Int: {
+      json j = node("Int", e);
+      j["value"] = e.as<ExprInt>()->value;
+      return j;
+    }
+    case ExprKind::Float: {
+      json j = node("Float", e);
+      j["value"] = e.as<ExprFloat>()->value;
+      return j;
+    }
     case ExprKind::String: {
       const auto& s = *e.as<ExprString>();
-      return {{"type", "String"},
-              {"pos", pos(e.pos)},
-              {"parts", parts(s.parts)},
-              {"indented", s.indented},
-              {"uri", s.uri}};
+      json j = node("String", e);
+      j["parts"] = parts(s.parts);
+      j["indented"] = s.indented;
+      j["uri"] = s.uri;
+      return j;
     }
     case ExprKind::Path: {
       const auto& p = *e.as<ExprPath>();
-      return {{"type", "Path"},
-              {"pos", pos(e.pos)},
-              {"kind", pathKindName(p.pathKind)},
-              {"parts", parts(p.parts)}};
+      json j = node("Path", e);
+      j["kind"] = pathKindName(p.pathKind);
+      j["parts"] = parts(p.parts);
+      return j;
     }
     case ExprKind::Var: {
       const auto& v = *e.as<ExprVar>();
-      return {{"type", "Var"},
-              {"pos", pos(e.pos)},
-              {"name", v.name},
-              {"scope", scopeName(v.scope)},
-              {"binder", v.binder ? pos(v.binder->pos) : json(nullptr)}};
+      json j = node("Var", e);
+      j["name"] = v.name;
+      j["scope"] = scopeName(v.scope);
+      j["binder"] = v.binder ? pos(v.binder->pos) : json(nullptr);
+      return j;
     }
     case ExprKind::Select: {
       const auto& s = *e.as<ExprSelect>();
-      j = {{"type", "Select"},
-           {"pos", pos(e.pos)},
-           {"expr", toJson(*s.expr)},
-           {"path", attrPath(s.path)}};
+      json j = node("Select", e);
+      j["expr"] = toJson(*s.expr);
+      j["path"] = attrPath(s.path);
       if (s.orDefault) j["default"] = toJson(*s.orDefault);
       return j;
     }
     case ExprKind::HasAttr: {
       const auto& h = *e.as<ExprHasAttr>();
-      return {{"type", "HasAttr"},
-              {"pos", pos(e.pos)},
-              {"expr", toJson(*h.expr)},
-              {"path", attrPath(h.path)}};
+      json j = node("HasAttr", e);
+      j["expr"] = toJson(*h.expr);
+      j["path"] = attrPath(h.path);
+      return j;
     }
     case ExprKind::Attrs:
       return attrs(*e.as<ExprAttrs>());
     case ExprKind::List: {
-      json elems = json::array();
+      json j = node("List", e);
+      json& elems = j["elems"] = json::array();
       for (const auto& x : e.as<ExprList>()->elems) elems.push_back(toJson(*x));
-      return {{"type", "List"}, {"pos", pos(e.pos)}, {"elems", std::move(elems)}};
+      return j;
     }
     case ExprKind::Lambda: {
       const auto& l = *e.as<ExprLambda>();
-      j = {{"type", "Lambda"}, {"pos", pos(e.pos)}};
+      json j = node("Lambda", e);
       j["arg"] = l.arg.empty() ? json(nullptr) : json(l.arg);
-      if (l.formals) {
-        json fs = json::array();
-        for (const auto& f : l.formals->formals) {
-          json fj{{"name", f.name}, {"pos", pos(f.pos)}};
-          if (f.defaultValue) fj["default"] = toJson(*f.defaultValue);
-          fs.push_back(std::move(fj));
-        }
-        j["formals"] = {{"formals", std::move(fs)}, {"ellipsis", l.formals->ellipsis}};
-      } else {
-        j["formals"] = nullptr;
-      }
+      j["formals"] = l.formals ? formals(*l.formals) : json(nullptr);
       j["body"] = toJson(*l.body);
       return j;
     }
     case ExprKind::Call: {
       const auto& c = *e.as<ExprCall>();
-      json args = json::array();
+      json j = node("Call", e);
+      j["fn"] = toJson(*c.fn);
+      json& args = j["args"] = json::array();
       for (const auto& a : c.args) args.push_back(toJson(*a));
-      return {{"type", "Call"}, {"pos", pos(e.pos)}, {"fn", toJson(*c.fn)}, {"args", args}};
+      return j;
     }
     case ExprKind::Let: {
       const auto& l = *e.as<ExprLet>();
-      return {{"type", "Let"},
-              {"pos", pos(e.pos)},
-              {"bindings", attrs(*l.bindings)},
-              {"body", toJson(*l.body)}};
+      json j = node("Let", e);
+      j["bindings"] = attrs(*l.bindings);
+      j["body"] = toJson(*l.body);
+      return j;
     }
     case ExprKind::With: {
       const auto& w = *e.as<ExprWith>();
-      return {{"type", "With"},
-              {"pos", pos(e.pos)},
-              {"attrs", toJson(*w.attrs)},
-              {"body", toJson(*w.body)}};
+      json j = node("With", e);
+      j["attrs"] = toJson(*w.attrs);
+      j["body"] = toJson(*w.body);
+      return j;
     }
     case ExprKind::Assert: {
       const auto& a = *e.as<ExprAssert>();
-      return {{"type", "Assert"},
-              {"pos", pos(e.pos)},
-              {"cond", toJson(*a.cond)},
-              {"body", toJson(*a.body)}};
+      json j = node("Assert", e);
+      j["cond"] = toJson(*a.cond);
+      j["body"] = toJson(*a.body);
+      return j;
     }
     case ExprKind::If: {
       const auto& i = *e.as<ExprIf>();
-      return {{"type", "If"},
-              {"pos", pos(e.pos)},
-              {"cond", toJson(*i.cond)},
-              {"then", toJson(*i.then)},
-              {"else", toJson(*i.otherwise)}};
+      json j = node("If", e);
+      j["cond"] = toJson(*i.cond);
+      j["then"] = toJson(*i.then);
+      j["else"] = toJson(*i.otherwise);
+      return j;
     }
-    case ExprKind::Not:
-      return {{"type", "Not"}, {"pos", pos(e.pos)}, {"expr", toJson(*e.as<ExprNot>()->expr)}};
-    case ExprKind::Neg:
-      return {{"type", "Neg"}, {"pos", pos(e.pos)}, {"expr", toJson(*e.as<ExprNeg>()->expr)}};
+    case ExprKind::Not: {
+      json j = node("Not", e);
+      j["expr"] = toJson(*e.as<ExprNot>()->expr);
+      return j;
+    }
+    case ExprKind::Neg: {
+      json j = node("Neg", e);
+      j["expr"] = toJson(*e.as<ExprNeg>()->expr);
+      return j;
+    }
     case ExprKind::BinOp: {
       const auto& b = *e.as<ExprBinOp>();
-      return {{"type", "BinOp"},
-              {"pos", pos(e.pos)},
-              {"op", toString(b.op)},
-              {"lhs", toJson(*b.lhs)},
-              {"rhs", toJson(*b.rhs)}};
+      json j = node("BinOp", e);
+      j["op"] = toString(b.op);
+      j["lhs"] = toJson(*b.lhs);
+      j["rhs"] = toJson(*b.rhs);
+      return j;
     }
     case ExprKind::CurPos:
-      return {{"type", "CurPos"}, {"pos", pos(e.pos)}};
+      return node("CurPos", e);
   }
-  return j;
+  return json(nullptr);
+}
+
+std::string dumpJson(const Expr& e, int indent) {
+  return toJson(e).dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace runner::nix

@@ -10,13 +10,20 @@
 // text) and objects (interpolated expressions).
 #pragma once
 
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "runner/nix/ast.h"
 
 namespace runner::nix {
 
-// Converts a parsed tree. Never throws (beyond allocation).
+// Converts a parsed tree. Never throws (beyond allocation). Nix strings are byte strings:
+// the result may hold text that is not valid UTF-8, so serialise it with dumpJson (or with
+// nlohmann's error_handler_t::replace), never with a plain dump(), which would throw.
 nlohmann::json toJson(const Expr& e);
+
+// toJson(e) serialised; bytes that are not UTF-8 become U+FFFD. indent < 0: one line.
+std::string dumpJson(const Expr& e, int indent = -1);
 
 }  // namespace runner::nix

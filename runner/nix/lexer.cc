@@ -245,6 +245,26 @@ Token Lexer::next() {
   return lexDefault();
 }
 
+// The end of the run of PATH_CHARs starting at q. Memoised: in "a.b.c.d…" every token
+// would otherwise rescan the rest of the run (quadratic time on long runs).
+size_t Lexer::pathCharsEnd(size_t q) {
+  if (q < pathRun_.first || q > pathRun_.second) {
+    size_t i = q;
+    while (i < src_.size() && isPathChar(src_[i])) ++i;
+    pathRun_ = {q, i};
+  }
+  return pathRun_.second;
+}
+
+size_t Lexer::schemeCharsEnd(size_t q) {
+  if (q < schemeRun_.first || q > schemeRun_.second) {
+    size_t i = q;
+    while (i < src_.size() && isSchemeChar(src_[i])) ++i;
+    schemeRun_ = {q, i};
+  }
+  return schemeRun_.second;
+}
+
 Token Lexer::lexDefault() {
   const size_t n = src_.size();
   const char* s = src_.data();
@@ -271,8 +291,9 @@ Token Lexer::lexDefault() {
       advance(q - at_);
       continue;
     }
-    if (c == '/' && at_ + 1 < n && s[at_ + 1] == '*') {
+    if (c == '/' && at_ + 1 < n && s[at_ + 1] == '*' && at_ < noCommentCloseFrom_) {
       size_t close = src_.find("*/", at_ + 2);
+      if (close == std::string_view::npos) noCommentCloseFrom_ = at_;  // none later either
       if (close != std::string_view::npos) {
         lastLexeme_ = {line_, col_};
         advance(close + 2 - at_);
@@ -296,8 +317,7 @@ Token Lexer::lexDefault() {
 
   // Lengths of the competing longest-match rules (0 = no match).
   auto pathLen = [&](size_t q) -> size_t {  // {PATH_CHAR}*(\/{PATH_CHAR}+)+\/?
-    size_t i = q;
-    while (i < n && isPathChar(s[i])) ++i;
+    size_t i = pathCharsEnd(q);
     int segments = 0;
     while (i + 1 < n && s[i] == '/' && isPathChar(s[i + 1])) {
       i += 2;
@@ -309,8 +329,7 @@ Token Lexer::lexDefault() {
     return i - q;
   };
   auto pathStartLen = [&](size_t q) -> size_t {  // {PATH_SEG}\$\{  (PATH_SEG = PATH_CHAR* '/')
-    size_t i = q;
-    while (i < n && isPathChar(s[i])) ++i;
+    size_t i = pathCharsEnd(q);
     if (at(i) == '/' && at(i + 1) == '$' && at(i + 2) == '{') return i + 3 - q;
     return 0;
   };
@@ -479,8 +498,7 @@ Token Lexer::lexDefault() {
     if (ok && seg > 0 && at(q) == '>') consider(Tok::SPath, q + 1 - p);
   }
   if (isAlpha(c)) {
-    size_t q = p + 1;
-    while (q < n && isSchemeChar(s[q])) ++q;
+    size_t q = schemeCharsEnd(p);
     if (at(q) == ':' && isUriChar(at(q + 1))) {
       ++q;
       while (q < n && isUriChar(s[q])) ++q;
@@ -610,6 +628,7 @@ Token Lexer::lexIndString() {
     if (p + 3 < n && d == '\\') {
       Token t = make(Tok::IndStr, 4);
       t.value = unescapeString(t.text.substr(2));
+      t.escaped = true;
       return t;
     }
     pop();

@@ -12,9 +12,11 @@
 // source; only decoded string pieces own their text.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runner/nix/ast.h"
@@ -68,6 +70,7 @@ struct Token {
   Pos end;                // just after its last byte (Bison's last_line/last_column)
   std::string_view text;  // the source bytes of the token
   std::string value;      // Str/IndStr: the decoded piece
+  bool escaped = false;   // IndStr from ''\X: Nix strips no indentation inside it
   int64_t intValue = 0;
   double floatValue = 0;
 };
@@ -97,6 +100,8 @@ class Lexer {
   Token make(Tok kind, size_t len);
   Token makeChar(char c);
   void advance(size_t len);  // moves over len bytes, updating line/column
+  size_t pathCharsEnd(size_t q);
+  size_t schemeCharsEnd(size_t q);
   void push(Mode m) { modes_.push_back(m); }
   void pop() {
     if (modes_.size() > 1) modes_.pop_back();
@@ -110,6 +115,9 @@ class Lexer {
   uint32_t line_ = 1, col_ = 1;
   Pos lastLexeme_{1, 1};
   std::vector<Mode> modes_;
+  std::pair<size_t, size_t> pathRun_{1, 0};    // [start, end) of the last PATH_CHAR run
+  std::pair<size_t, size_t> schemeRun_{1, 0};  // the same for URI scheme characters
+  size_t noCommentCloseFrom_ = SIZE_MAX;       // no "*/" after this offset
 };
 
 // Decodes the body of a "…" string piece like Nix's unescapeStr: \n \r \t, \X -> X,

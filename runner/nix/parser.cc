@@ -273,10 +273,7 @@ class Parser {
   }
 
   // ---- expressions ----
-  ExprPtr parseExpr() {
-    DepthGuard guard(*this);
-    return parseFunction();
-  }
+  ExprPtr parseExpr() { return parseFunction(); }
 
   bool looksLikeFormals() {  // tok_ is '{'
     const Token& t1 = peek(1);
@@ -293,6 +290,7 @@ class Parser {
   }
 
   ExprPtr parseFunction() {
+    DepthGuard guard(*this);
     Pos pos = tok_.pos;
     switch (tok_.kind) {
       case Tok::Id: {
@@ -582,6 +580,7 @@ class Parser {
   }
 
   ExprPtr parseSimple() {
+    DepthGuard guard(*this);
     Pos pos = tok_.pos;
     switch (tok_.kind) {
       case Tok::Id: {
@@ -667,7 +666,8 @@ class Parser {
             advance();
             auto list = std::make_unique<ExprList>(pos);
             while (startsSimple()) list->elems.push_back(parseSelect());
-            expectChar(']', "']'");
+            if (!isChar(']')) syntaxError({});
+            advance();
             return list;
           }
           default:
@@ -703,21 +703,28 @@ class Parser {
     }
   }
 
+  // A piece of an indented string before indentation stripping.
+  struct IndPiece {
+    std::string text;
+    ExprPtr expr;          // an interpolation
+    bool escaped = false;  // from ''\X: Nix leaves it alone, like an interpolation
+  };
+
   ExprPtr parseIndString() {
     auto s = std::make_unique<ExprString>(tok_.pos);
     s->indented = true;
     advance();
-    std::vector<StringPart> raw;
+    std::vector<IndPiece> raw;
     for (;;) {
       if (tok_.kind == Tok::IndStr) {
-        raw.push_back({std::move(tok_.value), nullptr});
+        raw.push_back({std::move(tok_.value), nullptr, tok_.escaped});
         advance();
       } else if (tok_.kind == Tok::DollarCurly) {
         advance();
-        StringPart part;
-        part.expr = parseExpr();
+        IndPiece piece;
+        piece.expr = parseExpr();
         expectChar('}', "'}'");
-        raw.push_back(std::move(part));
+        raw.push_back(std::move(piece));
       } else if (tok_.kind == Tok::IndStringClose) {
         advance();
         break;
@@ -730,14 +737,15 @@ class Parser {
   }
 
   // Nix's stripIndentation: drop the common leading spaces of all lines (whitespace-only
-  // lines do not count), and a final line made of spaces only.
-  static void stripIndentation(std::vector<StringPart>& es, std::vector<StringPart>& out) {
+  // lines do not count), and a final line made of spaces only. When measuring, escapes
+  // (''\X) end the leading whitespace like interpolations do; when stripping, they are text.
+  static void stripIndentation(std::vector<IndPiece>& es, std::vector<StringPart>& out) {
     if (es.empty()) return;
     bool atStartOfLine = true;
     size_t minIndent = 1000000;
     size_t curIndent = 0;
     for (const auto& p : es) {
-      if (p.expr) {
+      if (p.expr || p.escaped) {
         if (atStartOfLine) {
           atStartOfLine = false;
           minIndent = std::min(minIndent, curIndent);
@@ -769,7 +777,7 @@ class Parser {
       if (p.expr) {
         atStartOfLine = false;
         curDropped = 0;
-        out.push_back(std::move(p));
+        out.push_back({std::string(), std::move(p.expr)});
         continue;
       }
       std::string s2;
@@ -845,7 +853,7 @@ class Parser {
         Pos pos = tok_.pos;
         std::vector<AttrName> path = parseAttrPath();
         if (!isChar('=')) {
-          if (path.size() == 1 && tok_.kind != Tok::Eof) syntaxError({"'.'", "'='"});
+          if (path.size() == 1) syntaxError({"'.'", "'='"});
           syntaxError({"'='"});
         }
         advance();

@@ -251,10 +251,8 @@ constexpr std::string_view kPreexistingSymbols[] = {
     "derivation",
 };
 
-bool isKeyword(std::string_view s) {
-  return s == "if" || s == "then" || s == "else" || s == "assert" || s == "with" || s == "let" ||
-         s == "in" || s == "rec" || s == "inherit";
-}
+// Nix 2.8 quotes only this keyword when it prints an attribute name (measured).
+bool isKeyword(std::string_view s) { return s == "if"; }
 
 bool isIdentifier(std::string_view s) {
   if (s.empty()) return false;

@@ -6,7 +6,6 @@ rec {
   ${"dyn"} = 5;
   "${"x" + "y"}" = 6;
   or = 7;
-  inherit a;
   x = { inherit (a.b) c d; inherit or; };
   nested = { y.z = 1; } // { y = { w = 2; }; };
 }

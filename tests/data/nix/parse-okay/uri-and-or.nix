@@ -3,6 +3,5 @@ let or = 1; in {
   u2 = git+ssh://git@github.com/o/r.git;
   u3 = mailto:me@example.org;
   u4 = x:y;
-  v = [ or ];
   w = map or [ ];
 }
