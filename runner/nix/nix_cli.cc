@@ -422,23 +422,54 @@ bool NixCli::addGcRoot(const fs::path& root, const std::string& storePath, std::
 
 bool NixCli::closureMentions(const std::vector<std::string>& drvPaths,
                              const std::vector<std::string>& needles) {
-  std::set<std::string> seen;
-  std::vector<std::string> todo(drvPaths.begin(), drvPaths.end());
-  while (!todo.empty()) {
-    std::string p = std::move(todo.back());
-    todo.pop_back();
-    if (!seen.insert(p).second) continue;
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return true;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string text = ss.str();
-    for (const auto& n : needles)
-      if (!n.empty() && text.find(n) != std::string::npos) return true;
-    for (auto& ref : drvRefsIn(text))
-      if (!seen.count(ref)) todo.push_back(std::move(ref));
-  }
+  // One virtual root over all of them: any mention counts.
+  for (const auto& p : drvPaths)
+    if (!closuresMentioning({p}, needles).empty()) return true;
   return false;
+}
+
+std::set<std::string> NixCli::closuresMentioning(const std::vector<std::string>& roots,
+                                                 const std::vector<std::string>& needles) {
+  struct FileScan {
+    bool mentions = false;
+    std::vector<std::string> refs;
+  };
+  std::map<std::string, FileScan> scanned;
+  auto scan = [&](const std::string& p) -> const FileScan& {
+    auto it = scanned.find(p);
+    if (it != scanned.end()) return it->second;
+    FileScan f;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+      f.mentions = true;  // unreadable: the safe answer
+    } else {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string text = ss.str();
+      for (const auto& n : needles)
+        if (!n.empty() && text.find(n) != std::string::npos) f.mentions = true;
+      f.refs = drvRefsIn(text);
+    }
+    return scanned.emplace(p, std::move(f)).first->second;
+  };
+  std::set<std::string> out;
+  for (const auto& root : roots) {
+    std::set<std::string> seen;
+    std::vector<std::string> todo = {root};
+    while (!todo.empty()) {
+      std::string p = std::move(todo.back());
+      todo.pop_back();
+      if (!seen.insert(p).second) continue;
+      const FileScan& f = scan(p);
+      if (f.mentions) {
+        out.insert(root);
+        break;
+      }
+      for (const auto& r : f.refs)
+        if (!seen.count(r)) todo.push_back(r);
+    }
+  }
+  return out;
 }
 
 }  // namespace runner::nix

@@ -154,6 +154,10 @@ class NixCli {
   // be read counts as a mention (the safe answer).
   bool closureMentions(const std::vector<std::string>& drvPaths,
                        const std::vector<std::string>& needles);
+  // The same question for each root separately, reading every .drv file at most once:
+  // returns the roots whose closure mentions one of `needles`.
+  std::set<std::string> closuresMentioning(const std::vector<std::string>& roots,
+                                           const std::vector<std::string>& needles);
 
  private:
   RunOptions nixCommand(std::vector<std::string> args) const;
