@@ -41,7 +41,8 @@ struct Source {
 //    other refs -> Ignored. `commits` holds at most 2048 entries: plan from before..after.
 //  * pull_request opened / reopened / synchronize -> PullRequest; closed -> Closed, or
 //    Merged (with merge_commit_sha) when pull_request.merged; edited with changes.base ->
-//    Synchronized; other actions -> Ignored. A null head.repo (deleted fork) or a head repo
+//    Synchronized (synchronize also fills before/after: the old and new head); other
+//    actions -> Ignored. A null head.repo (deleted fork) or a head repo
 //    other than the base -> fromFork.
 //  * issue_comment `created` on a pull request (issue.pull_request present) with a
 //    "/switchyard rerun [host…]" line -> CommentCommand; headSha stays "" because GitHub

@@ -2,7 +2,10 @@
 // signatures from hooks without a secret, form-encoded deliveries, and the normalisation of
 // every recorded Gitea/Forgejo payload in tests/data/webhooks/gitea with concrete fields.
 #include <cctype>
+#include <filesystem>
 #include <functional>
+#include <map>
+#include <tuple>
 
 #include <catch2/catch.hpp>
 
@@ -492,4 +495,68 @@ TEST_CASE("gitea: a receiver reads its secret from the configured file", "[unit]
 
   config.webhookSecretFile = dir.path() / "missing";
   CHECK_THROWS_AS(integrations::gitea::makeWebhookReceiver(config), runner::InputError);
+}
+
+TEST_CASE("gitea: the vector and negative cases in the go-scm meta file hold", "[unit][gitea]") {
+  auto meta = tests::webhookJson("gitea/signed/go-scm-pull_request_edited.meta.json");
+  const auto body = webhookBody("gitea/signed/" + meta["body_file"].get<std::string>());
+  CHECK(body.size() == meta["body_bytes"].get<size_t>());
+  CHECK(runner::toHex(runner::crypto::sha256(body)) == meta["body_sha256"]);
+  const std::string secret = meta["secret"];
+  runner::WebhookDelivery d;
+  d.body = body;
+  for (const auto& [k, v] : meta["headers_from_test"].items()) d.headers.add(k, v);
+  CHECK(verifySignature(secret, d).accepted);
+  CHECK(runner::toHex(runner::crypto::hmacSha256(secret, body)) ==
+        meta["verified_locally"]["hmac_sha256_hex"]);
+  for (const auto& negative : meta["negative_cases_from_test"]) {
+    runner::WebhookDelivery n;
+    n.body = body;
+    if (!negative["X-Gitea-Signature"].is_null())
+      n.headers.add("X-Gitea-Signature", negative["X-Gitea-Signature"]);
+    INFO(negative.dump());
+    CHECK_FALSE(verifySignature(secret, n).accepted);
+  }
+  auto r = parseDelivery(d, kSource);
+  REQUIRE(r.ok());
+  CHECK(r.event.deliveryId == "ee8d97b4-1479-43f1-9cac-fbbd1b80da55");
+}
+
+TEST_CASE("gitea: every recorded payload has an expected outcome", "[unit][gitea]") {
+  // file -> (X-Gitea-Event, kind, ignored reason); a new file without a row fails here
+  const std::map<std::string, std::tuple<std::string, EventKind, std::string>> expected = {
+      {"create/go-scm-tag-create.json",
+       {"create", EventKind::Ignored, "create event (new branches arrive as push)"}},
+      {"issue_comment/go-scm-issue-comment-created.json",
+       {"issue_comment", EventKind::Ignored, "comment on an issue, not a pull request"}},
+      {"issue_comment/zulip-issue-comment-in-pr.json",
+       {"issue_comment", EventKind::Ignored, "comment without a /switchyard command"}},
+      {"issue_comment/zulip-pr-comment-from-fork.json",
+       {"issue_comment", EventKind::Ignored, "comment without a /switchyard command"}},
+      {"pull_request/forgejo-woodpecker-closed.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/go-scm-opened.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/woodpecker-merged.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/woodpecker-synchronized.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"push/go-scm-push.json", {"push", EventKind::Push, ""}},
+      {"push/woodpecker-push-branch-created.json", {"push", EventKind::Push, ""}},
+      {"push/woodpecker-push-multi.json", {"push", EventKind::Push, ""}},
+      {"signed/go-scm-pull_request_edited.body.json",
+       {"pull_request", EventKind::Ignored, "pull request edited"}},
+  };
+  size_t seen = 0;
+  const auto root = tests::dataDir() / "webhooks" / "gitea";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    auto rel = std::filesystem::relative(entry.path(), root).string();
+    if (!entry.is_regular_file() || runner::endsWith(rel, ".meta.json")) continue;
+    INFO(rel);
+    auto it = expected.find(rel);
+    REQUIRE(it != expected.end());
+    const auto& [event, kind, reason] = it->second;
+    auto e = parsedFile("gitea/" + rel, event);
+    CHECK(e.kind == kind);
+    CHECK(e.ignoredReason == reason);
+    CHECK_FALSE(e.repo.empty());
+    ++seen;
+  }
+  CHECK(seen == expected.size());
 }

@@ -1,7 +1,10 @@
 // GitHub webhooks: the docs' signature vector and its negative cases, and the
 // normalisation of every recorded GitHub payload in tests/data/webhooks/github with
 // concrete fields (push, pull_request, issue_comment, check_run, check_suite, ping).
+#include <filesystem>
 #include <functional>
+#include <map>
+#include <tuple>
 
 #include <catch2/catch.hpp>
 
@@ -424,4 +427,48 @@ TEST_CASE("github: a receiver reads its secret from the configured file", "[unit
   auto r = receiver->parse(d);
   CHECK_FALSE(r.ok());  // "Hello, World!" is not JSON
   CHECK(r.error == "body is not JSON");
+}
+
+TEST_CASE("github: every recorded payload has an expected outcome", "[unit][github]") {
+  // file -> (X-GitHub-Event, kind, ignored reason); a new file without a row fails here
+  const std::map<std::string, std::tuple<std::string, EventKind, std::string>> expected = {
+      {"check_run/octokit-created.json", {"check_run", EventKind::Ignored, "check run created"}},
+      {"check_run/octokit-requested-action.json", {"check_run", EventKind::Rerun, ""}},
+      {"check_run/octokit-rerequested.json", {"check_run", EventKind::Rerun, ""}},
+      {"check_suite/octokit-requested.json",
+       {"check_suite", EventKind::Ignored,
+        "check suite requested (runs start from push and pull_request events)"}},
+      {"check_suite/octokit-rerequested.json", {"check_suite", EventKind::Rerun, ""}},
+      {"issue_comment/go-scm-created-on-pr.json",
+       {"issue_comment", EventKind::Ignored, "comment without a /switchyard command"}},
+      {"issue_comment/octokit-created-on-issue.json",
+       {"issue_comment", EventKind::Ignored, "comment on an issue, not a pull request"}},
+      {"ping/octokit-repository-hook.json", {"ping", EventKind::Ignored, "ping (hook 109948940)"}},
+      {"pull_request/octokit-closed.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/octokit-opened.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/octokit-reopened.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/octokit-synchronize.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"pull_request/woodpecker-merged.json", {"pull_request", EventKind::PullRequest, ""}},
+      {"push/octokit-branch-created.json", {"push", EventKind::Push, ""}},
+      {"push/octokit-tag-created.json", {"push", EventKind::Ignored, "tag push"}},
+      {"push/woodpecker-push.json", {"push", EventKind::Push, ""}},
+  };
+  size_t seen = 0;
+  const auto root = tests::dataDir() / "webhooks" / "github";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    auto rel = std::filesystem::relative(entry.path(), root).string();
+    if (!entry.is_regular_file() || runner::startsWith(rel, "signed/") ||
+        runner::startsWith(rel, "app-jwt/"))
+      continue;  // vectors, not deliveries
+    INFO(rel);
+    auto it = expected.find(rel);
+    REQUIRE(it != expected.end());
+    const auto& [event, kind, reason] = it->second;
+    auto e = parsedFile("github/" + rel, event);
+    CHECK(e.kind == kind);
+    CHECK(e.ignoredReason == reason);
+    CHECK_FALSE(e.repo.empty());
+    ++seen;
+  }
+  CHECK(seen == expected.size());
 }
