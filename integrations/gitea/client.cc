@@ -53,16 +53,11 @@ class GiteaForge final : public runner::Forge {
       if (!r.ok()) return r;
       json list = json::parse(resp.body, nullptr, false);
       if (!list.is_array()) return unexpected(r, "comment list is not an array");
-      for (const auto& c : list) {
-        std::string text = runner::jsonString(c, {"body"});
-        if (!runner::startsWith(text, marker)) continue;
-        CommentRef ref{runner::jsonInt(c, {"id"}), runner::jsonString(c, {"html_url"}),
-                       CommentRef::Change::Unchanged};
+      if (auto found = runner::findMarkedComment(list, marker)) {
+        auto& [ref, text] = *found;
         if (text == full) return ForgeResult<CommentRef>(r, ref);
         json patch = {{"body", full}};
-        runner::HttpResponse edited;
-        auto e =
-            call("PATCH", *base + "/issues/comments/" + std::to_string(ref.id), &patch, &edited);
+        auto e = call("PATCH", *base + "/issues/comments/" + std::to_string(ref.id), &patch);
         if (!e.ok()) return e;
         ref.change = CommentRef::Change::Updated;
         return ForgeResult<CommentRef>(e, ref);
@@ -119,20 +114,7 @@ class GiteaForge final : public runner::Forge {
     runner::HttpResponse resp;
     auto r = call("GET", *base + "/pulls/" + std::to_string(number), nullptr, &resp);
     if (!r.ok()) return r;
-    json pr = json::parse(resp.body, nullptr, false);
-    runner::PullRequestInfo info;
-    info.number = runner::jsonInt(pr, {"number"});
-    info.state = runner::jsonString(pr, {"state"});
-    info.merged = runner::jsonBool(pr, {"merged"});
-    info.headSha = runner::jsonString(pr, {"head", "sha"});
-    info.headRef = runner::jsonString(pr, {"head", "ref"});
-    info.baseRef = runner::jsonString(pr, {"base", "ref"});
-    info.baseSha = runner::jsonString(pr, {"base", "sha"});
-    info.baseRepo = runner::jsonString(pr, {"base", "repo", "full_name"});
-    if (info.baseRepo.empty()) info.baseRepo = repo;
-    info.headRepo = runner::jsonString(pr, {"head", "repo", "full_name"});
-    info.headCloneUrl = runner::jsonString(pr, {"head", "repo", "clone_url"});
-    info.fromFork = info.headRepo.empty() || info.headRepo != info.baseRepo;
+    auto info = runner::pullRequestFromJson(json::parse(resp.body, nullptr, false), repo);
     if (info.headSha.empty()) return unexpected(r, "pull request answer has no head sha");
     return ForgeResult<runner::PullRequestInfo>(r, info);
   }

@@ -275,24 +275,6 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
   return ParseResult::parsed(ignored(std::move(e), "event '" + ev + "' is not used"));
 }
 
-namespace {
-
-class Receiver final : public runner::WebhookReceiver {
- public:
-  Receiver(std::string secret, Source source)
-      : secret_(std::move(secret)), source_(std::move(source)) {}
-  SignatureCheck verify(const WebhookDelivery& d) const override {
-    return verifySignature(secret_, d);
-  }
-  ParseResult parse(const WebhookDelivery& d) const override { return parseDelivery(d, source_); }
-
- private:
-  const std::string secret_;
-  const Source source_;
-};
-
-}  // namespace
-
 std::unique_ptr<runner::WebhookReceiver> makeWebhookReceiver(const runner::ForgeConfig& config,
                                                              runner::Redactor* redactor) {
   std::string secret;
@@ -300,7 +282,10 @@ std::unique_ptr<runner::WebhookReceiver> makeWebhookReceiver(const runner::Forge
     secret = runner::os::readSecretFile(*config.webhookSecretFile);
     if (redactor) redactor->add(secret);
   }
-  return std::make_unique<Receiver>(std::move(secret), Source{config.name});
+  Source source{config.name};
+  return runner::makeWebhookReceiver(
+      [secret](const WebhookDelivery& d) { return verifySignature(secret, d); },
+      [source](const WebhookDelivery& d) { return parseDelivery(d, source); });
 }
 
 }  // namespace integrations::github

@@ -37,6 +37,27 @@ std::optional<std::string> Headers::get(std::string_view name) const {
   return std::nullopt;
 }
 
+namespace {
+class FunctionReceiver final : public WebhookReceiver {
+ public:
+  FunctionReceiver(std::function<SignatureCheck(const WebhookDelivery&)> verify,
+                   std::function<ParseResult(const WebhookDelivery&)> parse)
+      : verify_(std::move(verify)), parse_(std::move(parse)) {}
+  SignatureCheck verify(const WebhookDelivery& d) const override { return verify_(d); }
+  ParseResult parse(const WebhookDelivery& d) const override { return parse_(d); }
+
+ private:
+  const std::function<SignatureCheck(const WebhookDelivery&)> verify_;
+  const std::function<ParseResult(const WebhookDelivery&)> parse_;
+};
+}  // namespace
+
+std::unique_ptr<WebhookReceiver> makeWebhookReceiver(
+    std::function<SignatureCheck(const WebhookDelivery&)> verify,
+    std::function<ParseResult(const WebhookDelivery&)> parse) {
+  return std::make_unique<FunctionReceiver>(std::move(verify), std::move(parse));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comment commands
 
@@ -395,6 +416,35 @@ std::optional<std::string> formValue(std::string_view body, std::string_view nam
     if (!key || *key != name) continue;
     if (eq == std::string::npos) return std::string();
     return urlDecode(std::string_view(pair).substr(eq + 1), true);
+  }
+  return std::nullopt;
+}
+
+PullRequestInfo pullRequestFromJson(const nlohmann::json& pr, const std::string& repo) {
+  PullRequestInfo info;
+  info.number = jsonInt(pr, {"number"});
+  info.state = jsonString(pr, {"state"});
+  info.merged = jsonBool(pr, {"merged"});
+  info.headSha = jsonString(pr, {"head", "sha"});
+  info.headRef = jsonString(pr, {"head", "ref"});
+  info.baseRef = jsonString(pr, {"base", "ref"});
+  info.baseSha = jsonString(pr, {"base", "sha"});
+  info.baseRepo = jsonString(pr, {"base", "repo", "full_name"});
+  if (info.baseRepo.empty()) info.baseRepo = repo;
+  info.headRepo = jsonString(pr, {"head", "repo", "full_name"});  // null: the fork is gone
+  info.headCloneUrl = jsonString(pr, {"head", "repo", "clone_url"});
+  info.fromFork = info.headRepo.empty() || info.headRepo != info.baseRepo;
+  return info;
+}
+
+std::optional<std::pair<CommentRef, std::string>> findMarkedComment(const nlohmann::json& list,
+                                                                    std::string_view marker) {
+  if (!list.is_array()) return std::nullopt;
+  for (const auto& c : list) {
+    std::string body = jsonString(c, {"body"});
+    if (!startsWith(body, marker)) continue;
+    CommentRef ref{jsonInt(c, {"id"}), jsonString(c, {"html_url"}), CommentRef::Change::Unchanged};
+    return std::make_pair(ref, std::move(body));
   }
   return std::nullopt;
 }

@@ -22,7 +22,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,6 +105,12 @@ class WebhookReceiver {
   // The event carries the forge's configured name and type and the delivery id.
   virtual ParseResult parse(const WebhookDelivery& delivery) const = 0;
 };
+
+// A WebhookReceiver made of two functions (an integration's verify and parse, bound to the
+// forge's secret and name). Both must be thread-safe; they are called as the port says.
+std::unique_ptr<WebhookReceiver> makeWebhookReceiver(
+    std::function<SignatureCheck(const WebhookDelivery&)> verify,
+    std::function<ParseResult(const WebhookDelivery&)> parse);
 
 // A "/switchyard <command> [host…]" line in a comment (DESIGN.md §7, re-runs).
 struct CommentCommand {
@@ -328,6 +336,16 @@ std::optional<std::string> urlDecode(std::string_view s, bool plusIsSpace);
 // The value of `name` in an application/x-www-form-urlencoded body, decoded; nullopt when
 // absent or badly encoded.
 std::optional<std::string> formValue(std::string_view body, std::string_view name);
+
+// Reads a pull request object as both forges' REST APIs return it (number, state, merged,
+// head/base ref, sha and repo). baseRepo falls back to `repo`; a missing or null head repo
+// leaves headRepo "" and counts as a fork. headSha is "" when the object has none.
+PullRequestInfo pullRequestFromJson(const nlohmann::json& pr, const std::string& repo);
+
+// The first comment in a JSON list of issue comments whose body starts with `marker`:
+// its id and html_url (change Unchanged) and its body; nullopt when none does.
+std::optional<std::pair<CommentRef, std::string>> findMarkedComment(const nlohmann::json& list,
+                                                                    std::string_view marker);
 
 // The URL of the rel="next" page in an RFC 8288 Link header (GitHub and Gitea paginate
 // with it), or nullopt.

@@ -230,3 +230,56 @@ TEST_CASE("json readers never throw on foreign shapes", "[unit][forge]") {
   CHECK(runner::jsonFind(j, {"a", "null"})->is_null());
   CHECK(runner::jsonFind(j, {"missing"}) == nullptr);
 }
+
+TEST_CASE("pull request answers and marked comments are read the same for both forges",
+          "[unit][forge]") {
+  auto pr = runner::pullRequestFromJson(nlohmann::json::parse(R"({
+      "number": 3, "state": "open", "merged": false,
+      "head": {"ref": "fix", "sha": "abc1234", "repo": {"full_name": "mallory/infra",
+               "clone_url": "https://git.example.org/mallory/infra.git"}},
+      "base": {"ref": "main", "sha": "def5678", "repo": {"full_name": "alice/infra"}}})"),
+                                        "alice/infra");
+  CHECK(pr.number == 3);
+  CHECK(pr.headRef == "fix");
+  CHECK(pr.headSha == "abc1234");
+  CHECK(pr.baseSha == "def5678");
+  CHECK(pr.headCloneUrl == "https://git.example.org/mallory/infra.git");
+  CHECK(pr.fromFork);
+  auto gone = runner::pullRequestFromJson(
+      nlohmann::json::parse(R"({"number": 4, "head": {"sha": "abc1234", "repo": null}})"),
+      "alice/infra");
+  CHECK(gone.baseRepo == "alice/infra");
+  CHECK(gone.headRepo.empty());
+  CHECK(gone.fromFork);
+  CHECK(runner::pullRequestFromJson(nlohmann::json::parse("[]"), "a/b").headSha.empty());
+
+  auto list = nlohmann::json::parse(R"([
+      {"id": 1, "body": "quote: <!-- m --> here"},
+      {"id": 2, "body": "<!-- m -->\nplan", "html_url": "https://x/2"},
+      {"id": 3, "body": "<!-- m -->\nsecond"}])");
+  auto found = runner::findMarkedComment(list, "<!-- m -->");
+  REQUIRE(found.has_value());
+  CHECK(found->first.id == 2);
+  CHECK(found->first.url == "https://x/2");
+  CHECK(found->second == "<!-- m -->\nplan");
+  CHECK_FALSE(runner::findMarkedComment(list, "<!-- other -->").has_value());
+  CHECK_FALSE(runner::findMarkedComment(nlohmann::json::object(), "<!-- m -->").has_value());
+}
+
+TEST_CASE("a receiver made of two functions calls them", "[unit][forge]") {
+  int verified = 0;
+  auto receiver = runner::makeWebhookReceiver(
+      [&](const runner::WebhookDelivery& d) {
+        ++verified;
+        return d.body == "ok" ? runner::SignatureCheck::accept("X-Test")
+                              : runner::SignatureCheck::reject("nope");
+      },
+      [](const runner::WebhookDelivery&) { return runner::ParseResult::bad("always"); });
+  runner::WebhookDelivery d;
+  d.body = "ok";
+  CHECK(receiver->verify(d).accepted);
+  d.body = "no";
+  CHECK(receiver->verify(d).detail == "nope");
+  CHECK(receiver->parse(d).error == "always");
+  CHECK(verified == 2);
+}
