@@ -111,10 +111,19 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         return;  // its interpolations are evaluated as part of it
       }
       case ExprKind::String: {
+        // A string is a file reference only when it starts with a path or with something
+        // bound outside the module's own code ("${self}/hosts/x", "${inputs.foo}/bar");
+        // "${pkgs.hello}/bin/hello" or "${config.x}" never are. Other parts are visited below.
         const auto* str = e.as<ExprString>();
         if (!str->parts.empty() && str->parts.front().expr) {
-          record(Interesting::Kind::Value);
-          return;
+          const Expr* first = str->parts.front().expr.get();
+          const Expr* root = first;
+          if (const auto* sel = first->as<ExprSelect>()) root = sel->expr.get();
+          const auto* var = root->as<ExprVar>();
+          if (first->kind == ExprKind::Path || (var && freeOrModuleArg(*var))) {
+            record(Interesting::Kind::Value);
+            return;
+          }
         }
         break;
       }
@@ -177,9 +186,9 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         break;
     }
     bool binder = isBinder(e);
-    forEachChild(e, [&](const std::string& slot, const Expr& c) {
-      // a with's attrs and a let's inherit-from expressions are outside its own scope
-      bool inside = binder && !(e.kind == ExprKind::With && slot == "attrs");
+    forEachChild(e, [&](const Slot& slot, const Expr& c) {
+      // a with's attrs are outside its own scope
+      bool inside = binder && !(e.kind == ExprKind::With && slot.kind[0] == 'a');
       if (inside) chain.push_back(&e);
       visit(c);
       if (inside) chain.pop_back();

@@ -11,6 +11,7 @@ namespace runner::plan {
 using namespace runner::nix;
 
 void Trace::merge(const Trace& o) {
+  if (o.nodes.empty() && o.externals.empty() && o.inputs.empty()) return;
   nodes.insert(o.nodes.begin(), o.nodes.end());
   externals.insert(o.externals.begin(), o.externals.end());
   inputs.insert(o.inputs.begin(), o.inputs.end());
@@ -202,7 +203,7 @@ void Evaluator::touchDeep(const Expr& e) {
     const Expr* x = stack.back();
     stack.pop_back();
     t->nodes.insert(x);  // also descend below nodes already touched: their children may not be
-    forEachChild(*x, [&](const std::string&, const Expr& c) { stack.push_back(&c); });
+    forEachChild(*x, [&](const Slot&, const Expr& c) { stack.push_back(&c); });
   }
 }
 
@@ -243,7 +244,10 @@ ValuePtr Evaluator::force(const ThunkPtr& t) {
 }
 
 ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
-  if (!traces_.empty()) traces_.back()->nodes.insert(&e);
+  // Only flake-level code can be part of a host's fingerprint; module files are dependencies
+  // as a whole, so their nodes need not be recorded.
+  if (!traces_.empty() && env && env->file && flakeLevel_.count(env->file.get()))
+    traces_.back()->nodes.insert(&e);
   if (depth_ > 300) return unknown("evaluation too deep");
   ++depth_;
   ValuePtr v;
@@ -308,6 +312,7 @@ ThunkPtr Evaluator::importFile(const std::string& pathIn) {
     t = ready(unknown(file->error, c));
   } else {
     evaluatedFiles_.insert(path);
+    flakeLevel_.insert(file.get());
     t = thunk(*file->ast, fileEnv(file));
   }
   imports_.emplace(path, t);
@@ -319,6 +324,7 @@ void Evaluator::loadFlake() {
   if (!flakeFile_) throw InputError("no flake.nix at commit " + tree_.commit());
   if (!flakeFile_->ast) throw InputError(flakeFile_->error);
   evaluatedFiles_.insert("flake.nix");
+  flakeLevel_.insert(flakeFile_.get());
   const auto* top = flakeFile_->ast->as<ExprAttrs>();
   if (!top) throw InputError("flake.nix: the top level is not an attribute set");
   auto outIt = top->attrs.find("outputs");

@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "runner/nix/ast.h"
@@ -51,7 +52,7 @@ struct PathRef {
 
 // What an evaluation depended on.
 struct Trace {
-  std::set<const nix::Expr*> nodes;
+  std::unordered_set<const nix::Expr*> nodes;
   std::set<std::string> externals;  // "readDir:hosts=a/d,b/f", "readFile:x=<oid>", "exists:x=1"
   std::set<std::string> inputs;     // root inputs whose values were used
   void merge(const Trace& o);
@@ -236,6 +237,7 @@ class Evaluator {
   std::vector<std::string> warnings_;
   std::map<std::string, ThunkPtr> imports_;
   std::set<std::string> evaluatedFiles_;
+  std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record
   int depth_ = 0;
 };
 

@@ -84,6 +84,17 @@ std::set<std::string> sourceSubpaths(const nix::DerivationSet& set, const std::s
   return out;
 }
 
+// "a differs; b differs (and 3 more)"
+std::string describeDifferences(const std::vector<std::string>& diffs) {
+  if (diffs.empty()) return "the derivation differs";
+  constexpr size_t kShown = 3;
+  std::vector<std::string> shown(diffs.begin(),
+                                 diffs.begin() + static_cast<long>(std::min(diffs.size(), kShown)));
+  std::string s = join(shown, "; ");
+  if (diffs.size() > kShown) s += " (and " + std::to_string(diffs.size() - kShown) + " more)";
+  return s;
+}
+
 class ExactEngine {
  public:
   ExactEngine(git::Repository& repo, nix::NixCli& nix, const ExactOptions& o)
@@ -268,7 +279,7 @@ class ExactEngine {
             if (verdict != kVerdictSelf) break;
           }
         } else {
-          verdict = c.differences.empty() ? "the derivation differs" : c.differences.front();
+          verdict = describeDifferences(c.differences);
         }
         out[n] = verdict;
         if (o_.cache) o_.cache->put(kVerdictPrefix + od, nd, verdict);

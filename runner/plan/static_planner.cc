@@ -59,16 +59,16 @@ class Fingerprinter {
     auto it = memo_.find(&e);
     if (it != memo_.end()) return it->second;
     bool any = trace_.nodes.count(&e) > 0;
-    forEachChild(e, [&](const std::string&, const nix::Expr& c) { any = below(c) || any; });
+    forEachChild(e, [&](const Slot&, const nix::Expr& c) { any = below(c) || any; });
     return memo_[&e] = any;
   }
   void write(const nix::Expr& e, std::string& out) {
     out += trace_.nodes.count(&e) ? shallowLabel(e) : std::string("~");
     out += "{";
-    forEachChild(e, [&](const std::string& slot, const nix::Expr& c) {
+    forEachChild(e, [&](const Slot& slot, const nix::Expr& c) {
       bool touched = below(c);
-      if (!touched && startsWith(slot, "attr:")) return;
-      out += slot + "=";
+      if (!touched && slot.isAttr()) return;
+      out += slot.text() + "=";
       if (touched)
         write(c, out);
       else
