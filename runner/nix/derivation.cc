@@ -106,14 +106,15 @@ class Comparer {
     return it->second;
   }
 
+  // On failure `diffs` gets the leaf differences: the derivations whose own fields differ, or
+  // inputs that appeared, disappeared or were replaced. A derivation whose inputs differ is
+  // not described itself (its own strings differ as a consequence).
   bool compare(const Derivation& A, const Derivation& B, std::vector<std::string>& diffs) {
     const std::string label = B.name();
-    auto fail = [&](const std::string& what) {
-      diffs.push_back(label + ": " + what);
+    if (substitute(A.name(), base_) != B.name()) {
+      diffs.push_back(label + ": name differs (was " + A.name() + ")");
       return false;
-    };
-    if (substitute(A.name(), base_) != B.name()) return fail("name differs (" + A.name() + ")");
-
+    }
     Substitutions subs = base_;
     // Input derivations: identical paths pair trivially; the rest pair up by name.
     std::vector<std::string> oldLeft, newLeft;
@@ -122,6 +123,7 @@ class Comparer {
     for (const auto& [p, outs] : B.inputDrvs)
       if (!A.inputDrvs.count(p)) newLeft.push_back(p);
     std::vector<bool> used(newLeft.size(), false);
+    std::vector<std::string> leaves, gone;
     for (const auto& x : oldLeft) {
       const std::string xName = substitute(storePathName(x), base_);
       bool paired = false, sawCandidate = false;
@@ -138,47 +140,66 @@ class Comparer {
             if (auto it = yo.find(name); it != yo.end()) subs.emplace_back(path, it->second);
         } else if (inner.empty()) {
           inner = why;
+          if (inner.empty()) inner.push_back(xName + ": requested outputs differ");
         }
       }
-      if (!paired) {
-        diffs.insert(diffs.end(), inner.begin(), inner.end());
-        return fail("input " + xName + (sawCandidate ? " differs" : " removed"));
-      }
+      if (paired) continue;
+      if (sawCandidate)
+        leaves.insert(leaves.end(), inner.begin(), inner.end());
+      else
+        gone.push_back(xName);
     }
+    std::set<std::string> oldNames;
+    for (const auto& x : oldLeft) oldNames.insert(substitute(storePathName(x), base_));
+    std::vector<std::string> added;  // new inputs no old input had the name of
     for (size_t i = 0; i < newLeft.size(); ++i)
-      if (!used[i]) return fail("input " + storePathName(newLeft[i]) + " added");
+      if (!used[i] && !oldNames.count(storePathName(newLeft[i])))
+        added.push_back(storePathName(newLeft[i]));
+    if (gone.size() == 1 && added.size() == 1) {
+      leaves.push_back(label + ": input " + gone[0] + " replaced by " + added[0]);
+    } else {
+      for (const auto& g : gone) leaves.push_back(label + ": input " + g + " removed");
+      for (const auto& a : added) leaves.push_back(label + ": input " + a + " added");
+    }
+    if (!leaves.empty()) {
+      diffs.insert(diffs.end(), leaves.begin(), leaves.end());
+      return false;
+    }
     for (const auto& [name, path] : A.outputs)
       if (auto it = B.outputs.find(name); it != B.outputs.end())
         subs.emplace_back(path, it->second);
     sortLongestFirst(subs);
 
+    std::vector<std::string> fields;
     std::set<std::string> newSrcs(B.inputSrcs.begin(), B.inputSrcs.end());
     std::set<std::string> oldSrcs;
     for (const auto& s : A.inputSrcs) oldSrcs.insert(substitute(s, subs));
-    if (oldSrcs != newSrcs) {
-      for (const auto& s : oldSrcs)
-        if (!newSrcs.count(s)) return fail("input source " + storePathName(s) + " differs");
-      return fail("input sources differ");
-    }
-    if (substitute(A.system, subs) != B.system) return fail("system differs");
-    if (substitute(A.builder, subs) != B.builder) return fail("builder differs");
-    if (A.args.size() != B.args.size()) return fail("args differ");
-    for (size_t i = 0; i < A.args.size(); ++i)
-      if (substitute(A.args[i], subs) != B.args[i])
-        return fail("args[" + std::to_string(i) + "] differs");
+    for (const auto& s : oldSrcs)
+      if (!newSrcs.count(s)) fields.push_back("input source " + storePathName(s));
+    for (const auto& s : newSrcs)
+      if (!oldSrcs.count(s)) fields.push_back("input source " + storePathName(s));
+    if (substitute(A.system, subs) != B.system) fields.push_back("system");
+    if (substitute(A.builder, subs) != B.builder) fields.push_back("builder");
+    bool argsSame = A.args.size() == B.args.size();
+    for (size_t i = 0; argsSame && i < A.args.size(); ++i)
+      argsSame = substitute(A.args[i], subs) == B.args[i];
+    if (!argsSame) fields.push_back("args");
     for (const auto& [k, v] : A.env) {
       auto it = B.env.find(k);
-      if (it == B.env.end()) return fail("env." + k + " removed");
-      if (substitute(v, subs) != it->second) return fail("env." + k + " differs");
+      if (it == B.env.end() || substitute(v, subs) != it->second) fields.push_back("env." + k);
     }
     for (const auto& [k, v] : B.env)
-      if (!A.env.count(k)) return fail("env." + k + " added");
-    for (const auto& [name, path] : A.outputs) {
-      auto it = B.outputs.find(name);
-      if (it == B.outputs.end()) return fail("output " + name + " removed");
-    }
-    if (A.outputs.size() != B.outputs.size()) return fail("outputs differ");
-    return true;
+      if (!A.env.count(k)) fields.push_back("env." + k);
+    std::set<std::string> oldOuts, newOuts;
+    for (const auto& [n, p] : A.outputs) oldOuts.insert(n);
+    for (const auto& [n, p] : B.outputs) newOuts.insert(n);
+    if (oldOuts != newOuts) fields.push_back("outputs");
+    if (fields.empty()) return true;
+    std::sort(fields.begin(), fields.end());
+    fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
+    diffs.push_back(label + ": " + join(fields, ", ") +
+                    (fields.size() == 1 ? " differs" : " differ"));
+    return false;
   }
 
   const DerivationSet& old_;
@@ -195,6 +216,8 @@ ClosureComparison compareClosures(const DerivationSet& oldSet, const std::string
   Comparer c(oldSet, newSet, subs);
   ClosureComparison r;
   r.equivalent = c.equiv(oldDrv, newDrv, r.differences);
+  std::sort(r.differences.begin(), r.differences.end());
+  r.differences.erase(std::unique(r.differences.begin(), r.differences.end()), r.differences.end());
   return r;
 }
 

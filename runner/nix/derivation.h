@@ -51,8 +51,10 @@ using Substitutions = std::vector<std::pair<std::string, std::string>>;
 
 struct ClosureComparison {
   bool equivalent = false;
-  // When not equivalent: what differs, innermost first, e.g.
-  // "etc-motd: env.text differs" then "etc: input etc-motd differs".
+  // When not equivalent: the leaf differences, sorted: derivations whose own fields differ
+  // ("etc-motd: env.text differs", "x: args, env.src differ") and inputs that appeared,
+  // disappeared or were replaced ("config.json: input hello-2.12 replaced by hello-2.13").
+  // Derivations that differ only because an input differs are not listed.
   std::vector<std::string> differences;
 };
 

@@ -1,0 +1,2 @@
+switchyard_test(tests_plan_exact SOURCES runner/plan/exact_planner_test.cc
+  LIBS runner_plan runner_lab runner_store)

@@ -1,0 +1,266 @@
+// Exact and auto planning against real Nix on generated lab flakes: exact agrees with static
+// where static is right and corrects it where static over-reports; lock bumps; evaluation
+// errors; the drvPath cache (zero nix processes on a re-plan); self-revision-only.
+#include "runner/plan/exact_planner.h"
+
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+
+#include "runner/app/lab/lab.h"
+#include "runner/core/text.h"
+#include "runner/git/repository.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/os/files.h"
+#include "runner/os/process.h"
+#include "runner/plan/static_planner.h"
+#include "runner/store/database.h"
+#include "runner/store/drv_cache.h"
+#include "tests/runner/nix/counting_process_runner.h"
+
+namespace fs = std::filesystem;
+using namespace runner;
+using app::lab::Lab;
+using app::lab::LabHost;
+using app::lab::numberedHosts;
+using app::lab::Wiring;
+
+namespace {
+
+std::vector<std::string> affected(const Plan& p) { return p.affectedHosts(); }
+
+// Everything a test needs: a lab, the repository, nix behind a counting runner, a cache.
+struct Fixture {
+  os::PosixProcessRunner real;
+  tests::CountingProcessRunner procs{real};
+  os::TempDir tmp{"sy-exact"};
+  Lab lab;
+  std::unique_ptr<git::Repository> repo;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<store::SqliteDrvCache> cache;
+
+  explicit Fixture(app::lab::InfraOptions options = {})
+      : lab(Lab::create(real, tmp.path(), std::move(options))) {
+    repo = git::Repository::open(lab.infra.path());
+    db = store::Database::open(tmp.path() / "state.db", store::Durability::Normal);
+    cache = std::make_unique<store::SqliteDrvCache>(*db);
+  }
+  Plan exact(const std::string& from, const std::string& to, bool useCache = true) {
+    nix::NixCli nix(procs);
+    return plan::planExact(*repo, nix, from, to, {.cache = useCache ? cache.get() : nullptr});
+  }
+  Plan autoPlan(const std::string& from, const std::string& to) {
+    nix::NixCli nix(procs);
+    return plan::planAuto(*repo, nix, plan::planStatic(*repo, from, to), {.cache = cache.get()});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("exact: a module change affects the hosts importing it; static agrees",
+          "[integration][nix][plan]") {
+  Fixture f;  // the seed's five hosts, genAttrs wiring
+  std::string a = f.lab.infra.head();
+  std::string b = f.lab.infra.changeModule("web");
+  Plan p = f.exact(a, b);
+  CHECK(p.mode == PlanMode::Exact);
+  CHECK(affected(p) == std::vector<std::string>{"vps-het-1", "wellsjaha"});
+  const HostPlan* web = p.host("wellsjaha");
+  REQUIRE(web);
+  REQUIRE(web->reasons.size() == 1);
+  CHECK(web->reasons[0].kind == ReasonKind::Drv);
+  CHECK(web->reasons[0].detail ==
+        "config.json: env.text differs; etc-nginx.conf: env.text differs");
+  REQUIRE(web->oldDrv);
+  REQUIRE(web->newDrv);
+  CHECK(*web->oldDrv != *web->newDrv);
+  const HostPlan* demo = p.host("demo");
+  REQUIRE(demo);
+  CHECK_FALSE(demo->affected);
+  CHECK(demo->oldDrv == demo->newDrv);
+  CHECK(p.filesChanged == std::vector<FileChange>{{"modules/web.nix", FileStatus::Modified, {}}});
+  CHECK(affected(plan::planStatic(*f.repo, a, b)) == affected(p));
+  CHECK(affected(f.autoPlan(a, b)) == affected(p));
+}
+
+TEST_CASE("exact corrects static where it over-reports: comments and whitespace",
+          "[integration][nix][plan]") {
+  Fixture f;
+  std::string a = f.lab.infra.head();
+  std::string b = f.lab.infra.commentOnly("modules/base.nix");
+  std::string c = f.lab.infra.whitespaceOnly("hosts/octavia/default.nix");
+  for (auto [from, to] : {std::pair{a, b}, std::pair{b, c}}) {
+    Plan st = plan::planStatic(*f.repo, from, to);
+    CHECK_FALSE(affected(st).empty());  // static sees a changed file some hosts reach
+    CHECK(affected(f.exact(from, to)).empty());
+    Plan au = f.autoPlan(from, to);
+    CHECK(au.mode == PlanMode::Auto);
+    CHECK(affected(au).empty());
+    for (const auto& h : au.hosts) CHECK(h.reasons.empty());
+  }
+}
+
+TEST_CASE("exact: a nixpkgs bump that changes hello affects only the hosts using it",
+          "[integration][nix][plan]") {
+  Fixture f;
+  std::string a = f.lab.infra.head();
+  f.lab.nixpkgs.setHelloVersion("2.13");
+  std::string b = f.lab.infra.updateNixpkgs();
+  Plan p = f.exact(a, b);
+  CHECK(affected(p) == std::vector<std::string>{"vps-het-1", "wellsjaha"});
+  REQUIRE(p.inputsChanged.size() == 1);
+  CHECK(p.inputsChanged[0].name == "nixpkgs");
+  CHECK(p.host("wellsjaha")->reasons[0].detail ==
+        "config.json: input hello-2.12 replaced by hello-2.13; system-path: input hello-2.12 "
+        "replaced by hello-2.13");
+  Plan au = f.autoPlan(a, b);
+  CHECK(affected(au) == affected(p));
+  const HostPlan* web = au.host("vps-het-1");
+  CHECK(web->hasReason(ReasonKind::Input));  // static's reason kept next to exact's
+  CHECK(web->hasReason(ReasonKind::Drv));
+}
+
+TEST_CASE("exact: one host that does not evaluate is reported, the others are planned",
+          "[integration][nix][plan]") {
+  Fixture f;
+  std::string a = f.lab.infra.head();
+  std::string b = f.lab.infra.updateHost("demo", [](LabHost& h) {
+    h.extraConfig = "networking.domain = config.services.doesNotExist.domain;";
+  });
+  std::string c = f.lab.infra.changeModule("base");
+  Plan p = f.exact(a, c);
+  CHECK(p.hosts.size() == 5);
+  const HostPlan* demo = p.host("demo");
+  REQUIRE(demo);
+  CHECK(demo->affected);
+  REQUIRE(demo->evalError);
+  CHECK(startsWith(*demo->evalError, "error: attribute 'doesNotExist' missing"));
+  CHECK(affected(p) ==
+        std::vector<std::string>{"demo", "nixos", "octavia", "vps-het-1", "wellsjaha"});
+  CHECK_FALSE(p.host("nixos")->evalError);
+  // the failing host is not cached: planning again evaluates it (and only it) again
+  f.procs.reset();
+  Plan again = f.exact(a, c);
+  CHECK(again.host("demo")->evalError == demo->evalError);
+  CHECK(f.procs.count("nix") >= 1);
+}
+
+TEST_CASE("exact: a second plan of the same commits runs no nix process",
+          "[integration][nix][plan]") {
+  Fixture f({.wiring = Wiring::ReadDir, .hosts = numberedHosts(4)});
+  std::string a = f.lab.infra.head();
+  std::string b = f.lab.infra.changeHost("host02");
+  Plan first = f.exact(a, b);
+  CHECK(f.procs.count("nix") > 0);
+  f.procs.reset();
+  Plan second = f.exact(a, b);
+  CHECK(f.procs.count("nix") == 0);
+  CHECK(f.procs.total() == 0);
+  CHECK(affected(second) == std::vector<std::string>{"host02"});
+  CHECK(nlohmann::json(second) == nlohmann::json(first));
+
+  // the same tree at another commit: no derivation mentions the commit, so still no process
+  std::string c = f.lab.infra.commitFiles({}, "empty commit, same tree");
+  f.procs.reset();
+  Plan third = f.exact(a, c);
+  CHECK(f.procs.count("nix") == 0);
+  CHECK(affected(third) == affected(first));
+}
+
+TEST_CASE("exact: self.rev hosts are self-revision-only on a README change",
+          "[integration][nix][plan]") {
+  Fixture f({.wiring = Wiring::PerHost, .hosts = numberedHosts(3), .selfRevision = true});
+  std::string a = f.lab.infra.head();
+  std::string b = f.lab.infra.readmeOnly();
+  Plan p = f.exact(a, b);
+  CHECK(affected(p).size() == 3);
+  for (const auto& h : p.hosts) {
+    REQUIRE(h.reasons.size() == 1);
+    CHECK(h.reasons[0].kind == ReasonKind::SelfRevisionOnly);
+    CHECK(*h.oldDrv != *h.newDrv);
+  }
+  Plan skipped = p;
+  CHECK(plan::dropSelfRevisionOnly(skipped) == 3);
+  CHECK(affected(skipped).empty());
+
+  std::string c = f.lab.infra.changeHost("host03");
+  Plan q = f.exact(b, c);
+  CHECK(q.host("host01")->reasons[0].kind == ReasonKind::SelfRevisionOnly);
+  CHECK(q.host("host03")->reasons[0].kind == ReasonKind::Drv);
+  CHECK(q.host("host03")->reasons[0].detail ==
+        "config.json: env.text differs; etc-host-id: env.text differs");
+  Plan dropped = q;
+  CHECK(plan::dropSelfRevisionOnly(dropped) == 2);
+  CHECK(affected(dropped) == std::vector<std::string>{"host03"});
+
+  // the rev is in the closure, so the cache keys these by commit: an empty commit with the
+  // same tree is evaluated again (and is self-revision-only again)
+  std::string d = f.lab.infra.commitFiles({}, "same tree, new commit");
+  f.procs.reset();
+  Plan r = f.exact(c, d);
+  CHECK(f.procs.count("nix") > 0);
+  CHECK(affected(r).size() == 3);
+  CHECK(r.host("host02")->reasons[0].kind == ReasonKind::SelfRevisionOnly);
+  // and a re-plan is free again, verdicts included
+  f.procs.reset();
+  CHECK(nlohmann::json(f.exact(c, d)) == nlohmann::json(r));
+  CHECK(f.procs.total() == 0);
+}
+
+TEST_CASE("exact: the whole source in the closure, and a file read through it",
+          "[integration][nix][plan]") {
+  auto hosts = numberedHosts(2);
+  hosts[1].extraConfig = "environment.etc.\"motd-path\".text = \"${self}/files/motd\";";
+  Fixture f({.hosts = hosts, .selfSource = true});
+  std::string a = f.lab.infra.commitFiles({{"files/motd", "hello\n"}}, "motd");
+  std::string b = f.lab.infra.readmeOnly();
+  Plan p = f.exact(a, b);
+  CHECK(affected(p).size() == 2);
+  CHECK(p.host("host01")->reasons[0].kind == ReasonKind::SelfRevisionOnly);
+  CHECK(p.host("host02")->reasons[0].kind == ReasonKind::SelfRevisionOnly);
+  std::string c = f.lab.infra.commitFiles({{"files/motd", "changed\n"}}, "motd changed");
+  Plan q = f.exact(b, c);
+  CHECK(q.host("host01")->reasons[0].kind == ReasonKind::SelfRevisionOnly);
+  REQUIRE(q.host("host02")->reasons[0].kind == ReasonKind::Drv);
+  CHECK(q.host("host02")->reasons[0].detail ==
+        "reads files/motd from the flake's source, and files/motd changed");
+}
+
+TEST_CASE("exact: new and removed hosts; auto never evaluates what static clears",
+          "[integration][nix][plan]") {
+  Fixture f({.hosts = numberedHosts(4)});
+  std::string a = f.lab.infra.head();
+  LabHost extra;
+  extra.name = "host05";
+  std::string b = f.lab.infra.addHost(extra);
+  std::string c = f.lab.infra.removeHost("host01");
+  Plan p = f.exact(a, c);
+  CHECK(p.host("host05")->affected);
+  CHECK(p.host("host05")->hasReason(ReasonKind::NewHost));
+  CHECK_FALSE(p.host("host01")->affected);
+  CHECK(p.host("host01")->hasReason(ReasonKind::RemovedHost));
+
+  std::string d = f.lab.infra.changeHost("host03");
+  Plan au = f.autoPlan(c, d);
+  CHECK(affected(au) == std::vector<std::string>{"host03"});
+  for (const char* h : {"host02", "host04", "host05"}) {
+    INFO(h);
+    CHECK_FALSE(au.host(h)->oldDrv);  // never evaluated
+    CHECK_FALSE(au.host(h)->newDrv);
+  }
+  REQUIRE(au.host("host03")->newDrv);
+}
+
+TEST_CASE("dropSelfRevisionOnly keeps real changes", "[unit][plan]") {
+  Plan p;
+  HostPlan a{"a", true, {{ReasonKind::SelfRevisionOnly, "", "", ""}}, {}, {}, {}};
+  HostPlan b{
+      "b", true, {{ReasonKind::File, "x.nix", "", ""}, {ReasonKind::SelfRevisionOnly, "", "", ""}},
+      {},  {},   {}};
+  HostPlan c{"c", true, {{ReasonKind::Drv, "", "", "etc: env.x differs"}}, {}, {}, {}};
+  HostPlan d{"d", false, {}, {}, {}, {}};
+  p.hosts = {a, b, c, d};
+  CHECK(plan::dropSelfRevisionOnly(p) == 2);
+  CHECK(p.affectedHosts() == std::vector<std::string>{"c"});
+  CHECK(p.host("a")->reasons.size() == 1);  // kept for the record
+}
