@@ -1,0 +1,116 @@
+// Stage 3 (DESIGN.md §6): deploying built system closures to machines over SSH. This header
+// holds the values the stage takes and returns, the observer through which it reports live
+// progress, and the HostDeployer port the rollout drives (so rollout policy is tested with a
+// fake deployer, and the real protocol — ssh_deployer.h — with real sshd test hosts).
+//
+// Expected outcomes are values (HostOutcome::result): a host that fails to activate, rolls
+// back, cannot be reached, or is refused (locked, older commit, changed host key) is reported,
+// never thrown. Exceptions mean the runner itself is broken (database unreadable, …).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "runner/core/config.h"
+
+namespace runner::deploy {
+
+// One host to deploy: where it is and what goes there.
+struct HostJob {
+  std::string host;       // the nixosConfigurations name
+  Target target;          // [user@]host[:port]
+  std::string storePath;  // the built toplevel (config.system.build.toplevel), on this machine
+};
+
+// What this deploy is, for every host of a run.
+struct DeployRequest {
+  std::string repo;     // the repository's name in records ("alice/infra" or a path)
+  std::string sha;      // the commit the closures were built from (40 hex)
+  bool force = false;   // allow a commit that is not a descendant of the deployed one
+  bool dryRun = false;  // inspect and print; change nothing
+  std::optional<int64_t> runId;
+};
+
+enum class HostResult {
+  Succeeded,    // activated, health checks passed, confirmed
+  Failed,       // something went wrong and the host may be in an unknown state (see reason)
+  RolledBack,   // activation failed or was not confirmed; the previous generation is back
+  Unreachable,  // no SSH connection (before anything was changed)
+  Refused,      // not attempted: locked, older commit, host key mismatch
+  Skipped,      // not attempted because the rollout stopped (stop_on_failure)
+  DryRun,       // --dry-run: inspected only
+};
+// "succeeded", "failed", "rolled-back", "unreachable", "refused", "skipped", "dry-run"
+// (the first five are the values of store::DeploymentRecord::result).
+std::string_view resultName(HostResult r);
+// The words for tables: "rolled back" instead of "rolled-back".
+std::string resultLabel(HostResult r);
+// True for results that stop a rollout with stop_on_failure.
+bool isFailure(HostResult r);
+
+enum class Step {
+  Lock,      // take the host's deploy lock
+  Ancestry,  // the commit must descend from the deployed one
+  Connect,   // SSH with pinned host keys (reachability)
+  Inspect,   // current generation and store path on the target
+  Copy,      // nix copy --to ssh://
+  Activate,  // set the profile and switch, detached, watched by the target's watchdog
+  Confirm,   // new connection, health checks, confirmation
+  Verify,    // after a rollback: the previous generation is active again
+  Record,    // the result in the database
+};
+std::string_view stepName(Step s);  // "lock", "ancestry", …
+
+struct HostOutcome {
+  std::string host;
+  HostResult result = HostResult::Failed;
+  std::string reason;  // one line; "" on success
+  std::optional<Step> failedStep;
+  std::string storePath;                    // what was (to be) deployed
+  std::optional<std::string> previousPath;  // what ran before
+  std::optional<int64_t> previousGeneration;
+  std::optional<int64_t> newGeneration;  // the generation the deploy created
+  std::vector<std::pair<Step, std::chrono::milliseconds>> durations;  // in the order run
+  std::chrono::milliseconds total{0};
+  std::string activationLog;        // the last lines of switch-to-configuration's output
+  std::string plan;                 // dry run: what would be done, one step per line
+  std::string dryActivate;          // dry run: `switch-to-configuration dry-activate` output
+  std::optional<int64_t> recordId;  // the Deployments row, when recorded
+
+  bool ok() const { return result == HostResult::Succeeded || result == HostResult::DryRun; }
+  std::chrono::milliseconds duration(Step s) const;  // 0 when the step did not run
+};
+
+// Live progress. Called from the hosts' worker threads, several at once: implementations
+// must be thread-safe and quick (they run on the deploy's critical path).
+class DeployObserver {
+ public:
+  virtual ~DeployObserver() = default;
+  virtual void stepStarted(const std::string& host, Step step, std::string_view detail) {}
+  virtual void stepFinished(const std::string& host, Step step, std::chrono::milliseconds took,
+                            std::string_view detail) {}
+  // A line of output from the host's activation or from nix copy.
+  virtual void logLine(const std::string& host, Step step, std::string_view line) {}
+  virtual void hostFinished(const HostOutcome& outcome) {}
+};
+
+// Discards everything.
+class NullDeployObserver final : public DeployObserver {};
+
+// The per-host protocol behind a port, so the rollout can be driven with a fake.
+class HostDeployer {
+ public:
+  virtual ~HostDeployer() = default;
+  // Deploys one host and returns the outcome (never throws for expected failures; see the
+  // header comment). Reports steps and log lines to `observer`; hostFinished is the caller's
+  // (the rollout's) to call. Thread-safe: the rollout calls it for several hosts at once.
+  virtual HostOutcome deploy(const HostJob& job, const DeployRequest& request,
+                             DeployObserver& observer) = 0;
+};
+
+}  // namespace runner::deploy

@@ -1,0 +1,71 @@
+#include "runner/deploy/host_lock.h"
+
+#include <thread>
+
+#include "runner/core/text.h"
+
+namespace runner::deploy {
+
+HostLockGuard::HostLockGuard(store::HostLocks& locks, const Clock& clock)
+    : locks_(locks), clock_(clock) {}
+
+HostLockGuard::Lease::Lease(Lease&& o) noexcept : guard_(o.guard_), host_(std::move(o.host_)) {
+  o.guard_ = nullptr;
+}
+
+HostLockGuard::Lease::~Lease() {
+  if (guard_) guard_->release(host_);
+}
+
+std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
+    const std::string& host, const std::string& purpose, std::chrono::milliseconds wait) {
+  using namespace std::chrono;
+  const auto deadline = clock_.steadyNow() + wait;
+  // The in-process half first: one deploy per host inside this process.
+  {
+    std::unique_lock lk(mu_);
+    while (local_.count(host)) {
+      auto now = clock_.steadyNow();
+      if (now >= deadline) return Busy{local_.at(host), true};
+      released_.wait_for(lk, std::min<steady_clock::duration>(deadline - now, milliseconds(200)));
+    }
+    local_[host] = store::LockHolder{store::HostLocks::thisProcess(), purpose, clock_.nowMillis()};
+  }
+  // Then the database, shared with other processes.
+  for (;;) {
+    std::optional<store::LockHolder> holder;
+    try {
+      holder = locks_.tryAcquire(host, purpose);
+    } catch (...) {
+      release(host);
+      throw;
+    }
+    if (!holder) return Lease(this, host);
+    if (clock_.steadyNow() >= deadline) {
+      std::lock_guard lk(mu_);
+      local_.erase(host);
+      released_.notify_all();
+      return Busy{*holder, false};
+    }
+    std::this_thread::sleep_for(
+        std::min<steady_clock::duration>(milliseconds(200), deadline - clock_.steadyNow()));
+  }
+}
+
+void HostLockGuard::release(const std::string& host) noexcept {
+  try {
+    locks_.release(host);
+  } catch (...) {  // the lock is taken over once this process is gone
+  }
+  std::lock_guard lk(mu_);
+  local_.erase(host);
+  released_.notify_all();
+}
+
+std::string describeHolder(const HostLockGuard::Busy& busy) {
+  std::string who = busy.sameProcess ? "another deploy in this process" : busy.holder.owner;
+  return "held by " + who + " since " + formatUtcMillis(busy.holder.acquiredAt) + ": " +
+         busy.holder.purpose;
+}
+
+}  // namespace runner::deploy

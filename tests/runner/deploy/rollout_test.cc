@@ -1,0 +1,345 @@
+// Rollout policy with a fake per-host deployer (canaries first and alone, max_parallel,
+// stop_on_failure), the host lock guard, the pure deploy helpers, and the refusals the
+// deployer makes before it ever connects.
+#include "runner/deploy/rollout.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "runner/core/error.h"
+#include "runner/core/log.h"
+#include "runner/deploy/ssh_deployer.h"
+#include "runner/os/files.h"
+#include "runner/os/process.h"
+#include "runner/store/database.h"
+#include "tests/support/fake_http_client.h"
+#include "tests/support/fake_ssh.h"
+
+using namespace runner::deploy;
+using namespace std::chrono_literals;
+
+namespace {
+
+class FakeDeployer final : public HostDeployer {
+ public:
+  std::map<std::string, HostResult> results;  // default: Succeeded
+  std::chrono::milliseconds delay{30};
+  std::string throwFor;
+
+  HostOutcome deploy(const HostJob& job, const DeployRequest&, DeployObserver&) override {
+    {
+      std::lock_guard lk(mu_);
+      started.push_back(job.host);
+      running_++;
+      maxRunning = std::max(maxRunning, running_);
+    }
+    std::this_thread::sleep_for(delay);
+    {
+      std::lock_guard lk(mu_);
+      running_--;
+    }
+    if (job.host == throwFor) throw runner::StoreError("database is locked");
+    HostOutcome o;
+    o.host = job.host;
+    o.storePath = job.storePath;
+    auto it = results.find(job.host);
+    o.result = it == results.end() ? HostResult::Succeeded : it->second;
+    return o;
+  }
+
+  std::vector<std::string> started;
+  int maxRunning = 0;
+
+ private:
+  std::mutex mu_;
+  int running_ = 0;
+};
+
+class RecordingObserver final : public DeployObserver {
+ public:
+  void hostFinished(const HostOutcome& o) override {
+    std::lock_guard lk(mu_);
+    finished.push_back(o.host + ":" + std::string(resultName(o.result)));
+  }
+  std::vector<std::string> finished;
+
+ private:
+  std::mutex mu_;
+};
+
+std::vector<HostJob> jobs(std::initializer_list<const char*> names) {
+  std::vector<HostJob> out;
+  for (auto n : names)
+    out.push_back(
+        {n, runner::parseTarget(std::string("root@") + n), "/nix/store/x-" + std::string(n)});
+  return out;
+}
+
+std::vector<std::string> names(const std::vector<HostOutcome>& os) {
+  std::vector<std::string> out;
+  for (const auto& o : os) out.push_back(o.host + ":" + std::string(resultName(o.result)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("planRollout puts configured canaries first, in their order", "[unit][deploy]") {
+  runner::RolloutConfig cfg;
+  cfg.canary = {"db1", "absent", "web2"};
+  auto plan = planRollout(jobs({"web1", "web2", "db1", "cache1"}), cfg);
+  std::vector<std::string> canaries, rest;
+  for (const auto& j : plan.canaries) canaries.push_back(j.host);
+  for (const auto& j : plan.rest) rest.push_back(j.host);
+  CHECK(canaries == std::vector<std::string>{"db1", "web2"});
+  CHECK(rest == std::vector<std::string>{"web1", "cache1"});
+}
+
+TEST_CASE("rollout: canaries one at a time, then at most max_parallel at once", "[unit][deploy]") {
+  FakeDeployer d;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.canary = {"c1", "c2"};
+  cfg.maxParallel = 3;
+  auto out =
+      runRollout(jobs({"h1", "c2", "h2", "h3", "c1", "h4", "h5", "h6", "h7"}), {}, cfg, d, obs);
+  REQUIRE(d.started.size() == 9);
+  CHECK(d.started[0] == "c1");
+  CHECK(d.started[1] == "c2");
+  CHECK(d.maxRunning == 3);
+  CHECK(names(out) == std::vector<std::string>{"c1:succeeded", "c2:succeeded", "h1:succeeded",
+                                               "h2:succeeded", "h3:succeeded", "h4:succeeded",
+                                               "h5:succeeded", "h6:succeeded", "h7:succeeded"});
+  CHECK(obs.finished.size() == 9);
+
+  FakeDeployer serial;
+  cfg.maxParallel = 1;
+  runRollout(jobs({"a", "b", "c"}), {}, cfg, serial, obs);
+  CHECK(serial.maxRunning == 1);
+  CHECK(serial.started == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("rollout: stop_on_failure after a failed canary skips everyone else", "[unit][deploy]") {
+  FakeDeployer d;
+  d.results["c1"] = HostResult::RolledBack;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.canary = {"c1", "c2"};
+  cfg.maxParallel = 4;
+  cfg.stopOnFailure = true;
+  auto out = runRollout(jobs({"h1", "c1", "c2", "h2"}), {}, cfg, d, obs);
+  CHECK(d.started == std::vector<std::string>{"c1"});
+  CHECK(names(out) ==
+        std::vector<std::string>{"c1:rolled-back", "c2:skipped", "h1:skipped", "h2:skipped"});
+  CHECK(out[1].reason == "not started: the rollout stopped after c1 rolled back");
+  CHECK(obs.finished.size() == 4);
+}
+
+TEST_CASE("rollout: without stop_on_failure an unreachable host does not stop the others",
+          "[unit][deploy]") {
+  FakeDeployer d;
+  d.results["h2"] = HostResult::Unreachable;
+  d.results["h4"] = HostResult::Failed;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.maxParallel = 2;
+  cfg.stopOnFailure = false;
+  auto out = runRollout(jobs({"h1", "h2", "h3", "h4", "h5"}), {}, cfg, d, obs);
+  CHECK(names(out) == std::vector<std::string>{"h1:succeeded", "h2:unreachable", "h3:succeeded",
+                                               "h4:failed", "h5:succeeded"});
+}
+
+TEST_CASE("rollout: stop_on_failure lets running hosts finish and skips the ones not started",
+          "[unit][deploy]") {
+  FakeDeployer d;
+  d.results["h1"] = HostResult::Failed;
+  d.delay = 100ms;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.maxParallel = 2;
+  cfg.stopOnFailure = true;
+  auto out = runRollout(jobs({"h1", "h2", "h3", "h4"}), {}, cfg, d, obs);
+  // h1 and h2 run together; h1's failure stops h3 and h4 from starting.
+  CHECK(names(out) ==
+        std::vector<std::string>{"h1:failed", "h2:succeeded", "h3:skipped", "h4:skipped"});
+
+  SECTION("a dry run never stops") {
+    FakeDeployer dry;
+    dry.results["h1"] = HostResult::Refused;
+    DeployRequest req;
+    req.dryRun = true;
+    auto o = runRollout(jobs({"h1", "h2"}), req, cfg, dry, obs);
+    CHECK(names(o) == std::vector<std::string>{"h1:refused", "h2:succeeded"});
+  }
+  SECTION("a deployer that throws fails only that host") {
+    FakeDeployer thrower;
+    thrower.throwFor = "h2";
+    cfg.stopOnFailure = false;
+    auto o = runRollout(jobs({"h1", "h2", "h3"}), {}, cfg, thrower, obs);
+    CHECK(names(o) == std::vector<std::string>{"h1:succeeded", "h2:failed", "h3:succeeded"});
+    CHECK(o[1].reason == "internal error: database is locked");
+  }
+}
+
+TEST_CASE("host lock guard: one deploy per host in a process and across processes",
+          "[unit][deploy]") {
+  runner::os::TempDir tmp("sy-locks");
+  auto db = runner::store::Database::open(tmp.path() / "state.db");
+  runner::SystemClock clock;
+  runner::store::HostLocks locks(*db, clock);
+  HostLockGuard guard(locks, clock);
+
+  auto first = guard.acquire("web1", "deploying aaaa from infra", 0ms);
+  REQUIRE(std::holds_alternative<HostLockGuard::Lease>(first));
+  auto second = guard.acquire("web1", "deploying bbbb from infra", 0ms);
+  REQUIRE(std::holds_alternative<HostLockGuard::Busy>(second));
+  const auto& busy = std::get<HostLockGuard::Busy>(second);
+  CHECK(busy.sameProcess);
+  CHECK(busy.holder.purpose == "deploying aaaa from infra");
+  CHECK(describeHolder(busy).find("held by another deploy in this process since ") == 0);
+  CHECK(std::holds_alternative<HostLockGuard::Lease>(guard.acquire("web2", "other host", 0ms)));
+
+  // A waiter gets the host once the holder lets go.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(300ms);
+    first = HostLockGuard::Busy{};  // drops the lease
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto waited = guard.acquire("web1", "deploying cccc from infra", 5s);
+  releaser.join();
+  CHECK(std::holds_alternative<HostLockGuard::Lease>(waited));
+  CHECK(std::chrono::steady_clock::now() - t0 >= 250ms);
+  waited = HostLockGuard::Busy{};
+
+  // Another live process (here: pid 1, which is alive) holds web3 in the database.
+  runner::store::HostLocks other(*db, clock, [] {
+    auto parts = std::string(runner::store::HostLocks::thisProcess());
+    auto host = parts.substr(0, parts.find(':'));
+    auto stat = runner::os::readFile("/proc/1/stat");
+    auto fields = stat.substr(stat.rfind(')') + 2);
+    std::vector<std::string> f;
+    size_t pos = 0;
+    while (f.size() < 20) {
+      auto sp = fields.find(' ', pos);
+      f.push_back(fields.substr(pos, sp - pos));
+      pos = sp + 1;
+    }
+    return host + ":1:" + f[19];
+  }());
+  REQUIRE_FALSE(other.tryAcquire("web3", "deploying dddd from infra (run 7)"));
+  auto blocked = guard.acquire("web3", "deploying eeee", 300ms);
+  REQUIRE(std::holds_alternative<HostLockGuard::Busy>(blocked));
+  CHECK_FALSE(std::get<HostLockGuard::Busy>(blocked).sameProcess);
+  CHECK(std::get<HostLockGuard::Busy>(blocked).holder.purpose ==
+        "deploying dddd from infra (run 7)");
+  // The refused attempt left nothing behind in this process.
+  other.release("web3");
+  CHECK(std::holds_alternative<HostLockGuard::Lease>(guard.acquire("web3", "now", 0ms)));
+}
+
+TEST_CASE("nix copy: the store URL has no port; NIX_SSHOPTS carries key, port and known_hosts",
+          "[unit][deploy]") {
+  DeploySettings s;
+  s.ssh.identityFile = "/keys/deploy";
+  s.ssh.knownHosts = "/etc/switchyard/known_hosts";
+  s.ssh.connectTimeout = std::chrono::seconds(5);
+  s.ssh.useAgent = false;
+  HostJob job{"web1", runner::parseTarget("root@127.0.0.11:2201"),
+              "/nix/store/abc-nixos-system-web1"};
+  auto o = nixCopyOptions(job, s);
+  CHECK(o.program == "nix");
+  CHECK(o.args == std::vector<std::string>{"--extra-experimental-features", "nix-command", "copy",
+                                           "--to", "ssh://root@127.0.0.11",
+                                           "--substitute-on-destination",
+                                           "/nix/store/abc-nixos-system-web1"});
+  CHECK(o.env.at("NIX_SSHOPTS") ==
+        "-F /dev/null -p 2201 -o UserKnownHostsFile=/etc/switchyard/known_hosts "
+        "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "
+        "-o ConnectTimeout=5 -i /keys/deploy -o IdentitiesOnly=yes -o IdentityAgent=none");
+  s.activation.substituteOnTarget = false;
+  HostJob v6{"db1", runner::parseTarget("deploy@[fd6e:6978:6c61:1::2]"), "/nix/store/x"};
+  auto o6 = nixCopyOptions(v6, s);
+  CHECK(o6.args == std::vector<std::string>{"--extra-experimental-features", "nix-command", "copy",
+                                            "--to", "ssh://deploy@fd6e:6978:6c61:1::2",
+                                            "/nix/store/x"});
+  s.ssh.identityFile = "/my keys/deploy";
+  CHECK_THROWS_AS(nixCopyOptions(job, s), runner::InputError);
+
+  CHECK(expandCheckUrl("http://{host}:8080/health?h={name}", job) ==
+        "http://127.0.0.11:8080/health?h=web1");
+  CHECK(expandCheckUrl("http://{host}/", v6) == "http://[fd6e:6978:6c61:1::2]/");
+}
+
+TEST_CASE("deployer refuses a locked host and an older commit before connecting",
+          "[unit][deploy]") {
+  runner::os::TempDir tmp("sy-deploy-unit");
+  auto db = runner::store::Database::open(tmp.path() / "state.db");
+  runner::SystemClock clock;
+  runner::store::HostLocks locks(*db, clock);
+  runner::store::Deployments deployments(*db);
+  HostLockGuard guard(locks, clock);
+  tests::FakeConnector ssh;
+  tests::FakeHttpClient http;
+  runner::os::PosixProcessRunner procs;
+  runner::NullLogger log;
+  struct Lineage final : Ancestry {
+    bool isAncestor(const std::string& a, const std::string& d) override {
+      if (a == "unknown" || d == "unknown") throw runner::GitError("object not found");
+      return a < d;  // "newer" shas sort later in this fake history
+    }
+  } ancestry;
+  DeploySettings settings;
+  settings.ssh.knownHosts = tmp.path() / "known_hosts";
+  SshDeployer deployer({ssh, procs, http, guard, deployments, ancestry, clock, log}, settings);
+  NullDeployObserver obs;
+  HostJob job{"web1", runner::parseTarget("root@web1.invalid"), "/nix/store/abc-web1"};
+
+  runner::store::DeploymentRecord last;
+  last.host = "web1";
+  last.repo = "infra";
+  last.sha = "bbbb000000000000000000000000000000000000";
+  last.storePath = "/nix/store/old";
+  last.result = "succeeded";
+  last.finishedAt = 1764098400000;  // 2025-11-25T19:20:00Z
+  deployments.record(last);
+
+  DeployRequest older{"infra", "aaaa000000000000000000000000000000000000"};
+  auto o = deployer.deploy(job, older, obs);
+  CHECK(o.result == HostResult::Refused);
+  CHECK(o.failedStep == Step::Ancestry);
+  CHECK(o.reason ==
+        "commit aaaa0000 is not a descendant of bbbb0000, deployed to web1 at "
+        "2025-11-25T19:20:00Z; use --force to deploy it anyway");
+  CHECK(ssh.calls().empty());
+  // Refusals are recorded, and never count as "the deployed commit".
+  CHECK(deployments.history("web1").front().result == "refused");
+  CHECK(deployments.lastSucceeded("web1", "infra")->sha == last.sha);
+
+  DeployRequest unknown{"infra", "unknown"};
+  auto u = deployer.deploy(job, unknown, obs);
+  CHECK(u.result == HostResult::Refused);
+  CHECK(u.reason.find("(object not found)") != std::string::npos);
+
+  // Forced: it goes on to connect (and the fake says the host is down).
+  older.force = true;
+  auto f = deployer.deploy(job, older, obs);
+  CHECK(f.result == HostResult::Unreachable);
+  CHECK(f.failedStep == Step::Connect);
+  REQUIRE(ssh.calls().size() == 1);
+  CHECK(ssh.calls()[0].target.host == "web1.invalid");
+  CHECK(ssh.calls()[0].knownHosts == tmp.path() / "known_hosts");
+
+  // Locked by another deploy in this process.
+  auto lease = guard.acquire("web1", "deploying cccc from infra (run 3)", 0ms);
+  DeployRequest newer{"infra", "cccc000000000000000000000000000000000000"};
+  auto l = deployer.deploy(job, newer, obs);
+  CHECK(l.result == HostResult::Refused);
+  CHECK(l.failedStep == Step::Lock);
+  CHECK(l.reason.find("another deploy holds the lock of web1 (held by another deploy in this "
+                      "process since ") == 0);
+  CHECK(l.reason.find(": deploying cccc from infra (run 3))") != std::string::npos);
+  CHECK(ssh.calls().size() == 1);
+}
