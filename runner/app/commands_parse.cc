@@ -22,10 +22,13 @@ void registerParseCommands(CLI::App& app, CommandContext& ctx) {
   auto file = std::make_shared<std::string>();
   auto asJson = std::make_shared<bool>(false);
   auto asNix = std::make_shared<bool>(false);
+  auto sorted = std::make_shared<bool>(false);
   cmd->add_option("FILE", *file, "the .nix file")->required();
   cmd->add_flag("--json", *asJson, "print the AST as JSON");
   cmd->add_flag("--nix", *asNix, "print the AST like `nix-instantiate --parse`");
-  cmd->callback([&ctx, file, asJson, asNix] {
+  cmd->add_flag("--nix-sorted", *sorted,
+                "with --nix: formals and let bindings by name (ignores Nix's symbol order)");
+  cmd->callback([&ctx, file, asJson, asNix, sorted] {
     ctx.action = [=] {
       std::filesystem::path path(*file);
       if (!std::filesystem::is_regular_file(path))
@@ -38,6 +41,7 @@ void registerParseCommands(CLI::App& app, CommandContext& ctx) {
         o.basePath = std::filesystem::absolute(path).parent_path().string();
         const char* home = std::getenv("HOME");
         o.home = home ? home : "";
+        o.sortByName = *sorted;
         std::cout << nix::printNixParse(*ast, o) << "\n";
       }
       return 0;

@@ -525,9 +525,10 @@ class Printer {
         out += "(let ";
         std::vector<const std::pair<const std::string, AttrDef>*> defs;
         for (const auto& d : l.bindings->attrs) defs.push_back(&d);
-        std::stable_sort(defs.begin(), defs.end(), [&](auto* a, auto* b) {
-          return order_.rank(a->first) < order_.rank(b->first);
-        });
+        if (!o_.sortByName)
+          std::stable_sort(defs.begin(), defs.end(), [&](auto* a, auto* b) {
+            return order_.rank(a->first) < order_.rank(b->first);
+          });
         for (const auto* d : defs) {
           if (d->second.kind == AttrDef::Kind::Inherited) {
             out += "inherit ";
@@ -775,6 +776,7 @@ class Printer {
       std::vector<const Formal*> fs;
       for (const auto& f : l.formals->formals) fs.push_back(&f);
       std::stable_sort(fs.begin(), fs.end(), [&](const Formal* a, const Formal* b) {
+        if (o_.sortByName) return a->name < b->name;
         return order_.rank(a->name) < order_.rank(b->name);
       });
       bool first = true;

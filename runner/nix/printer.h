@@ -21,6 +21,10 @@ namespace runner::nix {
 struct NixPrintOptions {
   std::string basePath;  // absolute directory of the parsed file (relative paths resolve here)
   std::string home;      // $HOME, for ~/ paths
+  // Print lambda formals and `let` bindings sorted by name instead of in Nix's symbol-table
+  // order. That order follows heap addresses in Nix 2.8 and cannot always be reproduced;
+  // comparisons that should ignore it print both sides this way.
+  bool sortByName = false;
 };
 
 // The `nix-instantiate --parse` text of `e` (without the trailing newline).

@@ -1,7 +1,9 @@
 // The parser against its oracle: for every file of the corpus in tests/data/nix
 // (parse-okay/, parse-fail/, infra/), `nix-instantiate --parse` (Nix 2.8) and our parser
-// must accept the same files, print the same AST for accepted ones, and report syntax
-// errors with the same message and position. The [unit] half checks the corpus against the
+// must accept the same files, print the same AST for accepted ones (byte for byte; should
+// Nix's symbol-table order of formals or let bindings ever differ from our emulation, the
+// test warns and compares modulo that order), and report syntax errors with the same
+// message and position. The [unit] half checks the corpus against the
 // directory it sits in, without Nix.
 #include <algorithm>
 #include <filesystem>
@@ -73,6 +75,19 @@ Outcome nix(const fs::path& file) {
   return o;
 }
 
+// The printed AST re-parsed and printed with formals and let bindings sorted by name: Nix
+// 2.8 orders those by the heap addresses of its symbols, which we can only approximate.
+std::string canonical(const std::string& printed) {
+  try {
+    auto ast = parseNix("with {}; " + printed, "printed.nix");
+    NixPrintOptions o{"/", "/"};
+    o.sortByName = true;
+    return printNixParse(*ast, o);
+  } catch (const ParseError& e) {
+    return std::string("unparsable: ") + e.what();
+  }
+}
+
 bool haveNix() { return tests::run("nix-instantiate", {"--version"}).exitStatus == 0; }
 
 }  // namespace
@@ -109,7 +124,11 @@ TEST_CASE("oracle: the parser agrees with nix-instantiate --parse on the corpus"
       Outcome n = nix(f), o = ours(f);
       REQUIRE(o.ok == n.ok);
       if (n.ok) {
-        CHECK(o.text == n.text);
+        if (o.text != n.text) {
+          WARN("printed AST differs (checking modulo Nix's symbol order) for "
+               << f << "\nnix: " << n.text << "\nus:  " << o.text);
+          CHECK(canonical(o.text) == canonical(n.text));
+        }
         ++accepted;
         continue;
       }

@@ -206,6 +206,10 @@ TEST_CASE("lambdas: formals, defaults, ellipsis, @ on either side", "[unit][pars
   // Nix prints formals in its symbol-table order: `b` was created first (in a's default).
   CHECK(show("{ a ? b, b }: a") == "({ b, a ? b }: a)");
   CHECK(show("{ pkgs, system, lib }: 1") == "({ system, pkgs, lib }: 1)");
+  NixPrintOptions sorted{"/base", "/home/u"};
+  sorted.sortByName = true;
+  CHECK(printNixParse(*parseNix("{ pkgs, system, lib }: let b = 1; a = 2; in a", "t.nix"),
+                      sorted) == "({ lib, pkgs, system }: (let a = 2; b = 1; in a))");
 
   auto ast = parseNix("inputs@{ self, nixpkgs ? null, ... }: self", "t.nix");
   const auto& lam = as<ExprLambda>(*ast);
