@@ -9,6 +9,23 @@
 //
 // Ownership: a node owns its children (unique_ptr). Raw pointers (`binder`) point into the
 // same tree and live as long as its root.
+//
+// Shapes worth knowing (all as Nix 2.8 builds them):
+// * `a.b.c = v;` becomes attrs["a"] = ExprAttrs{ "b" = ExprAttrs{ "c" = v } }; later
+//   `a.d = w;` or `a = { d = w; };` merge into the same nested ExprAttrs. The nested sets
+//   carry the position of their own name. Nothing marks them as desugared.
+// * `inherit x;` is AttrDef{Inherited, value = ExprVar x resolved in the *enclosing* scope};
+//   `inherit (e) x y;` is one ExprAttrs::inheritFrom entry plus AttrDefs{InheritedFrom,
+//   fromIndex} for x and y (value null), meaning `x = e.x`. In `rec { }` and `let` the
+//   `e` is resolved inside the set, as in Nix.
+// * `let { a = 1; body = a; }` is ExprSelect{ expr = rec ExprAttrs, path = ["body"] }.
+// * `f or` (Nix's old `or` function) is ExprCall{ f, [ExprVar "or"] }.
+// * Calls are flattened like Nix: `f a b` and `(f a) b` are both ExprCall{ f, [a, b] }.
+// * Strings: literal pieces of an indented string are kept as Nix cuts them, so
+//   `''a''$b''` has three literal parts "a", "$", "b"; use literal() for the value.
+// * `<nixpkgs/lib>` is ExprPath{Search, "nixpkgs/lib"}; `-x` is ExprNeg; `a <= b` is
+//   ExprBinOp{Le} (Nix desugars these to calls; we keep them).
+// * A dynamic attribute name that is a plain string literal (`"a"`, `${"a"}`) is static.
 #pragma once
 
 #include <cstdint>
@@ -132,7 +149,7 @@ struct ExprVar : Expr {
 struct AttrName {
   std::string name;  // static name (empty when dynamic)
   ExprPtr dynamic;   // an ExprString or other expression when the name is computed
-  Pos pos;
+  Pos pos;           // where the element starts
   bool isStatic() const { return dynamic == nullptr; }
 };
 
@@ -160,7 +177,7 @@ struct AttrDef {
   Kind kind = Kind::Plain;
   ExprPtr value;
   size_t fromIndex = 0;  // InheritedFrom: index into ExprAttrs::inheritFrom
-  Pos pos;
+  Pos pos;               // the attribute's name (for `a.b = …`, each element's own position)
 };
 
 struct DynamicAttr {
