@@ -9,6 +9,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerConfigCommands(app, ctx);
   registerParseCommands(app, ctx);
   registerPlanCommands(app, ctx);
+  registerDemoCommands(app, ctx);
 }
 
 }  // namespace runner::app

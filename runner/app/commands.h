@@ -2,6 +2,7 @@
 // stores the action to run in the context; `runCli` runs it inside the error boundary.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 
 namespace CLI {
@@ -17,10 +18,15 @@ struct CommandContext {
 
 void registerCommands(CLI::App& app, CommandContext& ctx);
 
+// Where CLI commands without a config keep their cache (drvPaths): $XDG_CACHE_HOME/switchyard
+// or ~/.cache/switchyard.
+std::filesystem::path cacheDir();
+
 // One function per command family (commands_*.cc).
 void registerLockCommands(CLI::App& app, CommandContext& ctx);
 void registerConfigCommands(CLI::App& app, CommandContext& ctx);
 void registerParseCommands(CLI::App& app, CommandContext& ctx);
 void registerPlanCommands(CLI::App& app, CommandContext& ctx);
+void registerDemoCommands(CLI::App& app, CommandContext& ctx);
 
 }  // namespace runner::app

@@ -9,16 +9,28 @@
 #include "runner/app/config_loader.h"
 #include "runner/core/error.h"
 #include "runner/git/repository.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/os/process.h"
+#include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_format.h"
 #include "runner/plan/static_planner.h"
+#include "runner/store/database.h"
+#include "runner/store/drv_cache.h"
 
 namespace runner::app {
+
+std::filesystem::path cacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return std::filesystem::path(xdg) / "switchyard";
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "switchyard";
+}
 
 void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("plan", "Which hosts a change affects, and why");
   struct Opts {
     std::string repo = ".";
-    std::string from, to, mode = "static", config;
+    std::string from, to, mode = "auto", config;
     bool json = false, markdown = false;
   };
   auto o = std::make_shared<Opts>();
@@ -36,16 +48,40 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       auto repo = git::Repository::open(o->repo);
       plan::StaticOptions opts;
       opts.repoLabel = std::filesystem::absolute(o->repo).lexically_normal().string();
+      std::optional<Config> config;
+      const RepoConfig* rc = nullptr;
       if (!o->config.empty()) {
-        Config config = loadConfig(o->config);
-        if (const RepoConfig* rc = config.repoFor(o->repo)) {
+        config = loadConfig(o->config);
+        if ((rc = config->repoFor(o->repo))) {
           opts.hosts = rc->hosts;
           opts.repoLabel = rc->name;
         }
       }
       std::string from = repo->resolveCommit(o->from);
       std::string to = repo->resolveCommit(o->to);
-      Plan p = plan::planStatic(*repo, from, to, opts);
+      Plan p;
+      if (o->mode == "static") {
+        p = plan::planStatic(*repo, from, to, opts);
+      } else {
+        // Nix's answers are cached in the state directory (or the user's cache directory),
+        // so planning the same trees again evaluates nothing.
+        std::filesystem::path stateDir = config ? config->stateDir : cacheDir();
+        auto db = store::Database::open(stateDir / "switchyard.db", store::Durability::Normal);
+        store::SqliteDrvCache cache(*db);
+        os::PosixProcessRunner procs;
+        nix::NixCli nix(procs);
+        plan::ExactOptions eo;
+        eo.repoLabel = opts.repoLabel;
+        eo.hosts = opts.hosts;
+        eo.cache = &cache;
+        if (config) eo.evalWorkers = config->concurrency.evals;
+        if (o->mode == "exact") {
+          p = plan::planExact(*repo, nix, from, to, eo);
+        } else {
+          p = plan::planAuto(*repo, nix, plan::planStatic(*repo, from, to, opts), eo);
+        }
+        if (rc && rc->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
+      }
       if (o->json)
         std::cout << nlohmann::json(p).dump(2) << "\n";
       else if (o->markdown)

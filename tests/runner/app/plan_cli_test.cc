@@ -1,0 +1,71 @@
+// `switchyard plan` end to end: the built binary on a repository made in a temp dir.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/run.h"
+#include "tests/support/temp_git_repo.h"
+
+using tests::switchyard;
+
+namespace {
+const char* kFlake = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "web" "db" ] (host: nixpkgs.lib.nixosSystem {
+      modules = [ ./hosts/${host}.nix ./modules/common.nix ];
+    });
+  };
+})nix";
+}
+
+TEST_CASE("plan --json and --markdown on a real repository", "[integration][cli]") {
+  tests::TempGitRepo t;
+  auto a = t.commit({{"flake.nix", kFlake},
+                     {"hosts/web.nix", "{ ... }: { }\n"},
+                     {"hosts/db.nix", "{ ... }: { }\n"},
+                     {"modules/common.nix", "{ ... }: { }\n"}});
+  auto b = t.commit({{"hosts/web.nix", "{ ... }: { services.nginx.enable = true; }\n"}});
+  auto r = switchyard(
+      {"plan", "--repo", t.path().string(), "--from", a, "--to", b, "--mode", "static", "--json"});
+  INFO(r.errTail);
+  REQUIRE(r.exitStatus == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["from"] == a);
+  CHECK(j["to"] == b);
+  CHECK(j["mode"] == "static");
+  REQUIRE(j["hosts"].size() == 2);
+  CHECK(j["hosts"][0] == nlohmann::json{{"name", "db"},
+                                        {"affected", false},
+                                        {"reasons", nlohmann::json::array()},
+                                        {"old_drv", nullptr},
+                                        {"new_drv", nullptr}});
+  CHECK(j["hosts"][1]["name"] == "web");
+  CHECK(j["hosts"][1]["affected"] == true);
+  CHECK(j["hosts"][1]["reasons"] ==
+        nlohmann::json::array({{{"kind", "file"}, {"path", "hosts/web.nix"}}}));
+  CHECK(j["files_changed"] ==
+        nlohmann::json::array({{{"path", "hosts/web.nix"}, {"status", "modified"}}}));
+  auto md = switchyard({"plan", "--repo", t.bareClone().string(), "--from", "HEAD~1", "--to",
+                        "HEAD", "--mode", "static", "--markdown"});
+  REQUIRE(md.exitStatus == 0);
+  CHECK(md.out.find("### Switchyard plan: 1 of 2 machines affected") == 0);
+  CHECK(md.out.find("| web | **yes** | file `hosts/web.nix` |") != std::string::npos);
+}
+
+TEST_CASE("plan: bad revisions and a repository without flake.nix exit 2", "[integration][cli]") {
+  tests::TempGitRepo t;
+  auto a = t.commit({{"README.md", "x"}});
+  auto b = t.commit({{"README.md", "y"}});
+  auto bad = switchyard({"plan", "--repo", t.path().string(), "--from", "nope", "--to", b});
+  CHECK(bad.exitStatus == 2);
+  CHECK(bad.errTail.find("unknown revision 'nope'") != std::string::npos);
+  auto noFlake =
+      switchyard({"plan", "--repo", t.path().string(), "--from", a, "--to", b, "--mode", "static"});
+  CHECK(noFlake.exitStatus == 2);
+  CHECK(noFlake.errTail.find("switchyard: error: no flake.nix at ") == 0);
+  auto usage = switchyard({"plan", "--from", a, "--to", b, "--mode", "fast"});
+  CHECK(usage.exitStatus == 2);
+  auto notRepo = switchyard({"plan", "--repo", "/nonexistent", "--from", a, "--to", b});
+  CHECK(notRepo.exitStatus == 2);
+  CHECK(notRepo.errTail == "switchyard: error: /nonexistent: no such directory\n");
+}
