@@ -424,8 +424,9 @@ Token Lexer::lexDefault() {
     while (q < n && isIdChar(s[q])) ++q;
     Tok kind = Tok::Id;
     std::string_view word = src_.substr(p, q - p);
-    for (const auto& k : kKeywords)
-      if (k.text == word) kind = k.tok;
+    if (word.size() >= 2 && word.size() <= 7 && c >= 'a' && c <= 'w')
+      for (const auto& k : kKeywords)
+        if (k.text[0] == c && k.text == word) kind = k.tok;
     consider(kind, q - p);
   }
   if (isDigit(c)) {

@@ -571,6 +571,7 @@ class Parser {
 
   std::vector<AttrName> parseAttrPath() {
     std::vector<AttrName> path;
+    path.reserve(4);
     path.push_back(parseAttrName());
     while (isChar('.')) {
       advance();
