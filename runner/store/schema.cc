@@ -36,6 +36,86 @@ CREATE TABLE drv_cache (
   PRIMARY KEY (tree_hash, host)
 ) WITHOUT ROWID;
 )sql",
+      // 2: the durable queue (deliveries), runs and their hosts, the forge outbox
+      R"sql(
+CREATE TABLE deliveries (
+  id             INTEGER PRIMARY KEY,
+  source         TEXT NOT NULL,     -- forge name, or "hook" / "cli" / "ui"
+  delivery_id    TEXT NOT NULL,     -- the forge's delivery id (dedupe key with source)
+  event_name     TEXT NOT NULL,
+  received_at    INTEGER NOT NULL,  -- unix ms
+  event          TEXT NOT NULL,     -- the normalised runner::Event as JSON
+  state          TEXT NOT NULL,     -- queued | processed | ignored | failed
+  detail         TEXT NOT NULL DEFAULT '',
+  processed_at   INTEGER,
+  UNIQUE (source, delivery_id)
+);
+CREATE INDEX deliveries_by_state ON deliveries(state, id);
+CREATE TABLE runs (
+  id             INTEGER PRIMARY KEY,
+  delivery       INTEGER REFERENCES deliveries(id),
+  repo           TEXT NOT NULL,
+  forge          TEXT NOT NULL DEFAULT '',
+  kind           TEXT NOT NULL,     -- check | deploy | rerun
+  trigger        TEXT NOT NULL,     -- push | pull_request | comment | rerequest | manual | hook
+  sha            TEXT NOT NULL,
+  ref            TEXT NOT NULL DEFAULT '',
+  base_sha       TEXT NOT NULL DEFAULT '',
+  pr_number      INTEGER NOT NULL DEFAULT 0,
+  from_fork      INTEGER NOT NULL DEFAULT 0,
+  hosts_filter   TEXT NOT NULL DEFAULT '[]',  -- JSON list
+  stage_filter   TEXT NOT NULL DEFAULT '',
+  parent_run     INTEGER,
+  superseded_by  INTEGER,
+  forced         INTEGER NOT NULL DEFAULT 0,
+  state          TEXT NOT NULL,     -- queued | running | succeeded | failed | superseded | interrupted
+  plan           TEXT,              -- the Plan as JSON, once planned
+  error          TEXT NOT NULL DEFAULT '',
+  created_at     INTEGER NOT NULL,
+  started_at     INTEGER,
+  finished_at    INTEGER
+);
+CREATE INDEX runs_by_state ON runs(state, id);
+CREATE INDEX runs_by_repo_ref ON runs(repo, ref, id);
+CREATE TABLE run_hosts (
+  run            INTEGER NOT NULL REFERENCES runs(id),
+  host           TEXT NOT NULL,
+  stage          TEXT NOT NULL,     -- plan | build | deploy
+  state          TEXT NOT NULL,     -- runner::HostState as text
+  summary        TEXT NOT NULL DEFAULT '',
+  drv_path       TEXT,
+  out_path       TEXT,
+  base_out_path  TEXT,
+  log_path       TEXT,
+  started_at     INTEGER,
+  finished_at    INTEGER,
+  PRIMARY KEY (run, host)
+);
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY,
+  forge           TEXT NOT NULL,
+  repo            TEXT NOT NULL,
+  kind            TEXT NOT NULL,    -- status | check_run | comment | reaction | reply
+  order_key       TEXT NOT NULL,    -- e.g. "<sha>/<context>": a newer row makes older pending ones superseded
+  payload         TEXT NOT NULL,    -- JSON
+  state           TEXT NOT NULL,    -- pending | sent | failed | superseded
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL, -- unix ms
+  last_error      TEXT NOT NULL DEFAULT '',
+  result          TEXT,             -- JSON from the forge (ids of created comments/check runs)
+  created_at      INTEGER NOT NULL,
+  sent_at         INTEGER
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_by_key ON outbox(order_key, id);
+CREATE TABLE forge_objects (      -- what we created on a forge, to edit it later
+  forge     TEXT NOT NULL,
+  repo      TEXT NOT NULL,
+  key       TEXT NOT NULL,        -- "comment:pr:7", "check_run:<sha>:build/web1"
+  object_id TEXT NOT NULL,
+  PRIMARY KEY (forge, repo, key)
+);
+)sql",
   };
   return kMigrations;
 }
