@@ -1,0 +1,97 @@
+#include "runner/build/builder.h"
+
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::build {
+
+bool BuildResult::ok() const {
+  return !hosts.empty() &&
+         std::all_of(hosts.begin(), hosts.end(), [](const HostBuildResult& h) { return h.ok(); });
+}
+
+BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOptions& options,
+                           BuildObserver* observer) {
+  BuildResult result;
+  if (targets.empty()) return result;
+  const auto start = clock_.steadyNow();
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steadyNow() - start);
+  };
+  std::vector<std::string> drvs;
+  for (const auto& t : targets) drvs.push_back(t.drvPath);
+  nix::DerivationSet closure = nix_.showDerivations(drvs, true);
+  nix::DryRun dry = nix_.dryRun(drvs);
+
+  std::map<std::string, std::unique_ptr<std::ofstream>> logs;
+  if (!options.logDir.empty()) {
+    fs::create_directories(options.logDir);
+    for (const auto& t : targets) {
+      fs::path file = options.logDir / (t.host + ".log");
+      auto out = std::make_unique<std::ofstream>(file, std::ios::trunc);
+      if (!*out) throw SysError(errno, "opening " + file.string());
+      *out << "# switchyard build of " << t.host << ": " << t.drvPath << "\n";
+      logs[t.host] = std::move(out);
+    }
+  }
+
+  BuildMonitor monitor(
+      targets, closure, dry.willBuild,
+      [](const std::string& p) { return fs::exists(fs::symlink_status(p)); }, options.tailLines);
+  monitor.onHostLine = [&](const std::string& host, const std::string& drvName,
+                           std::string_view line) {
+    if (auto it = logs.find(host); it != logs.end())
+      *it->second << drvName << "> " << line << "\n" << std::flush;
+    if (observer) observer->onLogLine(host, drvName, line);
+  };
+  auto notify = [&] {
+    if (!observer) return;
+    BuildProgress snap = monitor.snapshot();
+    observer->onProgress(snap, elapsed());
+    for (const auto& h : monitor.takeFinishedHosts())
+      for (const auto& hp : snap.hosts)
+        if (hp.host == h) observer->onHostFinished(hp, elapsed());
+  };
+  notify();
+
+  nix::BuildRun run;
+  bool anythingToBuild = !dry.willBuild.empty() || !dry.willFetch.empty();
+  if (anythingToBuild) {
+    run = nix_.build({.drvPaths = drvs, .timeout = options.timeout, .maxJobs = options.maxJobs},
+                     [&](const nix::LogEvent& ev) {
+                       if (monitor.handle(ev, elapsed())) notify();
+                     });
+  } else {
+    run.process.exitStatus = 0;
+  }
+  result.duration = elapsed();
+  result.timedOut = run.process.timedOut;
+  result.nixExitStatus = run.process.exitStatus;
+  result.errors = run.errors;
+  result.hosts = monitor.finish(run, result.duration);
+  for (auto& h : result.hosts) {
+    if (h.ok() && !options.gcRootDir.empty() && h.outPath) {
+      std::string err;
+      if (!nix_.addGcRoot(options.gcRootDir / h.host, *h.outPath, &err)) {
+        h.state = HostState::Failed;
+        h.message = "built, but the GC root could not be added: " + err;
+      }
+    }
+    if (auto it = logs.find(h.host); it != logs.end()) {
+      *it->second << "# result: " << toString(h.state) << " after " << formatDuration(h.duration)
+                  << (h.outPath && h.ok() ? " -> " + *h.outPath : std::string()) << "\n";
+      if (!h.ok()) *it->second << "# " << h.message << "\n";
+    }
+  }
+  notify();
+  if (observer) observer->onFinished(result);
+  return result;
+}
+
+}  // namespace runner::build

@@ -1,0 +1,3 @@
+switchyard_test(tests_build
+  SOURCES runner/build/build_monitor_test.cc runner/build/builder_test.cc
+  LIBS runner_build runner_lab)
