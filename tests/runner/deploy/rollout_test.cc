@@ -28,6 +28,7 @@ class FakeDeployer final : public HostDeployer {
  public:
   std::map<std::string, HostResult> results;  // default: Succeeded
   std::chrono::milliseconds delay{30};
+  std::map<std::string, std::chrono::milliseconds> delays;  // per host, instead of `delay`
   std::string throwFor;
 
   HostOutcome deploy(const HostJob& job, const DeployRequest&, DeployObserver&) override {
@@ -37,7 +38,7 @@ class FakeDeployer final : public HostDeployer {
       running_++;
       maxRunning = std::max(maxRunning, running_);
     }
-    std::this_thread::sleep_for(delay);
+    std::this_thread::sleep_for(delays.count(job.host) ? delays.at(job.host) : delay);
     {
       std::lock_guard lk(mu_);
       running_--;
@@ -156,7 +157,7 @@ TEST_CASE("rollout: stop_on_failure lets running hosts finish and skips the ones
           "[unit][deploy]") {
   FakeDeployer d;
   d.results["h1"] = HostResult::Failed;
-  d.delay = 100ms;
+  d.delays = {{"h1", 50ms}, {"h2", 300ms}};
   RecordingObserver obs;
   runner::RolloutConfig cfg;
   cfg.maxParallel = 2;
