@@ -116,6 +116,14 @@ CREATE TABLE forge_objects (      -- what we created on a forge, to edit it late
   PRIMARY KEY (forge, repo, key)
 );
 )sql",
+      // 3: the scheduler's bookkeeping: how often a run was resumed after a restart (a run
+      // that keeps crashing the runner ends as interrupted), and each host's log tail
+      R"sql(
+ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run_hosts ADD COLUMN log_tail TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_pr ON runs(repo, pr_number, id);
+CREATE INDEX runs_by_delivery ON runs(delivery);
+)sql",
   };
   return kMigrations;
 }
