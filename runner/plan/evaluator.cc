@@ -1582,6 +1582,22 @@ ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive) {
   return out;
 }
 
+Trace Evaluator::hostSetTrace() {
+  Trace t;
+  pushTrace(&t);
+  ValuePtr outputs = force(outputs_);
+  if (outputs->kind == VKind::Attrs) {
+    for (const char* key : {"nixosConfigurations", "colmena", "colmenaHive"}) {
+      if (ThunkPtr set = select(outputs, key)) {
+        force(set);
+        break;
+      }
+    }
+  }
+  popTrace(false);
+  return t;
+}
+
 std::vector<HostDef> Evaluator::hosts() {
   return unrecorded([&] {
     std::vector<HostDef> out;

@@ -155,6 +155,9 @@ class Evaluator {
   void loadFlake();
   // The hosts the flake defines, sorted by name. Computed without recording traces.
   std::vector<HostDef> hosts();
+  // The trace of the code that produces the set of hosts (outputs → nixosConfigurations),
+  // without the hosts' own values. Part of every host's fingerprint.
+  Trace hostSetTrace();
   // Warnings met while discovering (e.g. "nixosConfigurations could not be evaluated").
   const std::vector<std::string>& warnings() const { return warnings_; }
 

@@ -101,6 +101,7 @@ struct Side {
   std::vector<HostDef> hosts;
   std::optional<nix::FlakeLock> lock;
   std::string error;  // flake-level evaluation failed (old side only)
+  Trace hostSet;      // the code that builds the set of hosts: in every host's fingerprint
 
   void load() {
     ev = std::make_unique<Evaluator>(tree, rootInputs(lock, tree));
@@ -110,6 +111,7 @@ struct Side {
     };
     ev->loadFlake();
     hosts = ev->hosts();
+    hostSet = ev->hostSetTrace();
   }
   const HostDef* host(const std::string& name) const {
     for (const auto& h : hosts)
@@ -221,6 +223,8 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
     }
     if (!flakeLevelChanged.empty() && oldDef) {
       HostDeps oldDeps = from.scanner->scan(*oldDef, clanDefault);
+      deps.trace.merge(to.hostSet);
+      oldDeps.trace.merge(from.hostSet);
       if (fingerprint(deps, *to.ev) != fingerprint(oldDeps, *from.ev))
         hp.reasons.push_back({ReasonKind::Global, *flakeLevelChanged.begin(), "",
                               "the host's definition in the flake changed"});
