@@ -28,5 +28,6 @@ void registerConfigCommands(CLI::App& app, CommandContext& ctx);
 void registerParseCommands(CLI::App& app, CommandContext& ctx);
 void registerPlanCommands(CLI::App& app, CommandContext& ctx);
 void registerDemoCommands(CLI::App& app, CommandContext& ctx);
+void registerBuildCommands(CLI::App& app, CommandContext& ctx);  // hosts, build
 
 }  // namespace runner::app

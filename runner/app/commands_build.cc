@@ -1,0 +1,356 @@
+// `switchyard hosts` (every host with its deploy target and system, one `nix eval`) and
+// `switchyard build` (one `nix build` for the requested or affected hosts, with live
+// progress, per-host logs and GC roots). DESIGN.md §3.
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/app/commands.h"
+#include "runner/app/config_loader.h"
+#include "runner/build/builder.h"
+#include "runner/build/terminal_progress.h"
+#include "runner/core/clock.h"
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/git/repository.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/os/process.h"
+#include "runner/plan/exact_planner.h"
+#include "runner/plan/static_planner.h"
+#include "runner/store/database.h"
+#include "runner/store/drv_cache.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::app {
+namespace {
+
+struct Loaded {
+  std::unique_ptr<git::Repository> repo;
+  std::optional<Config> config;
+  const RepoConfig* rc = nullptr;
+  std::string label;
+  fs::path stateDir;
+};
+
+Loaded load(const std::string& repoPath, const std::string& configPath) {
+  Loaded l;
+  l.repo = git::Repository::open(repoPath);
+  l.label = fs::absolute(repoPath).lexically_normal().string();
+  l.stateDir = cacheDir();
+  if (!configPath.empty()) {
+    l.config = loadConfig(configPath);
+    l.stateDir = l.config->stateDir;
+    if ((l.rc = l.config->repoFor(repoPath))) l.label = l.rc->name;
+  }
+  return l;
+}
+
+fs::path flakePath(git::Repository& repo) { return repo.workDir().value_or(repo.gitDir()); }
+
+std::string canonicalTarget(const std::string& raw) {
+  try {
+    return parseTarget(raw).toString();
+  } catch (const InputError&) {
+    return raw;  // shown as it is; deploy will refuse it with a clear message
+  }
+}
+
+// ---- switchyard hosts ----
+
+struct HostRow {
+  std::string name;
+  std::string target;
+  std::string targetFrom;  // config | clan | colmena | name
+  std::optional<std::string> system;
+  std::optional<std::string> error;
+};
+
+void to_json(nlohmann::json& j, const HostRow& h) {
+  j = {{"name", h.name}, {"target", h.target}, {"target_from", h.targetFrom}};
+  j["system"] = h.system ? nlohmann::json(*h.system) : nlohmann::json(nullptr);
+  if (h.error) j["error"] = *h.error;
+}
+
+int runHosts(const std::string& repoPath, const std::string& rev, const std::string& configPath,
+             bool asJson) {
+  Loaded l = load(repoPath, configPath);
+  std::string sha = l.repo->resolveCommit(rev);
+  os::PosixProcessRunner procs;
+  nix::NixCli nix(procs);
+  std::optional<std::vector<std::string>> wanted;
+  std::map<std::string, std::string> configured;
+  if (l.rc) {
+    for (const auto& h : l.rc->hosts) {
+      if (h.target) configured[h.name] = *h.target;
+    }
+    if (!l.rc->hosts.empty()) {
+      wanted.emplace();
+      for (const auto& h : l.rc->hosts) wanted->push_back(h.name);
+    }
+  }
+  nix::HostEvals info = nix.evalHostInfo(nix::gitFlakeRef(flakePath(*l.repo), sha), wanted);
+  if (info.flakeError)
+    throw NixError("the flake at " + shortSha(sha) + " does not evaluate: " + *info.flakeError);
+  std::vector<HostRow> rows;
+  for (const auto& [name, v] : info.hosts) {
+    HostRow row;
+    row.name = name;
+    const nlohmann::json j = v.value.value_or(nlohmann::json::object());
+    auto str = [&](const char* key) -> std::optional<std::string> {
+      if (j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty())
+        return j[key].get<std::string>();
+      return std::nullopt;
+    };
+    if (auto it = configured.find(name); it != configured.end()) {
+      row.target = it->second;
+      row.targetFrom = "config";
+    } else if (auto clan = str("clan")) {
+      row.target = *clan;
+      row.targetFrom = "clan";
+    } else if (auto colmena = str("colmena")) {
+      row.target = *colmena;
+      row.targetFrom = "colmena";
+    } else {
+      row.target = name;
+      row.targetFrom = "name";
+    }
+    row.target = canonicalTarget(row.target);
+    row.system = str("system");
+    if (v.missing) row.error = "not in the flake's nixosConfigurations";
+    if (v.error) row.error = *v.error;
+    rows.push_back(std::move(row));
+  }
+  if (asJson) {
+    std::cout << nlohmann::json{{"repo", l.label}, {"rev", sha}, {"hosts", rows}}.dump(2) << "\n";
+  } else {
+    size_t wName = 4, wTarget = 6;
+    for (const auto& r : rows) {
+      wName = std::max(wName, r.name.size());
+      wTarget = std::max(wTarget, r.target.size());
+    }
+    auto pad = [](const std::string& s, size_t w) {
+      return s + std::string(w - s.size() + 2, ' ');
+    };
+    std::cout << pad("HOST", wName) << pad("TARGET", wTarget) << pad("FROM", 7) << "SYSTEM\n";
+    for (const auto& r : rows) {
+      std::cout << pad(r.name, wName) << pad(r.target, wTarget) << pad(r.targetFrom, 7)
+                << r.system.value_or("-");
+      if (r.error) std::cout << "  (" << split(*r.error, '\n').front() << ")";
+      std::cout << "\n";
+    }
+  }
+  bool anyError = std::any_of(rows.begin(), rows.end(), [](const HostRow& r) { return r.error; });
+  return anyError ? 1 : 0;
+}
+
+// ---- switchyard build ----
+
+struct BuildOpts {
+  std::string repo = ".";
+  std::string rev;
+  std::vector<std::string> hosts;
+  std::string config;
+  std::string logDir, gcRoots, timeout;
+  int maxJobs = 0;
+  bool json = false;
+};
+
+struct Selection {
+  std::vector<std::string> hosts;
+  std::map<std::string, std::string> knownDrvs;  // from the plan
+  std::string why;
+};
+
+// No HOST given: the hosts the plan against the first parent marks affected (mode from the
+// config's `detection`, default auto), or every host for a root commit.
+Selection selectHosts(Loaded& l, nix::NixCli& nix, const std::string& sha, DrvPathCache& cache) {
+  Selection s;
+  auto info = l.repo->commit(sha);
+  PlanMode mode = l.rc ? l.rc->detection : PlanMode::Auto;
+  if (info.parents.empty()) {
+    s.why = "the first commit: every host";
+    auto e = nix.hostNames(nix::gitFlakeRef(flakePath(*l.repo), sha));
+    s.hosts = e;
+    return s;
+  }
+  const std::string parent = info.parents.front();
+  plan::StaticOptions so;
+  so.repoLabel = l.label;
+  plan::ExactOptions eo;
+  eo.repoLabel = l.label;
+  eo.cache = &cache;
+  if (l.rc) {
+    so.hosts = l.rc->hosts;
+    eo.hosts = l.rc->hosts;
+  }
+  if (l.config) eo.evalWorkers = l.config->concurrency.evals;
+  Plan p;
+  if (mode == PlanMode::Exact)
+    p = plan::planExact(*l.repo, nix, parent, sha, eo);
+  else if (mode == PlanMode::Static)
+    p = plan::planStatic(*l.repo, parent, sha, so);
+  else
+    p = plan::planAuto(*l.repo, nix, plan::planStatic(*l.repo, parent, sha, so), eo);
+  int skipped = (l.rc && l.rc->skipSelfRevisionOnly) ? plan::dropSelfRevisionOnly(p) : 0;
+  s.hosts = p.affectedHosts();
+  for (const auto& h : p.hosts)
+    if (h.affected && h.newDrv) s.knownDrvs[h.name] = *h.newDrv;
+  s.why = std::string(toString(p.mode)) + " plan against " + shortSha(parent) + ": " +
+          std::to_string(s.hosts.size()) + " of " + std::to_string(p.hosts.size()) +
+          " hosts affected";
+  if (skipped) s.why += " (" + std::to_string(skipped) + " self-revision-only skipped)";
+  return s;
+}
+
+nlohmann::json hostJson(const build::HostBuildResult& h) {
+  nlohmann::json j = {{"name", h.host},
+                      {"state", build::toString(h.state)},
+                      {"drv_path", h.drvPath},
+                      {"duration_ms", h.duration.count()},
+                      {"message", h.message}};
+  j["out_path"] = h.outPath && h.ok() ? nlohmann::json(*h.outPath) : nlohmann::json(nullptr);
+  j["failed_drv"] = h.failedDrv ? nlohmann::json(*h.failedDrv) : nlohmann::json(nullptr);
+  if (!h.logTail.empty()) j["log_tail"] = h.logTail;
+  return j;
+}
+
+int runBuild(const BuildOpts& o) {
+  Loaded l = load(o.repo, o.config);
+  const std::string sha = l.repo->resolveCommit(o.rev);
+  os::PosixProcessRunner procs;
+  nix::NixCli nix(procs);
+  auto db = store::Database::open(l.stateDir / "switchyard.db", store::Durability::Normal);
+  store::SqliteDrvCache cache(*db);
+
+  Selection sel;
+  if (!o.hosts.empty()) {
+    sel.hosts = o.hosts;
+    sel.why = "hosts named on the command line";
+  } else {
+    sel = selectHosts(l, nix, sha, cache);
+  }
+  std::cerr << "switchyard build " << shortSha(sha) << ": " << sel.why;
+  if (!sel.hosts.empty()) std::cerr << ": " << join(sel.hosts, ", ");
+  std::cerr << "\n";
+  if (sel.hosts.empty()) {
+    if (o.json)
+      std::cout << nlohmann::json{{"repo", l.label},
+                                  {"rev", sha},
+                                  {"hosts", nlohmann::json::array()}}
+                       .dump(2)
+                << "\n";
+    return 0;
+  }
+
+  // drvPaths: the plan's, else one evaluation for the rest.
+  std::vector<build::HostTarget> targets;
+  std::vector<build::HostBuildResult> evalFailures;
+  std::vector<std::string> toEval;
+  for (const auto& h : sel.hosts)
+    if (!sel.knownDrvs.count(h)) toEval.push_back(h);
+  std::map<std::string, std::string> drvs = sel.knownDrvs;
+  if (!toEval.empty()) {
+    nix::HostEvals e = nix.evalDrvPaths(nix::gitFlakeRef(flakePath(*l.repo), sha), toEval,
+                                        {.processes = toEval.size() >= 4 ? 2 : 1});
+    for (const auto& h : toEval) {
+      const auto& v = e.hosts[h];
+      if (v.missing) throw UsageError("no host '" + h + "' in the flake at " + shortSha(sha));
+      if (v.value && v.value->is_string()) {
+        drvs[h] = v.value->get<std::string>();
+        continue;
+      }
+      build::HostBuildResult r;
+      r.host = h;
+      r.state = build::HostState::Failed;
+      r.message = "does not evaluate";
+      r.logTail = v.error.value_or(e.flakeError.value_or("no drvPath"));
+      evalFailures.push_back(std::move(r));
+    }
+  }
+  for (const auto& [h, d] : drvs) targets.push_back({h, d});
+
+  build::BuildOptions bo;
+  bo.timeout = l.rc ? std::chrono::duration_cast<std::chrono::milliseconds>(l.rc->buildTimeout)
+                    : std::chrono::hours(1);
+  if (!o.timeout.empty()) bo.timeout = parseDuration(o.timeout);
+  if (o.maxJobs > 0) bo.maxJobs = o.maxJobs;
+  bo.logDir =
+      o.logDir.empty() ? l.stateDir / "logs" / "builds" / sha.substr(0, 12) : fs::path(o.logDir);
+  bo.gcRootDir = o.gcRoots.empty() ? l.stateDir / "gcroots" : fs::path(o.gcRoots);
+  SystemClock clock;
+  build::Builder builder(nix, clock);
+  build::TerminalProgress progress(std::cerr, ::isatty(2) == 1);
+  build::BuildResult result = builder.build(targets, bo, &progress);
+  for (auto& f : evalFailures) result.hosts.push_back(std::move(f));
+  std::sort(result.hosts.begin(), result.hosts.end(),
+            [](const auto& a, const auto& b) { return a.host < b.host; });
+  bool ok = std::all_of(result.hosts.begin(), result.hosts.end(),
+                        [](const build::HostBuildResult& h) { return h.ok(); });
+
+  if (o.json) {
+    nlohmann::json hosts = nlohmann::json::array();
+    for (const auto& h : result.hosts) hosts.push_back(hostJson(h));
+    nlohmann::json j{{"repo", l.label},
+                     {"rev", sha},
+                     {"hosts", hosts},
+                     {"duration_ms", result.duration.count()},
+                     {"timed_out", result.timedOut},
+                     {"log_dir", bo.logDir.string()},
+                     {"gc_root_dir", bo.gcRootDir.string()}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    for (const auto& h : result.hosts) {
+      std::cout << h.host << "  " << build::toString(h.state) << "  " << formatDuration(h.duration);
+      if (h.ok() && h.outPath) std::cout << "  " << *h.outPath;
+      if (!h.ok()) std::cout << "  " << h.message;
+      std::cout << "\n";
+      if (!h.ok() && !h.logTail.empty())
+        for (const auto& line : split(h.logTail, '\n')) std::cout << "    " << line << "\n";
+    }
+    std::cout << "logs: " << bo.logDir.string() << "\n";
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+void registerBuildCommands(CLI::App& app, CommandContext& ctx) {
+  {
+    auto* cmd = app.add_subcommand("hosts", "Every host with its deploy target and system");
+    auto repo = std::make_shared<std::string>(".");
+    auto rev = std::make_shared<std::string>("HEAD");
+    auto config = std::make_shared<std::string>();
+    auto asJson = std::make_shared<bool>(false);
+    cmd->add_option("--repo", *repo, "repository (work tree or bare)")->capture_default_str();
+    cmd->add_option("--rev", *rev, "revision")->capture_default_str();
+    cmd->add_option("--config", *config, "switchyard.yaml (its hosts: targets come first)");
+    cmd->add_flag("--json", *asJson, "print JSON");
+    cmd->callback([&ctx, repo, rev, config, asJson] {
+      ctx.action = [=] { return runHosts(*repo, *rev, *config, *asJson); };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "build", "Build the hosts' system closures (default: the hosts the commit affects)");
+    auto o = std::make_shared<BuildOpts>();
+    cmd->add_option("--repo", o->repo, "repository (work tree or bare)")->capture_default_str();
+    cmd->add_option("--rev", o->rev, "revision to build")->required();
+    cmd->add_option("HOST", o->hosts, "hosts to build (default: those the commit affects)");
+    cmd->add_option("--config", o->config, "switchyard.yaml (detection, hosts, build timeout)");
+    cmd->add_option("--log-dir", o->logDir,
+                    "per-host log files (default: STATE/logs/builds/<sha12>)");
+    cmd->add_option("--gc-roots", o->gcRoots, "GC root per host (default: STATE/gcroots)");
+    cmd->add_option("--timeout", o->timeout, "e.g. 30m (default: the config's, else 1h)");
+    cmd->add_option("--max-jobs", o->maxJobs, "nix --max-jobs (default: nix.conf)");
+    cmd->add_flag("--json", o->json, "print the results as JSON");
+    cmd->callback([&ctx, o] { ctx.action = [o] { return runBuild(*o); }; });
+  }
+}
+
+}  // namespace runner::app
