@@ -682,6 +682,7 @@ Token Lexer::lexInPath(bool afterSlash) {
   Token t;
   t.kind = Tok::PathEnd;
   t.pos = t.end = {line_, col_};
+  t.atEnd = p >= n;
   return t;
 }
 

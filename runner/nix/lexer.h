@@ -71,6 +71,7 @@ struct Token {
   std::string_view text;  // the source bytes of the token
   std::string value;      // Str/IndStr: the decoded piece
   bool escaped = false;   // IndStr from ''\X: Nix strips no indentation inside it
+  bool atEnd = false;     // PathEnd: the path ended at the end of the input
   int64_t intValue = 0;
   double floatValue = 0;
 };

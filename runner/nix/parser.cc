@@ -809,20 +809,33 @@ class Parser {
     }
   }
 
+  // Nix's grammar: path_start PATH_END, or path_start followed by an interpolation, or by
+  // one STR and then an interpolation, then any pieces. So `./a//b` (a second literal piece
+  // without an interpolation) is a syntax error in Nix 2.8, and so it is here.
   ExprPtr parsePath() {
     auto e = std::make_unique<ExprPath>(tok_.pos);
+    Pos startPos = tok_.pos;
     if (tok_.kind == Tok::HPath)
       e->pathKind = PathKind::Home;
     else if (!tok_.text.empty() && tok_.text[0] == '/')
       e->pathKind = PathKind::Absolute;
     e->parts.push_back({std::string(tok_.text), nullptr});
     advance();
+    bool interpolated = false;
     for (;;) {
       if (tok_.kind == Tok::PathEnd) {
+        if (!interpolated && e->parts.size() > 1) {
+          // Bison reports PATH_END where Nix's scanner left its location: at the literal
+          // piece before it, or (at the end of the input) at the start of the path.
+          tok_.pos = tok_.atEnd ? startPos : lastPiecePos_;
+          syntaxError({"DOLLAR_CURLY"});
+        }
         advance();
         return e;
       }
       if (tok_.kind == Tok::Str) {
+        if (!interpolated && e->parts.size() > 1) syntaxError({"DOLLAR_CURLY"});
+        lastPiecePos_ = tok_.pos;
         e->parts.push_back({std::move(tok_.value), nullptr});
         advance();
       } else if (tok_.kind == Tok::DollarCurly) {
@@ -831,6 +844,7 @@ class Parser {
         part.expr = parseExpr();
         expectChar('}', "'}'");
         e->parts.push_back(std::move(part));
+        interpolated = true;
       } else {
         syntaxError({});
       }
@@ -978,6 +992,7 @@ class Parser {
   Token tok_;
   std::vector<Token> ahead_;
   size_t depth_ = 0;
+  Pos lastPiecePos_;  // parsePath: the last literal piece after the path's start
 };
 
 // ---- scope resolution (Nix's bindVars) ----

@@ -131,6 +131,13 @@ TEST_CASE("paths keep their text; the printer makes them absolute like Nix", "[u
   CHECK(as<ExprPath>(*search).pathKind == PathKind::Search);
   CHECK(as<ExprPath>(*search).literal() == std::optional<std::string>("nixpkgs/lib"));
 
+  // Nix 2.8's grammar needs an interpolation before a path's second literal piece.
+  CHECK(errorOf("./a//b") ==
+        "t.nix:1:1: syntax error, unexpected PATH_END, expecting DOLLAR_CURLY");
+  CHECK(errorOf("./a//b ]") ==
+        "t.nix:1:5: syntax error, unexpected PATH_END, expecting DOLLAR_CURLY");
+  CHECK(errorOf("./a//b//c") == "t.nix:1:8: syntax error, unexpected STR, expecting DOLLAR_CURLY");
+  CHECK(show("x: ./a//b${x}") == "(x: (/base/a/ + \"/b\" + x))");
   CHECK(errorOf("./a/") == "t.nix:1:1: path has a trailing slash");
   CHECK(errorOf("./a/${\"x\"}/") == "t.nix:1:11: path has a trailing slash");
 }
