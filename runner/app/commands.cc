@@ -10,6 +10,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerParseCommands(app, ctx);
   registerPlanCommands(app, ctx);
   registerDemoCommands(app, ctx);
+  registerDeployCommands(app, ctx);
   registerBuildCommands(app, ctx);
 }
 

@@ -28,6 +28,7 @@ void registerConfigCommands(CLI::App& app, CommandContext& ctx);
 void registerParseCommands(CLI::App& app, CommandContext& ctx);
 void registerPlanCommands(CLI::App& app, CommandContext& ctx);
 void registerDemoCommands(CLI::App& app, CommandContext& ctx);
+void registerDeployCommands(CLI::App& app, CommandContext& ctx);
 void registerBuildCommands(CLI::App& app, CommandContext& ctx);  // hosts, build
 
 }  // namespace runner::app
