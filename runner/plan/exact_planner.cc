@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -104,12 +105,45 @@ class ExactEngine {
 
   // drvPaths of `wanted` (nullopt: every host) at `sha`: from the cache, then one evaluation
   // for the rest.
-  Side resolve(const std::string& sha, const std::optional<std::vector<std::string>>& wanted) {
+  // Both commits at once: the two sides are evaluated concurrently (each in its own nix
+  // processes; on two cores that halves the wall time of a plan), sharing evalWorkers.
+  std::pair<Side, Side> resolveBoth(const std::string& fromSha, const std::string& toSha,
+                                    const std::optional<std::vector<std::string>>& wanted) {
+    Side from = prepare(fromSha), to = prepare(toSha);  // git, on this thread
+    const int budget = std::max(1, o_.evalWorkers / 2);
+    std::exception_ptr failure;
+    std::thread other([&] {
+      try {
+        resolve(from, wanted, budget);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    });
+    try {
+      resolve(to, wanted, std::max(1, o_.evalWorkers - budget));
+    } catch (...) {
+      other.join();
+      throw;
+    }
+    other.join();
+    if (failure) std::rethrow_exception(failure);
+    return {std::move(from), std::move(to)};
+  }
+
+ private:
+  Side prepare(const std::string& sha) {
     Side side;
     side.sha = sha;
     side.tree = repo_.treeOf(sha);
     side.time = repo_.commit(sha).time;
     side.flakeRef = nix::gitFlakeRef(repoPath_, sha);
+    return side;
+  }
+
+  // Fills `side` for `wanted` (nullopt: every host): from the cache, then one evaluation for
+  // the rest with at most `processes` nix processes. Thread-safe (no git access).
+  void resolve(Side& side, const std::optional<std::vector<std::string>>& wanted, int processes) {
+    const std::string& sha = side.sha;
     const std::string commitKey = side.tree + "@" + sha;
 
     std::optional<std::vector<std::string>> names = wanted;
@@ -139,11 +173,11 @@ class ExactEngine {
       debug("plan: " + shortSha(sha) + ": " + std::to_string(names->size() - toEval.size()) +
             " of " + std::to_string(names->size()) + " drvPaths cached" +
             (listFromCache ? " (host list cached)" : ""));
-      if (toEval.empty()) return side;
+      if (toEval.empty()) return;
     }
     size_t count = names ? toEval.size() : 0;
     nix::EvalParallelism par;
-    par.processes = names ? processesFor(count) : 1;
+    par.processes = names ? processesFor(count, processes) : 1;
     par.fallbackWorkers = std::max(o_.evalWorkers, 1);
     nix::HostEvals ev = nix_.evalDrvPaths(
         side.flakeRef, names ? std::optional<std::vector<std::string>>(toEval) : std::nullopt, par);
@@ -180,9 +214,9 @@ class ExactEngine {
           o_.cache->put(side.tree, h, *d.drv);
       }
     }
-    return side;
   }
 
+ public:
   // Host `name` at both sides -> its exact HostPlan (reasons: drv/self-revision-only/new/removed).
   HostPlan judge(const std::string& name, const Side& from, const Side& to,
                  const std::map<std::string, std::string>& verdicts) {
@@ -294,9 +328,9 @@ class ExactEngine {
   }
 
  private:
-  int processesFor(size_t hosts) const {
+  static int processesFor(size_t hosts, int budget) {
     if (hosts < 4) return 1;
-    return static_cast<int>(std::clamp<size_t>(hosts / 2, 1, std::max(o_.evalWorkers, 1)));
+    return static_cast<int>(std::clamp<size_t>(hosts / 2, 1, std::max(budget, 1)));
   }
   void debug(const std::string& m) {
     if (o_.log) o_.log->debug(m);
@@ -347,8 +381,7 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
 
   ExactEngine engine(repo, nix, options);
   auto wanted = configHosts(options);
-  Side to = engine.resolve(toSha, wanted);
-  Side from = engine.resolve(fromSha, wanted);
+  auto [from, to] = engine.resolveBoth(fromSha, toSha, wanted);
   std::set<std::string> names;
   if (wanted) {
     names.insert(wanted->begin(), wanted->end());
@@ -376,8 +409,7 @@ Plan planAuto(git::Repository& repo, nix::NixCli& nix, const Plan& staticPlan,
   if (suspects.empty()) return plan;
 
   ExactEngine engine(repo, nix, options);
-  Side to = engine.resolve(plan.to, suspects);
-  Side from = engine.resolve(plan.from, suspects);
+  auto [from, to] = engine.resolveBoth(plan.from, plan.to, suspects);
   auto verdicts = engine.verdicts(from, to, suspects, plan.filesChanged, plan.warnings);
   for (auto& h : plan.hosts) {
     if (std::find(suspects.begin(), suspects.end(), h.name) == suspects.end()) continue;

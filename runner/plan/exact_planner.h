@@ -40,9 +40,10 @@ namespace runner::plan {
 struct ExactOptions {
   std::string repoLabel;          // Plan::repo ("alice/infra" or a path)
   std::vector<HostConfig> hosts;  // config override: exactly these hosts (empty: every host)
-  // At most this many `nix eval` processes at once (Concurrency::evals). Up to 3 hosts are
-  // evaluated in one process; more are split across min(evalWorkers, hosts / 2) processes
-  // (measured on the reference machine: bench/RESULTS.md, "eval parallelism").
+  // At most this many `nix eval` processes at once (Concurrency::evals). The two commits are
+  // evaluated concurrently, each getting half; within a commit, up to 3 hosts share one
+  // process and more are split across min(its half, hosts / 2) processes. (Measured on the
+  // reference machine, 2 cores: bench/RESULTS.md, "Evaluation parallelism".)
   int evalWorkers = 2;
   bool detectSelfRevision = true;
   DrvPathCache* cache = nullptr;  // not owned; nullptr: nothing is cached
