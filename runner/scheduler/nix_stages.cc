@@ -1,0 +1,356 @@
+#include "runner/scheduler/nix_stages.h"
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "runner/build/builder.h"
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/deploy/ancestry.h"
+#include "runner/deploy/rollout.h"
+#include "runner/deploy/ssh_deployer.h"
+#include "runner/git/repository.h"
+#include "runner/plan/exact_planner.h"
+#include "runner/plan/plan_format.h"
+#include "runner/plan/static_planner.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::scheduler {
+namespace {
+
+// Appends lines to per-host log files; thread-safe.
+class LogFiles {
+ public:
+  explicit LogFiles(fs::path dir) : dir_(std::move(dir)) {}
+  void line(const std::string& host, std::string_view text) {
+    std::scoped_lock lk(mu_);
+    auto& f = files_[host];
+    if (!f) {
+      fs::create_directories(dir_);
+      f = std::make_unique<std::ofstream>(dir_ / (host + ".log"), std::ios::app);
+    }
+    *f << text << "\n" << std::flush;
+  }
+
+ private:
+  fs::path dir_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<std::ofstream>> files_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// plan
+
+Plan NixPlanStage::plan(const PlanInput& in) {
+  Slots::Held slot(evals_);
+  auto repo = git::Repository::open(in.gitDir);
+  plan::StaticOptions so;
+  so.repoLabel = in.repo->name;
+  so.hosts = in.repo->hosts;
+  if (!in.from) {
+    // No base commit (a new branch, nothing deployed yet): every host is affected.
+    Plan p = plan::planStatic(*repo, in.to, in.to, so);
+    p.from = "";
+    for (auto& h : p.hosts) {
+      h.affected = true;
+      h.reasons = {Reason{ReasonKind::Global, "", "", "no base commit to compare with"}};
+    }
+    return p;
+  }
+  plan::ExactOptions eo;
+  eo.repoLabel = so.repoLabel;
+  eo.hosts = so.hosts;
+  eo.evalWorkers = evalWorkers_;
+  eo.cache = cache_;
+  eo.log = &log_;
+  Plan p;
+  switch (in.repo->detection) {
+    case PlanMode::Static:
+      p = plan::planStatic(*repo, *in.from, in.to, so);
+      break;
+    case PlanMode::Exact:
+      p = plan::planExact(*repo, nix_, *in.from, in.to, eo);
+      break;
+    case PlanMode::Auto:
+      p = plan::planAuto(*repo, nix_, plan::planStatic(*repo, *in.from, in.to, so), eo);
+      break;
+  }
+  if (in.repo->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// build
+
+namespace {
+
+class BuildProgressRelay final : public build::BuildObserver {
+ public:
+  BuildProgressRelay(StageListener& l, const Clock& clock) : l_(l), clock_(clock) {}
+  void onProgress(const build::BuildProgress& p, std::chrono::milliseconds) override {
+    auto now = clock_.steadyNow();
+    if (now - last_ < std::chrono::seconds(2)) return;  // the database is not a progress bar
+    last_ = now;
+    for (const auto& h : p.hosts)
+      if (h.state == build::HostState::Building)
+        l_.hostProgress(h.host, "building " + std::to_string(h.built) + "/" +
+                                    std::to_string(h.toBuild) +
+                                    (h.currentDrv.empty() ? "" : " (" + h.currentDrv + ")"));
+  }
+
+ private:
+  StageListener& l_;
+  const Clock& clock_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace
+
+std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageListener& listener) {
+  std::vector<BuildHostOutcome> out;
+  std::vector<build::HostTarget> targets;
+  std::vector<std::string> needEval;
+  for (const auto& h : in.hosts) {
+    if (h.drvPath)
+      targets.push_back({h.host, *h.drvPath});
+    else
+      needEval.push_back(h.host);
+  }
+  if (!needEval.empty()) {
+    for (const auto& h : needEval) listener.hostStarted(h, "evaluating");
+    Slots::Held slot(evals_);
+    auto evals = nix_.evalDrvPaths(nix::gitFlakeRef(in.gitDir, in.sha), needEval);
+    for (const auto& h : needEval) {
+      auto it = evals.hosts.find(h);
+      if (it != evals.hosts.end() && it->second.value && it->second.value->is_string()) {
+        targets.push_back({h, it->second.value->get<std::string>()});
+        continue;
+      }
+      BuildHostOutcome o;
+      o.host = h;
+      std::string why = evals.flakeError.value_or("");
+      if (it != evals.hosts.end()) {
+        if (it->second.error) why = *it->second.error;
+        if (it->second.missing) why = "no such host in nixosConfigurations";
+      }
+      o.summary = "does not evaluate: " + truncateUtf8(std::string(trim(why)), 300);
+      o.logTail = why;
+      out.push_back(std::move(o));
+    }
+  }
+  if (targets.empty()) return out;
+  for (const auto& t : targets) listener.hostStarted(t.host, "building");
+  build::BuildOptions opts;
+  opts.timeout = in.repo->buildTimeout;
+  opts.logDir = in.logDir;
+  opts.gcRootDir = in.gcRootDir;
+  BuildProgressRelay relay(listener, clock_);
+  build::BuildResult result;
+  {
+    Slots::Held slot(builds_);
+    build::Builder builder(nix_, clock_);
+    result = builder.build(targets, opts, &relay);
+  }
+  for (const auto& h : result.hosts) {
+    BuildHostOutcome o;
+    o.host = h.host;
+    o.ok = h.ok();
+    o.drvPath = h.drvPath;
+    o.outPath = h.outPath;
+    o.logTail = h.logTail;
+    if (h.ok())
+      o.summary =
+          h.duration.count() > 0 ? "built in " + formatDuration(h.duration) : "already built";
+    else
+      o.summary = h.message.empty() ? std::string("build ") + build::toString(h.state) : h.message;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// deploy
+
+std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
+                                             const fs::path& gitDir, const std::string& sha,
+                                             const std::vector<std::string>& hosts) {
+  std::map<std::string, Target> out;
+  std::vector<std::string> discover;
+  for (const auto& h : hosts) {
+    auto it = std::find_if(repo.hosts.begin(), repo.hosts.end(),
+                           [&](const HostConfig& c) { return c.name == h; });
+    if (it != repo.hosts.end() && it->target)
+      out[h] = parseTarget(*it->target);
+    else
+      discover.push_back(h);
+  }
+  if (discover.empty()) return out;
+  auto info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), discover);
+  for (const auto& h : discover) {
+    Target t;
+    t.host = h;
+    auto it = info.hosts.find(h);
+    if (it != info.hosts.end() && it->second.value && it->second.value->is_object()) {
+      const auto& v = *it->second.value;
+      for (const char* key : {"clan", "colmena"}) {
+        if (v.contains(key) && v[key].is_string() && !v[key].get<std::string>().empty()) {
+          t = parseTarget(v[key].get<std::string>());
+          break;
+        }
+      }
+    }
+    out[h] = t;
+  }
+  return out;
+}
+
+// Caps the hosts deployed at once across every run (Concurrency::deploys).
+class SshDeployStage::LimitedDeployer final : public deploy::HostDeployer {
+ public:
+  LimitedDeployer(deploy::HostDeployer& inner, Slots& slots) : inner_(inner), slots_(slots) {}
+  deploy::HostOutcome deploy(const deploy::HostJob& job, const deploy::DeployRequest& request,
+                             deploy::DeployObserver& observer) override {
+    Slots::Held slot(slots_);
+    return inner_.deploy(job, request, observer);
+  }
+
+ private:
+  deploy::HostDeployer& inner_;
+  Slots& slots_;
+};
+
+namespace {
+
+class DeployRelay final : public deploy::DeployObserver {
+ public:
+  DeployRelay(StageListener& l, LogFiles& logs) : l_(l), logs_(logs) {}
+  void stepStarted(const std::string& host, deploy::Step step, std::string_view detail) override {
+    std::string what = "deploy: " + std::string(deploy::stepName(step));
+    if (!detail.empty()) what += " " + std::string(detail);
+    logs_.line(host, "# " + what);
+    if (step == deploy::Step::Lock)
+      l_.hostStarted(host, what);
+    else
+      l_.hostProgress(host, what);
+  }
+  void logLine(const std::string& host, deploy::Step, std::string_view line) override {
+    logs_.line(host, line);
+  }
+  void hostFinished(const deploy::HostOutcome& o) override {
+    logs_.line(o.host, "# deploy " + deploy::resultLabel(o.result) +
+                           (o.reason.empty() ? "" : ": " + o.reason));
+  }
+
+ private:
+  StageListener& l_;
+  LogFiles& logs_;
+};
+
+HostState hostStateOf(deploy::HostResult r) {
+  switch (r) {
+    case deploy::HostResult::Succeeded:
+    case deploy::HostResult::DryRun:
+      return HostState::Succeeded;
+    case deploy::HostResult::Failed:
+      return HostState::Failed;
+    case deploy::HostResult::RolledBack:
+      return HostState::RolledBack;
+    case deploy::HostResult::Unreachable:
+      return HostState::Unreachable;
+    case deploy::HostResult::Refused:
+      return HostState::Refused;
+    case deploy::HostResult::Skipped:
+      return HostState::Skipped;
+  }
+  return HostState::Failed;
+}
+
+}  // namespace
+
+std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInput& in,
+                                                                const DeployHost& h,
+                                                                const Target& target) {
+  auto conn = ports_.ssh.connect(ssh::endpointFor(target, ssh_));
+  auto* session = std::get_if<ssh::SessionPtr>(&conn);
+  if (!session || !*session) return std::nullopt;  // the deploy reports why
+  auto r = (*session)->exec(
+      {.command = "echo \"profile=$(readlink -f /nix/var/nix/profiles/system 2>/dev/null)\"; "
+                  "echo \"current=$(readlink -f /run/current-system 2>/dev/null)\"",
+       .timeout = std::chrono::seconds(30)});
+  if (!r.ok()) return std::nullopt;
+  std::string profile, current;
+  for (const auto& line : split(r.out, '\n')) {
+    if (startsWith(line, "profile=")) profile = line.substr(8);
+    if (startsWith(line, "current=")) current = line.substr(8);
+  }
+  if (profile != h.outPath || (!current.empty() && current != h.outPath)) return std::nullopt;
+  store::DeploymentRecord rec;
+  rec.host = h.host;
+  rec.repo = in.repo->name;
+  rec.sha = in.sha;
+  rec.storePath = h.outPath;
+  rec.result = "succeeded";
+  rec.detail = "found running after a runner restart";
+  rec.runId = in.runId;
+  rec.startedAt = rec.finishedAt = ports_.clock.nowMillis();
+  ports_.deployments.record(rec);
+  return DeployHostOutcome{h.host, HostState::Succeeded,
+                           "already running " + h.outPath + " (checked after a restart)"};
+}
+
+std::vector<DeployHostOutcome> SshDeployStage::deploy(const DeployInput& in,
+                                                      StageListener& listener) {
+  std::vector<DeployHostOutcome> out;
+  if (in.hosts.empty()) return out;
+  std::vector<std::string> names;
+  for (const auto& h : in.hosts) names.push_back(h.host);
+  auto targets = resolveTargets(ports_.nix, *in.repo, in.gitDir, in.sha, names);
+
+  std::vector<deploy::HostJob> jobs;
+  for (const auto& h : in.hosts) {
+    const Target& t = targets.at(h.host);
+    if (h.checkCurrentFirst) {
+      listener.hostStarted(h.host, "deploy: checking what the host runs after a restart");
+      if (auto done = alreadyRunning(in, h, t)) {
+        out.push_back(*done);
+        continue;
+      }
+    }
+    jobs.push_back({h.host, t, h.outPath});
+  }
+  if (jobs.empty()) return out;
+
+  deploy::DeploySettings settings;
+  settings.activation = in.repo->activation;
+  settings.ssh = ssh_;
+  settings.lockWait = lockWait_;
+  deploy::GitAncestry ancestry(in.gitDir);
+  deploy::DeployServices services{ports_.ssh,         ports_.processes, ports_.http,  ports_.locks,
+                                  ports_.deployments, ancestry,         ports_.clock, ports_.log};
+  deploy::SshDeployer deployer(services, settings);  // throws ConfigError without known_hosts
+  LimitedDeployer limited(deployer, deploys_);
+  LogFiles logs(in.logDir);
+  DeployRelay relay(listener, logs);
+  deploy::DeployRequest request;
+  request.repo = in.repo->name;
+  request.sha = in.sha;
+  request.force = in.force;
+  request.runId = in.runId;
+  for (const auto& o : deploy::runRollout(jobs, request, in.repo->rollout, limited, relay)) {
+    std::string summary = deploy::resultLabel(o.result);
+    if (o.result == deploy::HostResult::Succeeded && o.newGeneration)
+      summary = "deployed (generation " + std::to_string(*o.newGeneration) + ") in " +
+                formatDuration(o.total);
+    else if (!o.reason.empty())
+      summary += ": " + o.reason;
+    out.push_back({o.host, hostStateOf(o.result), truncateUtf8(summary, 500)});
+  }
+  return out;
+}
+
+}  // namespace runner::scheduler

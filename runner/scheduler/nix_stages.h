@@ -1,0 +1,117 @@
+// The real stages behind the scheduler's ports (stages.h): the planner (static / exact /
+// auto, DESIGN.md §5) over the mirror, the builder (one nix build for the run's hosts, logs
+// and GC roots in the state directory), and the SSH deployer with the configured rollout.
+// Concurrency limits (Config::concurrency) are enforced here with one semaphore per stage
+// shared by every run: evals for planning and drvPath evaluation, builds for nix builds, and
+// deploys for hosts being deployed at once.
+//
+// All three are thread-safe: several runs call them at once.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <semaphore>
+
+#include "runner/core/clock.h"
+#include "runner/core/config.h"
+#include "runner/core/drv_cache.h"
+#include "runner/core/http_client.h"
+#include "runner/core/log.h"
+#include "runner/core/process.h"
+#include "runner/deploy/host_lock.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/scheduler/stages.h"
+#include "runner/ssh/ssh.h"
+#include "runner/store/deployments.h"
+
+namespace runner::scheduler {
+
+// A counting semaphore with a runtime count, released by RAII.
+class Slots {
+ public:
+  explicit Slots(int count) : sem_(count < 1 ? 1 : count) {}
+  class Held {
+   public:
+    explicit Held(Slots& s) : s_(s) { s_.sem_.acquire(); }
+    ~Held() { s_.sem_.release(); }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+   private:
+    Slots& s_;
+  };
+
+ private:
+  std::counting_semaphore<4096> sem_;
+};
+
+class NixPlanStage final : public PlanStage {
+ public:
+  // `nix`, `log` and `cache` (may be null) must outlive this object.
+  NixPlanStage(nix::NixCli& nix, DrvPathCache* cache, int evals, Logger& log)
+      : nix_(nix), cache_(cache), evals_(evals), evalWorkers_(evals), log_(log) {}
+  Plan plan(const PlanInput& input) override;
+
+ private:
+  nix::NixCli& nix_;
+  DrvPathCache* cache_;
+  Slots evals_;
+  int evalWorkers_;
+  Logger& log_;
+};
+
+class NixBuildStage final : public BuildStage {
+ public:
+  NixBuildStage(nix::NixCli& nix, const Clock& clock, int builds, int evals, Logger& log)
+      : nix_(nix), clock_(clock), builds_(builds), evals_(evals), log_(log) {}
+  std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
+
+ private:
+  nix::NixCli& nix_;
+  const Clock& clock_;
+  Slots builds_;
+  Slots evals_;
+  Logger& log_;
+};
+
+// What the SSH deploy stage needs; each must outlive the stage and be thread-safe.
+struct DeployPorts {
+  ssh::Connector& ssh;
+  ProcessRunner& processes;
+  HttpClient& http;
+  deploy::HostLockGuard& locks;
+  store::Deployments& deployments;
+  nix::NixCli& nix;  // target discovery (clan / colmena options)
+  const Clock& clock;
+  Logger& log;
+};
+
+class SshDeployStage final : public DeployStage {
+ public:
+  // `ssh` is Config::ssh; `deploys` is Config::concurrency.deploys. `lockWait` is how long a
+  // host held by another deploy is waited for before it is refused.
+  SshDeployStage(DeployPorts ports, SshConfig ssh, int deploys,
+                 std::chrono::milliseconds lockWait = std::chrono::minutes(30))
+      : ports_(ports), ssh_(std::move(ssh)), deploys_(deploys), lockWait_(lockWait) {}
+  std::vector<DeployHostOutcome> deploy(const DeployInput& input, StageListener& listener) override;
+
+ private:
+  class LimitedDeployer;
+  std::optional<DeployHostOutcome> alreadyRunning(const DeployInput& input, const DeployHost& h,
+                                                  const Target& target);
+  DeployPorts ports_;
+  SshConfig ssh_;
+  Slots deploys_;
+  std::chrono::milliseconds lockWait_;
+};
+
+// Deploy targets for `hosts` at `sha` of the flake in `gitDir`: the config's `hosts:` entry,
+// else clan.core.networking.targetHost / deployment.targetHost from the flake, else the
+// host's name. Never throws for a host whose options do not evaluate (it gets its name).
+std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
+                                             const std::filesystem::path& gitDir,
+                                             const std::string& sha,
+                                             const std::vector<std::string>& hosts);
+
+}  // namespace runner::scheduler

@@ -1,0 +1,629 @@
+#include "runner/scheduler/scheduler.h"
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/git/repository.h"
+#include "runner/plan/plan_format.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::scheduler {
+namespace {
+
+bool isFailure(HostState s) {
+  return s == HostState::Failed || s == HostState::RolledBack || s == HostState::Unreachable ||
+         s == HostState::Refused || s == HostState::Interrupted;
+}
+
+std::string branchOf(const std::string& ref) {
+  return startsWith(ref, "refs/heads/") ? ref.substr(11) : "";
+}
+
+std::string prRef(int64_t number) { return "refs/pull/" + std::to_string(number) + "/head"; }
+
+RunTrigger rerunTrigger(const Event& e) {
+  if (e.forgeType == "cli" || e.forgeType == "ui") return RunTrigger::Manual;
+  return RunTrigger::Rerequest;
+}
+
+// The run's hosts as the execution goes, persisted and reported on every change. Stage
+// listeners call it from the stages' threads.
+class RunContext final : public StageListener {
+ public:
+  RunContext(store::Runs& runs, RunReporter& reporter, const Clock& clock, RunView view)
+      : runs_(runs), reporter_(reporter), clock_(clock), view_(std::move(view)) {}
+
+  RunView view() {
+    std::scoped_lock lk(mu_);
+    return view_;
+  }
+  void setBase(const std::string& base) {
+    std::scoped_lock lk(mu_);
+    view_.baseSha = base;
+  }
+  void setError(const std::string& error) {
+    std::scoped_lock lk(mu_);
+    view_.error = error;
+  }
+  std::optional<RunHostView> get(const std::string& host) {
+    std::scoped_lock lk(mu_);
+    auto it = hosts_.find(host);
+    if (it == hosts_.end()) return std::nullopt;
+    return it->second;
+  }
+  void load(const std::vector<RunHostView>& hosts) {
+    std::scoped_lock lk(mu_);
+    for (const auto& h : hosts) hosts_[h.host] = h;
+  }
+  // Sets a host's stage/state/summary (and whatever `edit` changes) and reports it.
+  void set(const std::string& host, Stage stage, HostState state, const std::string& summary,
+           const std::function<void(RunHostView&)>& edit = {}) {
+    RunHostView copy;
+    RunView view;
+    {
+      std::scoped_lock lk(mu_);
+      RunHostView& h = hosts_[host];
+      h.host = host;
+      bool stageChanged = h.stage != stage;
+      if (state == HostState::Running && (h.state != HostState::Running || stageChanged))
+        h.startedAt = clock_.nowMillis();
+      if (isFinal(state)) h.finishedAt = clock_.nowMillis();
+      h.stage = stage;
+      h.state = state;
+      h.summary = summary;
+      if (edit) edit(h);
+      runs_.putHost(view_.id, h);
+      copy = h;
+      view = view_;
+    }
+    reporter_.hostChanged(view, copy);
+  }
+  std::vector<RunHostView> all() {
+    std::scoped_lock lk(mu_);
+    std::vector<RunHostView> out;
+    for (const auto& [_, h] : hosts_) out.push_back(h);
+    return out;
+  }
+
+  // StageListener: progress only moves the summary (and marks the host running).
+  void hostStarted(const std::string& host, const std::string& what) override {
+    progress(host, what);
+  }
+  void hostProgress(const std::string& host, const std::string& what) override {
+    progress(host, what);
+  }
+
+ private:
+  void progress(const std::string& host, const std::string& what) {
+    Stage stage;
+    {
+      std::scoped_lock lk(mu_);
+      stage = hosts_.count(host) ? hosts_[host].stage : Stage::Plan;
+    }
+    set(host, stage, HostState::Running, what);
+  }
+
+  store::Runs& runs_;
+  RunReporter& reporter_;
+  const Clock& clock_;
+  std::mutex mu_;
+  RunView view_;                              // GUARDED_BY(mu_)
+  std::map<std::string, RunHostView> hosts_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+bool runDeploys(const RunView& run, const RepoConfig& repo) {
+  if (run.fromFork || run.prNumber != 0) return false;
+  if (run.kind == RunKind::Check) return false;
+  if (run.stageFilter && *run.stageFilter != Stage::Deploy) return false;
+  std::string branch = branchOf(run.ref);
+  return !branch.empty() && std::find(repo.deployBranches.begin(), repo.deployBranches.end(),
+                                      branch) != repo.deployBranches.end();
+}
+
+Scheduler::Scheduler(SchedulerPorts ports, SchedulerOptions options)
+    : p_(ports),
+      o_(std::move(options)),
+      deliveries_(p_.db, p_.clock),
+      runs_(p_.db, p_.clock, p_.config.effectivePublicUrl()) {}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  recover();
+  stopping_ = false;
+  threads_.emplace_back([this] { dispatcherLoop(); });
+  for (int i = 0; i < std::max(1, o_.runWorkers); ++i)
+    threads_.emplace_back([this] { workerLoop(); });
+}
+
+void Scheduler::stop() noexcept {
+  stopping_ = true;
+  wake_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void Scheduler::wake() noexcept {
+  {
+    std::scoped_lock lk(mu_);
+    pending_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Scheduler::dispatcherLoop() {
+  while (!stopping_) {
+    try {  // the job-runner boundary for the dispatcher: log and go on
+      if (dispatchQueued() > 0) wake_.notify_all();  // new runs for the workers
+    } catch (const std::exception& e) {
+      p_.log.error("dispatching deliveries: " + describe(e));
+    }
+    std::unique_lock lk(mu_);
+    wake_.wait_for(lk, o_.poll, [&] { return stopping_ || pending_; });
+    pending_ = false;
+  }
+}
+
+void Scheduler::workerLoop() {
+  while (!stopping_) {
+    bool ran = false;
+    try {
+      ran = runNext();
+    } catch (const std::exception& e) {  // claiming failed (database); try again later
+      p_.log.error("claiming a run: " + describe(e));
+    }
+    if (ran) continue;
+    std::unique_lock lk(mu_);
+    wake_.wait_for(lk, o_.poll, [&] { return stopping_.load(); });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// restart recovery
+
+int Scheduler::recover() {
+  int n = 0;
+  for (auto& rec : runs_.inState(RunState::Running)) {
+    ++n;
+    RunContext ctx(runs_, p_.reporter, p_.clock, rec.view);
+    ctx.load(runs_.hosts(rec.view.id));
+    for (const auto& h : ctx.all()) {
+      if (isFinal(h.state)) continue;
+      ctx.set(h.host, h.stage, HostState::Interrupted,
+              "interrupted by a runner restart during " + std::string(toString(h.stage)));
+    }
+    if (rec.attempts >= o_.maxAttempts) {
+      std::string why = "interrupted " + std::to_string(rec.attempts) +
+                        " times by runner restarts; not resumed again";
+      runs_.setState(rec.view.id, RunState::Interrupted, why);
+      auto view = runs_.get(rec.view.id)->view;
+      p_.reporter.runFinished(view, runs_.hosts(rec.view.id));
+      p_.log.warn("run " + std::to_string(rec.view.id) + ": " + why);
+    } else {
+      runs_.requeue(rec.view.id, "resumed after a runner restart");
+      p_.log.info("run " + std::to_string(rec.view.id) + " was in flight; queued again");
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// deliveries -> runs
+
+const RepoConfig* Scheduler::repoNamed(const std::string& forge, const std::string& name) const {
+  for (const auto& r : p_.config.repos) {
+    if (toLower(r.name) != toLower(name)) continue;
+    if (forge.empty() || r.forge.value_or("") == forge) return &r;
+  }
+  return nullptr;
+}
+
+const RepoConfig* Scheduler::repoFor(const Event& e) const {
+  if (e.forgeType == "hook") {
+    for (const auto& r : p_.config.repos) {
+      if (r.name == e.repo) return &r;
+      std::error_code ec;
+      if (r.path && fs::equivalent(*r.path, e.repo, ec)) return &r;
+    }
+    return nullptr;
+  }
+  return repoNamed(e.forge, e.repo);
+}
+
+int Scheduler::dispatchQueued() {
+  int n = 0;
+  for (;;) {
+    auto batch = deliveries_.queued(100);
+    if (batch.empty()) return n;
+    for (const auto& d : batch) {
+      dispatchOne(d);
+      ++n;
+    }
+  }
+}
+
+void Scheduler::dispatchOne(const store::DeliveryRecord& d) {
+  Created created;
+  std::string state, detail;
+  try {  // the job-runner boundary for one delivery: it fails, the queue goes on
+    Event e = nlohmann::json::parse(d.eventJson).get<Event>();
+    p_.db.transaction([&] {
+      created = {};
+      std::tie(state, detail) = applyRules(d, e, created);
+      deliveries_.finish(d.id, state, detail);
+    });
+  } catch (const std::exception& ex) {
+    p_.log.error("delivery " + std::to_string(d.id) + ": " + describe(ex));
+    deliveries_.finish(d.id, "failed", describe(ex));
+    return;
+  }
+  p_.log.info("delivery " + std::to_string(d.id) + " (" + d.source + " " + d.eventName +
+              "): " + state + (detail.empty() ? "" : ": " + detail));
+  for (int64_t id : created.superseded)
+    if (auto r = runs_.get(id)) p_.reporter.runFinished(r->view, runs_.hosts(id));
+  for (int64_t id : created.queued)
+    if (auto r = runs_.get(id)) p_.reporter.runQueued(r->view);
+}
+
+std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryRecord& d,
+                                                          const Event& e, Created& created) {
+  auto supersede = [&](const std::string& repo, const std::string& ref, std::optional<int64_t> by,
+                       int64_t except, const std::string& why) {
+    auto ids = runs_.supersedeQueued(repo, ref, by, except, why);
+    created.superseded.insert(created.superseded.end(), ids.begin(), ids.end());
+    return ids.size();
+  };
+  auto newRun = [&](store::NewRun n) {
+    n.delivery = d.id;
+    int64_t id = runs_.create(n);
+    created.queued.push_back(id);
+    return id;
+  };
+  auto processed = [&](int64_t runId, std::string extra = "") {
+    std::string detail = "run " + std::to_string(runId);
+    if (!created.superseded.empty())
+      detail += "; superseded " + std::to_string(created.superseded.size()) + " queued run(s)";
+    return std::pair<std::string, std::string>("processed", detail + extra);
+  };
+  auto ignored = [](std::string why) {
+    return std::pair<std::string, std::string>("ignored", std::move(why));
+  };
+
+  switch (e.kind) {
+    case EventKind::Ignored:
+      return ignored(e.ignoredReason.empty() ? "ignored" : e.ignoredReason);
+
+    case EventKind::Push: {
+      const RepoConfig* repo = repoFor(e);
+      if (!repo) return ignored("repository " + e.repo + " is not configured");
+      std::string branch = branchOf(e.ref);
+      if (branch.empty()) return ignored("not a branch: " + e.ref);
+      if (std::find(repo->deployBranches.begin(), repo->deployBranches.end(), branch) ==
+          repo->deployBranches.end())
+        return ignored("branch " + branch + " is not a deploy branch");
+      store::NewRun n;
+      n.repo = repo->name;
+      n.forge = repo->forge.value_or("");
+      n.kind = RunKind::Deploy;
+      n.trigger = e.forgeType == "hook" ? RunTrigger::Hook : RunTrigger::Push;
+      n.sha = e.after;
+      n.ref = e.ref;
+      n.baseSha = isZeroSha(e.before) ? "" : e.before;
+      int64_t id = newRun(n);
+      supersede(n.repo, n.ref, id, id,
+                "superseded by run " + std::to_string(id) + " (" + shortSha(e.after) + ")");
+      return processed(id);
+    }
+
+    case EventKind::PullRequest: {
+      const RepoConfig* repo = repoFor(e);
+      if (!repo) return ignored("repository " + e.repo + " is not configured");
+      std::string ref = prRef(e.prNumber);
+      if (e.prAction == PrAction::Closed || e.prAction == PrAction::Merged) {
+        std::string why =
+            e.prAction == PrAction::Merged ? "pull request merged" : "pull request closed";
+        size_t n = supersede(repo->name, ref, std::nullopt, 0, why);
+        return {"processed", why + "; superseded " + std::to_string(n) + " queued run(s)"};
+      }
+      if (e.headSha.empty()) return ignored("pull request event without a head commit");
+      store::NewRun n;
+      n.repo = repo->name;
+      n.forge = repo->forge.value_or("");
+      n.kind = RunKind::Check;
+      n.trigger = RunTrigger::PullRequest;
+      n.sha = e.headSha;
+      n.ref = ref;
+      n.baseSha = e.baseSha;
+      n.prNumber = e.prNumber;
+      n.fromFork = e.fromFork;
+      int64_t id = newRun(n);
+      supersede(n.repo, n.ref, id, id,
+                "superseded by run " + std::to_string(id) + " (" + shortSha(e.headSha) + ")");
+      return processed(id, e.fromFork ? " (fork: build only)" : "");
+    }
+
+    case EventKind::CommentCommand: {
+      const RepoConfig* repo = repoFor(e);
+      if (!repo) return ignored("repository " + e.repo + " is not configured");
+      if (e.command != "rerun") return ignored("unknown command '" + e.command + "'");
+      CommentVerdict verdict{false, "no permission gateway is configured"};
+      if (o_.authorizeComment) verdict = o_.authorizeComment(e);
+      if (!verdict.allowed)
+        return ignored("comment command by " + e.commentAuthor + " refused: " + verdict.reason);
+      auto parent = runs_.latestForPullRequest(repo->name, e.prNumber);
+      store::NewRun n;
+      n.repo = repo->name;
+      n.forge = repo->forge.value_or("");
+      n.trigger = RunTrigger::Comment;
+      n.hostsFilter = e.hosts;
+      n.prNumber = e.prNumber;
+      n.ref = prRef(e.prNumber);
+      if (parent && (e.headSha.empty() || parent->view.sha == e.headSha)) {
+        n.kind = RunKind::Rerun;
+        n.sha = parent->view.sha;
+        n.baseSha = parent->view.baseSha;
+        n.fromFork = parent->view.fromFork;
+        n.parentRun = parent->view.id;
+      } else {
+        std::string head = e.headSha;
+        if (head.empty() && o_.pullRequestHead) head = o_.pullRequestHead(e).value_or("");
+        if (head.empty()) return ignored("no run of this pull request to re-run yet");
+        n.kind = RunKind::Check;
+        n.sha = head;
+        n.baseSha = e.baseSha;
+        n.fromFork = e.fromFork;
+      }
+      return processed(newRun(n));
+    }
+
+    case EventKind::Rerun: {
+      std::optional<store::RunRecord> parent;
+      if (e.runId > 0) parent = runs_.get(e.runId);
+      if (!parent && !e.headSha.empty()) {
+        if (const RepoConfig* repo = repoFor(e)) parent = runs_.latestForSha(repo->name, e.headSha);
+      }
+      if (!parent) return ignored("no run to re-run");
+      store::NewRun n;
+      n.repo = parent->view.repo;
+      n.forge = parent->view.forge;
+      n.kind = RunKind::Rerun;
+      n.trigger = rerunTrigger(e);
+      n.sha = parent->view.sha;
+      n.ref = parent->view.ref;
+      n.baseSha = parent->view.baseSha;
+      n.prNumber = parent->view.prNumber;
+      n.fromFork = parent->view.fromFork;
+      n.hostsFilter = e.hosts;
+      if (!e.stage.empty()) n.stageFilter = stageFrom(e.stage);
+      n.parentRun = parent->view.id;
+      return processed(newRun(n));
+    }
+  }
+  return ignored("unknown event kind");
+}
+
+// ---------------------------------------------------------------------------------------------
+// executing a run
+
+bool Scheduler::runNext() {
+  if (stopping_) return false;
+  auto rec = runs_.claimNext();
+  if (!rec) return false;
+  execute(std::move(*rec));
+  wake_.notify_all();  // a run of the same ref may be able to start now
+  return true;
+}
+
+namespace {
+
+// The fetch hint of a run: its delivery's event, or its parent's (re-runs).
+FetchHint hintFor(store::Runs& runs, store::Deliveries& deliveries, const store::RunRecord& rec) {
+  std::optional<store::RunRecord> cur = rec;
+  for (int depth = 0; cur && depth < 8; ++depth) {
+    if (cur->delivery) {
+      if (auto d = deliveries.get(*cur->delivery)) {
+        auto j = nlohmann::json::parse(d->eventJson, nullptr, false);
+        if (j.is_object()) {
+          Event e = j.get<Event>();
+          if (e.kind == EventKind::Push || e.kind == EventKind::PullRequest)
+            return {e.cloneUrl, e.fromFork ? e.headCloneUrl : "", e.headRef, e.prNumber};
+        }
+      }
+    }
+    if (!cur->view.parentRunId) break;
+    cur = runs.get(*cur->view.parentRunId);
+  }
+  return {};
+}
+
+}  // namespace
+
+void Scheduler::execute(store::RunRecord rec) {
+  const int64_t id = rec.view.id;
+  RunContext ctx(runs_, p_.reporter, p_.clock, rec.view);
+  ctx.load(runs_.hosts(id));
+  const bool resumed = rec.attempts > 1;
+  p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
+              rec.view.repo + " " + shortSha(rec.view.sha) + (resumed ? " (resumed)" : ""));
+  std::vector<std::string> notes;
+  try {  // the job-runner boundary (STYLE.md P3): a failing run is marked failed
+    const RepoConfig* repo = repoNamed(rec.view.forge, rec.view.repo);
+    if (!repo) throw InputError("repository " + rec.view.repo + " is no longer configured");
+    const fs::path logDir = o_.stateDir / "logs" / std::to_string(id);
+    fs::create_directories(logDir);
+
+    // Hosts finished in an earlier attempt of this run (before a restart).
+    std::set<std::string> doneBefore, checkFirst;
+    for (const auto& h : ctx.all()) {
+      if (h.stage == Stage::Deploy && h.state == HostState::Succeeded) doneBefore.insert(h.host);
+      if (h.stage == Stage::Deploy && h.state == HostState::Interrupted) checkFirst.insert(h.host);
+    }
+
+    // Source and plan base.
+    fs::path gitDir = p_.mirrors.prepare(*repo, {rec.view.sha}, hintFor(runs_, deliveries_, rec));
+    std::optional<std::string> base;
+    auto usable = [&](const std::string& sha) {
+      return !sha.empty() && !isZeroSha(sha) && hasCommit(gitDir, sha);
+    };
+    if (rec.view.kind == RunKind::Deploy) {
+      auto last = runs_.lastDeployedSha(rec.view.repo, rec.view.ref);
+      if (last && *last != rec.view.sha && usable(*last) &&
+          git::Repository::open(gitDir)->isAncestor(*last, rec.view.sha))
+        base = *last;
+    }
+    if (!base && usable(rec.view.baseSha)) base = rec.view.baseSha;
+    ctx.setBase(base.value_or(""));
+
+    // Plan.
+    PlanInput pin{repo, gitDir, base, rec.view.sha, logDir / "plan.log"};
+    Plan plan = p_.planner.plan(pin);
+    nlohmann::json pj = plan;
+    runs_.setPlan(id, base.value_or(""), pj.dump());
+    {
+      std::ofstream(logDir / "plan.log", std::ios::trunc)
+          << "# plan " << (base ? shortSha(*base) : std::string("(no base)")) << ".."
+          << shortSha(rec.view.sha) << " (" << toString(plan.mode) << ")\n"
+          << plan::formatPlanTable(plan);
+    }
+    p_.reporter.planned(ctx.view(), plan);
+
+    // Which hosts this run builds.
+    std::set<std::string> named(rec.view.hostsFilter.begin(), rec.view.hostsFilter.end());
+    std::vector<std::string> unknown;
+    for (const auto& n : named)
+      if (!plan.host(n)) unknown.push_back(n);
+    if (!unknown.empty()) notes.push_back("unknown host(s): " + join(unknown, ", "));
+    if (!named.empty() && unknown.size() == named.size())
+      throw InputError("none of the named hosts exist: " + join(unknown, ", "));
+
+    std::vector<BuildHost> toBuild;
+    for (const auto& h : plan.hosts) {
+      bool selected = named.empty() ? h.affected : named.count(h.name) > 0;
+      if (h.hasReason(ReasonKind::RemovedHost)) selected = false;
+      if (doneBefore.count(h.name)) continue;  // deployed before the restart: keep
+      if (!selected) {
+        ctx.set(h.name, Stage::Plan, h.affected ? HostState::Skipped : HostState::NotAffected,
+                h.affected ? "not named in this re-run" : "not affected");
+        continue;
+      }
+      if (h.evalError) {
+        ctx.set(h.name, Stage::Plan, HostState::Failed,
+                "does not evaluate: " + truncateUtf8(*h.evalError, 300),
+                [&](RunHostView& v) { v.logTail = *h.evalError; });
+        continue;
+      }
+      std::string why = h.affected ? "affected: " + plan::describeReasons(h) : "named in re-run";
+      if (rec.view.stageFilter == Stage::Plan) {
+        ctx.set(h.name, Stage::Plan, HostState::Succeeded, truncateUtf8(why, 300));
+        continue;
+      }
+      ctx.set(h.name, Stage::Build, HostState::Pending, truncateUtf8(why, 300),
+              [&](RunHostView& v) { v.drvPath = h.newDrv; });
+      toBuild.push_back({h.name, h.newDrv});
+    }
+
+    // Build.
+    std::map<std::string, BuildHostOutcome> built;
+    if (!toBuild.empty()) {
+      BuildInput bin{repo,    gitDir, rec.view.sha,
+                     toBuild, logDir, o_.stateDir / "gcroots" / std::to_string(id)};
+      for (auto& o : p_.builder.build(bin, ctx)) built[o.host] = o;
+      for (const auto& b : toBuild) {
+        auto it = built.find(b.host);
+        if (it == built.end()) {
+          ctx.set(b.host, Stage::Build, HostState::Failed, "the build reported nothing");
+          continue;
+        }
+        const auto& o = it->second;
+        ctx.set(b.host, Stage::Build, o.ok ? HostState::Succeeded : HostState::Failed, o.summary,
+                [&](RunHostView& v) {
+                  v.drvPath = o.drvPath;
+                  v.outPath = o.outPath;
+                  v.logTail = o.logTail;
+                  v.logPath = (logDir / (b.host + ".log")).string();
+                });
+      }
+    }
+
+    // Deploy.
+    if (runDeploys(ctx.view(), *repo)) {
+      DeployInput din;
+      din.repo = repo;
+      din.gitDir = gitDir;
+      din.sha = rec.view.sha;
+      din.runId = id;
+      din.force = rec.forced;
+      din.logDir = logDir;
+      for (const auto& b : toBuild) {
+        auto it = built.find(b.host);
+        if (it == built.end() || !it->second.ok || !it->second.outPath) continue;
+        din.hosts.push_back({b.host, *it->second.outPath, checkFirst.count(b.host) > 0});
+        ctx.set(b.host, Stage::Deploy, HostState::Pending, "waiting to deploy");
+      }
+      if (!din.hosts.empty()) {
+        std::map<std::string, DeployHostOutcome> deployed;
+        for (auto& o : p_.deployer.deploy(din, ctx)) deployed[o.host] = o;
+        for (const auto& h : din.hosts) {
+          auto it = deployed.find(h.host);
+          if (it == deployed.end())
+            ctx.set(h.host, Stage::Deploy, HostState::Failed, "the deploy reported nothing");
+          else
+            ctx.set(h.host, Stage::Deploy, it->second.state, it->second.summary);
+        }
+      }
+    }
+
+    bool failed = false;
+    for (const auto& h : ctx.all()) failed |= isFailure(h.state);
+    std::string note = join(notes, "; ");
+    runs_.setState(id, failed ? RunState::Failed : RunState::Succeeded, note);
+  } catch (const std::exception& e) {
+    std::string why = describe(e);
+    p_.log.error("run " + std::to_string(id) + " failed: " + why);
+    for (const auto& h : ctx.all())
+      if (!isFinal(h.state)) ctx.set(h.host, h.stage, HostState::Failed, "run failed: " + why);
+    try {
+      runs_.setState(id, RunState::Failed, why);
+    } catch (const std::exception& e2) {  // the database is gone: recovery resumes the run
+      p_.log.error("run " + std::to_string(id) + ": recording the failure: " + describe(e2));
+      return;
+    }
+  }
+  auto final = runs_.get(id);
+  if (final) {
+    p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
+    p_.reporter.runFinished(final->view, runs_.hosts(id));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void LoggingRunReporter::runQueued(const RunView& run) {
+  log_.info("run " + std::to_string(run.id) + " queued: " + toString(run.kind) + " " + run.repo +
+            " " + shortSha(run.sha) + " " + run.url);
+}
+void LoggingRunReporter::planned(const RunView& run, const Plan& plan) {
+  log_.info("run " + std::to_string(run.id) +
+            " planned: " + std::to_string(plan.affectedHosts().size()) + " of " +
+            std::to_string(plan.hosts.size()) + " hosts affected");
+}
+void LoggingRunReporter::hostChanged(const RunView& run, const RunHostView& host) {
+  log_.debug("run " + std::to_string(run.id) + " " + host.host + ": " + toString(host.stage) + " " +
+             toString(host.state) + " " + host.summary);
+}
+void LoggingRunReporter::runFinished(const RunView& run, const std::vector<RunHostView>& hosts) {
+  std::string line = "run " + std::to_string(run.id) + " " + toString(run.state) + ":";
+  for (const auto& h : hosts) line += " " + h.host + "=" + toString(h.state);
+  log_.info(line);
+}
+
+}  // namespace runner::scheduler

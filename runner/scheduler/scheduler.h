@@ -1,0 +1,155 @@
+// The scheduler (DESIGN.md §1, §8): turns stored deliveries into runs and drives each run
+// through plan → build (→ deploy), persisting every state change and telling the
+// RunReporter about it.
+//
+// Two kinds of threads:
+//  * the dispatcher takes queued deliveries in order and applies the rules below, each in ONE
+//    transaction with the delivery's final state, so a delivery is turned into at most one
+//    run even across crashes;
+//  * run workers claim queued runs (never two runs of the same repo+ref at once, so pushes to
+//    a branch deploy in order) and execute them.
+//
+// Rules (see also the table in the final report / tests/runner/scheduler):
+//  * push to a deploy branch (RepoConfig::deployBranches) -> deploy run; a push elsewhere is
+//    ignored (pull requests build branches). The new run supersedes the QUEUED runs of the
+//    same repo+ref (state superseded, superseded_by = the new run).
+//  * pull request opened / synchronized / reopened -> check run of its head (plan + build;
+//    never deploys; a fork's too), superseding queued runs of the same PR.
+//  * pull request closed / merged -> its queued runs are superseded (nothing new; the merge's
+//    own push event makes the deploy run).
+//  * "/switchyard rerun [host…]" -> a rerun of the PR's newest run, limited to the named hosts,
+//    if `authorizeComment` allows the author.
+//  * GitHub check_run / check_suite rerequested, CLI and UI re-runs -> a rerun of the named
+//    run (or the newest run of that commit), limited to its hosts/stage.
+//  * a rerun deploys only when its commit is on a deploy branch of a non-fork push run.
+//  * plan base: push -> the last successfully deployed sha of the branch when it is an
+//    ancestor of the new commit, else `before`; pull request -> its base sha; none -> every
+//    host is affected.
+//
+// Restart recovery (start()): runs left `running` by a crash get their unfinished hosts marked
+// interrupted and are queued again (plan and build are re-run; a host interrupted during its
+// deploy is first asked over SSH what it runs — if it already runs the target, that counts
+// as deployed). A run interrupted `maxAttempts` times ends as interrupted.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runner/core/clock.h"
+#include "runner/core/config.h"
+#include "runner/core/event.h"
+#include "runner/core/log.h"
+#include "runner/core/run.h"
+#include "runner/scheduler/mirrors.h"
+#include "runner/scheduler/stages.h"
+#include "runner/store/database.h"
+#include "runner/store/deliveries.h"
+#include "runner/store/runs.h"
+
+namespace runner::scheduler {
+
+// The answer of the permission gateway for a comment command.
+struct CommentVerdict {
+  bool allowed = false;
+  std::string reason;  // refused: why ("alice has read access"), stored on the delivery
+};
+
+struct SchedulerOptions {
+  std::filesystem::path stateDir;  // logs/, gcroots/, mirrors/
+  int runWorkers = 3;              // runs executed at once (stages have their own limits)
+  std::chrono::milliseconds poll{500};
+  int maxAttempts = 3;  // starts of one run (1 + resumes after crashes)
+  // HOOK (issue 7, runner/report): who may run "/switchyard rerun" on a pull request. The
+  // reporting engineer's gateway plugs in here (it asks the forge for write access and
+  // replies on the PR). Unset: every comment command is refused.
+  std::function<CommentVerdict(const Event&)> authorizeComment;
+  // When a comment command's payload has no head sha and the PR has no run yet: asks the
+  // forge (Forge::pullRequest). Unset: such commands are ignored with a reason.
+  std::function<std::optional<std::string>(const Event&)> pullRequestHead;
+};
+
+// What the scheduler uses; each must outlive it.
+struct SchedulerPorts {
+  const Config& config;
+  store::Database& db;  // a connection for the scheduler's threads (guarded by Database)
+  const Clock& clock;
+  Logger& log;
+  RunReporter& reporter;
+  Mirrors& mirrors;
+  PlanStage& planner;
+  BuildStage& builder;
+  DeployStage& deployer;
+};
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerPorts ports, SchedulerOptions options);
+  ~Scheduler();  // stop()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Restart recovery, then the dispatcher and the run workers. Throws StoreError.
+  void start();
+  // Stops taking new work and waits for the runs in progress to finish. Idempotent.
+  void stop() noexcept;
+  // New deliveries are in the database (intake's group commit calls this). Thread-safe.
+  void wake() noexcept;
+
+  // For tests (and start()): one step at a time on the calling thread.
+  // Recovers runs left running by a previous process; returns how many.
+  int recover();
+  // Applies the rules to every queued delivery; returns how many it handled.
+  int dispatchQueued();
+  // Claims and executes one run; false when none could start.
+  bool runNext();
+
+ private:
+  struct Created {
+    std::vector<int64_t> queued;      // new runs
+    std::vector<int64_t> superseded;  // runs that ended
+  };
+  void dispatchOne(const store::DeliveryRecord& d);
+  std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Event& e,
+                                                 Created& created);
+  const RepoConfig* repoFor(const Event& e) const;
+  const RepoConfig* repoNamed(const std::string& forge, const std::string& name) const;
+  void execute(store::RunRecord run);
+  void dispatcherLoop();
+  void workerLoop();
+
+  SchedulerPorts p_;
+  SchedulerOptions o_;
+  store::Deliveries deliveries_;
+  store::Runs runs_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool pending_ = false;  // GUARDED_BY(mu_)
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> threads_;
+};
+
+// Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that
+// are not limited to plan/build and come from no pull request or fork.
+bool runDeploys(const RunView& run, const RepoConfig& repo);
+
+// A RunReporter that only logs (until runner/report is wired in).
+class LoggingRunReporter final : public RunReporter {
+ public:
+  explicit LoggingRunReporter(Logger& log) : log_(log) {}
+  void runQueued(const RunView& run) override;
+  void planned(const RunView& run, const Plan& plan) override;
+  void hostChanged(const RunView& run, const RunHostView& host) override;
+  void runFinished(const RunView& run, const std::vector<RunHostView>& hosts) override;
+
+ private:
+  Logger& log_;
+};
+
+}  // namespace runner::scheduler

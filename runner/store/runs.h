@@ -1,0 +1,102 @@
+// Runs and their hosts in the database (tables `runs` and `run_hosts`): what the scheduler
+// persists on every state change, and what `switchyard runs`, the web UI and the JSON API
+// read. Values in and out are runner::RunView / RunHostView (core/run.h); the plan is kept
+// as its JSON.
+//
+// Threading: like Database — share one per connection; every method is one statement or
+// one transaction, and methods called inside Database::transaction join it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runner/core/clock.h"
+#include "runner/core/run.h"
+#include "runner/store/database.h"
+
+namespace runner::store {
+
+// A run as stored: the view plus what only the scheduler needs.
+struct RunRecord {
+  RunView view;
+  std::optional<int64_t> delivery;  // the deliveries row that made it
+  bool forced = false;              // may deploy a commit that is not a descendant
+  int attempts = 0;                 // times it was started (1 + resumes after restarts)
+  std::optional<std::string> planJson;
+};
+
+struct NewRun {
+  std::optional<int64_t> delivery;
+  std::string repo;
+  std::string forge;
+  RunKind kind = RunKind::Check;
+  RunTrigger trigger = RunTrigger::Push;
+  std::string sha;
+  std::string ref;
+  std::string baseSha;
+  int64_t prNumber = 0;
+  bool fromFork = false;
+  std::vector<std::string> hostsFilter;
+  std::optional<Stage> stageFilter;
+  std::optional<int64_t> parentRun;
+  bool forced = false;
+};
+
+class Runs {
+ public:
+  // `publicUrl` is the base of RunView::url ("<publicUrl>/runs/<id>").
+  Runs(Database& db, const Clock& clock, std::string publicUrl = "")
+      : db_(db), clock_(clock), publicUrl_(std::move(publicUrl)) {}
+
+  // Inserts a queued run; returns its id. Throws StoreError.
+  int64_t create(const NewRun& run);
+  std::optional<RunRecord> get(int64_t id);
+  // Newest first; `offset` rows skipped.
+  std::vector<RunRecord> list(int limit, int offset = 0);
+  std::vector<RunRecord> inState(RunState state);
+  // The run made from a delivery, if any.
+  std::optional<RunRecord> byDelivery(int64_t deliveryId);
+
+  // Marks every QUEUED run of (repo, ref) other than `except` superseded, with superseded_by
+  // = `by` (nullopt for "the pull request was closed") and `why` as its error. Returns the
+  // ids it changed, oldest first.
+  std::vector<int64_t> supersedeQueued(const std::string& repo, const std::string& ref,
+                                       std::optional<int64_t> by, int64_t except,
+                                       const std::string& why);
+  // Takes the oldest queued run whose (repo, ref) has no running run, marks it running
+  // (started_at, attempts + 1) and returns it; nullopt when none can start. One transaction.
+  std::optional<RunRecord> claimNext();
+
+  // Sets the state (and finished_at for final states; error when non-empty).
+  void setState(int64_t id, RunState state, const std::string& error = "");
+  // Puts a run back in the queue (restart recovery); keeps attempts.
+  void requeue(int64_t id, const std::string& note);
+  void setPlan(int64_t id, const std::string& baseSha, const std::string& planJson);
+
+  // Inserts or replaces one host's row.
+  void putHost(int64_t id, const RunHostView& host);
+  std::vector<RunHostView> hosts(int64_t id);
+  std::optional<RunHostView> host(int64_t id, const std::string& name);
+
+  // The newest run of a pull request (any kind), of a commit, and the sha of the newest
+  // SUCCEEDED deploy (or deploy rerun) of (repo, ref).
+  std::optional<RunRecord> latestForPullRequest(const std::string& repo, int64_t prNumber);
+  std::optional<RunRecord> latestForSha(const std::string& repo, const std::string& sha);
+  std::optional<std::string> lastDeployedSha(const std::string& repo, const std::string& ref);
+
+  // state -> count (for /metrics).
+  std::map<std::string, int64_t> countByState();
+
+  const std::string& publicUrl() const { return publicUrl_; }
+
+ private:
+  std::vector<RunRecord> select(const std::string& where, const std::vector<SqlValue>& params);
+  Database& db_;
+  const Clock& clock_;
+  std::string publicUrl_;
+};
+
+}  // namespace runner::store
