@@ -10,6 +10,8 @@ void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerParseCommands(app, ctx);
   registerPlanCommands(app, ctx);
   registerDemoCommands(app, ctx);
+  registerServeCommands(app, ctx);
+  registerRunsCommands(app, ctx);
   registerDeployCommands(app, ctx);
   registerBuildCommands(app, ctx);
 }

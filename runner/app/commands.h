@@ -28,6 +28,8 @@ void registerConfigCommands(CLI::App& app, CommandContext& ctx);
 void registerParseCommands(CLI::App& app, CommandContext& ctx);
 void registerPlanCommands(CLI::App& app, CommandContext& ctx);
 void registerDemoCommands(CLI::App& app, CommandContext& ctx);
+void registerServeCommands(CLI::App& app, CommandContext& ctx);  // serve
+void registerRunsCommands(CLI::App& app, CommandContext& ctx);   // runs, rerun, logs
 void registerDeployCommands(CLI::App& app, CommandContext& ctx);
 void registerBuildCommands(CLI::App& app, CommandContext& ctx);  // hosts, build
 

@@ -9,10 +9,6 @@
 namespace runner::scheduler {
 namespace {
 
-nlohmann::json replyJson(std::initializer_list<std::pair<const std::string, nlohmann::json>> kv) {
-  return nlohmann::json(kv);
-}
-
 IntakeReply reply(int status, const nlohmann::json& body) { return {status, body.dump()}; }
 
 bool isHex(std::string_view s) {
@@ -99,26 +95,28 @@ IntakeReply Intake::store(Event event, const std::string& source, const WebhookD
     stored = writer_.submit(std::move(d));
   } catch (const StoreError& e) {
     log_.error("storing delivery " + event.deliveryId + " from " + source + ": " + describe(e));
-    return reply(503, replyJson({{"error", "could not store the delivery; send it again"}}));
+    return reply(
+        503, nlohmann::json::object({{"error", "could not store the delivery; send it again"}}));
   }
   if (stored.duplicate)
-    return reply(200, replyJson({{"delivery", stored.id}, {"duplicate", true}}));
+    return reply(200, nlohmann::json::object({{"delivery", stored.id}, {"duplicate", true}}));
   if (stored.state == "ignored")
-    return reply(200, replyJson({{"delivery", stored.id}, {"ignored", stored.detail}}));
-  return reply(202, replyJson({{"delivery", stored.id}}));
+    return reply(200,
+                 nlohmann::json::object({{"delivery", stored.id}, {"ignored", stored.detail}}));
+  return reply(202, nlohmann::json::object({{"delivery", stored.id}}));
 }
 
 IntakeReply Intake::forgeDelivery(const std::string& forgeName, const WebhookDelivery& delivery) {
   auto it = receivers_.find(forgeName);
   if (it == receivers_.end())
-    return reply(404, replyJson({{"error", "no forge named '" + forgeName + "'"}}));
+    return reply(404, nlohmann::json::object({{"error", "no forge named '" + forgeName + "'"}}));
   auto check = it->second->verify(delivery);
   if (!check.accepted) {
     log_.warn("refused a delivery for forge " + forgeName + ": " + check.detail);
-    return reply(401, replyJson({{"error", check.detail}}));
+    return reply(401, nlohmann::json::object({{"error", check.detail}}));
   }
   auto parsed = it->second->parse(delivery);
-  if (!parsed.ok()) return reply(400, replyJson({{"error", parsed.error}}));
+  if (!parsed.ok()) return reply(400, nlohmann::json::object({{"error", parsed.error}}));
   return store(std::move(parsed.event), forgeName, delivery);
 }
 
@@ -126,10 +124,10 @@ IntakeReply Intake::hookDelivery(const WebhookDelivery& delivery) {
   auto check = verifyHookSignature(hookSecret_.value_or(""), delivery);
   if (!check.accepted) {
     log_.warn("refused a git hook delivery: " + check.detail);
-    return reply(401, replyJson({{"error", check.detail}}));
+    return reply(401, nlohmann::json::object({{"error", check.detail}}));
   }
   auto parsed = parseHookDelivery(delivery);
-  if (!parsed.ok()) return reply(400, replyJson({{"error", parsed.error}}));
+  if (!parsed.ok()) return reply(400, nlohmann::json::object({{"error", parsed.error}}));
   return store(std::move(parsed.event), "hook", delivery);
 }
 

@@ -1,0 +1,234 @@
+// `switchyard runs`, `switchyard rerun` and `switchyard logs`: the daemon's state from the
+// command line. They read (and, for rerun, append to) the daemon's SQLite database and log
+// files in state_dir directly rather than calling its HTTP API: that works whether or not the
+// daemon runs, needs no API credentials (the state directory's file permissions are the
+// access control), and SQLite's WAL mode lets them read while the daemon writes. A re-run is
+// a delivery with source "cli" in the same durable queue the webhooks use; the daemon picks
+// it up like any other.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/app/commands.h"
+#include "runner/app/daemon.h"
+#include "runner/app/web.h"
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/crypto/crypto.h"
+#include "runner/store/database.h"
+#include "runner/store/deliveries.h"
+#include "runner/store/runs.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::app {
+
+Config configOrDefaults(const std::string& file);  // commands_serve.cc
+
+namespace {
+
+const SystemClock kClock;
+
+std::unique_ptr<store::Database> openState(const Config& config) {
+  fs::path file = databasePath(config);
+  if (!fs::exists(file))
+    throw InputError("no runner state at " + file.string() +
+                     " (start `switchyard serve` there, or pass --config)");
+  return store::Database::open(file, store::Durability::Normal);
+}
+
+std::string pad(std::string s, size_t n) {
+  if (s.size() < n) s.append(n - s.size(), ' ');
+  return s;
+}
+
+int64_t parseRunId(const std::string& s) {
+  try {
+    size_t used = 0;
+    long long v = std::stoll(s, &used);
+    if (used == s.size() && v > 0) return v;
+  } catch (const std::exception&) {  // std::stoll's way of saying "not a number"
+  }
+  throw UsageError("RUN_ID must be a positive number, not '" + s + "'");
+}
+
+}  // namespace
+
+void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
+  {
+    auto* cmd = app.add_subcommand("runs", "Recent runs of the daemon, newest first");
+    struct Opts {
+      std::string config;
+      bool json = false;
+      int limit = 30;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("--config", o->config, "switchyard.yaml (default: ./.switchyard)");
+    cmd->add_flag("--json", o->json, "print the runs as JSON");
+    cmd->add_option("--limit", o->limit, "how many runs")->capture_default_str();
+    cmd->callback([&ctx, o] {
+      ctx.action = [o] {
+        Config config = configOrDefaults(o->config);
+        auto db = openState(config);
+        store::Runs runs(*db, kClock, config.effectivePublicUrl());
+        auto list = runs.list(std::max(1, o->limit));
+        if (o->json) {
+          nlohmann::json out = nlohmann::json::array();
+          for (const auto& r : list) out.push_back(runJson(r, runs.hosts(r.view.id)));
+          std::cout << out.dump(2) << "\n";
+          return 0;
+        }
+        if (list.empty()) std::cout << "no runs yet\n";
+        for (const auto& r : list) {
+          const RunView& v = r.view;
+          std::string hosts;
+          for (const auto& h : runs.hosts(v.id))
+            hosts += (hosts.empty() ? "" : " ") + h.host + ":" + toString(h.state);
+          std::cout << pad("#" + std::to_string(v.id), 6) << pad(toString(v.state), 12)
+                    << pad(toString(v.kind), 8) << pad(v.repo, 20) << pad(shortSha(v.sha), 10)
+                    << pad(v.ref, 22) << hosts << "\n";
+        }
+        return 0;
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("rerun", "Queue a re-run of a run (optionally of some hosts)");
+    struct Opts {
+      std::string config, run;
+      std::vector<std::string> hosts;
+      std::string stage;
+      double wait = 10;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("RUN_ID", o->run, "the run to re-run")->required();
+    cmd->add_option("HOST", o->hosts, "only these hosts (default: the run's hosts)");
+    cmd->add_option("--config", o->config, "switchyard.yaml (default: ./.switchyard)");
+    cmd->add_option("--stage", o->stage, "plan | build | deploy (default: all stages)")
+        ->check(CLI::IsMember({"plan", "build", "deploy"}));
+    cmd->add_option("--wait", o->wait, "seconds to wait for the daemon to take it")
+        ->capture_default_str();
+    cmd->callback([&ctx, o] {
+      ctx.action = [o] {
+        Config config = configOrDefaults(o->config);
+        int64_t runId = parseRunId(o->run);
+        auto db = openState(config);
+        store::Runs runs(*db, kClock, config.effectivePublicUrl());
+        auto parent = runs.get(runId);
+        if (!parent) throw InputError("there is no run " + o->run);
+        for (const auto& h : o->hosts)
+          if (!validLogName(h)) throw UsageError("'" + h + "' is not a host name");
+        Event e;
+        e.kind = EventKind::Rerun;
+        e.forgeType = "cli";
+        e.eventName = "rerun";
+        e.deliveryId = "cli-" + crypto::randomToken(12);
+        e.runId = runId;
+        e.hosts = o->hosts;
+        e.stage = o->stage;
+        e.repo = parent->view.repo;
+        store::Deliveries deliveries(*db, kClock);
+        nlohmann::json ej = e;
+        auto stored = deliveries.insert({"cli", e.deliveryId, "rerun", ej.dump(), false, ""});
+        auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(o->wait * 1000));
+        while (std::chrono::steady_clock::now() < deadline) {
+          auto d = deliveries.get(stored.id);
+          if (d && d->state != "queued") {
+            if (auto r = runs.byDelivery(stored.id)) {
+              std::cout << "run " << r->view.id << " queued: re-run of run " << runId
+                        << (o->hosts.empty() ? "" : " (" + join(o->hosts, ", ") + ")") << "\n"
+                        << r->view.url << "\n";
+              return 0;
+            }
+            std::cerr << "switchyard: the daemon did not re-run it: " << d->detail << "\n";
+            return 1;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::cout << "queued as delivery " << stored.id
+                  << "; the daemon has not taken it yet (is `switchyard serve` running with "
+                  << "state in " << config.stateDir.string() << "?)\n";
+        return 0;
+      };
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("logs", "Print (or follow) a run's logs");
+    struct Opts {
+      std::string config, run, host;
+      bool follow = false;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("RUN_ID", o->run, "the run")->required();
+    cmd->add_option("HOST", o->host, "one host (\"plan\": the plan); default: every log");
+    cmd->add_option("--config", o->config, "switchyard.yaml (default: ./.switchyard)");
+    cmd->add_flag("--follow,-f", o->follow, "keep printing while the run is running");
+    cmd->callback([&ctx, o] {
+      ctx.action = [o] {
+        Config config = configOrDefaults(o->config);
+        int64_t runId = parseRunId(o->run);
+        auto db = openState(config);
+        store::Runs runs(*db, kClock, config.effectivePublicUrl());
+        if (!runs.get(runId)) throw InputError("there is no run " + o->run);
+        if (!o->host.empty() && !validLogName(o->host))
+          throw UsageError("'" + o->host + "' is not a host name");
+        fs::path dir = config.stateDir / "logs" / std::to_string(runId);
+        // The files to show: one host's, or the plan's and every host's (in host order).
+        auto files = [&] {
+          std::vector<std::pair<std::string, fs::path>> out;
+          if (!o->host.empty()) {
+            out.emplace_back(o->host, dir / (o->host + ".log"));
+            return out;
+          }
+          out.emplace_back("plan", dir / "plan.log");
+          for (const auto& h : runs.hosts(runId)) out.emplace_back(h.host, dir / (h.host + ".log"));
+          return out;
+        };
+        std::map<std::string, std::streamoff> offsets;
+        std::string lastHeader;
+        bool printedAny = false;
+        auto pump = [&] {
+          bool any = false;
+          auto list = files();
+          for (const auto& [name, file] : list) {
+            std::ifstream in(file, std::ios::binary);
+            if (!in) continue;
+            in.seekg(offsets[name]);
+            std::string chunk((std::istreambuf_iterator<char>(in)), {});
+            if (chunk.empty()) continue;
+            if (list.size() > 1 && lastHeader != name) {
+              std::cout << (printedAny ? "\n" : "") << "==> " << name << " <==\n";
+              lastHeader = name;
+            }
+            std::cout << chunk << std::flush;
+            offsets[name] += static_cast<std::streamoff>(chunk.size());
+            any = printedAny = true;
+          }
+          return any;
+        };
+        pump();
+        while (o->follow) {
+          auto r = runs.get(runId);
+          bool final = !r || isFinal(r->view.state);
+          bool grew = pump();
+          if (final && !grew) break;
+          if (!grew) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+        if (!printedAny && !o->follow) {
+          std::cerr << "switchyard: no logs for run " << runId
+                    << (o->host.empty() ? "" : " host " + o->host) << " yet\n";
+          return 1;
+        }
+        return 0;
+      };
+    });
+  }
+}
+
+}  // namespace runner::app

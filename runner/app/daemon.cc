@@ -1,0 +1,236 @@
+#include "runner/app/daemon.h"
+
+#include <thread>
+
+#include "integrations/gitea/client.h"
+#include "integrations/gitea/webhook.h"
+#include "integrations/github/client.h"
+#include "integrations/github/webhook.h"
+#include "runner/app/web.h"
+#include "runner/core/error.h"
+#include "runner/deploy/host_lock.h"
+#include "runner/http/curl_client.h"
+#include "runner/http/server.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/os/files.h"
+#include "runner/os/process.h"
+#include "runner/scheduler/intake.h"
+#include "runner/scheduler/mirrors.h"
+#include "runner/scheduler/nix_stages.h"
+#include "runner/scheduler/scheduler.h"
+#include "runner/ssh/ssh.h"
+#include "runner/store/database.h"
+#include "runner/store/deliveries.h"
+#include "runner/store/deployments.h"
+#include "runner/store/drv_cache.h"
+#include "runner/store/host_locks.h"
+
+namespace fs = std::filesystem;
+
+namespace runner::app {
+
+fs::path databasePath(const Config& config) { return config.stateDir / "switchyard.db"; }
+
+Config defaultConfig() {
+  Config c;
+  c.listen = "127.0.0.1:8470";
+  c.stateDir = fs::absolute(".switchyard");
+  return c;
+}
+
+struct Daemon::Parts {
+  SystemClock clock;
+  std::unique_ptr<store::Database> intakeDb, schedDb, webDb;
+  std::atomic<scheduler::Scheduler*> scheduler{nullptr};
+  std::unique_ptr<store::DeliveryWriter> writer;
+  std::unique_ptr<scheduler::Intake> intake;
+  std::optional<std::string> uiToken;
+  std::unique_ptr<Web> web;
+  std::unique_ptr<http::Server> server;
+
+  // The real stages and what they use.
+  os::PosixProcessRunner procs;
+  std::unique_ptr<nix::NixCli> nix;
+  std::unique_ptr<store::SqliteDrvCache> drvCache;
+  std::unique_ptr<http::CurlHttpClient> http;
+  ssh::ConnectorPtr ssh;
+  std::unique_ptr<store::HostLocks> hostLocks;
+  std::unique_ptr<deploy::HostLockGuard> lockGuard;
+  std::unique_ptr<store::Deployments> deployments;
+  std::unique_ptr<scheduler::NixPlanStage> planner;
+  std::unique_ptr<scheduler::NixBuildStage> builder;
+  std::unique_ptr<scheduler::SshDeployStage> deployer;
+  std::unique_ptr<scheduler::LoggingRunReporter> logReporter;
+  std::unique_ptr<scheduler::Mirrors> mirrors;
+  std::map<std::string, std::unique_ptr<Forge>> forges;  // comment permission checks
+  std::unique_ptr<scheduler::Scheduler> sched;
+};
+
+Daemon::Daemon(Config config, DaemonOptions options)
+    : config_(std::move(config)), options_(options), parts_(std::make_unique<Parts>()) {
+  if (options_.log) {
+    log_ = options_.log;
+  } else {
+    ownLog_ = std::make_unique<StderrLogger>(&redactor_);
+    log_ = ownLog_.get();
+  }
+  auto& P = *parts_;
+  config_.stateDir = fs::absolute(config_.stateDir);
+  fs::create_directories(config_.stateDir);
+  fs::path dbFile = databasePath(config_);
+  P.intakeDb = store::Database::open(dbFile, store::Durability::Full);
+  P.schedDb = store::Database::open(dbFile, store::Durability::Full);
+  P.webDb = store::Database::open(dbFile, store::Durability::Full);
+
+  P.writer = std::make_unique<store::DeliveryWriter>(*P.intakeDb, P.clock, [this] {
+    if (auto* s = parts_->scheduler.load()) s->wake();
+  });
+  P.intake = std::make_unique<scheduler::Intake>(*P.writer, *log_);
+  for (const auto& [name, fc] : config_.forges) {
+    if (fc.type == "github")
+      P.intake->addForge(name, integrations::github::makeWebhookReceiver(fc, &redactor_));
+    else
+      P.intake->addForge(name, integrations::gitea::makeWebhookReceiver(fc, &redactor_));
+  }
+  if (config_.hookSecretFile) {
+    std::string secret = os::readSecretFile(*config_.hookSecretFile);
+    redactor_.add(secret);
+    P.intake->setHookSecret(secret);
+  }
+  if (config_.uiTokenFile) {
+    P.uiToken = os::readSecretFile(*config_.uiTokenFile);
+    redactor_.add(*P.uiToken);
+  }
+}
+
+Daemon::~Daemon() { stop(); }
+
+scheduler::Intake& Daemon::intake() { return *parts_->intake; }
+
+std::string Daemon::baseUrl() const {
+  auto [host, _] = http::splitListen(config_.listen);
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(port_);
+}
+
+int Daemon::start() {
+  auto& P = *parts_;
+  http::ServerOptions so;
+  so.listen = config_.listen;
+  so.maxBodyBytes = config_.maxBodyBytes;
+  so.threads = options_.httpThreads;
+  P.server = std::make_unique<http::Server>(so, *log_);
+  P.web = std::make_unique<Web>(WebContext{config_, *P.webDb, *P.intake, P.uiToken, *log_});
+  P.web->install(*P.server);
+  port_ = P.server->start();
+  if (config_.publicUrl.empty()) config_.publicUrl = baseUrl();
+  log_->info("listening on " + baseUrl() + " (state in " + config_.stateDir.string() + ")");
+
+  if (options_.runScheduler) {
+    P.nix = std::make_unique<nix::NixCli>(P.procs);
+    P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.schedDb);
+    P.http = std::make_unique<http::CurlHttpClient>();
+    P.ssh = ssh::makeLibsshConnector();
+    P.hostLocks = std::make_unique<store::HostLocks>(*P.schedDb, P.clock);
+    P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
+    P.deployments = std::make_unique<store::Deployments>(*P.schedDb);
+    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, P.drvCache.get(),
+                                                          config_.concurrency.evals, *log_);
+    P.builder = std::make_unique<scheduler::NixBuildStage>(
+        *P.nix, P.clock, config_.concurrency.builds, config_.concurrency.evals, *log_);
+    P.deployer = std::make_unique<scheduler::SshDeployStage>(
+        scheduler::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix,
+                               P.clock, *log_},
+        config_.ssh, config_.concurrency.deploys);
+    P.logReporter = std::make_unique<scheduler::LoggingRunReporter>(*log_);
+    P.mirrors = std::make_unique<scheduler::Mirrors>(config_.stateDir, *log_);
+    for (const auto& [name, fc] : config_.forges) {
+      if (!fc.tokenFile && !fc.privateKeyFile) continue;
+      if (fc.type == "github")
+        P.forges[name] = integrations::github::makeForge(fc, *P.http, P.clock, *log_, &redactor_);
+      else
+        P.forges[name] = integrations::gitea::makeForge(fc, *P.http, P.clock, *log_, &redactor_);
+    }
+
+    scheduler::SchedulerOptions opts;
+    opts.stateDir = config_.stateDir;
+    opts.runWorkers = options_.runWorkers;
+    opts.poll = options_.poll;
+    // HOOK (issue 7): until runner/report's permission gateway is wired here, a comment
+    // command is allowed when the forge says its author can write to the repository.
+    opts.authorizeComment = [this](const Event& e) -> scheduler::CommentVerdict {
+      auto it = parts_->forges.find(e.forge);
+      if (it == parts_->forges.end()) return {false, "no API token for forge " + e.forge};
+      auto perm = it->second->userPermission(e.repo, e.commentAuthor);
+      if (!perm.ok()) return {false, "could not ask the forge: " + perm.message};
+      if (!perm.value.canWrite)
+        return {false, e.commentAuthor + " has " + perm.value.level + " access"};
+      return {true, ""};
+    };
+    opts.pullRequestHead = [this](const Event& e) -> std::optional<std::string> {
+      auto it = parts_->forges.find(e.forge);
+      if (it == parts_->forges.end()) return std::nullopt;
+      auto pr = it->second->pullRequest(e.repo, e.prNumber);
+      if (!pr.ok() || pr.value.headSha.empty()) return std::nullopt;
+      return pr.value.headSha;
+    };
+    RunReporter& reporter = options_.reporter ? *options_.reporter : *P.logReporter;
+    scheduler::PlanStage& planner = options_.planner ? *options_.planner : *P.planner;
+    scheduler::BuildStage& builder = options_.builder ? *options_.builder : *P.builder;
+    scheduler::DeployStage& deployer = options_.deployer ? *options_.deployer : *P.deployer;
+    P.sched = std::make_unique<scheduler::Scheduler>(
+        scheduler::SchedulerPorts{config_, *P.schedDb, P.clock, *log_, reporter, *P.mirrors,
+                                  planner, builder, deployer},
+        opts);
+    P.sched->start();
+    P.scheduler = P.sched.get();
+    P.sched->wake();
+  }
+  started_ = true;
+  return port_;
+}
+
+void Daemon::stop() noexcept {
+  if (!started_.exchange(false)) return;
+  auto& P = *parts_;
+  if (P.server) P.server->stop();
+  P.scheduler = nullptr;
+  if (P.sched) P.sched->stop();
+  log_->info("stopped");
+}
+
+std::optional<store::RunRecord> Daemon::waitForRun(int64_t deliveryRow,
+                                                   std::chrono::milliseconds timeout) {
+  auto db = store::Database::open(databasePath(config_), store::Durability::Normal);
+  store::Deliveries deliveries(*db, parts_->clock);
+  store::Runs runs(*db, parts_->clock, config_.effectivePublicUrl());
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto d = deliveries.get(deliveryRow);
+    if (d && d->state != "queued") {
+      auto r = runs.byDelivery(deliveryRow);
+      if (!r) return std::nullopt;
+      return waitForRunState(r->view.id, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             deadline - std::chrono::steady_clock::now()) +
+                                             std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return std::nullopt;
+}
+
+std::optional<store::RunRecord> Daemon::waitForRunState(int64_t id,
+                                                        std::chrono::milliseconds timeout) {
+  auto db = store::Database::open(databasePath(config_), store::Durability::Normal);
+  store::Runs runs(*db, parts_->clock, config_.effectivePublicUrl());
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto r = runs.get(id);
+    if (r && isFinal(r->view.state)) return r;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace runner::app

@@ -1,0 +1,405 @@
+#include "runner/app/web.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <kainjow/mustache.hpp>
+#include <thread>
+
+#include "runner/core/error.h"
+#include "runner/core/text.h"
+#include "runner/crypto/crypto.h"
+#include "runner/plan/plan_format.h"
+#include "runner/store/deliveries.h"
+
+namespace fs = std::filesystem;
+namespace mstch = kainjow::mustache;
+
+namespace runner::app {
+namespace {
+
+const SystemClock kClock;  // the store classes keep a reference to it
+
+http::Response jsonReply(const scheduler::IntakeReply& r) {
+  return http::Response::json(r.status, r.body);
+}
+
+WebhookDelivery deliveryOf(const http::Request& req) {
+  WebhookDelivery d;
+  d.headers = req.headers;
+  d.body = req.body;
+  return d;
+}
+
+std::string isoTime(int64_t ms) { return ms ? formatUtcMillis(ms) : ""; }
+
+int64_t parseId(const std::string& s) {
+  if (s.empty() || s.size() > 18) throw InputError("bad run id '" + s + "'");
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') throw InputError("bad run id '" + s + "'");
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::string render(const std::string& name, const mstch::data& data) {
+  mstch::mustache t(uiTemplate(name));
+  return t.render(data);
+}
+
+http::Response page(int status, const std::string& title, const std::string& content,
+                    int refreshSeconds = 0) {
+  mstch::data d;
+  d.set("title", title);
+  d.set("content", content);
+  if (refreshSeconds > 0) d.set("refresh", std::to_string(refreshSeconds));
+  return http::Response::html(status, render("layout", d));
+}
+
+// Only local paths are followed after a login (no open redirect).
+std::string safeNext(const std::string& next) {
+  if (next.size() > 1 && next[0] == '/' && next[1] != '/' && next.find('\\') == std::string::npos)
+    return next;
+  return "/";
+}
+
+}  // namespace
+
+bool validLogName(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name[0] == '.') return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      return false;
+  return true;
+}
+
+nlohmann::json runJson(const store::RunRecord& r, const std::vector<RunHostView>& hosts) {
+  const RunView& v = r.view;
+  nlohmann::json hs = nlohmann::json::array();
+  for (const auto& h : hosts)
+    hs.push_back({{"name", h.host}, {"stage", toString(h.stage)}, {"state", toString(h.state)}});
+  return {{"id", v.id},
+          {"repo", v.repo},
+          {"sha", v.sha},
+          {"ref", v.ref},
+          {"kind", toString(v.kind)},
+          {"trigger", toString(v.trigger)},
+          {"state", toString(v.state)},
+          {"hosts", hs},
+          {"created_at", isoTime(v.createdAt)},
+          {"url", v.url}};
+}
+
+nlohmann::json runDetailJson(const store::RunRecord& r, const std::vector<RunHostView>& hosts) {
+  nlohmann::json j = runJson(r, hosts);
+  const RunView& v = r.view;
+  j["forge"] = v.forge;
+  j["base_sha"] = v.baseSha;
+  j["pr_number"] = v.prNumber;
+  j["from_fork"] = v.fromFork;
+  j["hosts_filter"] = v.hostsFilter;
+  j["stage_filter"] = v.stageFilter ? toString(*v.stageFilter) : "";
+  j["parent_run"] = v.parentRunId ? nlohmann::json(*v.parentRunId) : nlohmann::json(nullptr);
+  j["superseded_by"] = v.supersededBy ? nlohmann::json(*v.supersededBy) : nlohmann::json(nullptr);
+  j["error"] = v.error;
+  j["attempts"] = r.attempts;
+  j["started_at"] = isoTime(v.startedAt.value_or(0));
+  j["finished_at"] = isoTime(v.finishedAt.value_or(0));
+  nlohmann::json hs = nlohmann::json::array();
+  for (const auto& h : hosts) {
+    nlohmann::json hj = {{"name", h.host},
+                         {"stage", toString(h.stage)},
+                         {"state", toString(h.state)},
+                         {"summary", h.summary}};
+    if (h.drvPath) hj["drv_path"] = *h.drvPath;
+    if (h.outPath) hj["out_path"] = *h.outPath;
+    if (h.logPath) hj["log_path"] = *h.logPath;
+    if (h.startedAt) hj["started_at"] = isoTime(*h.startedAt);
+    if (h.finishedAt) hj["finished_at"] = isoTime(*h.finishedAt);
+    hs.push_back(std::move(hj));
+  }
+  j["hosts"] = hs;
+  j["plan"] = nullptr;
+  if (r.planJson) {
+    auto p = nlohmann::json::parse(*r.planJson, nullptr, false);
+    if (!p.is_discarded()) j["plan"] = p;
+  }
+  return j;
+}
+
+std::optional<Web::Session> Web::session(const http::Request& req) {
+  std::string id = req.cookie("sy_session");
+  if (id.empty()) return std::nullopt;
+  std::scoped_lock lk(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Web::install(http::Server& server) {
+  auto& intake = ctx_.intake;
+  server.route("POST", "/hooks/git", [&intake](const http::Request& req) {
+    return jsonReply(intake.hookDelivery(deliveryOf(req)));
+  });
+  server.route("POST", "/hooks/:forge", [&intake](const http::Request& req) {
+    return jsonReply(intake.forgeDelivery(req.param("forge"), deliveryOf(req)));
+  });
+  server.route("GET", "/healthz", [this](const http::Request&) {
+    ctx_.db.query("SELECT 1");
+    return http::Response::text(200, "ok\n");
+  });
+  server.route("GET", "/metrics", [this](const http::Request&) { return metrics(); });
+  server.route("GET", "/api/runs", [this](const http::Request& req) {
+    int limit = 50;
+    if (auto l = req.param("limit"); !l.empty()) limit = static_cast<int>(parseId(l));
+    store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : runs.list(std::clamp(limit, 1, 1000)))
+      out.push_back(runJson(r, runs.hosts(r.view.id)));
+    return http::Response::json(200, out.dump(2));
+  });
+  server.route("GET", "/api/runs/:id", [this](const http::Request& req) {
+    store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+    auto r = runs.get(parseId(req.param("id")));
+    if (!r) return http::Response::json(404, R"({"error":"no such run"})");
+    return http::Response::json(200, runDetailJson(*r, runs.hosts(r->view.id)).dump(2));
+  });
+  server.route("GET", "/", [this](const http::Request& req) { return runsPage(req); });
+  server.route("GET", "/runs", [this](const http::Request& req) { return runsPage(req); });
+  server.route("GET", "/runs/:id", [this](const http::Request& req) { return runPage(req); });
+  server.route("GET", "/runs/:id/logs/:host",
+               [this](const http::Request& req) { return logStream(req); });
+  server.route("POST", "/runs/:id/rerun", [this](const http::Request& req) { return rerun(req); });
+  server.route("GET", "/login", [this](const http::Request& req) { return loginForm(req); });
+  server.route("POST", "/login", [this](const http::Request& req) { return login(req); });
+  server.route("POST", "/logout", [this](const http::Request& req) { return logout(req); });
+}
+
+http::Response Web::runsPage(const http::Request&) {
+  store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+  mstch::data list{mstch::data::type::list};
+  bool active = false;
+  for (const auto& r : runs.list(100)) {
+    const RunView& v = r.view;
+    active |= !isFinal(v.state);
+    mstch::data row;
+    row.set("id", std::to_string(v.id));
+    row.set("state", toString(v.state));
+    row.set("kind", toString(v.kind));
+    row.set("trigger", toString(v.trigger));
+    row.set("repo", v.repo);
+    row.set("ref", v.ref);
+    row.set("short_sha", shortSha(v.sha));
+    row.set("created_at", isoTime(v.createdAt));
+    mstch::data hosts{mstch::data::type::list};
+    for (const auto& h : runs.hosts(v.id)) {
+      mstch::data hd;
+      hd.set("name", h.host);
+      hd.set("stage", toString(h.stage));
+      hd.set("state", toString(h.state));
+      hosts.push_back(hd);
+    }
+    row.set("hosts", hosts);
+    list.push_back(row);
+  }
+  mstch::data d;
+  d.set("runs", list);
+  return page(200, "runs", render("runs", d), active ? 5 : 0);
+}
+
+http::Response Web::runPage(const http::Request& req) {
+  store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+  int64_t id = parseId(req.param("id"));
+  auto r = runs.get(id);
+  if (!r) return page(404, "no such run", "<p>There is no run " + std::to_string(id) + ".</p>");
+  const RunView& v = r->view;
+  auto sess = session(req);
+  bool canRerun = ctx_.uiToken && sess;
+  mstch::data d;
+  d.set("id", std::to_string(v.id));
+  d.set("state", toString(v.state));
+  d.set("kind", toString(v.kind));
+  d.set("trigger", toString(v.trigger));
+  d.set("repo", v.repo);
+  d.set("ref", v.ref);
+  d.set("sha", v.sha);
+  if (!v.baseSha.empty()) d.set("base_sha", v.baseSha);
+  if (v.prNumber) d.set("pr_number", std::to_string(v.prNumber));
+  d.set("from_fork", v.fromFork);
+  d.set("created_at", isoTime(v.createdAt));
+  if (v.parentRunId) d.set("parent_run", std::to_string(*v.parentRunId));
+  if (!v.hostsFilter.empty()) d.set("hosts_filter", join(v.hostsFilter, ", "));
+  if (v.stageFilter) d.set("stage_filter", toString(*v.stageFilter));
+  if (v.supersededBy) d.set("superseded_by", std::to_string(*v.supersededBy));
+  if (!v.error.empty()) d.set("error", v.error);
+  if (auto q = req.param("rerun"); !q.empty()) d.set("rerun_queued", q);
+  d.set("can_rerun", canRerun);
+  d.set("login_to_rerun", ctx_.uiToken.has_value() && !sess);
+  d.set("rerun_disabled", !ctx_.uiToken.has_value());
+  if (canRerun) d.set("csrf", sess->csrf);
+  fs::path logDir = ctx_.config.stateDir / "logs" / std::to_string(v.id);
+  mstch::data hosts{mstch::data::type::list};
+  for (const auto& h : runs.hosts(v.id)) {
+    mstch::data hd;
+    hd.set("run_id", std::to_string(v.id));
+    hd.set("name", h.host);
+    hd.set("stage", toString(h.stage));
+    hd.set("state", toString(h.state));
+    hd.set("summary", h.summary);
+    if (h.outPath) hd.set("out_path", *h.outPath);
+    std::error_code ec;
+    hd.set("has_log", fs::exists(logDir / (h.host + ".log"), ec));
+    hd.set("can_rerun", canRerun);
+    if (canRerun) hd.set("csrf", sess->csrf);
+    hosts.push_back(hd);
+  }
+  d.set("hosts", hosts);
+  if (r->planJson) {
+    auto pj = nlohmann::json::parse(*r->planJson, nullptr, false);
+    if (!pj.is_discarded()) d.set("plan", plan::formatPlanTable(pj.get<Plan>()));
+  }
+  return page(200, "run #" + std::to_string(v.id), render("run", d), isFinal(v.state) ? 0 : 5);
+}
+
+http::Response Web::logStream(const http::Request& req) {
+  int64_t id = parseId(req.param("id"));
+  std::string name = req.param("host");
+  if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
+  fs::path file = ctx_.config.stateDir / "logs" / std::to_string(id) / (name + ".log");
+  store::Runs probe(ctx_.db, kClock, "");
+  if (!probe.get(id)) return http::Response::text(404, "no such run\n");
+  http::Response res;
+  res.contentType = "text/plain; charset=utf-8";
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("Cache-Control", "no-store");
+  const Config& config = ctx_.config;
+  store::Database& db = ctx_.db;
+  res.stream = [file, id, &config, &db](http::StreamSink& out) {
+    // Sends what the file has, then what it grows by, while the run is not final (bounded:
+    // an hour). Reads the run state through the web connection.
+    store::Runs runs(db, kClock, config.effectivePublicUrl());
+    std::ifstream in;
+    std::streamoff sent = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    bool announced = false;
+    while (!out.stopping() && std::chrono::steady_clock::now() < deadline) {
+      auto run = runs.get(id);
+      bool final = !run || isFinal(run->view.state);
+      if (!in.is_open()) in.open(file, std::ios::binary);
+      if (in.is_open()) {
+        in.clear();
+        in.seekg(sent);
+        std::string chunk(64 * 1024, '\0');
+        bool any = false;
+        while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
+               in.gcount() > 0) {
+          std::streamsize n = in.gcount();
+          if (!out.write(std::string_view(chunk.data(), static_cast<size_t>(n)))) return;
+          sent += n;
+          any = true;
+        }
+        if (any) continue;
+      } else if (!announced) {
+        if (!out.write("(no log yet)\n")) return;
+        announced = true;
+      }
+      if (final) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  };
+  return res;
+}
+
+http::Response Web::loginForm(const http::Request& req, const std::string& problem) {
+  if (!ctx_.uiToken)
+    return page(403, "log in", "<p>Logging in is off: no <code>ui_token_file</code> is set.</p>");
+  mstch::data d;
+  d.set("next", safeNext(req.param("next")));
+  if (!problem.empty()) d.set("problem", problem);
+  return page(problem.empty() ? 200 : 403, "log in", render("login", d));
+}
+
+http::Response Web::login(const http::Request& req) {
+  if (!ctx_.uiToken) return loginForm(req);
+  if (!constantTimeEquals(req.param("token"), *ctx_.uiToken)) {
+    ctx_.log.warn("refused a web login from " + req.remoteAddr);
+    return loginForm(req, "That token is not right.");
+  }
+  std::string id = crypto::randomToken(32);
+  {
+    std::scoped_lock lk(mu_);
+    if (sessions_.size() > 10000) sessions_.clear();  // bounded; everyone logs in again
+    sessions_[id] = Session{crypto::randomToken(32)};
+  }
+  auto res = http::Response::redirect(safeNext(req.param("next")));
+  res.headers.emplace_back("Set-Cookie",
+                           "sy_session=" + id + "; Path=/; HttpOnly; SameSite=Strict");
+  return res;
+}
+
+http::Response Web::logout(const http::Request& req) {
+  auto sess = session(req);
+  if (sess && constantTimeEquals(req.param("csrf"), sess->csrf)) {
+    std::scoped_lock lk(mu_);
+    sessions_.erase(req.cookie("sy_session"));
+  }
+  auto res = http::Response::redirect("/");
+  res.headers.emplace_back("Set-Cookie", "sy_session=; Path=/; Max-Age=0");
+  return res;
+}
+
+http::Response Web::rerun(const http::Request& req) {
+  if (!ctx_.uiToken) return http::Response::text(403, "re-runs from the web are off\n");
+  int64_t id = parseId(req.param("id"));
+  auto sess = session(req);
+  if (!sess) return http::Response::redirect("/login?next=/runs/" + std::to_string(id));
+  if (req.param("csrf").empty() || !constantTimeEquals(req.param("csrf"), sess->csrf))
+    return http::Response::text(403, "missing or wrong CSRF token; reload the run page\n");
+  store::Runs runs(ctx_.db, kClock, "");
+  if (!runs.get(id)) return http::Response::text(404, "no such run\n");
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.eventName = "rerun";
+  e.runId = id;
+  if (auto host = req.param("host"); !host.empty()) {
+    if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
+    e.hosts = {host};
+  }
+  auto stored = ctx_.intake.submit(e);
+  ctx_.log.info("web re-run of run " + std::to_string(id) + " from " + req.remoteAddr +
+                " queued as delivery " + std::to_string(stored.id));
+  return http::Response::redirect("/runs/" + std::to_string(id) +
+                                  "?rerun=" + std::to_string(stored.id));
+}
+
+http::Response Web::metrics() {
+  store::Deliveries deliveries(ctx_.db, kClock);
+  store::Runs runs(ctx_.db, kClock, "");
+  std::string out;
+  out += "# HELP switchyard_deliveries Deliveries stored, by state.\n";
+  out += "# TYPE switchyard_deliveries gauge\n";
+  auto ds = deliveries.countByState();
+  for (const char* s : {"queued", "processed", "ignored", "failed"})
+    out += "switchyard_deliveries{state=\"" + std::string(s) + "\"} " +
+           std::to_string(ds.count(s) ? ds.at(s) : 0) + "\n";
+  out += "# HELP switchyard_runs Runs, by state.\n# TYPE switchyard_runs gauge\n";
+  auto rs = runs.countByState();
+  for (auto s : {RunState::Queued, RunState::Running, RunState::Succeeded, RunState::Failed,
+                 RunState::Superseded, RunState::Interrupted}) {
+    std::string name = toString(s);
+    out += "switchyard_runs{state=\"" + name + "\"} " +
+           std::to_string(rs.count(name) ? rs.at(name) : 0) + "\n";
+  }
+  int64_t depth =
+      (ds.count("queued") ? ds.at("queued") : 0) + (rs.count("queued") ? rs.at("queued") : 0);
+  out += "# HELP switchyard_queue_depth Deliveries and runs waiting.\n";
+  out +=
+      "# TYPE switchyard_queue_depth gauge\nswitchyard_queue_depth " + std::to_string(depth) + "\n";
+  auto res = http::Response::text(200, out);
+  res.contentType = "text/plain; version=0.0.4";
+  return res;
+}
+
+}  // namespace runner::app
