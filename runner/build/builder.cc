@@ -63,7 +63,10 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   nix::BuildRun run;
   bool anythingToBuild = !dry.willBuild.empty() || !dry.willFetch.empty();
   if (anythingToBuild) {
-    run = nix_.build({.drvPaths = drvs, .timeout = options.timeout, .maxJobs = options.maxJobs},
+    run = nix_.build({.drvPaths = drvs,
+                      .timeout = options.timeout,
+                      .drvTimeout = options.drvTimeout,
+                      .maxJobs = options.maxJobs},
                      [&](const nix::LogEvent& ev) {
                        if (monitor.handle(ev, elapsed())) notify();
                      });

@@ -22,7 +22,8 @@
 namespace runner::build {
 
 struct BuildOptions {
-  std::chrono::milliseconds timeout{0};  // whole build; 0: none
+  std::chrono::milliseconds timeout{0};  // whole build; 0: none (kills nix's process group)
+  std::chrono::seconds drvTimeout{0};    // each derivation (nix --timeout); 0: nix.conf's
   std::optional<int> maxJobs;            // nix --max-jobs
   // Per-host log files <logDir>/<host>.log (created, replaced). Empty: no files.
   std::filesystem::path logDir;

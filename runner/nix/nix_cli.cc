@@ -263,7 +263,6 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
       return;
     }
     for (const auto& [host, v] : j.items()) {
-      HostValue hv;
       if (v.contains("value"))
         result.hosts[host].value = v["value"];
       else if (v.value("missing", false))
@@ -384,6 +383,10 @@ BuildRun NixCli::build(const BuildRequest& req,
   if (req.maxJobs) {
     args.push_back("--max-jobs");
     args.push_back(std::to_string(*req.maxJobs));
+  }
+  if (req.drvTimeout.count() > 0) {
+    args.push_back("--timeout");
+    args.push_back(std::to_string(req.drvTimeout.count()));
   }
   args.insert(args.end(), req.extraArgs.begin(), req.extraArgs.end());
   args.insert(args.end(), req.drvPaths.begin(), req.drvPaths.end());

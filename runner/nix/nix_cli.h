@@ -85,6 +85,9 @@ struct DryRun {
 struct BuildRequest {
   std::vector<std::string> drvPaths;     // built as `nix build DRV...` (Nix 2.8 has no DRV^out)
   std::chrono::milliseconds timeout{0};  // whole process; 0: none. Kills the process group.
+  // nix --timeout: each derivation's builder at most this long (Nix kills it and says
+  // "building of '….drv!out' … timed out after N seconds"); 0: Nix's setting.
+  std::chrono::seconds drvTimeout{0};
   std::optional<int> maxJobs;            // --max-jobs
   bool keepGoing = true;                 // one failing host does not stop the others
   std::vector<std::string> extraArgs;

@@ -143,3 +143,24 @@ TEST_CASE("Builder stops a build at its timeout and says so", "[integration][nix
   CHECK(os::readFile(tmp.path() / "logs" / "slow.log").find("# result: timed out") !=
         std::string::npos);
 }
+
+TEST_CASE("Builder passes a per-derivation timeout to nix and reports Nix's message",
+          "[integration][nix][build]") {
+  os::PosixProcessRunner real;
+  os::TempDir tmp("sy-build");
+  std::vector<LabHost> hosts(1);
+  hosts[0].name = "sluggish";
+  hosts[0].buildSeconds = 64;
+  auto lab = Lab::create(real, tmp.path() / "lab", {.hosts = hosts});
+  nix::NixCli nix(real);
+  SystemClock clock;
+  Builder builder(nix, clock);
+  BuildResult r = builder.build(targetsOf(nix, lab.infra), {.drvTimeout = std::chrono::seconds(1)});
+  CHECK_FALSE(r.timedOut);  // nix stopped the builder itself
+  REQUIRE(r.hosts.size() == 1);
+  const HostBuildResult& h = r.hosts[0];
+  CHECK(h.state == HostState::Failed);
+  CHECK(h.failedDrv == h.drvPath);
+  CHECK(h.message ==
+        "error: building of '" + h.drvPath + "!out' from .drv file timed out after 1 seconds");
+}
