@@ -1,6 +1,7 @@
 #include "runner/nix/nix_cli.h"
 
 #include <atomic>
+#include <cctype>
 #include <exception>
 #include <fstream>
 #include <sstream>
@@ -421,6 +422,34 @@ bool NixCli::addGcRoot(const fs::path& root, const std::string& storePath, std::
   if (r.ok()) return true;
   if (error) *error = nixErrorText(r.errTail);
   return false;
+}
+
+bool NixCli::diffClosures(const std::string& oldPath, const std::string& newPath, std::string& out,
+                          std::string* error) {
+  RunOptions o = nixCommand({"store", "diff-closures", oldPath, newPath});
+  o.timeout = std::chrono::minutes(5);
+  RunResult r = procs_.run(o);
+  if (!r.ok()) {
+    if (error)
+      *error =
+          r.timedOut ? "nix store diff-closures " + r.describeStatus() : nixErrorText(r.errTail);
+    return false;
+  }
+  out.clear();
+  for (size_t i = 0; i < r.out.size(); ++i) {  // drop ESC [ … m (SGR colour codes)
+    if (r.out[i] == '\x1b' && i + 1 < r.out.size() && r.out[i + 1] == '[') {
+      size_t j = i + 2;
+      while (j < r.out.size() &&
+             (std::isdigit(static_cast<unsigned char>(r.out[j])) || r.out[j] == ';'))
+        ++j;
+      if (j < r.out.size() && r.out[j] == 'm') {
+        i = j;
+        continue;
+      }
+    }
+    out += r.out[i];
+  }
+  return true;
 }
 
 bool NixCli::closureMentions(const std::vector<std::string>& drvPaths,

@@ -152,6 +152,13 @@ class NixCli {
   bool addGcRoot(const std::filesystem::path& root, const std::string& storePath,
                  std::string* error = nullptr);
 
+  // `nix store diff-closures OLD NEW`: Nix's lines ("hello: 2.12 → 2.13, +12.5 KiB"), with
+  // the colour codes Nix always prints removed, into `out`. Returns false (with Nix's message
+  // in `error`) when a path is not valid in the store or nix fails; throws SysError only if
+  // nix cannot start.
+  bool diffClosures(const std::string& oldPath, const std::string& newPath, std::string& out,
+                    std::string* error = nullptr);
+
   // True when the text of any .drv file in the closures of `drvPaths` contains one of
   // `needles`. Reads the .drv files from the store directly (no process); a .drv that cannot
   // be read counts as a mention (the safe answer).

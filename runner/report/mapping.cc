@@ -1,0 +1,185 @@
+#include "runner/report/mapping.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+#include "runner/core/text.h"
+
+namespace runner::report {
+namespace {
+
+const char* verb(Stage stage) {
+  switch (stage) {
+    case Stage::Plan:
+      return "plan";
+    case Stage::Build:
+      return "build";
+    case Stage::Deploy:
+      return "deploy";
+  }
+  return "build";
+}
+
+const char* pastTense(Stage stage) {
+  switch (stage) {
+    case Stage::Plan:
+      return "planned";
+    case Stage::Build:
+      return "built";
+    case Stage::Deploy:
+      return "deployed";
+  }
+  return "built";
+}
+
+const char* progressive(Stage stage) {
+  switch (stage) {
+    case Stage::Plan:
+      return "planning";
+    case Stage::Build:
+      return "building";
+    case Stage::Deploy:
+      return "deploying";
+  }
+  return "building";
+}
+
+}  // namespace
+
+std::string contextName(Stage stage, std::string_view host) {
+  if (stage == Stage::Plan || host.empty()) return "switchyard/plan";
+  return std::string("switchyard/") + verb(stage) + "/" + std::string(host);
+}
+
+std::string externalId(int64_t runId, Stage stage, std::string_view host) {
+  return "run:" + std::to_string(runId) + ":" + verb(stage) + ":" +
+         (stage == Stage::Plan ? std::string() : std::string(host));
+}
+
+StatusState statusStateFor(HostState state) {
+  switch (state) {
+    case HostState::Pending:
+    case HostState::Running:
+      return StatusState::Pending;
+    case HostState::Succeeded:
+    case HostState::NotAffected:
+      return StatusState::Success;
+    case HostState::Failed:
+    case HostState::RolledBack:
+      return StatusState::Failure;
+    case HostState::Unreachable:
+    case HostState::Refused:
+    case HostState::Skipped:
+    case HostState::Superseded:
+    case HostState::Interrupted:
+      return StatusState::Error;
+  }
+  return StatusState::Error;
+}
+
+CheckStatus checkStatusFor(HostState state) {
+  if (state == HostState::Pending) return CheckStatus::Queued;
+  if (state == HostState::Running) return CheckStatus::InProgress;
+  return CheckStatus::Completed;
+}
+
+std::optional<CheckConclusion> conclusionFor(HostState state) {
+  switch (state) {
+    case HostState::Pending:
+    case HostState::Running:
+      return std::nullopt;
+    case HostState::Succeeded:
+    case HostState::NotAffected:
+      return CheckConclusion::Success;
+    case HostState::Failed:
+    case HostState::RolledBack:
+    case HostState::Unreachable:
+    case HostState::Refused:
+      return CheckConclusion::Failure;
+    case HostState::Skipped:
+      return CheckConclusion::Skipped;
+    case HostState::Superseded:
+    case HostState::Interrupted:
+      return CheckConclusion::Cancelled;
+  }
+  return CheckConclusion::Failure;
+}
+
+std::string oneLine(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+std::string describeHost(const RunView& run, Stage stage, const RunHostView& host) {
+  std::string summary = oneLine(host.summary);
+  if (!summary.empty()) return summary;
+  switch (host.state) {
+    case HostState::Pending:
+      return std::string("waiting to ") + verb(stage);
+    case HostState::Running:
+      return progressive(stage);
+    case HostState::Succeeded:
+      if (host.startedAt && host.finishedAt && *host.finishedAt >= *host.startedAt)
+        return std::string(pastTense(stage)) + " in " +
+               formatDuration(std::chrono::milliseconds(*host.finishedAt - *host.startedAt));
+      return pastTense(stage);
+    case HostState::NotAffected:
+      return "not affected";
+    case HostState::Failed:
+      return std::string(verb(stage)) + " failed";
+    case HostState::RolledBack:
+      return "rolled back";
+    case HostState::Unreachable:
+      return "unreachable";
+    case HostState::Refused:
+      return std::string(verb(stage)) + " refused";
+    case HostState::Skipped:
+      return "skipped";
+    case HostState::Superseded:
+      return run.supersededBy ? "superseded by run #" + std::to_string(*run.supersededBy)
+                              : std::string("superseded");
+    case HostState::Interrupted:
+      return "interrupted: the runner stopped";
+  }
+  return toString(host.state);
+}
+
+std::string describePlan(const Plan& plan) {
+  size_t total = 0, affected = 0, broken = 0;
+  for (const auto& h : plan.hosts) {
+    if (h.hasReason(ReasonKind::RemovedHost)) continue;
+    ++total;
+    affected += h.affected;
+    broken += h.evalError.has_value();
+  }
+  std::string out;
+  if (affected == 0)
+    out =
+        "no machine affected (" + std::to_string(total) + (total == 1 ? " machine)" : " machines)");
+  else
+    out = std::to_string(affected) + " of " + std::to_string(total) +
+          (total == 1 ? " machine affected" : " machines affected");
+  if (broken > 0)
+    out += ", " + std::to_string(broken) + (broken == 1 ? " does" : " do") + " not evaluate";
+  return out;
+}
+
+bool runDeploys(const RunView& run) {
+  if (run.fromFork || run.prNumber != 0) return false;
+  if (run.kind == RunKind::Deploy) return true;
+  if (run.kind == RunKind::Rerun) return !run.stageFilter || *run.stageFilter == Stage::Deploy;
+  return false;
+}
+
+}  // namespace runner::report
