@@ -19,6 +19,7 @@ namespace {
 constexpr const char* kHostListKey = "#hosts";
 constexpr const char* kVerdictPrefix = "self-revision:";
 constexpr const char* kVerdictSelf = "self";
+constexpr const char* kMissing = "#missing";  // cached: no such host in this tree
 
 // One host at one commit.
 struct HostDrv {
@@ -103,10 +104,9 @@ class ExactEngine {
     repoPath_ = repo.workDir().value_or(repo.gitDir());
   }
 
-  // drvPaths of `wanted` (nullopt: every host) at `sha`: from the cache, then one evaluation
-  // for the rest.
-  // Both commits at once: the two sides are evaluated concurrently (each in its own nix
-  // processes; on two cores that halves the wall time of a plan), sharing evalWorkers.
+  // drvPaths of `wanted` (nullopt: every host) at both commits: from the cache, then one
+  // evaluation per commit for the rest. The two commits are evaluated concurrently (each in its own
+  // nix processes; on two cores that halves the wall time of a plan), sharing evalWorkers.
   std::pair<Side, Side> resolveBoth(const std::string& fromSha, const std::string& toSha,
                                     const std::optional<std::vector<std::string>>& wanted) {
     Side from = prepare(fromSha), to = prepare(toSha);  // git, on this thread
@@ -165,7 +165,9 @@ class ExactEngine {
           hit = o_.cache->get(commitKey, h);
           if (!hit) hit = o_.cache->get(side.tree, h);
         }
-        if (hit)
+        if (hit && *hit == kMissing)
+          side.hosts[h].missing = true;
+        else if (hit)
           side.hosts[h].drv = *hit;
         else
           toEval.push_back(h);
@@ -207,6 +209,7 @@ class ExactEngine {
           fresh.empty() ? std::set<std::string>{}
                         : nix_.closuresMentioning(fresh, commitIdentity(sha, side.time));
       for (const auto& [h, d] : side.hosts) {
+        if (d.missing && ev.hosts.count(h)) o_.cache->put(side.tree, h, kMissing);  // tree only
         if (!d.drv || std::find(fresh.begin(), fresh.end(), *d.drv) == fresh.end()) continue;
         if (revDependent.count(*d.drv))
           o_.cache->put(commitKey, h, *d.drv);

@@ -9,8 +9,9 @@
 // the same trees runs no nix process at all. A host whose derivation closure mentions the
 // commit's own identity (rev, shortRev, lastModified[Date]: `system.configurationRevision =
 // self.rev` and friends) is cached under (tree@commit, host) instead, because the same tree at
-// another commit gives a different drvPath. The host list is cached under (tree, "#hosts"),
-// and self-revision verdicts under ("self-revision:" + oldDrv, newDrv).
+// another commit gives a different drvPath. The host list is cached under (tree, "#hosts"), a
+// host the tree does not have as (tree, host) = "#missing", and self-revision verdicts under
+// ("self-revision:" + oldDrv, newDrv). Hosts that fail to evaluate are not cached.
 //
 // Self-revision-only: when the two derivation closures are equal after substituting the old
 // commit's rev/shortRev/lastModified/lastModifiedDate/narHash/source path by the new one's

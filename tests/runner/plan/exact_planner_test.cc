@@ -239,6 +239,12 @@ TEST_CASE("exact: new and removed hosts; auto never evaluates what static clears
   CHECK(p.host("host05")->hasReason(ReasonKind::NewHost));
   CHECK_FALSE(p.host("host01")->affected);
   CHECK(p.host("host01")->hasReason(ReasonKind::RemovedHost));
+  // a host missing at one commit is cached as missing: re-plans stay free
+  Plan firstAuto = f.autoPlan(a, c);
+  CHECK(firstAuto.host("host05")->hasReason(ReasonKind::NewHost));
+  f.procs.reset();
+  CHECK(nlohmann::json(f.autoPlan(a, c)) == nlohmann::json(firstAuto));
+  CHECK(f.procs.total() == 0);
 
   std::string d = f.lab.infra.changeHost("host03");
   Plan au = f.autoPlan(c, d);
