@@ -186,8 +186,13 @@ int Server::start() {
   svr.set_expect_100_continue_handler([limit](const httplib::Request& req, httplib::Response& res) {
     if (req.has_header("Content-Length") &&
         req.get_header_value<uint64_t>("Content-Length") > static_cast<uint64_t>(limit)) {
+      // This path of cpp-httplib sends no Content-Length by itself; without one the client
+      // would read until the connection closes. Closing tells it the body is unwanted.
+      static const std::string kBody = "request body too large\n";
       res.status = 413;
-      res.set_content("request body too large\n", "text/plain; charset=utf-8");
+      res.set_content(kBody, "text/plain; charset=utf-8");
+      res.set_header("Content-Length", std::to_string(kBody.size()));
+      res.set_header("Connection", "close");
       return 413;
     }
     return 100;

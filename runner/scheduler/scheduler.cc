@@ -319,8 +319,14 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
       n.ref = e.ref;
       n.baseSha = isZeroSha(e.before) ? "" : e.before;
       int64_t id = newRun(n);
+      size_t before = created.superseded.size();
       supersede(n.repo, n.ref, id, id,
                 "superseded by run " + std::to_string(id) + " (" + shortSha(e.after) + ")");
+      // The superseded runs never started, so their changes are not deployed: plan from
+      // where the oldest of them would have started.
+      if (created.superseded.size() > before)
+        if (auto oldest = runs_.get(created.superseded[before]))
+          runs_.setBaseSha(id, oldest->view.baseSha);
       return processed(id);
     }
 

@@ -168,6 +168,10 @@ void Runs::setPlan(int64_t id, const std::string& baseSha, const std::string& pl
   db_.exec("UPDATE runs SET base_sha = ?1, plan = ?2 WHERE id = ?3", {baseSha, planJson, id});
 }
 
+void Runs::setBaseSha(int64_t id, const std::string& baseSha) {
+  db_.exec("UPDATE runs SET base_sha = ?1 WHERE id = ?2", {baseSha, id});
+}
+
 void Runs::putHost(int64_t id, const RunHostView& h) {
   db_.exec(std::string("INSERT OR REPLACE INTO run_hosts(run, ") + kHostColumns +
                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",

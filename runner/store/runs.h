@@ -75,6 +75,8 @@ class Runs {
   // Puts a run back in the queue (restart recovery); keeps attempts.
   void requeue(int64_t id, const std::string& note);
   void setPlan(int64_t id, const std::string& baseSha, const std::string& planJson);
+  // Sets the base the plan will compare against (before planning).
+  void setBaseSha(int64_t id, const std::string& baseSha);
 
   // Inserts or replaces one host's row.
   void putHost(int64_t id, const RunHostView& host);

@@ -2,5 +2,5 @@
 # stores, the scheduler's rules and restart recovery (fake stages, real SQLite and git), the
 # crash test (SIGKILL of the built binary) and the hook-driven end-to-end run with real Nix.
 switchyard_test(tests_daemon
-  SOURCES runner/http/intake_http_test.cc
+  SOURCES runner/http/intake_http_test.cc runner/scheduler/scheduler_test.cc
   LIBS runner_app runner_http runner_scheduler runner_store runner_crypto runner_os)

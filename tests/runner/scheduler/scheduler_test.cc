@@ -1,0 +1,549 @@
+// The scheduler's rules with real SQLite and real git mirrors (an upstream repository in a
+// temp dir, fetched with libgit2), and fake stages that record what they were asked:
+// pushes to deploy branches deploy, other branches do not; pull requests (forks too) only
+// build; newer pushes supersede queued runs and inherit their base; closed PRs supersede
+// their queued runs; re-runs build exactly the named hosts; comment commands need the
+// permission hook; restart recovery marks in-flight hosts interrupted and re-checks hosts
+// that were being deployed.
+#include "runner/scheduler/scheduler.h"
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/core/error.h"
+#include "runner/os/files.h"
+#include "runner/store/database.h"
+#include "runner/store/deliveries.h"
+#include "runner/store/runs.h"
+#include "tests/support/temp_git_repo.h"
+
+namespace fs = std::filesystem;
+using namespace runner;
+using runner::scheduler::Scheduler;
+
+namespace {
+
+const std::vector<std::string> kHosts = {"db1", "web1", "web2"};
+
+class FakePlan final : public scheduler::PlanStage {
+ public:
+  // to-sha -> affected hosts (default: web1 only)
+  std::map<std::string, std::set<std::string>> affected;
+  std::vector<scheduler::PlanInput> calls;
+  Plan plan(const scheduler::PlanInput& in) override {
+    std::scoped_lock lk(mu_);
+    calls.push_back(in);
+    Plan p;
+    p.repo = in.repo->name;
+    p.from = in.from.value_or("");
+    p.to = in.to;
+    std::set<std::string> a =
+        affected.count(in.to) ? affected[in.to] : std::set<std::string>{"web1"};
+    for (const auto& h : kHosts) {
+      HostPlan hp;
+      hp.name = h;
+      hp.affected = a.count(h) > 0;
+      if (hp.affected) hp.reasons = {Reason{ReasonKind::File, "hosts/" + h + ".nix", "", ""}};
+      hp.newDrv = "/nix/store/" + std::string(32, 'd') + "-" + h + ".drv";
+      p.hosts.push_back(hp);
+    }
+    return p;
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+class FakeBuild final : public scheduler::BuildStage {
+ public:
+  std::vector<std::vector<std::string>> calls;  // hosts per call
+  std::set<std::string> failing;
+  std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
+                                                 scheduler::StageListener& l) override {
+    std::vector<std::string> names;
+    std::vector<scheduler::BuildHostOutcome> out;
+    for (const auto& h : in.hosts) {
+      names.push_back(h.host);
+      l.hostStarted(h.host, "building");
+      bool ok = !failing.count(h.host);
+      out.push_back(
+          {h.host, ok, h.drvPath,
+           "/nix/store/" + std::string(32, 'o') + "-" + h.host + "-" + in.sha.substr(0, 7),
+           ok ? "built in 1s" : "failed: builder exited with 1", ok ? "" : "boom"});
+    }
+    calls.push_back(names);
+    return out;
+  }
+};
+
+class FakeDeploy final : public scheduler::DeployStage {
+ public:
+  std::vector<std::vector<scheduler::DeployHost>> calls;
+  std::set<std::string> refused;
+  std::vector<scheduler::DeployHostOutcome> deploy(const scheduler::DeployInput& in,
+                                                   scheduler::StageListener& l) override {
+    calls.push_back(in.hosts);
+    std::vector<scheduler::DeployHostOutcome> out;
+    for (const auto& h : in.hosts) {
+      l.hostStarted(h.host, "deploy: lock");
+      if (refused.count(h.host))
+        out.push_back({h.host, HostState::Refused, "refused: not a descendant"});
+      else if (h.checkCurrentFirst)
+        out.push_back({h.host, HostState::Succeeded, "already running (checked after a restart)"});
+      else
+        out.push_back({h.host, HostState::Succeeded, "deployed"});
+    }
+    return out;
+  }
+};
+
+class RecordingReporter final : public RunReporter {
+ public:
+  void runQueued(const RunView& r) override { add("queued " + std::to_string(r.id)); }
+  void planned(const RunView& r, const Plan&) override { add("planned " + std::to_string(r.id)); }
+  void hostChanged(const RunView& r, const RunHostView& h) override {
+    add("host " + std::to_string(r.id) + " " + h.host + " " + toString(h.stage) + " " +
+        toString(h.state));
+  }
+  void runFinished(const RunView& r, const std::vector<RunHostView>&) override {
+    add("finished " + std::to_string(r.id) + " " + toString(r.state));
+  }
+  std::vector<std::string> events() {
+    std::scoped_lock lk(mu_);
+    return events_;
+  }
+  bool saw(const std::string& e) {
+    auto ev = events();
+    return std::find(ev.begin(), ev.end(), e) != ev.end();
+  }
+
+ private:
+  void add(std::string e) {
+    std::scoped_lock lk(mu_);
+    events_.push_back(std::move(e));
+  }
+  std::mutex mu_;
+  std::vector<std::string> events_;
+};
+
+struct Harness {
+  Harness() {
+    RepoConfig r;
+    r.forge = "home";
+    r.name = "alice/infra";
+    r.url = upstream.path().string();
+    r.deployBranches = {"main"};
+    config.repos = {r};
+    config.stateDir = tmp.path() / "state";
+    config.publicUrl = "https://ci.example.org";
+    db = store::Database::open(tmp.path() / "state" / "switchyard.db");
+    sha0 = upstream.commit({{"flake.nix", "{ }"}}, "zero");
+    sched = std::make_unique<Scheduler>(scheduler::SchedulerPorts{config, *db, clock, log, reporter,
+                                                                  mirrors, plan, build, deployer},
+                                        options());
+  }
+  scheduler::SchedulerOptions options() {
+    scheduler::SchedulerOptions o;
+    o.stateDir = config.stateDir;
+    o.authorizeComment = [this](const Event& e) {
+      return scheduler::CommentVerdict{writers.count(e.commentAuthor) > 0, "no write access"};
+    };
+    return o;
+  }
+  std::string commit(const std::string& file) {
+    return upstream.commit({{file, "{ x = " + std::to_string(++n) + "; }"}},
+                           "c" + std::to_string(n));
+  }
+  int64_t deliver(Event e) {
+    e.deliveryId = "d" + std::to_string(++deliveries);
+    if (e.forge.empty() && e.forgeType.empty()) {
+      e.forge = "home";
+      e.forgeType = "gitea";
+    }
+    nlohmann::json j = e;
+    store::Deliveries d(*db, clock);
+    return d
+        .insert({e.forge.empty() ? e.forgeType : e.forge, e.deliveryId, "test", j.dump(),
+                 e.kind == EventKind::Ignored, e.ignoredReason})
+        .id;
+  }
+  Event push(const std::string& ref, const std::string& before, const std::string& after) {
+    Event e;
+    e.kind = EventKind::Push;
+    e.repo = "alice/infra";
+    e.ref = ref;
+    e.before = before;
+    e.after = after;
+    return e;
+  }
+  Event pr(PrAction action, int64_t number, const std::string& head, const std::string& base,
+           bool fork = false) {
+    Event e;
+    e.kind = EventKind::PullRequest;
+    e.repo = "alice/infra";
+    e.prAction = action;
+    e.prNumber = number;
+    e.headSha = head;
+    e.baseSha = base;
+    e.fromFork = fork;
+    return e;
+  }
+  void drain() {
+    while (sched->dispatchQueued() > 0 || sched->runNext()) {
+    }
+  }
+  store::Runs runs() { return store::Runs(*db, clock, config.effectivePublicUrl()); }
+  store::RunRecord run(int64_t id) {
+    auto r = runs().get(id);
+    REQUIRE(r);
+    return *r;
+  }
+  std::map<std::string, std::string> hostStates(int64_t id) {
+    std::map<std::string, std::string> out;
+    for (const auto& h : runs().hosts(id))
+      out[h.host] = std::string(toString(h.stage)) + "/" + toString(h.state);
+    return out;
+  }
+  std::string deliveryState(int64_t id) {
+    store::Deliveries d(*db, clock);
+    return d.get(id)->state + ": " + d.get(id)->detail;
+  }
+
+  os::TempDir tmp{"sy-sched"};
+  tests::TempGitRepo upstream;
+  Config config;
+  SystemClock clock;
+  NullLogger log;
+  RecordingReporter reporter;
+  scheduler::Mirrors mirrors{tmp.path() / "state", log};
+  FakePlan plan;
+  FakeBuild build;
+  FakeDeploy deployer;
+  std::set<std::string> writers;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<Scheduler> sched;
+  std::string sha0;
+  int n = 0, deliveries = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a push to a deploy branch plans, builds and deploys the affected hosts",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string sha1 = h.commit("hosts/web1.nix");
+  int64_t d = h.deliver(h.push("refs/heads/main", h.sha0, sha1));
+  h.drain();
+  CHECK(h.deliveryState(d) == "processed: run 1");
+  auto r = h.run(1);
+  CHECK(r.view.kind == RunKind::Deploy);
+  CHECK(r.view.trigger == RunTrigger::Push);
+  CHECK(r.view.state == RunState::Succeeded);
+  CHECK(r.view.baseSha == h.sha0);
+  CHECK(r.view.url == "https://ci.example.org/runs/1");
+  REQUIRE(h.plan.calls.size() == 1);
+  CHECK(h.plan.calls[0].from == h.sha0);
+  CHECK(h.plan.calls[0].to == sha1);
+  CHECK(h.plan.calls[0].gitDir == h.config.stateDir / "mirrors" / "alice" / "infra.git");
+  CHECK(h.build.calls == std::vector<std::vector<std::string>>{{"web1"}});
+  REQUIRE(h.deployer.calls.size() == 1);
+  CHECK(h.deployer.calls[0][0].host == "web1");
+  CHECK_FALSE(h.deployer.calls[0][0].checkCurrentFirst);
+  CHECK(h.hostStates(1) == std::map<std::string, std::string>{{"db1", "plan/not-affected"},
+                                                              {"web1", "deploy/succeeded"},
+                                                              {"web2", "plan/not-affected"}});
+  CHECK(h.reporter.saw("queued 1"));
+  CHECK(h.reporter.saw("planned 1"));
+  CHECK(h.reporter.saw("host 1 web1 build running"));
+  CHECK(h.reporter.saw("host 1 web1 deploy succeeded"));
+  CHECK(h.reporter.events().back() == "finished 1 succeeded");
+  CHECK(r.planJson);
+  CHECK(fs::exists(h.config.stateDir / "logs" / "1" / "plan.log"));
+
+  // The next push plans from what this run deployed.
+  std::string sha2 = h.commit("hosts/web2.nix");
+  h.plan.affected[sha2] = {"web2"};
+  h.deliver(h.push("refs/heads/main", sha1, sha2));
+  h.drain();
+  CHECK(h.plan.calls.back().from == sha1);
+  CHECK(h.hostStates(2).at("web2") == "deploy/succeeded");
+}
+
+TEST_CASE("pushes to other branches and unknown repositories make no run", "[unit][scheduler]") {
+  Harness h;
+  std::string sha1 = h.commit("a.nix");
+  int64_t feature = h.deliver(h.push("refs/heads/feature", h.sha0, sha1));
+  auto other = h.push("refs/heads/main", h.sha0, sha1);
+  other.repo = "mallory/infra";
+  int64_t unknown = h.deliver(other);
+  h.drain();
+  CHECK(h.deliveryState(feature) == "ignored: branch feature is not a deploy branch");
+  CHECK(h.deliveryState(unknown) == "ignored: repository mallory/infra is not configured");
+  CHECK(h.runs().list(10).empty());
+}
+
+TEST_CASE("a newer push supersedes queued runs of the branch and plans from their base",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("a.nix"), s2 = h.commit("b.nix"), s3 = h.commit("c.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.deliver(h.push("refs/heads/main", s1, s2));
+  h.deliver(h.push("refs/heads/main", s2, s3));
+  REQUIRE(h.sched->dispatchQueued() == 3);
+  CHECK(h.run(1).view.state == RunState::Superseded);
+  CHECK(h.run(1).view.supersededBy == 2);
+  CHECK(h.run(2).view.state == RunState::Superseded);
+  CHECK(h.run(2).view.supersededBy == 3);
+  CHECK(h.run(2).view.error == "superseded by run 3 (" + s3.substr(0, 8) + ")");
+  CHECK(h.reporter.saw("finished 1 superseded"));
+  h.drain();
+  CHECK(h.run(3).view.state == RunState::Succeeded);
+  REQUIRE(h.plan.calls.size() == 1);      // only the newest ran
+  CHECK(h.plan.calls[0].from == h.sha0);  // nothing of s1, s2 was deployed
+  CHECK(h.plan.calls[0].to == s3);
+}
+
+TEST_CASE("pull requests build only; forks too; sync supersedes, close cancels",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string head1 = h.commit("hosts/web1.nix");
+  h.deliver(h.pr(PrAction::Opened, 7, head1, h.sha0));
+  h.drain();
+  auto r = h.run(1);
+  CHECK(r.view.kind == RunKind::Check);
+  CHECK(r.view.ref == "refs/pull/7/head");
+  CHECK(r.view.prNumber == 7);
+  CHECK(r.view.state == RunState::Succeeded);
+  CHECK(h.plan.calls.back().from == h.sha0);
+  CHECK(h.build.calls.size() == 1);
+  CHECK(h.deployer.calls.empty());
+  CHECK(h.hostStates(1).at("web1") == "build/succeeded");
+
+  // A fork's pull request: a check run, never a deploy — even re-run by hand.
+  std::string head2 = h.commit("hosts/web2.nix");
+  h.deliver(h.pr(PrAction::Opened, 8, head2, h.sha0, true));
+  h.drain();
+  CHECK(h.run(2).view.fromFork);
+  Event rerun;
+  rerun.kind = EventKind::Rerun;
+  rerun.forgeType = "cli";
+  rerun.runId = 2;
+  h.deliver(rerun);
+  h.drain();
+  CHECK(h.run(3).view.kind == RunKind::Rerun);
+  CHECK(h.run(3).view.fromFork);
+  CHECK(h.deployer.calls.empty());
+
+  // synchronize supersedes the queued run of the same PR; close supersedes without a run.
+  std::string head3 = h.commit("x.nix"), head4 = h.commit("y.nix");
+  h.deliver(h.pr(PrAction::Synchronized, 7, head3, h.sha0));
+  h.deliver(h.pr(PrAction::Synchronized, 7, head4, h.sha0));
+  int64_t close = h.deliver(h.pr(PrAction::Closed, 7, head4, h.sha0));
+  REQUIRE(h.sched->dispatchQueued() == 3);
+  CHECK(h.run(4).view.state == RunState::Superseded);
+  CHECK(h.run(4).view.supersededBy == 5);
+  CHECK(h.run(5).view.state == RunState::Superseded);
+  CHECK_FALSE(h.run(5).view.supersededBy);
+  CHECK(h.run(5).view.error == "pull request closed");
+  CHECK(h.deliveryState(close) == "processed: pull request closed; superseded 1 queued run(s)");
+  CHECK(h.runs().list(10).size() == 5);
+}
+
+TEST_CASE("a re-run builds exactly the named hosts; deploys only where the parent deployed",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "cli";
+  e.runId = 1;
+  e.hosts = {"db1"};  // not affected by the change: a re-run runs it anyway
+  h.deliver(e);
+  h.drain();
+  auto r = h.run(2);
+  CHECK(r.view.kind == RunKind::Rerun);
+  CHECK(r.view.trigger == RunTrigger::Manual);
+  CHECK(r.view.parentRunId == 1);
+  CHECK(r.view.hostsFilter == std::vector<std::string>{"db1"});
+  CHECK(h.build.calls.back() == std::vector<std::string>{"db1"});
+  CHECK(h.deployer.calls.back().size() == 1);
+  CHECK(h.deployer.calls.back()[0].host == "db1");
+  CHECK(h.hostStates(2) == std::map<std::string, std::string>{{"db1", "deploy/succeeded"},
+                                                              {"web1", "plan/skipped"},
+                                                              {"web2", "plan/not-affected"}});
+  // stage "build": no deploy.
+  e.hosts = {"web1"};
+  e.stage = "build";
+  h.deliver(e);
+  size_t deploys = h.deployer.calls.size();
+  h.drain();
+  CHECK(h.deployer.calls.size() == deploys);
+  CHECK(h.hostStates(3).at("web1") == "build/succeeded");
+  // A host that does not exist: the run fails and says so.
+  e.hosts = {"nope"};
+  e.stage = "";
+  h.deliver(e);
+  h.drain();
+  CHECK(h.run(4).view.state == RunState::Failed);
+  CHECK(h.run(4).view.error == "none of the named hosts exist: nope");
+}
+
+TEST_CASE("comment commands need the permission hook's yes", "[unit][scheduler]") {
+  Harness h;
+  std::string head = h.commit("hosts/web1.nix");
+  h.deliver(h.pr(PrAction::Opened, 3, head, h.sha0));
+  h.drain();
+  Event c;
+  c.kind = EventKind::CommentCommand;
+  c.repo = "alice/infra";
+  c.prNumber = 3;
+  c.command = "rerun";
+  c.commentAuthor = "mallory";
+  c.hosts = {"web2"};
+  int64_t refused = h.deliver(c);
+  h.drain();
+  CHECK(h.deliveryState(refused) == "ignored: comment command by mallory refused: no write access");
+  h.writers.insert("alice");
+  c.commentAuthor = "alice";
+  int64_t ok = h.deliver(c);
+  h.drain();
+  CHECK(h.deliveryState(ok) == "processed: run 2");
+  CHECK(h.run(2).view.trigger == RunTrigger::Comment);
+  CHECK(h.run(2).view.parentRunId == 1);
+  CHECK(h.build.calls.back() == std::vector<std::string>{"web2"});
+  CHECK(h.deployer.calls.empty());
+}
+
+TEST_CASE("a failing build fails the run; a refused deploy is visible as refused",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("x.nix");
+  h.plan.affected[s1] = {"web1", "web2"};
+  h.build.failing = {"web2"};
+  h.deployer.refused = {"web1"};
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  CHECK(h.run(1).view.state == RunState::Failed);
+  CHECK(h.hostStates(1).at("web1") == "deploy/refused");
+  CHECK(h.hostStates(1).at("web2") == "build/failed");
+  CHECK(h.deployer.calls.at(0).size() == 1);  // web2 never reached the deploy
+  // A commit the repository does not have: the run fails with git's word for it.
+  h.deliver(h.push("refs/heads/main", s1, std::string(40, 'e')));
+  h.drain();
+  CHECK(h.run(2).view.state == RunState::Failed);
+  CHECK(h.run(2).view.error.find("is not in") != std::string::npos);
+}
+
+TEST_CASE("restart recovery: in-flight hosts are interrupted, the run resumes, deploys re-check",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("x.nix");
+  h.plan.affected[s1] = {"db1", "web1", "web2"};
+  // What a runner killed mid-run leaves behind: a running run, db1 deployed, web1 being
+  // deployed, web2 being built.
+  auto runs = h.runs();
+  store::NewRun n;
+  n.repo = "alice/infra";
+  n.forge = "home";
+  n.kind = RunKind::Deploy;
+  n.sha = s1;
+  n.ref = "refs/heads/main";
+  n.baseSha = h.sha0;
+  int64_t id = runs.create(n);
+  REQUIRE(runs.claimNext()->view.id == id);
+  RunHostView v;
+  v.host = "db1";
+  v.stage = Stage::Deploy;
+  v.state = HostState::Succeeded;
+  runs.putHost(id, v);
+  v.host = "web1";
+  v.state = HostState::Running;
+  runs.putHost(id, v);
+  v.host = "web2";
+  v.stage = Stage::Build;
+  runs.putHost(id, v);
+
+  CHECK(h.sched->recover() == 1);
+  CHECK(h.run(id).view.state == RunState::Queued);
+  CHECK(h.run(id).view.error == "resumed after a runner restart");
+  CHECK(h.hostStates(id) == std::map<std::string, std::string>{{"db1", "deploy/succeeded"},
+                                                               {"web1", "deploy/interrupted"},
+                                                               {"web2", "build/interrupted"}});
+  CHECK(h.reporter.saw("host 1 web1 deploy interrupted"));
+  h.drain();
+  auto r = h.run(id);
+  CHECK(r.view.state == RunState::Succeeded);
+  CHECK(r.attempts == 2);
+  CHECK(h.build.calls == std::vector<std::vector<std::string>>{{"web1", "web2"}});  // not db1
+  REQUIRE(h.deployer.calls.size() == 1);
+  std::map<std::string, bool> check;
+  for (const auto& d : h.deployer.calls[0]) check[d.host] = d.checkCurrentFirst;
+  CHECK(check == std::map<std::string, bool>{{"web1", true}, {"web2", false}});
+  CHECK(h.hostStates(id).at("web1") == "deploy/succeeded");
+}
+
+TEST_CASE("a run interrupted too often ends as interrupted", "[unit][scheduler]") {
+  Harness h;
+  auto runs = h.runs();
+  store::NewRun n;
+  n.repo = "alice/infra";
+  n.kind = RunKind::Deploy;
+  n.sha = h.sha0;
+  n.ref = "refs/heads/main";
+  int64_t id = runs.create(n);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(runs.claimNext());
+    if (i < 2) {
+      CHECK(h.sched->recover() == 1);
+      CHECK(h.run(id).view.state == RunState::Queued);
+    }
+  }
+  CHECK(h.sched->recover() == 1);
+  CHECK(h.run(id).view.state == RunState::Interrupted);
+  CHECK(h.run(id).view.error == "interrupted 3 times by runner restarts; not resumed again");
+}
+
+TEST_CASE("runs of one ref run one at a time; other refs do not wait", "[unit][scheduler]") {
+  Harness h;
+  auto runs = h.runs();
+  store::NewRun a;
+  a.repo = "alice/infra";
+  a.kind = RunKind::Deploy;
+  a.sha = h.sha0;
+  a.ref = "refs/heads/main";
+  int64_t first = runs.create(a);
+  int64_t second = runs.create(a);
+  a.ref = "refs/pull/1/head";
+  int64_t other = runs.create(a);
+  CHECK(runs.claimNext()->view.id == first);
+  CHECK(runs.claimNext()->view.id == other);  // second waits for first
+  CHECK_FALSE(runs.claimNext());
+  runs.setState(first, RunState::Succeeded);
+  CHECK(runs.claimNext()->view.id == second);
+}
+
+TEST_CASE("each delivery becomes one run, once, however often the queue is read",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("x.nix");
+  int64_t d = h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.sched->dispatchQueued() == 0);
+  auto r = h.runs().byDelivery(d);
+  REQUIRE(r);
+  CHECK(h.runs().list(10).size() == 1);
+  // A delivery whose event cannot be read fails alone; the next is processed.
+  store::Deliveries ds(*h.db, h.clock);
+  int64_t bad = ds.insert({"home", "broken", "push", "{not json", false, ""}).id;
+  int64_t good = h.deliver(h.push("refs/heads/main", s1, s1));
+  h.sched->dispatchQueued();
+  CHECK(ds.get(bad)->state == "failed");
+  CHECK(ds.get(good)->state == "processed");
+}
