@@ -48,8 +48,10 @@ struct LabHost {
   int activationSeconds = 0;                 // testing.activationSeconds
   long evalWeight = 0;                       // testing.evalWeight
   std::string extraActivation;               // testing.extraActivation
-  std::string extraConfig;  // Nix attribute definitions appended verbatim to the host module
-  int revision = 1;         // in etc/host-id; changeHost() bumps it
+  // Nix attribute definitions appended verbatim to the host module, whose arguments are
+  // { config, pkgs, lib, self, inputs, ... } (self and inputs come from specialArgs).
+  std::string extraConfig;
+  int revision = 1;  // in etc/host-id; changeHost() bumps it
 };
 
 struct InfraOptions {
