@@ -84,11 +84,36 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
   Summary s;
   std::string dir = dirName(file);
   std::vector<const Expr*> chain;
+  std::vector<const Expr*> parents;  // the nodes above the current one
 
   std::function<void(const Expr&)> visit = [&](const Expr& e) {
-    auto record = [&](Interesting::Kind k) { s.nodes.push_back({&e, chain, k}); };
+    auto valueUse = [&] {
+      if (parents.empty()) return false;
+      const Expr* p = parents.back();
+      if (p->kind == ExprKind::List) return true;
+      if (p->kind != ExprKind::Attrs) return false;
+      return parents.size() < 2 || parents[parents.size() - 2]->kind != ExprKind::Let;
+    };
+    auto record = [&](Interesting::Kind k) {
+      s.nodes.push_back({&e, chain, k, k == Interesting::Kind::Value && valueUse()});
+    };
+    // A `with` variable may come from anything the with's attribute set holds; only withs
+    // over pkgs, lib or config cannot lead to files or inputs.
+    auto withMayRefer = [&] {
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const auto* w = (*it)->as<ExprWith>();
+        if (!w) continue;
+        const Expr* root = w->attrs.get();
+        while (const auto* sel = root->as<ExprSelect>()) root = sel->expr.get();
+        const auto* rv = root->as<ExprVar>();
+        if (!rv || rv->scope == VarScope::With || !plainModuleArg(rv->name)) return true;
+        if (rv->name == "config") return true;  // config.foo may be anything
+      }
+      return false;
+    };
     auto freeOrModuleArg = [&](const ExprVar& v) {
-      if (v.scope == VarScope::Global || v.scope == VarScope::With) return false;
+      if (v.scope == VarScope::With) return withMayRefer();
+      if (v.scope == VarScope::Global) return false;
       bool inChain = std::find(chain.begin(), chain.end(), v.binder) != chain.end();
       if (!inChain) return true;  // bound outside this root (inline modules of flake.nix)
       // the outermost lambda is the module function; its arguments are module arguments
@@ -157,6 +182,23 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
       }
       case ExprKind::Call: {
         const auto* c = e.as<ExprCall>();
+        // lib.fileset.toSource { root = ../..; fileset = …; }: only the fileset's files are
+        // in the source; `root` is just where they are relative to.
+        if (const auto* sel = c->fn->as<ExprSelect>();
+            sel && !sel->path.empty() && sel->path.back().isStatic() &&
+            sel->path.back().name == "toSource" && c->args.size() == 1) {
+          if (const auto* a = c->args[0]->as<ExprAttrs>();
+              a && a->attrs.count("root") && a->attrs.count("fileset")) {
+            parents.push_back(&e);
+            visit(*c->fn);
+            parents.push_back(a);
+            for (const auto& [name, def] : a->attrs)
+              if (name != "root" && def.value) visit(*def.value);
+            parents.pop_back();
+            parents.pop_back();
+            return;
+          }
+        }
         if (auto name = builtinName(*c->fn)) {
           static const std::set<std::string> kFileRefs = {"import",     "readDir",      "readFile",
                                                           "pathExists", "scopedImport", "path"};
@@ -186,6 +228,7 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         break;
     }
     bool binder = isBinder(e);
+    parents.push_back(&e);
     forEachChild(e, [&](const Slot& slot, const Expr& c) {
       // a with's attrs are outside its own scope
       bool inside = binder && !(e.kind == ExprKind::With && slot.kind[0] == 'a');
@@ -193,6 +236,7 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
       visit(c);
       if (inside) chain.pop_back();
     });
+    parents.pop_back();
   };
   visit(root);
   return summaries_.emplace(&root, std::move(s)).first->second;
@@ -325,9 +369,15 @@ void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
   }
   auto kind = ev_.tree().kind(p.path);
   if (kind == git::EntryKind::Tree) {
-    d.dirs.insert(p.path + "/");
-    std::string def = p.path + "/default.nix";
-    if (ev_.tree().exists(def)) scanFile(def, ctx);
+    // Everything below a directory is a dependency, and the Nix files in it may refer to
+    // files elsewhere (a package's src): follow them all.
+    if (!d.dirs.insert(p.path + "/").second) return;
+    int followed = 0;
+    for (const auto& f : ev_.tree().filesBelow(p.path)) {
+      if (!endsWith(f.path, ".nix")) continue;
+      if (++followed > 5000) break;
+      scanFile(f.path, ctx);
+    }
     return;
   }
   d.files.insert(p.path);
@@ -335,7 +385,7 @@ void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
 }
 
 void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::string& file,
-                              HostCtx& ctx, int depth) {
+                              HostCtx& ctx, int depth, bool valueUse) {
   if (!v || depth > 4) return;
   HostDeps& d = *ctx.deps;
   for (const auto& p : v->carried.paths) addPath(p, ctx);
@@ -353,7 +403,7 @@ void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::stri
       d.inputs.insert(v->input);
       return;
     case VKind::Self:
-      d.selfRevision.push_back(where(file, at) + " (self)");
+      if (valueUse) d.selfRevision.push_back(where(file, at) + " (self)");
       return;
     case VKind::Attrs:
     case VKind::Lambda:
@@ -367,6 +417,9 @@ void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::stri
       }
       if (v->kind == VKind::Attrs && v.get() != ev_.inputsThunk()->value.get()) {
         for (const auto& [k, t] : v->attrs) addValueDeps(ev_.force(t), at, file, ctx, depth + 1);
+        for (const auto& e : v->unknownEntries)
+          addValueDeps(ev_.force(e), at, file, ctx, depth + 1);
+        if (!v->openReason.empty()) d.dynamic.push_back(where(file, at) + ": " + v->openReason);
       }
       return;
     case VKind::List:
@@ -401,7 +454,7 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
         addValueDeps(v, n.node, file, ctx, 0);
         break;
       case Interesting::Kind::Value:
-        addValueDeps(v, n.node, file, ctx, 0);
+        addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
         break;
     }
   }

@@ -49,6 +49,9 @@ class DepScanner {
     const nix::Expr* node;
     std::vector<const nix::Expr*> chain;  // binders from the summary root down to the node
     enum class Kind { Value, FileRef, HostNameDef } kind;
+    // The node is used as a value in the configuration (an attribute's or list element's
+    // value), so a whole `self` there puts the flake's source into the system.
+    bool valueUse = false;
   };
   struct Summary {
     std::vector<std::string> staticPaths;   // resolved literal paths
@@ -66,7 +69,7 @@ class DepScanner {
                 const std::string& file, HostCtx& ctx);
   void addPath(const PathRef& p, HostCtx& ctx);
   void addValueDeps(const ValuePtr& v, const nix::Expr* at, const std::string& file, HostCtx& ctx,
-                    int depth);
+                    int depth, bool valueUse = true);
   EnvPtr buildEnv(const EnvPtr& start, const std::vector<const nix::Expr*>& chain,
                   bool bindModuleArgs, HostCtx& ctx);
   ThunkPtr moduleArg(const std::string& name, HostCtx& ctx);

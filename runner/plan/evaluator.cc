@@ -1,6 +1,7 @@
 #include "runner/plan/evaluator.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
@@ -113,21 +114,33 @@ int arityOf(const std::string& n) {
       {"unique", 1},
       {"id", 1},
       {"const", 2},
+      {"makeOverridable", 2},
+      {"toLower", 1},
+      {"toUpper", 1},
+      {"stringLength", 1},
+      {"substring", 3},
+      {"packagesFromDirectoryRecursive", 1},
+      {"flake-parts.evalFlakeModule", 2},
   };
   auto it = kArity.find(n);
   return it == kArity.end() ? -1 : it->second;
 }
 
 // Builtins whose result we never need to know beyond "some value".
+// Carries `from`'s openness (and the values with unknown names) over to `to`.
+void inheritOpen(Value& to, const Value& from) {
+  if (!from.open) return;
+  to.open = true;
+  to.unknownEntries.insert(to.unknownEntries.end(), from.unknownEntries.begin(),
+                           from.unknownEntries.end());
+  if (to.openReason.empty()) to.openReason = from.openReason;
+}
+
 bool benign(const std::string& n) {
   static const std::set<std::string> kBenign = {
-      "isNull",       "elem",         "length",           "head",
-      "tail",         "elemAt",       "concatStringsSep", "intersectAttrs",
-      "functionArgs", "isAttrs",      "isList",           "isString",
-      "isFunction",   "isPath",       "hasPrefix",        "hasSuffix",
-      "removeSuffix", "removePrefix", "replaceStrings",   "toJSON",
-      "fromJSON",     "derivation",   "placeholder",      "tryEval",
-      "attrByPath",   "unique"};
+      "isNull",     "intersectAttrs", "functionArgs", "isAttrs",    "isList",
+      "isString",   "isFunction",     "isPath",       "toJSON",     "fromJSON",
+      "derivation", "placeholder",    "tryEval",      "attrByPath", "unique"};
   return kBenign.count(n) > 0;
 }
 
@@ -185,6 +198,40 @@ ValuePtr Evaluator::pathValue(PathRef p) {
   auto v = make(VKind::Path);
   v->path = std::move(p);
   return v;
+}
+
+Carried Evaluator::valueCarried(const ValuePtr& v, int depth) {
+  Carried c = v->carried;
+  switch (v->kind) {
+    case VKind::Path:
+    case VKind::String:
+      if (v->path) c.paths.insert(*v->path);
+      break;
+    case VKind::Input:
+      if (v->input != "self") c.inputs.insert(v->input);
+      break;
+    case VKind::Self:
+      c.selfWhole = true;
+      break;
+    case VKind::Attrs:
+    case VKind::Lambda:
+      if (v->origin && v->originEnv && scanExpr) {
+        c.merge(scanExpr(*v->origin, v->originEnv));
+      } else if (v->kind == VKind::Attrs && depth < 3) {
+        for (const auto& [k, t] : v->attrs) c.merge(valueCarried(force(t), depth + 1));
+      }
+      if (depth < 3)
+        for (const auto& e : v->unknownEntries) c.merge(valueCarried(force(e), depth + 1));
+      if (!v->openReason.empty()) c.dynamic.push_back(v->openReason);
+      break;
+    case VKind::List:
+      if (depth < 3)
+        for (const auto& t : v->elems) c.merge(valueCarried(force(t), depth + 1));
+      break;
+    default:
+      break;
+  }
+  return c;
 }
 
 void Evaluator::pushTrace(Trace* t) { traces_.push_back(t); }
@@ -313,7 +360,13 @@ ThunkPtr Evaluator::importFile(const std::string& pathIn) {
   } else {
     evaluatedFiles_.insert(path);
     flakeLevel_.insert(file.get());
-    t = thunk(*file->ast, fileEnv(file));
+    // Forcing the import records it, so every trace that uses this file names it.
+    t = std::make_shared<Thunk>();
+    EnvPtr env = fileEnv(file);
+    t->compute = [this, file, env, path] {
+      recordExternal("import:" + path);
+      return eval(*file->ast, env);
+    };
   }
   imports_.emplace(path, t);
   return t;
@@ -354,8 +407,21 @@ ThunkPtr Evaluator::select(const ValuePtr& v, const std::string& name) {
     case VKind::Attrs: {
       auto it = v->attrs.find(name);
       if (it != v->attrs.end()) return it->second;
-      if (v->open) return ready(unknown("attribute '" + name + "' of a partly known set"));
-      return nullptr;
+      if (!v->open) return nullptr;
+      if (v->unknownEntries.empty() && v->openReason.empty())
+        return ready(unknown("attribute '" + name + "' of a partly known set"));
+      // The attribute may be one whose name the planner could not compute: it depends on
+      // whatever any of those values refers to (and on anything, if some are not even known).
+      auto t = std::make_shared<Thunk>();
+      t->compute = [this, v, name] {
+        Carried c;
+        for (const auto& e : v->unknownEntries) c.merge(valueCarried(force(e)));
+        if (!v->openReason.empty())
+          c.dynamic.push_back("attribute '" + name + "' of a set the planner could not fully " +
+                              "evaluate: " + v->openReason);
+        return unknown("attribute '" + name + "' of a partly known set", c);
+      };
+      return t;
     }
     case VKind::Builtin:
       if (v->name == "builtins") {
@@ -582,10 +648,12 @@ ValuePtr Evaluator::attrsFromExpr(const ExprAttrs& a, const EnvPtr& env) {
   }
   for (const auto& d : a.dynamicAttrs) {
     ValuePtr n = unrecorded([&] { return eval(*d.name, inner); });
-    if (n->kind == VKind::String && n->text)
+    if (n->kind == VKind::String && n->text) {
       v->attrs[*n->text] = thunk(*d.value, inner);
-    else
+    } else {
       v->open = true;
+      v->unknownEntries.push_back(thunk(*d.value, inner));
+    }
   }
   if (a.recursive) inner->vars = v->attrs;
   return v;
@@ -600,9 +668,12 @@ ValuePtr Evaluator::mergeAttrs(const std::vector<ThunkPtr>& parts) {
     if (v->kind != VKind::Attrs) {
       out->open = true;
       out->carried.merge(v->carried);
+      if (out->openReason.empty())
+        out->openReason = "merged with a value the planner cannot evaluate" +
+                          (v->reason.empty() ? std::string() : " (" + v->reason + ")");
       continue;
     }
-    out->open = out->open || v->open;
+    inheritOpen(*out, *v);
     for (const auto& [k, t] : v->attrs) byName[k].push_back(t);
   }
   for (auto& [k, ts] : byName) {
@@ -667,14 +738,17 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         auto out = make(VKind::Attrs);
         out->attrs = l->attrs;
         for (const auto& [k, t] : r->attrs) out->attrs[k] = t;
-        out->open = l->open || r->open;
+        inheritOpen(*out, *l);
+        inheritOpen(*out, *r);
         return out;
       }
       if (l->kind == VKind::Unknown && r->kind == VKind::Attrs) {
         auto out = make(VKind::Attrs);
         out->attrs = r->attrs;
+        inheritOpen(*out, *r);
         out->open = true;
         out->carried = l->carried;
+        out->openReason = "'//' with a value the planner cannot evaluate (" + l->reason + ")";
         return out;
       }
       Carried c = l->carried;
@@ -888,6 +962,8 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
         auto out = make(VKind::Attrs);
         out->attrs = a->attrs;
         for (const auto& [k, t] : b->attrs) out->attrs.emplace(k, t);
+        inheritOpen(*out, *a);
+        inheritOpen(*out, *b);
         out->open = true;
         return out;
       }
@@ -1021,6 +1097,12 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
     }
     return sys;
   }
+  if (last == "evalFlakeModule") {  // (flake-parts.lib.evalFlakeModule args module).config.flake
+    auto b = make(VKind::Builtin);
+    b->name = "flake-parts.evalFlakeModule";
+    b->args = {arg};
+    return b;
+  }
   if (last == "mkFlake") {
     auto b = make(VKind::Builtin);
     b->name = "flake-parts.mkFlake";
@@ -1117,17 +1199,22 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     ValuePtr l = F(0);
     if (l->kind != VKind::List) return unknown("listToAttrs of an unknown list", l->carried);
     auto out = make(VKind::Attrs);
-    out->open = l->open;
+    if (l->open) {
+      out->open = true;
+      out->openReason = "listToAttrs of a list the planner cannot evaluate fully";
+    }
     for (const auto& el : l->elems) {
       ValuePtr pair = unrecorded([&] { return force(el); });
       if (pair->kind != VKind::Attrs) {
         out->open = true;
+        out->unknownEntries.push_back(el);
         continue;
       }
       ThunkPtr n = select(pair, "name"), v = select(pair, "value");
       ValuePtr nv = n ? unrecorded([&] { return force(n); }) : nullptr;
       if (!nv || nv->kind != VKind::String || !nv->text || !v) {
         out->open = true;
+        out->unknownEntries.push_back(v ? v : el);
         continue;
       }
       out->attrs[*nv->text] = v;
@@ -1139,6 +1226,14 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (a->kind != VKind::Attrs) return unknown(name + " of an unknown set", a->carried);
     auto out = make(name == "mapAttrs" ? VKind::Attrs : VKind::List);
     out->open = a->open;
+    out->openReason = a->openReason;
+    for (const auto& e : a->unknownEntries) {  // values whose names are unknown, mapped too
+      auto r = std::make_shared<Thunk>();
+      r->compute = [this, f, e, site, env] {
+        return apply(apply(f, ready(unknown("an attribute name")), site, env), e, site, env);
+      };
+      out->unknownEntries.push_back(r);
+    }
     for (const auto& [k, t] : a->attrs) {
       auto r = std::make_shared<Thunk>();
       std::string key = k;
@@ -1157,17 +1252,22 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     ValuePtr f = F(0), a = F(1);
     if (a->kind != VKind::Attrs) return unknown("mapAttrs' of an unknown set", a->carried);
     auto out = make(VKind::Attrs);
-    out->open = a->open;
+    inheritOpen(*out, *a);
     for (const auto& [k, t] : a->attrs) {
       ValuePtr pair =
           unrecorded([&] { return apply(apply(f, ready(str(k)), site, env), t, site, env); });
       ThunkPtr n = pair->kind == VKind::Attrs ? select(pair, "name") : nullptr;
       ValuePtr nv = n ? unrecorded([&] { return force(n); }) : nullptr;
       ThunkPtr v = pair->kind == VKind::Attrs ? select(pair, "value") : nullptr;
-      if (nv && nv->kind == VKind::String && nv->text && v)
+      if (nv && nv->kind == VKind::String && nv->text && v) {
         out->attrs[*nv->text] = v;
-      else
+      } else {
         out->open = true;
+        if (v)
+          out->unknownEntries.push_back(v);
+        else if (out->openReason.empty())
+          out->openReason = "mapAttrs' produced an entry the planner cannot evaluate";
+      }
     }
     return out;
   }
@@ -1195,7 +1295,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     ValuePtr pred = F(0), a = F(1);
     if (a->kind != VKind::Attrs) return unknown("filterAttrs of an unknown set", a->carried);
     auto out = make(VKind::Attrs);
-    out->open = a->open;
+    inheritOpen(*out, *a);
     for (const auto& [k, t] : a->attrs) {
       ValuePtr keep =
           unrecorded([&] { return apply(apply(pred, ready(str(k)), site, env), t, site, env); });
@@ -1376,6 +1476,116 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     return F(args.size() - 1);
   }
   if (name == "const") return F(0);
+  if (name == "makeOverridable") return apply(F(0), args[1], site, env);
+  // String and list functions on known values (attribute names are often computed with
+  // them: removeSuffix ".nix" over a readDir, …).
+  auto knownText = [&](size_t i) -> std::optional<std::string> {
+    ValuePtr v = F(i);
+    if (v->kind == VKind::String && v->text) return v->text;
+    return std::nullopt;
+  };
+  if (name == "removeSuffix" || name == "removePrefix" || name == "hasSuffix" ||
+      name == "hasPrefix") {
+    auto affix = knownText(0), text = knownText(1);
+    if (!affix || !text) return unknown("builtins." + name + " of unknown text");
+    bool suffix = name == "removeSuffix" || name == "hasSuffix";
+    bool has = suffix ? endsWith(*text, *affix) : startsWith(*text, *affix);
+    if (name == "hasSuffix" || name == "hasPrefix") return boolv(has);
+    if (!has) return str(*text);
+    return str(suffix ? text->substr(0, text->size() - affix->size())
+                      : text->substr(affix->size()));
+  }
+  if (name == "toLower" || name == "toUpper") {
+    auto text = knownText(0);
+    if (!text) return unknown("builtins." + name + " of unknown text");
+    std::string out = *text;
+    for (char& ch : out)
+      ch = name == "toLower" ? static_cast<char>(std::tolower(ch))
+                             : static_cast<char>(std::toupper(ch));
+    return str(out);
+  }
+  if (name == "stringLength") {
+    auto text = knownText(0);
+    if (!text) return unknown("stringLength of unknown text");
+    auto v = make(VKind::Int);
+    v->i = static_cast<int64_t>(text->size());
+    return v;
+  }
+  if (name == "substring") {
+    ValuePtr start = F(0), len = F(1);
+    auto text = knownText(2);
+    if (start->kind != VKind::Int || len->kind != VKind::Int || !text || start->i < 0)
+      return unknown("substring of unknown text");
+    size_t b = std::min(static_cast<size_t>(start->i), text->size());
+    return str(text->substr(b, len->i < 0 ? std::string::npos : static_cast<size_t>(len->i)));
+  }
+  if (name == "replaceStrings") {
+    auto from = knownStrings(F(0)), to = knownStrings(F(1));
+    auto text = knownText(2);
+    if (!from || !to || !text || from->size() != to->size())
+      return unknown("replaceStrings of unknown text");
+    std::string out;
+    for (size_t i = 0; i < text->size();) {
+      bool done = false;
+      for (size_t k = 0; k < from->size(); ++k) {
+        const std::string& f = (*from)[k];
+        if (!f.empty() && text->compare(i, f.size(), f) == 0) {
+          out += (*to)[k];
+          i += f.size();
+          done = true;
+          break;
+        }
+      }
+      if (!done) out += (*text)[i++];
+    }
+    return str(out);
+  }
+  if (name == "concatStringsSep") {
+    auto sep = knownText(0);
+    auto parts = knownStrings(F(1));
+    if (!sep || !parts) return unknown("concatStringsSep of unknown text");
+    return str(join(*parts, *sep));
+  }
+  if (name == "head" || name == "tail" || name == "length" || name == "elemAt") {
+    ValuePtr l = F(0);
+    if (l->kind != VKind::List || l->open) return unknown(name + " of an unknown list", l->carried);
+    if (name == "length") {
+      auto v = make(VKind::Int);
+      v->i = static_cast<int64_t>(l->elems.size());
+      return v;
+    }
+    if (name == "tail") {
+      auto out = make(VKind::List);
+      if (!l->elems.empty()) out->elems.assign(l->elems.begin() + 1, l->elems.end());
+      return out;
+    }
+    size_t idx = 0;
+    if (name == "elemAt") {
+      ValuePtr i = F(1);
+      if (i->kind != VKind::Int || i->i < 0) return unknown("elemAt of an unknown index");
+      idx = static_cast<size_t>(i->i);
+    }
+    if (idx >= l->elems.size()) return unknown(name + " out of range");
+    return force(l->elems[idx]);
+  }
+  if (name == "elem") {
+    auto x = knownText(0);
+    auto list = knownStrings(F(1));
+    if (!x || !list) return unknown("elem we cannot evaluate");
+    return boolv(std::find(list->begin(), list->end(), *x) != list->end());
+  }
+  if (name == "packagesFromDirectoryRecursive") {
+    // Every Nix file below `directory` is a package, callPackage'd: depend on all of them.
+    ValuePtr a = F(0);
+    Carried c = carriedOfArgs();
+    if (a->kind == VKind::Attrs) {
+      if (ThunkPtr d = select(a, "directory")) {
+        ValuePtr dv = force(d);
+        if (dv->path) c.paths.insert(*dv->path);
+      }
+    }
+    return unknown("packagesFromDirectoryRecursive", c);
+  }
   if (name == "recursiveUpdate") return mergeAttrs({args[0], args[1]});
   if (name == "foldl'") {
     ValuePtr op = F(0), l = F(2);
@@ -1395,6 +1605,15 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     return apply(force(importFile(p->path->path)), args[1], site, env);
   }
   if (name == "flake-parts.mkFlake") return flakeParts(args[0], args[1]);
+  if (name == "flake-parts.evalFlakeModule") {
+    auto config = make(VKind::Attrs);
+    config->open = true;
+    config->attrs["flake"] = ready(flakeParts(args[0], args[1]));
+    auto out = make(VKind::Attrs);
+    out->open = true;
+    out->attrs["config"] = ready(config);
+    return out;
+  }
   if (name == "throw" || name == "abort") return unknown(name);
   if (name == "getFlake" || name == "toPath" || name == "storePath") {
     Carried c = carriedOfArgs();
@@ -1407,40 +1626,102 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
 }
 
 void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
-                                        std::vector<ThunkPtr>& flakeAttrs,
-                                        std::vector<ThunkPtr>& clanArgs, int depth) {
+                                        FlakePartsCollected& out, int depth) {
   if (depth > 20) return;
   switch (module->kind) {
     case VKind::Path:
     case VKind::String:
       if (module->path && module->path->exact) {
-        collectFlakePartsModule(force(importFile(module->path->path)), moduleArgs, flakeAttrs,
-                                clanArgs, depth + 1);
+        collectFlakePartsModule(force(importFile(module->path->path)), moduleArgs, out, depth + 1);
         return;
       }
       break;
     case VKind::Lambda:
-      collectFlakePartsModule(apply(module, moduleArgs, nullptr, nullptr), moduleArgs, flakeAttrs,
-                              clanArgs, depth + 1);
+      collectFlakePartsModule(apply(module, moduleArgs, nullptr, nullptr), moduleArgs, out,
+                              depth + 1);
       return;
     case VKind::List:
       for (const auto& el : module->elems)
-        collectFlakePartsModule(force(el), moduleArgs, flakeAttrs, clanArgs, depth + 1);
+        collectFlakePartsModule(force(el), moduleArgs, out, depth + 1);
       return;
     case VKind::Attrs: {
-      if (ThunkPtr f = select(module, "flake")) flakeAttrs.push_back(f);
-      if (ThunkPtr c = select(module, "clan")) clanArgs.push_back(c);
+      static const std::set<std::string> kModelled = {
+          "flake", "clan",          "lite-config", "imports",          "perSystem", "systems",
+          "debug", "transposition", "partitions",  "partitionedAttrs", "_class",    "_file",
+          "key",   "options",       "config",      "disabledModules"};
+      if (ThunkPtr f = select(module, "flake")) out.flake.push_back(f);
+      if (ThunkPtr c = select(module, "clan")) out.clan.push_back(c);
+      if (ThunkPtr l = select(module, "lite-config")) out.liteConfig.push_back(l);
+      if (ThunkPtr c = select(module, "config")) {  // { options = …; config = { flake = …; }; }
+        ValuePtr cv = force(c);
+        if (cv->kind == VKind::Attrs) collectFlakePartsModule(cv, moduleArgs, out, depth + 1);
+      }
       if (ThunkPtr i = select(module, "imports"))
-        collectFlakePartsModule(force(i), moduleArgs, flakeAttrs, clanArgs, depth + 1);
+        collectFlakePartsModule(force(i), moduleArgs, out, depth + 1);
+      for (const auto& [k, _] : module->attrs)
+        if (!kModelled.count(k)) out.otherOptions.insert(k);
       return;
     }
     case VKind::Input:
-      return;  // a flake module from an input (clan-core.flakeModules.default, …)
+      // a flake module from an input (clan-core.flakeModules.default, lite-config, …)
+      out.externalModules.push_back(module->input + "." + join(module->inputPath, "."));
+      return;
     default:
       break;
   }
   warnings_.push_back("a flake-parts module the planner cannot evaluate: " +
                       (module->reason.empty() ? std::string("unknown value") : module->reason));
+}
+
+// yelite/lite-config: hosts.<name>.system, hostModuleDir/<name>, systemModules for every
+// host; darwin systems become darwinConfigurations, not NixOS hosts.
+ValuePtr Evaluator::liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs) {
+  std::vector<ThunkPtr> values;
+  for (const auto& p : parts) {
+    ValuePtr v = force(p);
+    if (v->kind == VKind::Lambda) v = apply(v, moduleArgs, nullptr, nullptr);
+    values.push_back(ready(v));
+  }
+  ValuePtr cfg = mergeAttrs(values);
+  auto configs = make(VKind::Attrs);
+  if (cfg->kind != VKind::Attrs) return configs;
+  std::optional<std::string> hostDir;
+  if (ThunkPtr d = select(cfg, "hostModuleDir")) {
+    ValuePtr dv = force(d);
+    if (dv->path && dv->path->exact) hostDir = dv->path->path;
+  }
+  // Everything else lite-config is given (systemModules, nixpkgs overlays, …) may end up in
+  // every host: a module value without an origin, so its parts are scanned one by one.
+  auto shared = make(VKind::Attrs);
+  for (const auto& [k, t] : cfg->attrs)
+    if (k != "hostModuleDir" && k != "hosts") shared->attrs[k] = t;
+  ThunkPtr hostsT = select(cfg, "hosts");
+  ValuePtr hosts = hostsT ? force(hostsT) : make(VKind::Attrs);
+  if (hosts->kind != VKind::Attrs) {
+    configs->open = true;
+    configs->openReason = "lite-config hosts the planner cannot evaluate";
+    return configs;
+  }
+  for (const auto& [name, spec] : hosts->attrs) {
+    ValuePtr sv = force(spec);
+    if (sv->kind == VKind::Attrs) {
+      if (ThunkPtr sys = select(sv, "system")) {
+        ValuePtr system = force(sys);
+        if (system->kind == VKind::String && system->text && endsWith(*system->text, "-darwin"))
+          continue;
+      }
+    }
+    auto sys = make(VKind::NixosSystem);
+    sys->libInput = inputs_.count("nixpkgs") ? "nixpkgs" : "lite-config";
+    auto mods = make(VKind::List);
+    if (hostDir)
+      mods->elems.push_back(ready(pathValue(PathRef{true, *hostDir + "/" + name, "", ""})));
+    mods->elems.push_back(ready(shared));
+    mods->elems.push_back(spec);
+    sys->modules = ready(mods);
+    configs->attrs[name] = ready(sys);
+  }
+  return configs;
 }
 
 ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
@@ -1463,19 +1744,29 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   margs->attrs["config"] = ready(config);
   ThunkPtr moduleArgs = ready(margs);
 
-  std::vector<ThunkPtr> flakeAttrs, clanArgs;
-  collectFlakePartsModule(force(module), moduleArgs, flakeAttrs, clanArgs, 0);
-  ValuePtr merged = mergeAttrs(flakeAttrs);
-  if (clanArgs.empty()) return merged;
-  ValuePtr clanResult = clan(ready(mergeAttrs(clanArgs)));
+  FlakePartsCollected c;
+  collectFlakePartsModule(force(module), moduleArgs, c, 0);
+  ValuePtr merged = mergeAttrs(c.flake);
+  std::vector<ThunkPtr> hostSets;
+  if (!c.clan.empty()) {
+    ValuePtr clanResult = clan(ready(mergeAttrs(c.clan)));
+    if (ThunkPtr cc = select(clanResult, "nixosConfigurations")) hostSets.push_back(cc);
+  }
+  if (!c.liteConfig.empty()) hostSets.push_back(ready(liteConfig(c.liteConfig, moduleArgs)));
+  // Options set by flake modules of inputs that the planner does not model may define hosts.
+  std::vector<std::string> unmodelled;
+  for (const auto& o : c.otherOptions) unmodelled.push_back(o);
+  if (!c.externalModules.empty() && !unmodelled.empty())
+    warnings_.push_back("flake-parts options " + join(unmodelled, ", ") +
+                        " come from flake modules the planner does not model (" +
+                        join(c.externalModules, ", ") +
+                        "): hosts they define are not discovered; list them under hosts: in the "
+                        "config");
+  if (hostSets.empty()) return merged;
   auto out = make(VKind::Attrs);
   *out = *merged;
-  ThunkPtr clanConfigs = select(clanResult, "nixosConfigurations");
-  ThunkPtr own = select(merged, "nixosConfigurations");
-  out->attrs["nixosConfigurations"] = own && clanConfigs ? ready(mergeAttrs({clanConfigs, own}))
-                                      : own              ? own
-                                                         : clanConfigs;
-  out->attrs["clan"] = ready(clanResult);
+  if (ThunkPtr own = select(merged, "nixosConfigurations")) hostSets.push_back(own);
+  out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
   return out;
 }
 
@@ -1499,6 +1790,7 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
       open = m->open;
     } else {
       open = true;
+      warnings_.push_back("Clan machines the planner cannot evaluate: " + m->reason);
     }
   }
   std::set<std::string> names;
@@ -1511,18 +1803,28 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
         names.insert(k.path.substr(k.path.rfind('/') + 1));
     }
   }
+  std::set<std::string> darwin;
   if (inventory) {
     ValuePtr inv = force(inventory);
     if (inv->kind == VKind::Attrs) {
       if (ThunkPtr im = select(inv, "machines")) {
         ValuePtr imv = force(im);
-        if (imv->kind == VKind::Attrs)
-          for (const auto& [k, _] : imv->attrs) names.insert(k);
+        if (imv->kind == VKind::Attrs) {
+          for (const auto& [k, spec] : imv->attrs) {
+            names.insert(k);
+            ValuePtr sv = force(spec);
+            ThunkPtr mc = sv->kind == VKind::Attrs ? select(sv, "machineClass") : nullptr;
+            ValuePtr mcv = mc ? force(mc) : nullptr;
+            if (mcv && mcv->kind == VKind::String && mcv->text == "darwin") darwin.insert(k);
+          }
+        }
       }
     }
   }
+  for (const auto& d : darwin) names.erase(d);  // darwinConfigurations, not NixOS hosts
   auto configs = make(VKind::Attrs);
   configs->open = open;
+  if (open) configs->openReason = "Clan machines the planner cannot evaluate";
   std::string libInput = inputs_.count("clan-core") ? "clan-core" : "nixpkgs";
   for (const auto& n : names) {
     auto sys = make(VKind::NixosSystem);
@@ -1603,7 +1905,11 @@ std::vector<HostDef> Evaluator::hosts() {
     std::vector<HostDef> out;
     ValuePtr outputs = force(outputs_);
     if (outputs->kind != VKind::Attrs) {
-      warnings_.push_back("the flake's outputs could not be evaluated: " + outputs->reason);
+      warnings_.push_back(
+          "the flake's outputs could not be evaluated (" +
+          (outputs->reason.empty() ? std::string("not an attribute set") : outputs->reason) +
+          "): no hosts found; use exact mode or list them under hosts: in the "
+          "config");
       return out;
     }
     if (ThunkPtr nc = select(outputs, "nixosConfigurations")) {

@@ -104,6 +104,10 @@ struct Value {
   std::vector<ThunkPtr> elems;
   std::map<std::string, ThunkPtr> attrs;
   bool open = false;  // may contain entries we do not know
+  // Attrs: values whose names could not be computed (selecting an unknown name may give any
+  // of them), and why entries may be missing altogether ("" when that cannot hide files).
+  std::vector<ThunkPtr> unknownEntries;
+  std::string openReason;
   // Where an attrset or lambda came from (for scanning inline modules)
   const nix::Expr* origin = nullptr;
   EnvPtr originEnv;
@@ -168,6 +172,9 @@ class Evaluator {
   ThunkPtr select(const ValuePtr& v, const std::string& name);
 
   ThunkPtr thunk(const nix::Expr& e, const EnvPtr& env);
+  // The dependencies a value can carry into a configuration: its paths, inputs, the code of
+  // inline modules (scanned), depth-limited into attribute sets and lists.
+  Carried valueCarried(const ValuePtr& v, int depth = 0);
   static ThunkPtr ready(ValuePtr v);
   static ValuePtr unknown(std::string reason, Carried carried = {});
   static ValuePtr str(std::string s);
@@ -222,9 +229,17 @@ class Evaluator {
   ValuePtr attrsFromExpr(const nix::ExprAttrs& a, const EnvPtr& env);
   ValuePtr binOp(const nix::ExprBinOp& b, const EnvPtr& env);
   ValuePtr flakeParts(const ThunkPtr& args, const ThunkPtr& module);
+  // What a flake-parts module tree sets that the planner models.
+  struct FlakePartsCollected {
+    std::vector<ThunkPtr> flake;               // `flake = …`
+    std::vector<ThunkPtr> clan;                // `clan = …` (clan-core's flake module)
+    std::vector<ThunkPtr> liteConfig;          // `lite-config = …` (yelite/lite-config)
+    std::vector<std::string> externalModules;  // flake modules imported from inputs
+    std::set<std::string> otherOptions;        // top-level options set we do not model
+  };
   void collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
-                               std::vector<ThunkPtr>& flakeAttrs, std::vector<ThunkPtr>& clanArgs,
-                               int depth);
+                               FlakePartsCollected& out, int depth);
+  ValuePtr liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs);
   ValuePtr clan(const ThunkPtr& args);
   ValuePtr colmenaHosts(const ValuePtr& hive);
   ValuePtr mergeAttrs(const std::vector<ThunkPtr>& parts);

@@ -178,11 +178,6 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
     changedPaths.push_back(f.path);
     if (f.oldPath) changedPaths.push_back(*f.oldPath);
   }
-  std::set<std::string> flakeLevelChanged;
-  for (const auto& p : changedPaths) {
-    if (to.ev->evaluatedFiles().count(p) || (from.ev && from.ev->evaluatedFiles().count(p)))
-      flakeLevelChanged.insert(p);
-  }
   bool anyChange = !plan.filesChanged.empty() || !plan.inputsChanged.empty();
 
   std::map<std::string, HostDeps> depsByHost;
@@ -220,6 +215,15 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
         hostsByFile[p].push_back(name);
         hp.reasons.push_back({ReasonKind::File, p, "", ""});
       }
+    }
+    // Flake-level files this host's definition was evaluated from: flake.nix and whatever it
+    // imported on the way (recorded in the trace). A change there counts only when the part
+    // of the code the host used changed.
+    std::set<std::string> flakeLevelChanged;
+    for (const auto& p : changedPaths) {
+      if (p == "flake.nix" || deps.trace.externals.count("import:" + p) ||
+          to.hostSet.externals.count("import:" + p))
+        flakeLevelChanged.insert(p);
     }
     if (!flakeLevelChanged.empty() && oldDef) {
       HostDeps oldDeps = from.scanner->scan(*oldDef, clanDefault);

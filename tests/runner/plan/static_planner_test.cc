@@ -430,3 +430,150 @@ TEST_CASE("the plan renders as a table and as markdown", "[unit][plan]") {
   CHECK(md.find("| octavia | no | - |") != std::string::npos);
   CHECK(md.find("| `home-manager` | updated | `h1` | `h2` |") != std::string::npos);
 }
+
+// Regressions found by running the planner on real infra repositories (see the closing note of
+// issue 3). Each one was a miss: a host the change affects, planned as unaffected.
+
+namespace {
+std::map<std::string, std::optional<std::string>> twoHosts(const std::string& flake) {
+  return {{"flake.nix", flake},
+          {"flake.lock", homelabLock()},
+          {"a.nix", "{ ... }: { }\n"},
+          {"b.nix", "{ ... }: { }\n"}};
+}
+}  // namespace
+
+TEST_CASE("a module file imported at flake level is tracked, comments aside", "[unit][plan]") {
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ (import ./common.nix) ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["common.nix"] = "{ ... }: { networking.domain = \"one\"; }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"common.nix", "{ ... }: { networking.domain = \"two\"; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"a"});
+  CHECK(reasonsOf(p, "a").at(0) ==
+        Reason{ReasonKind::Global, "common.nix", "", "the host's definition in the flake changed"});
+  Plan c = s.planChange(
+      {{"common.nix", "# just a comment\n{ ... }: { networking.domain = \"one\"; }\n"}});
+  CHECK(affected(c).empty());
+}
+
+TEST_CASE("names reached through `with inputs;` in a module file", "[unit][plan]") {
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }@inputs: {
+    nixosModules.x = ./x.nix;
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] = "{ inputs, ... }: { imports = with inputs; [ self.nixosModules.x ]; }\n";
+  f["x.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"x.nix", "{ ... }: { y = 1; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("module names computed with removeSuffix over readDir", "[unit][plan]") {
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }@inputs: {
+    nixosModules = import ./modules nixpkgs.lib;
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["modules/default.nix"] =
+      "lib: lib.mapAttrs' (name: _: lib.nameValuePair (lib.removeSuffix \".nix\" name) "
+      "(./nixos + \"/${name}\")) (builtins.readDir ./nixos)\n";
+  f["modules/nixos/x.nix"] = "{ ... }: { }\n";
+  f["modules/nixos/y.nix"] = "{ ... }: { }\n";
+  f["a.nix"] = "{ inputs, ... }: { imports = [ inputs.self.nixosModules.x ]; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"modules/nixos/x.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"modules/nixos/y.nix", "{ ... }: { z = 1; }\n"}})).empty());
+}
+
+TEST_CASE("an attribute whose name the planner cannot compute depends on every candidate",
+          "[unit][plan]") {
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }@inputs: {
+    nixosModules = { ${nixpkgs.lib.someUnknownFunction "x"} = ./x.nix; };
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] = "{ inputs, ... }: { imports = [ inputs.self.nixosModules.x ]; }\n";
+  f["x.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"x.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"a"});
+}
+
+TEST_CASE("packages from a directory and fileset sources", "[unit][plan]") {
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    overlays.default = final: prev: prev.lib.packagesFromDirectoryRecursive {
+      inherit (final) callPackage; directory = ./by-name; };
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem {
+      modules = [ ./a.nix { nixpkgs.overlays = [ self.overlays.default ]; } ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["by-name/u/package.nix"] =
+      "{ lib, stdenv }: stdenv.mkDerivation { name = \"u\"; src = lib.fileset.toSource {\n"
+      "  root = ../..; fileset = lib.fileset.unions [ ../../build.zig ../../src ]; }; }\n";
+  f["build.zig"] = "// zig\n";
+  f["src/main.zig"] = "// main\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"src/main.zig", "// changed\n"}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"build.zig", "// changed\n"}})) == std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"README.md", "x\n"}})).empty());  // not the fileset's root
+}
+
+TEST_CASE("lite-config hosts, Clan darwin machines and makeOverridable", "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.flake-parts.url = "github:hercules-ci/flake-parts";
+  inputs.clan-core.url = "github:clan/clan-core";
+  outputs = inputs@{ flake-parts, clan-core, nixpkgs, ... }: flake-parts.lib.mkFlake { inherit inputs; } {
+    systems = [ "x86_64-linux" ];
+    imports = [ inputs.lite-config.flakeModule clan-core.flakeModules.default ];
+    lite-config = { lib, ... }: {
+      hostModuleDir = ./hosts;
+      hosts = { build01.system = "x86_64-linux"; mac01.system = "aarch64-darwin"; };
+      systemModules = [ ./modules/common.nix ];
+    };
+    clan.inventory.machines.evo.machineClass = "darwin";
+    flake.nixosConfigurations.web = nixpkgs.lib.makeOverridable nixpkgs.lib.nixosSystem {
+      modules = [ ./web.nix ];
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/build01/default.nix"] = "{ ... }: { }\n";
+  f["hosts/mac01/default.nix"] = "{ ... }: { }\n";
+  f["modules/common.nix"] = "{ ... }: { }\n";
+  f["machines/evo/configuration.nix"] = "{ ... }: { }\n";
+  f["machines/box/configuration.nix"] = "{ ... }: { }\n";
+  f["web.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(plan::discoverHosts(*r, s.base) == std::vector<std::string>{"box", "build01", "web"});
+  CHECK(affected(s.planChange({{"modules/common.nix", "{ ... }: { a = 1; }\n"}})) ==
+        std::vector<std::string>{"build01"});
+  CHECK(affected(s.planChange({{"hosts/build01/default.nix", "{ ... }: { a = 1; }\n"}})) ==
+        std::vector<std::string>{"build01"});
+  CHECK(affected(s.planChange({{"web.nix", "{ ... }: { a = 1; }\n"}})) ==
+        std::vector<std::string>{"web"});
+  CHECK(affected(s.planChange({{"README.md", "x\n"}})).empty());
+}
