@@ -404,6 +404,17 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
 
 Plan planAuto(git::Repository& repo, nix::NixCli& nix, const Plan& staticPlan,
               const ExactOptions& options) {
+  // Static planning that found no host at all could not evaluate how the flake builds its
+  // hosts (a framework it does not model): ask Nix about every host instead of none.
+  if (staticPlan.hosts.empty() &&
+      (!staticPlan.filesChanged.empty() || !staticPlan.inputsChanged.empty())) {
+    Plan exact = planExact(repo, nix, staticPlan.from, staticPlan.to, options);
+    exact.mode = PlanMode::Auto;
+    exact.warnings.insert(exact.warnings.begin(), staticPlan.warnings.begin(),
+                          staticPlan.warnings.end());
+    exact.warnings.push_back("static planning found no hosts: every host was evaluated");
+    return exact;
+  }
   Plan plan = staticPlan;
   plan.mode = PlanMode::Auto;
   std::vector<std::string> suspects;

@@ -61,7 +61,8 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
 // Refines `staticPlan` (from planStatic over the same repository and commits): the hosts it
 // marks affected are evaluated at both commits and keep their static reasons plus `drv` /
 // `self-revision-only` when Nix confirms a change, or become unaffected when their drvPath is
-// the same. Other hosts are copied as they are. Plan::mode becomes Auto.
+// the same. Other hosts are copied as they are. Plan::mode becomes Auto. When the static plan
+// has no hosts at all (discovery failed) but something changed, every host is evaluated.
 Plan planAuto(git::Repository& repo, nix::NixCli& nix, const Plan& staticPlan,
               const ExactOptions& options = {});
 

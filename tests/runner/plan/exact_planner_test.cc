@@ -257,6 +257,29 @@ TEST_CASE("exact: new and removed hosts; auto never evaluates what static clears
   REQUIRE(au.host("host03")->newDrv);
 }
 
+TEST_CASE("auto: when static discovery finds no host, every host is evaluated",
+          "[integration][nix][plan]") {
+  Fixture f({.hosts = numberedHosts(3)});
+  // Host names from fromJSON: Nix evaluates it, the static planner cannot.
+  std::string flake = os::readFile(f.lab.infra.path() / "flake.nix");
+  std::string from = "forAllHosts = lib.genAttrs [ \"host01\" \"host02\" \"host03\" ];";
+  auto pos = flake.find(from);
+  REQUIRE(pos != std::string::npos);
+  flake.replace(pos, from.size(),
+                "forAllHosts = f: builtins.mapAttrs (n: _: f n) (builtins.fromJSON "
+                "''{\"host01\": 1, \"host02\": 1, \"host03\": 1}'');");
+  std::string a = f.lab.infra.commitFiles({{"flake.nix", flake}}, "hosts from JSON");
+  std::string b = f.lab.infra.changeHost("host02");
+  Plan st = plan::planStatic(*f.repo, a, b);
+  CHECK(st.hosts.empty());
+  REQUIRE_FALSE(st.warnings.empty());
+  Plan au = f.autoPlan(a, b);
+  CHECK(au.mode == PlanMode::Auto);
+  CHECK(affected(au) == std::vector<std::string>{"host02"});
+  CHECK(au.hosts.size() == 3);
+  CHECK(au.warnings.back() == "static planning found no hosts: every host was evaluated");
+}
+
 TEST_CASE("dropSelfRevisionOnly keeps real changes", "[unit][plan]") {
   Plan p;
   HostPlan a{"a", true, {{ReasonKind::SelfRevisionOnly, "", "", ""}}, {}, {}, {}};
