@@ -14,15 +14,6 @@ bool inFilter(const RunView& run, const std::string& host) {
          std::find(run.hostsFilter.begin(), run.hostsFilter.end(), host) != run.hostsFilter.end();
 }
 
-// The stages whose contexts a run reports for each host.
-std::vector<Stage> hostStages(const RunView& run) {
-  std::vector<Stage> out;
-  if (!run.stageFilter || *run.stageFilter != Stage::Deploy) out.push_back(Stage::Build);
-  if (runDeploys(run) && (!run.stageFilter || *run.stageFilter != Stage::Build))
-    out.push_back(Stage::Deploy);
-  return out;
-}
-
 bool reportsPlan(const RunView& run) { return !run.stageFilter || *run.stageFilter == Stage::Plan; }
 
 bool offersRerun(HostState s) {
@@ -82,8 +73,23 @@ bool ForgeReporter::progressFor(const RunView& run) {
   return !run.hostsFilter.empty() && run.hostsFilter.size() <= options_.progressHostLimit;
 }
 
-bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const RunHostView& host,
+bool ForgeReporter::deploys(const RunView& run) const {
+  return options_.runDeploys ? options_.runDeploys(run) : runDeploys(run);
+}
+
+// The stages whose contexts a run reports for each host.
+std::vector<Stage> ForgeReporter::hostStages(const RunView& run) const {
+  std::vector<Stage> out;
+  if (!run.stageFilter || *run.stageFilter != Stage::Deploy) out.push_back(Stage::Build);
+  if (deploys(run) && (!run.stageFilter || *run.stageFilter != Stage::Build))
+    out.push_back(Stage::Deploy);
+  return out;
+}
+
+bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const RunHostView& in,
                          const Plan* plan) {
+  RunHostView host = in;
+  if (!isFinal(host.state)) host.summary.clear();  // progress chatter makes no calls
   const std::string words = describeHost(run, stage, host);
   const std::string context = contextName(stage, host.host);
   const int64_t now = clock_.nowMillis();
@@ -122,7 +128,7 @@ bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const
 bool ForgeReporter::emitFinal(const Target& t, const RunView& run, const RunHostView& in) {
   RunHostView host = in;
   host.state = settle(run, host.state);
-  const bool deploys = runDeploys(run);
+  const bool deploying = deploys(run);
   const auto stages = hostStages(run);
   auto reports = [&](Stage s) {
     return std::find(stages.begin(), stages.end(), s) != stages.end();
@@ -136,7 +142,7 @@ bool ForgeReporter::emitFinal(const Target& t, const RunView& run, const RunHost
   Stage stage = host.stage == Stage::Plan ? Stage::Build : host.stage;  // plan-time host
                                                                         // failures show on build
   if (stage == Stage::Deploy || reports(stage)) added |= emit(t, run, stage, host, nullptr);
-  if (deploys && stage == Stage::Build && reports(Stage::Deploy)) {
+  if (deploying && stage == Stage::Build && reports(Stage::Deploy)) {
     // it never reached deploy: say why on the deploy context
     RunHostView d = host;
     d.stage = Stage::Deploy;

@@ -14,6 +14,10 @@
 //  * the pull request comment (pull request runs): written when planned and when the run
 //    finishes, with closure diffs rendered when it is sent (comment.h).
 //
+// Progress updates (a Running host whose summary says "3/12 derivations") do not make new
+// calls: pending states are reported in fixed words ("building"), and a repeat of what is
+// pending or sent is dropped; a host's own summary is used for its final state.
+//
 // Bounded calls per commit: with N hosts of which A are affected, a run costs at most
 // 2 (plan) + (3A + (N−A)) per stage in statuses or check-run calls, and 2 comment upserts;
 // with more than `progressHostLimit` affected hosts only final states are reported:
@@ -50,6 +54,10 @@ struct ReporterOptions {
   size_t progressHostLimit = 20;
   // Called after rows were queued (e.g. [&] { sender.wake(); }); must be quick and not throw.
   std::function<void()> onEnqueued;
+  // Whether a run has a deploy stage (deploy contexts are reported for it). Default:
+  // mapping.h's runDeploys(run); the daemon passes the scheduler's rule, which also checks
+  // the repository's deploy branches.
+  std::function<bool(const RunView&)> runDeploys;
 };
 
 class ForgeReporter final : public RunReporter {
@@ -77,6 +85,8 @@ class ForgeReporter final : public RunReporter {
 
   std::optional<Target> targetFor(const RunView& run);
   bool progressFor(const RunView& run);
+  bool deploys(const RunView& run) const;
+  std::vector<Stage> hostStages(const RunView& run) const;
   // Queues the status or check run of `host` in `stage`; returns true when a row was added.
   bool emit(const Target& t, const RunView& run, Stage stage, const RunHostView& host,
             const Plan* plan);

@@ -6,5 +6,6 @@ switchyard_test(tests_report
           runner/report/closure_diff_test.cc
           runner/report/mapping_test.cc
           runner/report/reporter_test.cc
+          runner/report/sender_test.cc
   LIBS runner_report runner_store runner_nix runner_http integrations_gitea integrations_github
        runner_crypto runner_os test_fake_forge)
