@@ -24,10 +24,13 @@ void registerServeCommands(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("serve", "Run the daemon: webhooks, web UI, scheduler");
   struct Opts {
     std::string config, listen;
+    bool intakeOnly = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--config", o->config, "switchyard.yaml (default: built-in defaults)");
   cmd->add_option("--listen", o->listen, "override the config's listen address (host:port)");
+  cmd->add_flag("--intake-only", o->intakeOnly,
+                "accept and store deliveries but start no runs (benchmarks, maintenance)");
   cmd->callback([&ctx, o] {
     ctx.action = [o] {
       Config config = configOrDefaults(o->config);
@@ -39,7 +42,9 @@ void registerServeCommands(CLI::App& app, CommandContext& ctx) {
       sigaddset(&stopSignals, SIGTERM);
       pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
       std::signal(SIGPIPE, SIG_IGN);
-      Daemon daemon(config);
+      DaemonOptions options;
+      options.runScheduler = !o->intakeOnly;
+      Daemon daemon(config, options);
       int port = daemon.start();
       // One line for scripts and tests that start the daemon on port 0.
       std::cout << "switchyard: listening on " << daemon.baseUrl() << " port " << port << std::endl;

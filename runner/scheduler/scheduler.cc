@@ -242,35 +242,66 @@ const RepoConfig* Scheduler::repoFor(const Event& e) const {
 int Scheduler::dispatchQueued() {
   int n = 0;
   for (;;) {
-    auto batch = deliveries_.queued(100);
+    auto batch = deliveries_.queued(50);
     if (batch.empty()) return n;
-    for (const auto& d : batch) {
-      dispatchOne(d);
-      ++n;
+    // One transaction (one fsync) for the whole batch; if any delivery in it fails, the
+    // batch is rolled back and taken one by one, so a bad delivery fails alone.
+    std::vector<Dispatched> done;
+    bool batched = false;
+    try {
+      // Parsing happens outside the transaction: the connection is shared with intake's
+      // group commit, which should wait for SQL only.
+      std::vector<Event> events;
+      for (const auto& d : batch) events.push_back(nlohmann::json::parse(d.eventJson).get<Event>());
+      p_.db.transaction([&] {
+        done.clear();
+        for (size_t i = 0; i < batch.size(); ++i) done.push_back(applyOne(batch[i], events[i]));
+      });
+      batched = true;
+    } catch (const std::exception& e) {
+      p_.log.warn("a batch of " + std::to_string(batch.size()) +
+                  " deliveries failed; taking them one by one (" + describe(e) + ")");
     }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batched)
+        announce(batch[i], done[i]);
+      else
+        dispatchOne(batch[i]);
+    }
+    n += static_cast<int>(batch.size());
   }
 }
 
+Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const Event& e) {
+  Dispatched out;
+  std::tie(out.state, out.detail) = applyRules(d, e, out.created);
+  deliveries_.finish(d.id, out.state, out.detail);
+  return out;
+}
+
 void Scheduler::dispatchOne(const store::DeliveryRecord& d) {
-  Created created;
-  std::string state, detail;
+  Dispatched out;
   try {  // the job-runner boundary for one delivery: it fails, the queue goes on
     Event e = nlohmann::json::parse(d.eventJson).get<Event>();
-    p_.db.transaction([&] {
-      created = {};
-      std::tie(state, detail) = applyRules(d, e, created);
-      deliveries_.finish(d.id, state, detail);
-    });
+    p_.db.transaction([&] { out = applyOne(d, e); });
   } catch (const std::exception& ex) {
     p_.log.error("delivery " + std::to_string(d.id) + ": " + describe(ex));
     deliveries_.finish(d.id, "failed", describe(ex));
     return;
   }
-  p_.log.info("delivery " + std::to_string(d.id) + " (" + d.source + " " + d.eventName +
-              "): " + state + (detail.empty() ? "" : ": " + detail));
-  for (int64_t id : created.superseded)
+  announce(d, out);
+}
+
+void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) {
+  std::string line = "delivery " + std::to_string(d.id) + " (" + d.source + " " + d.eventName +
+                     "): " + out.state + (out.detail.empty() ? "" : ": " + out.detail);
+  if (out.state == "ignored")
+    p_.log.debug(line);
+  else
+    p_.log.info(line);
+  for (int64_t id : out.created.superseded)
     if (auto r = runs_.get(id)) p_.reporter.runFinished(r->view, runs_.hosts(id));
-  for (int64_t id : created.queued)
+  for (int64_t id : out.created.queued)
     if (auto r = runs_.get(id)) p_.reporter.runQueued(r->view);
 }
 

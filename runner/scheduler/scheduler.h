@@ -115,7 +115,14 @@ class Scheduler {
     std::vector<int64_t> queued;      // new runs
     std::vector<int64_t> superseded;  // runs that ended
   };
+  struct Dispatched {
+    std::string state, detail;  // the delivery's final state
+    Created created;
+  };
+  // Inside the caller's transaction.
+  Dispatched applyOne(const store::DeliveryRecord& d, const Event& e);
   void dispatchOne(const store::DeliveryRecord& d);
+  void announce(const store::DeliveryRecord& d, const Dispatched& out);
   std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Event& e,
                                                  Created& created);
   const RepoConfig* repoFor(const Event& e) const;

@@ -175,4 +175,34 @@ void DeliveryWriter::loop() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+WalCheckpointer::WalCheckpointer(Database& writerDb, const std::filesystem::path& file,
+                                 std::chrono::milliseconds interval)
+    : db_(Database::open(file, Durability::Full)), interval_(interval) {
+  writerDb.query("PRAGMA wal_autocheckpoint=0");
+  thread_ = std::thread([this] {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+      wake_.wait_for(lk, interval_, [&] { return stopping_; });
+      if (stopping_) break;
+      lk.unlock();
+      try {
+        db_->query("PRAGMA wal_checkpoint(PASSIVE)");
+      } catch (const std::exception&) {  // busy or failing: the next round tries again
+      }
+      lk.lock();
+    }
+  });
+}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::scoped_lock lk(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
 }  // namespace runner::store

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
@@ -131,6 +132,27 @@ class DeliveryWriter {
   bool stopping_ = false;        // GUARDED_BY(mu_)
   uint64_t batches_ = 0;         // GUARDED_BY(mu_)
   uint64_t stored_ = 0;          // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+// Moves WAL checkpoints off the commit path: sets wal_autocheckpoint=0 on `writerDb` (so no
+// commit there pays for copying the WAL into the database and its fsync) and runs a PASSIVE
+// checkpoint every `interval` on a connection and thread of its own (PASSIVE never blocks
+// writers). Stops and joins on destruction.
+class WalCheckpointer {
+ public:
+  WalCheckpointer(Database& writerDb, const std::filesystem::path& file,
+                  std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+  ~WalCheckpointer();
+  WalCheckpointer(const WalCheckpointer&) = delete;
+  WalCheckpointer& operator=(const WalCheckpointer&) = delete;
+
+ private:
+  std::unique_ptr<Database> db_;
+  std::chrono::milliseconds interval_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
   std::thread thread_;
 };
 
