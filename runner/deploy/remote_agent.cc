@@ -19,6 +19,7 @@ constexpr const char* kAgent = R"SH(#!/bin/sh
 #   agent.sh status  DIR [OFFSET]
 #   agent.sh confirm DIR
 #   agent.sh reject  DIR REASON
+# Loops use shell builtins where they can (read, test): on a busy host every fork counts.
 set -u
 cmd=${1:-}
 D=${2:-}
@@ -27,11 +28,18 @@ if [ -z "$cmd" ] || [ -z "$D" ]; then
   exit 2
 fi
 
+# put FILE VALUE: atomically (readers never see half a value); set FILE VALUE: in place, for
+# values written before the phase change that makes them matter.
 put() { printf '%s\n' "$2" > "$D/$1.tmp" && mv -f "$D/$1.tmp" "$D/$1"; }
-get() { cat "$D/$1" 2>/dev/null || true; }
+set_() { printf '%s\n' "$2" > "$D/$1"; }
+# val FILE: the file's first line in $v ("" when missing), without a process.
+val() { v=; if [ -f "$D/$1" ]; then IFS= read -r v < "$D/$1" || true; fi; }
 log() { printf 'switchyard: %s\n' "$*" >> "$D/activation.log"; }
 phase() { put phase "$1"; }
-logsize() { if [ -f "$D/activation.log" ]; then echo $(( $(wc -c < "$D/activation.log") )); else echo 0; fi; }
+logsize() {
+  size=0
+  if [ -f "$D/activation.log" ]; then size=$(wc -c < "$D/activation.log"); size=$((size)); fi
+}
 
 # The first decision wins: mkdir is atomic. Returns 0 when this call decided.
 decide() {
@@ -41,7 +49,7 @@ decide() {
 wait_decision() {
   i=0
   while [ ! -f "$D/decision" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  get decision
+  val decision
 }
 
 # run_bounded SECS CMD...: CMD in its own session, output to the log; its whole process group
@@ -52,7 +60,7 @@ run_bounded() {
   rm -f "$D/timed-out"
   setsid "$@" >> "$D/activation.log" 2>&1 < /dev/null &
   cpid=$!
-  setsid sh -c "sleep $secs; touch '$D/timed-out'; kill -TERM -$cpid; sleep 5; kill -KILL -$cpid" > /dev/null 2>&1 < /dev/null &
+  setsid sh -c "sleep $secs; : > '$D/timed-out'; kill -TERM -$cpid; sleep 5; kill -KILL -$cpid" > /dev/null 2>&1 < /dev/null &
   tpid=$!
   wait "$cpid"
   rc=$?
@@ -62,7 +70,7 @@ run_bounded() {
 }
 
 rollback() {
-  put reason "$1"
+  set_ reason "$1"
   phase rolling-back
   if [ -z "$PREV_GEN" ]; then
     log "$1; there is no previous generation to return to"
@@ -83,13 +91,13 @@ rollback() {
 
 status() {
   off=${1:-0}
-  size=$(logsize)
-  echo "phase=$(get phase)"
-  echo "rc=$(get switch.rc)"
-  echo "newgen=$(get new-gen)"
-  echo "decision=$(get decision)"
-  echo "reason=$(get reason)"
-  echo "detach=$(get detach)"
+  logsize
+  val phase; echo "phase=$v"
+  val switch.rc; echo "rc=$v"
+  val new-gen; echo "newgen=$v"
+  val decision; echo "decision=$v"
+  val reason; echo "reason=$v"
+  val detach; echo "detach=$v"
   echo "size=$size"
   echo "--log--"
   if [ "$size" -gt "$off" ]; then
@@ -104,23 +112,30 @@ start)
     echo "$STORE_PATH/bin/switch-to-configuration is missing on this host" >&2
     exit 3
   fi
-  base=$(dirname "$D")
+  base=${D%/*}
   mkdir -p "$D"
   # Another deploy's watchdog still deciding (its runner died?): never run two at once.
+  n=0
   for other in "$base"/deploy-*; do
-    [ -d "$other" ] && [ "$other" != "$D" ] && [ -f "$other/pid" ] || continue
-    p=$(cat "$other/phase" 2>/dev/null || true)
+    [ -d "$other" ] || continue
+    n=$((n + 1))
+    [ "$other" != "$D" ] && [ -f "$other/pid" ] || continue
+    p=; IFS= read -r p < "$other/phase" || true
     case "$p" in confirmed|rolled-back|rollback-failed|failed|"") continue ;; esac
-    [ "$(cat "$other/decision" 2>/dev/null || true)" = confirmed ] && continue
-    if kill -0 "$(cat "$other/pid")" 2>/dev/null; then
+    d=; [ -f "$other/decision" ] && { IFS= read -r d < "$other/decision" || true; }
+    [ "$d" = confirmed ] && continue
+    pid=; IFS= read -r pid < "$other/pid" || true
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       echo "another deploy's watchdog is still active on this host ($other, phase $p)" >&2
       exit 4
     fi
   done
   # Keep the last ten deploys' files.
-  ls -1d "$base"/deploy-* 2>/dev/null | sort -r | tail -n +11 | while read -r old; do
-    [ "$old" = "$D" ] || rm -rf "$old"
-  done
+  if [ $n -gt 10 ]; then
+    ls -1d "$base"/deploy-* | sort -r | tail -n +11 | while read -r old; do
+      [ "$old" = "$D" ] || rm -rf "$old"
+    done
+  fi
   {
     echo "STORE_PATH='$STORE_PATH'"
     echo "PROFILE='$PROFILE'"
@@ -137,10 +152,10 @@ start)
       DETACH=setsid
     fi
   fi
-  put detach "$DETACH"
+  set_ detach "$DETACH"
   case "$DETACH" in
     systemd)
-      systemd-run --unit="switchyard-$(basename "$D")" --collect --quiet --setenv=PATH="$PATH" \
+      systemd-run --unit="switchyard-${D##*/}" --collect --quiet --setenv=PATH="$PATH" \
         /bin/sh "$D/agent.sh" run "$D" || exit 5 ;;
     *)
       setsid nohup /bin/sh "$D/agent.sh" run "$D" < /dev/null > "$D/agent.log" 2>&1 & ;;
@@ -149,8 +164,8 @@ start)
   # after this session's processes can catch it.
   i=0
   while [ ! -f "$D/pid" ]; do
-    if [ $i -ge 100 ]; then echo "the watchdog did not start (see $D/agent.log)" >&2; exit 5; fi
-    sleep 0.05
+    if [ $i -ge 200 ]; then echo "the watchdog did not start (see $D/agent.log)" >&2; exit 5; fi
+    sleep 0.02
     i=$((i + 1))
   done
   echo "started ($DETACH)"
@@ -161,15 +176,15 @@ run)
   echo $$ > "$D/pid"
   phase setting-profile
   if ! nix-env -p "$PROFILE" --set "$STORE_PATH" >> "$D/activation.log" 2>&1; then
-    put reason "setting the system profile failed"
+    set_ reason "setting the system profile failed"
     phase failed
     exit 0
   fi
-  put new-gen "$(readlink "$PROFILE")"
+  set_ new-gen "$(readlink "$PROFILE")"
   phase switching
   run_bounded "$SWITCH_SECS" "$STORE_PATH/bin/switch-to-configuration" switch
   rc=$?
-  put switch.rc "$rc"
+  set_ switch.rc "$rc"
   if [ "$rc" -ne 0 ]; then
     if [ "$rc" = 124 ] && [ -f "$D/timed-out" ]; then
       why="switch-to-configuration timed out after ${SWITCH_SECS}s"
@@ -180,19 +195,25 @@ run)
     rollback "activation failed: $why"
   fi
   phase awaiting-confirmation
+  # The deadline in ticks of 0.1 s, checked against the clock once a second (ticks run late
+  # on a busy host).
   deadline=$(( $(date +%s) + CONFIRM_SECS ))
+  ticks=0
   while :; do
     [ -d "$D" ] || exit 0
     if [ -f "$D/decision" ]; then
-      d=$(get decision)
-      case "$d" in
+      val decision
+      case "$v" in
         confirmed) phase confirmed; exit 0 ;;
-        rejected:*) rollback "${d#rejected: }" ;;
-        *) rollback "${d#timeout: }" ;;
+        rejected:*) rollback "${v#rejected: }" ;;
+        *) rollback "${v#timeout: }" ;;
       esac
     fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      decide "timeout: no confirmation within ${CONFIRM_SECS}s" || true
+    ticks=$((ticks + 1))
+    if [ $ticks -ge $((CONFIRM_SECS * 10)) ] || { [ $((ticks % 10)) = 0 ] && [ "$(date +%s)" -ge "$deadline" ]; }; then
+      # (when the runner decided at the same moment, its decision file appears right away)
+      decide "timeout: no confirmation within ${CONFIRM_SECS}s" || sleep 0.1
+      continue
     fi
     sleep 0.1
   done
@@ -200,12 +221,13 @@ run)
 watch)
   off=${3:-0}
   seen=${4:-}
-  n=$(( ${5:-5} * 10 ))
+  n=$(( ${5:-5} * 20 ))
   i=0
   while [ $i -lt $n ]; do
-    [ "$(get phase)" = "$seen" ] || break
-    [ "$(logsize)" -le "$off" ] || break
-    sleep 0.1
+    val phase
+    [ "$v" = "$seen" ] || break
+    if [ $((i % 4)) = 0 ]; then logsize; [ "$size" -le "$off" ] || break; fi
+    sleep 0.05
     i=$((i + 1))
   done
   status "$off"
@@ -214,13 +236,13 @@ status)
   status "${3:-0}"
   ;;
 confirm|reject)
-  p=$(get phase)
-  if [ "$p" != awaiting-confirmation ]; then
-    echo "not-ready: $p"
+  val phase
+  if [ "$v" != awaiting-confirmation ]; then
+    echo "not-ready: $v"
     exit 0
   fi
   if [ "$cmd" = confirm ]; then what=confirmed; else what="rejected: ${3:-rejected by the runner}"; fi
-  if decide "$what"; then echo "$cmd"ed; else echo "too-late: $(wait_decision)"; fi
+  if decide "$what"; then echo "$cmd"ed; else wait_decision; echo "too-late: $v"; fi
   ;;
 *)
   echo "agent.sh: unknown command $cmd" >&2
@@ -256,6 +278,13 @@ std::string agentStartCommand(const AgentParams& p) {
          shellQuote(p.storePath) + " " + shellQuote(p.profile) + " " + shellQuote(prev) + " " +
          std::to_string(std::max<int64_t>(1, p.confirmTimeout.count())) + " " +
          std::to_string(std::max<int64_t>(1, p.switchTimeout.count())) + " " + shellQuote(p.detach);
+}
+
+std::string agentInstallAndStartCommand(const AgentParams& p) {
+  std::string start = agentStartCommand(p);  // validates the parameters
+  const std::string dir = shellQuote(p.dir), script = shellQuote(agentPath(p.dir));
+  return "umask 077 && mkdir -p " + dir + " && cat > " + script + " && chmod 700 " + script +
+         " && " + start;
 }
 
 std::string agentWatchCommand(const std::string& dir, size_t logOffset, const std::string& phase,

@@ -59,6 +59,8 @@ struct AgentParams {
 
 // Command lines the runner sends over ssh (each one shell-quoted command line).
 std::string agentStartCommand(const AgentParams& p);
+// Writes the script from stdin into p.dir (created, 0700) and starts it: one round trip.
+std::string agentInstallAndStartCommand(const AgentParams& p);
 std::string agentWatchCommand(const std::string& dir, size_t logOffset, const std::string& phase,
                               int waitSeconds);
 std::string agentConfirmCommand(const std::string& dir);

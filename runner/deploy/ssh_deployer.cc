@@ -88,7 +88,7 @@ std::string inspectCommand(const std::string& storePath) {
 // ---- pure helpers ------------------------------------------------------------------------
 
 std::string nixSshOpts(const Target& target, const SshConfig& ssh,
-                       std::chrono::milliseconds connectTimeout) {
+                       std::chrono::milliseconds connectTimeout, const std::string& kexAlgorithms) {
   if (!ssh.knownHosts) throw ConfigError("ssh.known_hosts is not set");
   auto checkPath = [](const std::filesystem::path& p, const char* what) {
     if (hasWhitespace(p.string()))
@@ -107,6 +107,10 @@ std::string nixSshOpts(const Target& target, const SshConfig& ssh,
     o += " -i " + ssh.identityFile->string() + " -o IdentitiesOnly=yes";
   }
   if (!ssh.useAgent) o += " -o IdentityAgent=none";
+  if (!kexAlgorithms.empty()) {
+    if (hasWhitespace(kexAlgorithms)) throw InputError("KexAlgorithms must not contain spaces");
+    o += " -o KexAlgorithms=" + kexAlgorithms;
+  }
   return o;
 }
 
@@ -118,8 +122,9 @@ RunOptions nixCopyOptions(const HostJob& job, const DeploySettings& settings) {
             "ssh://" + job.target.user + "@" + job.target.host};
   if (settings.activation.substituteOnTarget) o.args.push_back("--substitute-on-destination");
   o.args.push_back(job.storePath);
-  o.env["NIX_SSHOPTS"] = nixSshOpts(job.target, settings.ssh,
-                                    duration_cast<milliseconds>(settings.ssh.connectTimeout));
+  o.env["NIX_SSHOPTS"] =
+      nixSshOpts(job.target, settings.ssh, duration_cast<milliseconds>(settings.ssh.connectTimeout),
+                 settings.copyKexAlgorithms);
   o.timeout = settings.copyTimeout;
   return o;
 }
@@ -299,10 +304,6 @@ class HostRun {
     char stamp[32];
     std::snprintf(stamp, sizeof stamp, "%013lld", static_cast<long long>(svc_.clock.nowMillis()));
     dir_ = cfg_.remoteDir + "/deploy-" + stamp + "-" + randomHex(6);
-    auto up = ssh::upload(*session_, dir_ + "/agent.sh", agentScript(), 0700);
-    if (!up.ok())
-      return finish(HostResult::Failed, "uploading the deploy agent failed: " +
-                                            describeFailure(up.describeStatus(), up.errTail));
     AgentParams p;
     p.dir = dir_;
     p.storePath = job_.storePath;
@@ -311,7 +312,9 @@ class HostRun {
     p.confirmTimeout = cfg_.activation.confirmTimeout;
     p.switchTimeout = cfg_.activation.switchTimeout;
     p.detach = cfg_.detach;
-    auto st = session_->exec({.command = agentStartCommand(p), .timeout = 30s});
+    // Upload the agent and start it in one round trip.
+    auto st = session_->exec(
+        {.command = agentInstallAndStartCommand(p), .stdinData = agentScript(), .timeout = 30s});
     if (!st.ok())
       return finish(HostResult::Failed, "starting the activation failed: " +
                                             describeFailure(st.describeStatus(), st.errTail));

@@ -49,6 +49,10 @@ struct DeploySettings {
   std::chrono::milliseconds verifySlack = std::chrono::seconds(30);
   std::chrono::milliseconds reconnectInterval = std::chrono::milliseconds(250);
   std::string nixCopyProgram = "nix";
+  // OpenSSH KexAlgorithms for nix copy's ssh ("" = OpenSSH's default). The default removes
+  // sntrup761 (OpenSSH 9's first choice), which costs ~90 ms of CPU per connection — most of
+  // a copy's CPU — and which libssh 0.10 cannot negotiate for the other connections anyway.
+  std::string copyKexAlgorithms = "-sntrup*";
 };
 
 // The ports the deployer uses; each must outlive it. All must be thread-safe.
@@ -82,7 +86,8 @@ class SshDeployer final : public HostDeployer {
 // checking, no other config (-F /dev/null), batch mode. Throws InputError when a path has
 // whitespace (Nix splits NIX_SSHOPTS on whitespace).
 std::string nixSshOpts(const Target& target, const SshConfig& ssh,
-                       std::chrono::milliseconds connectTimeout);
+                       std::chrono::milliseconds connectTimeout,
+                       const std::string& kexAlgorithms = "");
 // The `nix copy` invocation for a job (Nix 2.8: no port in the store URL; it goes in NIX_SSHOPTS).
 RunOptions nixCopyOptions(const HostJob& job, const DeploySettings& settings);
 // An HTTP check URL with "{host}" replaced by the target's address ([v6] in brackets) and

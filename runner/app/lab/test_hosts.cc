@@ -622,6 +622,13 @@ void TestHosts::restoreNetwork(std::string_view name) {
   }
 }
 
+std::vector<int> TestHosts::processIds(std::string_view name) const {
+  const Slot& s = slot(name);
+  if (s.nsFd < 0) return {};
+  auto pids = pidsInNamespace(s.nsFd);
+  return std::vector<int>(pids.begin(), pids.end());
+}
+
 RunResult TestHosts::runInside(std::string_view name, const std::vector<std::string>& argv) {
   Slot& s = slot(name);
   if (s.nsFd < 0) throw Error("test host " + std::string(name) + " is not running");

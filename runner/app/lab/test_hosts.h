@@ -114,6 +114,11 @@ class TestHosts {
   void cutNetwork(std::string_view name);
   void restoreNetwork(std::string_view name);
 
+  // The pids of every process in the host's mount namespace right now (sshd and whatever
+  // runs under it); empty when the host is stopped. For benchmarks that account the hosts'
+  // CPU apart from the deployer's (new processes inherit their parent's cgroup).
+  std::vector<int> processIds(std::string_view name) const;
+
   // Runs argv inside the host's namespaces (mount, UTS and, in Netns mode, network), as root.
   // For tests that need to look at or change something only visible inside.
   // Throws Error when the host is not running.

@@ -259,7 +259,8 @@ TEST_CASE("nix copy: the store URL has no port; NIX_SSHOPTS carries key, port an
   CHECK(o.env.at("NIX_SSHOPTS") ==
         "-F /dev/null -p 2201 -o UserKnownHostsFile=/etc/switchyard/known_hosts "
         "-o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes "
-        "-o ConnectTimeout=5 -i /keys/deploy -o IdentitiesOnly=yes -o IdentityAgent=none");
+        "-o ConnectTimeout=5 -i /keys/deploy -o IdentitiesOnly=yes -o IdentityAgent=none "
+        "-o KexAlgorithms=-sntrup*");
   s.activation.substituteOnTarget = false;
   HostJob v6{"db1", runner::parseTarget("deploy@[fd6e:6978:6c61:1::2]"), "/nix/store/x"};
   auto o6 = nixCopyOptions(v6, s);
