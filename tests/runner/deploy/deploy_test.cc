@@ -355,3 +355,38 @@ TEST_CASE("deploy: a dry run changes nothing and shows dry-activate where it can
   CHECK(f.deployments.history("web2").empty());
   CHECK(f.deployments.history("web1").size() == 1);
 }
+
+TEST_CASE("deploy: the activation survives the runner's connection being killed mid-switch",
+          "[integration][ssh][deploy]") {
+  // The new configuration's activation kills every ssh session on the host (not the listener):
+  // the runner's connection drops while it watches the switch. The switch runs on, detached;
+  // the runner reconnects, follows it to the end and confirms over a new connection.
+  std::vector<runner::app::lab::LabHost> labHosts(1);
+  labHosts[0].name = "web1";
+  DeployFixture f({"web1"}, {.labHosts = labHosts});
+  const auto& h = f.hosts.host("web1");
+  REQUIRE(f.deploy("web1", f.lab.infra.head()).result == HostResult::Succeeded);
+  std::string next = f.lab.infra.updateHost("web1", [](auto& lh) {
+    lh.activationSeconds = 1;
+    lh.extraActivation =
+        "me=$(readlink /proc/self/ns/mnt)\n"
+        "for p in $(pgrep -f 'sshd: root@notty' || true); do\n"
+        "  if [ \"$(readlink /proc/$p/ns/mnt)\" = \"$me\" ]; then kill $p; fi\n"
+        "done\n";
+  });
+  std::string nextPath = f.build(next, {"web1"}).at("web1");
+  auto logins = [&] {
+    return count(runner::os::readFileIfExists(h.stateDir() / "sshd.log").value_or(""),
+                 "Accepted publickey");
+  };
+  size_t before = logins();
+  auto o = f.deploy("web1", next);
+  INFO(o.reason << "\n" << o.activationLog);
+  CHECK(o.result == HostResult::Succeeded);
+  CHECK(h.profileGeneration() == 2);
+  CHECK(h.activated() == nextPath);
+  // connect, nix copy's ssh, the reconnect after the drop (without the drop there is none),
+  // and the confirmation's new connection
+  CHECK(logins() - before == 4);
+  CHECK(o.activationLog.find("switched web1 to " + nextPath + " (switch)") != std::string::npos);
+}
