@@ -128,6 +128,7 @@ bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const
 bool ForgeReporter::emitFinal(const Target& t, const RunView& run, const RunHostView& in) {
   RunHostView host = in;
   host.state = settle(run, host.state);
+  if (host.state != in.state) host.summary.clear();  // "activating" no longer says what happened
   const bool deploying = deploys(run);
   const auto stages = hostStages(run);
   auto reports = [&](Stage s) {

@@ -7,5 +7,7 @@ switchyard_test(tests_report
           runner/report/mapping_test.cc
           runner/report/reporter_test.cc
           runner/report/sender_test.cc
+          runner/report/gateway_test.cc
+          runner/report/reporter_unit_test.cc
   LIBS runner_report runner_store runner_nix runner_http integrations_gitea integrations_github
        runner_crypto runner_os test_fake_forge)
