@@ -352,9 +352,9 @@ class HostRun {
     ssh::SessionPtr fresh = connectUntil(deadline, &connectProblem);
     if (!fresh) {
       end("no new connection");
-      return verify("no confirmation within " +
-                    std::to_string(cfg_.activation.confirmTimeout.count()) +
-                    "s: no new SSH connection could be opened (" + connectProblem + ")");
+      return verify(
+          "no confirmation within " + std::to_string(cfg_.activation.confirmTimeout.count()) + "s",
+          "the runner could not open a new SSH connection: " + connectProblem);
     }
     spare_ = std::move(session_);
     session_ = std::move(fresh);
@@ -400,8 +400,10 @@ class HostRun {
     verify(reason);
   }
 
-  // After activation did not end in a confirmation: learn what the watchdog did.
-  void verify(const std::string& ourReason) {
+  // After activation did not end in a confirmation: learn what the watchdog did. The reason
+  // reported is the watchdog's (or `ourReason` when it gives none), with `hint` — what the
+  // runner saw — in parentheses.
+  void verify(const std::string& ourReason, const std::string& hint = "") {
     begin(Step::Verify);
     const auto deadline =
         now() + cfg_.activation.confirmTimeout + cfg_.activation.switchTimeout + cfg_.verifySlack;
@@ -410,13 +412,14 @@ class HostRun {
         out_.previousGeneration ? std::to_string(*out_.previousGeneration) : "?";
     if (!status || !status->finished()) {
       return finish(HostResult::Failed,
-                    ourReason +
+                    ourReason + (hint.empty() ? "" : " (" + hint + ")") +
                         "; the host could not be reached afterwards, so whether its "
                         "watchdog restored generation " +
                         prev + " is unknown" +
                         (hostKeyProblem_.empty() ? "" : " (" + hostKeyProblem_ + ")"));
     }
     std::string reason = status->reason.empty() ? ourReason : status->reason;
+    if (!hint.empty()) reason += " (" + hint + ")";
     if (status->phase == "confirmed") return finish(HostResult::Succeeded, "");
     if (status->phase == "failed")
       return finish(HostResult::Failed, reason + "; there is no previous generation to return to");
