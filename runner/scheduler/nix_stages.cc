@@ -44,6 +44,79 @@ class LogFiles {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// bare repositories in flake references
+
+namespace {
+
+std::string percentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      std::string bytes;
+      if (fromHex(s.substr(i + 1, 2), bytes)) {
+        out += bytes;
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+bool isBareRepository(const fs::path& p) {
+  std::error_code ec;
+  return !fs::exists(p / ".git", ec) && fs::exists(p / "HEAD", ec) &&
+         fs::is_directory(p / "objects", ec);
+}
+
+}  // namespace
+
+std::string BareRepoFlakeRefs::rewrite(const std::string& text) {
+  static const std::string kScheme = "git+file://";
+  std::string out;
+  size_t pos = 0;
+  for (size_t at; (at = text.find(kScheme, pos)) != std::string::npos;) {
+    size_t end = at + kScheme.size();
+    while (end < text.size() && text[end] != '"' && text[end] != '#' && text[end] != ' ' &&
+           text[end] != '\n' && text[end] != '\'')
+      ++end;
+    std::string ref = text.substr(at, end - at);
+    out += text.substr(pos, at - pos);
+    pos = end;
+    size_t q = ref.find('?');
+    std::string rev;
+    bool hasRef = false;
+    if (q != std::string::npos)
+      for (const auto& kv : split(ref.substr(q + 1), '&')) {
+        if (startsWith(kv, "rev=")) rev = kv.substr(4);
+        hasRef |= startsWith(kv, "ref=");
+      }
+    std::string path =
+        q == std::string::npos ? "" : percentDecode(ref.substr(kScheme.size(), q - kScheme.size()));
+    if (rev.size() < 40 || hasRef || !isBareRepository(path)) {
+      out += ref;
+      continue;
+    }
+    // A ref that holds exactly this commit: Nix fetches it and finds the commit there. It
+    // also keeps the commit from being garbage collected while runs use it.
+    std::string pin = "refs/switchyard/commits/" + rev;
+    auto repo = git::Repository::open(path);
+    if (!repo->refTarget(pin)) repo->setRef(pin, rev);
+    out += ref + "&ref=" + pin;
+  }
+  out += text.substr(pos);
+  return out;
+}
+
+RunResult BareRepoFlakeRefs::run(const RunOptions& opts) {
+  RunOptions copy = opts;
+  for (auto& a : copy.args)
+    if (a.find("git+file://") != std::string::npos) a = rewrite(a);
+  return inner_.run(copy);
+}
+
+// ---------------------------------------------------------------------------------------------
 // plan
 
 Plan NixPlanStage::plan(const PlanInput& in) {
