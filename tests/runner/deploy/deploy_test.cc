@@ -280,7 +280,7 @@ TEST_CASE("deploy: two concurrent deploys to one host — the second is refused 
   }
 }
 
-TEST_CASE("rollout: an unreachable host is reported; the others continue unless stop_on_failure",
+TEST_CASE("rollout: an unreachable host is reported and the others continue unless stop_on_failure",
           "[integration][ssh][deploy]") {
   DeployFixture f({"web1", "web2", "db1"});
   std::string rev = f.lab.infra.head();

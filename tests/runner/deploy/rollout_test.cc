@@ -241,7 +241,7 @@ TEST_CASE("host lock guard: one deploy per host in a process and across processe
   CHECK(std::holds_alternative<HostLockGuard::Lease>(guard.acquire("web3", "now", 0ms)));
 }
 
-TEST_CASE("nix copy: the store URL has no port; NIX_SSHOPTS carries key, port and known_hosts",
+TEST_CASE("nix copy: no port in the store URL, NIX_SSHOPTS carries key, port and known_hosts",
           "[unit][deploy]") {
   DeploySettings s;
   s.ssh.identityFile = "/keys/deploy";
