@@ -1,0 +1,259 @@
+// The web UI and the CLI against a daemon's state: run pages, the login token and the CSRF
+// token guarding the Re-run button (no session, wrong token, missing/wrong CSRF, open
+// redirect), the JSON API, log streaming while a run grows its log, `switchyard rerun`
+// (a "cli" delivery the daemon turns into a run) and `switchyard logs --follow`.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/app/daemon.h"
+#include "runner/core/log.h"
+#include "runner/git/repository.h"
+#include "runner/http/curl_client.h"
+#include "runner/os/files.h"
+#include "runner/scheduler/nix_stages.h"
+#include "runner/store/runs.h"
+#include "tests/runner/app/daemon_helpers.h"
+#include "tests/support/run.h"
+#include "tests/support/temp_git_repo.h"
+
+namespace fs = std::filesystem;
+using namespace runner;
+
+namespace {
+
+struct WebFixture {
+  explicit WebFixture(bool withToken = true, bool scheduler = false) {
+    config = tests::daemonConfig(tmp.path());
+    if (withToken) {
+      os::writeFileAtomic(tmp.path() / "ui.token", "let-me-in\n");
+      config.uiTokenFile = tmp.path() / "ui.token";
+    }
+    RepoConfig r;
+    r.name = "alice/infra";
+    r.path = upstream.path();
+    config.repos = {r};
+    // A finished deploy run with two hosts, as the scheduler leaves it.
+    {
+      auto db = store::Database::open(app::databasePath(config));
+      store::Runs runs(*db, clock);
+      store::NewRun n;
+      n.repo = "alice/infra";
+      n.kind = RunKind::Deploy;
+      n.sha = std::string(40, 'a');
+      n.ref = "refs/heads/main";
+      runs.create(n);
+      RunHostView h;
+      h.host = "web1";
+      h.stage = Stage::Deploy;
+      h.state = HostState::Succeeded;
+      h.summary = "deployed <generation 3>";
+      runs.putHost(1, h);
+      h.host = "db1";
+      h.stage = Stage::Plan;
+      h.state = HostState::NotAffected;
+      h.summary = "not affected";
+      runs.putHost(1, h);
+      runs.setState(1, RunState::Succeeded);
+    }
+    app::DaemonOptions o;
+    o.log = &log;
+    o.runScheduler = scheduler;
+    o.poll = std::chrono::milliseconds(50);
+    daemon = std::make_unique<app::Daemon>(config, o);
+    daemon->start();
+    url = daemon->baseUrl();
+  }
+  HttpResponse get(const std::string& path, const std::string& cookie = "") {
+    HttpRequest r;
+    r.url = url + path;
+    if (!cookie.empty()) r.headers.emplace_back("Cookie", cookie);
+    return http.send(r);
+  }
+  HttpResponse form(const std::string& path, const std::string& body,
+                    const std::string& cookie = "") {
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url + path;
+    r.body = body;
+    r.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    if (!cookie.empty()) r.headers.emplace_back("Cookie", cookie);
+    return http.send(r);
+  }
+
+  os::TempDir tmp{"sy-web"};
+  tests::TempGitRepo upstream;
+  SystemClock clock;
+  NullLogger log;
+  Config config;
+  std::unique_ptr<app::Daemon> daemon;
+  std::string url;
+  http::CurlHttpClient http;
+};
+
+std::string sessionCookie(const HttpResponse& r) {
+  std::smatch m;
+  std::string set = r.header("set-cookie");
+  REQUIRE(std::regex_search(set, m, std::regex("sy_session=([A-Za-z0-9_-]+)")));
+  return "sy_session=" + m[1].str();
+}
+
+}  // namespace
+
+TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
+          "[integration][web]") {
+  WebFixture f;
+  auto anon = f.get("/runs/1");
+  CHECK(anon.status == 200);
+  CHECK(anon.body.find("deployed &lt;generation 3&gt;") != std::string::npos);  // escaped
+  CHECK(anon.body.find("/login?next=/runs/1") != std::string::npos);
+  CHECK(anon.body.find("Re-run</button>") == std::string::npos);
+
+  auto noSession = f.form("/runs/1/rerun", "host=web1");
+  CHECK(noSession.status == 303);
+  CHECK(noSession.header("location") == "/login?next=/runs/1");
+
+  auto wrong = f.form("/login", "token=guess&next=%2Fruns%2F1");
+  CHECK(wrong.status == 403);
+  CHECK(wrong.header("set-cookie").empty());
+
+  auto ok = f.form("/login", "token=let-me-in&next=%2Fruns%2F1");
+  REQUIRE(ok.status == 303);
+  CHECK(ok.header("location") == "/runs/1");
+  CHECK(ok.header("set-cookie").find("HttpOnly; SameSite=Strict") != std::string::npos);
+  std::string cookie = sessionCookie(ok);
+
+  auto page = f.get("/runs/1", cookie);
+  std::smatch m;
+  REQUIRE(std::regex_search(page.body, m, std::regex("name=\"csrf\" value=\"([^\"]+)\"")));
+  std::string csrf = m[1];
+  CHECK(page.body.find("Re-run</button>") != std::string::npos);
+
+  CHECK(f.form("/runs/1/rerun", "host=web1", cookie).status == 403);
+  CHECK(f.form("/runs/1/rerun", "host=web1&csrf=nope", cookie).status == 403);
+  CHECK(f.form("/runs/1/rerun", "host=web1&csrf=" + csrf, "sy_session=forged").status == 303);
+  CHECK(tests::countRows(f.config, "SELECT COUNT(*) FROM deliveries") == 0);
+
+  auto rerun = f.form("/runs/1/rerun", "host=web1&csrf=" + csrf, cookie);
+  REQUIRE(rerun.status == 303);
+  CHECK(std::regex_match(rerun.header("location"), std::regex("/runs/1\\?rerun=[0-9]+")));
+  auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+  auto rows = db->query("SELECT source, event_name, event FROM deliveries");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].text(0) == "ui");
+  CHECK(rows[0].text(1) == "rerun");
+  auto e = nlohmann::json::parse(rows[0].text(2)).get<Event>();
+  CHECK(e.kind == EventKind::Rerun);
+  CHECK(e.runId == 1);
+  CHECK(e.hosts == std::vector<std::string>{"web1"});
+
+  // No open redirects after a login.
+  auto evil = f.form("/login", "token=let-me-in&next=%2F%2Fevil.example%2F");
+  CHECK(evil.header("location") == "/");
+}
+
+TEST_CASE("web: without a UI token the web cannot re-run", "[integration][web]") {
+  WebFixture f(false);
+  CHECK(f.get("/runs/1").body.find("Re-runs from the web are off") != std::string::npos);
+  CHECK(f.form("/login", "token=anything").status == 403);
+  CHECK(f.form("/runs/1/rerun", "host=web1&csrf=x").status == 403);
+}
+
+TEST_CASE("web: run list, JSON API and a log that streams while the run runs",
+          "[integration][web]") {
+  WebFixture f;
+  auto list = f.get("/");
+  CHECK(list.status == 200);
+  CHECK(list.body.find("href=\"/runs/1\"") != std::string::npos);
+  auto api = nlohmann::json::parse(f.get("/api/runs").body);
+  REQUIRE(api.size() == 1);
+  CHECK(api[0]["kind"] == "deploy");
+  CHECK(api[0]["state"] == "succeeded");
+  CHECK(api[0]["hosts"][0] ==
+        nlohmann::json{{"name", "db1"}, {"stage", "plan"}, {"state", "not-affected"}});
+  auto one = nlohmann::json::parse(f.get("/api/runs/1").body);
+  CHECK(one["hosts"][1]["summary"] == "deployed <generation 3>");
+  CHECK(f.get("/api/runs/99").status == 404);
+  CHECK(f.get("/runs/1/logs/..%2Fetc").status == 404);  // decoded: no such route
+  CHECK(f.get("/runs/1/logs/.hidden").status == 400);
+
+  // A running run whose log grows: the stream has everything once the run ends.
+  auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+  store::Runs runs(*db, f.clock);
+  runs.setState(1, RunState::Running);
+  fs::path log = f.config.stateDir / "logs" / "1" / "web1.log";
+  fs::create_directories(log.parent_path());
+  os::writeFileAtomic(log, "first line\n");
+  HttpResponse streamed;
+  std::thread reader([&] { streamed = f.get("/runs/1/logs/web1"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::ofstream(log, std::ios::app) << "second line\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  runs.setState(1, RunState::Succeeded);
+  reader.join();
+  CHECK(streamed.status == 200);
+  CHECK(streamed.body == "first line\nsecond line\n");
+}
+
+TEST_CASE("cli: rerun queues a delivery the daemon turns into a run; logs --follow ends with it",
+          "[integration][web]") {
+  WebFixture f(true, true);
+  fs::path cfg = f.tmp.path() / "switchyard.yaml";
+  os::writeFileAtomic(cfg, "state_dir: " + f.config.stateDir.string() + "\n");
+  auto r = tests::switchyard({"rerun", "1", "web1", "--config", cfg.string()});
+  INFO(r.out << r.errTail);
+  CHECK(r.exitStatus == 0);
+  CHECK(r.out.find("run 2 queued: re-run of run 1 (web1)") == 0);
+  auto run2 = f.daemon->waitForRunState(2, std::chrono::seconds(30));
+  REQUIRE(run2);
+  CHECK(run2->view.kind == RunKind::Rerun);
+  CHECK(run2->view.trigger == RunTrigger::Manual);
+  CHECK(run2->view.parentRunId == 1);
+
+  CHECK(tests::switchyard({"rerun", "99", "--config", cfg.string()}).exitStatus == 2);
+  CHECK(tests::switchyard({"rerun", "x", "--config", cfg.string()}).exitStatus == 2);
+
+  // logs --follow of a running run: prints as the log grows, returns when the run ends.
+  auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+  store::Runs runs(*db, f.clock);
+  runs.setState(1, RunState::Running);
+  fs::path log = f.config.stateDir / "logs" / "1" / "web1.log";
+  fs::create_directories(log.parent_path());
+  os::writeFileAtomic(log, "building\n");
+  RunResult follow;
+  std::thread t([&] {
+    follow = tests::switchyard({"logs", "1", "web1", "--follow", "--config", cfg.string()});
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  std::ofstream(log, std::ios::app) << "built\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  runs.setState(1, RunState::Succeeded);
+  t.join();
+  CHECK(follow.exitStatus == 0);
+  CHECK(follow.out == "building\nbuilt\n");
+  auto list = tests::switchyard({"runs", "--config", cfg.string()});
+  CHECK(list.out.find("#2") == 0);  // newest first
+}
+
+TEST_CASE("bare-repository flake references are pinned to a ref holding the commit",
+          "[unit][scheduler]") {
+  tests::TempGitRepo repo;
+  std::string sha = repo.commit({{"flake.nix", "{ }"}});
+  fs::path bare = repo.bareClone();
+  std::string ref = "git+file://" + bare.string() + "?rev=" + sha;
+  CHECK(scheduler::BareRepoFlakeRefs::rewrite(ref + "#nixosConfigurations") ==
+        ref + "&ref=refs/switchyard/commits/" + sha + "#nixosConfigurations");
+  CHECK(git::Repository::open(bare)->refTarget("refs/switchyard/commits/" + sha) == sha);
+  std::string expr = "builtins.getFlake \"" + ref + "\"";
+  CHECK(scheduler::BareRepoFlakeRefs::rewrite(expr) ==
+        "builtins.getFlake \"" + ref + "&ref=refs/switchyard/commits/" + sha + "\"");
+  // Work trees, references with a ref already, and other schemes stay as they are.
+  std::string tree = "git+file://" + repo.path().string() + "?rev=" + sha;
+  CHECK(scheduler::BareRepoFlakeRefs::rewrite(tree) == tree);
+  CHECK(scheduler::BareRepoFlakeRefs::rewrite(ref + "&ref=main") == ref + "&ref=main");
+  CHECK(scheduler::BareRepoFlakeRefs::rewrite("path:/x?rev=" + sha) == "path:/x?rev=" + sha);
+}
