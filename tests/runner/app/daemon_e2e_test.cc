@@ -69,10 +69,18 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
   // A change to the "web" module: only web1 imports it.
   std::string before = lab.infra.head();
   std::string after = lab.infra.changeModule("web");
+  // The pushing clone has hooks/pre-push: it prints the plan of what is pushed.
+  fs::path prePush = lab.infra.path() / ".git" / "hooks" / "pre-push";
+  fs::create_directories(prePush.parent_path());
+  fs::copy_file(tests::sourceDir() / "hooks" / "pre-push", prePush);
   auto push = tests::run(
-      "git", {"-C", lab.infra.path().string(), "push", bare.string(), "HEAD:refs/heads/main"});
+      "git", {"-C", lab.infra.path().string(), "push", bare.string(), "HEAD:refs/heads/main"}, {},
+      {{"SWITCHYARD", tests::switchyardBinary().string()}});
   INFO(push.errTail);
   REQUIRE(push.exitStatus == 0);
+  CHECK(push.errTail.find("switchyard: refs/heads/main: machines this push touches (static plan " +
+                          before.substr(0, 8) + ".." + after.substr(0, 8) + "):") !=
+        std::string::npos);
   CHECK(push.errTail.find("switchyard: refs/heads/main " + before.substr(0, 8) + ".." +
                           after.substr(0, 8) + ": queued at") != std::string::npos);
 
