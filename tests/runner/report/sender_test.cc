@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "runner/core/text.h"
+#include "runner/report/reporting.h"
 #include "tests/runner/report/report_fixture.h"
 
 using namespace tests::report;
@@ -292,4 +293,31 @@ TEST_CASE("sender: on its own thread it sends what the reporter queues, woken at
   CHECK(accepted(f.gitea) ==
         std::vector<std::string>{"switchyard/plan=pending", "switchyard/deploy/web1=success"});
   sender.stop();  // idempotent
+}
+
+TEST_CASE("reporting: the bundle the daemon wires — reporter and gateway wake the sender thread",
+          "[integration][report]") {
+  GiteaFixture f;
+  f.gitea.setPermission(kRepo, "alice", "write");
+  runner::report::Reporting reporting(
+      *f.db, f.forges, /*nix=*/nullptr, f.clock, f.log,
+      {.forgeTypes = {{"home", "gitea"}}, .sender = {.idlePoll = 60s}});
+  reporting.start();
+  auto run = deployRun();
+  reporting.reporter().runQueued(run);
+  runner::Event e;
+  e.kind = runner::EventKind::CommentCommand;
+  e.forge = "home";
+  e.repo = kRepo;
+  e.prNumber = 7;
+  e.headSha = kSha;
+  e.command = "rerun";
+  e.commentAuthor = "alice";
+  e.commentId = f.gitea.addComment(kRepo, 7, "alice", "/switchyard rerun");
+  CHECK(reporting.gateway().handle(e).accepted());
+  for (int i = 0; i < 500 && f.gitea.reactions().empty(); ++i) std::this_thread::sleep_for(10ms);
+  reporting.stop();
+  CHECK(accepted(f.gitea) == std::vector<std::string>{"switchyard/plan=pending"});
+  REQUIRE(f.gitea.reactions().size() == 1);
+  CHECK(f.gitea.reactions()[0].content == "+1");
 }
