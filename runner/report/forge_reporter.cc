@@ -239,15 +239,14 @@ void ForgeReporter::planned(const RunView& run, const Plan& plan) {
 void ForgeReporter::hostChanged(const RunView& run, const RunHostView& host) {
   auto t = targetFor(run);
   if (!t) return;
-  if (!isFinal(host.state) && !progressFor(run)) return;
+  if (!isFinal(host.state)) {
+    // a host being evaluated for the plan is the plan's business (switchyard/plan is pending)
+    if (host.stage == Stage::Plan || !progressFor(run)) return;
+  }
   bool added = false;
   db_.transaction([&] {
-    if (isFinal(host.state)) {
-      added = emitFinal(*t, run, host);
-    } else {
-      Stage stage = host.stage == Stage::Plan ? Stage::Build : host.stage;
-      added = emit(*t, run, stage, host, nullptr);
-    }
+    added =
+        isFinal(host.state) ? emitFinal(*t, run, host) : emit(*t, run, host.stage, host, nullptr);
   });
   notify(added);
 }

@@ -16,7 +16,9 @@
 //
 // Progress updates (a Running host whose summary says "3/12 derivations") do not make new
 // calls: pending states are reported in fixed words ("building"), and a repeat of what is
-// pending or sent is dropped; a host's own summary is used for its final state.
+// pending or sent is dropped; a host's own summary is used for its final state. Hosts in
+// flight during the plan stage make no calls (switchyard/plan is pending); a host that ends
+// at the plan stage (it does not evaluate) is reported on its build context.
 //
 // Bounded calls per commit: with N hosts of which A are affected, a run costs at most
 // 2 (plan) + (3A + (N−A)) per stage in statuses or check-run calls, and 2 comment upserts;

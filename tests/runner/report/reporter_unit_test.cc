@@ -230,3 +230,19 @@ TEST_CASE("reporter: runs without a forge, or with one not configured, report no
     warnings += line.find("no forge named 'elsewhere'") != std::string::npos;
   CHECK(warnings == 1);  // said once, not per call
 }
+
+TEST_CASE(
+    "reporter: hosts in flight during the plan make no calls; a host that does not "
+    "evaluate fails its build context",
+    "[unit][report]") {
+  Local l;
+  auto run = prRun();
+  run.prNumber = 0;
+  l.reporter->hostChanged(run, hostView("web1", Stage::Plan, HostState::Running, "evaluating"));
+  l.reporter->hostChanged(run, hostView("web2", Stage::Plan, HostState::Pending));
+  l.reporter->hostChanged(run, hostView("web2", Stage::Plan, HostState::Failed,
+                                        "does not evaluate: infinite recursion"));
+  CHECK(l.sent() ==
+        std::vector<std::string>{
+            "status switchyard/build/web2=failure:does not evaluate: infinite recursion"});
+}
