@@ -48,6 +48,10 @@ echo "command: wrk -t$wthreads -c$conns -d${secs}s --latency -s bench/intake_wrk
 wrk -t"$wthreads" -c"$conns" -d"${secs}s" --latency -s bench/intake_wrk.lua \
   "http://127.0.0.1:$port/hooks/git" -- "$body" "$sig" "$tag" | tee "$tmp/wrk.txt" | grep -E 'RESULT|Latency|Req/Sec|requests in'
 sleep 1
-rows=$(sqlite3 "$tmp/state/switchyard.db" "SELECT COUNT(*) FROM deliveries" 2>/dev/null ||
-       python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from deliveries').fetchone()[0])" "$tmp/state/switchyard.db")
+rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from deliveries').fetchone()[0])" "$tmp/state/switchyard.db")
 echo "rows stored: $rows"
+count() {
+  python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" \
+    "$tmp/state/switchyard.db" "$1"
+}
+echo "still queued for the scheduler right after the load: $(count "SELECT COUNT(*) FROM deliveries WHERE state='queued'")"

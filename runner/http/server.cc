@@ -273,12 +273,22 @@ int Server::start() {
         res.set_content("internal error\n", "text/plain; charset=utf-8");
       });
 
+  // cpp-httplib listens with a backlog of 5: a burst of new connections (a forge retrying,
+  // a load test opening 64) overflows it and waits for SYN retransmits (1 s and more). The
+  // socket options hook sees the listening socket; listen() again with a real backlog.
+  int listenFd = -1;
+  svr.set_socket_options([&listenFd](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listenFd = sock;
+  });
   if (port == 0) {
     port = svr.bind_to_any_port(host);
     if (port < 0) throw SysError(errno, "binding " + options_.listen);
   } else if (!svr.bind_to_port(host, port)) {
     throw SysError(errno, "binding " + options_.listen);
   }
+  if (listenFd >= 0) ::listen(listenFd, 1024);
   port_ = port;
   impl_->started = true;
   thread_ = std::thread([this] {
