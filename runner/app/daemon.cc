@@ -14,6 +14,7 @@
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "runner/report/reporting.h"
 #include "runner/scheduler/intake.h"
 #include "runner/scheduler/mirrors.h"
 #include "runner/scheduler/nix_stages.h"
@@ -28,6 +29,36 @@
 namespace fs = std::filesystem;
 
 namespace runner::app {
+
+namespace {
+
+// Tells two reporters everything: the log, and the forges (runner/report).
+class TeeReporter final : public RunReporter {
+ public:
+  TeeReporter(RunReporter& a, RunReporter& b) : a_(a), b_(b) {}
+  void runQueued(const RunView& r) override {
+    a_.runQueued(r);
+    b_.runQueued(r);
+  }
+  void planned(const RunView& r, const Plan& p) override {
+    a_.planned(r, p);
+    b_.planned(r, p);
+  }
+  void hostChanged(const RunView& r, const RunHostView& h) override {
+    a_.hostChanged(r, h);
+    b_.hostChanged(r, h);
+  }
+  void runFinished(const RunView& r, const std::vector<RunHostView>& hs) override {
+    a_.runFinished(r, hs);
+    b_.runFinished(r, hs);
+  }
+
+ private:
+  RunReporter& a_;
+  RunReporter& b_;
+};
+
+}  // namespace
 
 fs::path databasePath(const Config& config) { return config.stateDir / "switchyard.db"; }
 
@@ -65,6 +96,8 @@ struct Daemon::Parts {
   std::unique_ptr<scheduler::LoggingRunReporter> logReporter;
   std::unique_ptr<scheduler::Mirrors> mirrors;
   std::map<std::string, std::unique_ptr<Forge>> forges;  // comment permission checks
+  std::unique_ptr<report::Reporting> reporting;
+  std::unique_ptr<RunReporter> tee;
   std::unique_ptr<scheduler::Scheduler> sched;
 };
 
@@ -164,25 +197,25 @@ int Daemon::start() {
     opts.stateDir = config_.stateDir;
     opts.runWorkers = options_.runWorkers;
     opts.poll = options_.poll;
-    // HOOK (issue 7): until runner/report's permission gateway is wired here, a comment
-    // command is allowed when the forge says its author can write to the repository.
-    opts.authorizeComment = [this](const Event& e) -> scheduler::CommentVerdict {
-      auto it = parts_->forges.find(e.forge);
-      if (it == parts_->forges.end()) return {false, "no API token for forge " + e.forge};
-      auto perm = it->second->userPermission(e.repo, e.commentAuthor);
-      if (!perm.ok()) return {false, "could not ask the forge: " + perm.message};
-      if (!perm.value.canWrite)
-        return {false, e.commentAuthor + " has " + perm.value.level + " access"};
-      return {true, ""};
+    // Forge reporting (runner/report): statuses/check runs/PR comments through the outbox,
+    // and the re-run gateway for comment commands and check_run/check_suite re-requests.
+    report::Forges forges;
+    report::ReportingOptions ro;
+    for (const auto& [name, forge] : P.forges) {
+      forges[name] = forge.get();
+      ro.forgeTypes[name] = config_.forges.at(name).type;
+    }
+    ro.runDeploys = [this](const RunView& run) {
+      for (const auto& r : config_.repos)
+        if (r.name == run.repo) return scheduler::runDeploys(run, r);
+      return false;
     };
-    opts.pullRequestHead = [this](const Event& e) -> std::optional<std::string> {
-      auto it = parts_->forges.find(e.forge);
-      if (it == parts_->forges.end()) return std::nullopt;
-      auto pr = it->second->pullRequest(e.repo, e.prNumber);
-      if (!pr.ok() || pr.value.headSha.empty()) return std::nullopt;
-      return pr.value.headSha;
-    };
-    RunReporter& reporter = options_.reporter ? *options_.reporter : *P.logReporter;
+    P.reporting =
+        std::make_unique<report::Reporting>(*P.intakeDb, forges, P.nix.get(), P.clock, *log_, ro);
+    P.reporting->start();
+    opts.gateway = [this](const Event& e) { return parts_->reporting->gateway().handle(e); };
+    P.tee = std::make_unique<TeeReporter>(*P.logReporter, P.reporting->reporter());
+    RunReporter& reporter = options_.reporter ? *options_.reporter : *P.tee;
     scheduler::PlanStage& planner = options_.planner ? *options_.planner : *P.planner;
     scheduler::BuildStage& builder = options_.builder ? *options_.builder : *P.builder;
     scheduler::DeployStage& deployer = options_.deployer ? *options_.deployer : *P.deployer;
@@ -204,6 +237,7 @@ void Daemon::stop() noexcept {
   if (P.server) P.server->stop();
   P.scheduler = nullptr;
   if (P.sched) P.sched->stop();
+  if (P.reporting) P.reporting->stop();
   log_->info("stopped");
 }
 

@@ -241,21 +241,40 @@ const RepoConfig* Scheduler::repoFor(const Event& e) const {
 
 int Scheduler::dispatchQueued() {
   int n = 0;
+  int64_t after = 0;
+  const auto now = std::chrono::steady_clock::now();
   for (;;) {
-    auto batch = deliveries_.queued(50);
-    if (batch.empty()) return n;
+    auto rows = deliveries_.queued(50, after);
+    if (rows.empty()) return n;
+    after = rows.back().id;
+    // Prepared outside the transaction (the connection is shared with intake's group commit,
+    // which should wait for SQL only): parsing, and the gateway, which may ask the forge.
+    std::vector<store::DeliveryRecord> batch;
+    std::vector<Prepared> prepared;
+    for (const auto& d : rows) {
+      if (auto it = deferred_.find(d.id); it != deferred_.end() && it->second > now) continue;
+      std::optional<Prepared> p;
+      try {
+        p = prepare(d);
+      } catch (const std::exception&) {  // unreadable: dispatchOne records why, alone
+        dispatchOne(d, nullptr);
+        ++n;
+        continue;
+      }
+      if (!p) continue;  // the gateway asked to come back later
+      deferred_.erase(d.id);
+      batch.push_back(d);
+      prepared.push_back(std::move(*p));
+    }
+    if (batch.empty()) continue;
     // One transaction (one fsync) for the whole batch; if any delivery in it fails, the
     // batch is rolled back and taken one by one, so a bad delivery fails alone.
     std::vector<Dispatched> done;
     bool batched = false;
     try {
-      // Parsing happens outside the transaction: the connection is shared with intake's
-      // group commit, which should wait for SQL only.
-      std::vector<Event> events;
-      for (const auto& d : batch) events.push_back(nlohmann::json::parse(d.eventJson).get<Event>());
       p_.db.transaction([&] {
         done.clear();
-        for (size_t i = 0; i < batch.size(); ++i) done.push_back(applyOne(batch[i], events[i]));
+        for (size_t i = 0; i < batch.size(); ++i) done.push_back(applyOne(batch[i], prepared[i]));
       });
       batched = true;
     } catch (const std::exception& e) {
@@ -266,24 +285,55 @@ int Scheduler::dispatchQueued() {
       if (batched)
         announce(batch[i], done[i]);
       else
-        dispatchOne(batch[i]);
+        dispatchOne(batch[i], &prepared[i]);
     }
     n += static_cast<int>(batch.size());
   }
 }
 
-Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const Event& e) {
+std::optional<Scheduler::Prepared> Scheduler::prepare(const store::DeliveryRecord& d) {
+  Prepared p;
+  p.event = nlohmann::json::parse(d.eventJson).get<Event>();
+  const Event& e = p.event;
+  bool gated = e.kind == EventKind::CommentCommand ||
+               (e.kind == EventKind::Rerun && e.forgeType != "cli" && e.forgeType != "ui");
+  if (!gated) return p;
+  if (!o_.gateway) {
+    report::GatewayDecision refused;
+    refused.kind = report::GatewayDecision::Kind::Refused;
+    refused.reason = "no re-run gateway is configured";
+    p.decision = refused;
+    return p;
+  }
+  auto decision = o_.gateway(e);
+  if (decision.kind == report::GatewayDecision::Kind::Retry) {
+    auto wait = decision.retryAfter.value_or(o_.gatewayRetry);
+    deferred_[d.id] = std::chrono::steady_clock::now() + wait;
+    p_.log.info("delivery " + std::to_string(d.id) + ": the forge could not answer (" +
+                decision.reason + "); asking again in " + std::to_string(wait.count()) + "s");
+    return std::nullopt;
+  }
+  p.decision = std::move(decision);
+  return p;
+}
+
+Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const Prepared& p) {
   Dispatched out;
-  std::tie(out.state, out.detail) = applyRules(d, e, out.created);
+  std::tie(out.state, out.detail) = applyRules(d, p, out.created);
   deliveries_.finish(d.id, out.state, out.detail);
   return out;
 }
 
-void Scheduler::dispatchOne(const store::DeliveryRecord& d) {
+void Scheduler::dispatchOne(const store::DeliveryRecord& d, const Prepared* prepared) {
   Dispatched out;
   try {  // the job-runner boundary for one delivery: it fails, the queue goes on
-    Event e = nlohmann::json::parse(d.eventJson).get<Event>();
-    p_.db.transaction([&] { out = applyOne(d, e); });
+    std::optional<Prepared> p;
+    if (prepared)
+      p = *prepared;
+    else
+      p = prepare(d);
+    if (!p) return;  // deferred
+    p_.db.transaction([&] { out = applyOne(d, *p); });
   } catch (const std::exception& ex) {
     p_.log.error("delivery " + std::to_string(d.id) + ": " + describe(ex));
     deliveries_.finish(d.id, "failed", describe(ex));
@@ -306,7 +356,9 @@ void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) 
 }
 
 std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryRecord& d,
-                                                          const Event& e, Created& created) {
+                                                          const Prepared& prepared,
+                                                          Created& created) {
+  const Event& e = prepared.event;
   auto supersede = [&](const std::string& repo, const std::string& ref, std::optional<int64_t> by,
                        int64_t except, const std::string& why) {
     auto ids = runs_.supersedeQueued(repo, ref, by, except, why);
@@ -391,56 +443,72 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
     case EventKind::CommentCommand: {
       const RepoConfig* repo = repoFor(e);
       if (!repo) return ignored("repository " + e.repo + " is not configured");
-      if (e.command != "rerun") return ignored("unknown command '" + e.command + "'");
-      CommentVerdict verdict{false, "no permission gateway is configured"};
-      if (o_.authorizeComment) verdict = o_.authorizeComment(e);
-      if (!verdict.allowed)
-        return ignored("comment command by " + e.commentAuthor + " refused: " + verdict.reason);
+      if (!prepared.decision || !prepared.decision->accepted())
+        return ignored("re-run refused: " +
+                       (prepared.decision ? prepared.decision->reason : std::string("?")));
+      const report::RerunRequest& rq = prepared.decision->request;
+      std::string sha = rq.sha.empty() ? e.headSha : rq.sha;
       auto parent = runs_.latestForPullRequest(repo->name, e.prNumber);
       store::NewRun n;
       n.repo = repo->name;
       n.forge = repo->forge.value_or("");
       n.trigger = RunTrigger::Comment;
-      n.hostsFilter = e.hosts;
+      n.hostsFilter = rq.hosts.empty() ? e.hosts : rq.hosts;
+      n.stageFilter = rq.stage;
       n.prNumber = e.prNumber;
       n.ref = prRef(e.prNumber);
-      if (parent && (e.headSha.empty() || parent->view.sha == e.headSha)) {
+      n.fromFork = rq.fromFork || e.fromFork;
+      if (parent && (sha.empty() || parent->view.sha == sha)) {
         n.kind = RunKind::Rerun;
         n.sha = parent->view.sha;
         n.baseSha = parent->view.baseSha;
-        n.fromFork = parent->view.fromFork;
+        n.fromFork = n.fromFork || parent->view.fromFork;
         n.parentRun = parent->view.id;
       } else {
-        std::string head = e.headSha;
-        if (head.empty() && o_.pullRequestHead) head = o_.pullRequestHead(e).value_or("");
-        if (head.empty()) return ignored("no run of this pull request to re-run yet");
-        n.kind = RunKind::Check;
-        n.sha = head;
+        if (sha.empty()) return ignored("no run of this pull request to re-run yet");
+        n.kind = RunKind::Check;  // the PR moved on (or never ran): check its head
+        n.sha = sha;
         n.baseSha = e.baseSha;
-        n.fromFork = e.fromFork;
       }
       return processed(newRun(n));
     }
 
     case EventKind::Rerun: {
+      // CLI and UI re-runs are authenticated by the daemon; forge ones went through the gateway.
+      int64_t runId = e.runId;
+      std::string sha = e.headSha;
+      std::vector<std::string> hosts = e.hosts;
+      std::optional<Stage> stage;
+      if (!e.stage.empty()) stage = stageFrom(e.stage);
+      RunTrigger trigger = rerunTrigger(e);
+      if (prepared.decision) {
+        if (!prepared.decision->accepted())
+          return ignored("re-run refused: " + prepared.decision->reason);
+        const report::RerunRequest& rq = prepared.decision->request;
+        if (rq.runId) runId = *rq.runId;
+        if (!rq.sha.empty()) sha = rq.sha;
+        if (!rq.hosts.empty()) hosts = rq.hosts;
+        if (rq.stage) stage = rq.stage;
+        trigger = rq.trigger;
+      }
       std::optional<store::RunRecord> parent;
-      if (e.runId > 0) parent = runs_.get(e.runId);
-      if (!parent && !e.headSha.empty()) {
-        if (const RepoConfig* repo = repoFor(e)) parent = runs_.latestForSha(repo->name, e.headSha);
+      if (runId > 0) parent = runs_.get(runId);
+      if (!parent && !sha.empty()) {
+        if (const RepoConfig* repo = repoFor(e)) parent = runs_.latestForSha(repo->name, sha);
       }
       if (!parent) return ignored("no run to re-run");
       store::NewRun n;
       n.repo = parent->view.repo;
       n.forge = parent->view.forge;
       n.kind = RunKind::Rerun;
-      n.trigger = rerunTrigger(e);
+      n.trigger = trigger;
       n.sha = parent->view.sha;
       n.ref = parent->view.ref;
       n.baseSha = parent->view.baseSha;
       n.prNumber = parent->view.prNumber;
       n.fromFork = parent->view.fromFork;
-      n.hostsFilter = e.hosts;
-      if (!e.stage.empty()) n.stageFilter = stageFrom(e.stage);
+      n.hostsFilter = hosts;
+      n.stageFilter = stage;
       n.parentRun = parent->view.id;
       return processed(newRun(n));
     }

@@ -17,10 +17,13 @@
 //    never deploys; a fork's too), superseding queued runs of the same PR.
 //  * pull request closed / merged -> its queued runs are superseded (nothing new; the merge's
 //    own push event makes the deploy run).
-//  * "/switchyard rerun [host…]" -> a rerun of the PR's newest run, limited to the named hosts,
-//    if `authorizeComment` allows the author.
-//  * GitHub check_run / check_suite rerequested, CLI and UI re-runs -> a rerun of the named
-//    run (or the newest run of that commit), limited to its hosts/stage.
+//  * "/switchyard rerun [host…]" and GitHub check_run / check_suite rerequested go through
+//    the re-run gateway first (runner/report: write access, the PR's head, replies on the
+//    forge) — called OUTSIDE any transaction, since it may ask the forge; a gateway that
+//    cannot answer now (forge down) leaves the delivery queued and it is asked again later.
+//    Accepted -> a rerun of the named run (or the PR's / commit's newest run with that
+//    commit; a PR without one gets a new check run), limited to the hosts/stage asked for.
+//  * CLI and UI re-runs (authenticated by the daemon) -> a rerun of the named run.
 //  * a rerun deploys only when its commit is on a deploy branch of a non-fork push run.
 //  * plan base: push -> the last successfully deployed sha of the branch when it is an
 //    ancestor of the new commit, else `before`; pull request -> its base sha; none -> every
@@ -36,6 +39,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,6 +51,7 @@
 #include "runner/core/event.h"
 #include "runner/core/log.h"
 #include "runner/core/run.h"
+#include "runner/report/gateway.h"
 #include "runner/scheduler/mirrors.h"
 #include "runner/scheduler/stages.h"
 #include "runner/store/database.h"
@@ -55,24 +60,16 @@
 
 namespace runner::scheduler {
 
-// The answer of the permission gateway for a comment command.
-struct CommentVerdict {
-  bool allowed = false;
-  std::string reason;  // refused: why ("alice has read access"), stored on the delivery
-};
-
 struct SchedulerOptions {
   std::filesystem::path stateDir;  // logs/, gcroots/, mirrors/
   int runWorkers = 3;              // runs executed at once (stages have their own limits)
   std::chrono::milliseconds poll{500};
   int maxAttempts = 3;  // starts of one run (1 + resumes after crashes)
-  // HOOK (issue 7, runner/report): who may run "/switchyard rerun" on a pull request. The
-  // reporting engineer's gateway plugs in here (it asks the forge for write access and
-  // replies on the PR). Unset: every comment command is refused.
-  std::function<CommentVerdict(const Event&)> authorizeComment;
-  // When a comment command's payload has no head sha and the PR has no run yet: asks the
-  // forge (Forge::pullRequest). Unset: such commands are ignored with a reason.
-  std::function<std::optional<std::string>(const Event&)> pullRequestHead;
+  // The re-run gateway (runner/report's ForgeGateway::handle in the daemon) for comment
+  // commands and forge re-run requests. Unset: those are refused ("no re-run gateway").
+  std::function<report::GatewayDecision(const Event&)> gateway;
+  // How long a delivery waits when the gateway says Retry without a time.
+  std::chrono::seconds gatewayRetry{30};
 };
 
 // What the scheduler uses; each must outlive it.
@@ -119,11 +116,19 @@ class Scheduler {
     std::string state, detail;  // the delivery's final state
     Created created;
   };
+  // An event and, for gated re-runs, the gateway's decision (made before the transaction).
+  struct Prepared {
+    Event event;
+    std::optional<report::GatewayDecision> decision;
+  };
+  // Parses the event and asks the gateway when it must; nullopt: ask again later (Retry).
+  std::optional<Prepared> prepare(const store::DeliveryRecord& d);
   // Inside the caller's transaction.
-  Dispatched applyOne(const store::DeliveryRecord& d, const Event& e);
-  void dispatchOne(const store::DeliveryRecord& d);
+  Dispatched applyOne(const store::DeliveryRecord& d, const Prepared& p);
+  // `prepared` null: prepare it here (and skip it when the gateway says later).
+  void dispatchOne(const store::DeliveryRecord& d, const Prepared* prepared);
   void announce(const store::DeliveryRecord& d, const Dispatched& out);
-  std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Event& e,
+  std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Prepared& p,
                                                  Created& created);
   const RepoConfig* repoFor(const Event& e) const;
   const RepoConfig* repoNamed(const std::string& forge, const std::string& name) const;
@@ -138,6 +143,8 @@ class Scheduler {
   std::mutex mu_;
   std::condition_variable wake_;
   bool pending_ = false;  // GUARDED_BY(mu_)
+  // Deliveries the gateway asked to retry: id -> not before (dispatcher thread only).
+  std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
 };

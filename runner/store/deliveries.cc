@@ -59,11 +59,12 @@ std::vector<StoredDelivery> Deliveries::insertBatch(const std::vector<NewDeliver
   return out;
 }
 
-std::vector<DeliveryRecord> Deliveries::queued(int limit) {
+std::vector<DeliveryRecord> Deliveries::queued(int limit, int64_t afterId) {
   std::vector<DeliveryRecord> out;
-  for (const auto& r : db_.query(std::string("SELECT ") + kColumns +
-                                     " FROM deliveries WHERE state = 'queued' ORDER BY id LIMIT ?",
-                                 {int64_t{limit}}))
+  for (const auto& r :
+       db_.query(std::string("SELECT ") + kColumns +
+                     " FROM deliveries WHERE state = 'queued' AND id > ?2 ORDER BY id LIMIT ?1",
+                 {int64_t{limit}, afterId}))
     out.push_back(recordFrom(r));
   return out;
 }

@@ -75,8 +75,8 @@ class Deliveries {
   // (and then nothing of the batch is stored).
   std::vector<StoredDelivery> insertBatch(const std::vector<NewDelivery>& batch);
 
-  // Queued deliveries, oldest first, at most `limit`.
-  std::vector<DeliveryRecord> queued(int limit);
+  // Queued deliveries with an id above `afterId`, oldest first, at most `limit`.
+  std::vector<DeliveryRecord> queued(int limit, int64_t afterId = 0);
   std::optional<DeliveryRecord> get(int64_t id);
   // Newest first.
   std::vector<DeliveryRecord> recent(int limit);

@@ -150,8 +150,31 @@ struct Harness {
   scheduler::SchedulerOptions options() {
     scheduler::SchedulerOptions o;
     o.stateDir = config.stateDir;
-    o.authorizeComment = [this](const Event& e) {
-      return scheduler::CommentVerdict{writers.count(e.commentAuthor) > 0, "no write access"};
+    o.gatewayRetry = std::chrono::seconds(0);
+    // A stand-in for runner/report's ForgeGateway: writers may comment-rerun; the forge may
+    // be down (Retry) a given number of times; check_run re-requests name run/stage/host.
+    o.gateway = [this](const Event& e) {
+      ++gatewayCalls;
+      report::GatewayDecision d;
+      if (forgeDown > 0) {
+        --forgeDown;
+        d.kind = report::GatewayDecision::Kind::Retry;
+        d.reason = "forge answered 502";
+        return d;
+      }
+      if (e.kind == EventKind::CommentCommand && !writers.count(e.commentAuthor)) {
+        d.kind = report::GatewayDecision::Kind::Refused;
+        d.reason = e.commentAuthor + " has read access";
+        return d;
+      }
+      d.kind = report::GatewayDecision::Kind::Accepted;
+      d.request.hosts = e.hosts;
+      d.request.sha = e.headSha;
+      if (e.runId) d.request.runId = e.runId;
+      if (!e.stage.empty()) d.request.stage = stageFrom(e.stage);
+      d.request.trigger =
+          e.kind == EventKind::CommentCommand ? RunTrigger::Comment : RunTrigger::Rerequest;
+      return d;
     };
     return o;
   }
@@ -225,6 +248,7 @@ struct Harness {
   FakeBuild build;
   FakeDeploy deployer;
   std::set<std::string> writers;
+  int forgeDown = 0, gatewayCalls = 0;
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Scheduler> sched;
   std::string sha0;
@@ -395,7 +419,8 @@ TEST_CASE("a re-run builds exactly the named hosts; deploys only where the paren
   CHECK(h.run(4).view.error == "none of the named hosts exist: nope");
 }
 
-TEST_CASE("comment commands need the permission hook's yes", "[unit][scheduler]") {
+TEST_CASE("comment commands and check re-requests go through the re-run gateway",
+          "[unit][scheduler]") {
   Harness h;
   std::string head = h.commit("hosts/web1.nix");
   h.deliver(h.pr(PrAction::Opened, 3, head, h.sha0));
@@ -409,16 +434,61 @@ TEST_CASE("comment commands need the permission hook's yes", "[unit][scheduler]"
   c.hosts = {"web2"};
   int64_t refused = h.deliver(c);
   h.drain();
-  CHECK(h.deliveryState(refused) == "ignored: comment command by mallory refused: no write access");
+  CHECK(h.deliveryState(refused) == "ignored: re-run refused: mallory has read access");
   h.writers.insert("alice");
   c.commentAuthor = "alice";
   int64_t ok = h.deliver(c);
   h.drain();
   CHECK(h.deliveryState(ok) == "processed: run 2");
   CHECK(h.run(2).view.trigger == RunTrigger::Comment);
+  CHECK(h.run(2).view.kind == RunKind::Rerun);
   CHECK(h.run(2).view.parentRunId == 1);
   CHECK(h.build.calls.back() == std::vector<std::string>{"web2"});
   CHECK(h.deployer.calls.empty());
+
+  // The PR moved on since its last run: the command checks the new head.
+  std::string head2 = h.commit("hosts/web2.nix");
+  c.headSha = head2;
+  h.deliver(c);
+  h.drain();
+  CHECK(h.run(3).view.kind == RunKind::Check);
+  CHECK(h.run(3).view.sha == head2);
+
+  // The forge is down: the delivery waits and is asked again; nothing is lost.
+  h.forgeDown = 2;
+  int64_t later = h.deliver(c);
+  CHECK(h.sched->dispatchQueued() == 0);
+  CHECK(h.deliveryState(later) == "queued: ");
+  CHECK(h.sched->dispatchQueued() == 0);
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.deliveryState(later) == "processed: run 4");
+
+  // A check_run re-request names a run, a stage and a host.
+  Event rr;
+  rr.kind = EventKind::Rerun;
+  rr.forge = "home";
+  rr.forgeType = "github";
+  rr.repo = "alice/infra";
+  rr.runId = 1;
+  rr.stage = "build";
+  rr.hosts = {"db1"};
+  int calls = h.gatewayCalls;
+  h.deliver(rr);
+  h.drain();
+  CHECK(h.gatewayCalls == calls + 1);
+  CHECK(h.run(5).view.trigger == RunTrigger::Rerequest);
+  CHECK(h.run(5).view.stageFilter == Stage::Build);
+  CHECK(h.run(5).view.hostsFilter == std::vector<std::string>{"db1"});
+  // CLI re-runs do not ask the gateway.
+  Event cli;
+  cli.kind = EventKind::Rerun;
+  cli.forgeType = "cli";
+  cli.runId = 1;
+  calls = h.gatewayCalls;
+  h.deliver(cli);
+  h.drain();
+  CHECK(h.gatewayCalls == calls);
+  CHECK(h.run(6).view.trigger == RunTrigger::Manual);
 }
 
 TEST_CASE("a failing build fails the run; a refused deploy is visible as refused",
