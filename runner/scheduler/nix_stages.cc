@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -351,15 +352,32 @@ std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInpu
   auto conn = ports_.ssh.connect(ssh::endpointFor(target, ssh_));
   auto* session = std::get_if<ssh::SessionPtr>(&conn);
   if (!session || !*session) return std::nullopt;  // the deploy reports why
-  auto r = (*session)->exec(
-      {.command = "echo \"profile=$(readlink -f /nix/var/nix/profiles/system 2>/dev/null)\"; "
-                  "echo \"current=$(readlink -f /run/current-system 2>/dev/null)\"",
-       .timeout = std::chrono::seconds(30)});
-  if (!r.ok()) return std::nullopt;
+  // An activation the dead runner started may still be in flight on the target (its
+  // watchdog confirms nothing and rolls back after confirm_timeout): wait until every deploy
+  // agent there has settled, then look at what the host runs. Phases: remote_agent.h.
+  const std::string remoteDir = deploy::DeploySettings{}.remoteDir;
+  const std::string probe =
+      "busy=0; for d in " + remoteDir +
+      "/deploy-*/; do [ -f \"$d/phase\" ] || continue; case \"$(cat \"$d/phase\")\" in "
+      "confirmed|rolled-back|rollback-failed|failed) ;; *) busy=1 ;; esac; done; "
+      "echo \"busy=$busy\"; "
+      "echo \"profile=$(readlink -f /nix/var/nix/profiles/system 2>/dev/null)\"; "
+      "echo \"current=$(readlink -f /run/current-system 2>/dev/null)\"";
+  const auto deadline = ports_.clock.steadyNow() + in.repo->activation.switchTimeout +
+                        in.repo->activation.confirmTimeout + std::chrono::seconds(30);
   std::string profile, current;
-  for (const auto& line : split(r.out, '\n')) {
-    if (startsWith(line, "profile=")) profile = line.substr(8);
-    if (startsWith(line, "current=")) current = line.substr(8);
+  for (;;) {
+    auto r = (*session)->exec({.command = probe, .timeout = std::chrono::seconds(30)});
+    if (!r.ok()) return std::nullopt;
+    bool busy = false;
+    for (const auto& line : split(r.out, '\n')) {
+      if (line == "busy=1") busy = true;
+      if (startsWith(line, "profile=")) profile = line.substr(8);
+      if (startsWith(line, "current=")) current = line.substr(8);
+    }
+    if (!busy) break;
+    if (ports_.clock.steadyNow() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (profile != h.outPath || (!current.empty() && current != h.outPath)) return std::nullopt;
   store::DeploymentRecord rec;
