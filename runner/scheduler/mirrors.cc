@@ -48,16 +48,18 @@ fs::path Mirrors::prepare(const RepoConfig& repo, const std::vector<std::string>
       throw InputError("commit " + missing.front() + " is not in " + repo.path->string());
     return *repo.path;
   }
-  std::string url = repo.url.value_or(hint.cloneUrl);
-  if (url.empty())
-    throw InputError("repository " + repo.name +
-                     " has neither a path nor a url to fetch from, and the event sent none");
   fs::path dir = mirrorPath(repo);
   std::scoped_lock lk(lockFor(dir.string()));
   fs::create_directories(dir.parent_path());
   git::Repository::openOrInitBare(dir);
   auto missing = missingIn(dir);
   if (missing.empty()) return dir;
+  // Re-runs and comment commands carry no clone URL: the mirror usually has their commits
+  // already, and only a fetch needs one.
+  std::string url = repo.url.value_or(hint.cloneUrl);
+  if (url.empty())
+    throw InputError("commit " + missing.front() + " is not in the mirror of " + repo.name +
+                     ", which has no url to fetch from (set repos[].url)");
 
   log_.info("fetching " + repo.name + " into " + dir.string());
   git::Repository::openOrInitBare(dir)->fetch(

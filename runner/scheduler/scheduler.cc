@@ -530,22 +530,29 @@ bool Scheduler::runNext() {
 
 namespace {
 
-// The fetch hint of a run: its delivery's event, or its parent's (re-runs).
+std::optional<Event> eventOf(store::Deliveries& deliveries, const store::RunRecord& run) {
+  if (!run.delivery) return std::nullopt;
+  auto d = deliveries.get(*run.delivery);
+  if (!d) return std::nullopt;
+  auto j = nlohmann::json::parse(d->eventJson, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return j.get<Event>();
+}
+
+// The fetch hint of a run: its delivery's event, or its parent's (re-runs); failing both
+// (a comment command's check run), the clone URL of the repository's newest forge event.
 FetchHint hintFor(store::Runs& runs, store::Deliveries& deliveries, const store::RunRecord& rec) {
   std::optional<store::RunRecord> cur = rec;
   for (int depth = 0; cur && depth < 8; ++depth) {
-    if (cur->delivery) {
-      if (auto d = deliveries.get(*cur->delivery)) {
-        auto j = nlohmann::json::parse(d->eventJson, nullptr, false);
-        if (j.is_object()) {
-          Event e = j.get<Event>();
-          if (e.kind == EventKind::Push || e.kind == EventKind::PullRequest)
-            return {e.cloneUrl, e.fromFork ? e.headCloneUrl : "", e.headRef, e.prNumber};
-        }
-      }
-    }
+    if (auto e = eventOf(deliveries, *cur);
+        e && (e->kind == EventKind::Push || e->kind == EventKind::PullRequest))
+      return {e->cloneUrl, e->fromFork ? e->headCloneUrl : "", e->headRef, e->prNumber};
     if (!cur->view.parentRunId) break;
     cur = runs.get(*cur->view.parentRunId);
+  }
+  for (const auto& r : runs.list(50)) {
+    if (r.view.repo != rec.view.repo) continue;
+    if (auto e = eventOf(deliveries, r); e && !e->cloneUrl.empty()) return {e->cloneUrl, "", "", 0};
   }
   return {};
 }

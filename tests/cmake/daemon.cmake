@@ -4,5 +4,5 @@
 switchyard_test(tests_daemon
   SOURCES runner/http/intake_http_test.cc runner/scheduler/scheduler_test.cc
           runner/app/daemon_crash_test.cc runner/app/daemon_e2e_test.cc runner/app/web_test.cc
-          runner/app/daemon_recovery_test.cc
-  LIBS runner_app runner_lab runner_report runner_http runner_scheduler runner_store runner_crypto runner_os)
+          runner/app/daemon_recovery_test.cc runner/app/daemon_forge_test.cc
+  LIBS runner_app runner_lab runner_report test_fake_forge runner_http runner_scheduler runner_store runner_crypto runner_os)
