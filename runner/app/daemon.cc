@@ -62,6 +62,23 @@ class TeeReporter final : public RunReporter {
 
 fs::path databasePath(const Config& config) { return config.stateDir / "switchyard.db"; }
 
+void installPostReceiveHook(const fs::path& gitDir, const std::string& daemonUrl,
+                            const fs::path& secretFile, const std::string& repoName) {
+  os::writeFileAtomic(gitDir / "hooks" / "post-receive", postReceiveHook(), fs::perms(0755));
+  os::PosixProcessRunner procs;
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"switchyard.url", daemonUrl},
+           {"switchyard.secretFile", secretFile.string()},
+           {"switchyard.repo", repoName}}) {
+    RunOptions o;
+    o.program = "git";
+    o.args = {"--git-dir", gitDir.string(), "config", key, value};
+    o.timeout = std::chrono::seconds(30);
+    auto r = procs.run(o);
+    if (!r.ok()) throw GitError("git config " + key + " in " + gitDir.string() + ": " + r.errTail);
+  }
+}
+
 Config defaultConfig() {
   Config c;
   c.listen = "127.0.0.1:8470";

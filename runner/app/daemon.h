@@ -97,6 +97,15 @@ class Daemon {
 // <state_dir>/switchyard.db
 std::filesystem::path databasePath(const Config& config);
 
+// The text of hooks/post-receive (embedded at build time).
+const std::string& postReceiveHook();
+
+// Installs hooks/post-receive into the bare repository `gitDir` (hooks/post-receive, mode
+// 0755) and points it at the daemon: git config switchyard.url, switchyard.secretFile and
+// switchyard.repo (the RepoConfig name the daemon knows it by). Throws SysError/GitError.
+void installPostReceiveHook(const std::filesystem::path& gitDir, const std::string& daemonUrl,
+                            const std::filesystem::path& secretFile, const std::string& repoName);
+
 // Embedded defaults for `switchyard serve` without --config (DESIGN.md/issue 6): listen on
 // 127.0.0.1:8470, state in ./.switchyard/, no forges (only /hooks/git and the API work).
 Config defaultConfig();

@@ -38,7 +38,6 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
   // The bare repository people push to, with the hook.
   fs::path bare = tmp.path() / "infra.git";
   tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), bare.string()});
-  fs::copy_file(tests::sourceDir() / "hooks" / "post-receive", bare / "hooks" / "post-receive");
   os::writeFileAtomic(tmp.path() / "hook.secret", tests::kHookSecret);
 
   Config config;
@@ -61,10 +60,8 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
   options.poll = std::chrono::milliseconds(100);
   app::Daemon daemon(config, options);
   daemon.start();
-  tests::runOk("git", {"-C", bare.string(), "config", "switchyard.url", daemon.baseUrl()});
-  tests::runOk("git", {"-C", bare.string(), "config", "switchyard.secretFile",
-                       (tmp.path() / "hook.secret").string()});
-  tests::runOk("git", {"-C", bare.string(), "config", "switchyard.repo", "lab/infra"});
+  // The hook as `switchyard demo` installs it: from the binary, pointed at the daemon.
+  app::installPostReceiveHook(bare, daemon.baseUrl(), tmp.path() / "hook.secret", "lab/infra");
 
   // A change to the "web" module: only web1 imports it.
   std::string before = lab.infra.head();
