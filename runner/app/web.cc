@@ -275,9 +275,16 @@ http::Response Web::logStream(const http::Request& req) {
   res.headers.emplace_back("Cache-Control", "no-store");
   const Config& config = ctx_.config;
   store::Database& db = ctx_.db;
-  res.stream = [file, id, &config, &db](http::StreamSink& out) {
+  auto followers = followers_;
+  res.stream = [file, id, &config, &db, followers](http::StreamSink& out) {
     // Sends what the file has, then what it grows by, while the run is not final (bounded:
-    // an hour). Reads the run state through the web connection.
+    // an hour; and only kMaxFollowers streams follow at once). Reads the run state through
+    // the web connection.
+    bool follow = ++*followers <= kMaxFollowers;
+    struct Release {
+      std::atomic<int>& n;
+      ~Release() { --n; }
+    } release{*followers};
     store::Runs runs(db, kClock, config.effectivePublicUrl());
     std::ifstream in;
     std::streamoff sent = 0;
@@ -305,6 +312,12 @@ http::Response Web::logStream(const http::Request& req) {
         announced = true;
       }
       if (final) return;
+      if (!follow) {
+        out.write(
+            "\n(the log is still growing; too many people are following logs right "
+            "now: reload to see more)\n");
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
   };

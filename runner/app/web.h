@@ -21,7 +21,9 @@
 // off (403) and the pages say so.
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,6 +70,10 @@ class Web {
   WebContext ctx_;
   std::mutex mu_;
   std::map<std::string, Session> sessions_;  // GUARDED_BY(mu_) cookie -> session
+  // Log streams following a growing file: each holds an HTTP worker thread, so they are
+  // capped (kMaxFollowers) to keep threads for webhooks; beyond it a stream is a snapshot.
+  static constexpr int kMaxFollowers = 16;
+  std::shared_ptr<std::atomic<int>> followers_ = std::make_shared<std::atomic<int>>(0);
 };
 
 // The `runs --json` shape of DESIGN.md §3 for one run.
