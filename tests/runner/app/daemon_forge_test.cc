@@ -74,7 +74,7 @@ bool eventually(F f, std::chrono::seconds limit = std::chrono::seconds(30)) {
 
 }  // namespace
 
-TEST_CASE("forge: a signed Gitea push deploys and reports statuses; comment re-runs are gated",
+TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment re-runs are gated",
           "[integration][daemon][forge]") {
   tests::FakeGitea gitea;
   tests::TempGitRepo upstream;

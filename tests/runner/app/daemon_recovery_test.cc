@@ -20,7 +20,7 @@
 namespace fs = std::filesystem;
 using namespace runner;
 
-TEST_CASE("recovery: SIGKILL during a build; the restarted daemon resumes the run and deploys",
+TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the run and deploys",
           "[integration][daemon][recovery]") {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-recover");

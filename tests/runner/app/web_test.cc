@@ -199,7 +199,7 @@ TEST_CASE("web: run list, JSON API and a log that streams while the run runs",
   CHECK(streamed.body == "first line\nsecond line\n");
 }
 
-TEST_CASE("cli: rerun queues a delivery the daemon turns into a run; logs --follow ends with it",
+TEST_CASE("cli: rerun queues a delivery the daemon turns into a run — logs --follow ends with it",
           "[integration][web]") {
   WebFixture f(true, true);
   fs::path cfg = f.tmp.path() / "switchyard.yaml";

@@ -212,7 +212,7 @@ TEST_CASE("intake: malformed bodies are 400, unknown forges 404, and nothing is 
   CHECK(d.rows() == 0);
 }
 
-TEST_CASE("intake: the same delivery id twice is one row; the second answer names it",
+TEST_CASE("intake: the same delivery id twice is one row — the second answer names it",
           "[integration][intake]") {
   Running d;
   std::string body = tests::webhookBody("github/push/woodpecker-push.json");

@@ -332,7 +332,7 @@ TEST_CASE("a newer push supersedes queued runs of the branch and plans from thei
   CHECK(h.plan.calls[0].to == s3);
 }
 
-TEST_CASE("pull requests build only; forks too; sync supersedes, close cancels",
+TEST_CASE("pull requests build only — forks too — sync supersedes, close cancels",
           "[unit][scheduler]") {
   Harness h;
   std::string head1 = h.commit("hosts/web1.nix");
@@ -378,7 +378,7 @@ TEST_CASE("pull requests build only; forks too; sync supersedes, close cancels",
   CHECK(h.runs().list(10).size() == 5);
 }
 
-TEST_CASE("a re-run builds exactly the named hosts; deploys only where the parent deployed",
+TEST_CASE("a re-run builds exactly the named hosts — deploys only where the parent deployed",
           "[unit][scheduler]") {
   Harness h;
   std::string s1 = h.commit("hosts/web1.nix");
@@ -491,7 +491,7 @@ TEST_CASE("comment commands and check re-requests go through the re-run gateway"
   CHECK(h.run(6).view.trigger == RunTrigger::Manual);
 }
 
-TEST_CASE("a failing build fails the run; a refused deploy is visible as refused",
+TEST_CASE("a failing build fails the run — a refused deploy is visible as refused",
           "[unit][scheduler]") {
   Harness h;
   std::string s1 = h.commit("x.nix");
@@ -580,7 +580,7 @@ TEST_CASE("a run interrupted too often ends as interrupted", "[unit][scheduler]"
   CHECK(h.run(id).view.error == "interrupted 3 times by runner restarts; not resumed again");
 }
 
-TEST_CASE("runs of one ref run one at a time; other refs do not wait", "[unit][scheduler]") {
+TEST_CASE("runs of one ref run one at a time — other refs do not wait", "[unit][scheduler]") {
   Harness h;
   auto runs = h.runs();
   store::NewRun a;
