@@ -219,6 +219,7 @@ http::Response Web::runPage(const http::Request& req) {
   mstch::data d;
   d.set("id", std::to_string(v.id));
   d.set("state", toString(v.state));
+  d.set("final", isFinal(v.state));
   d.set("kind", toString(v.kind));
   d.set("trigger", toString(v.trigger));
   d.set("repo", v.repo);
