@@ -117,9 +117,9 @@ Stage stageFrom(std::string_view s) {
 }
 HostState hostStateFrom(std::string_view s) {
   return parse(s, "host state", HostState::Pending, HostState::Running, HostState::Succeeded,
-               HostState::Failed, HostState::NotAffected, HostState::Skipped,
-               HostState::RolledBack, HostState::Unreachable, HostState::Refused,
-               HostState::Superseded, HostState::Interrupted);
+               HostState::Failed, HostState::NotAffected, HostState::Skipped, HostState::RolledBack,
+               HostState::Unreachable, HostState::Refused, HostState::Superseded,
+               HostState::Interrupted);
 }
 
 bool isFinal(RunState s) { return s != RunState::Queued && s != RunState::Running; }

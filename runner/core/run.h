@@ -20,7 +20,7 @@ enum class RunTrigger { Push, PullRequest, Comment, Rerequest, Manual, Hook };
 enum class RunState { Queued, Running, Succeeded, Failed, Superseded, Interrupted };
 enum class Stage { Plan, Build, Deploy };
 enum class HostState {
-  Pending,      // waiting for its stage
+  Pending,  // waiting for its stage
   Running,
   Succeeded,
   Failed,
@@ -28,7 +28,7 @@ enum class HostState {
   Skipped,      // not run: an earlier failure with stop_on_failure, or a check run's deploy
   RolledBack,   // deployed, then rolled back by the watchdog (health check, no confirmation)
   Unreachable,
-  Refused,      // host lock held elsewhere, an older commit, a changed host key
+  Refused,  // host lock held elsewhere, an older commit, a changed host key
   Superseded,
   Interrupted,  // the runner stopped while this host was in flight
 };

@@ -88,8 +88,8 @@ struct BuildRequest {
   // nix --timeout: each derivation's builder at most this long (Nix kills it and says
   // "building of '….drv!out' … timed out after N seconds"); 0: Nix's setting.
   std::chrono::seconds drvTimeout{0};
-  std::optional<int> maxJobs;            // --max-jobs
-  bool keepGoing = true;                 // one failing host does not stop the others
+  std::optional<int> maxJobs;  // --max-jobs
+  bool keepGoing = true;       // one failing host does not stop the others
   std::vector<std::string> extraArgs;
 };
 

@@ -48,7 +48,7 @@ std::string edited(const std::string& rel, const std::function<void(nlohmann::js
 
 }  // namespace
 
-TEST_CASE("github: the docs vector verifies; wrong and missing signatures do not",
+TEST_CASE("github: the docs vector verifies, wrong and missing signatures do not",
           "[unit][github]") {
   auto v = tests::webhookJson("github/signed/github-docs-test-vector.json");
   const std::string secret = v["secret"], payload = v["payload"];
@@ -84,7 +84,7 @@ TEST_CASE("github: the docs vector verifies; wrong and missing signatures do not
         "no webhook secret configured");
 }
 
-TEST_CASE("github: a signature over a recorded push verifies; one more byte does not",
+TEST_CASE("github: a signature over a recorded push verifies, one more byte does not",
           "[unit][github]") {
   // drone/go-scm's second vector is over its own push.json, which is not in our fixtures;
   // check the same property over a recorded body we do have.

@@ -94,7 +94,7 @@ TEST_CASE("broken YAML is one clear error with the line", "[unit][config]") {
   CHECK(e[0].find("not valid YAML") != std::string::npos);
 }
 
-TEST_CASE("forges require a webhook secret; github gets its API URL", "[unit][config]") {
+TEST_CASE("forges require a webhook secret, github gets its API URL", "[unit][config]") {
   auto c =
       checkConfigText("forges:\n  gh:\n    type: github\n    token_file: /x\n", "s.yaml", "/tmp");
   auto e = errors(c);

@@ -128,3 +128,20 @@ TEST_CASE("the layout check catches a stage including another stage and a stray 
   CHECK(v[0].why == "runner/build may not use runner/plan");
   CHECK(v[1].why == "only runner/store may include <sqlite3>");
 }
+
+TEST_CASE("no test name contains a semicolon (CTest would split it and run nothing)",
+          "[unit][layout]") {
+  // catch_discover_tests turns names into CMake lists: "a; b" becomes a test named "a" that
+  // matches no test case and passes without running anything.
+  static const std::regex kName(R"re(TEST_CASE\(\s*"([^"]*)")re");
+  std::vector<std::string> bad;
+  for (const auto& e : fs::recursive_directory_iterator(tests::sourceDir() / "tests")) {
+    if (!e.is_regular_file() || e.path().extension() != ".cc") continue;
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::sregex_iterator it(text.begin(), text.end(), kName), end; it != end; ++it)
+      if ((*it)[1].str().find(';') != std::string::npos) bad.push_back((*it)[1].str());
+  }
+  for (const auto& b : bad) UNSCOPED_INFO(b);
+  CHECK(bad.empty());
+}

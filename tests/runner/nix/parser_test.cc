@@ -104,7 +104,7 @@ TEST_CASE("application, select, `or` and calls merged like Nix", "[unit][parser]
   CHECK(show("x: x.\"a b\".${\"c\"}.${x}") == "(x: (x).\"a b\".c.\"${x}\")");
 }
 
-TEST_CASE("paths keep their text; the printer makes them absolute like Nix", "[unit][parser]") {
+TEST_CASE("paths keep their text, the printer makes them absolute like Nix", "[unit][parser]") {
   CHECK(show("./a/../../b/./c") == "/b/c");
   CHECK(show("./.") == "/base");
   CHECK(show("~/a/../b") == "/home/u/a/../b");

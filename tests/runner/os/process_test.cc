@@ -36,7 +36,7 @@ TEST_CASE("a timeout kills the whole process group", "[unit][os]") {
   CHECK(res.describeStatus().find("timed out") == 0);
 }
 
-TEST_CASE("stdin data reaches the child; env overrides apply", "[unit][os]") {
+TEST_CASE("stdin data reaches the child, env overrides apply", "[unit][os]") {
   os::PosixProcessRunner r;
   RunOptions o{.program = "sh", .args = {"-c", "cat; echo \"$SY_X\""}};
   o.stdinData = std::string(200000, 'z');

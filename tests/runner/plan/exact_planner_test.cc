@@ -57,7 +57,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("exact: a module change affects the hosts importing it; static agrees",
+TEST_CASE("exact: a module change affects the hosts importing it, static agrees",
           "[integration][nix][plan]") {
   Fixture f;  // the seed's five hosts, genAttrs wiring
   std::string a = f.lab.infra.head();
@@ -226,7 +226,7 @@ TEST_CASE("exact: the whole source in the closure, and a file read through it",
         "reads files/motd from the flake's source, and files/motd changed");
 }
 
-TEST_CASE("exact: new and removed hosts; auto never evaluates what static clears",
+TEST_CASE("exact: new and removed hosts, auto never evaluates what static clears",
           "[integration][nix][plan]") {
   Fixture f({.hosts = numberedHosts(4)});
   std::string a = f.lab.infra.head();

@@ -217,7 +217,7 @@ TEST_CASE("seed: a host's own file affects only that host", "[unit][plan]") {
   CHECK(affected(q) == std::vector<std::string>{"octavia"});
 }
 
-TEST_CASE("seed: a module no host imports affects nothing; neither does the README",
+TEST_CASE("seed: a module no host imports affects nothing, neither does the README",
           "[unit][plan]") {
   Scenario s(seedFiles());
   Plan p =
@@ -462,7 +462,7 @@ TEST_CASE("a module file imported at flake level is tracked, comments aside", "[
   CHECK(affected(c).empty());
 }
 
-TEST_CASE("names reached through `with inputs;` in a module file", "[unit][plan]") {
+TEST_CASE("names reached through `with inputs` in a module file", "[unit][plan]") {
   auto f = twoHosts(R"nix({
   inputs.nixpkgs.url = "github:NixOS/nixpkgs";
   outputs = { self, nixpkgs }@inputs: {
