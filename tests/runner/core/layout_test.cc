@@ -133,7 +133,7 @@ TEST_CASE("no test name contains a semicolon (CTest would split it and run nothi
           "[unit][layout]") {
   // catch_discover_tests turns names into CMake lists: "a; b" becomes a test named "a" that
   // matches no test case and passes without running anything.
-  static const std::regex kName(R"re(TEST_CASE\(\s*"([^"]*)")re");
+  static const std::regex kName(R"re(TEST_CASE\(\s*((?:"[^"]*"\s*)+))re");
   std::vector<std::string> bad;
   for (const auto& e : fs::recursive_directory_iterator(tests::sourceDir() / "tests")) {
     if (!e.is_regular_file() || e.path().extension() != ".cc") continue;

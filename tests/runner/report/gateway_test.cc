@@ -139,7 +139,7 @@ TEST_CASE("gateway: a reader's and a stranger's commands are refused with a repl
 }
 
 TEST_CASE(
-    "gateway: commands on a closed pull request are refused; a forge that cannot answer "
+    "gateway: commands on a closed pull request are refused, a forge that cannot answer "
     "means try later, with nothing posted",
     "[integration][report]") {
   GitHubFixture f;
@@ -169,7 +169,7 @@ TEST_CASE(
 
 TEST_CASE(
     "gateway: on a Gitea pull request from a fork, a writer's command is a build-only "
-    "re-run; a reader's is refused",
+    "re-run, a reader's is refused",
     "[integration][report]") {
   GiteaFixture f;
   json p = tests::webhookJson("gitea/issue_comment/zulip-pr-comment-from-fork.json");
@@ -206,7 +206,7 @@ TEST_CASE(
 
 TEST_CASE(
     "gateway: GitHub check_run rerequested and requested_action name the host and stage "
-    "of the check run the reporter made; check_suite rerequested the whole commit",
+    "of the check run the reporter made, check_suite rerequested the whole commit",
     "[integration][report]") {
   GitHubAppFixture f;
   auto run = prRun();

@@ -232,7 +232,7 @@ TEST_CASE("reporter: runs without a forge, or with one not configured, report no
 }
 
 TEST_CASE(
-    "reporter: hosts in flight during the plan make no calls; a host that does not "
+    "reporter: hosts in flight during the plan make no calls, a host that does not "
     "evaluate fails its build context",
     "[unit][report]") {
   Local l;
