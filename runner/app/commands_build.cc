@@ -22,6 +22,7 @@
 #include "runner/os/process.h"
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/static_planner.h"
+#include "runner/scheduler/nix_stages.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 
@@ -81,7 +82,9 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
              bool asJson) {
   Loaded l = load(repoPath, configPath);
   std::string sha = l.repo->resolveCommit(rev);
-  os::PosixProcessRunner procs;
+  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
+  os::PosixProcessRunner realProcs;
+  scheduler::BareRepoFlakeRefs procs(realProcs);
   nix::NixCli nix(procs);
   std::optional<std::vector<std::string>> wanted;
   std::map<std::string, std::string> configured;
@@ -223,7 +226,9 @@ nlohmann::json hostJson(const build::HostBuildResult& h) {
 int runBuild(const BuildOpts& o) {
   Loaded l = load(o.repo, o.config);
   const std::string sha = l.repo->resolveCommit(o.rev);
-  os::PosixProcessRunner procs;
+  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
+  os::PosixProcessRunner realProcs;
+  scheduler::BareRepoFlakeRefs procs(realProcs);
   nix::NixCli nix(procs);
   auto db = store::Database::open(l.stateDir / "switchyard.db", store::Durability::Normal);
   store::SqliteDrvCache cache(*db);

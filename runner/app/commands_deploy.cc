@@ -34,6 +34,7 @@
 #include "runner/http/curl_client.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/process.h"
+#include "runner/scheduler/nix_stages.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/database.h"
 
@@ -211,7 +212,9 @@ int runDeploy(const DeployOpts& o) {
     targetFlags[t.substr(0, eq)] = t.substr(eq + 1);
   }
 
-  os::PosixProcessRunner procs;
+  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
+  os::PosixProcessRunner realProcs;
+  scheduler::BareRepoFlakeRefs procs(realProcs);
   nix::NixCli nix(procs);
   std::vector<std::string> hosts = o.hosts;
   if (hosts.empty() && rc)

@@ -14,6 +14,7 @@
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_format.h"
 #include "runner/plan/static_planner.h"
+#include "runner/scheduler/nix_stages.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 
@@ -68,7 +69,9 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
         std::filesystem::path stateDir = config ? config->stateDir : cacheDir();
         auto db = store::Database::open(stateDir / "switchyard.db", store::Durability::Normal);
         store::SqliteDrvCache cache(*db);
-        os::PosixProcessRunner procs;
+        // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
+        os::PosixProcessRunner realProcs;
+        scheduler::BareRepoFlakeRefs procs(realProcs);
         nix::NixCli nix(procs);
         plan::ExactOptions eo;
         eo.repoLabel = opts.repoLabel;

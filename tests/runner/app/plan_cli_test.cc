@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "runner/app/lab/lab.h"
+#include "runner/os/files.h"
+#include "runner/os/process.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
 
@@ -68,4 +71,31 @@ TEST_CASE("plan: bad revisions and a repository without flake.nix exit 2", "[int
   auto notRepo = switchyard({"plan", "--repo", "/nonexistent", "--from", a, "--to", b});
   CHECK(notRepo.exitStatus == 2);
   CHECK(notRepo.errTail == "switchyard: error: /nonexistent: no such directory\n");
+}
+
+TEST_CASE("plan --mode exact on a bare mirror whose HEAD names no branch",
+          "[integration][nix][cli]") {
+  // Nix 2.8 fetches a bare repository's HEAD branch and needs the commit on it; a mirror made
+  // by libgit2 has HEAD -> master, which does not exist. The CLI pins the commit on a ref.
+  runner::os::TempDir dir("sy-bare-plan");
+  runner::os::PosixProcessRunner procs;
+  auto lab = runner::app::lab::Lab::create(procs, dir.path() / "lab");
+  std::string a = lab.infra.head();
+  std::string b = lab.infra.changeModule("web");
+  auto bare = dir.path() / "mirror.git";
+  tests::runOk("git", {"init", "-q", "--bare", bare.string()});
+  tests::runOk("git", {"-C", lab.infra.path().string(), "push", "-q", bare.string(),
+                       "HEAD:refs/heads/feature"});
+  auto r = tests::run(
+      tests::switchyardBinary().string(),
+      {"plan", "--repo", bare.string(), "--from", a, "--to", b, "--mode", "exact", "--json"}, {},
+      {{"XDG_CACHE_HOME", (dir.path() / "cache").string()}});
+  INFO(r.errTail);
+  REQUIRE(r.exitStatus == 0);
+  auto j = nlohmann::json::parse(r.out);
+  std::vector<std::string> affected;
+  for (const auto& h : j["hosts"])
+    if (h["affected"]) affected.push_back(h["name"]);
+  CHECK(affected == std::vector<std::string>{"vps-het-1", "wellsjaha"});
+  CHECK_FALSE(j.contains("warnings"));
 }
