@@ -122,6 +122,33 @@ std::string truncateUtf8(std::string_view s, size_t maxBytes) {
 
 std::string shortSha(std::string_view sha, size_t n) { return std::string(sha.substr(0, n)); }
 
+std::string htmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string shellQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {

@@ -37,6 +37,9 @@ std::string truncateUtf8(std::string_view s, size_t maxBytes);
 // Shortens a 40-hex sha for display.
 std::string shortSha(std::string_view sha, size_t n = 8);
 
+// Escapes text for HTML element content and attribute values ('&', '<', '>', '"', '\'').
+std::string htmlEscape(std::string_view s);
+
 // Quotes a string for a POSIX shell command line (single quotes).
 std::string shellQuote(std::string_view s);
 

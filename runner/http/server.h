@@ -116,7 +116,4 @@ class Server {
 // Splits "host:port" ("[::1]:80" for IPv6). Throws InputError.
 std::pair<std::string, int> splitListen(std::string_view listen);
 
-// Escapes text for HTML element content and attribute values.
-std::string htmlEscape(std::string_view s);
-
 }  // namespace runner::http

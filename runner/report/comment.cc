@@ -317,8 +317,8 @@ std::string CommentRenderer::render(const json& model) const {
         }
       }
       closures.push_back(
-          {{"host_html", escapeHtml(s.host)},
-           {"summary_html", escapeHtml(s.summary)},
+          {{"host_html", htmlEscape(s.host)},
+           {"summary_html", htmlEscape(s.summary)},
            {"open", sections.size() <= kOpenDetailsUpTo},
            {"has_packages", !packages.empty()},
            {"packages", std::move(packages)},

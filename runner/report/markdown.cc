@@ -90,33 +90,6 @@ std::string codeBlock(std::string_view text, std::string_view lang) {
   return out + fence + "\n";
 }
 
-std::string escapeHtml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string linkTarget(std::string_view url) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

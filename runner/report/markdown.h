@@ -24,9 +24,6 @@ std::string codeSpan(std::string_view text);
 // any backtick run in the text. Ends with a newline.
 std::string codeBlock(std::string_view text, std::string_view lang = "");
 
-// Text for inside HTML (a <summary>, a <code>): '&', '<', '>', '"' and '\'' as entities.
-std::string escapeHtml(std::string_view text);
-
 // A link destination: `url` with spaces, '(', ')', '<', '>' and control characters
 // percent-encoded, so "[text](<that>)" cannot end early or be bent into markup.
 std::string linkTarget(std::string_view url);

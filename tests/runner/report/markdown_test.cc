@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "runner/core/text.h"
+
 using namespace runner::report;
 
 TEST_CASE("markdown: inline text is escaped so it stays text", "[unit][report]") {
@@ -31,7 +33,7 @@ TEST_CASE("markdown: code blocks outgrow fences inside, HTML and links", "[unit]
   CHECK(codeBlock("error: boom") == "```\nerror: boom\n```\n");
   CHECK(codeBlock("line\n", "text") == "```text\nline\n```\n");
   CHECK(codeBlock("```\nnested\n```") == "````\n```\nnested\n```\n````\n");
-  CHECK(escapeHtml("<a href='x'>&\"") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
+  CHECK(runner::htmlEscape("<a href='x'>&\"") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
   CHECK(linkTarget("https://ci.example.org/runs/12") == "https://ci.example.org/runs/12");
   CHECK(linkTarget("https://x/a b)(<>") == "https://x/a%20b%29%28%3C%3E");
 }
