@@ -97,7 +97,7 @@ store::RunRecord follow(store::Runs& runs, int64_t id) {
       std::cout << "    plan (" << toString(p.mode) << "): " << p.affectedHosts().size() << " of "
                 << p.hosts.size() << " machines affected\n";
       for (const auto& h : p.hosts)
-        if (h.affected) std::cout << "      " << h.name << ": " << plan::describeReasons(h) << "\n";
+        if (h.affected) std::cout << "      " << h.name << ": " << describeReasons(h) << "\n";
     }
     if (run) {
       std::string state = toString(run->view.state);

@@ -14,6 +14,8 @@
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_format.h"
 #include "runner/plan/static_planner.h"
+#include "runner/report/comment.h"
+#include "runner/report/templates.h"
 #include "runner/scheduler/nix_stages.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
@@ -25,6 +27,19 @@ std::filesystem::path cacheDir() {
   if (xdg && *xdg) return std::filesystem::path(xdg) / "switchyard";
   const char* home = std::getenv("HOME");
   return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "switchyard";
+}
+
+// What the pull request comment shows for this plan (before anything is built): the same
+// templates and model as runner/report uses on the forge.
+std::string planComment(const Plan& p) {
+  RunView run;
+  run.repo = p.repo;
+  run.sha = p.to;
+  run.baseSha = p.from;
+  run.kind = RunKind::Check;
+  auto templates = report::Templates::builtIn();
+  report::CommentRenderer renderer(templates, nullptr);
+  return renderer.render(report::commentModel(run, &p, {}));
 }
 
 void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
@@ -88,7 +103,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       if (o->json)
         std::cout << nlohmann::json(p).dump(2) << "\n";
       else if (o->markdown)
-        std::cout << plan::formatPlanMarkdown(p);
+        std::cout << planComment(p);
       else
         std::cout << plan::formatPlanTable(p);
       return 0;

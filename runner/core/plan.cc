@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 
 namespace runner {
 
@@ -94,6 +95,55 @@ void readOptional(const json& j, const char* key, std::optional<T>& out) {
 
 bool HostPlan::hasReason(ReasonKind k) const {
   return std::any_of(reasons.begin(), reasons.end(), [k](const Reason& r) { return r.kind == k; });
+}
+
+std::string describeReasons(const HostPlan& host, const ReasonStyle& style) {
+  std::vector<std::string> parts;
+  for (const auto& r : host.reasons) {
+    switch (r.kind) {
+      case ReasonKind::File:
+        parts.push_back("file " + style.code(r.path));
+        break;
+      case ReasonKind::Input:
+        parts.push_back("input " + style.code(r.name));
+        break;
+      case ReasonKind::Global:
+        parts.push_back("global " + style.code(r.path) +
+                        (r.detail.empty() ? "" : " (" + style.text(r.detail) + ")"));
+        break;
+      case ReasonKind::Dynamic:
+        parts.push_back("dynamic: " + style.text(r.detail) +
+                        (r.path.empty() ? "" : " in " + style.code(r.path)));
+        break;
+      case ReasonKind::Drv:
+        parts.push_back("derivation changed");
+        break;
+      case ReasonKind::SelfRevisionOnly:
+        parts.push_back("only the flake's own revision changed");
+        break;
+      case ReasonKind::NewHost:
+        parts.push_back("new host");
+        break;
+      case ReasonKind::RemovedHost:
+        parts.push_back("removed");
+        break;
+    }
+  }
+  if (host.evalError) {
+    std::string err;  // one line: runs of whitespace become one space
+    for (char c : trim(*host.evalError)) {
+      bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+      if (!space)
+        err += c;
+      else if (!err.empty() && err.back() != ' ')
+        err += ' ';
+    }
+    parts.push_back("does not evaluate: " + style.text(truncateUtf8(err, 300)));
+  }
+  if (parts.empty()) return style.none;
+  std::string out = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) out += "; " + parts[i];
+  return out;
 }
 
 std::vector<std::string> Plan::affectedHosts() const {

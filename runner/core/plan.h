@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -79,6 +81,20 @@ struct Plan {
   std::vector<std::string> affectedHosts() const;
   const HostPlan* host(std::string_view name) const;
 };
+
+// How describeReasons spells names and words: plain text by default; the PR comment passes
+// markdown code spans and escaping.
+struct ReasonStyle {
+  std::function<std::string(std::string_view)> code = [](std::string_view s) {
+    return std::string(s);
+  };
+  std::function<std::string(std::string_view)> text = [](std::string_view s) {
+    return std::string(s);
+  };
+  std::string none = "-";  // when there is no reason
+};
+// "file modules/core/default.nix; input nixpkgs; does not evaluate: …" — one line.
+std::string describeReasons(const HostPlan& host, const ReasonStyle& style = {});
 
 void to_json(nlohmann::json& j, const LockedSummary& v);
 void to_json(nlohmann::json& j, const InputChange& v);

@@ -1,5 +1,4 @@
-// Human renderings of a Plan: a compact terminal table, and the Markdown a pull request
-// comment shows.
+// The human rendering of a Plan in a terminal: a compact table.
 #pragma once
 
 #include <string>
@@ -9,8 +8,7 @@
 namespace runner::plan {
 
 std::string formatPlanTable(const Plan& plan);
-std::string formatPlanMarkdown(const Plan& plan);
-// "file modules/core/default.nix; input nixpkgs"
-std::string describeReasons(const HostPlan& host, bool markdown = false);
+// (Reasons in words: runner::describeReasons in core/plan.h. The PR comment, also what
+// `switchyard plan --markdown` prints, is rendered by runner/report from templates/.)
 
 }  // namespace runner::plan

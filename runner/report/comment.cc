@@ -43,41 +43,11 @@ std::string lockedText(const std::optional<LockedSummary>& s) {
 
 // The reasons as markdown: words escaped, names and paths as code spans.
 std::string reasonsMarkdown(const HostPlan& host) {
-  std::vector<std::string> parts;
-  for (const auto& r : host.reasons) {
-    switch (r.kind) {
-      case ReasonKind::File:
-        parts.push_back("file " + codeSpan(r.path));
-        break;
-      case ReasonKind::Input:
-        parts.push_back("input " + codeSpan(r.name));
-        break;
-      case ReasonKind::Global:
-        parts.push_back("global " + codeSpan(r.path) +
-                        (r.detail.empty() ? "" : " (" + escapeMarkdown(r.detail) + ")"));
-        break;
-      case ReasonKind::Dynamic:
-        parts.push_back("dynamic: " + escapeMarkdown(r.detail) +
-                        (r.path.empty() ? "" : " in " + codeSpan(r.path)));
-        break;
-      case ReasonKind::Drv:
-        parts.push_back("derivation changed");
-        break;
-      case ReasonKind::SelfRevisionOnly:
-        parts.push_back("only the flake's own revision changed");
-        break;
-      case ReasonKind::NewHost:
-        parts.push_back("new machine");
-        break;
-      case ReasonKind::RemovedHost:
-        parts.push_back("removed");
-        break;
-    }
-  }
-  if (host.evalError)
-    parts.push_back("does not evaluate: " +
-                    escapeMarkdown(truncateUtf8(oneLine(*host.evalError), 300)));
-  return parts.empty() ? "–" : join(parts, "; ");
+  ReasonStyle style;
+  style.code = [](std::string_view s) { return codeSpan(s); };
+  style.text = [](std::string_view s) { return escapeMarkdown(s); };
+  style.none = "–";
+  return describeReasons(host, style);
 }
 
 const char* emojiFor(HostState s) {
@@ -331,11 +301,12 @@ std::string CommentRenderer::render(const json& model) const {
                                                   : std::string("planning")},
         {"commit", codeSpan(shortSha(run.sha))},
         {"base", run.baseSha.empty() ? json(nullptr) : json(codeSpan(shortSha(run.baseSha)))},
-        {"run_id", std::to_string(run.id)},
+        // no run: a plan shown before anything runs (switchyard plan --markdown)
+        {"run_id", run.id ? json(std::to_string(run.id)) : json(nullptr)},
         {"run_url", linkTarget(run.url)},
         {"status", runStatusWords(run)},
         {"error", run.error.empty() ? json(nullptr) : json(truncateUtf8(oneLine(run.error), 2000))},
-        {"plan", plan ? planTableView(*plan, &results) : json(nullptr)},
+        {"plan", plan ? planTableView(*plan, run.id ? &results : nullptr) : json(nullptr)},
         {"has_closures", !closures.empty()},
         {"closures", std::move(closures)}};
     return templates_.render("pr_comment", view);

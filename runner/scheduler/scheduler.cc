@@ -633,7 +633,7 @@ void Scheduler::execute(store::RunRecord rec) {
                 [&](RunHostView& v) { v.logTail = *h.evalError; });
         continue;
       }
-      std::string why = h.affected ? "affected: " + plan::describeReasons(h) : "named in re-run";
+      std::string why = h.affected ? "affected: " + describeReasons(h) : "named in re-run";
       if (rec.view.stageFilter == Stage::Plan) {
         ctx.set(h.name, Stage::Plan, HostState::Succeeded, truncateUtf8(why, 300));
         continue;

@@ -51,8 +51,9 @@ TEST_CASE("plan --json and --markdown on a real repository", "[integration][cli]
   auto md = switchyard({"plan", "--repo", t.bareClone().string(), "--from", "HEAD~1", "--to",
                         "HEAD", "--mode", "static", "--markdown"});
   REQUIRE(md.exitStatus == 0);
-  CHECK(md.out.find("### Switchyard plan: 1 of 2 machines affected") == 0);
-  CHECK(md.out.find("| web | **yes** | file `hosts/web.nix` |") != std::string::npos);
+  CHECK(md.out.find("### Switchyard · 1 of 2 machines affected") == 0);
+  CHECK(md.out.find("| `web` | **yes** | file `hosts/web.nix` |\n") != std::string::npos);
+  CHECK(md.out.find("[run #") == std::string::npos);  // no run yet: no link, no result column
 }
 
 TEST_CASE("plan: bad revisions and a repository without flake.nix exit 2", "[integration][cli]") {
