@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runner/core/forge_webhook.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"
@@ -11,8 +12,8 @@ namespace integrations::github {
 using nlohmann::json;
 using runner::Event;
 using runner::EventKind;
+using runner::ignoredEvent;
 using runner::ParseResult;
-using runner::PrAction;
 using runner::SignatureCheck;
 using runner::WebhookDelivery;
 
@@ -23,37 +24,10 @@ std::string header(const WebhookDelivery& d, const char* name) {
   return v ? std::string(runner::trim(*v)) : std::string();
 }
 
-Event ignored(Event e, std::string why) {
-  e.kind = EventKind::Ignored;
-  e.ignoredReason = std::move(why);
-  return e;
-}
-
-bool requireStrings(const json& p, std::initializer_list<const char*> keys, std::string& missing) {
-  for (const char* key : keys) {
-    const json* v = runner::jsonFind(p, {key});
-    if (!v || !v->is_string() || v->get<std::string>().empty()) {
-      missing = key;
-      return false;
-    }
-  }
-  return true;
-}
-
-void fillPullRequest(const json& pr, Event& e) {
-  e.prNumber = runner::jsonInt(pr, {"number"});
-  e.headSha = runner::jsonString(pr, {"head", "sha"});
-  e.headRef = runner::jsonString(pr, {"head", "ref"});
-  e.baseRef = runner::jsonString(pr, {"base", "ref"});
-  e.baseSha = runner::jsonString(pr, {"base", "sha"});
-  std::string baseRepo = runner::jsonString(pr, {"base", "repo", "full_name"});
-  if (baseRepo.empty()) baseRepo = e.repo;
-  e.headRepo = runner::jsonString(pr, {"head", "repo", "full_name"});
-  e.headCloneUrl = runner::jsonString(pr, {"head", "repo", "clone_url"});
-  // head.repo is null when the fork was deleted; compare names, not head.repo.fork (a PR
-  // inside a repository that is itself a fork has fork: true on both sides).
-  e.fromFork = e.headRepo.empty() || e.headRepo != baseRepo;
-}
+const runner::PullRequestDialect kDialect{
+    .retargetKeys = {"base"},
+    .synchronizeHasRange = true,
+};
 
 // The first PR a check run/suite belongs to (empty for fork PRs: GitHub does not link them).
 void fillFirstPullRequest(const json* prs, Event& e) {
@@ -81,88 +55,12 @@ void parseExternalId(const std::string& id, Event& e) {
 }
 
 ParseResult parsePush(const json& p, Event e) {
-  std::string missing;
-  if (!requireStrings(p, {"ref", "before", "after"}, missing))
-    return ParseResult::bad("push payload has no '" + missing + "'");
-  e.ref = p["ref"].get<std::string>();
-  e.before = p["before"].get<std::string>();
-  e.after = p["after"].get<std::string>();
+  if (auto missing = runner::readPushRefs(p, e)) return ParseResult::bad(*missing);
   e.created = runner::jsonBool(p, {"created"}) || runner::isZeroSha(e.before);
   e.forced = runner::jsonBool(p, {"forced"});
   if (const json* commits = runner::jsonFind(p, {"commits"}); commits && commits->is_array())
     e.totalCommits = static_cast<int64_t>(commits->size());
-  if (runner::startsWith(e.ref, "refs/tags/")) return ParseResult::parsed(ignored(e, "tag push"));
-  if (!runner::startsWith(e.ref, "refs/heads/"))
-    return ParseResult::parsed(ignored(e, "push to " + e.ref + " (not a branch)"));
-  if (runner::jsonBool(p, {"deleted"}) || runner::isZeroSha(e.after))
-    return ParseResult::parsed(ignored(e, "branch deleted"));
-  e.kind = EventKind::Push;
-  return ParseResult::parsed(std::move(e));
-}
-
-ParseResult parsePullRequest(const json& p, Event e) {
-  const json* pr = runner::jsonFind(p, {"pull_request"});
-  if (!pr || !pr->is_object()) return ParseResult::bad("pull_request payload has no pull_request");
-  std::string action = runner::jsonString(p, {"action"});
-  fillPullRequest(*pr, e);
-  if (e.prNumber == 0) e.prNumber = runner::jsonInt(p, {"number"});
-
-  PrAction a = PrAction::None;
-  if (action == "opened") {
-    a = PrAction::Opened;
-  } else if (action == "reopened") {
-    a = PrAction::Reopened;
-  } else if (action == "synchronize" || action == "synchronized") {
-    a = PrAction::Synchronized;
-  } else if (action == "closed") {
-    a = runner::jsonBool(*pr, {"merged"}) ? PrAction::Merged : PrAction::Closed;
-  } else if (action == "edited" && runner::jsonFind(p, {"changes", "base"})) {
-    a = PrAction::Synchronized;  // retargeted to another base branch: the plan changes
-  }
-  if (a == PrAction::None)
-    return ParseResult::parsed(
-        ignored(e, "pull request " + (action.empty() ? std::string("without action") : action)));
-  if (e.headSha.empty() || e.prNumber == 0)
-    return ParseResult::bad("pull_request payload has no head sha or number");
-  if (a == PrAction::Synchronized) {
-    // synchronize carries the old and new head; keep them for the plan's range
-    e.before = runner::jsonString(p, {"before"});
-    e.after = runner::jsonString(p, {"after"});
-  }
-  // merge_commit_sha is also set on open PRs (a test merge); it means something only when merged
-  if (a == PrAction::Merged) e.mergeSha = runner::jsonString(*pr, {"merge_commit_sha"});
-  e.prAction = a;
-  e.kind = EventKind::PullRequest;
-  return ParseResult::parsed(std::move(e));
-}
-
-ParseResult parseIssueComment(const json& p, Event e) {
-  const json* comment = runner::jsonFind(p, {"comment"});
-  const json* issue = runner::jsonFind(p, {"issue"});
-  if (!comment || !comment->is_object() || !issue || !issue->is_object())
-    return ParseResult::bad("issue_comment payload has no comment or issue");
-  e.prNumber = runner::jsonInt(*issue, {"number"});
-  e.commentId = runner::jsonInt(*comment, {"id"});
-  e.commentAuthor = runner::jsonString(*comment, {"user", "login"});
-  std::string action = runner::jsonString(p, {"action"});
-  if (action != "created")
-    return ParseResult::parsed(
-        ignored(e, "comment " + (action.empty() ? "without action" : action)));
-  const json* prMark = runner::jsonFind(*issue, {"pull_request"});
-  if (!prMark || !prMark->is_object())
-    return ParseResult::parsed(ignored(e, "comment on an issue, not a pull request"));
-
-  auto cmd = runner::parseCommentCommand(runner::jsonString(*comment, {"body"}));
-  if (cmd.kind == runner::CommentCommand::Kind::None)
-    return ParseResult::parsed(ignored(e, "comment without a /switchyard command"));
-  if (cmd.kind == runner::CommentCommand::Kind::Invalid)
-    return ParseResult::parsed(ignored(e, "invalid /switchyard command: " + cmd.problem));
-  if (e.prNumber == 0 || e.commentId == 0)
-    return ParseResult::bad("issue_comment payload has no issue number or comment id");
-  e.kind = EventKind::CommentCommand;
-  e.command = cmd.command;
-  e.hosts = cmd.hosts;
-  return ParseResult::parsed(std::move(e));  // headSha "": GitHub does not send it
+  return runner::classifyPush(std::move(e), runner::jsonBool(p, {"deleted"}));
 }
 
 ParseResult parseCheckRun(const json& p, Event e) {
@@ -177,7 +75,7 @@ ParseResult parseCheckRun(const json& p, Event e) {
   fillFirstPullRequest(runner::jsonFind(*run, {"pull_requests"}), e);
   if (action != "rerequested" && action != "requested_action")
     return ParseResult::parsed(
-        ignored(e, "check run " + (action.empty() ? "without action" : action)));
+        ignoredEvent(e, "check run " + (action.empty() ? "without action" : action)));
   if (e.checkRunId == 0 || e.headSha.empty())
     return ParseResult::bad("check_run payload has no id or head_sha");
   if (action == "requested_action") {
@@ -201,10 +99,10 @@ ParseResult parseCheckSuite(const json& p, Event e) {
   fillFirstPullRequest(runner::jsonFind(*suite, {"pull_requests"}), e);
   if (action == "requested")
     return ParseResult::parsed(
-        ignored(e, "check suite requested (runs start from push and pull_request events)"));
+        ignoredEvent(e, "check suite requested (runs start from push and pull_request events)"));
   if (action != "rerequested")
     return ParseResult::parsed(
-        ignored(e, "check suite " + (action.empty() ? "without action" : action)));
+        ignoredEvent(e, "check suite " + (action.empty() ? "without action" : action)));
   if (e.checkSuiteId == 0 || e.headSha.empty())
     return ParseResult::bad("check_suite payload has no id or head_sha");
   e.kind = EventKind::Rerun;
@@ -232,17 +130,8 @@ SignatureCheck verifySignature(std::string_view secret, const WebhookDelivery& d
 }
 
 ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
-  std::string text = d.body;
-  if (auto type = d.headers.get("Content-Type");
-      type && runner::startsWith(runner::toLower(runner::trim(*type)),
-                                 "application/x-www-form-urlencoded")) {
-    auto payload = runner::formValue(d.body, "payload");
-    if (!payload) return ParseResult::bad("form body has no payload field");
-    text = std::move(*payload);
-  }
-  json p = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (p.is_discarded()) return ParseResult::bad("body is not JSON");
-  if (!p.is_object()) return ParseResult::bad("body is not a JSON object");
+  json p;
+  if (auto why = runner::readWebhookPayload(d, p)) return ParseResult::bad(*why);
 
   Event e;
   e.forge = source.forgeName;
@@ -257,22 +146,22 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
 
   const std::string& ev = e.eventName;
   if (ev == "ping") {
-    return ParseResult::parsed(ignored(
+    return ParseResult::parsed(ignoredEvent(
         std::move(e), "ping (hook " + std::to_string(runner::jsonInt(p, {"hook_id"})) + ")"));
   }
   if (ev == "push" || ev == "pull_request" || ev == "issue_comment" || ev == "check_run" ||
       ev == "check_suite") {
     if (e.repo.empty()) return ParseResult::bad(ev + " payload has no repository.full_name");
     if (ev == "push") return parsePush(p, std::move(e));
-    if (ev == "pull_request") return parsePullRequest(p, std::move(e));
-    if (ev == "issue_comment") return parseIssueComment(p, std::move(e));
+    if (ev == "pull_request") return runner::parsePullRequestPayload(p, std::move(e), kDialect);
+    if (ev == "issue_comment") return runner::parseIssueCommentPayload(p, std::move(e), kDialect);
     if (ev == "check_run") return parseCheckRun(p, std::move(e));
     return parseCheckSuite(p, std::move(e));
   }
   if (ev == "pull_request_review" || ev == "pull_request_review_comment" ||
       ev == "pull_request_review_thread")
-    return ParseResult::parsed(ignored(std::move(e), "pull request review"));
-  return ParseResult::parsed(ignored(std::move(e), "event '" + ev + "' is not used"));
+    return ParseResult::parsed(ignoredEvent(std::move(e), "pull request review"));
+  return ParseResult::parsed(ignoredEvent(std::move(e), "event '" + ev + "' is not used"));
 }
 
 std::unique_ptr<runner::WebhookReceiver> makeWebhookReceiver(const runner::ForgeConfig& config,
