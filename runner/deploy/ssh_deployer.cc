@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/core/line_splitter.h"
 #include "runner/core/text.h"
 #include "runner/deploy/remote_agent.h"
 
@@ -200,11 +201,7 @@ class HostRun {
     if (r != HostResult::Succeeded && r != HostResult::DryRun) out_.failedStep = current_;
   }
   void emitLog(std::string_view bytes) {
-    pendingLog_.append(bytes);
-    size_t start = 0;
-    for (size_t nl; (nl = pendingLog_.find('\n', start)) != std::string::npos; start = nl + 1)
-      logLine(std::string_view(pendingLog_).substr(start, nl - start));
-    pendingLog_.erase(0, start);
+    logLines_.feed(bytes, [this](std::string_view line) { logLine(line); });
   }
   void logLine(std::string_view line) {
     obs_.logLine(job_.host, current_, line);
@@ -613,7 +610,7 @@ class HostRun {
   std::string dir_;  // the agent's directory on the host
   size_t logOffset_ = 0;
   std::string lastPhase_;
-  std::string pendingLog_;
+  LineSplitter logLines_;  // the agent log's unfinished last line
   std::deque<std::string> logTail_;
   std::string hostKeyProblem_;
 };

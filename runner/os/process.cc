@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runner/core/error.h"
+#include "runner/core/line_splitter.h"
 #include "runner/core/text.h"
 
 extern char** environ;
@@ -78,28 +79,6 @@ void makePipe(Fd& r, Fd& w) {
   r = Fd(p[0]);
   w = Fd(p[1]);
 }
-
-// Splits incoming bytes into lines for a callback, keeping the partial last line.
-class LineSplitter {
- public:
-  explicit LineSplitter(const std::function<void(std::string_view)>& cb) : cb_(cb) {}
-  void feed(std::string_view data) {
-    if (!cb_) return;
-    buf_.append(data);
-    size_t start = 0;
-    for (size_t nl; (nl = buf_.find('\n', start)) != std::string::npos; start = nl + 1)
-      cb_(std::string_view(buf_).substr(start, nl - start));
-    buf_.erase(0, start);
-  }
-  void finish() {
-    if (cb_ && !buf_.empty()) cb_(buf_);
-    buf_.clear();
-  }
-
- private:
-  const std::function<void(std::string_view)>& cb_;
-  std::string buf_;
-};
 
 std::vector<std::string> buildEnv(const RunOptions& o) {
   std::map<std::string, std::string> env;
@@ -185,7 +164,7 @@ RunResult PosixProcessRunner::run(const RunOptions& o) {
   if (o.onStarted) o.onStarted(pid);
 
   RunResult r;
-  LineSplitter outLines(o.onStdoutLine), errLines(o.onStderrLine);
+  LineSplitter outLines, errLines;
   size_t stdinPos = 0;
   if (o.stdinData && o.stdinData->empty()) inW.reset();
   if (inW.fd >= 0) ::fcntl(inW.fd, F_SETFL, O_NONBLOCK);
@@ -237,12 +216,12 @@ RunResult PosixProcessRunner::run(const RunOptions& o) {
       std::string_view chunk(buf, static_cast<size_t>(got));
       if (isOut) {
         if (r.out.size() < o.maxStdout) r.out.append(chunk.substr(0, o.maxStdout - r.out.size()));
-        outLines.feed(chunk);
+        if (o.onStdoutLine) outLines.feed(chunk, o.onStdoutLine);
       } else {
         r.errTail.append(chunk);
         if (r.errTail.size() > 2 * o.stderrTailBytes)
           r.errTail.erase(0, r.errTail.size() - o.stderrTailBytes);
-        errLines.feed(chunk);
+        if (o.onStderrLine) errLines.feed(chunk, o.onStderrLine);
       }
     };
     drain(iOut, outR, true);
@@ -258,8 +237,8 @@ RunResult PosixProcessRunner::run(const RunOptions& o) {
       }
     }
   }
-  outLines.finish();
-  errLines.finish();
+  if (o.onStdoutLine) outLines.finish(o.onStdoutLine);
+  if (o.onStderrLine) errLines.finish(o.onStderrLine);
   if (r.errTail.size() > o.stderrTailBytes)
     r.errTail.erase(0, r.errTail.size() - o.stderrTailBytes);
 

@@ -14,6 +14,7 @@
 #include <libssh/libssh.h>
 
 #include "runner/core/error.h"
+#include "runner/core/line_splitter.h"
 #include "runner/ssh/known_hosts.h"
 #include "runner/ssh/libssh_support.h"
 #include "runner/ssh/ssh.h"
@@ -82,16 +83,10 @@ class StreamSink {
     } else if (keep_.size() < limit_) {
       keep_.append(data.substr(0, limit_ - keep_.size()));
     }
-    if (!onLine_) return;
-    pending_.append(data);
-    size_t start = 0;
-    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1)
-      onLine_(std::string_view(pending_).substr(start, nl - start));
-    pending_.erase(0, start);
+    if (onLine_) lines_.feed(data, onLine_);
   }
   void finish() {
-    if (onLine_ && !pending_.empty()) onLine_(pending_);
-    pending_.clear();
+    if (onLine_) lines_.finish(onLine_);
   }
 
  private:
@@ -99,7 +94,7 @@ class StreamSink {
   std::string& keep_;
   size_t limit_;
   bool keepTail_;
-  std::string pending_;
+  LineSplitter lines_;
 };
 
 // Servers send small replies without TCP_NODELAY (OpenSSH sets it only for ptys); with our
