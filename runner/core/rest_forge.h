@@ -48,8 +48,10 @@ class RestForge : public Forge {
   ForgeResult<CommentRef> upsertComment(const std::string& repo, int64_t prNumber,
                                         const std::string& marker,
                                         const std::string& body) override;
+  // POST /issues/<number>/comments.
   ForgeResult<CommentRef> postComment(const std::string& repo, int64_t number,
                                       const std::string& body) override;
+  // POST /issues/comments/<id>/reactions.
   CallResult addReaction(const std::string& repo, int64_t commentId, Reaction reaction) override;
   // GET /collaborators/<user>/permission; an answer without "permission" is a Permanent
   // "unexpected answer", anything else goes to readPermission.
@@ -100,6 +102,7 @@ class RestForge : public Forge {
   // The API URL without trailing '/'.
   const std::string& apiUrl() const { return api_.apiUrl; }
 
+  // The clock classifyAndLog() reads; a derived class may use it for its own timing.
   Clock& clock() const { return clock_; }
 
  private:
