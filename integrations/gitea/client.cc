@@ -67,8 +67,7 @@ std::unique_ptr<runner::Forge> makeForge(const runner::ForgeConfig& config,
   ClientSettings s;
   s.forgeName = config.name;
   s.apiUrl = config.apiUrl.empty() ? config.url + "/api/v1" : config.apiUrl;
-  s.token = runner::os::readSecretFile(*config.tokenFile);
-  if (redactor) redactor->add(s.token);
+  s.token = runner::os::readSecretFile(*config.tokenFile, redactor);
   return makeForge(std::move(s), http, clock, log);
 }
 

@@ -144,10 +144,8 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
 std::unique_ptr<runner::WebhookReceiver> makeWebhookReceiver(const runner::ForgeConfig& config,
                                                              runner::Redactor* redactor) {
   std::string secret;
-  if (config.webhookSecretFile) {
-    secret = runner::os::readSecretFile(*config.webhookSecretFile);
-    if (redactor) redactor->add(secret);
-  }
+  if (config.webhookSecretFile)
+    secret = runner::os::readSecretFile(*config.webhookSecretFile, redactor);
   Source source{config.name, config.type == "forgejo" ? "forgejo" : "gitea"};
   return runner::makeWebhookReceiver(
       [secret](const WebhookDelivery& d) { return verifySignature(secret, d); },

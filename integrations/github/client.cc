@@ -233,13 +233,11 @@ std::unique_ptr<runner::Forge> makeForge(const runner::ForgeConfig& config,
     s.apiUrl = config.url + "/api/v3";
   s.redactor = redactor;
   if (config.tokenFile) {
-    s.token = runner::os::readSecretFile(*config.tokenFile);
-    if (redactor) redactor->add(s.token);
+    s.token = runner::os::readSecretFile(*config.tokenFile, redactor);
   }
   if (config.appId && config.privateKeyFile) {
     s.appId = config.appId;
-    s.privateKeyPem = runner::os::readSecretFile(*config.privateKeyFile);
-    if (redactor) redactor->add(s.privateKeyPem);
+    s.privateKeyPem = runner::os::readSecretFile(*config.privateKeyFile, redactor);
     try {
       return makeForge(std::move(s), http, clock, log);
     } catch (runner::Error& e) {

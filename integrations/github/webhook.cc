@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/forge_webhook.h"
+#include "runner/core/run.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"
@@ -35,23 +36,13 @@ void fillFirstPullRequest(const json* prs, Event& e) {
   e.prNumber = runner::jsonInt((*prs)[0], {"number"});
 }
 
-// Our check runs carry external_id "run:<id>:<stage>:<host>" (host may be empty).
-void parseExternalId(const std::string& id, Event& e) {
-  auto parts = runner::split(id, ':');
-  if (parts.size() != 4 || parts[0] != "run") return;
-  int64_t run = 0;
-  for (char c : parts[1]) {
-    if (c < '0' || c > '9' || run > (INT64_MAX - 9) / 10) return;
-    run = run * 10 + (c - '0');
-  }
-  if (parts[2] != "plan" && parts[2] != "build" && parts[2] != "deploy") return;
-  if (!parts[3].empty()) {
-    auto cmd = runner::parseCommentCommand("/switchyard rerun " + parts[3]);
-    if (cmd.kind != runner::CommentCommand::Kind::Command || cmd.hosts.size() != 1) return;
-    e.hosts = cmd.hosts;
-  }
-  e.runId = run;
-  e.stage = parts[2];
+// Our check runs carry external_id "run:<id>:<stage>:<host>"; other apps' ids name nothing.
+void fillFromExternalId(const std::string& id, Event& e) {
+  auto key = runner::parseExternalId(id);
+  if (!key) return;
+  e.runId = key->runId;
+  e.stage = runner::toString(key->stage);
+  if (!key->host.empty()) e.hosts = {key->host};
 }
 
 ParseResult parsePush(const json& p, Event e) {
@@ -83,7 +74,7 @@ ParseResult parseCheckRun(const json& p, Event e) {
     if (e.requestedAction.empty())
       return ParseResult::bad("check_run requested_action without an identifier");
   }
-  parseExternalId(e.externalId, e);
+  fillFromExternalId(e.externalId, e);
   e.kind = EventKind::Rerun;
   return ParseResult::parsed(std::move(e));
 }
@@ -167,10 +158,8 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
 std::unique_ptr<runner::WebhookReceiver> makeWebhookReceiver(const runner::ForgeConfig& config,
                                                              runner::Redactor* redactor) {
   std::string secret;
-  if (config.webhookSecretFile) {
-    secret = runner::os::readSecretFile(*config.webhookSecretFile);
-    if (redactor) redactor->add(secret);
-  }
+  if (config.webhookSecretFile)
+    secret = runner::os::readSecretFile(*config.webhookSecretFile, redactor);
   Source source{config.name};
   return runner::makeWebhookReceiver(
       [secret](const WebhookDelivery& d) { return verifySignature(secret, d); },

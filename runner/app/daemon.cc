@@ -148,13 +148,10 @@ Daemon::Daemon(Config config, DaemonOptions options)
       P.intake->addForge(name, integrations::gitea::makeWebhookReceiver(fc, &redactor_));
   }
   if (config_.hookSecretFile) {
-    std::string secret = os::readSecretFile(*config_.hookSecretFile);
-    redactor_.add(secret);
-    P.intake->setHookSecret(secret);
+    P.intake->setHookSecret(os::readSecretFile(*config_.hookSecretFile, &redactor_));
   }
   if (config_.uiTokenFile) {
-    P.uiToken = os::readSecretFile(*config_.uiTokenFile);
-    redactor_.add(*P.uiToken);
+    P.uiToken = os::readSecretFile(*config_.uiTokenFile, &redactor_);
   }
 }
 

@@ -69,13 +69,6 @@ bool isHostChar(char c, bool first) {
   return !first && (c == '-' || c == '.');
 }
 
-bool isHostName(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (!isHostChar(s[i], i == 0)) return false;
-  return true;
-}
-
 // User text echoed in a `problem`: printable ASCII only, short.
 std::string quoteForProblem(std::string_view s) {
   std::string out;
@@ -100,6 +93,13 @@ std::vector<std::string> commandTokens(std::string_view s) {
 }
 
 }  // namespace
+
+bool isHostName(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!isHostChar(s[i], i == 0)) return false;
+  return true;
+}
 
 CommentCommand parseCommentCommand(std::string_view body) {
   static constexpr std::string_view kPrefix = "/switchyard";

@@ -125,6 +125,10 @@ struct CommentCommand {
   std::string problem;             // Invalid: "unknown command 'deploy'", "invalid host name …"
 };
 
+// A host attribute name as commands and check runs may name it: [A-Za-z0-9_][A-Za-z0-9_.-]*,
+// at most 63 characters.
+bool isHostName(std::string_view s);
+
 // Finds the first line of `body` that starts with "/switchyard" (after leading spaces; a
 // quoted "> /switchyard" line does not count) and parses it. Known commands: "rerun".
 // Hosts are separated by spaces or commas and must look like host attribute names

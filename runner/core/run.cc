@@ -1,6 +1,8 @@
 #include "runner/core/run.h"
 
 #include "runner/core/error.h"
+#include "runner/core/forge.h"
+#include "runner/core/text.h"
 
 namespace runner {
 
@@ -120,6 +122,32 @@ HostState hostStateFrom(std::string_view s) {
                HostState::Failed, HostState::NotAffected, HostState::Skipped, HostState::RolledBack,
                HostState::Unreachable, HostState::Refused, HostState::Superseded,
                HostState::Interrupted);
+}
+
+std::string toExternalId(const CheckRunKey& key) {
+  return "run:" + std::to_string(key.runId) + ":" + toString(key.stage) + ":" +
+         (key.stage == Stage::Plan ? std::string() : key.host);
+}
+
+std::optional<CheckRunKey> parseExternalId(std::string_view id) {
+  auto parts = split(id, ':');
+  if (parts.size() != 4 || parts[0] != "run" || parts[1].empty()) return std::nullopt;
+  CheckRunKey key;
+  for (char c : parts[1]) {
+    if (c < '0' || c > '9' || key.runId > (INT64_MAX - 9) / 10) return std::nullopt;
+    key.runId = key.runId * 10 + (c - '0');
+  }
+  if (parts[2] == "plan")
+    key.stage = Stage::Plan;
+  else if (parts[2] == "build")
+    key.stage = Stage::Build;
+  else if (parts[2] == "deploy")
+    key.stage = Stage::Deploy;
+  else
+    return std::nullopt;
+  if (!parts[3].empty() && !isHostName(parts[3])) return std::nullopt;
+  key.host = std::move(parts[3]);
+  return key;
 }
 
 bool isFinal(RunState s) { return s != RunState::Queued && s != RunState::Running; }

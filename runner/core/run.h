@@ -33,6 +33,18 @@ enum class HostState {
   Interrupted,  // the runner stopped while this host was in flight
 };
 
+// What the external_id of a GitHub check run we create carries, so a check_run event names the
+// run, stage and host to re-run: "run:<id>:<stage>:<host>", the host empty for the plan.
+struct CheckRunKey {
+  int64_t runId = 0;
+  Stage stage = Stage::Plan;
+  std::string host;
+};
+std::string toExternalId(const CheckRunKey& key);
+// nullopt for any id we did not write: another app's check runs, a malformed id, a host that is
+// not a host name.
+std::optional<CheckRunKey> parseExternalId(std::string_view id);
+
 const char* toString(RunKind k);
 const char* toString(RunTrigger t);
 const char* toString(RunState s);

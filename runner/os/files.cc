@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "runner/core/error.h"
+#include "runner/core/log.h"
 #include "runner/core/text.h"
 
 namespace fs = std::filesystem;
@@ -36,11 +37,12 @@ std::string readFile(const fs::path& path) {
   return *content;
 }
 
-std::string readSecretFile(const fs::path& path) {
+std::string readSecretFile(const fs::path& path, Redactor* redactor) {
   std::string s = readFile(path);
   if (!s.empty() && s.back() == '\n') s.pop_back();
   if (!s.empty() && s.back() == '\r') s.pop_back();
   if (s.empty()) throw InputError(path.string() + ": secret file is empty");
+  if (redactor) redactor->add(s);
   return s;
 }
 

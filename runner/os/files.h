@@ -7,15 +7,20 @@
 #include <string>
 #include <string_view>
 
+namespace runner {
+class Redactor;
+}
+
 namespace runner::os {
 
 // Reads a whole file. Throws InputError naming the path if it cannot be read.
 std::string readFile(const std::filesystem::path& path);
 // Like readFile, but nullopt when the file does not exist.
 std::optional<std::string> readFileIfExists(const std::filesystem::path& path);
-// Reads a secret from a file: the content with one trailing newline removed.
+// Reads a secret from a file: the content with one trailing newline removed, registered with
+// `redactor` (when given) before it is returned, so no log line can show it.
 // Throws InputError naming the path (never the content) if it is missing or empty.
-std::string readSecretFile(const std::filesystem::path& path);
+std::string readSecretFile(const std::filesystem::path& path, Redactor* redactor);
 
 // Writes via a temp file in the same directory + rename, so readers never see half a file.
 // Creates missing parent directories. Throws SysError.

@@ -114,7 +114,7 @@ bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const
   s.status = checkStatusFor(host.state);
   s.conclusion = conclusionFor(host.state);
   s.detailsUrl = run.url;
-  s.externalId = externalId(run.id, stage, host.host);
+  s.externalId = toExternalId({run.id, stage, host.host});
   if (host.startedAt) s.startedAt = fromMillis(*host.startedAt);
   if (s.conclusion) s.completedAt = fromMillis(host.finishedAt ? *host.finishedAt : now);
   s.title = truncateChars(words, 250);

@@ -9,18 +9,6 @@
 namespace runner::report {
 namespace {
 
-const char* verb(Stage stage) {
-  switch (stage) {
-    case Stage::Plan:
-      return "plan";
-    case Stage::Build:
-      return "build";
-    case Stage::Deploy:
-      return "deploy";
-  }
-  return "build";
-}
-
 const char* pastTense(Stage stage) {
   switch (stage) {
     case Stage::Plan:
@@ -49,12 +37,7 @@ const char* progressive(Stage stage) {
 
 std::string contextName(Stage stage, std::string_view host) {
   if (stage == Stage::Plan || host.empty()) return "switchyard/plan";
-  return std::string("switchyard/") + verb(stage) + "/" + std::string(host);
-}
-
-std::string externalId(int64_t runId, Stage stage, std::string_view host) {
-  return "run:" + std::to_string(runId) + ":" + verb(stage) + ":" +
-         (stage == Stage::Plan ? std::string() : std::string(host));
+  return std::string("switchyard/") + toString(stage) + "/" + std::string(host);
 }
 
 StatusState statusStateFor(HostState state) {
@@ -126,7 +109,7 @@ std::string describeHost(const RunView& run, Stage stage, const RunHostView& hos
   if (!summary.empty()) return summary;
   switch (host.state) {
     case HostState::Pending:
-      return std::string("waiting to ") + verb(stage);
+      return std::string("waiting to ") + toString(stage);
     case HostState::Running:
       return progressive(stage);
     case HostState::Succeeded:
@@ -137,13 +120,13 @@ std::string describeHost(const RunView& run, Stage stage, const RunHostView& hos
     case HostState::NotAffected:
       return "not affected";
     case HostState::Failed:
-      return std::string(verb(stage)) + " failed";
+      return std::string(toString(stage)) + " failed";
     case HostState::RolledBack:
       return "rolled back";
     case HostState::Unreachable:
       return "unreachable";
     case HostState::Refused:
-      return std::string(verb(stage)) + " refused";
+      return std::string(toString(stage)) + " refused";
     case HostState::Skipped:
       return "skipped";
     case HostState::Superseded:

@@ -34,10 +34,6 @@ namespace runner::report {
 // the same names, so branch protection can require the same checks in either mode.
 std::string contextName(Stage stage, std::string_view host);
 
-// external_id of a check run: "run:<id>:<stage>:<host>" (host "" for the plan), what
-// integrations/github parses back from check_run events.
-std::string externalId(int64_t runId, Stage stage, std::string_view host);
-
 StatusState statusStateFor(HostState state);
 CheckStatus checkStatusFor(HostState state);
 // nullopt while the state is not final (Pending, Running).

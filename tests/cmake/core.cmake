@@ -1,1 +1,1 @@
-switchyard_test(tests_core SOURCES runner/core/text_test.cc runner/core/line_splitter_test.cc runner/core/plan_test.cc runner/core/config_test.cc runner/core/event_test.cc runner/core/layout_test.cc LIBS runner_core)
+switchyard_test(tests_core SOURCES runner/core/text_test.cc runner/core/line_splitter_test.cc runner/core/plan_test.cc runner/core/config_test.cc runner/core/event_test.cc runner/core/run_test.cc runner/core/layout_test.cc LIBS runner_core)

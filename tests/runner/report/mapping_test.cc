@@ -18,12 +18,10 @@ RunHostView host(HostState s, Stage stage = Stage::Build, std::string summary = 
 }
 }  // namespace
 
-TEST_CASE("mapping: contexts and external ids name the stage and host", "[unit][report]") {
+TEST_CASE("mapping: contexts name the stage and host", "[unit][report]") {
   CHECK(contextName(Stage::Plan, "") == "switchyard/plan");
   CHECK(contextName(Stage::Build, "web1") == "switchyard/build/web1");
   CHECK(contextName(Stage::Deploy, "db.lan") == "switchyard/deploy/db.lan");
-  CHECK(externalId(12, Stage::Build, "web1") == "run:12:build:web1");
-  CHECK(externalId(12, Stage::Plan, "ignored") == "run:12:plan:");
 }
 
 TEST_CASE("mapping: every host state has a status state, check status and conclusion",
