@@ -82,9 +82,7 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
              bool asJson) {
   Loaded l = load(repoPath, configPath);
   std::string sha = l.repo->resolveCommit(rev);
-  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
-  os::PosixProcessRunner realProcs;
-  scheduler::BareRepoFlakeRefs procs(realProcs);
+  os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
   std::optional<std::vector<std::string>> wanted;
   std::map<std::string, std::string> configured;
@@ -226,9 +224,7 @@ nlohmann::json hostJson(const build::HostBuildResult& h) {
 int runBuild(const BuildOpts& o) {
   Loaded l = load(o.repo, o.config);
   const std::string sha = l.repo->resolveCommit(o.rev);
-  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
-  os::PosixProcessRunner realProcs;
-  scheduler::BareRepoFlakeRefs procs(realProcs);
+  os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
   auto db = store::Database::open(l.stateDir / "switchyard.db", store::Durability::Normal);
   store::SqliteDrvCache cache(*db);

@@ -212,9 +212,7 @@ int runDeploy(const DeployOpts& o) {
     targetFlags[t.substr(0, eq)] = t.substr(eq + 1);
   }
 
-  // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
-  os::PosixProcessRunner realProcs;
-  scheduler::BareRepoFlakeRefs procs(realProcs);
+  os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
   std::vector<std::string> hosts = o.hosts;
   if (hosts.empty() && rc)

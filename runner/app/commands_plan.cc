@@ -84,9 +84,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
         std::filesystem::path stateDir = config ? config->stateDir : cacheDir();
         auto db = store::Database::open(stateDir / "switchyard.db", store::Durability::Normal);
         store::SqliteDrvCache cache(*db);
-        // bare repositories: Nix 2.8 needs the commit on a ref (see nix_stages.h)
-        os::PosixProcessRunner realProcs;
-        scheduler::BareRepoFlakeRefs procs(realProcs);
+        os::PosixProcessRunner procs;
         nix::NixCli nix(procs);
         plan::ExactOptions eo;
         eo.repoLabel = opts.repoLabel;

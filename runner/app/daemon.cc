@@ -99,7 +99,6 @@ struct Daemon::Parts {
 
   // The real stages and what they use.
   os::PosixProcessRunner procs;
-  std::unique_ptr<scheduler::BareRepoFlakeRefs> nixProcs;
   std::unique_ptr<nix::NixCli> nix;
   std::unique_ptr<store::SqliteDrvCache> drvCache;
   std::unique_ptr<http::CurlHttpClient> http;
@@ -180,9 +179,7 @@ int Daemon::start() {
   log_->info("listening on " + baseUrl() + " (state in " + config_.stateDir.string() + ")");
 
   if (options_.runScheduler) {
-    // (BareRepoFlakeRefs: Nix 2.8 and bare mirrors; see nix_stages.h.)
-    P.nixProcs = std::make_unique<scheduler::BareRepoFlakeRefs>(P.procs);
-    P.nix = std::make_unique<nix::NixCli>(*P.nixProcs);
+    P.nix = std::make_unique<nix::NixCli>(P.procs);
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();

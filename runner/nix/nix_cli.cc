@@ -1,11 +1,15 @@
 #include "runner/nix/nix_cli.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <exception>
+#include <fcntl.h>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
@@ -103,6 +107,48 @@ const char* kHostInfoFn =
     "      else try (c.pkgs.stdenv.hostPlatform.system or c.pkgs.system or null);\n"
     "  }";
 
+bool isFullSha(std::string_view rev) {
+  return rev.size() == 40 && std::all_of(rev.begin(), rev.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool isBareRepository(const fs::path& p) {
+  std::error_code ec;
+  return !fs::exists(p / ".git", ec) && fs::exists(p / "HEAD", ec) &&
+         fs::is_directory(p / "objects", ec);
+}
+
+// Writes refs/switchyard/commits/<sha> = <sha> unless it is there: `<ref>.lock` created
+// exclusively, filled, renamed over the ref, as git itself does. Another writer holding the
+// lock writes the same content, so we wait for its ref to appear. Returns the ref's name.
+std::string pinCommit(const fs::path& repo, const std::string& sha) {
+  std::string name = "refs/switchyard/commits/" + sha;
+  fs::path ref = repo / name;
+  std::error_code ec;
+  if (fs::exists(ref, ec)) return name;
+  fs::create_directories(ref.parent_path(), ec);
+  if (ec) throw SysError(ec.value(), "creating " + ref.parent_path().string());
+  fs::path lock = ref.string() + ".lock";
+  int fd = ::open(lock.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == EEXIST) {
+    for (int i = 0; i < 200 && !fs::exists(ref, ec); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (fs::exists(ref, ec)) return name;
+    throw SysError(EEXIST, "waiting for " + name + " (" + lock.string() + " is held)");
+  }
+  if (fd < 0) throw SysError(errno, "creating " + lock.string());
+  std::string line = sha + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(lock.c_str(), ref.c_str()) != 0) {
+    int err = errno;
+    ::unlink(lock.c_str());
+    throw SysError(err, "writing " + ref.string());
+  }
+  return name;
+}
+
 std::vector<std::string> drvRefsIn(std::string_view text) {
   std::vector<std::string> out;
   for (size_t pos = 0; (pos = text.find(kStoreDir, pos)) != std::string_view::npos;) {
@@ -123,7 +169,9 @@ std::vector<std::string> drvRefsIn(std::string_view text) {
 std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
   std::string p = fs::absolute(repo).lexically_normal().string();
   while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return "git+file://" + percentEncodePath(p) + "?rev=" + rev;
+  std::string ref = "git+file://" + percentEncodePath(p) + "?rev=" + rev;
+  if (isFullSha(rev) && isBareRepository(p)) ref += "&ref=" + pinCommit(p, rev);
+  return ref;
 }
 
 std::string nixStringLiteral(std::string_view s) {

@@ -39,6 +39,13 @@ struct NixCliOptions {
 };
 
 // "git+file:///abs/path?rev=SHA" (the path made absolute; characters URLs reserve escaped).
+//
+// A BARE repository gets "&ref=refs/switchyard/commits/SHA" too, and that ref is written into
+// it (git's loose-ref format, under git's own `.lock` protocol) when missing. Nix 2.8 fetches
+// a bare repository's `master` (it cannot read a bare HEAD) and then needs the commit on the
+// ref it fetched, which fails for mirrors whose default branch is another and for commits only
+// on other refs (pull request heads). The pin also keeps the commit from git's garbage
+// collection while runs use it. Throws SysError when the ref cannot be written.
 std::string gitFlakeRef(const std::filesystem::path& repo, const std::string& rev);
 
 // A Nix string literal ("...") with exactly the value `s`.

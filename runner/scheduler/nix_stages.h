@@ -27,27 +27,6 @@
 
 namespace runner::scheduler {
 
-// Nix 2.8 evaluates `git+file:///repo.git?rev=SHA` of a BARE repository by fetching its
-// `master` branch into its cache (it cannot read a bare repository's HEAD), and then needs
-// the commit to be on the ref it fetched: that fails for mirrors whose default branch is
-// another, and for commits only on other refs (pull request heads). This ProcessRunner
-// decorator pins each such commit under refs/switchyard/commits/<sha> in the bare repository
-// (created with libgit2 when missing) and adds `&ref=refs/switchyard/commits/<sha>` to the
-// reference, in every argument of the command (flake references and --expr texts).
-// WORKAROUND: belongs in nix::gitFlakeRef (runner/nix); remove once it handles bare repos.
-// A side effect worth keeping: the pinned commits are never garbage collected by git.
-class BareRepoFlakeRefs final : public ProcessRunner {
- public:
-  explicit BareRepoFlakeRefs(ProcessRunner& inner) : inner_(inner) {}
-  RunResult run(const RunOptions& opts) override;
-  // The rewrite (for tests): `text` with each bare-repository reference pinned as above.
-  // Throws GitError when the pin cannot be written.
-  static std::string rewrite(const std::string& text);
-
- private:
-  ProcessRunner& inner_;
-};
-
 // A counting semaphore with a runtime count, released by RAII.
 class Slots {
  public:

@@ -238,22 +238,3 @@ TEST_CASE("cli: rerun queues a delivery the daemon turns into a run — logs --f
   auto list = tests::switchyard({"runs", "--config", cfg.string()});
   CHECK(list.out.find("#2") == 0);  // newest first
 }
-
-TEST_CASE("bare-repository flake references are pinned to a ref holding the commit",
-          "[unit][scheduler]") {
-  tests::TempGitRepo repo;
-  std::string sha = repo.commit({{"flake.nix", "{ }"}});
-  fs::path bare = repo.bareClone();
-  std::string ref = "git+file://" + bare.string() + "?rev=" + sha;
-  CHECK(scheduler::BareRepoFlakeRefs::rewrite(ref + "#nixosConfigurations") ==
-        ref + "&ref=refs/switchyard/commits/" + sha + "#nixosConfigurations");
-  CHECK(git::Repository::open(bare)->refTarget("refs/switchyard/commits/" + sha) == sha);
-  std::string expr = "builtins.getFlake \"" + ref + "\"";
-  CHECK(scheduler::BareRepoFlakeRefs::rewrite(expr) ==
-        "builtins.getFlake \"" + ref + "&ref=refs/switchyard/commits/" + sha + "\"");
-  // Work trees, references with a ref already, and other schemes stay as they are.
-  std::string tree = "git+file://" + repo.path().string() + "?rev=" + sha;
-  CHECK(scheduler::BareRepoFlakeRefs::rewrite(tree) == tree);
-  CHECK(scheduler::BareRepoFlakeRefs::rewrite(ref + "&ref=main") == ref + "&ref=main");
-  CHECK(scheduler::BareRepoFlakeRefs::rewrite("path:/x?rev=" + sha) == "path:/x?rev=" + sha);
-}

@@ -15,6 +15,7 @@
 #include "runner/os/process.h"
 #include "tests/runner/nix/counting_process_runner.h"
 #include "tests/support/run.h"
+#include "tests/support/temp_git_repo.h"
 
 namespace fs = std::filesystem;
 using namespace runner::nix;
@@ -104,6 +105,41 @@ TEST_CASE("NixCli evaluates many hosts in one process and attributes errors",
     CHECK(nix.hostNames(gitFlakeRef(bare, good)) ==
           std::vector<std::string>{"host01", "host02", "host03", "host04"});
   }
+  SECTION("a bare mirror whose HEAD is main evaluates a commit that is only on a PR ref") {
+    // What a forge mirror looks like: Nix 2.8 alone fetches `master` here and fails.
+    fs::path bare = tmp.path() / "mirror.git";
+    tests::runOk("git", {"init", "-q", "--bare", "-b", "main", bare.string()});
+    tests::runOk("git", {"-C", lab.infra.path().string(), "push", "-q", bare.string(),
+                         good + ":refs/pull/7/head"});
+    auto e = nix.evalDrvPaths(gitFlakeRef(bare, good), std::nullopt);
+    CHECK(drv(e, "host03") == drv(all, "host03"));
+  }
+}
+
+TEST_CASE("gitFlakeRef pins a bare repository's commit on a ref git can read", "[unit][nix]") {
+  tests::TempGitRepo repo;
+  std::string sha = repo.commit({{"flake.nix", "{ }"}});
+  fs::path bare = repo.bareClone();
+  std::string plain = "git+file://" + bare.string() + "?rev=" + sha;
+  std::string pin = "refs/switchyard/commits/" + sha;
+  CHECK(gitFlakeRef(bare, sha) == plain + "&ref=" + pin);
+  CHECK(tests::runOk("git", {"-C", bare.string(), "rev-parse", pin}) == sha);
+  CHECK_FALSE(fs::exists(bare / (pin + ".lock")));
+  CHECK(gitFlakeRef(bare, sha) == plain + "&ref=" + pin);  // again: already there
+
+  // Work trees and abbreviated revs are left as they are; nothing is written for them.
+  CHECK(gitFlakeRef(repo.path(), sha) == "git+file://" + repo.path().string() + "?rev=" + sha);
+  CHECK_FALSE(fs::exists(repo.path() / ".git" / "refs" / "switchyard"));
+  CHECK(gitFlakeRef(bare, sha.substr(0, 12)) ==
+        "git+file://" + bare.string() + "?rev=" + sha.substr(0, 12));
+
+  // A ref that cannot be written is an error, not a reference Nix would then fail on.
+  fs::path readOnly = repo.bareClone();
+  std::string other = repo.commit({{"a", "b"}});
+  tests::runOk("git", {"-C", repo.path().string(), "push", "-q", readOnly.string(), "HEAD"});
+  fs::create_directories(readOnly / "refs" / "switchyard");
+  runner::os::writeFileAtomic(readOnly / "refs" / "switchyard" / "commits", "not a directory");
+  CHECK_THROWS_AS(gitFlakeRef(readOnly, other), runner::SysError);
 }
 
 TEST_CASE("NixCli reads targets and platforms of every host in one process", "[integration][nix]") {
