@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -125,11 +126,17 @@ RunResult PosixProcessRunner::run(const RunOptions& o) {
   makePipe(execR, execW);  // closed on successful exec; carries errno otherwise
   if (o.stdinData) makePipe(inR, inW);
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw SysError(errno, "fork for " + o.program);
   if (pid == 0) {
     // Child: only async-signal-safe calls from here on.
     ::setpgid(0, 0);
+    // Dies with the runner (the forking thread waits in run() until the child ends, so the
+    // thread-exit case of PDEATHSIG cannot fire early). If the runner died before this line,
+    // nobody would send the signal: leave now.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
     int devnull = o.stdinData ? -1 : ::open("/dev/null", O_RDONLY);
     ::dup2(o.stdinData ? inR.fd : devnull, 0);
     ::dup2(outW.fd, 1);

@@ -1,6 +1,8 @@
 // The real ProcessRunner: fork/exec with pipes, each child in its own process group, the
 // timeout enforced by killing the group (SIGTERM, then SIGKILL after a grace period), output
-// read with poll() so neither pipe can fill up and block the child.
+// read with poll() so neither pipe can fill up and block the child. A child gets SIGTERM when
+// the runner dies (PR_SET_PDEATHSIG), so a killed daemon leaves no `nix build` behind to race
+// the one it starts again after its restart.
 #pragma once
 
 #include <memory>
