@@ -521,6 +521,7 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
 
 bool Scheduler::runNext() {
   if (stopping_) return false;
+  retryUnfinished();  // before claiming: a run finished late lets its branch go on
   auto rec = runs_.claimNext();
   if (!rec) return false;
   execute(std::move(*rec));
@@ -562,12 +563,14 @@ FetchHint hintFor(store::Runs& runs, store::Deliveries& deliveries, const store:
 void Scheduler::execute(store::RunRecord rec) {
   const int64_t id = rec.view.id;
   RunContext ctx(runs_, p_.reporter, p_.clock, rec.view);
-  ctx.load(runs_.hosts(id));
   const bool resumed = rec.attempts > 1;
   p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
               rec.view.repo + " " + shortSha(rec.view.sha) + (resumed ? " (resumed)" : ""));
   std::vector<std::string> notes;
+  RunEnd end;
+  end.id = id;
   try {  // the job-runner boundary (STYLE.md P3): a failing run is marked failed
+    ctx.load(runs_.hosts(id));
     const RepoConfig* repo = repoNamed(rec.view.forge, rec.view.repo);
     if (!repo) throw InputError("repository " + rec.view.repo + " is no longer configured");
     const fs::path logDir = o_.stateDir / "logs" / std::to_string(id);
@@ -696,25 +699,84 @@ void Scheduler::execute(store::RunRecord rec) {
 
     bool failed = false;
     for (const auto& h : ctx.all()) failed |= isFailure(h.state);
-    std::string note = join(notes, "; ");
-    runs_.setState(id, failed ? RunState::Failed : RunState::Succeeded, note);
+    end.state = failed ? RunState::Failed : RunState::Succeeded;
+    end.error = join(notes, "; ");
   } catch (const std::exception& e) {
-    std::string why = describe(e);
-    p_.log.error("run " + std::to_string(id) + " failed: " + why);
-    for (const auto& h : ctx.all())
-      if (!isFinal(h.state)) ctx.set(h.host, h.stage, HostState::Failed, "run failed: " + why);
-    try {
-      runs_.setState(id, RunState::Failed, why);
-    } catch (const std::exception& e2) {  // the database is gone: recovery resumes the run
-      p_.log.error("run " + std::to_string(id) + ": recording the failure: " + describe(e2));
-      return;
+    end.state = RunState::Failed;
+    end.error = describe(e);
+    p_.log.error("run " + std::to_string(id) + " failed: " + end.error);
+    // Hosts in flight fail with the run. When the database is what failed, writing them
+    // fails too: they are failed in memory, and finishRun writes them with the run's state.
+    for (const auto& h : ctx.all()) {
+      if (isFinal(h.state)) continue;
+      try {
+        ctx.set(h.host, h.stage, HostState::Failed, "run failed: " + end.error);
+      } catch (const std::exception& e2) {
+        p_.log.error("run " + std::to_string(id) + " " + h.host + ": " + describe(e2));
+      }
     }
   }
-  auto final = runs_.get(id);
-  if (final) {
-    p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
-    p_.reporter.runFinished(final->view, runs_.hosts(id));
+  end.hosts = ctx.all();
+  finishRun(std::move(end));
+}
+
+void Scheduler::recordEnd(const RunEnd& end) {
+  p_.db.transaction([&] {
+    for (const auto& h : end.hosts) runs_.putHost(end.id, h);
+    runs_.setState(end.id, end.state, end.error);
+  });
+}
+
+void Scheduler::finishRun(RunEnd end) {
+  // A run left `running` blocks every later run of its branch (claimNext), so its end is
+  // retried for as long as the daemon lives; a restart's recovery is only the last resort.
+  const int attempts = std::max(1, o_.finishAttempts);
+  auto wait = o_.finishRetry;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      recordEnd(end);
+      break;
+    } catch (const std::exception& e) {
+      std::string what = "run " + std::to_string(end.id) + ": recording its end (" +
+                         toString(end.state) + "): " + describe(e);
+      if (attempt >= attempts) {
+        p_.log.error(what + "; retrying later");
+        std::scoped_lock lk(unfinishedMu_);
+        unfinished_.push_back(std::move(end));
+        return;
+      }
+      p_.log.warn(what + "; retrying in " + std::to_string(wait.count()) + "ms");
+      std::this_thread::sleep_for(wait);
+      wait *= 2;
+    }
   }
+  reportFinished(end.id);
+}
+
+void Scheduler::retryUnfinished() {
+  std::vector<RunEnd> todo;
+  {
+    std::scoped_lock lk(unfinishedMu_);
+    todo.swap(unfinished_);
+  }
+  for (auto& end : todo) {
+    try {
+      recordEnd(end);
+    } catch (const std::exception&) {  // still failing: logged once, by finishRun
+      std::scoped_lock lk(unfinishedMu_);
+      unfinished_.push_back(std::move(end));
+      continue;
+    }
+    p_.log.info("run " + std::to_string(end.id) + ": its end is recorded now");
+    reportFinished(end.id);
+  }
+}
+
+void Scheduler::reportFinished(int64_t id) {
+  auto final = runs_.get(id);
+  if (!final) return;
+  p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
+  p_.reporter.runFinished(final->view, runs_.hosts(id));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,6 +70,12 @@ struct SchedulerOptions {
   std::function<report::GatewayDecision(const Event&)> gateway;
   // How long a delivery waits when the gateway says Retry without a time.
   std::chrono::seconds gatewayRetry{30};
+  // Recording a run's end (its state and hosts) when the database fails (busy, disk full):
+  // this many tries, `finishRetry`, 2×`finishRetry`, … apart; after that the run waits in a
+  // list the workers retry on every poll, so it leaves `running` — and its branch can run
+  // again — as soon as the database is back, not only after a restart.
+  int finishAttempts = 3;
+  std::chrono::milliseconds finishRetry{500};
 };
 
 // What the scheduler uses; each must outlive it.
@@ -116,6 +122,14 @@ class Scheduler {
     std::string state, detail;  // the delivery's final state
     Created created;
   };
+  // A run's end as it is to be recorded: its state, error and every host (the in-memory
+  // view, which is ahead of the database when writing a host failed).
+  struct RunEnd {
+    int64_t id = 0;
+    RunState state = RunState::Failed;
+    std::string error;
+    std::vector<RunHostView> hosts;
+  };
   // An event and, for gated re-runs, the gateway's decision (made before the transaction).
   struct Prepared {
     Event event;
@@ -133,6 +147,14 @@ class Scheduler {
   const RepoConfig* repoFor(const Event& e) const;
   const RepoConfig* repoNamed(const std::string& forge, const std::string& name) const;
   void execute(store::RunRecord run);
+  // Records `end` in one transaction (throws StoreError).
+  void recordEnd(const RunEnd& end);
+  // Records `end`, retrying (SchedulerOptions::finishAttempts); when that fails the run goes
+  // to unfinished_. Reports the finished run when it is recorded.
+  void finishRun(RunEnd end);
+  // One more try for every run in unfinished_ (worker threads, between runs).
+  void retryUnfinished();
+  void reportFinished(int64_t id);
   void dispatcherLoop();
   void workerLoop();
 
@@ -147,6 +169,8 @@ class Scheduler {
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
+  std::mutex unfinishedMu_;
+  std::vector<RunEnd> unfinished_;  // GUARDED_BY(unfinishedMu_)
 };
 
 // Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that

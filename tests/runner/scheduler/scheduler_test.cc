@@ -63,8 +63,13 @@ class FakeBuild final : public scheduler::BuildStage {
  public:
   std::vector<std::vector<std::string>> calls;  // hosts per call
   std::set<std::string> failing;
+  std::string storeError;  // non-empty: the build throws StoreError with it after starting
   std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
                                                  scheduler::StageListener& l) override {
+    if (!storeError.empty()) {
+      for (const auto& h : in.hosts) l.hostStarted(h.host, "building");
+      throw StoreError(storeError);
+    }
     std::vector<std::string> names;
     std::vector<scheduler::BuildHostOutcome> out;
     for (const auto& h : in.hosts) {
@@ -151,6 +156,7 @@ struct Harness {
     scheduler::SchedulerOptions o;
     o.stateDir = config.stateDir;
     o.gatewayRetry = std::chrono::seconds(0);
+    o.finishRetry = std::chrono::milliseconds(1);
     // A stand-in for runner/report's ForgeGateway: writers may comment-rerun; the forge may
     // be down (Retry) a given number of times; check_run re-requests name run/stage/host.
     o.gateway = [this](const Event& e) {
@@ -221,6 +227,14 @@ struct Harness {
     }
   }
   store::Runs runs() { return store::Runs(*db, clock, config.effectivePublicUrl()); }
+  // Makes the database refuse some writes, as a full disk or a long-held lock would: an
+  // SQLite trigger raising `why` (StoreError) for the rows `when` matches.
+  void breakWrites(const std::string& name, const std::string& on, const std::string& when,
+                   const std::string& why) {
+    db->exec("CREATE TRIGGER " + name + " BEFORE " + on + " WHEN " + when +
+             " BEGIN SELECT RAISE(ABORT, '" + why + "'); END");
+  }
+  void repairWrites(const std::string& name) { db->exec("DROP TRIGGER " + name); }
   store::RunRecord run(int64_t id) {
     auto r = runs().get(id);
     REQUIRE(r);
@@ -616,4 +630,40 @@ TEST_CASE("each delivery becomes one run, once, however often the queue is read"
   h.sched->dispatchQueued();
   CHECK(ds.get(bad)->state == "failed");
   CHECK(ds.get(good)->state == "processed");
+}
+
+TEST_CASE("a run failing with a database error leaves running once the database is back",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix"), s2 = h.commit("hosts/web2.nix");
+  h.build.storeError = "database is locked";
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  REQUIRE(h.sched->dispatchQueued() == 1);
+  // The disk is full: neither the failed hosts nor the run's end can be written.
+  h.breakWrites("no_failed_hosts", "INSERT ON run_hosts", "NEW.state = 'failed'", "disk full");
+  h.breakWrites("no_run_end", "UPDATE OF state ON runs", "NEW.state != 'running'", "disk full");
+  CHECK_NOTHROW(h.sched->runNext());
+  CHECK(h.run(1).view.state == RunState::Running);
+  CHECK(h.hostStates(1).at("web1") == "build/running");
+  CHECK_FALSE(h.reporter.saw("finished 1 failed"));
+
+  // A newer push waits for the branch; a worker retries the end while the database is down…
+  h.build.storeError.clear();
+  h.deliver(h.push("refs/heads/main", s1, s2));
+  REQUIRE(h.sched->dispatchQueued() == 1);
+  CHECK_FALSE(h.sched->runNext());
+  CHECK(h.run(1).view.state == RunState::Running);
+  // …and records it as soon as the database is back; the branch goes on.
+  h.repairWrites("no_failed_hosts");
+  h.repairWrites("no_run_end");
+  CHECK(h.sched->runNext());
+  auto r = h.run(1);
+  CHECK(r.view.state == RunState::Failed);
+  CHECK(r.view.error == "database is locked");
+  CHECK(r.view.finishedAt.has_value());
+  CHECK(h.hostStates(1).at("web1") == "build/failed");
+  CHECK(h.runs().host(1, "web1")->summary == "run failed: database is locked");
+  CHECK(h.reporter.saw("finished 1 failed"));
+  CHECK(h.run(2).view.state == RunState::Succeeded);
+  CHECK(h.hostStates(2).at("web1") == "deploy/succeeded");
 }
