@@ -36,6 +36,20 @@ std::string Target::toString() const {
   return out;
 }
 
+namespace {
+// A user or host name as ssh accepts it without reading it as an option; `ipv6` also allows
+// the ':' and '%' (zone) of a bracketed IPv6 address.
+bool isTargetWord(std::string_view s, bool ipv6) {
+  if (s.empty() || s.front() == '-') return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || (ipv6 && (c == ':' || c == '%'));
+    if (!ok) return false;
+  }
+  return true;
+}
+}  // namespace
+
 Target parseTarget(std::string_view text) {
   auto bad = [&](const std::string& why) {
     return InputError("invalid target '" + std::string(text) + "': " + why +
@@ -49,7 +63,8 @@ Target parseTarget(std::string_view text) {
     rest = rest.substr(at + 1);
   }
   std::string_view portText;
-  if (!rest.empty() && rest.front() == '[') {
+  const bool bracketed = !rest.empty() && rest.front() == '[';
+  if (bracketed) {
     auto close = rest.find(']');
     if (close == std::string_view::npos) throw bad("unclosed '['");
     t.host = std::string(rest.substr(1, close - 1));
@@ -66,6 +81,12 @@ Target parseTarget(std::string_view text) {
     if (colon != std::string_view::npos) portText = rest.substr(colon + 1);
   }
   if (t.host.empty()) throw bad("empty host");
+  // Targets also come from the flake (Clan/Colmena options) and end up on `ssh`'s command line
+  // through `nix copy --to ssh://user@host`: a leading '-' would be read as an ssh option
+  // ("-oProxyCommand=…" runs a command on the runner), so only name characters pass.
+  if (!isTargetWord(t.user, false))
+    throw bad("user must be letters, digits, '.', '_' or '-', not starting with '-'");
+  if (!isTargetWord(t.host, bracketed)) throw bad("host must be a host name or an IP address");
   if (!portText.empty() || (rest.size() && rest.back() == ':')) {
     int port = 0;
     auto [p, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), port);

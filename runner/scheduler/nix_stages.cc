@@ -193,19 +193,23 @@ std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig&
   if (discover.empty()) return out;
   auto info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), discover);
   for (const auto& h : discover) {
-    Target t;
-    t.host = h;
+    std::string raw = h;  // root@<host name> unless the flake names a target
     auto it = info.hosts.find(h);
     if (it != info.hosts.end() && it->second.value && it->second.value->is_object()) {
       const auto& v = *it->second.value;
       for (const char* key : {"clan", "colmena"}) {
         if (v.contains(key) && v[key].is_string() && !v[key].get<std::string>().empty()) {
-          t = parseTarget(v[key].get<std::string>());
+          raw = v[key].get<std::string>();
           break;
         }
       }
     }
-    out[h] = t;
+    try {
+      out[h] = parseTarget(raw);  // the flake's text is checked like the config's
+    } catch (Error& e) {
+      e.addContext("the deploy target of " + h);
+      throw;
+    }
   }
   return out;
 }

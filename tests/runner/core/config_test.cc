@@ -30,6 +30,16 @@ TEST_CASE("bad targets name the problem", "[unit][config]") {
   CHECK_THROWS_WITH(parseTarget("@host"), Catch::Contains("empty user"));
   CHECK_THROWS_WITH(parseTarget("root@"), Catch::Contains("empty host"));
   CHECK_THROWS_AS(parseTarget("[fd00::2"), InputError);
+  // Targets come from flakes too and reach ssh's command line: nothing ssh reads as an option.
+  CHECK_THROWS_WITH(parseTarget("-oProxyCommand=sh${IFS}-c${IFS}id@host"),
+                    Catch::Contains("user must be letters"));
+  CHECK_THROWS_WITH(parseTarget("root@-oProxyCommand=x"), Catch::Contains("host must be"));
+  CHECK_THROWS_WITH(parseTarget("root@host name"), Catch::Contains("host must be"));
+  CHECK_THROWS_WITH(parseTarget("ro ot@host"), Catch::Contains("user must be"));
+  CHECK_THROWS_WITH(parseTarget("root@[fd00::2;id]"), Catch::Contains("host must be"));
+  CHECK(parseTarget("nixos-admin@web-1.example.org:2222").toString() ==
+        "nixos-admin@web-1.example.org:2222");
+  CHECK(parseTarget("root@[fe80::1%eth0]").host == "fe80::1%eth0");
 }
 
 TEST_CASE("durations", "[unit][config]") {
