@@ -41,15 +41,16 @@ logsize() {
   if [ -f "$D/activation.log" ]; then size=$(wc -c < "$D/activation.log"); size=$((size)); fi
 }
 
-# The first decision wins: mkdir is atomic. Returns 0 when this call decided.
-decide() {
-  if mkdir "$D/decided" 2>/dev/null; then put decision "$1"; return 0; fi
-  return 1
-}
+# The first decision wins, claimed and recorded in one step: the decision is the target of the
+# symlink $D/decision (symlink(2) is atomic and fails when the name exists), so there is never a
+# claimed decision without its text. Returns 0 when this call decided.
+decide() { ln -s "$1" "$D/decision" 2>/dev/null; }
+# decision: the decision in $v ("" while there is none).
+decision() { v=; if [ -L "$D/decision" ]; then v=$(readlink "$D/decision"); fi; }
 wait_decision() {
   i=0
-  while [ ! -f "$D/decision" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-  val decision
+  while [ ! -L "$D/decision" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  decision
 }
 
 # run_bounded SECS CMD...: CMD in its own session, output to the log; its whole process group
@@ -95,7 +96,7 @@ status() {
   val phase; echo "phase=$v"
   val switch.rc; echo "rc=$v"
   val new-gen; echo "newgen=$v"
-  val decision; echo "decision=$v"
+  decision; echo "decision=$v"
   val reason; echo "reason=$v"
   val detach; echo "detach=$v"
   echo "size=$size"
@@ -114,6 +115,12 @@ start)
   fi
   base=${D%/*}
   mkdir -p "$D"
+  # One start at a time on this host (when it has flock): the check for an active watchdog
+  # and the launch of ours happen under the lock, so two starts cannot both pass the check.
+  if command -v flock > /dev/null 2>&1; then
+    exec 9> "$base/start.lock"
+    if ! flock -w 10 9; then echo "another deploy is starting on this host" >&2; exit 4; fi
+  fi
   # Another deploy's watchdog still deciding (its runner died?): never run two at once.
   n=0
   for other in "$base"/deploy-*; do
@@ -122,7 +129,7 @@ start)
     [ "$other" != "$D" ] && [ -f "$other/pid" ] || continue
     p=; IFS= read -r p < "$other/phase" || true
     case "$p" in confirmed|rolled-back|rollback-failed|failed|"") continue ;; esac
-    d=; [ -f "$other/decision" ] && { IFS= read -r d < "$other/decision" || true; }
+    d=; [ -L "$other/decision" ] && d=$(readlink "$other/decision")
     [ "$d" = confirmed ] && continue
     pid=; IFS= read -r pid < "$other/pid" || true
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -130,6 +137,16 @@ start)
       exit 4
     fi
   done
+  # The generation the runner recorded must still be the current one: rolling back to it after
+  # someone else switched the host in between would restore the wrong system.
+  cur=$(readlink "$PROFILE" 2>/dev/null || true)
+  cur=${cur##*/}
+  want=
+  [ -z "$PREV_GEN" ] || want="${PROFILE##*/}-$PREV_GEN-link"
+  if [ "$cur" != "$want" ]; then
+    echo "$PROFILE changed since the runner looked: it is '${cur:-nothing}', not '${want:-nothing}'; not switching" >&2
+    exit 3
+  fi
   # Keep the last ten deploys' files.
   if [ $n -gt 10 ]; then
     ls -1d "$base"/deploy-* | sort -r | tail -n +11 | while read -r old; do
@@ -156,15 +173,22 @@ start)
   case "$DETACH" in
     systemd)
       systemd-run --unit="switchyard-${D##*/}" --collect --quiet --setenv=PATH="$PATH" \
-        /bin/sh "$D/agent.sh" run "$D" || exit 5 ;;
+        /bin/sh "$D/agent.sh" run "$D" 9>&- || { decide "rejected: systemd-run failed"; exit 5; } ;;
     *)
-      setsid nohup /bin/sh "$D/agent.sh" run "$D" < /dev/null > "$D/agent.log" 2>&1 & ;;
+      setsid nohup /bin/sh "$D/agent.sh" run "$D" < /dev/null > "$D/agent.log" 2>&1 9>&- & ;;
   esac
   # Return only once the watchdog runs on its own (past setsid), so nothing that cleans up
   # after this session's processes can catch it.
   i=0
   while [ ! -f "$D/pid" ]; do
-    if [ $i -ge 200 ]; then echo "the watchdog did not start (see $D/agent.log)" >&2; exit 5; fi
+    if [ $i -ge 200 ]; then
+      # Too late to start now: a watchdog that still comes up sees this decision and stops
+      # (or rolls back). It writes pid before it looks, so with no pid here it will stop.
+      why="the watchdog did not start within 4s (see $D/agent.log)"
+      if decide "rejected: $why" && [ ! -f "$D/pid" ]; then set_ reason "$why"; phase failed; fi
+      echo "$why" >&2
+      exit 5
+    fi
     sleep 0.02
     i=$((i + 1))
   done
@@ -174,6 +198,12 @@ run)
   . "$D/params"
   trap '' HUP
   echo $$ > "$D/pid"
+  if [ -L "$D/decision" ]; then  # `start` gave up on us: nothing has been changed, keep it so
+    decision
+    set_ reason "${v#rejected: }"
+    phase failed
+    exit 0
+  fi
   phase setting-profile
   if ! nix-env -p "$PROFILE" --set "$STORE_PATH" >> "$D/activation.log" 2>&1; then
     set_ reason "setting the system profile failed"
@@ -201,8 +231,8 @@ run)
   ticks=0
   while :; do
     [ -d "$D" ] || exit 0
-    if [ -f "$D/decision" ]; then
-      val decision
+    if [ -L "$D/decision" ]; then
+      decision
       case "$v" in
         confirmed) phase confirmed; exit 0 ;;
         rejected:*) rollback "${v#rejected: }" ;;
@@ -211,8 +241,13 @@ run)
     fi
     ticks=$((ticks + 1))
     if [ $ticks -ge $((CONFIRM_SECS * 10)) ] || { [ $((ticks % 10)) = 0 ] && [ "$(date +%s)" -ge "$deadline" ]; }; then
-      # (when the runner decided at the same moment, its decision file appears right away)
-      decide "timeout: no confirmation within ${CONFIRM_SECS}s" || sleep 0.1
+      # (when the runner decided at the same moment, its decision is there on the next turn)
+      if ! decide "timeout: no confirmation within ${CONFIRM_SECS}s"; then
+        # Not a lost race but a decision that cannot be written (a full /run): roll back anyway.
+        [ -L "$D/decision" ] || unwritable=$((${unwritable:-0} + 1))
+        [ "${unwritable:-0}" -lt 20 ] || rollback "no confirmation within ${CONFIRM_SECS}s"
+        sleep 0.1
+      fi
       continue
     fi
     sleep 0.1
@@ -311,9 +346,11 @@ bool AgentStatus::finished() const {
 }
 
 std::optional<AgentStatus> parseAgentStatus(const std::string& text) {
+  // The marker line, not the same text inside a value (a reason may quote anything).
   const std::string marker = "--log--\n";
-  auto m = text.find(marker);
+  size_t m = startsWith(text, marker) ? 0 : text.find("\n" + marker);
   if (m == std::string::npos) return std::nullopt;
+  if (m > 0) ++m;
   AgentStatus st;
   bool sawPhase = false;
   for (const auto& line : split(text.substr(0, m), '\n')) {

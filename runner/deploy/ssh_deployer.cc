@@ -312,9 +312,19 @@ class HostRun {
     // Upload the agent and start it in one round trip.
     auto st = session_->exec(
         {.command = agentInstallAndStartCommand(p), .stdinData = agentScript(), .timeout = 30s});
-    if (!st.ok())
-      return finish(HostResult::Failed, "starting the activation failed: " +
-                                            describeFailure(st.describeStatus(), st.errTail));
+    if (!st.ok()) {
+      std::string why =
+          "starting the activation failed: " + describeFailure(st.describeStatus(), st.errTail);
+      // Exit 5 (the watchdog was launched but did not report in time), a timeout or a lost
+      // connection: a watchdog may be running, so the host may switch after all. Learn what
+      // it did rather than report an untouched host. Other statuses are refusals before
+      // anything was launched (missing toplevel, another deploy active, profile changed).
+      if (st.connectionLost || st.timedOut || st.exitStatus == 5) {
+        end("the watchdog may be running");
+        return verify(why);
+      }
+      return finish(HostResult::Failed, why);
+    }
     logLine("switchyard: activation " + std::string(trim(st.out)) + " in " + dir_);
 
     auto deadline = now() + cfg_.activation.switchTimeout + 30s;
@@ -418,6 +428,8 @@ class HostRun {
     std::string reason = status->reason.empty() ? ourReason : status->reason;
     if (!hint.empty()) reason += " (" + hint + ")";
     if (status->phase == "confirmed") return finish(HostResult::Succeeded, "");
+    if (status->phase == "failed" && status->newGeneration.empty())
+      return finish(HostResult::Failed, reason + "; the system profile was not changed");
     if (status->phase == "failed")
       return finish(HostResult::Failed, reason + "; there is no previous generation to return to");
     if (status->phase == "rollback-failed")
@@ -515,7 +527,8 @@ class HostRun {
     for (;;) {
       ssh::Endpoint ep = endpoint_;
       auto left = duration_cast<milliseconds>(deadline - now());
-      ep.connectTimeout = std::clamp<milliseconds>(left, 500ms, endpoint_.connectTimeout);
+      ep.connectTimeout = std::clamp<milliseconds>(
+          left, 500ms, std::max<milliseconds>(500ms, endpoint_.connectTimeout));
       ssh::ConnectFailure failure;
       auto s = ssh::takeSession(svc_.ssh.connect(ep), failure);
       if (s) return s;
@@ -530,27 +543,41 @@ class HostRun {
   }
 
   // Long-polls the agent until `done` or the deadline, streaming its log; reconnects when the
-  // connection drops. Returns the last status seen (nullopt: none at all).
+  // connection drops, and rides out a few garbled answers (a host busy switching may fail to
+  // fork). Past the deadline it stops after one more try. Returns the last status seen
+  // (nullopt: none at all).
   std::optional<AgentStatus> follow(const std::function<bool(const AgentStatus&)>& done,
                                     SteadyTime deadline) {
+    constexpr int kMaxGarbled = 5;
     std::optional<AgentStatus> last;
+    int garbled = 0;
+    bool tried = false;
+    auto pause = [&] {
+      if (now() + cfg_.reconnectInterval < deadline)
+        std::this_thread::sleep_for(cfg_.reconnectInterval);
+    };
     for (;;) {
-      if (now() >= deadline && last) return last;
+      if (now() >= deadline && (last || tried)) return last;
       if (!ensureSession(deadline)) return last;
       int wait = static_cast<int>(std::clamp<int64_t>(
           std::chrono::duration_cast<std::chrono::seconds>(deadline - now()).count(), 0, 5));
       auto r = session_->exec({.command = agentWatchCommand(dir_, logOffset_, lastPhase_, wait),
                                .timeout = std::chrono::seconds(wait + 15)});
+      tried = true;
       if (r.connectionLost || r.timedOut) {
         session_.reset();
+        pause();
         continue;
       }
       auto st = parseAgentStatus(r.out);
       if (!st) {
         svc_.log.warn(job_.host + ": the deploy agent gave no status (" +
                       describeFailure(r.describeStatus(), r.errTail) + ")");
-        return last;
+        if (++garbled >= kMaxGarbled) return last;
+        pause();
+        continue;
       }
+      garbled = 0;
       emitLog(st->logBytes);
       logOffset_ = st->logSize;
       lastPhase_ = st->phase;

@@ -315,6 +315,75 @@ TEST_CASE(
         "/nonexistent/store/x/bin/switch-to-configuration is missing on this host\n");
 }
 
+TEST_CASE("agent: refuses to switch when the profile moved since the runner looked",
+          "[unit][deploy][agent]") {
+  AgentBench b;
+  std::string v1 = b.closure("v1"), v2 = b.closure("v2"), v3 = b.closure("v3");
+  auto d1 = b.newDeployDir();
+  b.deployAndWait(d1, b.params(d1, v1, std::nullopt));
+  b.waitFor(d1, awaiting);
+  b.sh(agentConfirmCommand(d1));
+  REQUIRE(b.waitFor(d1, finished).phase == "confirmed");
+  // The runner recorded generation 1; meanwhile someone ran nixos-rebuild (generation 2).
+  REQUIRE(b.sh("nix-env -p " + b.profile() + " --set " + v2).exitStatus == 0);
+  auto d = b.newDeployDir();
+  auto r = b.sh(agentStartCommand(b.params(d, v3, 1)));
+  CHECK(r.exitStatus == 3);
+  CHECK(r.errTail == b.profile() +
+                         " changed since the runner looked: it is 'system-2-link', not "
+                         "'system-1-link'; not switching\n");
+  CHECK(b.profileLink() == "system-2-link");
+  CHECK(b.switchLog() == "v1 switch\n");
+  // A first deploy expects no profile at all.
+  auto first = b.sh(agentStartCommand(b.params(d, v3, std::nullopt)));
+  CHECK(first.exitStatus == 3);
+  CHECK(first.errTail.find("it is 'system-2-link', not 'nothing'") != std::string::npos);
+}
+
+TEST_CASE("agent: a watchdog that does not come up in time changes nothing, even later",
+          "[unit][deploy][agent]") {
+  AgentBench b;
+  std::string v1 = b.closure("v1");
+  // A setsid that does not start anything: the watchdog never reports in.
+  runner::os::writeFileAtomic(b.bin() / "setsid", "#!/bin/sh\nexit 0\n", fs::perms(0755));
+  auto d = b.newDeployDir();
+  auto r = b.sh(agentStartCommand(b.params(d, v1, std::nullopt)));
+  CHECK(r.exitStatus == 5);
+  CHECK(r.errTail.find("the watchdog did not start within 4s") == 0);
+  auto st = parseAgentStatus(b.sh("/bin/sh " + d + "/agent.sh status " + d).out);
+  REQUIRE(st);
+  CHECK(st->phase == "failed");
+  CHECK(st->newGeneration.empty());
+  CHECK(st->decision.find("rejected: the watchdog did not start within 4s") == 0);
+  // The watchdog shows up after all: it sees the decision and leaves the system alone.
+  fs::remove(b.bin() / "setsid");
+  CHECK(b.sh("/bin/sh " + d + "/agent.sh run " + d).exitStatus == 0);
+  st = parseAgentStatus(b.sh("/bin/sh " + d + "/agent.sh status " + d).out);
+  REQUIRE(st);
+  CHECK(st->phase == "failed");
+  CHECK(st->reason.find("the watchdog did not start within 4s") == 0);
+  CHECK(b.profileLink().empty());
+  CHECK(b.switchLog().empty());
+}
+
+TEST_CASE("agent: of two starts at the same moment exactly one switches", "[unit][deploy][agent]") {
+  AgentBench b;
+  std::string v1 = b.closure("v1"), v2 = b.closure("v2");
+  auto d1 = b.newDeployDir(), d2 = b.newDeployDir();
+  runner::RunResult r1, r2;
+  std::thread t1([&] { r1 = b.sh(agentStartCommand(b.params(d1, v1, std::nullopt, 60))); });
+  std::thread t2([&] { r2 = b.sh(agentStartCommand(b.params(d2, v2, std::nullopt, 60))); });
+  t1.join();
+  t2.join();
+  INFO(r1.errTail << r2.errTail);
+  CHECK(r1.exitStatus + r2.exitStatus == 4);  // one 0, one 4
+  const std::string& winner = r1.exitStatus == 0 ? d1 : d2;
+  REQUIRE(b.waitFor(winner, awaiting).phase == "awaiting-confirmation");
+  b.sh(agentConfirmCommand(winner));
+  CHECK(b.waitFor(winner, finished).phase == "confirmed");
+  CHECK(b.switchLog() == (r1.exitStatus == 0 ? "v1 switch\n" : "v2 switch\n"));
+}
+
 TEST_CASE("agent status parsing and generation links", "[unit][deploy]") {
   auto st = parseAgentStatus(
       "phase=rolled-back\nrc=3\nnewgen=system-5-link\ndecision=failed: x\nreason=activation "
@@ -330,6 +399,14 @@ TEST_CASE("agent status parsing and generation links", "[unit][deploy]") {
   CHECK(st->finished());
   CHECK_FALSE(parseAgentStatus("sh: agent.sh: not found\n"));
   CHECK_FALSE(parseAgentStatus("rc=1\n--log--\n"));
+  // The marker is a line of its own; a reason quoting it does not end the header.
+  auto quoted =
+      parseAgentStatus("phase=failed\nreason=check printed --log--\nsize=3\n--log--\nabc");
+  REQUIRE(quoted);
+  CHECK(quoted->reason == "check printed --log--");
+  CHECK(quoted->logSize == 3);
+  CHECK(quoted->logBytes == "abc");
+  CHECK(parseAgentStatus("phase=armed\n--log--\n"));
 
   CHECK(parseGenerationLink("system-12-link") == 12);
   CHECK(parseGenerationLink("/nix/var/nix/profiles/system-3-link\n") == 3);
