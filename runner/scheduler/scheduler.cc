@@ -32,12 +32,25 @@ RunTrigger rerunTrigger(const Event& e) {
   return RunTrigger::Rerequest;
 }
 
+// Progress and forge reporting are best effort: an outbox or progress row that cannot be
+// written now must not fail a good plan or abandon a deploy halfway (before its health
+// checks); the error is logged and the run goes on.
+template <class Fn>
+void bestEffort(Logger& log, const std::string& what, Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log.warn(what + ": " + describe(e));
+  }
+}
+
 // The run's hosts as the execution goes, persisted and reported on every change. Stage
 // listeners call it from the stages' threads.
 class RunContext final : public StageListener {
  public:
-  RunContext(store::Runs& runs, RunReporter& reporter, const Clock& clock, RunView view)
-      : runs_(runs), reporter_(reporter), clock_(clock), view_(std::move(view)) {}
+  RunContext(store::Runs& runs, RunReporter& reporter, const Clock& clock, Logger& log,
+             RunView view)
+      : runs_(runs), reporter_(reporter), clock_(clock), log_(log), view_(std::move(view)) {}
 
   RunView view() {
     std::scoped_lock lk(mu_);
@@ -61,7 +74,9 @@ class RunContext final : public StageListener {
     std::scoped_lock lk(mu_);
     for (const auto& h : hosts) hosts_[h.host] = h;
   }
-  // Sets a host's stage/state/summary (and whatever `edit` changes) and reports it.
+  // Sets a host's stage/state/summary (and whatever `edit` changes), writes and reports it.
+  // Only a final state must be written (throws StoreError when it cannot be): a pending or
+  // running one is progress, written again with the run's end; reporting never throws.
   void set(const std::string& host, Stage stage, HostState state, const std::string& summary,
            const std::function<void(RunHostView&)>& edit = {}) {
     RunHostView copy;
@@ -78,11 +93,18 @@ class RunContext final : public StageListener {
       h.state = state;
       h.summary = summary;
       if (edit) edit(h);
-      runs_.putHost(view_.id, h);
+      try {
+        runs_.putHost(view_.id, h);
+      } catch (const std::exception& e) {
+        if (isFinal(state)) throw;
+        log_.warn("run " + std::to_string(view_.id) + " " + host +
+                  ": recording progress: " + describe(e));
+      }
       copy = h;
       view = view_;
     }
-    reporter_.hostChanged(view, copy);
+    bestEffort(log_, "run " + std::to_string(view.id) + " " + host + ": reporting",
+               [&] { reporter_.hostChanged(view, copy); });
   }
   std::vector<RunHostView> all() {
     std::scoped_lock lk(mu_);
@@ -91,7 +113,8 @@ class RunContext final : public StageListener {
     return out;
   }
 
-  // StageListener: progress only moves the summary (and marks the host running).
+  // StageListener: progress only moves the summary (and marks the host running). Never
+  // throws into the stage.
   void hostStarted(const std::string& host, const std::string& what) override {
     progress(host, what);
   }
@@ -100,18 +123,21 @@ class RunContext final : public StageListener {
   }
 
  private:
-  void progress(const std::string& host, const std::string& what) {
-    Stage stage;
-    {
-      std::scoped_lock lk(mu_);
-      stage = hosts_.count(host) ? hosts_[host].stage : Stage::Plan;
-    }
-    set(host, stage, HostState::Running, what);
+  void progress(const std::string& host, const std::string& what) noexcept {
+    bestEffort(log_, "run progress of " + host, [&] {
+      Stage stage;
+      {
+        std::scoped_lock lk(mu_);
+        stage = hosts_.count(host) ? hosts_[host].stage : Stage::Plan;
+      }
+      set(host, stage, HostState::Running, what);
+    });
   }
 
   store::Runs& runs_;
   RunReporter& reporter_;
   const Clock& clock_;
+  Logger& log_;
   std::mutex mu_;
   RunView view_;                              // GUARDED_BY(mu_)
   std::map<std::string, RunHostView> hosts_;  // GUARDED_BY(mu_)
@@ -194,7 +220,7 @@ int Scheduler::recover() {
   int n = 0;
   for (auto& rec : runs_.inState(RunState::Running)) {
     ++n;
-    RunContext ctx(runs_, p_.reporter, p_.clock, rec.view);
+    RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
     ctx.load(runs_.hosts(rec.view.id));
     for (const auto& h : ctx.all()) {
       if (isFinal(h.state)) continue;
@@ -205,8 +231,7 @@ int Scheduler::recover() {
       std::string why = "interrupted " + std::to_string(rec.attempts) +
                         " times by runner restarts; not resumed again";
       runs_.setState(rec.view.id, RunState::Interrupted, why);
-      auto view = runs_.get(rec.view.id)->view;
-      p_.reporter.runFinished(view, runs_.hosts(rec.view.id));
+      reportFinished(rec.view.id);
       p_.log.warn("run " + std::to_string(rec.view.id) + ": " + why);
     } else {
       runs_.requeue(rec.view.id, "resumed after a runner restart");
@@ -349,10 +374,12 @@ void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) 
     p_.log.debug(line);
   else
     p_.log.info(line);
-  for (int64_t id : out.created.superseded)
-    if (auto r = runs_.get(id)) p_.reporter.runFinished(r->view, runs_.hosts(id));
+  // The delivery is processed (committed); telling the forge is best effort.
+  for (int64_t id : out.created.superseded) reportFinished(id);
   for (int64_t id : out.created.queued)
-    if (auto r = runs_.get(id)) p_.reporter.runQueued(r->view);
+    bestEffort(p_.log, "run " + std::to_string(id) + ": reporting it queued", [&] {
+      if (auto r = runs_.get(id)) p_.reporter.runQueued(r->view);
+    });
 }
 
 std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryRecord& d,
@@ -562,7 +589,7 @@ FetchHint hintFor(store::Runs& runs, store::Deliveries& deliveries, const store:
 
 void Scheduler::execute(store::RunRecord rec) {
   const int64_t id = rec.view.id;
-  RunContext ctx(runs_, p_.reporter, p_.clock, rec.view);
+  RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
   const bool resumed = rec.attempts > 1;
   p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
               rec.view.repo + " " + shortSha(rec.view.sha) + (resumed ? " (resumed)" : ""));
@@ -609,7 +636,8 @@ void Scheduler::execute(store::RunRecord rec) {
           << shortSha(rec.view.sha) << " (" << toString(plan.mode) << ")\n"
           << plan::formatPlanTable(plan);
     }
-    p_.reporter.planned(ctx.view(), plan);
+    bestEffort(p_.log, "run " + std::to_string(id) + ": reporting the plan",
+               [&] { p_.reporter.planned(ctx.view(), plan); });
 
     // Which hosts this run builds.
     std::set<std::string> named(rec.view.hostsFilter.begin(), rec.view.hostsFilter.end());
@@ -773,10 +801,12 @@ void Scheduler::retryUnfinished() {
 }
 
 void Scheduler::reportFinished(int64_t id) {
-  auto final = runs_.get(id);
-  if (!final) return;
-  p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
-  p_.reporter.runFinished(final->view, runs_.hosts(id));
+  bestEffort(p_.log, "run " + std::to_string(id) + ": reporting its end", [&] {
+    auto final = runs_.get(id);
+    if (!final) return;
+    p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
+    p_.reporter.runFinished(final->view, runs_.hosts(id));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -154,6 +154,7 @@ class Scheduler {
   void finishRun(RunEnd end);
   // One more try for every run in unfinished_ (worker threads, between runs).
   void retryUnfinished();
+  // Tells the reporter how a run ended; best effort (logs what fails).
   void reportFinished(int64_t id);
   void dispatcherLoop();
   void workerLoop();

@@ -7,6 +7,7 @@
 // that were being deployed.
 #include "runner/scheduler/scheduler.h"
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -109,6 +110,9 @@ class FakeDeploy final : public scheduler::DeployStage {
 
 class RecordingReporter final : public RunReporter {
  public:
+  // Every call is recorded, then throws StoreError as ForgeReporter does when the outbox
+  // cannot be written.
+  std::atomic<bool> outboxDown{false};
   void runQueued(const RunView& r) override { add("queued " + std::to_string(r.id)); }
   void planned(const RunView& r, const Plan&) override { add("planned " + std::to_string(r.id)); }
   void hostChanged(const RunView& r, const RunHostView& h) override {
@@ -129,8 +133,11 @@ class RecordingReporter final : public RunReporter {
 
  private:
   void add(std::string e) {
-    std::scoped_lock lk(mu_);
-    events_.push_back(std::move(e));
+    {
+      std::scoped_lock lk(mu_);
+      events_.push_back(std::move(e));
+    }
+    if (outboxDown) throw StoreError("outbox: database is locked");
   }
   std::mutex mu_;
   std::vector<std::string> events_;
@@ -666,4 +673,32 @@ TEST_CASE("a run failing with a database error leaves running once the database 
   CHECK(h.reporter.saw("finished 1 failed"));
   CHECK(h.run(2).view.state == RunState::Succeeded);
   CHECK(h.hostStates(2).at("web1") == "deploy/succeeded");
+}
+
+TEST_CASE("progress and reporting are best effort — failing writes do not stop a deploy",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  // The outbox cannot be written, nor can progress rows (pending, running).
+  h.reporter.outboxDown = true;
+  h.breakWrites("no_progress", "INSERT ON run_hosts", "NEW.state IN ('pending', 'running')",
+                "database is locked");
+  REQUIRE_NOTHROW(h.drain());
+  auto r = h.run(1);
+  CHECK(r.view.state == RunState::Succeeded);
+  CHECK(r.view.error == "");
+  REQUIRE(h.deployer.calls.size() == 1);  // the deploy ran to its end
+  CHECK(h.deployer.calls[0].at(0).host == "web1");
+  CHECK(h.hostStates(1) == std::map<std::string, std::string>{{"db1", "plan/not-affected"},
+                                                              {"web1", "deploy/succeeded"},
+                                                              {"web2", "plan/not-affected"}});
+  CHECK(h.runs().host(1, "web1")->summary == "deployed");
+  // Every notification was attempted, in order.
+  CHECK(h.reporter.events() ==
+        std::vector<std::string>{"queued 1", "planned 1", "host 1 db1 plan not-affected",
+                                 "host 1 web1 build pending", "host 1 web2 plan not-affected",
+                                 "host 1 web1 build running", "host 1 web1 build succeeded",
+                                 "host 1 web1 deploy pending", "host 1 web1 deploy running",
+                                 "host 1 web1 deploy succeeded", "finished 1 succeeded"});
 }
