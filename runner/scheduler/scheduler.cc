@@ -281,9 +281,8 @@ int Scheduler::dispatchQueued() {
       std::optional<Prepared> p;
       try {
         p = prepare(d);
-      } catch (const std::exception&) {  // unreadable: dispatchOne records why, alone
-        dispatchOne(d, nullptr);
-        ++n;
+      } catch (const std::exception& e) {  // unreadable, or the gateway failed: not asked again
+        if (failOrDefer(d, e)) ++n;
         continue;
       }
       if (!p) continue;  // the gateway asked to come back later
@@ -307,12 +306,14 @@ int Scheduler::dispatchQueued() {
                   " deliveries failed; taking them one by one (" + describe(e) + ")");
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batched)
+      if (batched) {
+        setbacks_.erase(batch[i].id);
         announce(batch[i], done[i]);
-      else
-        dispatchOne(batch[i], &prepared[i]);
+        ++n;
+      } else if (dispatchOne(batch[i], prepared[i])) {
+        ++n;
+      }
     }
-    n += static_cast<int>(batch.size());
   }
 }
 
@@ -349,22 +350,37 @@ Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const 
   return out;
 }
 
-void Scheduler::dispatchOne(const store::DeliveryRecord& d, const Prepared* prepared) {
+bool Scheduler::dispatchOne(const store::DeliveryRecord& d, const Prepared& prepared) {
   Dispatched out;
-  try {  // the job-runner boundary for one delivery: it fails, the queue goes on
-    std::optional<Prepared> p;
-    if (prepared)
-      p = *prepared;
-    else
-      p = prepare(d);
-    if (!p) return;  // deferred
-    p_.db.transaction([&] { out = applyOne(d, *p); });
-  } catch (const std::exception& ex) {
-    p_.log.error("delivery " + std::to_string(d.id) + ": " + describe(ex));
-    deliveries_.finish(d.id, "failed", describe(ex));
-    return;
+  try {  // the job-runner boundary for one delivery: it fails (or waits), the queue goes on
+    p_.db.transaction([&] { out = applyOne(d, prepared); });
+  } catch (const std::exception& e) {
+    return failOrDefer(d, e);
   }
+  setbacks_.erase(d.id);
   announce(d, out);
+  return true;
+}
+
+bool Scheduler::failOrDefer(const store::DeliveryRecord& d, const std::exception& e) {
+  const std::string why = describe(e);
+  const bool invalid = dynamic_cast<const InputError*>(&e) != nullptr ||
+                       dynamic_cast<const nlohmann::json::exception*>(&e) != nullptr;
+  if (invalid) {
+    p_.log.error("delivery " + std::to_string(d.id) + ": " + why);
+    setbacks_.erase(d.id);
+    deliveries_.finish(d.id, "failed", why);
+    return true;
+  }
+  // Twice as long each time (from gatewayRetry, at most 10 minutes): a delivery that keeps
+  // failing does not keep the dispatcher busy, and is not lost.
+  const int setbacks = ++setbacks_[d.id];
+  const auto wait = std::min<std::chrono::seconds>(
+      o_.gatewayRetry * (1 << std::min(setbacks - 1, 10)), std::chrono::minutes(10));
+  deferred_[d.id] = std::chrono::steady_clock::now() + wait;
+  p_.log.warn("delivery " + std::to_string(d.id) + ": " + why + "; trying again in " +
+              std::to_string(wait.count()) + "s");
+  return false;
 }
 
 void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) {

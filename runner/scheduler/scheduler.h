@@ -139,8 +139,13 @@ class Scheduler {
   std::optional<Prepared> prepare(const store::DeliveryRecord& d);
   // Inside the caller's transaction.
   Dispatched applyOne(const store::DeliveryRecord& d, const Prepared& p);
-  // `prepared` null: prepare it here (and skip it when the gateway says later).
-  void dispatchOne(const store::DeliveryRecord& d, const Prepared* prepared);
+  // One delivery in its own transaction; returns false when it was deferred.
+  bool dispatchOne(const store::DeliveryRecord& d, const Prepared& prepared);
+  // A delivery that could not be handled: an event that cannot be read or is invalid
+  // (InputError, JSON errors) fails for good; anything else (the database busy or full, the
+  // gateway's outbox) may pass, so the delivery stays queued and is tried again later, each
+  // time waiting twice as long. Returns true when it was marked failed.
+  bool failOrDefer(const store::DeliveryRecord& d, const std::exception& e);
   void announce(const store::DeliveryRecord& d, const Dispatched& out);
   std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Prepared& p,
                                                  Created& created);
@@ -168,6 +173,8 @@ class Scheduler {
   bool pending_ = false;  // GUARDED_BY(mu_)
   // Deliveries the gateway asked to retry: id -> not before (dispatcher thread only).
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
+  // Deliveries that failed for a reason that may pass: id -> failures in a row (same thread).
+  std::map<int64_t, int> setbacks_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
   std::mutex unfinishedMu_;

@@ -168,6 +168,7 @@ struct Harness {
     // be down (Retry) a given number of times; check_run re-requests name run/stage/host.
     o.gateway = [this](const Event& e) {
       ++gatewayCalls;
+      if (gatewayFault) std::exchange(gatewayFault, nullptr)();
       report::GatewayDecision d;
       if (forgeDown > 0) {
         --forgeDown;
@@ -270,6 +271,7 @@ struct Harness {
   FakeDeploy deployer;
   std::set<std::string> writers;
   int forgeDown = 0, gatewayCalls = 0;
+  std::function<void()> gatewayFault;  // called (once) when the gateway is asked next
   std::unique_ptr<store::Database> db;
   std::unique_ptr<Scheduler> sched;
   std::string sha0;
@@ -701,4 +703,52 @@ TEST_CASE("progress and reporting are best effort — failing writes do not stop
                                  "host 1 web1 build running", "host 1 web1 build succeeded",
                                  "host 1 web1 deploy pending", "host 1 web1 deploy running",
                                  "host 1 web1 deploy succeeded", "finished 1 succeeded"});
+}
+
+TEST_CASE("a delivery waits out store and outbox errors — only an invalid one fails",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  Event rr;
+  rr.kind = EventKind::Rerun;
+  rr.forge = "home";
+  rr.forgeType = "github";
+  rr.repo = "alice/infra";
+  rr.runId = 1;
+  rr.hosts = {"web1"};
+
+  // The gateway cannot write its outbox: the delivery stays queued, the gateway was asked
+  // once, and it is asked again (and the re-run made) on a later pass.
+  h.gatewayFault = [] { throw StoreError("outbox: database is locked"); };
+  int64_t outbox = h.deliver(rr);
+  CHECK(h.sched->dispatchQueued() == 0);
+  CHECK(h.deliveryState(outbox) == "queued: ");
+  CHECK(h.gatewayCalls == 1);
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.gatewayCalls == 2);
+  CHECK(h.deliveryState(outbox) == "processed: run 2");
+  h.drain();
+  CHECK(h.run(2).view.state == RunState::Succeeded);
+
+  // The run cannot be written (disk full): the push stays queued until it can.
+  std::string s2 = h.commit("hosts/web1.nix");
+  h.breakWrites("no_runs", "INSERT ON runs", "1", "database or disk is full");
+  int64_t push = h.deliver(h.push("refs/heads/main", s1, s2));
+  CHECK(h.sched->dispatchQueued() == 0);
+  CHECK(h.deliveryState(push) == "queued: ");
+  CHECK(h.sched->dispatchQueued() == 0);
+  h.repairWrites("no_runs");
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.deliveryState(push) == "processed: run 3");
+
+  // An event the gateway finds invalid fails for good, after one question.
+  h.gatewayFault = [] { throw InputError("check run external_id 'run:x' is not valid"); };
+  int calls = h.gatewayCalls;
+  int64_t invalid = h.deliver(rr);
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.gatewayCalls == calls + 1);
+  CHECK(h.deliveryState(invalid) == "failed: check run external_id 'run:x' is not valid");
+  CHECK(h.sched->dispatchQueued() == 0);
 }
