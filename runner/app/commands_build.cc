@@ -102,27 +102,12 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
   for (const auto& [name, v] : info.hosts) {
     HostRow row;
     row.name = name;
-    const nlohmann::json j = v.value.value_or(nlohmann::json::object());
-    auto str = [&](const char* key) -> std::optional<std::string> {
-      if (j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty())
-        return j[key].get<std::string>();
-      return std::nullopt;
-    };
-    if (auto it = configured.find(name); it != configured.end()) {
-      row.target = it->second;
-      row.targetFrom = "config";
-    } else if (auto clan = str("clan")) {
-      row.target = *clan;
-      row.targetFrom = "clan";
-    } else if (auto colmena = str("colmena")) {
-      row.target = *colmena;
-      row.targetFrom = "colmena";
-    } else {
-      row.target = name;
-      row.targetFrom = "name";
-    }
-    row.target = canonicalTarget(row.target);
-    row.system = str("system");
+    nix::TargetChoice choice = nix::chooseTarget(name, configured, &v);
+    row.target = canonicalTarget(choice.text);
+    row.targetFrom = choice.from;
+    if (v.value && v.value->is_object())
+      if (auto it = v.value->find("system"); it != v.value->end() && it->is_string())
+        row.system = it->get<std::string>();
     if (v.missing) row.error = "not in the flake's nixosConfigurations";
     if (v.error) row.error = *v.error;
     rows.push_back(std::move(row));

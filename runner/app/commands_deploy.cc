@@ -142,29 +142,21 @@ std::map<std::string, Target> resolveTargets(const std::vector<std::string>& hos
                                              const std::map<std::string, std::string>& flags,
                                              const RepoConfig* rc, nix::NixCli& nix,
                                              const std::string& flakeRef) {
-  std::map<std::string, std::string> raw = flags;
+  std::map<std::string, std::string> given = flags;
   if (rc)
     for (const auto& h : rc->hosts)
-      if (h.target && !raw.count(h.name)) raw[h.name] = *h.target;
+      if (h.target && !given.count(h.name)) given[h.name] = *h.target;
   std::vector<std::string> unknown;
   for (const auto& h : hosts)
-    if (!raw.count(h)) unknown.push_back(h);
-  if (!unknown.empty()) {
-    auto info = nix.evalHostInfo(flakeRef, unknown);
-    for (const auto& h : unknown) {
-      const auto& v = info.hosts[h];
-      for (const char* key : {"clan", "colmena"}) {
-        if (raw.count(h) || !v.value || !v.value->contains(key)) continue;
-        const auto& t = (*v.value)[key];
-        if (t.is_string() && !t.get<std::string>().empty()) raw[h] = t.get<std::string>();
-      }
-      if (!raw.count(h)) raw[h] = "root@" + h;
-    }
-  }
+    if (!given.count(h)) unknown.push_back(h);
+  nix::HostEvals info;
+  if (!unknown.empty()) info = nix.evalHostInfo(flakeRef, unknown);
   std::map<std::string, Target> out;
   for (const auto& h : hosts) {
+    auto it = info.hosts.find(h);
     try {
-      out[h] = parseTarget(raw.at(h));
+      out[h] = parseTarget(
+          nix::chooseTarget(h, given, it == info.hosts.end() ? nullptr : &it->second).text);
     } catch (Error& e) {
       e.addContext("the deploy target of " + h);
       throw;

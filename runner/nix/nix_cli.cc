@@ -347,6 +347,18 @@ HostEvals NixCli::evalDrvPaths(const std::string& flakeRef,
   return evalPerHost(flakeRef, kDrvPathFn, hosts, parallelism);
 }
 
+TargetChoice chooseTarget(const std::string& host, const std::map<std::string, std::string>& given,
+                          const HostValue* info) {
+  if (auto it = given.find(host); it != given.end()) return {it->second, "config"};
+  if (info && info->value && info->value->is_object())
+    for (const char* key : {"clan", "colmena"}) {
+      auto it = info->value->find(key);
+      if (it != info->value->end() && it->is_string() && !it->get<std::string>().empty())
+        return {it->get<std::string>(), key};
+    }
+  return {host, "name"};
+}
+
 HostEvals NixCli::evalHostInfo(const std::string& flakeRef,
                                const std::optional<std::vector<std::string>>& hosts) {
   return evalPerHost(flakeRef, kHostInfoFn, hosts, {.processes = 1, .fallbackWorkers = 2});

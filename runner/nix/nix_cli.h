@@ -58,6 +58,16 @@ struct HostValue {
   bool missing = false;                 // no such host in nixosConfigurations
 };
 
+// Where a host's deploy target comes from, in this order: a target the caller was given (the
+// config's `hosts:` entry, a CLI flag), Clan's clan.core.networking.targetHost, the
+// Colmena-style deployment.targetHost (both from NixCli::evalHostInfo), else the host's name.
+struct TargetChoice {
+  std::string text;  // as written: "root@10.0.0.2", or the host's name
+  std::string from;  // "config" | "clan" | "colmena" | "name"
+};
+TargetChoice chooseTarget(const std::string& host, const std::map<std::string, std::string>& given,
+                          const HostValue* info);
+
 struct HostEvals {
   std::map<std::string, HostValue> hosts;
   // Set when not even the host list could be evaluated (flake.nix broken, lock missing, ...);

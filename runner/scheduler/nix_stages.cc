@@ -179,36 +179,24 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
 
 std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
                                              const fs::path& gitDir, const std::string& sha,
-                                             const std::vector<std::string>& hosts) {
-  std::map<std::string, Target> out;
+                                             const std::vector<std::string>& hosts,
+                                             std::map<std::string, std::string>& problems) {
+  std::map<std::string, std::string> given;
+  for (const auto& c : repo.hosts)
+    if (c.target) given[c.name] = *c.target;
   std::vector<std::string> discover;
+  for (const auto& h : hosts)
+    if (!given.count(h)) discover.push_back(h);
+  nix::HostEvals info;
+  if (!discover.empty()) info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), discover);
+  std::map<std::string, Target> out;
   for (const auto& h : hosts) {
-    auto it = std::find_if(repo.hosts.begin(), repo.hosts.end(),
-                           [&](const HostConfig& c) { return c.name == h; });
-    if (it != repo.hosts.end() && it->target)
-      out[h] = parseTarget(*it->target);
-    else
-      discover.push_back(h);
-  }
-  if (discover.empty()) return out;
-  auto info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), discover);
-  for (const auto& h : discover) {
-    std::string raw = h;  // root@<host name> unless the flake names a target
     auto it = info.hosts.find(h);
-    if (it != info.hosts.end() && it->second.value && it->second.value->is_object()) {
-      const auto& v = *it->second.value;
-      for (const char* key : {"clan", "colmena"}) {
-        if (v.contains(key) && v[key].is_string() && !v[key].get<std::string>().empty()) {
-          raw = v[key].get<std::string>();
-          break;
-        }
-      }
-    }
+    auto choice = nix::chooseTarget(h, given, it == info.hosts.end() ? nullptr : &it->second);
     try {
-      out[h] = parseTarget(raw);  // the flake's text is checked like the config's
-    } catch (Error& e) {
-      e.addContext("the deploy target of " + h);
-      throw;
+      out[h] = parseTarget(choice.text);  // the flake's text is checked like the config's
+    } catch (const InputError& e) {
+      problems[h] = "the deploy target from " + choice.from + ": " + describe(e);
     }
   }
   return out;
@@ -331,10 +319,15 @@ std::vector<DeployHostOutcome> SshDeployStage::deploy(const DeployInput& in,
   if (in.hosts.empty()) return out;
   std::vector<std::string> names;
   for (const auto& h : in.hosts) names.push_back(h.host);
-  auto targets = resolveTargets(ports_.nix, *in.repo, in.gitDir, in.sha, names);
+  std::map<std::string, std::string> problems;
+  auto targets = resolveTargets(ports_.nix, *in.repo, in.gitDir, in.sha, names, problems);
 
   std::vector<deploy::HostJob> jobs;
   for (const auto& h : in.hosts) {
+    if (auto p = problems.find(h.host); p != problems.end()) {
+      out.push_back({h.host, HostState::Refused, truncateUtf8(p->second, 500)});
+      continue;
+    }
     const Target& t = targets.at(h.host);
     if (h.checkCurrentFirst) {
       listener.hostStarted(h.host, "deploy: checking what the host runs after a restart");

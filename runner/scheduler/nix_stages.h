@@ -108,10 +108,13 @@ class SshDeployStage final : public DeployStage {
 
 // Deploy targets for `hosts` at `sha` of the flake in `gitDir`: the config's `hosts:` entry,
 // else clan.core.networking.targetHost / deployment.targetHost from the flake, else the
-// host's name. Never throws for a host whose options do not evaluate (it gets its name).
+// host's name. Never throws for a host whose options do not evaluate (it gets its name). A
+// target text from the flake that is not [user@]host[:port] leaves the host out of the result
+// and puts the reason in `problems`.
 std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
                                              const std::filesystem::path& gitDir,
                                              const std::string& sha,
-                                             const std::vector<std::string>& hosts);
+                                             const std::vector<std::string>& hosts,
+                                             std::map<std::string, std::string>& problems);
 
 }  // namespace runner::scheduler

@@ -251,3 +251,24 @@ TEST_CASE("NixCli finds the revision in a closure only when the flake uses it",
     CHECK(meta.lastModified > 1600000000);
   }
 }
+
+TEST_CASE("a host's deploy target: given, then Clan, then Colmena, then its name", "[unit][nix]") {
+  HostValue both;
+  both.value = nlohmann::json{{"clan", "root@10.0.0.2"}, {"colmena", "web.lan"}, {"system", "x"}};
+  HostValue colmena;
+  colmena.value = nlohmann::json{{"clan", nullptr}, {"colmena", "web.lan"}};
+  HostValue empty;
+  empty.value = nlohmann::json{{"clan", ""}, {"colmena", 7}};
+  HostValue failed;
+  failed.error = "error: infinite recursion";
+  std::map<std::string, std::string> given = {{"web", "admin@10.1.1.1"}};
+  CHECK(chooseTarget("web", given, &both).text == "admin@10.1.1.1");
+  CHECK(chooseTarget("web", given, &both).from == "config");
+  CHECK(chooseTarget("db", given, &both).text == "root@10.0.0.2");
+  CHECK(chooseTarget("db", given, &both).from == "clan");
+  CHECK(chooseTarget("db", given, &colmena).from == "colmena");
+  CHECK(chooseTarget("db", given, &empty).text == "db");  // empty and non-string: not targets
+  CHECK(chooseTarget("db", given, &empty).from == "name");
+  CHECK(chooseTarget("db", given, &failed).from == "name");
+  CHECK(chooseTarget("db", given, nullptr).text == "db");
+}
