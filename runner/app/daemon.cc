@@ -100,6 +100,7 @@ struct Daemon::Parts {
   // The real stages and what they use.
   os::PosixProcessRunner procs;
   std::unique_ptr<nix::NixCli> nix;
+  std::unique_ptr<nix::NixCli> untrustedNix;  // for forks' pull requests
   std::unique_ptr<store::SqliteDrvCache> drvCache;
   std::unique_ptr<http::CurlHttpClient> http;
   ssh::ConnectorPtr ssh;
@@ -180,16 +181,22 @@ int Daemon::start() {
 
   if (options_.runScheduler) {
     P.nix = std::make_unique<nix::NixCli>(P.procs);
+    // Pull requests from forks are evaluated and built without credentials (issue 7).
+    const fs::path untrustedHome = config_.stateDir / "untrusted-home";
+    fs::create_directories(untrustedHome);
+    P.untrustedNix = std::make_unique<nix::NixCli>(
+        P.procs, nix::untrustedNixOptions({}, fs::absolute(untrustedHome)));
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();
     P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
-    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, P.drvCache.get(),
+    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, *P.untrustedNix, P.drvCache.get(),
                                                           config_.concurrency.evals, *log_);
-    P.builder = std::make_unique<scheduler::NixBuildStage>(
-        *P.nix, P.clock, config_.concurrency.builds, config_.concurrency.evals, *log_);
+    P.builder = std::make_unique<scheduler::NixBuildStage>(*P.nix, *P.untrustedNix, P.clock,
+                                                           config_.concurrency.builds,
+                                                           config_.concurrency.evals, *log_);
     P.deployer = std::make_unique<scheduler::SshDeployStage>(
         scheduler::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix,
                                P.clock, *log_},

@@ -166,6 +166,23 @@ std::vector<std::string> drvRefsIn(std::string_view text) {
 
 }  // namespace
 
+NixCliOptions untrustedNixOptions(NixCliOptions base, const fs::path& home) {
+  auto& env = base.env;
+  env["HOME"] = home.string();
+  env["XDG_CONFIG_HOME"] = (home / ".config").string();
+  env["XDG_CACHE_HOME"] = (home / ".cache").string();
+  env["NIX_CONFIG"] = "access-tokens = \nnetrc-file = /dev/null\n";
+  env["SSH_AUTH_SOCK"] = std::nullopt;
+  env["GIT_SSH_COMMAND"] = "false";
+  env["GIT_SSH"] = std::nullopt;
+  env["GIT_CONFIG_NOSYSTEM"] = "1";
+  env["GIT_CONFIG_GLOBAL"] = "/dev/null";
+  env["GIT_TERMINAL_PROMPT"] = "0";
+  env["GIT_ASKPASS"] = "false";
+  env["SSH_ASKPASS"] = std::nullopt;
+  return base;
+}
+
 std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
   std::string p = fs::absolute(repo).lexically_normal().string();
   while (p.size() > 1 && p.back() == '/') p.pop_back();

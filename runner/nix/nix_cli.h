@@ -38,6 +38,13 @@ struct NixCliOptions {
   std::map<std::string, std::optional<std::string>> env;             // on top of the inherited env
 };
 
+// Options for code nobody vouched for (pull requests from forks): no credential reaches Nix's
+// fetchers. Nix's access-tokens and netrc file are emptied (NIX_CONFIG, read after nix.conf),
+// git runs without the system's and the user's config (no credential helpers, no URL
+// rewrites), cannot prompt and cannot use ssh (git+ssh inputs fail), there is no ssh agent, and
+// HOME is `home`, a directory of its own (kept, so Nix's fetcher cache survives).
+NixCliOptions untrustedNixOptions(NixCliOptions base, const std::filesystem::path& home);
+
 // "git+file:///abs/path?rev=SHA" (the path made absolute; characters URLs reserve escaped).
 //
 // A BARE repository gets "&ref=refs/switchyard/commits/SHA" too, and that ref is written into

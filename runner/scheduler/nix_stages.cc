@@ -63,6 +63,7 @@ Plan NixPlanStage::plan(const PlanInput& in) {
     }
     return p;
   }
+  nix::NixCli& nix = in.untrusted ? untrusted_ : nix_;
   plan::ExactOptions eo;
   eo.repoLabel = so.repoLabel;
   eo.hosts = so.hosts;
@@ -75,10 +76,10 @@ Plan NixPlanStage::plan(const PlanInput& in) {
       p = plan::planStatic(*repo, *in.from, in.to, so);
       break;
     case PlanMode::Exact:
-      p = plan::planExact(*repo, nix_, *in.from, in.to, eo);
+      p = plan::planExact(*repo, nix, *in.from, in.to, eo);
       break;
     case PlanMode::Auto:
-      p = plan::planAuto(*repo, nix_, plan::planStatic(*repo, *in.from, in.to, so), eo);
+      p = plan::planAuto(*repo, nix, plan::planStatic(*repo, *in.from, in.to, so), eo);
       break;
   }
   if (in.repo->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
@@ -113,6 +114,7 @@ class BuildProgressRelay final : public build::BuildObserver {
 }  // namespace
 
 std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageListener& listener) {
+  nix::NixCli& nix = in.untrusted ? untrusted_ : nix_;
   std::vector<BuildHostOutcome> out;
   std::vector<build::HostTarget> targets;
   std::vector<std::string> needEval;
@@ -125,7 +127,7 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
   if (!needEval.empty()) {
     for (const auto& h : needEval) listener.hostStarted(h, "evaluating");
     Slots::Held slot(evals_);
-    auto evals = nix_.evalDrvPaths(nix::gitFlakeRef(in.gitDir, in.sha), needEval);
+    auto evals = nix.evalDrvPaths(nix::gitFlakeRef(in.gitDir, in.sha), needEval);
     for (const auto& h : needEval) {
       auto it = evals.hosts.find(h);
       if (it != evals.hosts.end() && it->second.value && it->second.value->is_string()) {
@@ -154,7 +156,7 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
   build::BuildResult result;
   {
     Slots::Held slot(builds_);
-    build::Builder builder(nix_, clock_);
+    build::Builder builder(nix, clock_);
     result = builder.build(targets, opts, &relay);
   }
   for (const auto& h : result.hosts) {

@@ -48,13 +48,21 @@ class Slots {
 
 class NixPlanStage final : public PlanStage {
  public:
-  // `nix`, `log` and `cache` (may be null) must outlive this object.
-  NixPlanStage(nix::NixCli& nix, DrvPathCache* cache, int evals, Logger& log)
-      : nix_(nix), cache_(cache), evals_(evals), evalWorkers_(evals), log_(log) {}
+  // `nix`, `untrusted` (the NixCli for PlanInput::untrusted, with nix::untrustedNixOptions),
+  // `log` and `cache` (may be null) must outlive this object.
+  NixPlanStage(nix::NixCli& nix, nix::NixCli& untrusted, DrvPathCache* cache, int evals,
+               Logger& log)
+      : nix_(nix),
+        untrusted_(untrusted),
+        cache_(cache),
+        evals_(evals),
+        evalWorkers_(evals),
+        log_(log) {}
   Plan plan(const PlanInput& input) override;
 
  private:
   nix::NixCli& nix_;
+  nix::NixCli& untrusted_;
   DrvPathCache* cache_;
   Slots evals_;
   int evalWorkers_;
@@ -63,12 +71,20 @@ class NixPlanStage final : public PlanStage {
 
 class NixBuildStage final : public BuildStage {
  public:
-  NixBuildStage(nix::NixCli& nix, const Clock& clock, int builds, int evals, Logger& log)
-      : nix_(nix), clock_(clock), builds_(builds), evals_(evals), log_(log) {}
+  // `untrusted` is the NixCli for BuildInput::untrusted (nix::untrustedNixOptions).
+  NixBuildStage(nix::NixCli& nix, nix::NixCli& untrusted, const Clock& clock, int builds, int evals,
+                Logger& log)
+      : nix_(nix),
+        untrusted_(untrusted),
+        clock_(clock),
+        builds_(builds),
+        evals_(evals),
+        log_(log) {}
   std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
 
  private:
   nix::NixCli& nix_;
+  nix::NixCli& untrusted_;
   const Clock& clock_;
   Slots builds_;
   Slots evals_;

@@ -642,7 +642,8 @@ void Scheduler::execute(store::RunRecord rec) {
     ctx.setBase(base.value_or(""));
 
     // Plan.
-    PlanInput pin{repo, gitDir, base, rec.view.sha, logDir / "plan.log"};
+    // A fork's code is evaluated and built without credentials.
+    PlanInput pin{repo, gitDir, base, rec.view.sha, logDir / "plan.log", rec.view.fromFork};
     Plan plan = p_.planner.plan(pin);
     nlohmann::json pj = plan;
     runs_.setPlan(id, base.value_or(""), pj.dump());
@@ -693,8 +694,13 @@ void Scheduler::execute(store::RunRecord rec) {
     // Build.
     std::map<std::string, BuildHostOutcome> built;
     if (!toBuild.empty()) {
-      BuildInput bin{repo,    gitDir, rec.view.sha,
-                     toBuild, logDir, o_.stateDir / "gcroots" / std::to_string(id)};
+      BuildInput bin{repo,
+                     gitDir,
+                     rec.view.sha,
+                     toBuild,
+                     logDir,
+                     o_.stateDir / "gcroots" / std::to_string(id),
+                     rec.view.fromFork};
       for (auto& o : p_.builder.build(bin, ctx)) built[o.host] = o;
       for (const auto& b : toBuild) {
         auto it = built.find(b.host);

@@ -29,6 +29,7 @@ struct PlanInput {
   std::optional<std::string> from;   // base commit; nullopt: no base (every host affected)
   std::string to;                    // the run's commit
   std::filesystem::path logFile;     // where the stage may write what it did
+  bool untrusted = false;            // a fork's code: Nix gets no credentials
 };
 
 class PlanStage {
@@ -51,6 +52,7 @@ struct BuildInput {
   std::vector<BuildHost> hosts;
   std::filesystem::path logDir;     // <logDir>/<host>.log
   std::filesystem::path gcRootDir;  // <gcRootDir>/<host>
+  bool untrusted = false;           // a fork's code: Nix gets no credentials
 };
 
 struct BuildHostOutcome {

@@ -3,6 +3,7 @@
 // builds with the internal-json log, GC roots, and closure scans.
 #include "runner/nix/nix_cli.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -271,4 +272,61 @@ TEST_CASE("a host's deploy target: given, then Clan, then Colmena, then its name
   CHECK(chooseTarget("db", given, &empty).from == "name");
   CHECK(chooseTarget("db", given, &failed).from == "name");
   CHECK(chooseTarget("db", given, nullptr).text == "db");
+}
+
+TEST_CASE("untrusted evaluations run Nix and git without credentials", "[unit][nix]") {
+  runner::os::TempDir tmp("sy-untrusted");
+  // A stand-in for nix that records the environment it was given.
+  const fs::path envFile = tmp.path() / "env";
+  const fs::path fakeNix = tmp.path() / "nix";
+  runner::os::writeFileAtomic(fakeNix, "#!/bin/sh\nenv > '" + envFile.string() + "'\necho '[]'\n",
+                              fs::perms(0755));
+  ::setenv("SSH_AUTH_SOCK", "/tmp/agent.sock", 1);
+  ::setenv("GIT_SSH", "/usr/bin/ssh", 1);
+  runner::os::PosixProcessRunner procs;
+  auto envOf = [&](const NixCliOptions& o) {
+    NixCli nix(procs, o);
+    CHECK(nix.hostNames("git+file:///x?rev=" + std::string(40, 'a')).empty());
+    std::map<std::string, std::string> env;
+    for (const auto& line : runner::split(runner::os::readFile(envFile), '\n'))
+      if (auto eq = line.find('='); eq != std::string::npos)
+        env[line.substr(0, eq)] = line.substr(eq + 1);
+    return env;
+  };
+  NixCliOptions base;
+  base.nix = fakeNix.string();
+  auto trusted = envOf(base);
+  CHECK(trusted.at("SSH_AUTH_SOCK") == "/tmp/agent.sock");
+  CHECK_FALSE(trusted.count("GIT_SSH_COMMAND"));
+
+  auto env = envOf(untrustedNixOptions(base, tmp.path() / "home"));
+  CHECK(env.at("HOME") == (tmp.path() / "home").string());
+  CHECK(env.at("NIX_CONFIG") == "access-tokens = ");  // the first line; netrc on the next
+  CHECK(runner::os::readFile(envFile).find("\nnetrc-file = /dev/null\n") != std::string::npos);
+  CHECK(env.at("GIT_SSH_COMMAND") == "false");
+  CHECK(env.at("GIT_CONFIG_NOSYSTEM") == "1");
+  CHECK(env.at("GIT_CONFIG_GLOBAL") == "/dev/null");
+  CHECK(env.at("GIT_TERMINAL_PROMPT") == "0");
+  CHECK_FALSE(env.count("SSH_AUTH_SOCK"));
+  CHECK_FALSE(env.count("GIT_SSH"));
+  ::unsetenv("SSH_AUTH_SOCK");
+  ::unsetenv("GIT_SSH");
+}
+
+TEST_CASE("Nix honours the untrusted options over nix.conf", "[integration][nix]") {
+  runner::os::TempDir tmp("sy-untrusted-nix");
+  runner::os::writeFileAtomic(tmp.path() / "user.conf", "access-tokens = github.com=secret\n");
+  NixCliOptions base;
+  base.env["NIX_USER_CONF_FILES"] = (tmp.path() / "user.conf").string();
+  auto show = [&](const NixCliOptions& o) {
+    runner::os::PosixProcessRunner procs;
+    runner::RunOptions r{.program = "nix",
+                         .args = {"--extra-experimental-features", "nix-command", "show-config"}};
+    r.env = o.env;
+    return procs.run(r).out;
+  };
+  CHECK(show(base).find("access-tokens = github.com=secret") != std::string::npos);
+  auto out = show(untrustedNixOptions(base, tmp.path() / "home"));
+  CHECK(out.find("github.com=secret") == std::string::npos);
+  CHECK(out.find("netrc-file = /dev/null") != std::string::npos);
 }

@@ -63,6 +63,7 @@ class FakePlan final : public scheduler::PlanStage {
 class FakeBuild final : public scheduler::BuildStage {
  public:
   std::vector<std::vector<std::string>> calls;  // hosts per call
+  std::vector<bool> untrusted;                  // BuildInput::untrusted per call
   std::set<std::string> failing;
   std::string storeError;  // non-empty: the build throws StoreError with it after starting
   std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
@@ -83,6 +84,7 @@ class FakeBuild final : public scheduler::BuildStage {
            ok ? "built in 1s" : "failed: builder exited with 1", ok ? "" : "boom"});
     }
     calls.push_back(names);
+    untrusted.push_back(in.untrusted);
     return out;
   }
 };
@@ -376,6 +378,9 @@ TEST_CASE("pull requests build only — forks too — sync supersedes, close can
   h.deliver(h.pr(PrAction::Opened, 8, head2, h.sha0, true));
   h.drain();
   CHECK(h.run(2).view.fromFork);
+  // Its code is planned and built without credentials; the first PR's with them.
+  CHECK(h.plan.calls.back().untrusted);
+  CHECK(h.build.untrusted == std::vector<bool>{false, true});
   Event rerun;
   rerun.kind = EventKind::Rerun;
   rerun.forgeType = "cli";
@@ -384,6 +389,7 @@ TEST_CASE("pull requests build only — forks too — sync supersedes, close can
   h.drain();
   CHECK(h.run(3).view.kind == RunKind::Rerun);
   CHECK(h.run(3).view.fromFork);
+  CHECK(h.build.untrusted.back());
   CHECK(h.deployer.calls.empty());
 
   // synchronize supersedes the queued run of the same PR; close supersedes without a run.
