@@ -258,7 +258,9 @@ CallResult classifyResponse(const HttpResponse& r, std::chrono::system_clock::ti
   if (limited || serverSide) {
     if (auto wait = parseRetryAfter(r.header("retry-after"), now)) {
       out.status = CallStatus::Retryable;
-      out.retryAfter = *wait;
+      // "0" or a date already past names no wait: leave it to the caller's back-off rather
+      // than retrying at once, again and again.
+      if (*wait > std::chrono::seconds(0)) out.retryAfter = *wait;
       return out;
     }
   }

@@ -176,7 +176,8 @@ struct ForgeResult : CallResult {
 // Classifies a forge API response by the rules of FORGE-FACTS §2.6:
 //  * 2xx -> Ok.
 //  * no response (transport failure) -> Retryable, no wait given.
-//  * `retry-after: <seconds>` (or an HTTP date) on any 403/429/5xx -> Retryable, that wait.
+//  * `retry-after: <seconds>` (or an HTTP date) on any 403/429/5xx -> Retryable, that wait;
+//    no wait given when it is 0 or the date is past.
 //  * 403/429 with `x-ratelimit-remaining: 0` -> Retryable until `x-ratelimit-reset` (epoch
 //    seconds, measured against `now`; at least 1 s).
 //  * 429, or 403 whose message mentions a rate limit, without those headers -> Retryable,

@@ -114,8 +114,11 @@ StepResult OutboxSender::send(const store::OutboxRow& row, TimePoint now) {
     return {StepResult::Kind::Failed, row.id, std::nullopt};
   }
   ++state.failures;
-  milliseconds wait = out.result.retryAfter ? duration_cast<milliseconds>(*out.result.retryAfter)
-                                            : backoff(state.failures);
+  // The forge's wait never shortens the back-off: "Retry-After: 0" in an outage must not
+  // turn the sender into a busy loop against it.
+  milliseconds wait = backoff(state.failures);
+  if (out.result.retryAfter)
+    wait = std::max(wait, duration_cast<milliseconds>(*out.result.retryAfter));
   state.readyAt = std::max(state.readyAt, done + wait);
   outbox_.retryLater(row.id, out.result.message, millisOf(state.readyAt));
   log_.info("outbox: " + what + " will be retried in " + std::to_string(wait.count() / 1000) +

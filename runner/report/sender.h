@@ -6,9 +6,9 @@
 //  * Permanent (401, 403, 404, 422, refused before sending): the row is failed with the
 //    forge's message and never sent again.
 //  * Retryable (5xx, 429, rate limit, timeout): the row stays pending and its whole forge
-//    waits — exactly the retry-after / x-ratelimit-reset the forge asked for, else an
-//    exponential back-off with jitter (initialBackoff · 2^(failures−1), at most maxBackoff)
-//    — so an outage costs one probe per back-off, not one failure per row. Rows older than
+//    waits an exponential back-off with jitter (initialBackoff · 2^(failures−1), at most
+//    maxBackoff), or the retry-after / x-ratelimit-reset the forge asked for when that is
+//    longer — so an outage costs one probe per back-off, not one failure per row. Rows older than
 //    giveUpAfter are failed instead of retried.
 //  * Pacing: calls to one forge start at least `spacing` apart (GitHub asks for ≥ 1 s
 //    between mutating calls; spacingFor("github")).

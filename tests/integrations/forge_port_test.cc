@@ -158,6 +158,14 @@ TEST_CASE("classifyResponse: rate limits and outages are retryable with the forg
   auto maintenance = runner::classifyResponse(
       response(503, {{"retry-after", "Thu, 01 Jan 2026 00:02:00 GMT"}}), kNow);
   CHECK(maintenance.retryAfter == 120s);
+  // "0" or a date already past names no wait: the caller's back-off applies.
+  auto now503 = runner::classifyResponse(response(503, {{"retry-after", "0"}}), kNow);
+  CHECK(now503.retryable());
+  CHECK_FALSE(now503.retryAfter.has_value());
+  auto past429 = runner::classifyResponse(
+      response(429, {{"retry-after", "Wed, 31 Dec 2025 23:00:00 GMT"}}), kNow);
+  CHECK(past429.retryable());
+  CHECK_FALSE(past429.retryAfter.has_value());
 
   HttpResponse transport;
   transport.error = "Failed to connect to git.example.org port 443: Connection refused";

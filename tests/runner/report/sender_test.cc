@@ -171,6 +171,34 @@ TEST_CASE("sender: a 429 with retry-after is honoured — no request before it",
   CHECK(row.state == OutboxState::Sent);
 }
 
+TEST_CASE("sender: a retry-after shorter than the back-off does not shorten it",
+          "[integration][report]") {
+  GiteaFixture f;
+  f.gitea.failNext(tests::Fault::tooManyRequests(1), 3, kGiteaStatuses);
+  auto run = deployRun();
+  f.reporter->runQueued(run);
+  auto t = f.clock.now();
+  auto r = f.sender->step();
+  CHECK(r.kind == Kind::Retrying);
+  CHECK(r.wakeAt == t + 5s);  // initialBackoff, not the forge's 1 s
+  f.clock.advance(1s);
+  CHECK(f.sender->step().kind == Kind::Idle);
+  CHECK(requestCount(f.gitea) == 1);
+  f.clock.advance(4s);
+  t = f.clock.now();
+  r = f.sender->step();
+  CHECK(r.kind == Kind::Retrying);
+  CHECK(r.wakeAt == t + 10s);  // the back-off still doubles
+  f.clock.advance(10s);
+  t = f.clock.now();
+  r = f.sender->step();
+  CHECK(r.wakeAt == t + 20s);
+  CHECK(requestCount(f.gitea) == 3);
+  f.clock.advance(20s);
+  CHECK(f.sender->step().kind == Kind::Sent);
+  CHECK(requestCount(f.gitea) == 4);
+}
+
 TEST_CASE("sender: GitHub's rate-limited 403 waits until x-ratelimit-reset",
           "[integration][report]") {
   GitHubFixture f;
