@@ -173,6 +173,7 @@ class HostRun {
     }
     out_.activationLog = join(std::vector<std::string>(logTail_.begin(), logTail_.end()), "\n");
     if (out_.result != HostResult::DryRun && out_.result != HostResult::Skipped) record();
+    machineLease_.reset();
     lease_.reset();
     out_.total = duration_cast<milliseconds>(svc_.clock.steadyNow() - t0);
     return std::move(out_);
@@ -221,6 +222,14 @@ class HostRun {
         return finish(HostResult::Refused, "another deploy holds the lock of " + job_.host + " (" +
                                                describeHolder(*busy) + ")");
       lease_.emplace(std::move(std::get<HostLockGuard::Lease>(r)));
+      // Two host names (or two repositories) may name one machine: lock the machine too.
+      // (Keys with a space cannot collide with host names.)
+      const std::string machine = "machine " + job_.target.toString();
+      auto m = svc_.locks.acquire(machine, purpose + " as " + job_.host, cfg_.lockWait);
+      if (auto* busy = std::get_if<HostLockGuard::Busy>(&m))
+        return finish(HostResult::Refused, "another deploy holds the lock of the " + machine +
+                                               " (" + describeHolder(*busy) + ")");
+      machineLease_.emplace(std::move(std::get<HostLockGuard::Lease>(m)));
       end();
     }
 
@@ -632,7 +641,7 @@ class HostRun {
   Step current_ = Step::Lock;
   bool stepOpen_ = false;
   SteadyTime stepStart_{};
-  std::optional<HostLockGuard::Lease> lease_;
+  std::optional<HostLockGuard::Lease> lease_, machineLease_;
   ssh::SessionPtr session_, spare_;
   std::string dir_;  // the agent's directory on the host
   size_t logOffset_ = 0;

@@ -266,6 +266,18 @@ TEST_CASE("deploy: two concurrent deploys to one host — the second is refused 
     CHECK(o1.result == HostResult::Succeeded);
     CHECK(h.profileGeneration() == 1);
   }
+  SECTION("another host name for the same machine: refused, naming the machine") {
+    auto alias = f.job("web1", path);
+    alias.host = "web1-alias";
+    auto o2 = f.deployer()->deploy(alias, f.request(rev), f.observer);
+    t.join();
+    CHECK(o2.result == HostResult::Refused);
+    CHECK(o2.failedStep == Step::Lock);
+    CHECK(runner::startsWith(o2.reason, "another deploy holds the lock of the machine " +
+                                            alias.target.toString() + " (held by another deploy"));
+    CHECK(runner::endsWith(o2.reason, " as web1)"));
+    CHECK(o1.result == HostResult::Succeeded);
+  }
   SECTION("with a wait: it runs after the first") {
     f.settings.lockWait = 30s;
     auto o2 = f.deployer()->deploy(f.job("web1", path), f.request(rev), f.observer);
