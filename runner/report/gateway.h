@@ -9,7 +9,8 @@
 //    request from a fork is accepted as a build (fromFork: the scheduler builds without
 //    secrets and never deploys); asking a fork to deploy is refused.
 //  * GitHub check_run "rerequested": that check run's host and stage, read back from its
-//    external_id "run:<id>:<stage>:<host>"; "requested_action" with identifier "rerun" (the
+//    external_id "run:<id>:<stage>:<host>" (the scheduler refuses it unless run <id> is of the
+//    event's repository and head commit); "requested_action" with identifier "rerun" (the
 //    button the reporter puts on hosts that did not succeed): the same; check_suite
 //    "rerequested": the whole commit. GitHub shows these buttons only to people with write
 //    access, and the delivery is signed, so no permission check is made.

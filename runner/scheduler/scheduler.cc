@@ -540,6 +540,19 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
         if (const RepoConfig* repo = repoFor(e)) parent = runs_.latestForSha(repo->name, sha);
       }
       if (!parent) return ignored("no run to re-run");
+      if (prepared.decision) {
+        // A forge's re-run names the run by a check run's external_id: it only stands for a
+        // run of the repository (and commit) the event is about.
+        const RepoConfig* repo = repoFor(e);
+        const std::string which = "run " + std::to_string(parent->view.id);
+        if (!repo || parent->view.repo != repo->name ||
+            parent->view.forge != repo->forge.value_or(""))
+          return ignored("re-run refused: " + which + " is of " + parent->view.repo + ", not " +
+                         e.repo);
+        if (!e.headSha.empty() && parent->view.sha != e.headSha)
+          return ignored("re-run refused: " + which + " is of commit " +
+                         shortSha(parent->view.sha) + ", not " + shortSha(e.headSha));
+      }
       store::NewRun n;
       n.repo = parent->view.repo;
       n.forge = parent->view.forge;

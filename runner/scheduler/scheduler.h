@@ -23,6 +23,8 @@
 //    cannot answer now (forge down) leaves the delivery queued and it is asked again later.
 //    Accepted -> a rerun of the named run (or the PR's / commit's newest run with that
 //    commit; a PR without one gets a new check run), limited to the hosts/stage asked for.
+//    A forge's re-run of a named run is refused unless that run is of the event's repository
+//    and (when the event names one) commit.
 //  * CLI and UI re-runs (authenticated by the daemon) -> a rerun of the named run.
 //  * a rerun deploys only when its commit is on a deploy branch of a non-fork push run.
 //  * plan base: push -> the last successfully deployed sha of the branch when it is an

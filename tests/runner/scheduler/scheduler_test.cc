@@ -758,3 +758,40 @@ TEST_CASE("a delivery waits out store and outbox errors — only an invalid one 
   CHECK(h.deliveryState(invalid) == "failed: check run external_id 'run:x' is not valid");
   CHECK(h.sched->dispatchQueued() == 0);
 }
+
+TEST_CASE("a forge re-run of a run of another repository or commit is refused",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix"), s2 = h.commit("hosts/web2.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  store::NewRun other;  // a run of another repository on the same forge
+  other.repo = "bob/other";
+  other.forge = "home";
+  other.kind = RunKind::Deploy;
+  other.sha = s2;
+  other.ref = "refs/heads/main";
+  REQUIRE(h.runs().create(other) == 2);
+
+  Event rr;
+  rr.kind = EventKind::Rerun;
+  rr.forge = "home";
+  rr.forgeType = "github";
+  rr.repo = "alice/infra";
+  rr.runId = 2;
+  rr.headSha = s2;
+  int64_t foreign = h.deliver(rr);
+  rr.runId = 1;  // this repository's run, but the check run was on another commit
+  int64_t moved = h.deliver(rr);
+  rr.headSha = s1;
+  int64_t ok = h.deliver(rr);
+  h.drain();
+  CHECK(h.deliveryState(foreign) ==
+        "ignored: re-run refused: run 2 is of bob/other, not alice/infra");
+  CHECK(h.deliveryState(moved) == "ignored: re-run refused: run 1 is of commit " + s1.substr(0, 8) +
+                                      ", not " + s2.substr(0, 8));
+  CHECK(h.deliveryState(ok) == "processed: run 3");
+  CHECK(h.run(3).view.parentRunId == 1);
+  CHECK(h.run(3).view.sha == s1);
+  CHECK(h.runs().list(10).size() == 3);
+}
