@@ -12,7 +12,7 @@
 using runner::app::lab::Lab;
 using runner::app::lab::LabHost;
 
-TEST_CASE("deploy targets: config first, then Clan, Colmena, the name; bad flake text refused",
+TEST_CASE("deploy targets: config first, then Clan, Colmena, the name, bad flake text refused",
           "[integration][scheduler][nix]") {
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-targets");
