@@ -436,6 +436,23 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
       if (std::find(repo->deployBranches.begin(), repo->deployBranches.end(), branch) ==
           repo->deployBranches.end())
         return ignored("branch " + branch + " is not a deploy branch");
+      // A push that is already covered: the same push again (hook and forge both set up, a
+      // redelivery) or an older one arriving after a newer. The branch's newest deploy run
+      // tells: this push ends at its commit, or at the commit its changes start from, without
+      // starting from its commit (that would be the branch moving back, e.g. a force push).
+      if (auto last = runs_.latestForRef(repo->name, e.ref, RunKind::Deploy);
+          last && e.before != last->view.sha &&
+          (e.after == last->view.sha ||
+           (!last->view.baseSha.empty() && e.after == last->view.baseSha))) {
+        if (e.after == last->view.sha)
+          return ignored("run " + std::to_string(last->view.id) + " already deploys " +
+                         shortSha(e.after));
+        // Older than the queued run: its changes are that run's to plan.
+        if (last->view.state == RunState::Queued && !isZeroSha(e.before) && !e.before.empty())
+          runs_.setBaseSha(last->view.id, e.before);
+        return ignored("older than run " + std::to_string(last->view.id) + " (" +
+                       shortSha(last->view.sha) + "), which includes " + shortSha(e.after));
+      }
       store::NewRun n;
       n.repo = repo->name;
       n.forge = repo->forge.value_or("");

@@ -205,6 +205,14 @@ std::optional<RunRecord> Runs::latestForPullRequest(const std::string& repo, int
   return std::move(rows[0]);
 }
 
+std::optional<RunRecord> Runs::latestForRef(const std::string& repo, const std::string& ref,
+                                            RunKind kind) {
+  auto rows = select("WHERE repo = ?1 AND ref = ?2 AND kind = ?3 ORDER BY id DESC LIMIT 1",
+                     {repo, ref, std::string(toString(kind))});
+  if (rows.empty()) return std::nullopt;
+  return std::move(rows[0]);
+}
+
 std::optional<RunRecord> Runs::latestForSha(const std::string& repo, const std::string& sha) {
   auto rows = select("WHERE repo = ?1 AND sha = ?2 ORDER BY id DESC LIMIT 1", {repo, sha});
   if (rows.empty()) return std::nullopt;

@@ -87,6 +87,9 @@ class Runs {
   // SUCCEEDED deploy (or deploy rerun) of (repo, ref).
   std::optional<RunRecord> latestForPullRequest(const std::string& repo, int64_t prNumber);
   std::optional<RunRecord> latestForSha(const std::string& repo, const std::string& sha);
+  // The newest run of `kind` on (repo, ref), in any state.
+  std::optional<RunRecord> latestForRef(const std::string& repo, const std::string& ref,
+                                        RunKind kind);
   std::optional<std::string> lastDeployedSha(const std::string& repo, const std::string& ref);
 
   // state -> count (for /metrics).

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 #include "runner/os/files.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
@@ -321,6 +322,37 @@ TEST_CASE("a push to a deploy branch plans, builds and deploys the affected host
   h.drain();
   CHECK(h.plan.calls.back().from == sha1);
   CHECK(h.hostStates(2).at("web2") == "deploy/succeeded");
+}
+
+TEST_CASE("pushes arriving late or twice do not replace the newer run — a force push back does",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix"), s2 = h.commit("hosts/web2.nix"),
+              s3 = h.commit("hosts/db1.nix");
+  // Newest first, as a forge retry or a hook racing a webhook can deliver them.
+  h.deliver(h.push("refs/heads/main", s2, s3));
+  int64_t p2 = h.deliver(h.push("refs/heads/main", s1, s2));
+  int64_t p1 = h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  int64_t again = h.deliver(h.push("refs/heads/main", s2, s3));
+  REQUIRE(h.sched->dispatchQueued() == 4);
+  CHECK(h.runs().list(10).size() == 1);
+  CHECK(h.deliveryState(p2) ==
+        "ignored: older than run 1 (" + shortSha(s3) + "), which includes " + runner::shortSha(s2));
+  CHECK(h.deliveryState(p1) ==
+        "ignored: older than run 1 (" + shortSha(s3) + "), which includes " + runner::shortSha(s1));
+  CHECK(h.deliveryState(again) == "ignored: run 1 already deploys " + runner::shortSha(s3));
+  // The run plans from where the branch was before all three pushes.
+  CHECK(h.run(1).view.baseSha == h.sha0);
+  h.drain();
+  CHECK(h.run(1).view.state == RunState::Succeeded);
+  CHECK(h.run(1).view.sha == s3);
+  CHECK(h.plan.calls.back().from == h.sha0);
+
+  // The branch moved back (before = the run's commit): a new run, even for an older commit.
+  int64_t back = h.deliver(h.push("refs/heads/main", s3, s1));
+  h.drain();
+  CHECK(h.deliveryState(back) == "processed: run 2");
+  CHECK(h.run(2).view.sha == s1);
 }
 
 TEST_CASE("pushes to other branches and unknown repositories make no run", "[unit][scheduler]") {
