@@ -187,11 +187,24 @@ void Scheduler::wake() noexcept {
 }
 
 void Scheduler::dispatcherLoop() {
+  std::optional<std::chrono::steady_clock::time_point> lastPrune;
   while (!stopping_) {
     try {  // the job-runner boundary for the dispatcher: log and go on
       if (dispatchQueued() > 0) wake_.notify_all();  // new runs for the workers
     } catch (const std::exception& e) {
       p_.log.error("dispatching deliveries: " + describe(e));
+    }
+    if (auto now = p_.clock.steadyNow(); !lastPrune || now - *lastPrune >= std::chrono::hours(1)) {
+      lastPrune = now;
+      try {
+        int64_t cutoff =
+            p_.clock.nowMillis() -
+            std::chrono::duration_cast<std::chrono::milliseconds>(o_.keepIgnored).count();
+        if (int64_t n = deliveries_.pruneIgnored(cutoff); n > 0)
+          p_.log.info("pruned " + std::to_string(n) + " ignored deliveries");
+      } catch (const std::exception& e) {
+        p_.log.warn("pruning ignored deliveries: " + describe(e));
+      }
     }
     std::unique_lock lk(mu_);
     wake_.wait_for(lk, o_.poll, [&] { return stopping_ || pending_; });

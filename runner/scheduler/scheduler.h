@@ -78,6 +78,9 @@ struct SchedulerOptions {
   // again — as soon as the database is back, not only after a restart.
   int finishAttempts = 3;
   std::chrono::milliseconds finishRetry{500};
+  // Ignored deliveries are deleted this long after they were handled (checked hourly): a
+  // GitHub App alone echoes every check-run update it makes back as an ignored delivery.
+  std::chrono::hours keepIgnored{24 * 30};
 };
 
 // What the scheduler uses; each must outlive it.

@@ -89,6 +89,13 @@ void Deliveries::finish(int64_t id, const std::string& state, const std::string&
            {state, detail, clock_.nowMillis(), id});
 }
 
+int64_t Deliveries::pruneIgnored(int64_t beforeMs) {
+  return db_.exec(
+      "DELETE FROM deliveries WHERE state = 'ignored' AND processed_at < ?1 AND id NOT IN "
+      "(SELECT delivery FROM runs WHERE delivery IS NOT NULL)",
+      {beforeMs});
+}
+
 std::map<std::string, int64_t> Deliveries::countByState() {
   std::map<std::string, int64_t> out;
   for (const auto& r : db_.query("SELECT state, COUNT(*) FROM deliveries GROUP BY state"))

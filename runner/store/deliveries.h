@@ -83,6 +83,9 @@ class Deliveries {
   // Sets the final state ("processed" | "ignored" | "failed") and detail. Joins the
   // caller's transaction when there is one (Database::transaction nests).
   void finish(int64_t id, const std::string& state, const std::string& detail);
+  // Deletes the deliveries that were ignored (pings, our own check-run updates echoed back,
+  // other branches) and processed before `beforeMs`; they made no run. Returns how many.
+  int64_t pruneIgnored(int64_t beforeMs);
   // state -> number of rows (for /metrics).
   std::map<std::string, int64_t> countByState();
 

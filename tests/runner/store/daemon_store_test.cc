@@ -60,6 +60,25 @@ TEST_CASE("deliveries: one row per source and delivery id", "[unit][store]") {
   CHECK(q.queued(10).size() == 2);
 }
 
+TEST_CASE("deliveries: ignored rows are pruned after their time, others kept", "[unit][store]") {
+  Db d;
+  Deliveries q(*d.db, d.clock);
+  auto ping = q.insert(delivery("hub", "ping", true));
+  auto echo = q.insert(delivery("hub", "check-run-echo"));
+  auto push = q.insert(delivery("hub", "push"));
+  auto waiting = q.insert(delivery("hub", "waiting"));
+  q.finish(echo.id, "ignored", "check run completed");
+  q.finish(push.id, "processed", "run 1");
+  CHECK(q.pruneIgnored(0) == 0);  // nothing is that old
+  CHECK(q.pruneIgnored(d.clock.nowMillis() + 1) == 2);
+  CHECK_FALSE(q.get(ping.id));
+  CHECK_FALSE(q.get(echo.id));
+  CHECK(q.get(push.id)->state == "processed");
+  CHECK(q.get(waiting.id)->state == "queued");
+  // The dedupe key of a pruned delivery is free again; a redelivery is a new row.
+  CHECK_FALSE(q.insert(delivery("hub", "ping", true)).duplicate);
+}
+
 TEST_CASE("deliveries: the writer commits concurrent submissions in groups", "[unit][store]") {
   Db d;
   std::atomic<int> wakes{0};
