@@ -221,6 +221,19 @@ struct Harness {
     e.after = after;
     return e;
   }
+  // A re-run of run `runId`: from the CLI, or (forge = true) a GitHub check-run re-request.
+  Event rerun(int64_t runId, std::vector<std::string> hosts = {}, bool forge = false) {
+    Event e;
+    e.kind = EventKind::Rerun;
+    e.forgeType = forge ? "github" : "cli";
+    if (forge) {
+      e.forge = "home";
+      e.repo = "alice/infra";
+    }
+    e.runId = runId;
+    e.hosts = std::move(hosts);
+    return e;
+  }
   Event pr(PrAction action, int64_t number, const std::string& head, const std::string& base,
            bool fork = false) {
     Event e;
@@ -413,11 +426,7 @@ TEST_CASE("pull requests build only — forks too — sync supersedes, close can
   // Its code is planned and built without credentials; the first PR's with them.
   CHECK(h.plan.calls.back().untrusted);
   CHECK(h.build.untrusted == std::vector<bool>{false, true});
-  Event rerun;
-  rerun.kind = EventKind::Rerun;
-  rerun.forgeType = "cli";
-  rerun.runId = 2;
-  h.deliver(rerun);
+  h.deliver(h.rerun(2));
   h.drain();
   CHECK(h.run(3).view.kind == RunKind::Rerun);
   CHECK(h.run(3).view.fromFork);
@@ -445,11 +454,7 @@ TEST_CASE("a re-run builds exactly the named hosts — deploys only where the pa
   std::string s1 = h.commit("hosts/web1.nix");
   h.deliver(h.push("refs/heads/main", h.sha0, s1));
   h.drain();
-  Event e;
-  e.kind = EventKind::Rerun;
-  e.forgeType = "cli";
-  e.runId = 1;
-  e.hosts = {"db1"};  // not affected by the change: a re-run runs it anyway
+  Event e = h.rerun(1, {"db1"});  // db1 is not affected by the change: re-run anyway
   h.deliver(e);
   h.drain();
   auto r = h.run(2);
@@ -525,14 +530,8 @@ TEST_CASE("comment commands and check re-requests go through the re-run gateway"
   CHECK(h.deliveryState(later) == "processed: run 4");
 
   // A check_run re-request names a run, a stage and a host.
-  Event rr;
-  rr.kind = EventKind::Rerun;
-  rr.forge = "home";
-  rr.forgeType = "github";
-  rr.repo = "alice/infra";
-  rr.runId = 1;
+  Event rr = h.rerun(1, {"db1"}, true);
   rr.stage = "build";
-  rr.hosts = {"db1"};
   int calls = h.gatewayCalls;
   h.deliver(rr);
   h.drain();
@@ -541,12 +540,8 @@ TEST_CASE("comment commands and check re-requests go through the re-run gateway"
   CHECK(h.run(5).view.stageFilter == Stage::Build);
   CHECK(h.run(5).view.hostsFilter == std::vector<std::string>{"db1"});
   // CLI re-runs do not ask the gateway.
-  Event cli;
-  cli.kind = EventKind::Rerun;
-  cli.forgeType = "cli";
-  cli.runId = 1;
   calls = h.gatewayCalls;
-  h.deliver(cli);
+  h.deliver(h.rerun(1));
   h.drain();
   CHECK(h.gatewayCalls == calls);
   CHECK(h.run(6).view.trigger == RunTrigger::Manual);
@@ -749,13 +744,7 @@ TEST_CASE("a delivery waits out store and outbox errors — only an invalid one 
   std::string s1 = h.commit("hosts/web1.nix");
   h.deliver(h.push("refs/heads/main", h.sha0, s1));
   h.drain();
-  Event rr;
-  rr.kind = EventKind::Rerun;
-  rr.forge = "home";
-  rr.forgeType = "github";
-  rr.repo = "alice/infra";
-  rr.runId = 1;
-  rr.hosts = {"web1"};
+  Event rr = h.rerun(1, {"web1"}, true);
 
   // The gateway cannot write its outbox: the delivery stays queued, the gateway was asked
   // once, and it is asked again (and the re-run made) on a later pass.
@@ -805,12 +794,7 @@ TEST_CASE("a forge re-run of a run of another repository or commit is refused",
   other.ref = "refs/heads/main";
   REQUIRE(h.runs().create(other) == 2);
 
-  Event rr;
-  rr.kind = EventKind::Rerun;
-  rr.forge = "home";
-  rr.forgeType = "github";
-  rr.repo = "alice/infra";
-  rr.runId = 2;
+  Event rr = h.rerun(2, {}, true);
   rr.headSha = s2;
   int64_t foreign = h.deliver(rr);
   rr.runId = 1;  // this repository's run, but the check run was on another commit
