@@ -251,6 +251,14 @@ int Scheduler::recover() {
       p_.log.info("run " + std::to_string(rec.view.id) + " was in flight; queued again");
     }
   }
+  // States committed just before the previous process died, before the forge heard of them
+  // (a run queued or superseded by a delivery, a run that had just ended).
+  for (const auto& rec : runs_.unannounced()) {
+    if (rec.view.state == RunState::Queued)
+      reportQueued(rec.view.id);
+    else
+      reportFinished(rec.view.id);
+  }
   return n;
 }
 
@@ -405,10 +413,16 @@ void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) 
     p_.log.info(line);
   // The delivery is processed (committed); telling the forge is best effort.
   for (int64_t id : out.created.superseded) reportFinished(id);
-  for (int64_t id : out.created.queued)
-    bestEffort(p_.log, "run " + std::to_string(id) + ": reporting it queued", [&] {
-      if (auto r = runs_.get(id)) p_.reporter.runQueued(r->view);
-    });
+  for (int64_t id : out.created.queued) reportQueued(id);
+}
+
+void Scheduler::reportQueued(int64_t id) {
+  bestEffort(p_.log, "run " + std::to_string(id) + ": reporting it queued", [&] {
+    auto r = runs_.get(id);
+    if (!r || r->view.state != RunState::Queued) return;
+    p_.reporter.runQueued(r->view);
+    runs_.markAnnounced(id, RunState::Queued);
+  });
 }
 
 std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryRecord& d,
@@ -871,6 +885,7 @@ void Scheduler::reportFinished(int64_t id) {
     if (!final) return;
     p_.log.info("run " + std::to_string(id) + " " + toString(final->view.state));
     p_.reporter.runFinished(final->view, runs_.hosts(id));
+    runs_.markAnnounced(id, final->view.state);
   });
 }
 

@@ -165,7 +165,8 @@ class Scheduler {
   // One more try for every run in unfinished_ (worker threads, between runs).
   void retryUnfinished();
   // Tells the reporter how a run ended; best effort (logs what fails).
-  void reportFinished(int64_t id);
+  void reportFinished(int64_t id);  // runFinished, then the run counts as announced
+  void reportQueued(int64_t id);    // runQueued while it is queued, likewise
   void dispatcherLoop();
   void workerLoop();
 

@@ -205,6 +205,15 @@ std::optional<RunRecord> Runs::latestForPullRequest(const std::string& repo, int
   return std::move(rows[0]);
 }
 
+void Runs::markAnnounced(int64_t id, RunState state) {
+  db_.exec("UPDATE runs SET announced_state = ?1 WHERE id = ?2",
+           {std::string(toString(state)), id});
+}
+
+std::vector<RunRecord> Runs::unannounced() {
+  return select("WHERE state != announced_state AND state != 'running' ORDER BY id", {});
+}
+
 std::optional<RunRecord> Runs::latestForRef(const std::string& repo, const std::string& ref,
                                             RunKind kind) {
   auto rows = select("WHERE repo = ?1 AND ref = ?2 AND kind = ?3 ORDER BY id DESC LIMIT 1",

@@ -87,6 +87,10 @@ class Runs {
   // SUCCEEDED deploy (or deploy rerun) of (repo, ref).
   std::optional<RunRecord> latestForPullRequest(const std::string& repo, int64_t prNumber);
   std::optional<RunRecord> latestForSha(const std::string& repo, const std::string& sha);
+  // The reporter was told that the run is in `state` (queued, or its final state).
+  void markAnnounced(int64_t id, RunState state);
+  // Runs queued or ended whose state the reporter was not told yet, oldest first.
+  std::vector<RunRecord> unannounced();
   // The newest run of `kind` on (repo, ref), in any state.
   std::optional<RunRecord> latestForRef(const std::string& repo, const std::string& ref,
                                         RunKind kind);

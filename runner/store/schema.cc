@@ -124,6 +124,13 @@ ALTER TABLE run_hosts ADD COLUMN log_tail TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_by_pr ON runs(repo, pr_number, id);
 CREATE INDEX runs_by_delivery ON runs(delivery);
 )sql",
+      // 4: the last state of a run the reporter was told about (queued, or a final state):
+      // a runner killed between committing a state and telling the forge tells it after its
+      // restart. Existing runs count as told.
+      R"sql(
+ALTER TABLE runs ADD COLUMN announced_state TEXT NOT NULL DEFAULT '';
+UPDATE runs SET announced_state = state;
+)sql",
   };
   return kMigrations;
 }

@@ -368,6 +368,31 @@ TEST_CASE("pushes arriving late or twice do not replace the newer run — a forc
   CHECK(h.run(2).view.sha == s1);
 }
 
+TEST_CASE("a state the forge did not hear of before a crash is told after the restart",
+          "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("hosts/web1.nix"), s2 = h.commit("hosts/web2.nix");
+  // The reporter fails as the process would die: after the commit, before the forge is told.
+  h.reporter.outboxDown = true;
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.deliver(h.push("refs/heads/main", s1, s2));
+  REQUIRE(h.sched->dispatchQueued() == 2);
+  CHECK(h.run(1).view.state == RunState::Superseded);
+  h.reporter.outboxDown = false;
+  size_t before = h.reporter.events().size();
+  CHECK(h.sched->recover() == 0);  // nothing was running
+  auto ev = h.reporter.events();
+  CHECK(std::vector<std::string>(ev.begin() + before, ev.end()) ==
+        std::vector<std::string>{"finished 1 superseded", "queued 2"});
+  // Told once: another restart says nothing again.
+  CHECK(h.sched->recover() == 0);
+  CHECK(h.reporter.events().size() == ev.size());
+  h.drain();
+  CHECK(h.reporter.events().back() == "finished 2 succeeded");
+  h.sched->recover();
+  CHECK(h.reporter.events().back() == "finished 2 succeeded");
+}
+
 TEST_CASE("pushes to other branches and unknown repositories make no run", "[unit][scheduler]") {
   Harness h;
   std::string sha1 = h.commit("a.nix");
