@@ -21,6 +21,7 @@ std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
     const std::string& host, const std::string& purpose, std::chrono::milliseconds wait) {
   using namespace std::chrono;
   const auto deadline = clock_.steadyNow() + wait;
+  retryUnreleased();
   // The in-process half first: one deploy per host inside this process.
   {
     std::unique_lock lk(mu_);
@@ -53,13 +54,35 @@ std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
 }
 
 void HostLockGuard::release(const std::string& host) noexcept {
+  bool released = false;
   try {
     locks_.release(host);
-  } catch (...) {  // the lock is taken over once this process is gone
+    released = true;
+  } catch (...) {  // kept in unreleased_; at the latest taken over once this process is gone
   }
+  {
+    std::lock_guard lk(mu_);
+    local_.erase(host);
+    if (!released) unreleased_.insert(host);
+    released_.notify_all();
+  }
+  retryUnreleased();
+}
+
+void HostLockGuard::retryUnreleased() noexcept {
   std::lock_guard lk(mu_);
-  local_.erase(host);
-  released_.notify_all();
+  for (auto it = unreleased_.begin(); it != unreleased_.end();) {
+    if (local_.count(*it)) {  // taken again in this process: its lease releases it
+      it = unreleased_.erase(it);
+      continue;
+    }
+    try {
+      locks_.release(*it);
+      it = unreleased_.erase(it);
+    } catch (...) {
+      ++it;
+    }
+  }
 }
 
 std::string describeHolder(const HostLockGuard::Busy& busy) {

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <variant>
 
@@ -57,6 +58,10 @@ class HostLockGuard {
   std::mutex mu_;
   std::condition_variable released_;
   std::map<std::string, store::LockHolder> local_;  // GUARDED_BY(mu_)
+  // Database rows whose release failed (busy, disk full): released again by every later
+  // acquire and release, so other processes are not locked out until this one exits.
+  std::set<std::string> unreleased_;  // GUARDED_BY(mu_)
+  void retryUnreleased() noexcept;
 };
 
 // "held by <owner> since 2026-11-25T19:20:00Z: deploying 1234abcd from alice/infra"

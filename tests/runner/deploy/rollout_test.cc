@@ -241,6 +241,28 @@ TEST_CASE("host lock guard: one deploy per host in a process and across processe
   CHECK(std::holds_alternative<HostLockGuard::Lease>(guard.acquire("web3", "now", 0ms)));
 }
 
+TEST_CASE("host lock guard: a release the database refused is done on the next lock call",
+          "[unit][deploy]") {
+  runner::os::TempDir tmp("sy-locks");
+  auto db = runner::store::Database::open(tmp.path() / "state.db");
+  runner::SystemClock clock;
+  runner::store::HostLocks locks(*db, clock);
+  runner::store::HostLocks cli(*db, clock, "elsewhere:1:1");  // another process's view
+  HostLockGuard guard(locks, clock);
+  auto lease = guard.acquire("web1", "deploying aaaa", 0ms);
+  REQUIRE(std::holds_alternative<HostLockGuard::Lease>(lease));
+  // The database refuses the release (as when it stays busy past its timeout).
+  db->exec(
+      "CREATE TRIGGER no_release BEFORE DELETE ON host_locks "
+      "BEGIN SELECT RAISE(FAIL, 'database is locked'); END");
+  lease = HostLockGuard::Busy{};  // drops the lease: the release fails quietly
+  REQUIRE(cli.tryAcquire("web1", "switchyard deploy"));  // still held in the database
+  db->exec("DROP TRIGGER no_release");
+  // The next call into the guard, for any host, releases web1 for good.
+  CHECK(std::holds_alternative<HostLockGuard::Lease>(guard.acquire("db1", "other", 0ms)));
+  CHECK_FALSE(cli.tryAcquire("web1", "switchyard deploy"));
+}
+
 TEST_CASE("nix copy: no port in the store URL, NIX_SSHOPTS carries key, port and known_hosts",
           "[unit][deploy]") {
   DeploySettings s;
