@@ -17,7 +17,11 @@ namespace {
 class GiteaForge final : public runner::RestForge {
  public:
   GiteaForge(ClientSettings s, runner::HttpClient& http, runner::Clock& clock, runner::Logger& log)
-      : RestForge({s.forgeName, s.apiUrl, s.timeout, /*commentListQuery=*/""}, http, clock, log),
+      : RestForge({s.forgeName, s.apiUrl, s.timeout, /*commentListQuery=*/"",
+                   /*permissionForbiddenHint=*/
+                   "Gitea and Forgejo show other users' permissions only to repository "
+                   "administrators: give Switchyard's account admin access to the repository"},
+                  http, clock, log),
         token_(std::move(s.token)),
         userAgent_(std::move(s.userAgent)) {}
 

@@ -25,7 +25,8 @@ namespace integrations::gitea {
 struct ClientSettings {
   std::string forgeName;  // for log lines
   std::string apiUrl;     // "https://git.example.org/api/v1", no trailing '/'
-  std::string token;      // API token with repository write scope (a secret)
+  std::string token;      // API token (a secret): repository write scope; its account must
+                          // administer the repo for permission checks (re-run commands)
   std::chrono::milliseconds timeout{15000};
   std::string userAgent = "switchyard/0.1";
 };

@@ -118,6 +118,19 @@ class GitHubForge final : public runner::RestForge {
     return call(repo, "PATCH", *base + "/check-runs/" + std::to_string(checkRunId), &body);
   }
 
+  // A GitHub App posts as "<slug>[bot]" (GET /app, with the App's JWT); a token as its user.
+  ForgeResult<std::string> fetchSelfLogin(const std::string& repo) override {
+    if (!key_) return RestForge::fetchSelfLogin(repo);
+    const std::string url = apiUrl() + "/app";
+    auto resp =
+        sendAs("GET", url, nullptr, "Bearer " + makeAppJwt(*key_, *s_.appId, clock().now()));
+    auto r = classifyAndLog("GET", url, resp);
+    if (!r.ok()) return r;
+    std::string slug = runner::jsonString(json::parse(resp.body, nullptr, false), {"slug"});
+    if (slug.empty()) return unexpected(r, "app answer has no slug");
+    return ForgeResult<std::string>(r, slug + "[bot]");
+  }
+
   void noteInstallation(const std::string& repo, int64_t installationId) override {
     if (!key_ || installationId <= 0 || !runner::splitRepo(repo)) return;
     std::scoped_lock lk(authMu_);

@@ -440,11 +440,13 @@ PullRequestInfo pullRequestFromJson(const nlohmann::json& pr, const std::string&
 }
 
 std::optional<std::pair<CommentRef, std::string>> findMarkedComment(const nlohmann::json& list,
-                                                                    std::string_view marker) {
-  if (!list.is_array()) return std::nullopt;
+                                                                    std::string_view marker,
+                                                                    std::string_view author) {
+  if (!list.is_array() || author.empty()) return std::nullopt;
   for (const auto& c : list) {
     std::string body = jsonString(c, {"body"});
     if (!startsWith(body, marker)) continue;
+    if (toLower(jsonString(c, {"user", "login"})) != toLower(author)) continue;
     CommentRef ref{jsonInt(c, {"id"}), jsonString(c, {"html_url"}), CommentRef::Change::Unchanged};
     return std::make_pair(ref, std::move(body));
   }

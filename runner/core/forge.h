@@ -347,10 +347,12 @@ std::optional<std::string> formValue(std::string_view body, std::string_view nam
 // leaves headRepo "" and counts as a fork. headSha is "" when the object has none.
 PullRequestInfo pullRequestFromJson(const nlohmann::json& pr, const std::string& repo);
 
-// The first comment in a JSON list of issue comments whose body starts with `marker`:
-// its id and html_url (change Unchanged) and its body; nullopt when none does.
+// The first comment in a JSON list of issue comments written by `author` (user.login, in any
+// case) whose body starts with `marker`: its id and html_url (change Unchanged) and its body;
+// nullopt when none does. Anyone can post a marker; only our own comments count.
 std::optional<std::pair<CommentRef, std::string>> findMarkedComment(const nlohmann::json& list,
-                                                                    std::string_view marker);
+                                                                    std::string_view marker,
+                                                                    std::string_view author);
 
 // The URL of the rel="next" page in an RFC 8288 Link header (GitHub and Gitea paginate
 // with it), or nullopt.

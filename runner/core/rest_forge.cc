@@ -38,6 +38,8 @@ ForgeResult<CommentRef> RestForge::upsertComment(const std::string& repo, int64_
   if (!base) return CallResult::refused("invalid repository '" + repo + "'");
   if (marker.empty()) return CallResult::refused("empty comment marker");
   const std::string full = marker + "\n" + body;
+  auto me = selfLogin(repo);
+  if (!me.ok()) return static_cast<CallResult>(me);
 
   std::string url = api_.apiUrl + *base + "/issues/" + std::to_string(prNumber) + "/comments" +
                     api_.commentListQuery;
@@ -47,7 +49,7 @@ ForgeResult<CommentRef> RestForge::upsertComment(const std::string& repo, int64_
     if (!r.ok()) return r;
     json list = json::parse(resp.body, nullptr, false);
     if (!list.is_array()) return unexpected(r, "comment list is not an array");
-    if (auto found = findMarkedComment(list, marker)) {
+    if (auto found = findMarkedComment(list, marker, me.value)) {
       auto& [ref, text] = *found;
       if (text == full) return ForgeResult<CommentRef>(r, ref);
       json patch = {{"body", full}};
@@ -91,11 +93,34 @@ ForgeResult<UserPermission> RestForge::userPermission(const std::string& repo,
   HttpResponse resp;
   auto r = call(repo, "GET", *base + "/collaborators/" + urlEncode(user) + "/permission", nullptr,
                 &resp);
+  if (r.httpStatus == 403 && !api_.permissionForbiddenHint.empty())
+    r.message += " (" + api_.permissionForbiddenHint + ")";
   if (!r.ok()) return r;
   json j = json::parse(resp.body, nullptr, false);
   std::string permission = jsonString(j, {"permission"});
   if (permission.empty()) return unexpected(r, "permission answer has no 'permission'");
   return ForgeResult<UserPermission>(r, readPermission(j, permission));
+}
+
+ForgeResult<std::string> RestForge::fetchSelfLogin(const std::string& repo) {
+  HttpResponse resp;
+  auto r = callUrl(repo, "GET", api_.apiUrl + "/user", nullptr, &resp);
+  if (!r.ok()) return r;
+  std::string login = jsonString(json::parse(resp.body, nullptr, false), {"login"});
+  if (login.empty()) return unexpected(r, "user answer has no login");
+  return ForgeResult<std::string>(r, login);
+}
+
+ForgeResult<std::string> RestForge::selfLogin(const std::string& repo) {
+  std::scoped_lock lk(selfMu_);
+  if (self_) return ForgeResult<std::string>(CallResult::success(0), *self_);
+  auto r = fetchSelfLogin(repo);
+  if (!r.ok()) {
+    r.message = "finding the account Switchyard posts as: " + r.message;
+    return r;
+  }
+  self_ = r.value;
+  return r;
 }
 
 ForgeResult<PullRequestInfo> RestForge::pullRequest(const std::string& repo, int64_t number) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,10 +34,14 @@ struct RestApiSettings {
   std::string apiUrl;     // "https://git.example.org/api/v1"; trailing '/' are removed
   std::chrono::milliseconds timeout{15000};
   std::string commentListQuery;  // appended to a PR's comment list URL ("?per_page=100")
+  // Appended to the message of a 403 from the collaborator permission call (Gitea answers
+  // 403 unless the token's account administers the repository).
+  std::string permissionForbiddenHint;
 };
 
 // A Forge over a Gitea- or GitHub-style REST API. Thread-safe as long as the derived
-// class's callUrl and readPermission are: RestForge itself holds no mutable state.
+// class's callUrl, readPermission and fetchSelfLogin are; RestForge's one piece of state, the
+// account it posts as, is cached under a mutex.
 class RestForge : public Forge {
  public:
   // POST /statuses/<sha>. Refuses a malformed sha. The description is cut to
@@ -44,7 +49,8 @@ class RestForge : public Forge {
   CallResult setStatus(const std::string& repo, const std::string& sha,
                        const CommitStatus& status) override;
   // Lists the PR's comments page by page (at most 20 pages; a next page on another host is
-  // not followed), then edits the marked comment or posts a new one.
+  // not followed), then edits the marked comment that this client's own account wrote
+  // (selfLogin) or posts a new one.
   ForgeResult<CommentRef> upsertComment(const std::string& repo, int64_t prNumber,
                                         const std::string& marker,
                                         const std::string& body) override;
@@ -78,6 +84,10 @@ class RestForge : public Forge {
   virtual UserPermission readPermission(const nlohmann::json& answer,
                                         const std::string& permission) const = 0;
 
+  // The login the forge shows as the author of what this client posts, asked on behalf of
+  // `repo`. The default asks GET /user (the token's own account); a GitHub App answers
+  // "<slug>[bot]". Must be thread-safe.
+  virtual ForgeResult<std::string> fetchSelfLogin(const std::string& repo);
   // callUrl with `path` below the API URL ("/repos/o/n/statuses/…").
   CallResult call(const std::string& repo, const std::string& method, const std::string& path,
                   const nlohmann::json* body, HttpResponse* out = nullptr);
@@ -108,11 +118,15 @@ class RestForge : public Forge {
  private:
   // The next page of a list, if the forge offers one on the same API ("" otherwise).
   std::string nextPage(const HttpResponse& response) const;
+  // fetchSelfLogin, remembered after the first answer.
+  ForgeResult<std::string> selfLogin(const std::string& repo);
 
   RestApiSettings api_;
   HttpClient& http_;
   Clock& clock_;
   Logger& log_;
+  std::mutex selfMu_;
+  std::optional<std::string> self_;  // GUARDED_BY(selfMu_)
 };
 
 }  // namespace runner

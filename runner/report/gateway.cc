@@ -118,8 +118,17 @@ GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
     d.retryAfter = permission.retryAfter;
     return d;
   }
-  if (!permission.ok() || !permission.value.canWrite) {
-    std::string level = permission.ok() ? permission.value.level : "unknown";
+  if (!permission.ok() && permission.httpStatus == 404) {  // no such user on the repository
+    permission.status = CallStatus::Ok;
+    permission.value = {"none", false};
+  }
+  if (!permission.ok())  // not the commenter's fault: say what stopped the check
+    return refuse(event,
+                  "Switchyard could not check " + escapeMarkdown(author) + "'s access to " +
+                      escapeMarkdown(event.repo) + ": " + escapeMarkdown(permission.message),
+                  true);
+  if (!permission.value.canWrite) {
+    std::string level = permission.value.level;
     return refuse(event,
                   "only people with write access to " + escapeMarkdown(event.repo) +
                       " can ask for re-runs (your access: " + escapeMarkdown(level) + ").",

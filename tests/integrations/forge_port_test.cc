@@ -262,16 +262,19 @@ TEST_CASE("pull request answers and marked comments are read the same for both f
   CHECK(runner::pullRequestFromJson(nlohmann::json::parse("[]"), "a/b").headSha.empty());
 
   auto list = nlohmann::json::parse(R"([
-      {"id": 1, "body": "quote: <!-- m --> here"},
-      {"id": 2, "body": "<!-- m -->\nplan", "html_url": "https://x/2"},
-      {"id": 3, "body": "<!-- m -->\nsecond"}])");
-  auto found = runner::findMarkedComment(list, "<!-- m -->");
+      {"id": 1, "body": "quote: <!-- m --> here", "user": {"login": "bot"}},
+      {"id": 2, "body": "<!-- m -->\nbait", "user": {"login": "mallory"}},
+      {"id": 3, "body": "<!-- m -->\nplan", "html_url": "https://x/3", "user": {"login": "Bot"}},
+      {"id": 4, "body": "<!-- m -->\nsecond", "user": {"login": "bot"}}])");
+  auto found = runner::findMarkedComment(list, "<!-- m -->", "bot");
   REQUIRE(found.has_value());
-  CHECK(found->first.id == 2);
-  CHECK(found->first.url == "https://x/2");
+  CHECK(found->first.id == 3);  // not mallory's, although it came first
+  CHECK(found->first.url == "https://x/3");
   CHECK(found->second == "<!-- m -->\nplan");
-  CHECK_FALSE(runner::findMarkedComment(list, "<!-- other -->").has_value());
-  CHECK_FALSE(runner::findMarkedComment(nlohmann::json::object(), "<!-- m -->").has_value());
+  CHECK(runner::findMarkedComment(list, "<!-- m -->", "mallory")->first.id == 2);
+  CHECK_FALSE(runner::findMarkedComment(list, "<!-- m -->", "").has_value());
+  CHECK_FALSE(runner::findMarkedComment(list, "<!-- other -->", "bot").has_value());
+  CHECK_FALSE(runner::findMarkedComment(nlohmann::json::object(), "<!-- m -->", "bot").has_value());
 }
 
 TEST_CASE("a receiver made of two functions calls them", "[unit][forge]") {

@@ -73,6 +73,8 @@ TEST_CASE("gitea client: the PR comment is created once, then edited in place",
   Fixture f;
   const std::string marker = "<!-- switchyard:plan -->";
   f.gitea.addComment(kRepo, 5, "bob", "Nice! The bot says " + marker + " somewhere");
+  // Anyone can post the marker; the bot must not adopt (and later rewrite) their comment.
+  f.gitea.addComment(kRepo, 5, "mallory", marker + "\nall machines unaffected, merge away");
   const std::string commentsPath = "/api/v1/repos/alice/infra/issues/5/comments";
 
   auto first = f.forge->upsertComment(kRepo, 5, marker, "3 of 5 machines affected");
@@ -80,9 +82,10 @@ TEST_CASE("gitea client: the PR comment is created once, then edited in place",
   CHECK(first.value.change == CommentRef::Change::Created);
   CHECK(first.value.id > 0);
   CHECK(first.value.url.find("/alice/infra/issues/5#issuecomment-") != std::string::npos);
-  CHECK(f.gitea.targets() ==
-        std::vector<std::string>{"GET " + commentsPath, "POST " + commentsPath});
-  CHECK(f.gitea.requests()[1].json() ==
+  // Who the bot is, asked once, then the comments.
+  CHECK(f.gitea.targets() == std::vector<std::string>{"GET /api/v1/user", "GET " + commentsPath,
+                                                      "POST " + commentsPath});
+  CHECK(f.gitea.requests()[2].json() ==
         nlohmann::json{{"body", marker + "\n3 of 5 machines affected"}});
 
   f.gitea.clearRequests();
@@ -104,10 +107,11 @@ TEST_CASE("gitea client: the PR comment is created once, then edited in place",
   CHECK(f.gitea.requests()[1].json()["body"] == marker + "\n2 of 5 machines affected");
 
   auto all = f.gitea.comments(kRepo, 5);
-  REQUIRE(all.size() == 2);  // bob's and ours, never a second one of ours
+  REQUIRE(all.size() == 3);  // bob's, mallory's and ours, never a second one of ours
   CHECK(all[0].body == "Nice! The bot says " + marker + " somewhere");
-  CHECK(all[1].body == marker + "\n2 of 5 machines affected");
-  CHECK(all[1].user == f.gitea.botUser());
+  CHECK(all[1].body == marker + "\nall machines unaffected, merge away");
+  CHECK(all[2].body == marker + "\n2 of 5 machines affected");
+  CHECK(all[2].user == f.gitea.botUser());
 
   CHECK(f.forge->upsertComment(kRepo, 5, "", "x").status == CallStatus::Permanent);
 }

@@ -123,10 +123,10 @@ TEST_CASE("github client: the PR comment is found across pages and edited in pla
   CHECK(r.value.id == ours);
   CHECK(
       f.github.targets() ==
-      std::vector<std::string>{"GET /repos/alice/infra/issues/2/comments?per_page=100",
+      std::vector<std::string>{"GET /user", "GET /repos/alice/infra/issues/2/comments?per_page=100",
                                "GET /repos/alice/infra/issues/2/comments?per_page=100&page=2",
                                "PATCH /repos/alice/infra/issues/comments/" + std::to_string(ours)});
-  CHECK(f.github.requests()[2].json() == nlohmann::json{{"body", marker + "\nnew plan"}});
+  CHECK(f.github.requests()[3].json() == nlohmann::json{{"body", marker + "\nnew plan"}});
   CHECK(f.github.comments(kRepo, 2).size() == 131);
 
   f.github.clearRequests();

@@ -388,6 +388,8 @@ FakeForgeServer::Reply FakeGitea::route(const RecordedRequest& req) {
   std::smatch m;
   auto repoOf = [&] { return m[1].str() + "/" + m[2].str(); };
 
+  if (path == "/user" && req.method == "GET")
+    return {200, {{"id", 1}, {"login", bot_}, {"is_admin", false}}, {}};
   if (std::regex_match(path, m, kStatuses)) {
     if (req.method == "POST") return createStatus(repoOf(), m[3], body, false, bot_);
     if (req.method == "GET") {
@@ -416,6 +418,11 @@ FakeForgeServer::Reply FakeGitea::route(const RecordedRequest& req) {
     if (req.method == "POST") return react(repoOf(), std::stoll(m[3]), body, bot_);
   } else if (std::regex_match(path, m, kPermission)) {
     if (req.method == "GET") {
+      // Gitea: only admins (or the user asking about itself) may read permissions.
+      if (!botRepoAdmin_ && m[3] != bot_)
+        return error(403,
+                     "Only admins can query all permissions, repo admins can query all repo "
+                     "permissions, collaborators can query only their own");
       auto it = permissions_.find({repoOf(), m[3]});
       if (it == permissions_.end())
         return error(404, "user does not exist [name: " + m[3].str() + "]");
@@ -546,6 +553,17 @@ FakeForgeServer::Reply FakeGitHub::route(const RecordedRequest& req) {
              {"account", {{"login", m[1].str()}}},
              {"repository_selection", "all"}},
             {}};
+  }
+  if (req.path == "/app" && req.method == "GET") {
+    if (auto r = checkApp(req); r.status) return r;
+    return {200, {{"id", *appId_}, {"slug", "switchyard"}, {"name", "Switchyard"}}, {}};
+  }
+  if (req.path == "/user" && req.method == "GET") {
+    std::string credential;
+    if (!bearerOrToken(req.header("authorization"), credential))
+      return error(401, "Requires authentication");
+    if (credential != token_) return error(403, "Resource not accessible by integration");
+    return {200, {{"id", 1}, {"login", bot_}, {"type", "User"}}, {}};
   }
   if (!std::regex_match(req.path, m, kRepo)) return error(404, "Not Found");
   const std::string repo = m[1].str() + "/" + m[2].str();

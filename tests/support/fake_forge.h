@@ -21,6 +21,7 @@
 // The destructor stops the server (interrupting any injected delay) and joins its thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -203,6 +204,9 @@ class FakeGitea final : public FakeForgeServer {
   std::string apiUrl() const override;  // baseUrl() + "/api/v1"
   const std::string& token() const { return token_; }
   const std::string& botUser() const { return bot_; }  // author of what the token creates
+  // Whether the token's account administers the repositories (default): without it, Gitea
+  // refuses to show other users' permissions (403).
+  void setBotRepoAdmin(bool admin) { botRepoAdmin_ = admin; }
 
  protected:
   Reply route(const RecordedRequest& req) override;
@@ -210,6 +214,7 @@ class FakeGitea final : public FakeForgeServer {
  private:
   std::string token_;
   std::string bot_ = "switchyard-bot";
+  std::atomic<bool> botRepoAdmin_{true};
 };
 
 // GitHub REST API at the root (like api.github.com): commit statuses (with GitHub's 140

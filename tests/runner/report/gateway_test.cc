@@ -131,7 +131,7 @@ TEST_CASE("gateway: a reader's and a stranger's commands are refused with a repl
   f.github.clearRequests();
   Decision stranger = f.gateway->handle(githubComment(f.github, "eve", "/switchyard rerun web1"));
   CHECK(stranger.kind == Decision::Kind::Refused);
-  CHECK(stranger.reason.find("(your access: unknown)") != std::string::npos);
+  CHECK(stranger.reason.find("(your access: none)") != std::string::npos);
   f.drain();
   CHECK(targetsOf(f.github, "POST") ==
         std::vector<std::string>{"POST /repos/alice/infra/issues/7/comments"});
@@ -202,6 +202,18 @@ TEST_CASE(
   f.drain();
   CHECK(f.gitea.targets().back() ==
         "POST /api/v1/repos/" + repo + "/issues/" + std::to_string(e.prNumber) + "/comments");
+
+  // Gitea shows others' permissions only to repository admins: a writer is then not told
+  // they lack access, but what stopped the check and how to fix it.
+  f.gitea.setPermission(repo, e.commentAuthor, "write");
+  f.gitea.setBotRepoAdmin(false);
+  Decision blind = f.gateway->handle(e);
+  CHECK(blind.kind == Decision::Kind::Refused);
+  CHECK(blind.reason.find("Switchyard could not check " + e.commentAuthor + "'s access to") == 0);
+  CHECK(blind.reason.find("HTTP 403") != std::string::npos);
+  CHECK(blind.reason.find("give Switchyard's account admin access to the repository") !=
+        std::string::npos);
+  CHECK(blind.reason.find("your access") == std::string::npos);
 }
 
 TEST_CASE(

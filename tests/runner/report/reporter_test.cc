@@ -72,6 +72,7 @@ TEST_CASE(
   const std::string patch = "PATCH /api/v1/repos/alice/infra/issues/comments/" +
                             std::to_string(f.gitea.comments(kRepo, 7).at(0).id);
   std::vector<std::string> expected(7, statuses);  // plan pending; plan + 5 hosts when planned
+  expected.push_back("GET /api/v1/user");          // who the bot is (asked once)
   expected.push_back("GET " + comments);           // the comment, created …
   expected.push_back("POST " + comments);
   expected.insert(expected.end(), 5, statuses);  // web1 building, built; web2 building,
@@ -126,7 +127,7 @@ TEST_CASE(
   CHECK(body.find("web2</code>") == std::string::npos);  // failed: no closure to compare
 
   // the comment created at plan time had the plan but no closures yet
-  auto posted = f.gitea.requests()[8].json()["body"].get<std::string>();
+  auto posted = f.gitea.requests()[9].json()["body"].get<std::string>();
   CHECK(posted.find("⏳ waiting to build") != std::string::npos);
   CHECK(posted.find("Closure changes") == std::string::npos);
   CHECK(f.differ.calls ==
@@ -306,6 +307,7 @@ TEST_CASE(
                                  "POST /repos/alice/infra/check-runs",  // mail
                                  "POST /repos/alice/infra/check-runs",  // web1
                                  "POST /repos/alice/infra/check-runs",  // web2
+                                 "GET /app",  // the App's slug: its comments are <slug>[bot]'s
                                  "GET " + comments + "?per_page=100", "POST " + comments});
   auto planned = f.github.requests()[0].json();
   CHECK(planned["status"] == "completed");
