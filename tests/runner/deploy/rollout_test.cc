@@ -24,6 +24,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// A state database with this process's host locks and the guard over them.
+struct LockFixture {
+  runner::os::TempDir tmp{"sy-locks"};
+  std::unique_ptr<runner::store::Database> db =
+      runner::store::Database::open(tmp.path() / "state.db");
+  runner::SystemClock clock;
+  runner::store::HostLocks locks{*db, clock};
+  HostLockGuard guard{locks, clock};
+};
+
 class FakeDeployer final : public HostDeployer {
  public:
   std::map<std::string, HostResult> results;  // default: Succeeded
@@ -187,11 +197,8 @@ TEST_CASE("rollout: stop_on_failure lets running hosts finish and skips the ones
 
 TEST_CASE("host lock guard: one deploy per host in a process and across processes",
           "[unit][deploy]") {
-  runner::os::TempDir tmp("sy-locks");
-  auto db = runner::store::Database::open(tmp.path() / "state.db");
-  runner::SystemClock clock;
-  runner::store::HostLocks locks(*db, clock);
-  HostLockGuard guard(locks, clock);
+  LockFixture f;
+  auto& [tmp, db, clock, locks, guard] = f;
 
   auto first = guard.acquire("web1", "deploying aaaa from infra", 0ms);
   REQUIRE(std::holds_alternative<HostLockGuard::Lease>(first));
@@ -243,12 +250,9 @@ TEST_CASE("host lock guard: one deploy per host in a process and across processe
 
 TEST_CASE("host lock guard: a release the database refused is done on the next lock call",
           "[unit][deploy]") {
-  runner::os::TempDir tmp("sy-locks");
-  auto db = runner::store::Database::open(tmp.path() / "state.db");
-  runner::SystemClock clock;
-  runner::store::HostLocks locks(*db, clock);
+  LockFixture f;
+  auto& [tmp, db, clock, locks, guard] = f;
   runner::store::HostLocks cli(*db, clock, "elsewhere:1:1");  // another process's view
-  HostLockGuard guard(locks, clock);
   auto lease = guard.acquire("web1", "deploying aaaa", 0ms);
   REQUIRE(std::holds_alternative<HostLockGuard::Lease>(lease));
   // The database refuses the release (as when it stays busy past its timeout).
