@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runner/core/error.h"
+#include "runner/core/forge.h"
 #include "runner/core/text.h"
 
 namespace fs = std::filesystem;
@@ -107,12 +108,6 @@ const char* kHostInfoFn =
     "      else try (c.pkgs.stdenv.hostPlatform.system or c.pkgs.system or null);\n"
     "  }";
 
-bool isFullSha(std::string_view rev) {
-  return rev.size() == 40 && std::all_of(rev.begin(), rev.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 bool isBareRepository(const fs::path& p) {
   std::error_code ec;
   return !fs::exists(p / ".git", ec) && fs::exists(p / "HEAD", ec) &&
@@ -187,7 +182,8 @@ std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
   std::string p = fs::absolute(repo).lexically_normal().string();
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   std::string ref = "git+file://" + percentEncodePath(p) + "?rev=" + rev;
-  if (isFullSha(rev) && isBareRepository(p)) ref += "&ref=" + pinCommit(p, rev);
+  if (rev.size() == 40 && looksLikeSha(rev) && isBareRepository(p))  // a full id: a file name
+    ref += "&ref=" + pinCommit(p, rev);
   return ref;
 }
 
