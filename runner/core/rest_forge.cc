@@ -93,6 +93,8 @@ ForgeResult<UserPermission> RestForge::userPermission(const std::string& repo,
   HttpResponse resp;
   auto r = call(repo, "GET", *base + "/collaborators/" + urlEncode(user) + "/permission", nullptr,
                 &resp);
+  if (r.httpStatus == 404)  // the forge knows no such user on the repository: no access
+    return ForgeResult<UserPermission>(CallResult::success(404), UserPermission{"none", false});
   if (r.httpStatus == 403 && !api_.permissionForbiddenHint.empty())
     r.message += " (" + api_.permissionForbiddenHint + ")";
   if (!r.ok()) return r;

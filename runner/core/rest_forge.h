@@ -59,8 +59,9 @@ class RestForge : public Forge {
                                       const std::string& body) override;
   // POST /issues/comments/<id>/reactions.
   CallResult addReaction(const std::string& repo, int64_t commentId, Reaction reaction) override;
-  // GET /collaborators/<user>/permission; an answer without "permission" is a Permanent
-  // "unexpected answer", anything else goes to readPermission.
+  // GET /collaborators/<user>/permission; a 404 (no such user there) is level "none", an
+  // answer without "permission" is a Permanent "unexpected answer", anything else goes to
+  // readPermission.
   ForgeResult<UserPermission> userPermission(const std::string& repo,
                                              const std::string& user) override;
   // GET /pulls/<number>, read by pullRequestFromJson; an answer without a head sha is a

@@ -118,10 +118,6 @@ GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
     d.retryAfter = permission.retryAfter;
     return d;
   }
-  if (!permission.ok() && permission.httpStatus == 404) {  // no such user on the repository
-    permission.status = CallStatus::Ok;
-    permission.value = {"none", false};
-  }
   if (!permission.ok())  // not the commenter's fault: say what stopped the check
     return refuse(event,
                   "Switchyard could not check " + escapeMarkdown(author) + "'s access to " +

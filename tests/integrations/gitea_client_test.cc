@@ -161,9 +161,10 @@ TEST_CASE("gitea client: write access comes from the collaborator permission",
   }
   CHECK(f.gitea.requests()[0].target() ==
         "GET /api/v1/repos/alice/infra/collaborators/alice/permission");
-  auto stranger = f.forge->userPermission(kRepo, "mallory");
-  CHECK(stranger.status == CallStatus::Permanent);
+  auto stranger = f.forge->userPermission(kRepo, "mallory");  // unknown there: no access
+  CHECK(stranger.status == CallStatus::Ok);
   CHECK(stranger.httpStatus == 404);
+  CHECK(stranger.value.level == "none");
   CHECK_FALSE(stranger.value.canWrite);
 }
 

@@ -155,7 +155,11 @@ TEST_CASE("github client: permissions read role_name, so maintain can write and 
   CHECK(f.forge->userPermission(kRepo, "ada").value.canWrite);
   CHECK(f.forge->userPermission(kRepo, "wes").value.canWrite);
   CHECK(f.github.requests()[0].target() == "GET /repos/alice/infra/collaborators/mia/permission");
-  CHECK(f.forge->userPermission(kRepo, "nobody").httpStatus == 404);
+  auto nobody = f.forge->userPermission(kRepo, "nobody");
+  CHECK(nobody.httpStatus == 404);
+  CHECK(nobody.ok());
+  CHECK(nobody.value.level == "none");
+  CHECK_FALSE(nobody.value.canWrite);
 }
 
 TEST_CASE("github client: pull requests, replies and reactions", "[integration][github]") {
