@@ -106,7 +106,7 @@ ForgeResult<UserPermission> RestForge::userPermission(const std::string& repo,
 
 ForgeResult<std::string> RestForge::fetchSelfLogin(const std::string& repo) {
   HttpResponse resp;
-  auto r = callUrl(repo, "GET", api_.apiUrl + "/user", nullptr, &resp);
+  auto r = call(repo, "GET", "/user", nullptr, &resp);
   if (!r.ok()) return r;
   std::string login = jsonString(json::parse(resp.body, nullptr, false), {"login"});
   if (login.empty()) return unexpected(r, "user answer has no login");
