@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -14,6 +15,20 @@
 #include <vector>
 
 namespace runner {
+
+// Runs a child as another, unprivileged account, cut off from the network: for code nobody
+// vouched for (a fork's Nix code, runner/nix untrustedNixOptions). The child gets no
+// supplementary groups, cannot gain privileges again (no_new_privs) and, with
+// isolateNetwork, lives in a network namespace of its own whose only interface is a loopback
+// that is down: it can reach no address, loopback services included. Unix sockets on the
+// file system (the nix-daemon's) still work. REQUIRES a runner that is root or holds
+// CAP_SETUID, CAP_SETGID (and CAP_SYS_ADMIN for the network namespace); otherwise run()
+// throws SysError naming the step that was refused.
+struct Confinement {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool isolateNetwork = true;
+};
 
 struct RunOptions {
   std::string program;  // looked up in PATH when it has no '/'
@@ -32,6 +47,7 @@ struct RunOptions {
   size_t stderrTailBytes = 16384;  // bytes of stderr kept in RunResult::errTail
   // Optional: called once with the child's pid after it started (e.g. to record it).
   std::function<void(int pid)> onStarted;
+  std::optional<Confinement> confine;  // run as another account, without network
 };
 
 struct RunResult {

@@ -1,6 +1,9 @@
 #include "runner/os/process.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -8,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 #include "runner/os/files.h"
 
 using namespace runner;
@@ -103,4 +107,125 @@ TEST_CASE("a signal is decoded into words", "[unit][os]") {
   auto res = r.run({.program = "sh", .args = {"-c", "kill -9 $$"}});
   CHECK(res.signal == 9);
   CHECK(res.describeStatus().find("SIGKILL") != std::string::npos);
+}
+
+TEST_CASE("a line callback that throws leaves no child behind", "[unit][os]") {
+  os::TempDir dir;
+  const std::string pidFile = (dir.path() / "child.pid").string();
+  os::PosixProcessRunner r;
+  RunOptions o{.program = "sh",
+               .args = {"-c", "echo $$ > " + pidFile + "; echo first; exec sleep 60"}};
+  o.onStdoutLine = [](std::string_view) { throw InputError("the log line was refused"); };
+  CHECK_THROWS_AS(r.run(o), InputError);
+  auto text = os::readFileIfExists(pidFile);
+  REQUIRE(text);
+  pid_t child = std::stoi(*text);
+  // run() has returned: the child was killed and reaped, not left sleeping or as a zombie.
+  CHECK(::kill(child, 0) != 0);
+}
+
+namespace {
+// The unprivileged account the confinement tests switch to (Debian's `nobody`).
+constexpr uint32_t kNobody = 65534;
+}  // namespace
+
+TEST_CASE("a confined child runs as the other account, without groups or new privileges",
+          "[unit][os]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: confinement needs root");
+    return;
+  }
+  os::PosixProcessRunner r;
+  RunOptions o{.program = "sh",
+               .args = {"-c", "id -u; id -g; id -G; grep NoNewPrivs /proc/self/status"}};
+  o.confine = Confinement{kNobody, kNobody, false};
+  auto res = r.run(o);
+  REQUIRE(res.ok());
+  auto lines = split(res.out, '\n');
+  REQUIRE(lines.size() >= 4);
+  CHECK(lines[0] == "65534");
+  CHECK(lines[1] == "65534");
+  CHECK(lines[2] == "65534");  // no supplementary groups (root's would show here)
+  CHECK(lines[3].find("1") != std::string::npos);
+}
+
+TEST_CASE("a confined child cannot read the runner's files or reach a loopback listener",
+          "[unit][os]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: confinement needs root");
+    return;
+  }
+  os::TempDir dir;
+  const auto secret = dir.path() / "secret";
+  os::writeFileAtomic(secret, "hunter2\n", std::filesystem::perms(0600));
+  std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
+  // a listener on the runner's loopback: the confined child must not get through
+  int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(sock >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(sock, 4) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+
+  os::PosixProcessRunner r;
+  // bash's /dev/tcp is not in dash; busybox nc is not everywhere: use the shell's own test.
+  const std::string probe = "cat " + secret.string() + " 2>&1; echo rc=$?; " +
+                            "(exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) +
+                            ") 2>/dev/null && echo connected || echo unreachable";
+  RunOptions o{.program = "bash", .args = {"-c", probe}};
+  o.confine = Confinement{kNobody, kNobody, true};
+  auto confined = r.run(o);
+  REQUIRE(confined.ok());
+  CHECK(confined.out.find("hunter2") == std::string::npos);
+  CHECK(confined.out.find("Permission denied") != std::string::npos);
+  CHECK(confined.out.find("unreachable") != std::string::npos);
+  // the same probe unconfined reads and connects: the test can tell the difference
+  RunOptions plain{.program = "bash", .args = {"-c", probe}};
+  auto open = r.run(plain);
+  CHECK(open.out.find("hunter2") != std::string::npos);
+  CHECK(open.out.find("connected") != std::string::npos);
+  ::close(sock);
+}
+
+TEST_CASE("confinement a runner may not grant is an error naming the step", "[unit][os]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: needs root to become an unprivileged runner");
+    return;
+  }
+  // A forked "runner" without privileges asks for confinement: start must fail, not run
+  // the child unconfined.
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t runner = ::fork();
+  REQUIRE(runner >= 0);
+  if (runner == 0) {
+    ::close(fds[0]);
+    std::string msg;
+    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) {
+      msg = "could not drop privileges";
+    } else {
+      os::PosixProcessRunner r;
+      RunOptions o{.program = "true"};
+      o.confine = Confinement{12345, 12345, false};
+      try {
+        r.run(o);
+        msg = "ran";
+      } catch (const SysError& e) {
+        msg = e.what();
+      }
+    }
+    (void)!::write(fds[1], msg.data(), msg.size());
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, size_t(n));
+  ::close(fds[0]);
+  ::waitpid(runner, nullptr, 0);
+  CHECK(got.find("dropping its supplementary groups") != std::string::npos);
 }
