@@ -44,6 +44,9 @@ class Reader {
   // Reports keys of a mapping that are not in `known`, with a suggestion.
   bool mapping(const YAML::Node& n, const std::string& key,
                std::initializer_list<const char*> known) {
+    return mapping(n, key, std::vector<const char*>(known));
+  }
+  bool mapping(const YAML::Node& n, const std::string& key, const std::vector<const char*>& known) {
     if (!n.IsMap()) {
       error(n, key, "must be a mapping");
       return false;
@@ -196,13 +199,38 @@ void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& 
   c.forges[name] = std::move(f);
 }
 
+// evaluate / build / allowed_inputs, at the top level's `untrusted:` and per repository.
+void readUntrustedPolicy(Reader& r, const YAML::Node& n, const std::string& key, UntrustedPolicy& p,
+                         std::initializer_list<const char*> extraKeys = {}) {
+  std::vector<const char*> known = {"evaluate", "build", "allowed_inputs"};
+  known.insert(known.end(), extraKeys.begin(), extraKeys.end());
+  if (!r.mapping(n, key, known)) return;
+  if (n["evaluate"])
+    if (auto v = r.boolean(n["evaluate"], key + ".evaluate")) p.evaluate = *v;
+  if (n["build"]) {
+    if (auto s = r.string(n["build"], key + ".build")) {
+      if (*s == "approve")
+        p.build = UntrustedBuild::Approve;
+      else if (*s == "always")
+        p.build = UntrustedBuild::Always;
+      else if (*s == "never")
+        p.build = UntrustedBuild::Never;
+      else
+        r.error(n["build"], key + ".build", "must be approve, always or never, not '" + *s + "'");
+    }
+  }
+  if (n["allowed_inputs"])
+    p.allowedInputs = r.stringList(n["allowed_inputs"], key + ".allowed_inputs");
+}
+
 void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
   std::string key = "repos[" + std::to_string(index) + "]";
   if (!r.mapping(n, key,
                  {"forge", "name", "path", "url", "deploy_branches", "detection", "rollout",
-                  "activation", "hosts", "skip_self_revision_only", "build_timeout"}))
+                  "activation", "hosts", "skip_self_revision_only", "build_timeout", "untrusted"}))
     return;
   RepoConfig repo;
+  repo.untrusted = c.untrusted.defaults;
   if (n["name"]) {
     if (auto s = r.string(n["name"], key + ".name")) repo.name = *s;
   } else {
@@ -298,6 +326,7 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
       repo.skipSelfRevisionOnly = *v;
   if (n["build_timeout"])
     if (auto d = r.duration(n["build_timeout"], key + ".build_timeout")) repo.buildTimeout = *d;
+  if (n["untrusted"]) readUntrustedPolicy(r, n["untrusted"], key + ".untrusted", repo.untrusted);
   for (const auto& canary : repo.rollout.canary) {
     if (!repo.hosts.empty() && std::none_of(repo.hosts.begin(), repo.hosts.end(),
                                             [&](const HostConfig& h) { return h.name == canary; }))
@@ -351,8 +380,30 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
     if (auto s = r.string(root["public_url"], "public_url")) c.publicUrl = *s;
   if (root["state_dir"])
     if (auto s = r.string(root["state_dir"], "state_dir")) c.stateDir = r.resolve(*s);
+  if (const auto& u = root["untrusted"]; u) {
+    readUntrustedPolicy(r, u, "untrusted", c.untrusted.defaults,
+                        {"user", "eval_timeout", "build_timeout", "max_silent_time"});
+    if (u.IsMap()) {
+      if (u["user"])
+        if (auto s = r.string(u["user"], "untrusted.user")) {
+          if (s->empty() || *s == "root")
+            r.error(u["user"], "untrusted.user",
+                    "must be an unprivileged account, not '" + *s + "'");
+          c.untrusted.user = *s;
+        }
+      if (u["eval_timeout"])
+        if (auto d = r.duration(u["eval_timeout"], "untrusted.eval_timeout"))
+          c.untrusted.evalTimeout = *d;
+      if (u["build_timeout"])
+        if (auto d = r.duration(u["build_timeout"], "untrusted.build_timeout"))
+          c.untrusted.buildTimeout = *d;
+      if (u["max_silent_time"])
+        if (auto d = r.duration(u["max_silent_time"], "untrusted.max_silent_time"))
+          c.untrusted.maxSilentTime = *d;
+    }
+  }
   if (const auto& cc = root["concurrency"];
-      cc && r.mapping(cc, "concurrency", {"evals", "builds", "deploys"})) {
+      cc && r.mapping(cc, "concurrency", {"evals", "builds", "deploys", "checks", "forks"})) {
     if (cc["evals"])
       if (auto v = r.positiveInt(cc["evals"], "concurrency.evals")) c.concurrency.evals = int(*v);
     if (cc["builds"])
@@ -361,6 +412,26 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
     if (cc["deploys"])
       if (auto v = r.positiveInt(cc["deploys"], "concurrency.deploys"))
         c.concurrency.deploys = int(*v);
+    if (cc["checks"])
+      if (auto v = r.positiveInt(cc["checks"], "concurrency.checks"))
+        c.concurrency.checks = int(*v);
+    if (cc["forks"])
+      if (auto v = r.positiveInt(cc["forks"], "concurrency.forks")) c.concurrency.forks = int(*v);
+    auto& k = c.concurrency;
+    const int room = std::min(k.evals, k.builds);
+    if (!cc["checks"]) k.checks = std::max(1, room - 1);
+    if (!cc["forks"]) k.forks = std::min(k.forks, k.checks);
+    if (cc["checks"] && room > 1 && k.checks >= room)
+      r.error(cc["checks"], "concurrency.checks",
+              "must be smaller than evals (" + std::to_string(k.evals) + ") and builds (" +
+                  std::to_string(k.builds) + "): a deploy must always find a free slot");
+    if (room == 1)
+      r.warn(cc, "concurrency",
+             "with one evaluation or build slot, a deploy waits for a pull request check that "
+             "holds it (it still goes first in the queue)");
+    if (k.forks > k.checks)
+      r.error(cc["forks"], "concurrency.forks",
+              "must be at most checks (" + std::to_string(k.checks) + ")");
   }
   if (const auto& fs_ = root["forges"]; fs_) {
     if (!fs_.IsMap())

@@ -6,6 +6,7 @@
 #include "integrations/gitea/webhook.h"
 #include "integrations/github/client.h"
 #include "integrations/github/webhook.h"
+#include "runner/app/untrusted_jail.h"
 #include "runner/app/web.h"
 #include "runner/core/error.h"
 #include "runner/deploy/host_lock.h"
@@ -100,7 +101,13 @@ struct Daemon::Parts {
   // The real stages and what they use.
   os::PosixProcessRunner procs;
   std::unique_ptr<nix::NixCli> nix;
-  std::unique_ptr<nix::NixCli> untrustedNix;  // for forks' pull requests
+  // Pull requests from forks: inputs only they lock are fetched without credentials; their
+  // code is evaluated and built in the jail (untrusted_jail.h).
+  std::unique_ptr<nix::NixCli> fetchNix;
+  std::unique_ptr<nix::NixCli> jailNix;
+  UntrustedJailSetup jail;
+  std::unique_ptr<scheduler::UntrustedSources> untrustedSources;
+  std::unique_ptr<scheduler::PrioritySlots> evalSlots, buildSlots;
   std::unique_ptr<store::SqliteDrvCache> drvCache;
   std::unique_ptr<http::CurlHttpClient> http;
   ssh::ConnectorPtr ssh;
@@ -129,12 +136,17 @@ Daemon::Daemon(Config config, DaemonOptions options)
   auto& P = *parts_;
   config_.stateDir = fs::absolute(config_.stateDir);
   fs::create_directories(config_.stateDir);
+  // The state (database, logs, mirrors) is the runner's alone: untrusted code must not read
+  // it, and nobody else on the machine needs to.
+  fs::permissions(config_.stateDir, fs::perms::owner_all, fs::perm_options::replace);
   fs::path dbFile = databasePath(config_);
   // Intake's writer and the scheduler share one connection (Database serialises it): their
   // transactions then queue on a mutex instead of on SQLite's file lock, whose busy handler
   // sleeps for milliseconds at a time (measured: p99 of intake 450 ms -> see RESULTS.md).
   P.intakeDb = store::Database::open(dbFile, store::Durability::Full);
   P.webDb = store::Database::open(dbFile, store::Durability::Full);
+  fs::permissions(dbFile, fs::perms::owner_read | fs::perms::owner_write,
+                  fs::perm_options::replace);  // SQLite gives -wal and -shm the same mode
 
   P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
   P.writer = std::make_unique<store::DeliveryWriter>(*P.intakeDb, P.clock, [this] {
@@ -181,22 +193,37 @@ int Daemon::start() {
 
   if (options_.runScheduler) {
     P.nix = std::make_unique<nix::NixCli>(P.procs);
-    // Pull requests from forks are evaluated and built without credentials (issue 7).
-    const fs::path untrustedHome = config_.stateDir / "untrusted-home";
-    fs::create_directories(untrustedHome);
-    P.untrustedNix = std::make_unique<nix::NixCli>(
-        P.procs, nix::untrustedNixOptions({}, fs::absolute(untrustedHome)));
+    P.fetchNix = std::make_unique<nix::NixCli>(
+        P.procs, nix::credentiallessNixOptions({}, config_.stateDir / "fetch-home"));
+    scheduler::UntrustedNix untrusted;
+    untrusted.buildTimeout = config_.untrusted.buildTimeout;
+    untrusted.maxSilentTime = config_.untrusted.maxSilentTime;
+    P.jail = setUpUntrustedJail(config_, P.procs, runnerPrivateFiles(config_));
+    if (P.jail.jail) {
+      P.jailNix =
+          std::make_unique<nix::NixCli>(P.procs, nix::untrustedNixOptions({}, *P.jail.jail));
+      P.untrustedSources = std::make_unique<scheduler::UntrustedSources>(*P.nix, *P.fetchNix);
+      untrusted.jail = P.jailNix.get();
+      untrusted.sources = P.untrustedSources.get();
+      log_->info("pull requests from forks run as '" + config_.untrusted.user +
+                 "' without network, through the nix-daemon");
+    } else {
+      untrusted.unavailable = P.jail.problem;
+      log_->warn("pull requests from forks cannot be evaluated: " + P.jail.problem);
+    }
+    const auto& cc = config_.concurrency;
+    P.evalSlots = std::make_unique<scheduler::PrioritySlots>(cc.evals, cc.checks, cc.forks);
+    P.buildSlots = std::make_unique<scheduler::PrioritySlots>(cc.builds, cc.checks, cc.forks);
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();
     P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
-    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, *P.untrustedNix, P.drvCache.get(),
-                                                          config_.concurrency.evals, *log_);
-    P.builder = std::make_unique<scheduler::NixBuildStage>(*P.nix, *P.untrustedNix, P.clock,
-                                                           config_.concurrency.builds,
-                                                           config_.concurrency.evals, *log_);
+    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
+                                                          P.drvCache.get(), cc.evals, *log_);
+    P.builder = std::make_unique<scheduler::NixBuildStage>(*P.nix, untrusted, P.clock,
+                                                           *P.buildSlots, *P.evalSlots, *log_);
     P.deployer = std::make_unique<scheduler::SshDeployStage>(
         scheduler::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix,
                                P.clock, *log_},

@@ -18,6 +18,8 @@ const char* toString(HostState s) {
       return "failed";
     case HostState::TimedOut:
       return "timed out";
+    case HostState::NeedsApproval:
+      return "needs approval";
   }
   return "?";
 }

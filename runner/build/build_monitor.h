@@ -29,7 +29,9 @@ struct HostTarget {
   friend bool operator==(const HostTarget&, const HostTarget&) = default;
 };
 
-enum class HostState { Queued, Building, Built, Failed, TimedOut };
+// NeedsApproval: not built, because its closure would run a fixed-output derivation (which
+// has network access) for untrusted code that nobody approved (BuildOptions).
+enum class HostState { Queued, Building, Built, Failed, TimedOut, NeedsApproval };
 const char* toString(HostState s);
 
 struct HostProgress {

@@ -1,5 +1,6 @@
 #include "runner/build/builder.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -29,10 +30,46 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   nix::DerivationSet closure = nix_.showDerivations(drvs, true);
   nix::DryRun dry = nix_.dryRun(drvs);
 
+  std::vector<HostBuildResult> refused;
+  std::vector<HostTarget> allowed;
+  if (options.refuseFixedOutput) {
+    for (const auto& t : targets) {
+      std::vector<std::string> fetchers;
+      for (const auto& d : nix::drvClosure(closure, {t.drvPath})) {
+        auto it = closure.find(d);
+        if (dry.willBuild.count(d) && it != closure.end() && it->second.env.count("outputHash"))
+          fetchers.push_back(nix::storePathName(d));
+      }
+      if (fetchers.empty()) {
+        allowed.push_back(t);
+        continue;
+      }
+      HostBuildResult r;
+      r.host = t.host;
+      r.drvPath = t.drvPath;
+      r.state = HostState::NeedsApproval;
+      std::sort(fetchers.begin(), fetchers.end());
+      r.message =
+          "needs approval: it would run " + std::to_string(fetchers.size()) +
+          " fixed-output derivation" + (fetchers.size() == 1 ? "" : "s") +
+          ", which have network access (" +
+          join(std::vector<std::string>(fetchers.begin(),
+                                        fetchers.begin() + std::min<size_t>(fetchers.size(), 5)),
+               ", ") +
+          (fetchers.size() > 5 ? ", …" : "") + ")";
+      refused.push_back(std::move(r));
+    }
+  }
+  const std::vector<HostTarget>& toBuild = options.refuseFixedOutput ? allowed : targets;
+  if (options.refuseFixedOutput) {
+    drvs.clear();
+    for (const auto& t : toBuild) drvs.push_back(t.drvPath);
+  }
+
   std::map<std::string, std::unique_ptr<std::ofstream>> logs;
   if (!options.logDir.empty()) {
     fs::create_directories(options.logDir);
-    for (const auto& t : targets) {
+    for (const auto& t : toBuild) {
       fs::path file = options.logDir / (t.host + ".log");
       auto out = std::make_unique<std::ofstream>(file, std::ios::trunc);
       if (!*out) throw SysError(errno, "opening " + file.string());
@@ -42,7 +79,7 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   }
 
   BuildMonitor monitor(
-      targets, closure, dry.willBuild,
+      toBuild, closure, dry.willBuild,
       [](const std::string& p) { return fs::exists(fs::symlink_status(p)); }, options.tailLines);
   monitor.onHostLine = [&](const std::string& host, const std::string& drvName,
                            std::string_view line) {
@@ -61,12 +98,13 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   notify();
 
   nix::BuildRun run;
-  bool anythingToBuild = !dry.willBuild.empty() || !dry.willFetch.empty();
+  bool anythingToBuild = !drvs.empty() && (!dry.willBuild.empty() || !dry.willFetch.empty());
   if (anythingToBuild) {
     run = nix_.build({.drvPaths = drvs,
                       .timeout = options.timeout,
                       .drvTimeout = options.drvTimeout,
-                      .maxJobs = options.maxJobs},
+                      .maxJobs = options.maxJobs,
+                      .maxSilentTime = options.maxSilentTime},
                      [&](const nix::LogEvent& ev) {
                        if (monitor.handle(ev, elapsed())) notify();
                      });
@@ -78,6 +116,9 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   result.nixExitStatus = run.process.exitStatus;
   result.errors = run.errors;
   result.hosts = monitor.finish(run, result.duration);
+  for (auto& r : refused) result.hosts.push_back(std::move(r));
+  std::sort(result.hosts.begin(), result.hosts.end(),
+            [](const HostBuildResult& a, const HostBuildResult& b) { return a.host < b.host; });
   for (auto& h : result.hosts) {
     if (h.ok() && !options.gcRootDir.empty() && h.outPath) {
       std::string err;

@@ -22,9 +22,14 @@
 namespace runner::build {
 
 struct BuildOptions {
-  std::chrono::milliseconds timeout{0};  // whole build; 0: none (kills nix's process group)
-  std::chrono::seconds drvTimeout{0};    // each derivation (nix --timeout); 0: nix.conf's
-  std::optional<int> maxJobs;            // nix --max-jobs
+  std::chrono::milliseconds timeout{0};   // whole build; 0: none (kills nix's process group)
+  std::chrono::seconds drvTimeout{0};     // each derivation (nix --timeout); 0: nix.conf's
+  std::optional<int> maxJobs;             // nix --max-jobs
+  std::chrono::seconds maxSilentTime{0};  // nix --max-silent-time; 0: nix.conf's
+  // Untrusted code nobody approved: a host whose closure would build a fixed-output
+  // derivation (those run with network access: a fetcher could send anything anywhere) is
+  // not built — HostState::NeedsApproval, naming them — and the other hosts build.
+  bool refuseFixedOutput = false;
   // Per-host log files <logDir>/<host>.log (created, replaced). Empty: no files.
   std::filesystem::path logDir;
   // GC roots <gcRootDir>/<host> -> out path for every host that built. Empty: none (the

@@ -6,6 +6,18 @@
 
 namespace runner {
 
+const char* toString(UntrustedBuild b) {
+  switch (b) {
+    case UntrustedBuild::Approve:
+      return "approve";
+    case UntrustedBuild::Always:
+      return "always";
+    case UntrustedBuild::Never:
+      return "never";
+  }
+  return "approve";
+}
+
 const RepoConfig* Config::repoFor(const std::filesystem::path& repoPath) const {
   std::error_code ec;
   auto want = std::filesystem::weakly_canonical(repoPath, ec);

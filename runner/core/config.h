@@ -47,6 +47,24 @@ struct HostConfig {
   std::optional<std::string> target;  // [user@]host[:port], IPv6 in brackets
 };
 
+// What a pull request from a fork may do (README "Untrusted evaluation"). Its Nix code
+// runs in the jail (NixCli untrustedNixOptions); these say whether and what.
+enum class UntrustedBuild {
+  Approve,  // builds only once a writer approves its head (`/switchyard approve`, run page)
+  Always,   // builds without approval, but derivations with network access (fixed-output
+            // derivations) still need an approval
+  Never,    // evaluated (planned) only
+};
+const char* toString(UntrustedBuild b);
+
+struct UntrustedPolicy {
+  bool evaluate = true;  // false: planned statically only, never evaluated or built
+  UntrustedBuild build = UntrustedBuild::Approve;
+  // Sources a fork may lock besides the base branch's (nix/untrusted_inputs.h patterns);
+  // nullopt: the well-known forges.
+  std::optional<std::vector<std::string>> allowedInputs;
+};
+
 struct RepoConfig {
   std::optional<std::string> forge;  // key into Config::forges; none for hook/CLI-only repos
   std::string name;                  // "owner/name"
@@ -59,6 +77,7 @@ struct RepoConfig {
   std::vector<HostConfig> hosts;      // empty: every nixosConfigurations entry
   bool skipSelfRevisionOnly = false;  // do not rebuild hosts whose drv differs only by self.rev
   std::chrono::seconds buildTimeout{3600};
+  UntrustedPolicy untrusted;  // pull requests from forks (defaults: Config::untrusted)
 };
 
 struct SshConfig {
@@ -68,10 +87,25 @@ struct SshConfig {
   bool useAgent = true;  // also try ssh-agent when SSH_AUTH_SOCK is set
 };
 
+// Slots shared by every run. Deploys come first: a run that deploys takes any free slot,
+// pull request checks at most `checks` evaluation and build slots at once, and checks of
+// forks at most `forks` of those — so with the defaults one evaluation and one build slot is
+// always left for a deploy, whatever the pull requests do.
 struct Concurrency {
   int evals = 2;
-  int builds = 1;
+  int builds = 2;
   int deploys = 8;
+  int checks = 1;  // < evals and < builds (config_loader checks)
+  int forks = 1;   // <= checks
+};
+
+// The jail for pull requests from forks (nix::UntrustedJail).
+struct UntrustedConfig {
+  std::string user = "switchyard-untrusted";  // an unprivileged account of its own
+  std::chrono::seconds evalTimeout{300};      // per evaluation process
+  std::chrono::seconds buildTimeout{1800};    // the whole build of a run
+  std::chrono::seconds maxSilentTime{600};    // a builder silent this long is killed
+  UntrustedPolicy defaults;                   // repos[].untrusted overrides these
 };
 
 struct Config {
@@ -82,6 +116,7 @@ struct Config {
   std::map<std::string, ForgeConfig> forges;
   std::vector<RepoConfig> repos;
   SshConfig ssh;
+  UntrustedConfig untrusted;
   size_t maxBodyBytes = 25u << 20;
   std::optional<std::filesystem::path> hookSecretFile;  // shared secret of hooks/post-receive
   std::optional<std::filesystem::path> uiTokenFile;     // login token for the web UI re-run

@@ -101,16 +101,57 @@ bool isHostName(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// `body` with every HTML comment (<!-- … -->, across lines; an unterminated one hides the
+// rest) replaced by a space: a reader of the rendered comment never sees its text.
+std::string withoutHtmlComments(std::string_view body) {
+  std::string out;
+  for (size_t pos = 0; pos < body.size();) {
+    size_t open = body.find("<!--", pos);
+    if (open == std::string_view::npos) {
+      out.append(body.substr(pos));
+      break;
+    }
+    out.append(body.substr(pos, open - pos));
+    size_t close = body.find("-->", open + 4);
+    if (close == std::string_view::npos) break;
+    out += ' ';
+    pos = close + 3;
+  }
+  return out;
+}
+
+// Leading spaces of a line (a tab counts as four, as Markdown's indentation does).
+size_t indentOf(std::string_view line) {
+  size_t n = 0;
+  for (char c : line) {
+    if (c == ' ')
+      ++n;
+    else if (c == '\t')
+      n += 4;
+    else
+      break;
+  }
+  return n;
+}
+
+}  // namespace
+
 CommentCommand parseCommentCommand(std::string_view body) {
   static constexpr std::string_view kPrefix = "/switchyard";
+  const std::string visible = withoutHtmlComments(body);
   bool inFence = false;
-  for (const auto& rawLine : split(body, '\n')) {
+  for (const auto& rawLine : split(visible, '\n')) {
+    const size_t indent = indentOf(rawLine);
     std::string_view line = trim(rawLine);
-    if (startsWith(line, "```") || startsWith(line, "~~~")) {
+    if (indent < 4 && (startsWith(line, "```") || startsWith(line, "~~~"))) {
       inFence = !inFence;
       continue;
     }
-    if (inFence || !startsWith(line, kPrefix)) continue;
+    // Only text a reader sees as a paragraph counts: not code (fenced, or indented by four
+    // spaces), not a quote of someone else's words.
+    if (inFence || indent >= 4 || startsWith(line, ">") || !startsWith(line, kPrefix)) continue;
     std::string_view rest = line.substr(kPrefix.size());
     if (!rest.empty() && rest[0] != ' ' && rest[0] != '\t') continue;  // "/switchyardx"
 
@@ -122,12 +163,17 @@ CommentCommand parseCommentCommand(std::string_view body) {
       return cmd;
     }
     std::string name = toLower(tokens[0]);
-    if (name != "rerun") {
+    if (name != "rerun" && name != "approve") {
       cmd.kind = CommentCommand::Kind::Invalid;
       cmd.problem = "unknown command " + quoteForProblem(tokens[0]);
       return cmd;
     }
     cmd.command = name;
+    if (name == "approve" && tokens.size() > 1) {
+      cmd.kind = CommentCommand::Kind::Invalid;
+      cmd.problem = "approve takes no host names (it approves the pull request's head commit)";
+      return cmd;
+    }
     for (size_t i = 1; i < tokens.size(); ++i) {
       if (!isHostName(tokens[i])) {
         cmd.kind = CommentCommand::Kind::Invalid;

@@ -120,7 +120,7 @@ struct CommentCommand {
     Invalid,  // a /switchyard line we refuse; `problem` says why
   };
   Kind kind = Kind::None;
-  std::string command;             // "rerun"
+  std::string command;             // "rerun" | "approve"
   std::vector<std::string> hosts;  // in the order given, without duplicates; empty = all
   std::string problem;             // Invalid: "unknown command 'deploy'", "invalid host name …"
 };
@@ -129,8 +129,10 @@ struct CommentCommand {
 // at most 63 characters.
 bool isHostName(std::string_view s);
 
-// Finds the first line of `body` that starts with "/switchyard" (after leading spaces; a
-// quoted "> /switchyard" line does not count) and parses it. Known commands: "rerun".
+// Finds the first line of `body` that a reader sees as text starting with "/switchyard" and
+// parses it. Lines inside HTML comments, fenced or indented (4 spaces, a tab) code blocks and
+// quotes ("> …") do not count: a command is only what people can see. Known commands:
+// "rerun [host…]" and "approve" (a fork's head commit may build).
 // Hosts are separated by spaces or commas and must look like host attribute names
 // ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 63 characters), at most 50 of them.
 CommentCommand parseCommentCommand(std::string_view body);

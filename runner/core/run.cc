@@ -90,6 +90,8 @@ const char* toString(HostState s) {
       return "superseded";
     case HostState::Interrupted:
       return "interrupted";
+    case HostState::Waiting:
+      return "waiting";
   }
   return "?";
 }
@@ -121,7 +123,7 @@ HostState hostStateFrom(std::string_view s) {
   return parse(s, "host state", HostState::Pending, HostState::Running, HostState::Succeeded,
                HostState::Failed, HostState::NotAffected, HostState::Skipped, HostState::RolledBack,
                HostState::Unreachable, HostState::Refused, HostState::Superseded,
-               HostState::Interrupted);
+               HostState::Interrupted, HostState::Waiting);
 }
 
 std::string toExternalId(const CheckRunKey& key) {

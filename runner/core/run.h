@@ -31,6 +31,7 @@ enum class HostState {
   Refused,  // host lock held elsewhere, an older commit, a changed host key
   Superseded,
   Interrupted,  // the runner stopped while this host was in flight
+  Waiting,      // a fork's build waits for a writer's approval (`/switchyard approve`)
 };
 
 // What the external_id of a GitHub check run we create carries, so a check_run event names the

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <exception>
 #include <fcntl.h>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "runner/core/error.h"
 #include "runner/core/forge.h"
 #include "runner/core/text.h"
+#include "runner/nix/untrusted_inputs.h"
 
 namespace fs = std::filesystem;
 
@@ -144,6 +146,39 @@ std::string pinCommit(const fs::path& repo, const std::string& sha) {
   return name;
 }
 
+// Where Nix's git fetcher reads commit `rev` of `repo`: the absolute path and, for a bare
+// repository, the ref that pins the commit (pinCommit).
+struct GitSource {
+  std::string path;
+  std::optional<std::string> ref;
+};
+GitSource gitSource(const fs::path& repo, const std::string& rev) {
+  GitSource s;
+  s.path = fs::absolute(repo).lexically_normal().string();
+  while (s.path.size() > 1 && s.path.back() == '/') s.path.pop_back();
+  if (rev.size() == 40 && looksLikeSha(rev) && isBareRepository(s.path))  // a full id: a file name
+    s.ref = pinCommit(s.path, rev);
+  return s;
+}
+
+// A Nix attribute set literal of `attrs` (strings, integers and booleans only).
+std::string nixAttrs(const nlohmann::json& attrs) {
+  std::string out = "{";
+  for (const auto& [k, v] : attrs.items()) {
+    out += " " + nixStringLiteral(k) + " = ";
+    if (v.is_string())
+      out += nixStringLiteral(v.get<std::string>());
+    else if (v.is_boolean())
+      out += v.get<bool>() ? "true" : "false";
+    else if (v.is_number_integer() || v.is_number_unsigned())
+      out += v.dump();
+    else
+      throw InputError("fetchTree attribute '" + k + "' is not a plain value");
+    out += ";";
+  }
+  return out + " }";
+}
+
 std::vector<std::string> drvRefsIn(std::string_view text) {
   std::vector<std::string> out;
   for (size_t pos = 0; (pos = text.find(kStoreDir, pos)) != std::string_view::npos;) {
@@ -161,7 +196,7 @@ std::vector<std::string> drvRefsIn(std::string_view text) {
 
 }  // namespace
 
-NixCliOptions untrustedNixOptions(NixCliOptions base, const fs::path& home) {
+NixCliOptions credentiallessNixOptions(NixCliOptions base, const fs::path& home) {
   auto& env = base.env;
   env["HOME"] = home.string();
   env["XDG_CONFIG_HOME"] = (home / ".config").string();
@@ -178,12 +213,60 @@ NixCliOptions untrustedNixOptions(NixCliOptions base, const fs::path& home) {
   return base;
 }
 
+NixCliOptions untrustedNixOptions(NixCliOptions base, const UntrustedJail& jail) {
+  base = credentiallessNixOptions(std::move(base), jail.home);
+  base.inheritEnv = false;
+  base.confine = jail.account;
+  base.confine->isolateNetwork = true;
+  base.evalTimeout = jail.evalTimeout;
+  auto& env = base.env;
+  for (auto it = env.begin(); it != env.end();)  // only variables that are set
+    it = it->second ? std::next(it) : env.erase(it);
+  const char* path = std::getenv("PATH");
+  env["PATH"] = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  env["TMPDIR"] = (jail.home / "tmp").string();
+  env["NIX_REMOTE"] = "daemon";
+  // Read after nix.conf. A client the daemon does not trust cannot change the build
+  // settings that matter (sandbox, substituters); these are the evaluator's own.
+  env["NIX_CONFIG"] =
+      "access-tokens = \n"
+      "netrc-file = /dev/null\n"
+      "restrict-eval = true\n"
+      "pure-eval = true\n"
+      "allowed-uris = \n"
+      "allow-import-from-derivation = false\n"
+      "accept-flake-config = false\n"
+      "flake-registry = \n"
+      "warn-dirty = false\n";
+  return base;
+}
+
 std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
-  std::string p = fs::absolute(repo).lexically_normal().string();
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  std::string ref = "git+file://" + percentEncodePath(p) + "?rev=" + rev;
-  if (rev.size() == 40 && looksLikeSha(rev) && isBareRepository(p))  // a full id: a file name
-    ref += "&ref=" + pinCommit(p, rev);
+  GitSource src = gitSource(repo, rev);
+  std::string ref = "git+file://" + percentEncodePath(src.path) + "?rev=" + rev;
+  if (src.ref) ref += "&ref=" + *src.ref;
+  return ref;
+}
+
+std::string sourceFlakeRef(const FlakeMetadata& m) {
+  auto q = [](const std::string& v) {
+    std::string out;
+    for (unsigned char c : v) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        static const char* kHex = "0123456789ABCDEF";
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+    return out;
+  };
+  std::string ref = "path:" + percentEncodePath(m.path) + "?narHash=" + q(m.narHash);
+  if (!m.rev.empty()) ref += "&rev=" + q(m.rev);
+  if (m.revCount) ref += "&revCount=" + std::to_string(*m.revCount);
+  ref += "&lastModified=" + std::to_string(m.lastModified);
   return ref;
 }
 
@@ -237,6 +320,8 @@ RunOptions NixCli::nixCommand(std::vector<std::string> args) const {
   o.args.insert(o.args.end(), std::make_move_iterator(args.begin()),
                 std::make_move_iterator(args.end()));
   o.env = options_.env;
+  o.inheritEnv = options_.inheritEnv;
+  o.confine = options_.confine;
   o.timeout = options_.evalTimeout;
   return o;
 }
@@ -317,6 +402,15 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
                                          "--apply", chunkExpression(fn, chunks[i])}));
     nlohmann::json j = r.ok() ? nlohmann::json::parse(r.out, nullptr, false) : nlohmann::json();
     std::scoped_lock lk(mu);
+    if (r.timedOut && chunks[i]) {
+      // Slow, not broken: evaluating each host alone would take as long again per host.
+      for (const auto& h : *chunks[i]) result.hosts[h].error = "evaluation " + r.describeStatus();
+      return;
+    }
+    if (r.timedOut) {
+      result.flakeError = "evaluation " + r.describeStatus();
+      return;
+    }
     if (!j.is_object()) {
       if (chunks[i])
         retry.insert(retry.end(), chunks[i]->begin(), chunks[i]->end());
@@ -333,6 +427,10 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
         retry.push_back(host);
     }
   });
+  if (result.flakeError) {
+    result.processes = processes;
+    return result;
+  }
   if (listUnknownAndFailed) {
     try {
       ++processes;
@@ -401,6 +499,59 @@ FlakeMetadata NixCli::metadata(const std::string& flakeRef) {
   return m;
 }
 
+FlakeMetadata NixCli::fetchGitSource(const fs::path& repo, const std::string& rev) {
+  GitSource src = gitSource(repo, rev);
+  const std::string key = src.path + "\n" + rev;
+  {
+    std::scoped_lock lk(mu_);
+    if (auto it = sources_.find(key); it != sources_.end()) return it->second;
+  }
+  nlohmann::json attrs = {{"type", "git"}, {"url", "file://" + src.path}, {"rev", rev}};
+  if (src.ref) attrs["ref"] = *src.ref;
+  const std::string expr = "let t = builtins.fetchTree " + nixAttrs(attrs) +
+                           "; in { path = t.outPath; inherit (t) narHash lastModified rev; "
+                           "revCount = t.revCount or null; }";
+  RunResult r = procs_.run(nixCommand({"eval", "--json", "--expr", expr}));
+  if (!r.ok())
+    throw NixError("copying commit " + shortSha(rev) + " of " + src.path + " into the store (nix " +
+                   r.describeStatus() + "): " + nixErrorText(r.errTail));
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  if (!j.is_object() || !j.contains("path") || !j["path"].is_string())
+    throw NixError("fetching commit " + shortSha(rev) + ": nix printed no source");
+  FlakeMetadata m;
+  m.path = j["path"].get<std::string>();
+  m.narHash = j.value("narHash", std::string());
+  m.rev = j.value("rev", rev);
+  m.lastModified = j.value("lastModified", int64_t{0});
+  if (j.contains("revCount") && j["revCount"].is_number())
+    m.revCount = j["revCount"].get<int64_t>();
+  std::scoped_lock lk(mu_);
+  sources_[key] = m;
+  return m;
+}
+
+void NixCli::fetchInputs(const std::vector<InputToFetch>& inputs) {
+  if (inputs.empty()) return;
+  auto fetchExpr = [](const std::vector<const InputToFetch*>& list) {
+    std::string e = "builtins.length [";
+    for (const auto* in : list) e += " (builtins.fetchTree " + nixAttrs(in->attrs) + ").outPath";
+    return e + " ]";
+  };
+  std::vector<const InputToFetch*> all;
+  for (const auto& in : inputs) all.push_back(&in);
+  RunResult r = procs_.run(nixCommand({"eval", "--json", "--expr", fetchExpr(all)}));
+  if (r.ok()) return;
+  // Which one: each alone (only on this failure path).
+  for (const auto* in : all) {
+    RunResult one = procs_.run(nixCommand({"eval", "--json", "--expr", fetchExpr({in})}));
+    if (!one.ok())
+      throw NixError("fetching input '" + in->node + "' (" + sourceOf(in->attrs) + ", nix " +
+                     one.describeStatus() + "): " + nixErrorText(one.errTail));
+  }
+  throw NixError("fetching the flake's inputs (nix " + r.describeStatus() +
+                 "): " + nixErrorText(r.errTail));
+}
+
 DerivationSet NixCli::showDerivations(const std::vector<std::string>& drvPaths, bool recursive) {
   if (drvPaths.empty()) return {};
   std::vector<std::string> args = {"show-derivation"};
@@ -462,6 +613,10 @@ BuildRun NixCli::build(const BuildRequest& req,
     args.push_back("--timeout");
     args.push_back(std::to_string(req.drvTimeout.count()));
   }
+  if (req.maxSilentTime.count() > 0) {
+    args.push_back("--max-silent-time");
+    args.push_back(std::to_string(req.maxSilentTime.count()));
+  }
   args.insert(args.end(), req.extraArgs.begin(), req.extraArgs.end());
   args.insert(args.end(), req.drvPaths.begin(), req.drvPaths.end());
   RunOptions o = nixCommand(std::move(args));
@@ -488,7 +643,6 @@ bool NixCli::addGcRoot(const fs::path& root, const std::string& storePath, std::
   fs::path nix(options_.nix);
   o.program = nix.has_parent_path() ? (nix.parent_path() / "nix-store").string() : "nix-store";
   o.args = {"--add-root", root.string(), "--indirect", "--realise", storePath};
-  o.env = options_.env;
   o.timeout = std::chrono::minutes(5);
   fs::create_directories(root.parent_path());
   RunResult r = procs_.run(o);

@@ -36,14 +36,30 @@ struct NixCliOptions {
   std::string nix = "nix";  // program; nix-store is looked up next to it
   std::chrono::milliseconds evalTimeout = std::chrono::minutes(10);  // per eval process
   std::map<std::string, std::optional<std::string>> env;             // on top of the inherited env
+  bool inheritEnv = true;              // false: the child gets only `env`
+  std::optional<Confinement> confine;  // untrusted code: another account, no network
 };
 
-// Options for code nobody vouched for (pull requests from forks): no credential reaches Nix's
-// fetchers. Nix's access-tokens and netrc file are emptied (NIX_CONFIG, read after nix.conf),
-// git runs without the system's and the user's config (no credential helpers, no URL
-// rewrites), cannot prompt and cannot use ssh (git+ssh inputs fail), there is no ssh agent, and
-// HOME is `home`, a directory of its own (kept, so Nix's fetcher cache survives).
-NixCliOptions untrustedNixOptions(NixCliOptions base, const std::filesystem::path& home);
+// Options for fetching what a fork's flake.lock names (untrusted_inputs.h): no credential
+// reaches Nix's fetchers. Nix's access-tokens and netrc file are emptied (NIX_CONFIG, read
+// after nix.conf), git runs without the system's and the user's config (no credential
+// helpers, no URL rewrites), cannot prompt and cannot use ssh, there is no ssh agent, and
+// HOME is `home`, a directory of its own.
+NixCliOptions credentiallessNixOptions(NixCliOptions base, const std::filesystem::path& home);
+
+// Where a fork's Nix code runs (README "Untrusted evaluation"): as `account` (an unprivileged
+// user that can read nothing of the runner's), in a network namespace of its own, talking to
+// the nix-daemon (NIX_REMOTE=daemon; the account must not be one of its trusted-users), with
+// restrict-eval, no import-from-derivation, no flake nixConfig, no allowed URIs and no
+// credentials, an environment of only PATH/HOME/TMPDIR/XDG dirs (HOME is `home`, owned by
+// the account), and `evalTimeout` per evaluation process. Flake references must then be
+// sourceFlakeRef()s of sources fetched beforehand: the jail can read no repository.
+struct UntrustedJail {
+  Confinement account;
+  std::filesystem::path home;
+  std::chrono::milliseconds evalTimeout = std::chrono::minutes(5);
+};
+NixCliOptions untrustedNixOptions(NixCliOptions base, const UntrustedJail& jail);
 
 // "git+file:///abs/path?rev=SHA" (the path made absolute; characters URLs reserve escaped).
 //
@@ -54,6 +70,9 @@ NixCliOptions untrustedNixOptions(NixCliOptions base, const std::filesystem::pat
 // on other refs (pull request heads). The pin also keeps the commit from git's garbage
 // collection while runs use it. Throws SysError when the ref cannot be written.
 std::string gitFlakeRef(const std::filesystem::path& repo, const std::string& rev);
+
+// One input to put into the store before a jailed evaluation: builtins.fetchTree attributes.
+struct InputToFetch;
 
 // A Nix string literal ("...") with exactly the value `s`.
 std::string nixStringLiteral(std::string_view s);
@@ -106,6 +125,12 @@ struct DryRun {
   std::set<std::string> willFetch;  // paths a build would substitute
 };
 
+// `path:<store path>?narHash=…&rev=…&revCount=…&lastModified=…`: a flake reference to a
+// source already in the store (NixCli::fetchGitSource) that gives `self` the same rev,
+// shortRev, revCount, lastModified and narHash as the commit's git+file reference, without
+// reading the repository.
+std::string sourceFlakeRef(const FlakeMetadata& source);
+
 struct BuildRequest {
   std::vector<std::string> drvPaths;     // built as `nix build DRV...` (Nix 2.8 has no DRV^out)
   std::chrono::milliseconds timeout{0};  // whole process; 0: none. Kills the process group.
@@ -113,7 +138,9 @@ struct BuildRequest {
   // "building of '….drv!out' … timed out after N seconds"); 0: Nix's setting.
   std::chrono::seconds drvTimeout{0};
   std::optional<int> maxJobs;  // --max-jobs
-  bool keepGoing = true;       // one failing host does not stop the others
+  // nix --max-silent-time: a builder that prints nothing this long is killed; 0: nix.conf's.
+  std::chrono::seconds maxSilentTime{0};
+  bool keepGoing = true;  // one failing host does not stop the others
   std::vector<std::string> extraArgs;
 };
 
@@ -157,6 +184,16 @@ class NixCli {
   // with ?rev= is immutable). Throws NixError with Nix's message.
   FlakeMetadata metadata(const std::string& flakeRef);
 
+  // The tree of commit `rev` of the git repository `repo` copied into the store by Nix's own
+  // git fetcher (builtins.fetchTree: nothing in the tree is evaluated, not even flake.nix),
+  // with the identity the commit's git+file flake reference has. Cached per (repo, rev).
+  // Throws NixError with Nix's message.
+  FlakeMetadata fetchGitSource(const std::filesystem::path& repo, const std::string& rev);
+
+  // Puts `inputs` into the store (builtins.fetchTree, one nix process). Throws NixError naming
+  // the input that could not be fetched.
+  void fetchInputs(const std::vector<InputToFetch>& inputs);
+
   // `nix show-derivation [-r] DRV...`. Throws NixError with Nix's message.
   DerivationSet showDerivations(const std::vector<std::string>& drvPaths, bool recursive);
 
@@ -171,8 +208,9 @@ class NixCli {
                  const std::function<void(const LogEvent&)>& onEvent = {});
 
   // `nix-store --add-root ROOT --indirect --realise STOREPATH`: ROOT becomes a symlink to the
-  // path and an indirect GC root. Returns false (with Nix's message in `error`) when the path
-  // is not valid; throws SysError only if nix-store cannot start.
+  // path and an indirect GC root. Always runs as the runner, with its environment (roots live
+  // in the runner's state, which a jailed account cannot write). Returns false (with Nix's message
+  // in `error`) when the path is not valid; throws SysError only if nix-store cannot start.
   bool addGcRoot(const std::filesystem::path& root, const std::string& storePath,
                  std::string* error = nullptr);
 
@@ -202,6 +240,7 @@ class NixCli {
   NixCliOptions options_;
   std::mutex mu_;
   std::map<std::string, FlakeMetadata> metadata_;  // GUARDED_BY(mu_)
+  std::map<std::string, FlakeMetadata> sources_;   // GUARDED_BY(mu_): fetchGitSource
 };
 
 // The part of Nix's stderr that is the error: from the first "error:" line, without

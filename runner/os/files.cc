@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <grp.h>
+#include <pwd.h>
 #include <sstream>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -105,6 +107,38 @@ std::optional<fs::path> findInPath(std::string_view program) {
     if (::access(cand.c_str(), X_OK) == 0) return cand;
   }
   return std::nullopt;
+}
+
+std::optional<Account> lookupAccount(const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) throw SysError(rc, "looking up the account " + name);
+  if (!found) return std::nullopt;
+  Account a;
+  a.name = name;
+  a.uid = pw.pw_uid;
+  a.gid = pw.pw_gid;
+  int n = 64;
+  std::vector<gid_t> gids(static_cast<size_t>(n));
+  if (::getgrouplist(name.c_str(), pw.pw_gid, gids.data(), &n) < 0) {
+    gids.resize(static_cast<size_t>(n));
+    ::getgrouplist(name.c_str(), pw.pw_gid, gids.data(), &n);
+  }
+  gids.resize(static_cast<size_t>(std::max(n, 0)));
+  for (gid_t g : gids) {
+    group gr{};
+    group* gfound = nullptr;
+    if (::getgrgid_r(g, &gr, buf.data(), buf.size(), &gfound) == 0 && gfound)
+      a.groups.emplace_back(gr.gr_name);
+  }
+  return a;
+}
+
+void changeOwner(const fs::path& path, uint32_t uid, uint32_t gid) {
+  if (::chown(path.c_str(), uid, gid) != 0)
+    throw SysError(errno, "changing the owner of " + path.string());
 }
 
 }  // namespace runner::os

@@ -2,10 +2,12 @@
 // remove themselves.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace runner {
 class Redactor;
@@ -45,5 +47,19 @@ class TempDir {
 
 // Full path of a program found in $PATH, or nullopt.
 std::optional<std::filesystem::path> findInPath(std::string_view program);
+
+// A local account (passwd and group databases).
+struct Account {
+  std::string name;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<std::string> groups;  // names of its primary and supplementary groups
+};
+// The account called `name`, or nullopt when there is none. Throws SysError when the
+// databases cannot be read.
+std::optional<Account> lookupAccount(const std::string& name);
+
+// chown(2) that throws SysError naming the path.
+void changeOwner(const std::filesystem::path& path, uint32_t uid, uint32_t gid);
 
 }  // namespace runner::os

@@ -136,7 +136,7 @@ class ExactEngine {
     side.sha = sha;
     side.tree = repo_.treeOf(sha);
     side.time = repo_.commit(sha).time;
-    side.flakeRef = nix::gitFlakeRef(repoPath_, sha);
+    side.flakeRef = o_.flakeRefFor ? o_.flakeRefFor(sha) : nix::gitFlakeRef(repoPath_, sha);
     return side;
   }
 

@@ -26,6 +26,7 @@
 // (nix missing) throw.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct ExactOptions {
   bool detectSelfRevision = true;
   DrvPathCache* cache = nullptr;  // not owned; nullptr: nothing is cached
   Logger* log = nullptr;          // not owned; debug lines about cache hits and evaluations
+  // The flake reference Nix evaluates for a commit; unset: nix::gitFlakeRef of the
+  // repository. A fork's commits are evaluated through sources fetched beforehand
+  // (nix::sourceFlakeRef), since the jail cannot read the repository.
+  std::function<std::string(const std::string& sha)> flakeRefFor;
 };
 
 // Exact plan of fromSha..toSha (full commit shas). Hosts sorted by name; a host only at

@@ -92,6 +92,7 @@ GatewayDecision ForgeGateway::handle(const Event& event) {
     if (event.runId > 0) r.runId = event.runId;
     r.trigger = RunTrigger::Manual;
     r.requestedBy = event.sender;
+    r.approve = event.command == "approve";
     return d;
   }
   if (event.kind != EventKind::CommentCommand && event.kind != EventKind::Rerun)
@@ -104,8 +105,9 @@ GatewayDecision ForgeGateway::handle(const Event& event) {
 }
 
 GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
-  if (event.command != "rerun")
+  if (event.command != "rerun" && event.command != "approve")
     return refuse(event, "unknown command '" + escapeMarkdown(event.command) + "'", true);
+  const bool approve = event.command == "approve";
   if (event.prNumber <= 0) return refuse(event, "the comment is not on a pull request", false);
   const std::string author = event.commentAuthor.empty() ? event.sender : event.commentAuthor;
 
@@ -126,8 +128,9 @@ GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
   if (!permission.value.canWrite) {
     std::string level = permission.value.level;
     return refuse(event,
-                  "only people with write access to " + escapeMarkdown(event.repo) +
-                      " can ask for re-runs (your access: " + escapeMarkdown(level) + ").",
+                  "only people with write access to " + escapeMarkdown(event.repo) + " can " +
+                      (approve ? "approve builds" : "ask for re-runs") +
+                      " (your access: " + escapeMarkdown(level) + ").",
                   true);
   }
 
@@ -155,14 +158,20 @@ GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
     sha = pr.value.headSha;
     fromFork = pr.value.fromFork;
   }
+  if (approve && !fromFork)
+    return refuse(event,
+                  "pull request #" + std::to_string(event.prNumber) +
+                      " is not from a fork: its commits build without an approval.",
+                  true);
 
   ReactionCall reaction;
   reaction.commentId = event.commentId;
   reaction.reaction = Reaction::ThumbsUp;
   if (event.commentId > 0) queue(toRow(event.forge, event.repo, reaction));
-  log_.info("re-run of " + hostsWords(event.hosts) + " at " + shortSha(sha) + " on " + event.repo +
-            " #" + std::to_string(event.prNumber) + " asked by " + author +
-            (fromFork ? " (fork: build only)" : ""));
+  log_.info(
+      (approve ? std::string("approval of ") : "re-run of " + hostsWords(event.hosts) + " at ") +
+      shortSha(sha) + " on " + event.repo + " #" + std::to_string(event.prNumber) + " by " +
+      author + (fromFork ? " (fork: build only)" : ""));
 
   GatewayDecision d;
   d.kind = GatewayDecision::Kind::Accepted;
@@ -175,6 +184,7 @@ GatewayDecision ForgeGateway::commentCommand(const Event& event, Forge& forge) {
   r.hosts = event.hosts;
   r.trigger = RunTrigger::Comment;
   r.requestedBy = author;
+  r.approve = approve;
   return d;
 }
 

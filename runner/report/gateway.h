@@ -1,7 +1,8 @@
 // The forge side of re-runs (DESIGN.md §7): what the scheduler asks before it turns a
 // forge-initiated event into a run, and the forge's answer to the person who asked.
 //
-//  * "/switchyard rerun [host…]" on a pull request (Gitea, Forgejo, GitHub): the commenter
+//  * "/switchyard rerun [host…]" and "/switchyard approve" (a fork's head commit may build)
+//    on a pull request (Gitea, Forgejo, GitHub): the commenter
 //    must have write access — asked of the forge (Forge::userPermission); any failure to
 //    get a yes is a no — then the pull request is read when the payload has no head sha
 //    (GitHub never sends one; old Gitea neither) and must be open. Accepted commands get a
@@ -52,6 +53,9 @@ struct RerunRequest {
   std::optional<int64_t> runId;    // the Switchyard run this re-runs, when the event names it
   RunTrigger trigger = RunTrigger::Rerequest;  // Comment | Rerequest | Manual
   std::string requestedBy;                     // forge login
+  // "/switchyard approve" (or the run page's Approve): `requestedBy` approves `sha` of a
+  // pull request from a fork, which may then build (untrusted.build: approve).
+  bool approve = false;
 };
 
 struct GatewayDecision {

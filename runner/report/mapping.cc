@@ -44,6 +44,7 @@ StatusState statusStateFor(HostState state) {
   switch (state) {
     case HostState::Pending:
     case HostState::Running:
+    case HostState::Waiting:  // a required status stays pending until someone approves
       return StatusState::Pending;
     case HostState::Succeeded:
     case HostState::NotAffected:
@@ -82,6 +83,8 @@ std::optional<CheckConclusion> conclusionFor(HostState state) {
       return CheckConclusion::Failure;
     case HostState::Skipped:
       return CheckConclusion::Skipped;
+    case HostState::Waiting:
+      return CheckConclusion::ActionRequired;
     case HostState::Superseded:
     case HostState::Interrupted:
       return CheckConclusion::Cancelled;
@@ -134,6 +137,8 @@ std::string describeHost(const RunView& run, Stage stage, const RunHostView& hos
                               : std::string("superseded");
     case HostState::Interrupted:
       return "interrupted: the runner stopped";
+    case HostState::Waiting:
+      return "waiting for approval (a writer comments /switchyard approve)";
   }
   return toString(host.state);
 }

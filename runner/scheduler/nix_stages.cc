@@ -47,8 +47,40 @@ class LogFiles {
 // ---------------------------------------------------------------------------------------------
 // plan
 
+namespace {
+
+// The cache as a fork's evaluation may use it: it reads what trusted evaluations cached (the
+// same tree evaluates to the same drvPath) and its own entries, and writes only its own — a
+// fork's answers never reach a trusted plan.
+class UntrustedDrvCache final : public DrvPathCache {
+ public:
+  explicit UntrustedDrvCache(DrvPathCache& inner) : inner_(inner) {}
+  std::optional<std::string> get(const std::string& tree, const std::string& host) override {
+    if (auto own = inner_.get(kPrefix + tree, host)) return own;
+    return inner_.get(tree, host);
+  }
+  void put(const std::string& tree, const std::string& host, const std::string& drv) override {
+    inner_.put(kPrefix + tree, host, drv);
+  }
+
+ private:
+  static constexpr const char* kPrefix = "untrusted:";
+  DrvPathCache& inner_;
+};
+
+// The jail, or the reason there is none.
+nix::NixCli& jailOf(const UntrustedNix& u) {
+  if (!u.jail || !u.sources)
+    throw InputError(
+        "pull requests from forks cannot be evaluated on this runner: " +
+        (u.unavailable.empty() ? std::string("no untrusted account is set up") : u.unavailable));
+  return *u.jail;
+}
+
+}  // namespace
+
 Plan NixPlanStage::plan(const PlanInput& in) {
-  Slots::Held slot(evals_);
+  PrioritySlots::Held slot(evals_, in.priority);
   auto repo = git::Repository::open(in.gitDir);
   plan::StaticOptions so;
   so.repoLabel = in.repo->name;
@@ -63,23 +95,35 @@ Plan NixPlanStage::plan(const PlanInput& in) {
     }
     return p;
   }
-  nix::NixCli& nix = in.untrusted ? untrusted_ : nix_;
+  PlanMode mode = in.repo->detection;
+  if (in.untrusted && !in.repo->untrusted.evaluate) mode = PlanMode::Static;
   plan::ExactOptions eo;
   eo.repoLabel = so.repoLabel;
   eo.hosts = so.hosts;
   eo.evalWorkers = evalWorkers_;
   eo.cache = cache_;
   eo.log = &log_;
+  nix::NixCli* nix = &nix_;
+  std::optional<UntrustedDrvCache> forkCache;
+  if (in.untrusted && mode != PlanMode::Static) {
+    nix = &jailOf(untrusted_);
+    if (cache_) eo.cache = &forkCache.emplace(*cache_);
+    // The pull request's commit is checked against its base's lock; the base is trusted.
+    eo.flakeRefFor = [&](const std::string& sha) {
+      return untrusted_.sources->flakeRef(*in.repo, in.gitDir, sha,
+                                          sha == in.to ? in.from : std::nullopt);
+    };
+  }
   Plan p;
-  switch (in.repo->detection) {
+  switch (mode) {
     case PlanMode::Static:
       p = plan::planStatic(*repo, *in.from, in.to, so);
       break;
     case PlanMode::Exact:
-      p = plan::planExact(*repo, nix, *in.from, in.to, eo);
+      p = plan::planExact(*repo, *nix, *in.from, in.to, eo);
       break;
     case PlanMode::Auto:
-      p = plan::planAuto(*repo, nix, plan::planStatic(*repo, *in.from, in.to, so), eo);
+      p = plan::planAuto(*repo, *nix, plan::planStatic(*repo, *in.from, in.to, so), eo);
       break;
   }
   if (in.repo->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
@@ -114,7 +158,7 @@ class BuildProgressRelay final : public build::BuildObserver {
 }  // namespace
 
 std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageListener& listener) {
-  nix::NixCli& nix = in.untrusted ? untrusted_ : nix_;
+  nix::NixCli& nix = in.untrusted ? jailOf(untrusted_) : nix_;
   std::vector<BuildHostOutcome> out;
   std::vector<build::HostTarget> targets;
   std::vector<std::string> needEval;
@@ -126,8 +170,11 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
   }
   if (!needEval.empty()) {
     for (const auto& h : needEval) listener.hostStarted(h, "evaluating");
-    Slots::Held slot(evals_);
-    auto evals = nix.evalDrvPaths(nix::gitFlakeRef(in.gitDir, in.sha), needEval);
+    PrioritySlots::Held slot(evals_, in.priority);
+    const std::string flakeRef =
+        in.untrusted ? untrusted_.sources->flakeRef(*in.repo, in.gitDir, in.sha, in.baseSha)
+                     : nix::gitFlakeRef(in.gitDir, in.sha);
+    auto evals = nix.evalDrvPaths(flakeRef, needEval);
     for (const auto& h : needEval) {
       auto it = evals.hosts.find(h);
       if (it != evals.hosts.end() && it->second.value && it->second.value->is_string()) {
@@ -152,10 +199,15 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
   opts.timeout = in.repo->buildTimeout;
   opts.logDir = in.logDir;
   opts.gcRootDir = in.gcRootDir;
+  if (in.untrusted) {
+    opts.timeout = std::min<std::chrono::milliseconds>(opts.timeout, untrusted_.buildTimeout);
+    opts.maxSilentTime = untrusted_.maxSilentTime;
+    opts.refuseFixedOutput = !in.approved;
+  }
   BuildProgressRelay relay(listener, clock_);
   build::BuildResult result;
   {
-    Slots::Held slot(builds_);
+    PrioritySlots::Held slot(builds_, in.priority);
     build::Builder builder(nix, clock_);
     result = builder.build(targets, opts, &relay);
   }
@@ -163,6 +215,7 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
     BuildHostOutcome o;
     o.host = h.host;
     o.ok = h.ok();
+    o.needsApproval = h.state == build::HostState::NeedsApproval;
     o.drvPath = h.drvPath;
     o.outPath = h.outPath;
     o.logTail = h.logTail;

@@ -1,9 +1,10 @@
 // The real stages behind the scheduler's ports (stages.h): the planner (static / exact /
 // auto, DESIGN.md §5) over the mirror, the builder (one nix build for the run's hosts, logs
 // and GC roots in the state directory), and the SSH deployer with the configured rollout.
-// Concurrency limits (Config::concurrency) are enforced here with one semaphore per stage
-// shared by every run: evals for planning and drvPath evaluation, builds for nix builds, and
-// deploys for hosts being deployed at once.
+// Concurrency limits (Config::concurrency) are enforced here with slots shared by every run
+// (slots.h): evaluation slots for planning and drvPath evaluation (plan and build stage share
+// them), build slots for nix builds, both with deploys first and bounded shares for pull
+// requests and forks; and a semaphore for hosts being deployed at once.
 //
 // All three are thread-safe: several runs call them at once.
 #pragma once
@@ -21,7 +22,9 @@
 #include "runner/core/process.h"
 #include "runner/deploy/host_lock.h"
 #include "runner/nix/nix_cli.h"
+#include "runner/scheduler/slots.h"
 #include "runner/scheduler/stages.h"
+#include "runner/scheduler/untrusted_source.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/deployments.h"
 
@@ -46,36 +49,48 @@ class Slots {
   std::counting_semaphore<4096> sem_;
 };
 
+// How the plan and build stages evaluate and build a fork's code (README "Untrusted
+// evaluation"): through `jail` (a NixCli with nix::untrustedNixOptions) on sources that
+// `sources` prepared. When the runner cannot run the jail, `jail` is null and every fork's
+// run fails with `unavailable` — it is never evaluated as the runner instead.
+struct UntrustedNix {
+  nix::NixCli* jail = nullptr;
+  UntrustedSources* sources = nullptr;
+  std::string unavailable;
+  std::chrono::seconds buildTimeout{1800};  // at most; RepoConfig::buildTimeout when shorter
+  std::chrono::seconds maxSilentTime{600};
+};
+
 class NixPlanStage final : public PlanStage {
  public:
-  // `nix`, `untrusted` (the NixCli for PlanInput::untrusted, with nix::untrustedNixOptions),
-  // `log` and `cache` (may be null) must outlive this object.
-  NixPlanStage(nix::NixCli& nix, nix::NixCli& untrusted, DrvPathCache* cache, int evals,
-               Logger& log)
+  // `nix`, the parts of `untrusted`, `evals` (shared with the build stage), `log` and `cache`
+  // (may be null) must outlive this object. `evalWorkers`: nix processes one plan may run.
+  NixPlanStage(nix::NixCli& nix, UntrustedNix untrusted, PrioritySlots& evals, DrvPathCache* cache,
+               int evalWorkers, Logger& log)
       : nix_(nix),
-        untrusted_(untrusted),
+        untrusted_(std::move(untrusted)),
         cache_(cache),
         evals_(evals),
-        evalWorkers_(evals),
+        evalWorkers_(evalWorkers),
         log_(log) {}
   Plan plan(const PlanInput& input) override;
 
  private:
   nix::NixCli& nix_;
-  nix::NixCli& untrusted_;
+  UntrustedNix untrusted_;
   DrvPathCache* cache_;
-  Slots evals_;
+  PrioritySlots& evals_;
   int evalWorkers_;
   Logger& log_;
 };
 
 class NixBuildStage final : public BuildStage {
  public:
-  // `untrusted` is the NixCli for BuildInput::untrusted (nix::untrustedNixOptions).
-  NixBuildStage(nix::NixCli& nix, nix::NixCli& untrusted, const Clock& clock, int builds, int evals,
-                Logger& log)
+  // `nix`, the parts of `untrusted`, `evals`, `builds`, `clock` and `log` must outlive it.
+  NixBuildStage(nix::NixCli& nix, UntrustedNix untrusted, const Clock& clock, PrioritySlots& builds,
+                PrioritySlots& evals, Logger& log)
       : nix_(nix),
-        untrusted_(untrusted),
+        untrusted_(std::move(untrusted)),
         clock_(clock),
         builds_(builds),
         evals_(evals),
@@ -84,10 +99,10 @@ class NixBuildStage final : public BuildStage {
 
  private:
   nix::NixCli& nix_;
-  nix::NixCli& untrusted_;
+  UntrustedNix untrusted_;
   const Clock& clock_;
-  Slots builds_;
-  Slots evals_;
+  PrioritySlots& builds_;
+  PrioritySlots& evals_;
   Logger& log_;
 };
 

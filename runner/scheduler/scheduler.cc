@@ -154,11 +154,17 @@ bool runDeploys(const RunView& run, const RepoConfig& repo) {
                                       branch) != repo.deployBranches.end();
 }
 
+SlotClass slotClassOf(const RunView& run, const RepoConfig& repo) {
+  if (runDeploys(run, repo)) return SlotClass::Deploy;
+  return run.fromFork ? SlotClass::Fork : SlotClass::Check;
+}
+
 Scheduler::Scheduler(SchedulerPorts ports, SchedulerOptions options)
     : p_(ports),
       o_(std::move(options)),
       deliveries_(p_.db, p_.clock),
-      runs_(p_.db, p_.clock, p_.config.effectivePublicUrl()) {}
+      runs_(p_.db, p_.clock, p_.config.effectivePublicUrl()),
+      approvals_(p_.db, p_.clock) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -557,7 +563,11 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
         n.sha = sha;
         n.baseSha = e.baseSha;
       }
-      return processed(newRun(n));
+      if (rq.approve) {
+        if (!n.fromFork) return ignored("nothing to approve: the pull request is not from a fork");
+        approvals_.approve(n.forge, n.repo, n.sha, e.prNumber, rq.requestedBy);
+      }
+      return processed(newRun(n), rq.approve ? " (approved " + shortSha(n.sha) + ")" : "");
     }
 
     case EventKind::Rerun: {
@@ -597,6 +607,18 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
           return ignored("re-run refused: " + which + " is of commit " +
                          shortSha(parent->view.sha) + ", not " + shortSha(e.headSha));
       }
+      const bool approve =
+          prepared.decision ? prepared.decision->request.approve : e.command == "approve";
+      if (approve) {
+        if (!parent->view.fromFork)
+          return ignored("nothing to approve: run " + std::to_string(parent->view.id) +
+                         " is not of a pull request from a fork");
+        approvals_.approve(parent->view.forge, parent->view.repo, parent->view.sha,
+                           parent->view.prNumber,
+                           prepared.decision && !prepared.decision->request.requestedBy.empty()
+                               ? prepared.decision->request.requestedBy
+                               : (e.sender.empty() ? e.forgeType : e.sender));
+      }
       store::NewRun n;
       n.repo = parent->view.repo;
       n.forge = parent->view.forge;
@@ -622,7 +644,9 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
 bool Scheduler::runNext() {
   if (stopping_) return false;
   retryUnfinished();  // before claiming: a run finished late lets its branch go on
-  auto rec = runs_.claimNext();
+  // One worker is always left for a run that deploys (issue 19: a deploy never waits
+  // behind pull request checks).
+  auto rec = runs_.claimNext(std::max(1, o_.runWorkers - 1));
   if (!rec) return false;
   execute(std::move(*rec));
   wake_.notify_all();  // a run of the same ref may be able to start now
@@ -698,9 +722,10 @@ void Scheduler::execute(store::RunRecord rec) {
     if (!base && usable(rec.view.baseSha)) base = rec.view.baseSha;
     ctx.setBase(base.value_or(""));
 
-    // Plan.
-    // A fork's code is evaluated and built without credentials.
-    PlanInput pin{repo, gitDir, base, rec.view.sha, logDir / "plan.log", rec.view.fromFork};
+    // Plan. A fork's code is evaluated in the jail (README "Untrusted evaluation").
+    const SlotClass priority = slotClassOf(rec.view, *repo);
+    PlanInput pin{repo,    gitDir, base, rec.view.sha, logDir / "plan.log", rec.view.fromFork,
+                  priority};
     Plan plan = p_.planner.plan(pin);
     nlohmann::json pj = plan;
     runs_.setPlan(id, base.value_or(""), pj.dump());
@@ -748,6 +773,29 @@ void Scheduler::execute(store::RunRecord rec) {
       toBuild.push_back({h.name, h.newDrv});
     }
 
+    // A fork's build, by the repository's policy (untrusted.build) and approvals.
+    bool approved = false;
+    if (rec.view.fromFork && !toBuild.empty()) {
+      approved = approvals_.find(rec.view.forge, rec.view.repo, rec.view.sha).has_value();
+      std::optional<std::pair<HostState, std::string>> hold;
+      const UntrustedPolicy& policy = repo->untrusted;
+      if (!policy.evaluate)
+        hold = {HostState::Skipped,
+                "not built: pull requests from forks are planned only (untrusted.evaluate: off)"};
+      else if (policy.build == UntrustedBuild::Never)
+        hold = {HostState::Skipped,
+                "not built: pull requests from forks are not built (untrusted.build: never)"};
+      else if (policy.build == UntrustedBuild::Approve && !approved)
+        hold = {HostState::Waiting,
+                "waiting for approval: a writer comments /switchyard approve (or approves it on "
+                "the run page) to build " +
+                    shortSha(rec.view.sha)};
+      if (hold) {
+        for (const auto& b : toBuild) ctx.set(b.host, Stage::Build, hold->first, hold->second);
+        toBuild.clear();
+      }
+    }
+
     // Build.
     std::map<std::string, BuildHostOutcome> built;
     if (!toBuild.empty()) {
@@ -757,7 +805,10 @@ void Scheduler::execute(store::RunRecord rec) {
                      toBuild,
                      logDir,
                      o_.stateDir / "gcroots" / std::to_string(id),
-                     rec.view.fromFork};
+                     rec.view.fromFork,
+                     priority,
+                     base,
+                     approved};
       for (auto& o : p_.builder.build(bin, ctx)) built[o.host] = o;
       for (const auto& b : toBuild) {
         auto it = built.find(b.host);
@@ -766,13 +817,15 @@ void Scheduler::execute(store::RunRecord rec) {
           continue;
         }
         const auto& o = it->second;
-        ctx.set(b.host, Stage::Build, o.ok ? HostState::Succeeded : HostState::Failed, o.summary,
-                [&](RunHostView& v) {
-                  v.drvPath = o.drvPath;
-                  v.outPath = o.outPath;
-                  v.logTail = o.logTail;
-                  v.logPath = (logDir / (b.host + ".log")).string();
-                });
+        const HostState state = o.ok              ? HostState::Succeeded
+                                : o.needsApproval ? HostState::Waiting
+                                                  : HostState::Failed;
+        ctx.set(b.host, Stage::Build, state, o.summary, [&](RunHostView& v) {
+          v.drvPath = o.drvPath;
+          v.outPath = o.outPath;
+          v.logTail = o.logTail;
+          v.logPath = (logDir / (b.host + ".log")).string();
+        });
       }
     }
 

@@ -56,6 +56,7 @@
 #include "runner/report/gateway.h"
 #include "runner/scheduler/mirrors.h"
 #include "runner/scheduler/stages.h"
+#include "runner/store/approvals.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
 #include "runner/store/runs.h"
@@ -174,6 +175,7 @@ class Scheduler {
   SchedulerOptions o_;
   store::Deliveries deliveries_;
   store::Runs runs_;
+  store::Approvals approvals_;
   std::mutex mu_;
   std::condition_variable wake_;
   bool pending_ = false;  // GUARDED_BY(mu_)
@@ -190,6 +192,10 @@ class Scheduler {
 // Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that
 // are not limited to plan/build and come from no pull request or fork.
 bool runDeploys(const RunView& run, const RepoConfig& repo);
+
+// Whose slots a run takes (slots.h): Deploy for runs that deploy, Fork for a fork's pull
+// request, Check for the other pull request runs.
+SlotClass slotClassOf(const RunView& run, const RepoConfig& repo);
 
 // A RunReporter that only logs (until runner/report is wired in).
 class LoggingRunReporter final : public RunReporter {

@@ -20,16 +20,18 @@
 #include "runner/core/config.h"
 #include "runner/core/plan.h"
 #include "runner/core/run.h"
+#include "runner/scheduler/slots.h"
 
 namespace runner::scheduler {
 
 struct PlanInput {
-  const RepoConfig* repo = nullptr;  // never null
-  std::filesystem::path gitDir;      // the mirror (or the configured local repository)
-  std::optional<std::string> from;   // base commit; nullopt: no base (every host affected)
-  std::string to;                    // the run's commit
-  std::filesystem::path logFile;     // where the stage may write what it did
-  bool untrusted = false;            // a fork's code: Nix gets no credentials
+  const RepoConfig* repo = nullptr;       // never null
+  std::filesystem::path gitDir;           // the mirror (or the configured local repository)
+  std::optional<std::string> from;        // base commit; nullopt: no base (every host affected)
+  std::string to;                         // the run's commit
+  std::filesystem::path logFile;          // where the stage may write what it did
+  bool untrusted = false;                 // a fork's code: evaluated in the jail only
+  SlotClass priority = SlotClass::Check;  // whose evaluation slots it takes (slots.h)
 };
 
 class PlanStage {
@@ -52,7 +54,12 @@ struct BuildInput {
   std::vector<BuildHost> hosts;
   std::filesystem::path logDir;     // <logDir>/<host>.log
   std::filesystem::path gcRootDir;  // <gcRootDir>/<host>
-  bool untrusted = false;           // a fork's code: Nix gets no credentials
+  bool untrusted = false;           // a fork's code: evaluated and built in the jail only
+  SlotClass priority = SlotClass::Check;
+  // Untrusted code: the commit whose flake.lock is trusted (the pull request's base), and
+  // whether a writer approved `sha` (its fixed-output derivations may then run).
+  std::optional<std::string> baseSha;
+  bool approved = false;
 };
 
 struct BuildHostOutcome {
@@ -62,6 +69,7 @@ struct BuildHostOutcome {
   std::optional<std::string> outPath;
   std::string summary;  // "built in 2m14s", "failed: builder for … exited with 1"
   std::string logTail;
+  bool needsApproval = false;  // not built: untrusted code that needs a writer's approval
 };
 
 // Live progress from a stage; called on the stage's threads, must be quick and thread-safe.

@@ -127,13 +127,25 @@ std::vector<int64_t> Runs::supersedeQueued(const std::string& repo, const std::s
   return ids;
 }
 
-std::optional<RunRecord> Runs::claimNext() {
+namespace {
+// SQL: whether run `r` (an alias) may deploy — the runs that go first (slots.h).
+std::string deploysSql(const std::string& r) {
+  return "(" + r + ".kind = 'deploy' OR (" + r + ".kind = 'rerun' AND " + r +
+         ".pr_number = 0 AND " + r + ".from_fork = 0 AND " + r +
+         ".stage_filter IN ('', 'deploy')))";
+}
+}  // namespace
+
+std::optional<RunRecord> Runs::claimNext(int maxRunningChecks) {
   std::optional<RunRecord> out;
   db_.transaction([&] {
     auto rows = select(
         "AS r WHERE state = 'queued' AND NOT EXISTS (SELECT 1 FROM runs AS o WHERE "
-        "o.state = 'running' AND o.repo = r.repo AND o.ref = r.ref) ORDER BY id LIMIT 1",
-        {});
+        "o.state = 'running' AND o.repo = r.repo AND o.ref = r.ref) AND (" +
+            deploysSql("r") +
+            " OR (SELECT COUNT(*) FROM runs AS c WHERE c.state = 'running' AND NOT " +
+            deploysSql("c") + ") < ?1) ORDER BY " + deploysSql("r") + " DESC, id LIMIT 1",
+        {int64_t{maxRunningChecks}});
     if (rows.empty()) return;
     int64_t now = clock_.nowMillis();
     db_.exec(

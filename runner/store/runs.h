@@ -68,7 +68,10 @@ class Runs {
                                        const std::string& why);
   // Takes the oldest queued run whose (repo, ref) has no running run, marks it running
   // (started_at, attempts + 1) and returns it; nullopt when none can start. One transaction.
-  std::optional<RunRecord> claimNext();
+  // Runs that may deploy (kind deploy, or a re-run of no pull request) are claimed first, and
+  // a pull request's run only while fewer than `maxRunningChecks` of those run: the workers
+  // left are kept for deploys.
+  std::optional<RunRecord> claimNext(int maxRunningChecks = 1 << 30);
 
   // Sets the state (and finished_at for final states; error when non-empty).
   void setState(int64_t id, RunState state, const std::string& error = "");

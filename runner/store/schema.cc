@@ -131,6 +131,19 @@ CREATE INDEX runs_by_delivery ON runs(delivery);
 ALTER TABLE runs ADD COLUMN announced_state TEXT NOT NULL DEFAULT '';
 UPDATE runs SET announced_state = state;
 )sql",
+      // 5: approvals of forks' commits: a writer let this head commit of a pull request from
+      // a fork build (untrusted.build: approve) and run its fixed-output derivations
+      R"sql(
+CREATE TABLE approvals (
+  forge        TEXT NOT NULL,
+  repo         TEXT NOT NULL,
+  sha          TEXT NOT NULL,
+  pr_number    INTEGER NOT NULL,
+  approved_by  TEXT NOT NULL,
+  approved_at  INTEGER NOT NULL,   -- unix ms
+  PRIMARY KEY (forge, repo, sha)
+);
+)sql",
   };
   return kMigrations;
 }

@@ -59,6 +59,32 @@ TEST_CASE("comment commands: rerun with hosts, or nothing", "[unit][forge]") {
   CHECK(runner::parseCommentCommand("/switchyardrerun").kind == CommentCommand::Kind::None);
 }
 
+TEST_CASE("comment commands count only as text a reader sees", "[unit][forge]") {
+  using K = CommentCommand::Kind;
+  // hidden in an HTML comment, on one line or across lines
+  CHECK(runner::parseCommentCommand("LGTM <!-- \n/switchyard rerun\n -->").kind == K::None);
+  CHECK(runner::parseCommentCommand("<!--\n/switchyard rerun").kind == K::None);  // unterminated
+  // an indented code block (four spaces or a tab), and a quote
+  CHECK(runner::parseCommentCommand("see:\n\n    /switchyard rerun\n").kind == K::None);
+  CHECK(runner::parseCommentCommand("see:\n\n\t/switchyard rerun\n").kind == K::None);
+  CHECK(runner::parseCommentCommand(">> /switchyard rerun").kind == K::None);
+  // the visible text after a hidden part still counts
+  CHECK(runner::parseCommentCommand("<!-- x -->\n/switchyard rerun web").hosts ==
+        std::vector<std::string>{"web"});
+  CHECK(runner::parseCommentCommand("<!-- x --> /switchyard rerun").kind == K::Command);
+  // up to three spaces of indentation is still a paragraph
+  CHECK(runner::parseCommentCommand("   /switchyard rerun").kind == K::Command);
+}
+
+TEST_CASE("comment commands: approve takes no hosts", "[unit][forge]") {
+  auto a = runner::parseCommentCommand("/switchyard approve");
+  CHECK(a.kind == CommentCommand::Kind::Command);
+  CHECK(a.command == "approve");
+  auto bad = runner::parseCommentCommand("/switchyard approve web");
+  CHECK(bad.kind == CommentCommand::Kind::Invalid);
+  CHECK(bad.problem.find("approve takes no host names") == 0);
+}
+
 TEST_CASE("comment commands: refused with a reason", "[unit][forge]") {
   auto unknown = runner::parseCommentCommand("/switchyard deploy octavia");
   CHECK(unknown.kind == CommentCommand::Kind::Invalid);

@@ -274,7 +274,7 @@ TEST_CASE("a host's deploy target: given, then Clan, then Colmena, then its name
   CHECK(chooseTarget("db", given, nullptr).text == "db");
 }
 
-TEST_CASE("untrusted evaluations run Nix and git without credentials", "[unit][nix]") {
+TEST_CASE("fetches for forks run Nix and git without credentials", "[unit][nix]") {
   runner::os::TempDir tmp("sy-untrusted");
   // A stand-in for nix that records the environment it was given.
   const fs::path envFile = tmp.path() / "env";
@@ -299,7 +299,7 @@ TEST_CASE("untrusted evaluations run Nix and git without credentials", "[unit][n
   CHECK(trusted.at("SSH_AUTH_SOCK") == "/tmp/agent.sock");
   CHECK_FALSE(trusted.count("GIT_SSH_COMMAND"));
 
-  auto env = envOf(untrustedNixOptions(base, tmp.path() / "home"));
+  auto env = envOf(credentiallessNixOptions(base, tmp.path() / "home"));
   CHECK(env.at("HOME") == (tmp.path() / "home").string());
   CHECK(env.at("NIX_CONFIG") == "access-tokens = ");  // the first line; netrc on the next
   CHECK(runner::os::readFile(envFile).find("\nnetrc-file = /dev/null\n") != std::string::npos);
@@ -313,7 +313,7 @@ TEST_CASE("untrusted evaluations run Nix and git without credentials", "[unit][n
   ::unsetenv("GIT_SSH");
 }
 
-TEST_CASE("Nix honours the untrusted options over nix.conf", "[integration][nix]") {
+TEST_CASE("Nix honours the credential-less options over nix.conf", "[integration][nix]") {
   runner::os::TempDir tmp("sy-untrusted-nix");
   runner::os::writeFileAtomic(tmp.path() / "user.conf", "access-tokens = github.com=secret\n");
   NixCliOptions base;
@@ -326,7 +326,7 @@ TEST_CASE("Nix honours the untrusted options over nix.conf", "[integration][nix]
     return procs.run(r).out;
   };
   CHECK(show(base).find("access-tokens = github.com=secret") != std::string::npos);
-  auto out = show(untrustedNixOptions(base, tmp.path() / "home"));
+  auto out = show(credentiallessNixOptions(base, tmp.path() / "home"));
   CHECK(out.find("github.com=secret") == std::string::npos);
   CHECK(out.find("netrc-file = /dev/null") != std::string::npos);
 }

@@ -191,6 +191,8 @@ struct Harness {
       if (!e.stage.empty()) d.request.stage = stageFrom(e.stage);
       d.request.trigger =
           e.kind == EventKind::CommentCommand ? RunTrigger::Comment : RunTrigger::Rerequest;
+      d.request.approve = e.command == "approve";
+      d.request.requestedBy = e.commentAuthor;
       return d;
     };
     return o;
@@ -263,6 +265,11 @@ struct Harness {
     auto r = runs().get(id);
     REQUIRE(r);
     return *r;
+  }
+  std::string summaryOf(int64_t id, const std::string& host) {
+    for (const auto& h : runs().hosts(id))
+      if (h.host == host) return h.summary;
+    return "(no such host)";
   }
   std::map<std::string, std::string> hostStates(int64_t id) {
     std::map<std::string, std::string> out;
@@ -430,6 +437,7 @@ TEST_CASE("a newer push supersedes queued runs of the branch and plans from thei
 TEST_CASE("pull requests build only — forks too — sync supersedes, close cancels",
           "[unit][scheduler]") {
   Harness h;
+  h.config.repos[0].untrusted.build = UntrustedBuild::Always;
   std::string head1 = h.commit("hosts/web1.nix");
   h.deliver(h.pr(PrAction::Opened, 7, head1, h.sha0));
   h.drain();
@@ -448,7 +456,7 @@ TEST_CASE("pull requests build only — forks too — sync supersedes, close can
   h.deliver(h.pr(PrAction::Opened, 8, head2, h.sha0, true));
   h.drain();
   CHECK(h.run(2).view.fromFork);
-  // Its code is planned and built without credentials; the first PR's with them.
+  // Its code is planned and built in the jail; the first PR's as the runner.
   CHECK(h.plan.calls.back().untrusted);
   CHECK(h.build.untrusted == std::vector<bool>{false, true});
   h.deliver(h.rerun(2));
@@ -835,4 +843,97 @@ TEST_CASE("a forge re-run of a run of another repository or commit is refused",
   CHECK(h.run(3).view.parentRunId == 1);
   CHECK(h.run(3).view.sha == s1);
   CHECK(h.runs().list(10).size() == 3);
+}
+
+namespace {
+Event approveComment(int64_t pr, const std::string& author) {
+  Event c;
+  c.kind = EventKind::CommentCommand;
+  c.repo = "alice/infra";
+  c.prNumber = pr;
+  c.command = "approve";
+  c.commentAuthor = author;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("a fork's pull request waits for a writer's approval before it builds",
+          "[unit][scheduler]") {
+  Harness h;  // untrusted.build: approve, the default
+  std::string head = h.commit("hosts/web1.nix");
+  h.deliver(h.pr(PrAction::Opened, 9, head, h.sha0, true));
+  h.drain();
+  CHECK(h.plan.calls.back().untrusted);
+  CHECK(h.build.calls.empty());  // planned, not built
+  CHECK(h.hostStates(1).at("web1") == "build/waiting");
+  CHECK(h.run(1).view.state == RunState::Succeeded);
+  CHECK(h.summaryOf(1, "web1").find("/switchyard approve") != std::string::npos);
+
+  // A reader's approval is refused; a writer's records the commit and builds it.
+  int64_t refused = h.deliver(approveComment(9, "mallory"));
+  h.drain();
+  CHECK(h.deliveryState(refused) == "ignored: re-run refused: mallory has read access");
+  CHECK(h.build.calls.empty());
+  h.writers.insert("alice");
+  int64_t ok = h.deliver(approveComment(9, "alice"));
+  h.drain();
+  CHECK(h.deliveryState(ok).find("processed: run 2 (approved") == 0);
+  REQUIRE(h.build.calls.size() == 1);
+  CHECK(h.build.untrusted.back());
+  CHECK(h.hostStates(2).at("web1") == "build/succeeded");
+  CHECK(h.deployer.calls.empty());
+  store::Approvals approvals(*h.db, h.clock);
+  auto a = approvals.find("home", "alice/infra", head);
+  REQUIRE(a);
+  CHECK(a->approvedBy == "alice");
+
+  // The approval is for that commit only: a new push to the fork waits again.
+  std::string head2 = h.commit("hosts/web1.nix");
+  h.deliver(h.pr(PrAction::Synchronized, 9, head2, h.sha0, true));
+  h.drain();
+  CHECK(h.build.calls.size() == 1);
+  CHECK(h.hostStates(3).at("web1") == "build/waiting");
+}
+
+TEST_CASE("untrusted policy: never builds, or only plans statically", "[unit][scheduler]") {
+  Harness h;
+  h.config.repos[0].untrusted.build = UntrustedBuild::Never;
+  std::string head = h.commit("hosts/web1.nix");
+  h.deliver(h.pr(PrAction::Opened, 4, head, h.sha0, true));
+  h.drain();
+  CHECK(h.build.calls.empty());
+  CHECK(h.hostStates(1).at("web1") == "build/skipped");
+  CHECK(h.summaryOf(1, "web1").find("untrusted.build: never") != std::string::npos);
+  // a same-repository pull request is not affected by the fork policy
+  h.deliver(h.pr(PrAction::Opened, 5, head, h.sha0, false));
+  h.drain();
+  CHECK(h.build.calls.size() == 1);
+  CHECK_FALSE(h.build.untrusted.back());
+}
+
+TEST_CASE("runs that deploy are claimed first and keep a worker free", "[unit][scheduler]") {
+  Harness h;
+  auto runs = h.runs();
+  store::NewRun check;
+  check.repo = "alice/infra";
+  check.kind = RunKind::Check;
+  check.prNumber = 1;
+  check.fromFork = true;
+  check.sha = std::string(40, 'c');
+  check.ref = "refs/pull/1/head";
+  int64_t c1 = runs.create(check);
+  check.ref = "refs/pull/2/head";
+  int64_t c2 = runs.create(check);
+  store::NewRun deploy;
+  deploy.repo = "alice/infra";
+  deploy.kind = RunKind::Deploy;
+  deploy.sha = std::string(40, 'd');
+  deploy.ref = "refs/heads/main";
+  int64_t d = runs.create(deploy);
+  // three workers: the deploy goes first though it came last; then one check, and the
+  // second check waits (one worker stays free for the next deploy)
+  CHECK(runs.claimNext(2)->view.id == d);
+  CHECK(runs.claimNext(2)->view.id == c1);
+  CHECK(runs.claimNext(1).has_value() == false);
+  CHECK(runs.claimNext(2)->view.id == c2);
 }

@@ -156,9 +156,9 @@ TEST_CASE("runs: round trip, supersede, claiming per ref, last deployed commit",
   int64_t a = runs.create(m);
   m.sha = std::string(40, '2');
   int64_t b = runs.create(m);
-  CHECK(runs.claimNext()->view.id == id);  // oldest first
-  CHECK(runs.claimNext()->view.id == a);
-  CHECK_FALSE(runs.claimNext());  // b waits for a (same ref)
+  CHECK(runs.claimNext()->view.id == a);   // runs that deploy first
+  CHECK(runs.claimNext()->view.id == id);  // then the pull request's
+  CHECK_FALSE(runs.claimNext());           // b waits for a (same ref)
   m.sha = std::string(40, '3');
   int64_t c = runs.create(m);
   CHECK(runs.supersedeQueued("alice/infra", "refs/heads/main", c, c, "newer") ==
