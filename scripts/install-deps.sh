@@ -41,6 +41,12 @@ for n in $(seq 1 32); do
     --shell /usr/sbin/nologin "nixbld$n"
 done
 
+# The account pull requests from forks run as (untrusted.user; README "Untrusted
+# evaluation"): no home, no shell, no groups but its own, not a nix trusted-user.
+id switchyard-untrusted >/dev/null 2>&1 || useradd --system --no-create-home \
+  --home-dir /nonexistent --shell /usr/sbin/nologin --comment "Switchyard untrusted code" \
+  switchyard-untrusted
+
 mkdir -p /etc/nix
 if ! grep -q 'switchyard' /etc/nix/nix.conf 2>/dev/null; then
   cat > /etc/nix/nix.conf <<'CONF'

@@ -206,7 +206,8 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
               std::cout << (printedAny ? "\n" : "") << "==> " << name << " <==\n";
               lastHeader = name;
             }
-            std::cout << chunk << std::flush;
+            // Logs are scrubbed when written; older files and hand-copied ones may not be.
+            std::cout << neutralizeControls(chunk) << std::flush;
             offsets[name] += static_cast<std::streamoff>(chunk.size());
             any = printedAny = true;
           }

@@ -381,8 +381,9 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (root["state_dir"])
     if (auto s = r.string(root["state_dir"], "state_dir")) c.stateDir = r.resolve(*s);
   if (const auto& u = root["untrusted"]; u) {
-    readUntrustedPolicy(r, u, "untrusted", c.untrusted.defaults,
-                        {"user", "eval_timeout", "build_timeout", "max_silent_time"});
+    readUntrustedPolicy(
+        r, u, "untrusted", c.untrusted.defaults,
+        {"user", "eval_timeout", "build_timeout", "max_silent_time", "restrict_eval"});
     if (u.IsMap()) {
       if (u["user"])
         if (auto s = r.string(u["user"], "untrusted.user")) {
@@ -397,6 +398,9 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
       if (u["build_timeout"])
         if (auto d = r.duration(u["build_timeout"], "untrusted.build_timeout"))
           c.untrusted.buildTimeout = *d;
+      if (u["restrict_eval"])
+        if (auto v = r.boolean(u["restrict_eval"], "untrusted.restrict_eval"))
+          c.untrusted.restrictEval = *v;
       if (u["max_silent_time"])
         if (auto d = r.duration(u["max_silent_time"], "untrusted.max_silent_time"))
           c.untrusted.maxSilentTime = *d;

@@ -147,6 +147,8 @@ Daemon::Daemon(Config config, DaemonOptions options)
   P.webDb = store::Database::open(dbFile, store::Durability::Full);
   fs::permissions(dbFile, fs::perms::owner_read | fs::perms::owner_write,
                   fs::perm_options::replace);  // SQLite gives -wal and -shm the same mode
+  P.intakeDb->setRedactor(&redactor_);         // no row the daemon writes holds a secret
+  P.webDb->setRedactor(&redactor_);
 
   P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
   P.writer = std::make_unique<store::DeliveryWriter>(*P.intakeDb, P.clock, [this] {
@@ -164,6 +166,9 @@ Daemon::Daemon(Config config, DaemonOptions options)
   }
   if (config_.uiTokenFile) {
     P.uiToken = os::readSecretFile(*config_.uiTokenFile, &redactor_);
+  }
+  if (config_.ssh.identityFile) {  // never read here otherwise (libssh reads it): redact only
+    if (auto key = os::readFileIfExists(*config_.ssh.identityFile)) redactor_.add(*key);
   }
 }
 
@@ -222,11 +227,11 @@ int Daemon::start() {
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
     P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
                                                           P.drvCache.get(), cc.evals, *log_);
-    P.builder = std::make_unique<scheduler::NixBuildStage>(*P.nix, untrusted, P.clock,
-                                                           *P.buildSlots, *P.evalSlots, *log_);
+    P.builder = std::make_unique<scheduler::NixBuildStage>(
+        *P.nix, untrusted, P.clock, *P.buildSlots, *P.evalSlots, *log_, &redactor_);
     P.deployer = std::make_unique<scheduler::SshDeployStage>(
         scheduler::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix,
-                               P.clock, *log_},
+                               P.clock, *log_, &redactor_},
         config_.ssh, config_.concurrency.deploys);
     P.logReporter = std::make_unique<scheduler::LoggingRunReporter>(*log_);
     P.mirrors = std::make_unique<scheduler::Mirrors>(config_.stateDir, *log_);
@@ -266,7 +271,7 @@ int Daemon::start() {
     scheduler::DeployStage& deployer = options_.deployer ? *options_.deployer : *P.deployer;
     P.sched = std::make_unique<scheduler::Scheduler>(
         scheduler::SchedulerPorts{config_, *P.intakeDb, P.clock, *log_, reporter, *P.mirrors,
-                                  planner, builder, deployer},
+                                  planner, builder, deployer, &redactor_},
         opts);
     P.sched->start();
     P.scheduler = P.sched.get();

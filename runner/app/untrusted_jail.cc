@@ -112,6 +112,7 @@ UntrustedJailSetup setUpUntrustedJail(const Config& config, ProcessRunner& procs
   jail.account = confine;
   jail.home = s.home->path();
   jail.evalTimeout = config.untrusted.evalTimeout;
+  jail.restrictEval = config.untrusted.restrictEval;
   // The daemon must answer the jailed account (its Nix has no other way to the store).
   auto opts = nix::untrustedNixOptions({}, jail);
   RunOptions ping;

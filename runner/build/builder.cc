@@ -7,6 +7,7 @@
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/os/log_file.h"
 
 namespace fs = std::filesystem;
 
@@ -66,14 +67,12 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
     for (const auto& t : toBuild) drvs.push_back(t.drvPath);
   }
 
-  std::map<std::string, std::unique_ptr<std::ofstream>> logs;
+  std::map<std::string, std::unique_ptr<os::LogFile>> logs;
   if (!options.logDir.empty()) {
-    fs::create_directories(options.logDir);
     for (const auto& t : toBuild) {
-      fs::path file = options.logDir / (t.host + ".log");
-      auto out = std::make_unique<std::ofstream>(file, std::ios::trunc);
-      if (!*out) throw SysError(errno, "opening " + file.string());
-      *out << "# switchyard build of " << t.host << ": " << t.drvPath << "\n";
+      auto out = std::make_unique<os::LogFile>(options.logDir / (t.host + ".log"),
+                                               os::LogFile::Mode::Truncate, options.redactor);
+      out->line("# switchyard build of " + t.host + ": " + t.drvPath);
       logs[t.host] = std::move(out);
     }
   }
@@ -84,7 +83,7 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   monitor.onHostLine = [&](const std::string& host, const std::string& drvName,
                            std::string_view line) {
     if (auto it = logs.find(host); it != logs.end())
-      *it->second << drvName << "> " << line << "\n" << std::flush;
+      it->second->line(drvName + "> " + std::string(line));
     if (observer) observer->onLogLine(host, drvName, line);
   };
   auto notify = [&] {
@@ -128,9 +127,10 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
       }
     }
     if (auto it = logs.find(h.host); it != logs.end()) {
-      *it->second << "# result: " << toString(h.state) << " after " << formatDuration(h.duration)
-                  << (h.outPath && h.ok() ? " -> " + *h.outPath : std::string()) << "\n";
-      if (!h.ok()) *it->second << "# " << h.message << "\n";
+      it->second->line("# result: " + std::string(toString(h.state)) + " after " +
+                       formatDuration(h.duration) +
+                       (h.outPath && h.ok() ? " -> " + *h.outPath : std::string()));
+      if (!h.ok()) it->second->line("# " + h.message);
     }
   }
   notify();

@@ -19,6 +19,10 @@
 #include "runner/core/clock.h"
 #include "runner/nix/nix_cli.h"
 
+namespace runner {
+class Redactor;
+}
+
 namespace runner::build {
 
 struct BuildOptions {
@@ -36,6 +40,9 @@ struct BuildOptions {
   // outputs may then be garbage collected at any time).
   std::filesystem::path gcRootDir;
   size_t tailLines = 25;  // lines of the failing derivation's log in HostBuildResult::logTail
+  // Log lines pass through it (os::LogFile): secrets redacted, control characters made
+  // visible. Not owned; may be null.
+  const Redactor* redactor = nullptr;
 };
 
 struct BuildResult {

@@ -105,7 +105,11 @@ struct UntrustedConfig {
   std::chrono::seconds evalTimeout{300};      // per evaluation process
   std::chrono::seconds buildTimeout{1800};    // the whole build of a run
   std::chrono::seconds maxSilentTime{600};    // a builder silent this long is killed
-  UntrustedPolicy defaults;                   // repos[].untrusted overrides these
+  // Nix's restrict-eval in the jail (only inputs and store paths readable, no URI). It also
+  // refuses inputs on local paths (git+file, path) that the base branch locks — turn it
+  // off for such repositories; the account and the missing network still hold.
+  bool restrictEval = true;
+  UntrustedPolicy defaults;  // repos[].untrusted overrides these
 };
 
 struct Config {

@@ -1,5 +1,6 @@
 #include "runner/core/log.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "runner/core/text.h"
@@ -7,10 +8,24 @@
 namespace runner {
 
 void Redactor::add(std::string secret) {
-  if (secret.size() < 4) return;  // a 1-3 byte "secret" would redact ordinary text
+  constexpr size_t kMin = 8;  // a shorter "secret" would redact ordinary words
+  std::vector<std::string> add;
+  if (secret.find('\n') != std::string::npos)
+    for (const auto& raw : split(secret, '\n')) {
+      std::string line(trim(raw));
+      if (line.size() >= 16 && !startsWith(line, "-----")) add.push_back(line);
+    }
+  if (secret.size() >= kMin) add.push_back(std::move(secret));
   std::scoped_lock lk(mu_);
-  secrets_.push_back(std::move(secret));
+  for (auto& s : add)
+    if (std::find(secrets_.begin(), secrets_.end(), s) == secrets_.end())
+      secrets_.push_back(std::move(s));
+  // Longest first: a line of a key is replaced only where the whole key is not.
+  std::sort(secrets_.begin(), secrets_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
+
+std::string Redactor::scrub(std::string_view text) const { return apply(neutralizeControls(text)); }
 
 std::string Redactor::apply(std::string_view text) const {
   std::string out(text);

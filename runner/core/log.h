@@ -14,8 +14,14 @@ enum class LogLevel { Debug, Info, Warn, Error };
 // Replaces every registered secret with "[redacted]". Thread-safe.
 class Redactor {
  public:
+  // Registers a secret (shorter than 8 bytes: ignored, it would redact ordinary words). A
+  // secret of several lines (a PEM key) is also registered line by line (lines of 16 bytes or
+  // more, without its BEGIN/END lines), so a quoted line of it is redacted too.
   void add(std::string secret);
   std::string apply(std::string_view text) const;
+  // For text from builds, evaluations and forges on its way to a log file or a terminal:
+  // neutralizeControls, then apply.
+  std::string scrub(std::string_view text) const;
 
  private:
   mutable std::mutex mu_;

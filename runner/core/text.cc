@@ -161,4 +161,42 @@ std::string shellQuote(std::string_view s) {
   return out;
 }
 
+std::string neutralizeControls(std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0x1b && i + 1 < s.size() && s[i + 1] == '[') {  // CSI: drop it when it is SGR
+      size_t j = i + 2;
+      while (j < s.size() && ((s[j] >= '0' && s[j] <= '9') || s[j] == ';')) ++j;
+      if (j < s.size() && s[j] == 'm') {
+        i = j;
+        continue;
+      }
+    }
+    if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f && c != 0xc2)) {
+      out += static_cast<char>(c);
+      continue;
+    }
+    if (c == 0xc2) {  // U+0080..U+009F (C1 controls) are 0xC2 0x80..0x9F in UTF-8
+      if (i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+          static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+        unsigned char d = static_cast<unsigned char>(s[++i]);
+        out += "\\u00";
+        out += kHex[d >> 4];
+        out += kHex[d & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+      continue;
+    }
+    if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;  // CRLF: keep the LF
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
 }  // namespace runner

@@ -43,4 +43,10 @@ std::string htmlEscape(std::string_view s);
 // Quotes a string for a POSIX shell command line (single quotes).
 std::string shellQuote(std::string_view s);
 
+// Text from builds, evaluations and forges made harmless for a terminal or a log viewer:
+// colour codes (ESC [ … m) are dropped, every other control character — ESC starting an OSC
+// title or clipboard write, BEL, a lone CR that overwrites a line, C1 controls — becomes a
+// visible escape ("\x1b", "\u009b"). Newlines and tabs stay. Invalid UTF-8 is kept as bytes.
+std::string neutralizeControls(std::string_view s);
+
 }  // namespace runner

@@ -228,16 +228,16 @@ NixCliOptions untrustedNixOptions(NixCliOptions base, const UntrustedJail& jail)
   env["NIX_REMOTE"] = "daemon";
   // Read after nix.conf. A client the daemon does not trust cannot change the build
   // settings that matter (sandbox, substituters); these are the evaluator's own.
-  env["NIX_CONFIG"] =
-      "access-tokens = \n"
-      "netrc-file = /dev/null\n"
-      "restrict-eval = true\n"
-      "pure-eval = true\n"
-      "allowed-uris = \n"
-      "allow-import-from-derivation = false\n"
-      "accept-flake-config = false\n"
-      "flake-registry = \n"
-      "warn-dirty = false\n";
+  env["NIX_CONFIG"] = std::string("access-tokens = \n") +
+                      "netrc-file = /dev/null\n"
+                      "restrict-eval = " +
+                      std::string(jail.restrictEval ? "true" : "false") + "\n" +
+                      "pure-eval = true\n"
+                      "allowed-uris = \n"
+                      "allow-import-from-derivation = false\n"
+                      "accept-flake-config = false\n"
+                      "flake-registry = \n"
+                      "warn-dirty = false\n";
   return base;
 }
 
@@ -295,6 +295,7 @@ std::string nixErrorText(std::string_view stderrText) {
   bool inError = false;
   for (const auto& raw : split(stderrText, '\n')) {
     std::string line = stripAnsi(raw);
+    if (startsWith(line, "error (ignored)")) continue;  // Nix 2.8 noise from its caches
     if (!inError && startsWith(line, "error")) inError = true;
     if (!inError) continue;
     if (startsWith(line, "warning:") || startsWith(line, "(use '--show-trace'")) continue;

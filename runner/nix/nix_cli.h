@@ -58,6 +58,7 @@ struct UntrustedJail {
   Confinement account;
   std::filesystem::path home;
   std::chrono::milliseconds evalTimeout = std::chrono::minutes(5);
+  bool restrictEval = true;  // false: pure evaluation only (local inputs readable by path)
 };
 NixCliOptions untrustedNixOptions(NixCliOptions base, const UntrustedJail& jail);
 

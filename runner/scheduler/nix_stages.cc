@@ -13,6 +13,7 @@
 #include "runner/deploy/rollout.h"
 #include "runner/deploy/ssh_deployer.h"
 #include "runner/git/repository.h"
+#include "runner/os/log_file.h"
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_format.h"
 #include "runner/plan/static_planner.h"
@@ -22,24 +23,24 @@ namespace fs = std::filesystem;
 namespace runner::scheduler {
 namespace {
 
-// Appends lines to per-host log files; thread-safe.
+// Appends lines to per-host log files (os::LogFile: scrubbed); thread-safe.
 class LogFiles {
  public:
-  explicit LogFiles(fs::path dir) : dir_(std::move(dir)) {}
+  LogFiles(fs::path dir, const Redactor* redactor) : dir_(std::move(dir)), redactor_(redactor) {}
   void line(const std::string& host, std::string_view text) {
     std::scoped_lock lk(mu_);
     auto& f = files_[host];
-    if (!f) {
-      fs::create_directories(dir_);
-      f = std::make_unique<std::ofstream>(dir_ / (host + ".log"), std::ios::app);
-    }
-    *f << text << "\n" << std::flush;
+    if (!f)
+      f = std::make_unique<os::LogFile>(dir_ / (host + ".log"), os::LogFile::Mode::Append,
+                                        redactor_);
+    f->line(text);
   }
 
  private:
   fs::path dir_;
+  const Redactor* redactor_;
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<std::ofstream>> files_;
+  std::map<std::string, std::unique_ptr<os::LogFile>> files_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -199,6 +200,7 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
   opts.timeout = in.repo->buildTimeout;
   opts.logDir = in.logDir;
   opts.gcRootDir = in.gcRootDir;
+  opts.redactor = redactor_;
   if (in.untrusted) {
     opts.timeout = std::min<std::chrono::milliseconds>(opts.timeout, untrusted_.buildTimeout);
     opts.maxSilentTime = untrusted_.maxSilentTime;
@@ -404,7 +406,7 @@ std::vector<DeployHostOutcome> SshDeployStage::deploy(const DeployInput& in,
                                   ports_.deployments, ancestry,         ports_.clock, ports_.log};
   deploy::SshDeployer deployer(services, settings);  // throws ConfigError without known_hosts
   LimitedDeployer limited(deployer, deploys_);
-  LogFiles logs(in.logDir);
+  LogFiles logs(in.logDir, ports_.redactor);
   DeployRelay relay(listener, logs);
   deploy::DeployRequest request;
   request.repo = in.repo->name;

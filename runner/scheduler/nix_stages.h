@@ -87,14 +87,16 @@ class NixPlanStage final : public PlanStage {
 class NixBuildStage final : public BuildStage {
  public:
   // `nix`, the parts of `untrusted`, `evals`, `builds`, `clock` and `log` must outlive it.
+  // `redactor` (may be null) scrubs the build logs.
   NixBuildStage(nix::NixCli& nix, UntrustedNix untrusted, const Clock& clock, PrioritySlots& builds,
-                PrioritySlots& evals, Logger& log)
+                PrioritySlots& evals, Logger& log, const Redactor* redactor = nullptr)
       : nix_(nix),
         untrusted_(std::move(untrusted)),
         clock_(clock),
         builds_(builds),
         evals_(evals),
-        log_(log) {}
+        log_(log),
+        redactor_(redactor) {}
   std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
 
  private:
@@ -104,6 +106,7 @@ class NixBuildStage final : public BuildStage {
   PrioritySlots& builds_;
   PrioritySlots& evals_;
   Logger& log_;
+  const Redactor* redactor_;
 };
 
 // What the SSH deploy stage needs; each must outlive the stage and be thread-safe.
@@ -116,6 +119,7 @@ struct DeployPorts {
   nix::NixCli& nix;  // target discovery (clan / colmena options)
   const Clock& clock;
   Logger& log;
+  const Redactor* redactor = nullptr;  // scrubs the deploy logs; may be null
 };
 
 class SshDeployStage final : public DeployStage {

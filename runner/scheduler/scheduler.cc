@@ -9,6 +9,7 @@
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
+#include "runner/os/log_file.h"
 #include "runner/plan/plan_format.h"
 
 namespace fs = std::filesystem;
@@ -730,10 +731,10 @@ void Scheduler::execute(store::RunRecord rec) {
     nlohmann::json pj = plan;
     runs_.setPlan(id, base.value_or(""), pj.dump());
     {
-      std::ofstream(logDir / "plan.log", std::ios::trunc)
-          << "# plan " << (base ? shortSha(*base) : std::string("(no base)")) << ".."
-          << shortSha(rec.view.sha) << " (" << toString(plan.mode) << ")\n"
-          << plan::formatPlanTable(plan);
+      os::LogFile planLog(logDir / "plan.log", os::LogFile::Mode::Truncate, p_.redactor);
+      planLog.line("# plan " + (base ? shortSha(*base) : std::string("(no base)")) + ".." +
+                   shortSha(rec.view.sha) + " (" + toString(plan.mode) + ")");
+      for (const auto& line : split(plan::formatPlanTable(plan), '\n')) planLog.line(line);
     }
     bestEffort(p_.log, "run " + std::to_string(id) + ": reporting the plan",
                [&] { p_.reporter.planned(ctx.view(), plan); });

@@ -95,6 +95,7 @@ struct SchedulerPorts {
   PlanStage& planner;
   BuildStage& builder;
   DeployStage& deployer;
+  const Redactor* redactor = nullptr;  // scrubs what the scheduler writes to logs; may be null
 };
 
 class Scheduler {

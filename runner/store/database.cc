@@ -4,6 +4,7 @@
 
 #include "runner/core/c_handle.h"
 #include "runner/core/error.h"
+#include "runner/core/log.h"
 #include "runner/store/schema.h"
 
 namespace fs = std::filesystem;
@@ -169,7 +170,11 @@ std::vector<SqlRow> Database::query(std::string_view sql, const std::vector<SqlV
             return sqlite3_bind_int64(st, idx, v);
           else if constexpr (std::is_same_v<T, double>)
             return sqlite3_bind_double(st, idx, v);
-          else
+          else if (const Redactor* r = redactor_.load()) {
+            const std::string text = r->apply(v);
+            return sqlite3_bind_text(st, idx, text.data(), static_cast<int>(text.size()),
+                                     SQLITE_TRANSIENT);
+          } else
             return sqlite3_bind_text(st, idx, v.data(), static_cast<int>(v.size()),
                                      SQLITE_TRANSIENT);
         },
@@ -216,6 +221,8 @@ int64_t Database::exec(std::string_view sql, const std::vector<SqlValue>& params
   query(sql, params);
   return sqlite3_changes64(impl_->db.get());
 }
+
+void Database::setRedactor(const Redactor* redactor) { redactor_ = redactor; }
 
 int64_t Database::lastInsertId() {
   std::scoped_lock lk(mu_);

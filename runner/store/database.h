@@ -8,6 +8,7 @@
 // safely through SQLite's own locking (BEGIN IMMEDIATE for writes).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -18,6 +19,10 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+namespace runner {
+class Redactor;
+}
 
 namespace runner::store {
 
@@ -63,6 +68,11 @@ class Database {
   int64_t exec(std::string_view sql, const std::vector<SqlValue>& params = {});
   int64_t lastInsertId();
 
+  // Every text bound to a statement from now on passes through `redactor` first (a secret
+  // in a build's error, a forge that echoes a token): no row the runner writes holds a
+  // registered secret. `redactor` must outlive the connection; nullptr turns it off.
+  void setRedactor(const Redactor* redactor);
+
  private:
   struct Impl;
   explicit Database(std::unique_ptr<Impl> impl, std::filesystem::path file);
@@ -71,6 +81,7 @@ class Database {
   std::filesystem::path file_;
   std::recursive_mutex mu_;
   int txnDepth_ = 0;  // GUARDED_BY(mu_)
+  std::atomic<const Redactor*> redactor_{nullptr};
 };
 
 // Convenience for optional values.
