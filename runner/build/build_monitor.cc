@@ -273,7 +273,11 @@ std::vector<HostBuildResult> BuildMonitor::finish(const nix::BuildRun& run,
         for (const auto& e : errors)
           if (e.find(*r.failedDrv) != std::string::npos) r.message = e;
       } else {
-        r.message = errors.empty() ? "nix build " + run.process.describeStatus() : errors.back();
+        // Nothing in its closure failed: it was not built (nix stopped, or was stopped). The
+        // errors name other hosts' derivations; only one naming its own closure is its.
+        r.message = "not built: nix build " + run.process.describeStatus();
+        for (const auto& e : errors)
+          if (auto drv = drvInError(e); drv && h.closure.count(*drv)) r.message = e;
       }
     }
     if (r.failedDrv) {
@@ -281,8 +285,11 @@ std::vector<HostBuildResult> BuildMonitor::finish(const nix::BuildRun& run,
       r.logTail = join(std::vector<std::string>(tail.begin(), tail.end()), "\n");
     }
     for (const auto& e : errors) {
-      if (r.failedDrv && e.find(*r.failedDrv) == std::string::npos) continue;
-      r.logTail += (r.logTail.empty() ? "" : "\n") + e;
+      // Only errors about this host's own derivations: never another host's failure.
+      auto drv = drvInError(e);
+      bool own =
+          r.failedDrv ? e.find(*r.failedDrv) != std::string::npos : (drv && h.closure.count(*drv));
+      if (own) r.logTail += (r.logTail.empty() ? "" : "\n") + e;
     }
     if (r.state == HostState::TimedOut) r.logTail += (r.logTail.empty() ? "" : "\n") + r.message;
     out.push_back(std::move(r));

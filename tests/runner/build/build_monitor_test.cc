@@ -116,3 +116,49 @@ TEST_CASE("TerminalProgress: one line on a tty, plain lines otherwise", "[unit][
   q.onHostFinished(p.hosts[2], std::chrono::milliseconds(3300));
   CHECK(plain.str() == "web1: building (5 derivations)\nweb2: built after 3.3s\n");
 }
+
+TEST_CASE("a host that was not built never shows another host's error", "[unit][build]") {
+  nix::DerivationSet closure = nix::parseShowDerivation(data("build_failure_closure.json"));
+  std::vector<HostTarget> targets;
+  for (const auto& drv : split(std::string(trim(data("build_failure_toplevels.txt"))), '\n'))
+    targets.push_back({split(nix::storePathName(drv), '-').at(2), drv});
+  REQUIRE(targets.size() == 3);
+  const std::string db1 = targets[0].drvPath;
+  const std::string web2 = targets[2].drvPath;
+  REQUIRE(targets[2].host == "web2");
+  std::vector<nix::LogEvent> events;
+  std::set<std::string> willBuild;
+  std::set<uint64_t> web2Activities;  // dropped: nix stopped before web2's toplevel started
+  for (const auto& line : split(data("build_failure_internal_json.log"), '\n')) {
+    if (line.empty()) continue;
+    auto ev = nix::parseLogLine(line);
+    if (auto* s = std::get_if<nix::ActivityStart>(&ev); s && s->path()) {
+      if (s->type == nix::ActivityType::Build) willBuild.insert(*s->path());
+      if (*s->path() == web2) web2Activities.insert(s->id);
+    }
+    if (auto* st = std::get_if<nix::ActivityStop>(&ev); st && web2Activities.count(st->id))
+      continue;
+    if (auto* r = std::get_if<nix::ActivityResult>(&ev); r && web2Activities.count(r->id)) continue;
+    if (auto* s = std::get_if<nix::ActivityStart>(&ev); s && web2Activities.count(s->id)) continue;
+    events.push_back(std::move(ev));
+  }
+  REQUIRE_FALSE(web2Activities.empty());
+  const std::string db1Out = closure.at(db1).outputs.at("out");
+  const std::string web2Out = closure.at(web2).outputs.at("out");
+  BuildMonitor m(targets, closure, willBuild,
+                 [&](const std::string& p) { return p != db1Out && p != web2Out; });
+  int ms = 0;
+  for (const auto& ev : events) m.handle(ev, std::chrono::milliseconds(ms += 10));
+  nix::BuildRun run;
+  run.process.exitStatus = 1;
+  auto results = m.finish(run, std::chrono::milliseconds(ms));
+  REQUIRE(results.size() == 3);
+  const HostBuildResult& r = results[2];
+  CHECK(r.host == "web2");
+  CHECK(r.state == HostState::Failed);
+  CHECK_FALSE(r.failedDrv);
+  CHECK(r.message.find(db1) == std::string::npos);  // db1's failure is db1's alone
+  CHECK(r.logTail.find(db1) == std::string::npos);
+  CHECK(r.message.find("not built") != std::string::npos);
+  CHECK(results[0].message.find(db1) != std::string::npos);
+}
