@@ -18,8 +18,10 @@
 #include "runner/app/daemon.h"
 #include "runner/app/web.h"
 #include "runner/core/error.h"
+#include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "runner/os/files.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
 #include "runner/store/runs.h"
@@ -183,11 +185,12 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
         auto files = [&] {
           std::vector<std::pair<std::string, fs::path>> out;
           if (!o->host.empty()) {
-            out.emplace_back(o->host, dir / (o->host + ".log"));
+            out.emplace_back(o->host, os::pathUnder(dir, o->host, ".log"));
             return out;
           }
           out.emplace_back("plan", dir / "plan.log");
-          for (const auto& h : runs.hosts(runId)) out.emplace_back(h.host, dir / (h.host + ".log"));
+          for (const auto& h : runs.hosts(runId))
+            if (validLogName(h.host)) out.emplace_back(h.host, os::pathUnder(dir, h.host, ".log"));
           return out;
         };
         std::map<std::string, std::streamoff> offsets;

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "runner/core/error.h"
+#include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/os/files.h"
 
@@ -232,7 +233,15 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
   RepoConfig repo;
   repo.untrusted = c.untrusted.defaults;
   if (n["name"]) {
-    if (auto s = r.string(n["name"], key + ".name")) repo.name = *s;
+    if (auto s = r.string(n["name"], key + ".name")) {
+      repo.name = *s;
+      try {  // the name becomes the mirror's path: it must stay inside the state dir
+        os::pathUnder("/", *s);
+      } catch (const InputError&) {
+        r.error(n["name"], key + ".name",
+                "'" + *s + "' is not a repository name (owner/name, no '.' or '..' parts)");
+      }
+    }
   } else {
     r.error(n, key + ".name", "is required (owner/name as the forge names it)");
   }
@@ -302,6 +311,10 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
         std::string hk = key + ".hosts." + kv.first.Scalar();
         HostConfig h;
         h.name = kv.first.Scalar();
+        if (auto why = hostNameProblem(h.name)) {
+          r.error(kv.first, hk, "is not an accepted host name: " + *why);
+          continue;
+        }
         if (kv.second.IsNull()) {
           repo.hosts.push_back(h);
           continue;
@@ -468,6 +481,10 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (root["hook_secret_file"])
     c.hookSecretFile = r.secretFile(root["hook_secret_file"], "hook_secret_file");
   if (root["ui_token_file"]) c.uiTokenFile = r.secretFile(root["ui_token_file"], "ui_token_file");
+  if (root["private_ui"])
+    if (auto v = r.boolean(root["private_ui"], "private_ui")) c.privateUi = *v;
+  if (c.privateUi && !c.uiTokenFile)
+    r.error(root["private_ui"], "private_ui", "needs ui_token_file (the login token)");
   std::set<std::string> names;
   for (size_t i = 0; i < c.repos.size(); ++i)
     if (!c.repos[i].name.empty() && !names.insert(c.repos[i].name).second)

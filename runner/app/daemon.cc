@@ -166,6 +166,10 @@ Daemon::Daemon(Config config, DaemonOptions options)
   }
   if (config_.uiTokenFile) {
     P.uiToken = os::readSecretFile(*config_.uiTokenFile, &redactor_);
+    if (P.uiToken->size() < 32)
+      throw ConfigError(config_.uiTokenFile->string() + ": the UI token is " +
+                        std::to_string(P.uiToken->size()) +
+                        " bytes; use at least 32 (e.g. `head -c 32 /dev/urandom | base64`)");
   }
   if (config_.ssh.identityFile) {  // never read here otherwise (libssh reads it): redact only
     if (auto key = os::readFileIfExists(*config_.ssh.identityFile)) redactor_.add(*key);

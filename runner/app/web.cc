@@ -1,5 +1,6 @@
 #include "runner/app/web.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -7,8 +8,10 @@
 #include <thread>
 
 #include "runner/core/error.h"
+#include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "runner/os/files.h"
 #include "runner/plan/plan_format.h"
 #include "runner/store/deliveries.h"
 
@@ -57,22 +60,45 @@ http::Response page(int status, const std::string& title, const std::string& con
   return http::Response::html(status, render("layout", d));
 }
 
-// Only local paths are followed after a login (no open redirect).
+// Only local paths are followed after a login (no open redirect): a path of printable ASCII
+// without backslashes whose second character is not '/' (browsers drop tabs and newlines,
+// so "/\t/evil.example" would be "//evil.example").
 std::string safeNext(const std::string& next) {
-  if (next.size() > 1 && next[0] == '/' && next[1] != '/' && next.find('\\') == std::string::npos)
-    return next;
-  return "/";
+  if (next.size() < 2 || next[0] != '/' || next[1] == '/') return next == "/" ? next : "/";
+  for (unsigned char c : next)
+    if (c <= 0x20 || c >= 0x7f || c == '\\') return "/";
+  return next;
+}
+
+constexpr auto kSessionIdle = std::chrono::hours(12);
+constexpr auto kSessionMax = std::chrono::hours(24 * 7);
+constexpr auto kFailureWindow = std::chrono::minutes(1);
+constexpr size_t kFailuresPerClient = 5;
+constexpr size_t kFailuresInAll = 50;
+
+// "host[:port]" of a URL ("https://ci.example.org/x" -> "ci.example.org"), lowercased.
+std::string authorityOf(const std::string& url) {
+  auto p = url.find("://");
+  std::string rest = p == std::string::npos ? url : url.substr(p + 3);
+  return toLower(rest.substr(0, rest.find('/')));
+}
+
+std::string withoutPort(const std::string& hostPort) {
+  if (!hostPort.empty() && hostPort[0] == '[') return hostPort.substr(0, hostPort.find(']') + 1);
+  return hostPort.substr(0, hostPort.find(':'));
+}
+
+bool isIpLiteral(const std::string& host) {
+  if (!host.empty() && host[0] == '[') return true;  // IPv6
+  if (host.empty()) return false;
+  for (char c : host)
+    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.')) return false;
+  return true;
 }
 
 }  // namespace
 
-bool validLogName(std::string_view name) {
-  if (name.empty() || name.size() > 63 || name[0] == '.') return false;
-  for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
-      return false;
-  return true;
-}
+bool validLogName(std::string_view name) { return !hostNameProblem(name).has_value(); }
 
 nlohmann::json runJson(const store::RunRecord& r, const std::vector<RunHostView>& hosts) {
   const RunView& v = r.view;
@@ -114,7 +140,7 @@ nlohmann::json runDetailJson(const store::RunRecord& r, const std::vector<RunHos
                          {"summary", h.summary}};
     if (h.drvPath) hj["drv_path"] = *h.drvPath;
     if (h.outPath) hj["out_path"] = *h.outPath;
-    if (h.logPath) hj["log_path"] = *h.logPath;
+    if (h.logPath) hj["log_url"] = "/runs/" + std::to_string(v.id) + "/logs/" + h.host;
     if (h.startedAt) hj["started_at"] = isoTime(*h.startedAt);
     if (h.finishedAt) hj["finished_at"] = isoTime(*h.finishedAt);
     hs.push_back(std::move(hj));
@@ -131,14 +157,59 @@ nlohmann::json runDetailJson(const store::RunRecord& r, const std::vector<RunHos
 std::optional<Web::Session> Web::session(const http::Request& req) {
   std::string id = req.cookie("sy_session");
   if (id.empty()) return std::nullopt;
+  const auto now = std::chrono::steady_clock::now();
   std::scoped_lock lk(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return std::nullopt;
+  if (now - it->second.lastSeen > kSessionIdle || now - it->second.created > kSessionMax) {
+    sessions_.erase(it);
+    return std::nullopt;
+  }
+  it->second.lastSeen = now;
   return it->second;
+}
+
+bool Web::mayRead(const http::Request& req) {
+  if (!ctx_.config.privateUi) return true;
+  if (!ctx_.uiToken) return false;
+  if (session(req)) return true;
+  auto auth = req.headers.get("Authorization");
+  return auth && startsWith(*auth, "Bearer ") && constantTimeEquals(auth->substr(7), *ctx_.uiToken);
+}
+
+bool Web::tooManyFailures(const std::string& client) {
+  const auto now = std::chrono::steady_clock::now();
+  std::scoped_lock lk(mu_);
+  auto fresh = [&](std::vector<std::chrono::steady_clock::time_point>& v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [&](auto t) { return now - t > kFailureWindow; }),
+            v.end());
+    return v.size();
+  };
+  if (fresh(allFailures_) >= kFailuresInAll) return true;
+  auto it = failures_.find(client);
+  return it != failures_.end() && fresh(it->second) >= kFailuresPerClient;
+}
+
+void Web::recordFailure(const std::string& client) {
+  const auto now = std::chrono::steady_clock::now();
+  std::scoped_lock lk(mu_);
+  if (failures_.size() > 10000) failures_.clear();  // bounded; the global limit still holds
+  failures_[client].push_back(now);
+  allFailures_.push_back(now);
+}
+
+bool Web::hostAllowed(const http::Request& req) const {
+  auto host = req.headers.get("Host");
+  if (!host) return true;  // HTTP/1.0 clients: nothing to rebind
+  const std::string h = toLower(withoutPort(*host));
+  if (h.empty() || isIpLiteral(h) || h == "localhost") return true;
+  return h == withoutPort(authorityOf(ctx_.config.effectivePublicUrl()));
 }
 
 void Web::install(http::Server& server) {
   auto& intake = ctx_.intake;
+  // Signed deliveries and the health check answer whatever the Host: a forge's delivery is
+  // authenticated by its signature, not by the name it used.
   server.route("POST", "/hooks/git", [&intake](const http::Request& req) {
     return jsonReply(intake.hookDelivery(deliveryOf(req)));
   });
@@ -149,31 +220,56 @@ void Web::install(http::Server& server) {
     ctx_.db.query("SELECT 1");
     return http::Response::text(200, "ok\n");
   });
-  server.route("GET", "/metrics", [this](const http::Request&) { return metrics(); });
-  server.route("GET", "/api/runs", [this](const http::Request& req) {
-    int limit = 50;
-    if (auto l = req.param("limit"); !l.empty()) limit = static_cast<int>(parseId(l));
-    store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& r : runs.list(std::clamp(limit, 1, 1000)))
-      out.push_back(runJson(r, runs.hosts(r.view.id)));
-    return http::Response::json(200, out.dump(2));
-  });
-  server.route("GET", "/api/runs/:id", [this](const http::Request& req) {
-    store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
-    auto r = runs.get(parseId(req.param("id")));
-    if (!r) return http::Response::json(404, R"({"error":"no such run"})");
-    return http::Response::json(200, runDetailJson(*r, runs.hosts(r->view.id)).dump(2));
-  });
-  server.route("GET", "/", [this](const http::Request& req) { return runsPage(req); });
-  server.route("GET", "/runs", [this](const http::Request& req) { return runsPage(req); });
-  server.route("GET", "/runs/:id", [this](const http::Request& req) { return runPage(req); });
+  // Everything else is for browsers and tools: the Host must be this runner's name (no DNS
+  // rebinding), and reading may need a login (privateUi).
+  auto site = [this](bool read, auto handler) {
+    return [this, read, handler](const http::Request& req) -> http::Response {
+      if (!hostAllowed(req))
+        return http::Response::text(421, "this runner answers to " +
+                                             authorityOf(ctx_.config.effectivePublicUrl()) +
+                                             " (public_url), not to that Host\n");
+      if (read && !mayRead(req)) {
+        if (startsWith(req.path, "/api/") || req.path == "/metrics")
+          return http::Response::text(401, "log in, or send Authorization: Bearer <ui token>\n");
+        return http::Response::redirect("/login?next=" + safeNext(req.path));
+      }
+      return handler(req);
+    };
+  };
+  server.route("GET", "/metrics", site(true, [this](const http::Request&) { return metrics(); }));
+  server.route("GET", "/api/runs", site(true, [this](const http::Request& req) {
+                 int limit = 50;
+                 if (auto l = req.param("limit"); !l.empty()) limit = static_cast<int>(parseId(l));
+                 store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+                 nlohmann::json out = nlohmann::json::array();
+                 for (const auto& r : runs.list(std::clamp(limit, 1, 1000)))
+                   out.push_back(runJson(r, runs.hosts(r.view.id)));
+                 return http::Response::json(200, out.dump(2));
+               }));
+  server.route("GET", "/api/runs/:id", site(true, [this](const http::Request& req) {
+                 store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+                 auto r = runs.get(parseId(req.param("id")));
+                 if (!r) return http::Response::json(404, R"({"error":"no such run"})");
+                 return http::Response::json(200,
+                                             runDetailJson(*r, runs.hosts(r->view.id)).dump(2));
+               }));
+  auto runs = [this](const http::Request& req) { return runsPage(req); };
+  server.route("GET", "/", site(true, runs));
+  server.route("GET", "/runs", site(true, runs));
+  server.route("GET", "/runs/:id",
+               site(true, [this](const http::Request& req) { return runPage(req); }));
   server.route("GET", "/runs/:id/logs/:host",
-               [this](const http::Request& req) { return logStream(req); });
-  server.route("POST", "/runs/:id/rerun", [this](const http::Request& req) { return rerun(req); });
-  server.route("GET", "/login", [this](const http::Request& req) { return loginForm(req); });
-  server.route("POST", "/login", [this](const http::Request& req) { return login(req); });
-  server.route("POST", "/logout", [this](const http::Request& req) { return logout(req); });
+               site(true, [this](const http::Request& req) { return logStream(req); }));
+  server.route("POST", "/runs/:id/rerun",
+               site(false, [this](const http::Request& req) { return rerun(req); }));
+  server.route("POST", "/runs/:id/approve",
+               site(false, [this](const http::Request& req) { return approve(req); }));
+  server.route("GET", "/login",
+               site(false, [this](const http::Request& req) { return loginForm(req); }));
+  server.route("POST", "/login",
+               site(false, [this](const http::Request& req) { return login(req); }));
+  server.route("POST", "/logout",
+               site(false, [this](const http::Request& req) { return logout(req); }));
 }
 
 http::Response Web::runsPage(const http::Request&) {
@@ -241,7 +337,9 @@ http::Response Web::runPage(const http::Request& req) {
   if (canRerun) d.set("csrf", sess->csrf);
   fs::path logDir = ctx_.config.stateDir / "logs" / std::to_string(v.id);
   mstch::data hosts{mstch::data::type::list};
+  bool waiting = false;
   for (const auto& h : runs.hosts(v.id)) {
+    waiting |= h.state == HostState::Waiting;
     mstch::data hd;
     hd.set("run_id", std::to_string(v.id));
     hd.set("name", h.host);
@@ -250,12 +348,14 @@ http::Response Web::runPage(const http::Request& req) {
     hd.set("summary", h.summary);
     if (h.outPath) hd.set("out_path", *h.outPath);
     std::error_code ec;
-    hd.set("has_log", fs::exists(logDir / (h.host + ".log"), ec));
+    hd.set("has_log",
+           validLogName(h.host) && fs::exists(os::pathUnder(logDir, h.host, ".log"), ec));
     hd.set("can_rerun", canRerun);
     if (canRerun) hd.set("csrf", sess->csrf);
     hosts.push_back(hd);
   }
   d.set("hosts", hosts);
+  d.set("can_approve", canRerun && v.fromFork && waiting);
   if (r->planJson) {
     auto pj = nlohmann::json::parse(*r->planJson, nullptr, false);
     if (!pj.is_discarded()) d.set("plan", plan::formatPlanTable(pj.get<Plan>()));
@@ -267,7 +367,7 @@ http::Response Web::logStream(const http::Request& req) {
   int64_t id = parseId(req.param("id"));
   std::string name = req.param("host");
   if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
-  fs::path file = ctx_.config.stateDir / "logs" / std::to_string(id) / (name + ".log");
+  fs::path file = os::pathUnder(ctx_.config.stateDir / "logs" / std::to_string(id), name, ".log");
   store::Runs probe(ctx_.db, kClock, "");
   if (!probe.get(id)) return http::Response::text(404, "no such run\n");
   http::Response res;
@@ -336,19 +436,30 @@ http::Response Web::loginForm(const http::Request& req, const std::string& probl
 
 http::Response Web::login(const http::Request& req) {
   if (!ctx_.uiToken) return loginForm(req);
+  if (tooManyFailures(req.remoteAddr)) {
+    auto res = loginForm(req, "Too many wrong tokens lately; try again in a minute.");
+    res.status = 429;
+    res.headers.emplace_back("Retry-After", "60");
+    return res;
+  }
   if (!constantTimeEquals(req.param("token"), *ctx_.uiToken)) {
+    recordFailure(req.remoteAddr);
     ctx_.log.warn("refused a web login from " + req.remoteAddr);
     return loginForm(req, "That token is not right.");
   }
   std::string id = crypto::randomToken(32);
+  const auto now = std::chrono::steady_clock::now();
   {
     std::scoped_lock lk(mu_);
     if (sessions_.size() > 10000) sessions_.clear();  // bounded; everyone logs in again
-    sessions_[id] = Session{crypto::randomToken(32)};
+    sessions_[id] = Session{crypto::randomToken(32), now, now};
   }
   auto res = http::Response::redirect(safeNext(req.param("next")));
-  res.headers.emplace_back("Set-Cookie",
-                           "sy_session=" + id + "; Path=/; HttpOnly; SameSite=Strict");
+  const bool https = startsWith(ctx_.config.effectivePublicUrl(), "https://");
+  res.headers.emplace_back(
+      "Set-Cookie", "sy_session=" + id + "; Path=/; HttpOnly; SameSite=Strict" +
+                        (https ? "; Secure" : "") +
+                        "; Max-Age=" + std::to_string(std::chrono::seconds(kSessionMax).count()));
   return res;
 }
 
@@ -363,15 +474,42 @@ http::Response Web::logout(const http::Request& req) {
   return res;
 }
 
-http::Response Web::rerun(const http::Request& req) {
+std::optional<http::Response> Web::formRefusal(const http::Request& req, int64_t id) {
   if (!ctx_.uiToken) return http::Response::text(403, "re-runs from the web are off\n");
-  int64_t id = parseId(req.param("id"));
   auto sess = session(req);
   if (!sess) return http::Response::redirect("/login?next=/runs/" + std::to_string(id));
   if (req.param("csrf").empty() || !constantTimeEquals(req.param("csrf"), sess->csrf))
     return http::Response::text(403, "missing or wrong CSRF token; reload the run page\n");
   store::Runs runs(ctx_.db, kClock, "");
   if (!runs.get(id)) return http::Response::text(404, "no such run\n");
+  return std::nullopt;
+}
+
+http::Response Web::approve(const http::Request& req) {
+  int64_t id = parseId(req.param("id"));
+  if (auto refused = formRefusal(req, id)) return *refused;
+  store::Runs runs(ctx_.db, kClock, "");
+  if (!runs.get(id)->view.fromFork)
+    return http::Response::text(400, "run " + std::to_string(id) +
+                                         " is not of a pull request from a fork: nothing to "
+                                         "approve\n");
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.eventName = "approve";
+  e.command = "approve";
+  e.sender = "web login from " + req.remoteAddr;
+  e.runId = id;
+  auto stored = ctx_.intake.submit(e);
+  ctx_.log.info("web approval of run " + std::to_string(id) + " from " + req.remoteAddr +
+                " queued as delivery " + std::to_string(stored.id));
+  return http::Response::redirect("/runs/" + std::to_string(id) +
+                                  "?rerun=" + std::to_string(stored.id));
+}
+
+http::Response Web::rerun(const http::Request& req) {
+  int64_t id = parseId(req.param("id"));
+  if (auto refused = formRefusal(req, id)) return *refused;
   Event e;
   e.kind = EventKind::Rerun;
   e.forgeType = "ui";

@@ -14,19 +14,26 @@
 //                                  cookie; POST /logout
 //   POST /runs/<id>/rerun          re-run (form: host, csrf); needs the session cookie AND the
 //                                  session's CSRF token; queues a "ui" re-run delivery
+//   POST /runs/<id>/approve        approve a fork's commit so it builds (same protection)
 //
-// Re-run protection: the token is compared in constant time; sessions live in memory (a
-// restart logs everyone out); cookies are HttpOnly, SameSite=Strict; every state-changing
-// form carries the per-session CSRF token. Without a UI token file, re-runs from the web are
-// off (403) and the pages say so.
+// Protection: the token is compared in constant time, and wrong tokens are rate-limited (5
+// per client and 50 in all per minute, then 429); sessions live in memory (a restart logs
+// everyone out) and expire (12 h idle, 7 days at most); cookies are HttpOnly,
+// SameSite=Strict, and Secure when public_url is https; every state-changing form carries
+// the per-session CSRF token; redirects after login stay on this site. Requests whose Host
+// is a name other than public_url's (DNS rebinding) get 421, webhooks and /healthz aside.
+// Config::privateUi puts reading behind the login too. Without a UI token file, re-runs from
+// the web are off (403) and the pages say so.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -56,8 +63,20 @@ class Web {
  private:
   struct Session {
     std::string csrf;
+    std::chrono::steady_clock::time_point created, lastSeen;
   };
   std::optional<Session> session(const http::Request& req);
+  // Whether the request may read (always, unless Config::privateUi: a session, or the UI
+  // token as a bearer token).
+  bool mayRead(const http::Request& req);
+  // A wrong token from `client` now; true when it (or everyone) tried too often lately.
+  bool tooManyFailures(const std::string& client);
+  void recordFailure(const std::string& client);
+  bool hostAllowed(const http::Request& req) const;
+  http::Response approve(const http::Request& req);
+  // The session and CSRF checks of a state-changing form for run `id`; nullopt when they
+  // pass, else the answer to give.
+  std::optional<http::Response> formRefusal(const http::Request& req, int64_t id);
   http::Response runsPage(const http::Request& req);
   http::Response runPage(const http::Request& req);
   http::Response logStream(const http::Request& req);
@@ -70,6 +89,9 @@ class Web {
   WebContext ctx_;
   std::mutex mu_;
   std::map<std::string, Session> sessions_;  // GUARDED_BY(mu_) cookie -> session
+  // Wrong login tokens: per client address, and all of them (GUARDED_BY(mu_)).
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failures_;
+  std::vector<std::chrono::steady_clock::time_point> allFailures_;
   // Log streams following a growing file: each holds an HTTP worker thread, so they are
   // capped (kMaxFollowers) to keep threads for webhooks; beyond it a stream is a snapshot.
   static constexpr int kMaxFollowers = 16;

@@ -6,7 +6,9 @@
 #include <memory>
 
 #include "runner/core/error.h"
+#include "runner/core/plan.h"
 #include "runner/core/text.h"
+#include "runner/os/files.h"
 #include "runner/os/log_file.h"
 
 namespace fs = std::filesystem;
@@ -18,10 +20,29 @@ bool BuildResult::ok() const {
          std::all_of(hosts.begin(), hosts.end(), [](const HostBuildResult& h) { return h.ok(); });
 }
 
-BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOptions& options,
+BuildResult Builder::build(const std::vector<HostTarget>& requested, const BuildOptions& options,
                            BuildObserver* observer) {
   BuildResult result;
-  if (targets.empty()) return result;
+  // Host names become file names below (logs, GC roots): a name that breaks the host-name
+  // rule is refused here too, whatever the caller checked.
+  std::vector<HostBuildResult> refused;
+  std::vector<HostTarget> targets;
+  for (const auto& t : requested) {
+    if (auto why = hostNameProblem(t.host)) {
+      HostBuildResult r;
+      r.host = t.host;
+      r.drvPath = t.drvPath;
+      r.state = HostState::Failed;
+      r.message = "refused: " + *why;
+      refused.push_back(std::move(r));
+    } else {
+      targets.push_back(t);
+    }
+  }
+  if (targets.empty()) {
+    result.hosts = std::move(refused);
+    return result;
+  }
   const auto start = clock_.steadyNow();
   auto elapsed = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steadyNow() - start);
@@ -31,7 +52,6 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   nix::DerivationSet closure = nix_.showDerivations(drvs, true);
   nix::DryRun dry = nix_.dryRun(drvs);
 
-  std::vector<HostBuildResult> refused;
   std::vector<HostTarget> allowed;
   if (options.refuseFixedOutput) {
     for (const auto& t : targets) {
@@ -70,7 +90,7 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   std::map<std::string, std::unique_ptr<os::LogFile>> logs;
   if (!options.logDir.empty()) {
     for (const auto& t : toBuild) {
-      auto out = std::make_unique<os::LogFile>(options.logDir / (t.host + ".log"),
+      auto out = std::make_unique<os::LogFile>(os::pathUnder(options.logDir, t.host, ".log"),
                                                os::LogFile::Mode::Truncate, options.redactor);
       out->line("# switchyard build of " + t.host + ": " + t.drvPath);
       logs[t.host] = std::move(out);
@@ -121,7 +141,7 @@ BuildResult Builder::build(const std::vector<HostTarget>& targets, const BuildOp
   for (auto& h : result.hosts) {
     if (h.ok() && !options.gcRootDir.empty() && h.outPath) {
       std::string err;
-      if (!nix_.addGcRoot(options.gcRootDir / h.host, *h.outPath, &err)) {
+      if (!nix_.addGcRoot(os::pathUnder(options.gcRootDir, h.host), *h.outPath, &err)) {
         h.state = HostState::Failed;
         h.message = "built, but the GC root could not be added: " + err;
       }

@@ -124,6 +124,10 @@ struct Config {
   size_t maxBodyBytes = 25u << 20;
   std::optional<std::filesystem::path> hookSecretFile;  // shared secret of hooks/post-receive
   std::optional<std::filesystem::path> uiTokenFile;     // login token for the web UI re-run
+  // A private installation: reading runs, logs, the API and /metrics needs a login too (or,
+  // for the API and /metrics, `Authorization: Bearer <ui token>`). Webhooks and /healthz
+  // stay open.
+  bool privateUi = false;
 
   // The repo whose `path` is `repoPath` or, when there is exactly one repo, that one.
   const RepoConfig* repoFor(const std::filesystem::path& repoPath) const;

@@ -1,6 +1,7 @@
 #include "runner/core/plan.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
@@ -97,8 +98,42 @@ bool HostPlan::hasReason(ReasonKind k) const {
   return std::any_of(reasons.begin(), reasons.end(), [k](const Reason& r) { return r.kind == k; });
 }
 
+std::optional<std::string> hostNameProblem(std::string_view name) {
+  if (name.empty()) return "the name is empty";
+  if (name.size() > 253) return "the name is longer than 253 bytes";
+  if (name[0] == '.') return "the name starts with '.'";
+  for (unsigned char c : name) {
+    bool ok = std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    if (!ok || c >= 0x80)
+      return "the name holds " +
+             (c == '/'                ? std::string("'/'")
+              : c < 0x20 || c >= 0x7f ? "a byte that is not printable ASCII"
+                                      : "'" + std::string(1, static_cast<char>(c)) + "'") +
+             " (host names are letters, digits, '-', '_' and '.')";
+  }
+  return std::nullopt;
+}
+
+size_t refuseBadHostNames(Plan& plan) {
+  size_t n = 0;
+  for (auto& h : plan.hosts) {
+    auto why = hostNameProblem(h.name);
+    if (!why) continue;
+    h.refused = *why;
+    h.affected = false;
+    h.oldDrv.reset();
+    h.newDrv.reset();
+    ++n;
+  }
+  if (n > 0)
+    plan.warnings.push_back(std::to_string(n) + (n == 1 ? " host is" : " hosts are") +
+                            " refused: the name breaks the host-name rule");
+  return n;
+}
+
 std::string describeReasons(const HostPlan& host, const ReasonStyle& style) {
   std::vector<std::string> parts;
+  if (host.refused) return "refused: " + style.text(*host.refused);
   for (const auto& r : host.reasons) {
     switch (r.kind) {
       case ReasonKind::File:
@@ -219,6 +254,7 @@ void to_json(json& j, const HostPlan& v) {
        {"old_drv", optional(v.oldDrv)},
        {"new_drv", optional(v.newDrv)}};
   if (v.evalError) j["eval_error"] = *v.evalError;
+  if (v.refused) j["refused"] = *v.refused;
 }
 void from_json(const json& j, HostPlan& v) {
   v.name = j.at("name").get<std::string>();
@@ -227,6 +263,7 @@ void from_json(const json& j, HostPlan& v) {
   readOptional(j, "old_drv", v.oldDrv);
   readOptional(j, "new_drv", v.newDrv);
   readOptional(j, "eval_error", v.evalError);
+  readOptional(j, "refused", v.refused);
 }
 
 void to_json(json& j, const Plan& v) {

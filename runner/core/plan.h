@@ -62,6 +62,9 @@ struct HostPlan {
   std::optional<std::string> oldDrv;  // exact mode
   std::optional<std::string> newDrv;
   std::optional<std::string> evalError;  // exact mode: Nix's error for this host
+  // Set when the name breaks the host-name rule (hostNameProblem): why. Such a host is never
+  // built or deployed; the run shows it failed with this reason.
+  std::optional<std::string> refused;
   bool hasReason(ReasonKind k) const;
 };
 
@@ -81,6 +84,15 @@ struct Plan {
   std::vector<std::string> affectedHosts() const;
   const HostPlan* host(std::string_view name) const;
 };
+
+// The host-name rule (README "Decisions"): a host name — from the flake, Clan, Colmena or the
+// config — is 1 to 253 bytes of ASCII letters, digits, '-', '_' and '.', and does not start
+// with '.'. Names are data that later become file names, status contexts and log lines.
+// nullopt when `name` is accepted, else why it is not.
+std::optional<std::string> hostNameProblem(std::string_view name);
+// Marks every host of `plan` whose name breaks the rule as refused (not affected, no
+// derivations, `refused` says why) and adds one warning naming how many. Returns how many.
+size_t refuseBadHostNames(Plan& plan);
 
 // How describeReasons spells names and words: plain text by default; the PR comment passes
 // markdown code spans and escaping.

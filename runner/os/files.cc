@@ -31,6 +31,35 @@ std::optional<std::string> readFileIfExists(const fs::path& path) {
   return ss.str();
 }
 
+fs::path pathUnder(const fs::path& base, std::string_view name, std::string_view suffix) {
+  auto refuse = [&](const std::string& why) -> fs::path {
+    throw InputError("refusing the name \"" + neutralizeControls(name) + "\" as a path under " +
+                     base.string() + ": " + why);
+  };
+  if (name.empty()) return refuse("it is empty");
+  if (name.size() > 255) return refuse("it is longer than 255 bytes");
+  fs::path out = base;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t slash = name.find('/', start);
+    if (slash == std::string_view::npos) slash = name.size();
+    std::string_view part = name.substr(start, slash - start);
+    if (part.empty()) return refuse(start == 0 ? "it is absolute" : "it has an empty component");
+    if (part == "." || part == "..")
+      return refuse("it has a \"" + std::string(part) + "\" component");
+    for (unsigned char c : part)
+      if (c < 0x20 || c == 0x7f || c == '\\')
+        return refuse("it holds a control character or backslash");
+    out /= std::string(part);
+    start = slash + 1;
+  }
+  if (!suffix.empty()) out += std::string(suffix);
+  // belt and braces: the lexical result must still start with every component of base
+  auto rel = out.lexically_normal().lexically_relative(base.lexically_normal());
+  if (rel.empty() || *rel.begin() == "..") return refuse("it leaves the directory");
+  return out;
+}
+
 std::string readFile(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw InputError(path.string() + ": is a directory");

@@ -24,6 +24,14 @@ std::optional<std::string> readFileIfExists(const std::filesystem::path& path);
 // Throws InputError naming the path (never the content) if it is missing or empty.
 std::string readSecretFile(const std::filesystem::path& path, Redactor* redactor);
 
+// The one way text from outside (a host name, a repository name, a run id, a forge name)
+// becomes a path: `base` / `name` + `suffix`. `name` may hold '/'-separated components
+// ("owner/repo"); each must be non-empty, not "." or "..", and free of NUL, backslash and
+// control characters, so the result always lies inside `base` — an absolute name or one that
+// climbs out is refused, never "cleaned". Throws InputError naming what was refused.
+std::filesystem::path pathUnder(const std::filesystem::path& base, std::string_view name,
+                                std::string_view suffix = "");
+
 // Writes via a temp file in the same directory + rename, so readers never see half a file.
 // Creates missing parent directories. Throws SysError.
 void writeFileAtomic(const std::filesystem::path& path, std::string_view content,

@@ -399,6 +399,7 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
   for (const auto& n : list) plan.hosts.push_back(engine.judge(n, from, to, verdicts));
   if (to.flakeError && names.empty())
     plan.warnings.push_back("the new commit does not evaluate: " + *to.flakeError);
+  refuseBadHostNames(plan);
   return plan;
 }
 

@@ -282,6 +282,7 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
         "): the derivation changes on every commit; static planning does not count that, exact "
         "mode reports it as self-revision-only");
   }
+  refuseBadHostNames(plan);
   return plan;
 }
 

@@ -3,6 +3,7 @@
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
+#include "runner/os/files.h"
 
 namespace fs = std::filesystem;
 
@@ -20,11 +21,7 @@ bool hasCommit(const fs::path& gitDir, const std::string& sha) {
 }
 
 fs::path Mirrors::mirrorPath(const RepoConfig& repo) const {
-  auto parts = split(repo.name, '/');
-  fs::path p = stateDir_ / "mirrors";
-  for (const auto& part : parts)
-    if (!part.empty() && part != "." && part != "..") p /= part;
-  return p.string() + ".git";
+  return os::pathUnder(stateDir_ / "mirrors", repo.name, ".git");
 }
 
 std::mutex& Mirrors::lockFor(const std::string& key) {

@@ -13,6 +13,7 @@
 #include "runner/deploy/rollout.h"
 #include "runner/deploy/ssh_deployer.h"
 #include "runner/git/repository.h"
+#include "runner/os/files.h"
 #include "runner/os/log_file.h"
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_format.h"
@@ -31,8 +32,8 @@ class LogFiles {
     std::scoped_lock lk(mu_);
     auto& f = files_[host];
     if (!f)
-      f = std::make_unique<os::LogFile>(dir_ / (host + ".log"), os::LogFile::Mode::Append,
-                                        redactor_);
+      f = std::make_unique<os::LogFile>(os::pathUnder(dir_, host, ".log"),
+                                        os::LogFile::Mode::Append, redactor_);
     f->line(text);
   }
 

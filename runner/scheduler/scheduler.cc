@@ -9,6 +9,7 @@
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
+#include "runner/os/files.h"
 #include "runner/os/log_file.h"
 #include "runner/plan/plan_format.h"
 
@@ -753,6 +754,10 @@ void Scheduler::execute(store::RunRecord rec) {
       bool selected = named.empty() ? h.affected : named.count(h.name) > 0;
       if (h.hasReason(ReasonKind::RemovedHost)) selected = false;
       if (doneBefore.count(h.name)) continue;  // deployed before the restart: keep
+      if (h.refused) {  // a name that breaks the host-name rule: never built, always shown
+        ctx.set(h.name, Stage::Plan, HostState::Failed, "refused: " + *h.refused);
+        continue;
+      }
       if (!selected) {
         ctx.set(h.name, Stage::Plan, h.affected ? HostState::Skipped : HostState::NotAffected,
                 h.affected ? "not named in this re-run" : "not affected");
@@ -825,7 +830,7 @@ void Scheduler::execute(store::RunRecord rec) {
           v.drvPath = o.drvPath;
           v.outPath = o.outPath;
           v.logTail = o.logTail;
-          v.logPath = (logDir / (b.host + ".log")).string();
+          v.logPath = os::pathUnder(logDir, b.host, ".log").string();
         });
       }
     }

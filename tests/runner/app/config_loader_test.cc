@@ -132,3 +132,25 @@ TEST_CASE("check-config exits 2 listing every error, 0 when fine", "[integration
   CHECK(ok.exitStatus == 0);
   CHECK(ok.out.find("ok (1 forges, 1 repos)") != std::string::npos);
 }
+
+TEST_CASE("config host and repository names follow the same rule as the flake's",
+          "[unit][config]") {
+  std::string text =
+      "repos:\n"                           // 1
+      "  - name: ../../etc\n"              // 2
+      "    path: /srv/infra\n"             // 3
+      "    hosts:\n"                       // 4
+      "      ../x: {target: 10.0.0.1}\n"   // 5
+      "      web-1: {target: 10.0.0.2}\n"  // 6
+      "  - name: alice/infra\n"            // 7
+      "    path: /srv/infra2\n";           // 8
+  auto c = checkConfigText(text, "s.yaml", "/tmp");
+  auto e = errors(c);
+  REQUIRE(e.size() == 2);
+  CHECK(e[0] ==
+        "s.yaml:2: repos[0].name: '../../etc' is not a repository name (owner/name, no '.' or "
+        "'..' parts)");
+  CHECK(e[1] ==
+        "s.yaml:5: repos[0].hosts.../x: is not an accepted host name: the name starts "
+        "with '.'");
+}

@@ -4,6 +4,7 @@
 // (a "cli" delivery the daemon turns into a run) and `switchyard logs --follow`.
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <thread>
 
@@ -26,13 +27,17 @@ using namespace runner;
 
 namespace {
 
+constexpr const char* kUiToken = "let-me-in-0123456789-abcdefghijkl";  // 33 bytes
+
 struct WebFixture {
-  explicit WebFixture(bool withToken = true, bool scheduler = false) {
+  explicit WebFixture(bool withToken = true, bool scheduler = false,
+                      const std::function<void(Config&)>& edit = {}) {
     config = tests::daemonConfig(tmp.path());
     if (withToken) {
-      os::writeFileAtomic(tmp.path() / "ui.token", "let-me-in\n");
+      os::writeFileAtomic(tmp.path() / "ui.token", std::string(kUiToken) + "\n");
       config.uiTokenFile = tmp.path() / "ui.token";
     }
+    if (edit) edit(config);
     RepoConfig r;
     r.name = "alice/infra";
     r.path = upstream.path();
@@ -121,7 +126,7 @@ TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
   CHECK(wrong.status == 403);
   CHECK(wrong.header("set-cookie").empty());
 
-  auto ok = f.form("/login", "token=let-me-in&next=%2Fruns%2F1");
+  auto ok = f.form("/login", std::string("token=") + kUiToken + "&next=%2Fruns%2F1");
   REQUIRE(ok.status == 303);
   CHECK(ok.header("location") == "/runs/1");
   CHECK(ok.header("set-cookie").find("HttpOnly; SameSite=Strict") != std::string::npos);
@@ -152,8 +157,87 @@ TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
   CHECK(e.hosts == std::vector<std::string>{"web1"});
 
   // No open redirects after a login.
-  auto evil = f.form("/login", "token=let-me-in&next=%2F%2Fevil.example%2F");
+  auto evil = f.form("/login", std::string("token=") + kUiToken + "&next=%2F%2Fevil.example%2F");
   CHECK(evil.header("location") == "/");
+  // a tab (or newline) a browser drops would turn "/\t/evil" into "//evil"
+  auto tab = f.form("/login", std::string("token=") + kUiToken + "&next=%2F%09%2Fevil.example");
+  CHECK(tab.header("location") == "/");
+}
+
+TEST_CASE("web: wrong tokens are rate-limited, sessions are Secure under https",
+          "[integration][web]") {
+  WebFixture f(true, false, [](Config& c) { c.publicUrl = "https://ci.example.org"; });
+  for (int i = 0; i < 5; ++i)
+    CHECK(f.form("/login", "token=guess" + std::to_string(i)).status == 403);
+  // the right token does not help while the client is over its limit
+  auto limited = f.form("/login", std::string("token=") + kUiToken);
+  CHECK(limited.status == 429);
+  CHECK(limited.header("retry-after") == "60");
+  CHECK(limited.header("set-cookie").empty());
+}
+
+TEST_CASE("web: the session cookie is Secure when public_url is https", "[integration][web]") {
+  WebFixture f(true, false, [](Config& c) { c.publicUrl = "https://ci.example.org"; });
+  auto ok = f.form("/login", std::string("token=") + kUiToken);
+  REQUIRE(ok.status == 303);
+  CHECK(ok.header("set-cookie").find("; Secure") != std::string::npos);
+  CHECK(ok.header("set-cookie").find("Max-Age=") != std::string::npos);
+  WebFixture plain;
+  CHECK(
+      plain.form("/login", std::string("token=") + kUiToken).header("set-cookie").find("Secure") ==
+      std::string::npos);
+}
+
+TEST_CASE("web: a short UI token is refused at start", "[integration][web]") {
+  os::TempDir tmp("sy-web-short");
+  Config config = tests::daemonConfig(tmp.path());
+  os::writeFileAtomic(tmp.path() / "ui.token", "let-me-in\n");
+  config.uiTokenFile = tmp.path() / "ui.token";
+  NullLogger log;
+  app::DaemonOptions o;
+  o.log = &log;
+  o.runScheduler = false;
+  try {
+    app::Daemon d(config, o);
+    FAIL("a 9-byte UI token was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(std::string(e.what()).find("the UI token is 9 bytes; use at least 32") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("web: a Host that is not this runner's name is refused (DNS rebinding)",
+          "[integration][web]") {
+  WebFixture f(true, false, [](Config& c) { c.publicUrl = "https://ci.example.org"; });
+  auto withHost = [&](const std::string& path, const std::string& host) {
+    HttpRequest r;
+    r.url = f.url + path;
+    r.headers.emplace_back("Host", host);
+    return f.http.send(r);
+  };
+  CHECK(withHost("/runs/1", "evil.example").status == 421);
+  CHECK(withHost("/api/runs", "rebind.attacker.example:8470").status == 421);
+  CHECK(withHost("/runs/1", "ci.example.org").status == 200);
+  CHECK(withHost("/runs/1", "127.0.0.1:8470").status == 200);
+  CHECK(withHost("/healthz", "evil.example").status == 200);  // load balancers, probes
+}
+
+TEST_CASE("web: a private installation shows nothing without a login", "[integration][web]") {
+  WebFixture f(true, false, [](Config& c) { c.privateUi = true; });
+  CHECK(f.get("/runs/1").status == 303);
+  CHECK(f.get("/runs/1").header("location") == "/login?next=/runs/1");
+  CHECK(f.get("/").status == 303);
+  CHECK(f.get("/runs/1/logs/web1").status == 303);
+  CHECK(f.get("/api/runs").status == 401);
+  CHECK(f.get("/metrics").status == 401);
+  CHECK(f.get("/healthz").status == 200);
+  HttpRequest bearer;
+  bearer.url = f.url + "/api/runs";
+  bearer.headers.emplace_back("Authorization", std::string("Bearer ") + kUiToken);
+  CHECK(f.http.send(bearer).status == 200);
+  auto ok = f.form("/login", std::string("token=") + kUiToken);
+  REQUIRE(ok.status == 303);
+  CHECK(f.get("/runs/1", sessionCookie(ok)).status == 200);
 }
 
 TEST_CASE("web: without a UI token the web cannot re-run", "[integration][web]") {
@@ -237,4 +321,49 @@ TEST_CASE("cli: rerun queues a delivery the daemon turns into a run — logs --f
   CHECK(follow.out == "building\nbuilt\n");
   auto list = tests::switchyard({"runs", "--config", cfg.string()});
   CHECK(list.out.find("#2") == 0);  // newest first
+}
+
+TEST_CASE("web: a fork's waiting run can be approved with a login and the CSRF token",
+          "[integration][web]") {
+  WebFixture f;
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::Runs runs(*db, f.clock);
+    store::NewRun n;
+    n.repo = "alice/infra";
+    n.kind = RunKind::Check;
+    n.sha = std::string(40, 'f');
+    n.ref = "refs/pull/4/head";
+    n.prNumber = 4;
+    n.fromFork = true;
+    int64_t id = runs.create(n);
+    REQUIRE(id == 2);
+    RunHostView h;
+    h.host = "web1";
+    h.stage = Stage::Build;
+    h.state = HostState::Waiting;
+    h.summary = "waiting for approval";
+    runs.putHost(id, h);
+    runs.setState(id, RunState::Succeeded);
+  }
+  CHECK(f.get("/runs/2").body.find("/runs/2/approve") == std::string::npos);  // not logged in
+  CHECK(f.form("/runs/2/approve", "csrf=x").status == 303);                   // to the login
+  auto ok = f.form("/login", std::string("token=") + kUiToken);
+  std::string cookie = sessionCookie(ok);
+  auto page = f.get("/runs/2", cookie);
+  REQUIRE(page.body.find("action=\"/runs/2/approve\"") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(page.body, m, std::regex("name=\"csrf\" value=\"([^\"]+)\"")));
+  CHECK(f.form("/runs/2/approve", "csrf=wrong", cookie).status == 403);
+  CHECK(f.form("/runs/1/approve", "csrf=" + m[1].str(), cookie).status == 400);  // not a fork
+  auto approved = f.form("/runs/2/approve", "csrf=" + m[1].str(), cookie);
+  CHECK(approved.status == 303);
+  auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+  auto rows = db->query("SELECT event FROM deliveries");
+  REQUIRE(rows.size() == 1);
+  auto e = nlohmann::json::parse(rows[0].text(0)).get<Event>();
+  CHECK(e.command == "approve");
+  CHECK(e.runId == 2);
+  // the API shows where the log is on this site, not where it is on the runner's disk
+  CHECK(f.get("/api/runs/2").body.find(f.config.stateDir.string()) == std::string::npos);
 }

@@ -164,3 +164,22 @@ TEST_CASE("Builder passes a per-derivation timeout to nix and reports Nix's mess
   CHECK(h.message ==
         "error: building of '" + h.drvPath + "!out' from .drv file timed out after 1 seconds");
 }
+
+TEST_CASE("Builder refuses a host whose name would leave the log and GC-root directories",
+          "[unit][build]") {
+  os::PosixProcessRunner real;
+  tests::CountingProcessRunner procs(real);
+  os::TempDir tmp("sy-build-names");
+  nix::NixCli nix(procs);
+  SystemClock clock;
+  Builder builder(nix, clock);
+  fs::create_directories(tmp.path() / "logs");
+  BuildResult r = builder.build({{"../escaped", "/nix/store/aaaa-x.drv"}},
+                                {.logDir = tmp.path() / "logs", .gcRootDir = tmp.path() / "roots"});
+  REQUIRE(r.hosts.size() == 1);
+  CHECK(r.hosts[0].state == HostState::Failed);
+  CHECK(r.hosts[0].message == "refused: the name starts with '.'");
+  CHECK(procs.count("nix") == 0);  // nothing of it reached Nix
+  CHECK_FALSE(fs::exists(tmp.path() / "escaped.log"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(tmp.path() / "escaped")));
+}

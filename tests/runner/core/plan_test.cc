@@ -34,3 +34,41 @@ TEST_CASE("a plan serialises to the DESIGN.md shape and back", "[unit][core]") {
   CHECK(back.inputsChanged == p.inputsChanged);
   CHECK(back.affectedHosts() == std::vector<std::string>{"vps-het-1"});
 }
+
+TEST_CASE("the host-name rule accepts what NixOS users name hosts and refuses paths",
+          "[unit][core]") {
+  for (std::string ok : {"web-01", "octavia", "a.b_c", "_private", "Host9", "x"}) {
+    INFO(ok);
+    CHECK_FALSE(hostNameProblem(ok));
+  }
+  CHECK(hostNameProblem("../../x") == "the name starts with '.'");
+  CHECK(*hostNameProblem("/etc/x") ==
+        "the name holds '/' (host names are letters, digits, '-', '_' and '.')");
+  CHECK(hostNameProblem("a b")->find("' '") != std::string::npos);
+  CHECK(hostNameProblem("tab\there")->find("not printable ASCII") != std::string::npos);
+  CHECK(hostNameProblem("caf\xc3\xa9")->find("not printable ASCII") != std::string::npos);
+  CHECK(hostNameProblem(""));
+  CHECK(hostNameProblem(".hidden"));
+  CHECK(hostNameProblem(std::string(254, 'a')));
+  CHECK_FALSE(hostNameProblem(std::string(253, 'a')));
+}
+
+TEST_CASE("a plan refuses hosts whose names break the rule, and says so", "[unit][core]") {
+  Plan p;
+  p.hosts.push_back({.name = "../../../../root/.ssh/x", .affected = true});
+  p.hosts.back().newDrv = "/nix/store/aaa-x.drv";
+  p.hosts.push_back({.name = "web", .affected = true});
+  CHECK(refuseBadHostNames(p) == 1);
+  REQUIRE(p.hosts[0].refused);
+  CHECK_FALSE(p.hosts[0].affected);
+  CHECK_FALSE(p.hosts[0].newDrv);
+  CHECK(p.hosts[1].affected);
+  CHECK_FALSE(p.hosts[1].refused);
+  CHECK(p.affectedHosts() == std::vector<std::string>{"web"});
+  CHECK(describeReasons(p.hosts[0]) == "refused: the name starts with '.'");
+  REQUIRE(p.warnings.size() == 1);
+  CHECK(p.warnings[0] == "1 host is refused: the name breaks the host-name rule");
+  // the reason survives the JSON round trip (the scheduler stores plans as JSON)
+  Plan back = nlohmann::json(p).get<Plan>();
+  CHECK(back.hosts[0].refused == p.hosts[0].refused);
+}

@@ -6,6 +6,7 @@
 #include "runner/core/log.h"
 
 using namespace runner;
+namespace fs = std::filesystem;
 
 TEST_CASE("a secret file is read without its newline and redacted from then on", "[unit][os]") {
   os::TempDir dir;
@@ -23,4 +24,20 @@ TEST_CASE("a missing or empty secret file names the path, never a content", "[un
   os::writeFileAtomic(dir.path() / "empty", "\n");
   CHECK_THROWS_WITH(os::readSecretFile(dir.path() / "empty", nullptr),
                     Catch::Contains("empty: secret file is empty"));
+}
+
+TEST_CASE("pathUnder keeps names from outside inside their base directory", "[unit][os]") {
+  const fs::path base = "/var/lib/switchyard/logs/7";
+  CHECK(os::pathUnder(base, "web-01", ".log") == base / "web-01.log");
+  CHECK(os::pathUnder(base, "owner/repo", ".git") == base / "owner" / "repo.git");
+  CHECK(os::pathUnder(base, "a.b_c") == base / "a.b_c");
+  for (const std::string& bad :
+       std::vector<std::string>{"", "/etc/x", "../x", "../../../../root/.ssh/authorized_keys2",
+                                "a/../../x", "a//b", ".", "..", "a/.", "x\n", "a\\b", "trailing/",
+                                std::string("nul\0byte", 8), std::string(300, 'a')}) {
+    INFO(bad);
+    CHECK_THROWS_AS(os::pathUnder(base, bad, ".log"), InputError);
+  }
+  CHECK_THROWS_WITH(os::pathUnder(base, "../../x", ".log"),
+                    Catch::Contains("\"..\" component") && Catch::Contains(base.string()));
 }

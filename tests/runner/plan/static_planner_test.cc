@@ -4,6 +4,8 @@
 // exact affected set and the reasons.
 #include "runner/plan/static_planner.h"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -380,6 +382,34 @@ TEST_CASE("a path the analyser cannot follow marks the host dynamic", "[unit][pl
   REQUIRE(reasonsOf(p, "a").size() == 1);
   CHECK(reasonsOf(p, "a")[0].kind == ReasonKind::Dynamic);
   CHECK(reasonsOf(p, "a")[0].detail.find("a.nix:1: builtins.toPath") != std::string::npos);
+}
+
+TEST_CASE("hosts whose names are paths are refused in the plan, never dropped", "[unit][plan]") {
+  // A fork's flake naming hosts like paths: their names would become log and GC-root paths.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.web = nixpkgs.lib.nixosSystem { modules = [ ./common.nix ]; };
+    nixosConfigurations."../../../../root/.ssh/authorized_keys2" =
+      nixpkgs.lib.nixosSystem { modules = [ ./common.nix ]; };
+    nixosConfigurations."/tmp/x" = nixpkgs.lib.nixosSystem { modules = [ ./common.nix ]; };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["common.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"common.nix", "{ ... }: { x = 1; }\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"web"});
+  REQUIRE(p.hosts.size() == 3);
+  for (const char* bad : {"../../../../root/.ssh/authorized_keys2", "/tmp/x"}) {
+    const HostPlan* h = p.host(bad);
+    REQUIRE(h);
+    REQUIRE(h->refused);
+    CHECK_FALSE(h->affected);
+  }
+  CHECK(std::find(p.warnings.begin(), p.warnings.end(),
+                  "2 hosts are refused: the name breaks the host-name rule") != p.warnings.end());
 }
 
 TEST_CASE("colmena hives without nixosConfigurations", "[unit][plan]") {
