@@ -8,11 +8,9 @@
 // X-Hub-Signature is never accepted. A hook without a secret sends the headers EMPTY: that
 // is rejected, as is everything when Switchyard has no secret for the forge.
 //
-// Form-encoded deliveries. A hook may use Content-Type application/x-www-form-urlencoded;
-// the body is then "payload=<url-encoded JSON>" and Gitea's signature covers the JSON, not
-// the body. We accept such deliveries: the JSON is url-decoded from the `payload` field and
-// both the signature check and the parser use it. (A signature over the raw form body is
-// accepted too, in case a Gitea version ever signs what it sends.)
+// Form-encoded deliveries are refused (400, "set the hook's content type to
+// application/json"): the signature must cover exactly the bytes that are parsed, and a form
+// would be read differently from the same bytes under an unsigned Content-Type.
 //
 // Routing is on the coarse event header first (X-Forgejo-Event, X-Gitea-Event, X-Gogs-Event)
 // and then on the payload's `action`, because Gitea reuses actions across events: a

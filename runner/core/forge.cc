@@ -422,6 +422,31 @@ bool looksLikeSha(std::string_view s) {
   return true;
 }
 
+bool isCommitId(std::string_view s) {
+  if (s.size() != 40 && s.size() != 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+std::optional<std::string> refNameProblem(std::string_view ref) {
+  if (!startsWith(ref, "refs/")) return "it does not start with refs/";
+  if (ref.size() > 1024) return "it is longer than 1024 bytes";
+  if (ref.find("..") != std::string_view::npos) return "it contains \"..\"";
+  if (ref.find("@{") != std::string_view::npos) return "it contains \"@{\"";
+  for (unsigned char c : ref)
+    if (c < 0x20 || c == 0x7f || c == ' ' || c == '~' || c == '^' || c == ':' || c == '?' ||
+        c == '*' || c == '[' || c == '\\')
+      return "it contains a character git does not allow in ref names";
+  for (const auto& part : split(ref, '/')) {
+    if (part.empty()) return "it has an empty part";
+    if (part[0] == '.') return "a part starts with '.'";
+    if (endsWith(part, ".lock")) return "a part ends with .lock";
+  }
+  if (ref.back() == '.') return "it ends with '.'";
+  return std::nullopt;
+}
+
 std::string urlEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -334,6 +334,13 @@ std::optional<std::pair<std::string, std::string>> splitRepo(std::string_view re
 
 // True for 7 to 64 hex digits (an abbreviated or full SHA-1/SHA-256 commit id).
 bool looksLikeSha(std::string_view s);
+// True for a full commit id as forges send it: 40 (SHA-1) or 64 (SHA-256) lowercase hex
+// digits. Webhook fields that name commits must be this (they reach git and Nix).
+bool isCommitId(std::string_view s);
+// nullopt when `ref` is a well-formed full ref name ("refs/heads/main": git check-ref-format
+// rules — no "..", "@{", control characters, spaces or ~^:?*[\, no part starting with '.'
+// or ending in ".lock", no empty part, at most 1024 bytes), else what is wrong.
+std::optional<std::string> refNameProblem(std::string_view ref);
 
 // Percent-encodes everything but RFC 3986 unreserved characters (for one path segment or
 // query value).

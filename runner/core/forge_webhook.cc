@@ -13,15 +13,18 @@ bool isFormDelivery(const WebhookDelivery& d) {
   return type && startsWith(toLower(trim(*type)), "application/x-www-form-urlencoded");
 }
 
-std::optional<std::string> webhookPayloadText(const WebhookDelivery& d) {
-  if (!isFormDelivery(d)) return d.body;
-  return formValue(d.body, "payload");
-}
-
 std::optional<std::string> readWebhookPayload(const WebhookDelivery& d, json& payload) {
-  auto text = webhookPayloadText(d);
-  if (!text) return "form body has no payload field";
-  payload = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  // The signature covers the body's bytes; they are read as exactly one thing, JSON. A form
+  // delivery would be read differently under an unsigned Content-Type (README "Decisions").
+  if (isFormDelivery(d))
+    return "form-encoded deliveries are not accepted: set the hook's content type to "
+           "application/json";
+  if (auto type = d.headers.get("Content-Type")) {
+    std::string t = toLower(trim(*type));
+    if (!t.empty() && !startsWith(t, "application/json"))
+      return "Content-Type must be application/json, not " + neutralizeControls(*type);
+  }
+  payload = json::parse(d.body, nullptr, /*allow_exceptions=*/false);
   if (payload.is_discarded()) return "body is not JSON";
   if (!payload.is_object()) return "body is not a JSON object";
   return std::nullopt;
@@ -34,14 +37,23 @@ Event ignoredEvent(Event e, std::string why) {
 }
 
 std::optional<std::string> readPushRefs(const json& p, Event& e) {
+  // The event name comes from an unsigned header: the payload must have a push's shape.
   for (const char* key : {"ref", "before", "after"}) {
     const json* v = jsonFind(p, {key});
     if (!v || !v->is_string() || v->get<std::string>().empty())
       return std::string("push payload has no '") + key + "'";
   }
+  for (const char* key : {"pull_request", "issue", "comment", "check_run", "check_suite"})
+    if (jsonFind(p, {key})) return std::string("push payload has a '") + key + "' object";
+  const json* repo = jsonFind(p, {"repository", "full_name"});
+  if (!repo || !repo->is_string() || repo->get<std::string>().empty())
+    return std::string("push payload has no repository.full_name");
   e.ref = p["ref"].get<std::string>();
   e.before = p["before"].get<std::string>();
   e.after = p["after"].get<std::string>();
+  if (auto why = refNameProblem(e.ref)) return "push ref is not a ref name: " + *why;
+  if (!isCommitId(e.before)) return std::string("push 'before' is not a commit id");
+  if (!isCommitId(e.after)) return std::string("push 'after' is not a commit id");
   return std::nullopt;
 }
 
@@ -108,10 +120,15 @@ ParseResult parsePullRequestPayload(const json& p, Event e, const PullRequestDia
     return ParseResult::parsed(ignoredEvent(e, "pull request " + actionOrNone(action)));
   if (e.headSha.empty() || e.prNumber == 0)
     return ParseResult::bad("pull_request payload has no head sha or number");
+  if (!isCommitId(e.headSha) || (!e.baseSha.empty() && !isCommitId(e.baseSha)))
+    return ParseResult::bad("pull_request head or base sha is not a commit id");
+  if (e.prNumber < 0) return ParseResult::bad("pull_request number is negative");
   if (a == PrAction::Synchronized && dialect.synchronizeHasRange) {
     // synchronize carries the old and new head; keep them for the plan's range
     e.before = jsonString(p, {"before"});
     e.after = jsonString(p, {"after"});
+    if ((!e.before.empty() && !isCommitId(e.before)) || (!e.after.empty() && !isCommitId(e.after)))
+      return ParseResult::bad("pull_request before or after is not a commit id");
   }
   // merge_commit_sha is also set on open PRs (a test merge); it means something only when merged
   if (a == PrAction::Merged) e.mergeSha = jsonString(*pr, {"merge_commit_sha"});

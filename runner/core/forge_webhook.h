@@ -24,21 +24,19 @@ namespace runner {
 // configured to send its JSON as the `payload` field of a form).
 bool isFormDelivery(const WebhookDelivery& delivery);
 
-// The JSON text a delivery carries: the body, or for a form delivery the url-decoded
-// `payload` field; nullopt when a form body has no such field or it is badly encoded.
-std::optional<std::string> webhookPayloadText(const WebhookDelivery& delivery);
-
-// Reads the JSON object a delivery carries (see webhookPayloadText) into `payload`.
-// Returns nullopt when it did, else what is wrong, in words fit for a 400 answer:
-// "form body has no payload field", "body is not JSON" or "body is not a JSON object".
+// Reads the JSON object a delivery's body is into `payload` — exactly the signed bytes, as
+// JSON: form-encoded deliveries and other content types are refused. Returns nullopt when it
+// did, else what is wrong, in words fit for a 400 answer.
 std::optional<std::string> readWebhookPayload(const WebhookDelivery& delivery,
                                               nlohmann::json& payload);
 
 // `e` as an Ignored event with `why` as its reason (the rest of it is kept for the record).
 Event ignoredEvent(Event e, std::string why);
 
-// Reads a push payload's `ref`, `before` and `after` into `e`. Returns nullopt when all
-// three are non-empty strings, else "push payload has no '<key>'" for the first that is not.
+// Reads a push payload's `ref`, `before` and `after` into `e`, checking the payload has a
+// push's shape (the event name is an unsigned header): a well-formed ref, commit ids (all
+// zeros for a created or deleted branch), repository.full_name, and none of the objects
+// other events carry. Returns nullopt when it does, else what is wrong.
 std::optional<std::string> readPushRefs(const nlohmann::json& payload, Event& e);
 
 // The verdict on a push whose fields have been read: a tag push, a push to a ref that is

@@ -80,11 +80,14 @@ std::vector<std::string> Intake::forgeNames() const {
 }
 
 IntakeReply Intake::store(Event event, const std::string& source, const WebhookDelivery& delivery) {
-  if (event.deliveryId.empty())  // no id header: the body identifies the delivery
-    event.deliveryId = "sha256:" + toHex(crypto::sha256(delivery.body));
+  // A duplicate is told by what the signature covers, the body: the delivery id header is
+  // not signed, so an old body replayed under a new delivery's id must not turn the real
+  // delivery into a "duplicate". The header's id stays in the event for people to read.
+  const std::string key = "sha256:" + toHex(crypto::sha256(delivery.body));
+  if (event.deliveryId.empty()) event.deliveryId = key;
   store::NewDelivery d;
   d.source = source;
-  d.deliveryId = event.deliveryId;
+  d.deliveryId = key;
   d.eventName = event.eventName.empty() ? toString(event.kind) : event.eventName;
   d.ignored = event.kind == EventKind::Ignored;
   d.detail = event.ignoredReason;

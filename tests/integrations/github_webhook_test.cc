@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "integrations/github/webhook.h"
 #include "runner/core/text.h"
@@ -375,19 +376,63 @@ TEST_CASE("github: ping and unknown events are ignored with a reason", "[unit][g
   CHECK(parsed("{}", "delete").ignoredReason == "event 'delete' is not used");
 }
 
-TEST_CASE("github: a form-encoded delivery is parsed from its payload field", "[unit][github]") {
-  const auto json = webhookBody("github/push/woodpecker-push.json");
-  auto d =
-      delivery("payload=" + runner::urlEncode(json),
-               {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-GitHub-Event", "push"}});
-  // GitHub signs what it sends: the form body
+TEST_CASE("github: a signed pull_request replayed as a form push is refused", "[unit][github]") {
+  // The attack: a PR title carrying "&payload=<push JSON>&z=" inside signed JSON bytes, sent
+  // again with the unsigned headers changed to a form push.
+  nlohmann::json push = {{"ref", "refs/heads/main"},
+                         {"before", std::string(40, 'a')},
+                         {"after", std::string(40, 'b')},
+                         {"repository", {{"full_name", "o/r"}}}};
+  nlohmann::json pr = {{"action", "opened"},
+                       {"number", 1},
+                       {"pull_request",
+                        {{"title", "x&payload=" + runner::urlEncode(push.dump()) + "&z="},
+                         {"number", 1},
+                         {"head", {{"sha", std::string(40, 'c')}, {"ref", "f"}}},
+                         {"base", {{"sha", std::string(40, 'd')}, {"ref", "main"}}}}},
+                       {"repository", {{"full_name", "o/r"}}}};
+  auto d = delivery(pr.dump(), {{"Content-Type", "application/x-www-form-urlencoded"},
+                                {"X-GitHub-Event", "push"}});
   d.headers.add("X-Hub-Signature-256",
                 "sha256=" + runner::toHex(runner::crypto::hmacSha256("s3cret", d.body)));
-  CHECK(verifySignature("s3cret", d).accepted);
-  auto r = parseDelivery(d, kSource);
-  REQUIRE(r.ok());
-  CHECK(r.event.kind == EventKind::Push);
-  CHECK(r.event.after == "366701fde727cb7a9e7f21eb88264f59f6f9b89c");
+  CHECK(verifySignature("s3cret", d).accepted);  // the bytes are signed…
+  auto r = parseDelivery(d, kSource);            // …but never read as a form
+  CHECK_FALSE(r.ok());
+  CHECK(r.error.find("form-encoded deliveries are not accepted") == 0);
+  // as JSON under the push header, the pull_request body does not have a push's shape
+  auto asPush = parseDelivery(delivery(pr.dump(), {{"X-GitHub-Event", "push"}}), kSource);
+  CHECK_FALSE(asPush.ok());
+  CHECK(asPush.error == "push payload has no 'ref'");
+}
+
+TEST_CASE("github: a push must have a push's shape: ref name, commit ids", "[unit][github]") {
+  auto parse = [](nlohmann::json p) {
+    return parseDelivery(delivery(p.dump(), {{"X-GitHub-Event", "push"}}), kSource);
+  };
+  nlohmann::json ok = {{"ref", "refs/heads/main"},
+                       {"before", std::string(40, '0')},
+                       {"after", std::string(40, 'b')},
+                       {"repository", {{"full_name", "o/r"}}}};
+  CHECK(parse(ok).ok());
+  auto bad = ok;
+  bad["after"] = "abc";
+  CHECK(parse(bad).error == "push 'after' is not a commit id");
+  bad["after"] = "--upload-pack=touch /tmp/pwned";
+  CHECK(parse(bad).error == "push 'after' is not a commit id");
+  bad = ok;
+  bad["before"] = std::string(40, 'B');  // commit ids are lowercase hex
+  CHECK(parse(bad).error == "push 'before' is not a commit id");
+  bad = ok;
+  bad["ref"] = "refs/heads/../../x";
+  CHECK(parse(bad).error == "push ref is not a ref name: it contains \"..\"");
+  bad["ref"] = "refs/heads/a b";
+  CHECK(parse(bad).error.find("push ref is not a ref name") == 0);
+  bad = ok;
+  bad.erase("repository");
+  CHECK(parse(bad).error == "push payload has no repository.full_name");
+  bad = ok;
+  bad["pull_request"] = nlohmann::json::object();
+  CHECK(parse(bad).error == "push payload has a 'pull_request' object");
 }
 
 TEST_CASE("github: malformed bodies are bad payloads, not exceptions", "[unit][github]") {

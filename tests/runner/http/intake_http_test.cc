@@ -212,26 +212,33 @@ TEST_CASE("intake: malformed bodies are 400, unknown forges 404, and nothing is 
   CHECK(d.rows() == 0);
 }
 
-TEST_CASE("intake: the same delivery id twice is one row — the second answer names it",
+TEST_CASE("intake: duplicates are told by the signed body, not the unsigned delivery id",
           "[integration][intake]") {
   Running d;
   std::string body = tests::webhookBody("github/push/woodpecker-push.json");
-  auto headers = [&](const std::string& id) {
+  auto headers = [&](const std::string& id, const std::string& b) {
     return std::vector<std::pair<std::string, std::string>>{
         {"X-GitHub-Event", "push"},
         {"X-GitHub-Delivery", id},
-        {"X-Hub-Signature-256", "sha256=" + tests::hexHmac(tests::kGithubSecret, body)}};
+        {"X-Hub-Signature-256", "sha256=" + tests::hexHmac(tests::kGithubSecret, b)}};
   };
-  auto first = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-1"));
-  auto second = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-1"));
-  auto other = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-2"));
+  auto first = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-1", body));
+  auto second = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-1", body));
+  // an old body replayed under a new delivery's id is still the old delivery…
+  auto replay = tests::post(d.http, d.url + "/hooks/hub", body, headers("dup-2", body));
   REQUIRE(first.status == 202);
   REQUIRE(second.status == 200);
   auto a = nlohmann::json::parse(first.body), b = nlohmann::json::parse(second.body);
   CHECK(b["delivery"] == a["delivery"]);
   CHECK(b["duplicate"] == true);
-  CHECK(other.status == 202);
-  CHECK(nlohmann::json::parse(other.body)["delivery"] != a["delivery"]);
+  REQUIRE(replay.status == 200);
+  CHECK(nlohmann::json::parse(replay.body)["duplicate"] == true);
+  // …and the real delivery that has that id is not taken for a duplicate
+  std::string next = body;
+  next.insert(next.rfind('}'), ",\"x-next\":1");
+  auto real = tests::post(d.http, d.url + "/hooks/hub", next, headers("dup-2", next));
+  CHECK(real.status == 202);
+  CHECK(nlohmann::json::parse(real.body)["delivery"] != a["delivery"]);
   CHECK(d.rows() == 2);
   // The same id from another forge is another delivery.
   std::string gbody = tests::webhookBody("gitea/push/go-scm-push.json");
