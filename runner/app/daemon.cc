@@ -63,6 +63,29 @@ class TeeReporter final : public RunReporter {
 
 fs::path databasePath(const Config& config) { return config.stateDir / "switchyard.db"; }
 
+namespace {
+
+// Gives `path` exactly `mode` (creating it as a directory first when `directory`), with an
+// error that names state_dir instead of a raw filesystem one. A path that already has the
+// mode is left alone, so a read-only state disk still starts (and /healthz says it is).
+void setPrivateMode(const fs::path& path, fs::perms mode, bool directory) {
+  std::error_code ec;
+  if (directory) {
+    fs::create_directories(path, ec);
+    if (ec) throw ConfigError("state_dir " + path.string() + " cannot be created: " + ec.message());
+    if (!fs::is_directory(path, ec))
+      throw ConfigError("state_dir " + path.string() + " is not a directory");
+  }
+  auto st = fs::status(path, ec);
+  if (!ec && (st.permissions() & fs::perms::all) == mode) return;
+  fs::permissions(path, mode, fs::perm_options::replace, ec);
+  if (ec)
+    throw ConfigError("state_dir: cannot make " + path.string() +
+                      " private to this account: " + ec.message());
+}
+
+}  // namespace
+
 void installPostReceiveHook(const fs::path& gitDir, const std::string& daemonUrl,
                             const fs::path& secretFile, const std::string& repoName) {
   os::writeFileAtomic(gitDir / "hooks" / "post-receive", postReceiveHook(), fs::perms(0755));
@@ -135,19 +158,18 @@ Daemon::Daemon(Config config, DaemonOptions options)
   }
   auto& P = *parts_;
   config_.stateDir = fs::absolute(config_.stateDir);
-  fs::create_directories(config_.stateDir);
   // The state (database, logs, mirrors) is the runner's alone: untrusted code must not read
   // it, and nobody else on the machine needs to.
-  fs::permissions(config_.stateDir, fs::perms::owner_all, fs::perm_options::replace);
+  setPrivateMode(config_.stateDir, fs::perms::owner_all, true);
   fs::path dbFile = databasePath(config_);
   // Intake's writer and the scheduler share one connection (Database serialises it): their
   // transactions then queue on a mutex instead of on SQLite's file lock, whose busy handler
   // sleeps for milliseconds at a time (measured: p99 of intake 450 ms -> see RESULTS.md).
   P.intakeDb = store::Database::open(dbFile, store::Durability::Full);
   P.webDb = store::Database::open(dbFile, store::Durability::Full);
-  fs::permissions(dbFile, fs::perms::owner_read | fs::perms::owner_write,
-                  fs::perm_options::replace);  // SQLite gives -wal and -shm the same mode
-  P.intakeDb->setRedactor(&redactor_);         // no row the daemon writes holds a secret
+  // SQLite gives -wal and -shm the same mode
+  setPrivateMode(dbFile, fs::perms::owner_read | fs::perms::owner_write, false);
+  P.intakeDb->setRedactor(&redactor_);  // no row the daemon writes holds a secret
   P.webDb->setRedactor(&redactor_);
 
   P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);

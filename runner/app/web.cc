@@ -216,10 +216,7 @@ void Web::install(http::Server& server) {
   server.route("POST", "/hooks/:forge", [&intake](const http::Request& req) {
     return jsonReply(intake.forgeDelivery(req.param("forge"), deliveryOf(req)));
   });
-  server.route("GET", "/healthz", [this](const http::Request&) {
-    ctx_.db.query("SELECT 1");
-    return http::Response::text(200, "ok\n");
-  });
+  server.route("GET", "/healthz", [this](const http::Request&) { return health(); });
   // Everything else is for browsers and tools: the Host must be this runner's name (no DNS
   // rebinding), and reading may need a login (privateUi).
   auto site = [this](bool read, auto handler) {
@@ -524,6 +521,28 @@ http::Response Web::rerun(const http::Request& req) {
                 " queued as delivery " + std::to_string(stored.id));
   return http::Response::redirect("/runs/" + std::to_string(id) +
                                   "?rerun=" + std::to_string(stored.id));
+}
+
+http::Response Web::health() {
+  std::scoped_lock lk(healthMu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (healthAt_ == std::chrono::steady_clock::time_point{} ||
+      now - healthAt_ >= std::chrono::seconds(1)) {
+    healthAt_ = now;
+    healthProblems_.clear();
+    try {
+      ctx_.db.exec(
+          "INSERT INTO health(id, checked_at) VALUES (1, ?1) "
+          "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
+          {kClock.nowMillis()});
+    } catch (const Error& e) {
+      healthProblems_.push_back("the database cannot be written: " + std::string(e.what()));
+    }
+    if (auto why = os::writeProblem(ctx_.config.stateDir))
+      healthProblems_.push_back("the state directory cannot be written: " + *why);
+  }
+  if (healthProblems_.empty()) return http::Response::text(200, "ok\n");
+  return http::Response::text(503, join(healthProblems_, "\n") + "\n");
 }
 
 http::Response Web::metrics() {

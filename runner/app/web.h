@@ -85,8 +85,15 @@ class Web {
   http::Response logout(const http::Request& req);
   http::Response rerun(const http::Request& req);
   http::Response metrics();
+  // /healthz: 200 "ok" only when a delivery could be stored now — a real database write
+  // and a real file write in the state directory (free space included) — else 503 with why.
+  // Checked at most once a second; answers in between reuse the last verdict.
+  http::Response health();
 
   WebContext ctx_;
+  std::mutex healthMu_;
+  std::chrono::steady_clock::time_point healthAt_;  // GUARDED_BY(healthMu_)
+  std::vector<std::string> healthProblems_;         // GUARDED_BY(healthMu_)
   std::mutex mu_;
   std::map<std::string, Session> sessions_;  // GUARDED_BY(mu_) cookie -> session
   // Wrong login tokens: per client address, and all of them (GUARDED_BY(mu_)).

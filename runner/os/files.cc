@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "runner/core/error.h"
@@ -58,6 +59,28 @@ fs::path pathUnder(const fs::path& base, std::string_view name, std::string_view
   auto rel = out.lexically_normal().lexically_relative(base.lexically_normal());
   if (rel.empty() || *rel.begin() == "..") return refuse("it leaves the directory");
   return out;
+}
+
+std::optional<std::string> writeProblem(const fs::path& dir, uint64_t minFreeBytes) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return dir.string() + ": " + std::strerror(errno);
+  if (st.f_flag & ST_RDONLY) return dir.string() + " is on a read-only file system";
+  const uint64_t freeBytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  if (freeBytes < minFreeBytes)
+    return dir.string() + ": only " + std::to_string(freeBytes >> 20) + " MiB free (at least " +
+           std::to_string(minFreeBytes >> 20) + " MiB needed)";
+  const fs::path probe = dir / (".write-check-" + std::to_string(::getpid()) + "-" +
+                                std::to_string(reinterpret_cast<uintptr_t>(&st)));
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot create a file in " + dir.string() + ": " + std::strerror(errno);
+  std::string block(4096, 'x');
+  std::optional<std::string> problem;
+  if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) ||
+      ::fsync(fd) != 0)
+    problem = "cannot write in " + dir.string() + ": " + std::strerror(errno);
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return problem;
 }
 
 std::string readFile(const fs::path& path) {

@@ -32,6 +32,12 @@ std::string readSecretFile(const std::filesystem::path& path, Redactor* redactor
 std::filesystem::path pathUnder(const std::filesystem::path& base, std::string_view name,
                                 std::string_view suffix = "");
 
+// Whether new files can be written under `dir` right now: at least `minFreeBytes` free for
+// unprivileged writers, and a small file created, written, synced and removed. nullopt when
+// they can, else why not ("No space left on device", "only 3 MiB free", …). Never throws.
+std::optional<std::string> writeProblem(const std::filesystem::path& dir,
+                                        uint64_t minFreeBytes = 16u << 20);
+
 // Writes via a temp file in the same directory + rename, so readers never see half a file.
 // Creates missing parent directories. Throws SysError.
 void writeFileAtomic(const std::filesystem::path& path, std::string_view content,

@@ -701,6 +701,10 @@ void Scheduler::execute(store::RunRecord rec) {
     if (!repo) throw InputError("repository " + rec.view.repo + " is no longer configured");
     const fs::path logDir = o_.stateDir / "logs" / std::to_string(id);
     fs::create_directories(logDir);
+    // A full or read-only state disk: the run does not start (its logs, GC roots and
+    // records would be lost in silence); it fails saying why.
+    if (auto why = os::writeProblem(logDir))
+      throw InputError("not started: the state directory cannot be written: " + *why);
 
     // Hosts finished in an earlier attempt of this run (before a restart).
     std::set<std::string> doneBefore, checkFirst;

@@ -144,6 +144,14 @@ CREATE TABLE approvals (
   PRIMARY KEY (forge, repo, sha)
 );
 )sql",
+      // 6: one row /healthz rewrites: proof that deliveries could be stored right now (a
+      // read-only or full database fails this write)
+      R"sql(
+CREATE TABLE health (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  checked_at  INTEGER NOT NULL      -- unix ms
+);
+)sql",
   };
   return kMigrations;
 }

@@ -367,3 +367,63 @@ TEST_CASE("web: a fork's waiting run can be approved with a login and the CSRF t
   // the API shows where the log is on this site, not where it is on the runner's disk
   CHECK(f.get("/api/runs/2").body.find(f.config.stateDir.string()) == std::string::npos);
 }
+
+TEST_CASE(
+    "web: /healthz says whether a delivery could be stored; a read-only state disk stops serve",
+    "[integration][web][mount]") {
+  // The state directory on a small tmpfs of its own (needs root and mount(2); skipped where
+  // they are missing), filled up and then remounted read-only, as a real disk would be.
+  fs::path mountPoint;
+  auto run = [](const std::string& cmd) { return std::system(cmd.c_str()) == 0; };
+  std::unique_ptr<WebFixture> f;
+  f = std::make_unique<WebFixture>(true, false, [&](Config& c) {
+    mountPoint = c.stateDir;
+    fs::create_directories(mountPoint);
+    if (!run("mount -t tmpfs -o size=40m switchyard-test '" + mountPoint.string() + "'"))
+      mountPoint.clear();
+  });
+  if (mountPoint.empty()) {
+    WARN("SKIPPED: cannot mount a tmpfs here (needs root)");
+    return;
+  }
+  struct Unmount {
+    fs::path p;
+    std::unique_ptr<WebFixture>& f;
+    ~Unmount() {
+      f.reset();  // the daemon lets go of the database first
+      std::system(("umount -l '" + p.string() + "'").c_str());
+    }
+  } unmount{mountPoint, f};
+  auto healthAfterRecheck = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the verdict is cached 1 s
+    return f->get("/healthz");
+  };
+  CHECK(f->get("/healthz").status == 200);
+
+  // a full disk: fewer than 16 MiB left
+  const fs::path filler = mountPoint / "filler";
+  REQUIRE(run("dd if=/dev/zero of='" + filler.string() + "' bs=1M count=30 status=none"));
+  auto full = healthAfterRecheck();
+  CHECK(full.status == 503);
+  CHECK(full.body.find("the state directory cannot be written: ") != std::string::npos);
+  CHECK(full.body.find("MiB free (at least 16 MiB needed)") != std::string::npos);
+  fs::remove(filler);
+  CHECK(healthAfterRecheck().status == 200);
+
+  // a read-only state disk (remounted so, as after an I/O error): serve refuses to start,
+  // naming the database, instead of answering "ok" while every delivery gets 503
+  Config config = f->config;
+  f.reset();
+  REQUIRE(run("mount -o remount,ro '" + mountPoint.string() + "'"));
+  NullLogger log;
+  app::DaemonOptions o;
+  o.log = &log;
+  o.runScheduler = false;
+  CHECK_THROWS_WITH(
+      [&] {
+        app::Daemon daemon(config, o);
+        daemon.start();
+      }(),
+      Catch::Contains("cannot open database " + (mountPoint / "switchyard.db").string()));
+  REQUIRE(run("mount -o remount,rw '" + mountPoint.string() + "'"));
+}

@@ -41,3 +41,15 @@ TEST_CASE("pathUnder keeps names from outside inside their base directory", "[un
   CHECK_THROWS_WITH(os::pathUnder(base, "../../x", ".log"),
                     Catch::Contains("\"..\" component") && Catch::Contains(base.string()));
 }
+
+TEST_CASE("writeProblem tells a writable directory from a full or missing one", "[unit][os]") {
+  os::TempDir tmp("sy-write");
+  CHECK_FALSE(os::writeProblem(tmp.path(), 0));
+  auto tooLittle = os::writeProblem(tmp.path(), uint64_t(1) << 62);
+  REQUIRE(tooLittle);
+  CHECK(tooLittle->find("MiB free (at least ") != std::string::npos);
+  auto missing = os::writeProblem(tmp.path() / "nope", 0);
+  REQUIRE(missing);
+  CHECK(missing->find("No such file or directory") != std::string::npos);
+  CHECK(fs::is_empty(tmp.path()));  // the probe file is gone
+}
