@@ -16,6 +16,7 @@
 #include "runner/build/terminal_progress.h"
 #include "runner/core/clock.h"
 #include "runner/core/error.h"
+#include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
@@ -96,8 +97,9 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
     }
   }
   nix::HostEvals info = nix.evalHostInfo(nix::gitFlakeRef(flakePath(*l.repo), sha), wanted);
-  if (info.flakeError)
-    throw NixError("the flake at " + shortSha(sha) + " does not evaluate: " + *info.flakeError);
+  if (info.flakeError)  // the user's flake is the bad input: exit 2, one line
+    throw InputError("the flake at " + shortSha(sha) +
+                     " does not evaluate: " + nix::nixErrorSummary(*info.flakeError));
   std::vector<HostRow> rows;
   for (const auto& [name, v] : info.hosts) {
     HostRow row;
@@ -109,7 +111,15 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
       if (auto it = v.value->find("system"); it != v.value->end() && it->is_string())
         row.system = it->get<std::string>();
     if (v.missing) row.error = "not in the flake's nixosConfigurations";
-    if (v.error) row.error = *v.error;
+    if (v.error) row.error = nix::nixErrorSummary(*v.error);
+    if (auto why = hostNameProblem(name)) row.error = "refused: " + *why;
+    if (!row.error && choice.from != "name") {
+      try {
+        parseTarget(choice.text);
+      } catch (const InputError& e) {
+        row.error = "invalid target: " + std::string(e.what());
+      }
+    }
     rows.push_back(std::move(row));
   }
   if (asJson) {
@@ -117,7 +127,7 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
   } else {
     size_t wName = 4, wTarget = 6;
     for (const auto& r : rows) {
-      wName = std::max(wName, r.name.size());
+      wName = std::max(wName, neutralizeControls(r.name).size());
       wTarget = std::max(wTarget, r.target.size());
     }
     auto pad = [](const std::string& s, size_t w) {
@@ -125,8 +135,8 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
     };
     std::cout << pad("HOST", wName) << pad("TARGET", wTarget) << pad("FROM", 7) << "SYSTEM\n";
     for (const auto& r : rows) {
-      std::cout << pad(r.name, wName) << pad(r.target, wTarget) << pad(r.targetFrom, 7)
-                << r.system.value_or("-");
+      std::cout << pad(neutralizeControls(r.name), wName) << pad(r.target, wTarget)
+                << pad(r.targetFrom, 7) << r.system.value_or("-");
       if (r.error) std::cout << "  (" << split(*r.error, '\n').front() << ")";
       std::cout << "\n";
     }

@@ -18,18 +18,24 @@ void registerConfigCommands(CLI::App& app, CommandContext& ctx) {
       std::filesystem::path p(*file);
       std::string text = os::readFile(p);
       auto check = checkConfigText(text, *file, std::filesystem::absolute(p).parent_path());
-      int errors = 0;
+      int errors = 0, warnings = 0;
       for (const auto& i : check.issues) {
         std::cerr << formatIssue(*file, i) << "\n";
-        if (!i.warning) ++errors;
+        (i.warning ? warnings : errors)++;
       }
       if (errors) {
         std::cerr << *file << ": " << errors << (errors == 1 ? " error" : " errors") << "\n";
         return 2;
       }
+      // Exit 1: valid, but not usable as it stands on this machine (a file it names is
+      // missing or empty) — a config written for another machine may still be right.
       std::cout << *file << ": ok (" << check.config.forges.size() << " forges, "
-                << check.config.repos.size() << " repos)\n";
-      return 0;
+                << check.config.repos.size() << " repos)"
+                << (warnings ? ", " + std::to_string(warnings) +
+                                   (warnings == 1 ? " warning" : " warnings")
+                             : std::string())
+                << "\n";
+      return warnings ? 1 : 0;
     };
   });
 }

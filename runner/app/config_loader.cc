@@ -1,6 +1,8 @@
 #include "runner/app/config_loader.h"
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <cctype>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -14,6 +16,43 @@ namespace fs = std::filesystem;
 
 namespace runner::app {
 namespace {
+
+// What is wrong with a listen address, or nullopt: host:port, where host is an IPv4 address
+// (four numbers 0-255), an IPv6 address in brackets, or a host name; port 0-65535 (0: any).
+std::optional<std::string> listenProblem(const std::string& listen) {
+  const std::string usage = "must be host:port, e.g. 127.0.0.1:8470";
+  std::string host, port;
+  if (!listen.empty() && listen[0] == '[') {
+    auto close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':')
+      return usage + " ([v6]:port for IPv6)";
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+    in6_addr a6{};
+    if (::inet_pton(AF_INET6, host.c_str(), &a6) != 1)
+      return "'" + host + "' is not an IPv6 address";
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) return usage;
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+    if (host.empty()) return usage;
+    if (host.find(':') != std::string::npos)
+      return "IPv6 addresses must be in brackets: [::1]:8470";
+    bool numeric = host.find_first_not_of("0123456789.") == std::string::npos;
+    in_addr a4{};
+    if (numeric && ::inet_pton(AF_INET, host.c_str(), &a4) != 1)
+      return "'" + host + "' is not an IPv4 address";
+    if (!numeric)
+      for (char ch : host)
+        if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
+          return "'" + host + "' is not a host name or address";
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stol(port) > 65535)
+    return "port '" + port + "' must be a number from 0 to 65535";
+  return std::nullopt;
+}
 
 int lineOf(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
 
@@ -253,7 +292,13 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
     }
   }
   if (n["path"])
-    if (auto s = r.string(n["path"], key + ".path")) repo.path = r.resolve(*s);
+    if (auto s = r.string(n["path"], key + ".path")) {
+      repo.path = r.resolve(*s);
+      std::error_code ec;
+      if (!fs::is_directory(*repo.path, ec))
+        r.warn(n["path"], key + ".path",
+               "no repository at " + repo.path->string() + " (the directory does not exist)");
+    }
   if (n["url"])
     if (auto s = r.string(n["url"], key + ".url")) repo.url = *s;
   if (!repo.path && !repo.url && !repo.forge)
@@ -383,9 +428,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {
-      auto colon = s->rfind(':');
-      if (colon == std::string::npos || colon + 1 == s->size())
-        r.error(root["listen"], "listen", "must be host:port, e.g. 127.0.0.1:8470");
+      if (auto why = listenProblem(*s)) r.error(root["listen"], "listen", *why);
       c.listen = *s;
     }
   }
@@ -467,7 +510,14 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
     if (s["identity_file"])
       c.ssh.identityFile = r.secretFile(s["identity_file"], "ssh.identity_file");
     if (s["known_hosts"]) {
-      if (auto p = r.string(s["known_hosts"], "ssh.known_hosts")) c.ssh.knownHosts = r.resolve(*p);
+      if (auto p = r.string(s["known_hosts"], "ssh.known_hosts")) {
+        c.ssh.knownHosts = r.resolve(*p);
+        std::error_code ec;
+        if (!fs::is_regular_file(*c.ssh.knownHosts, ec))
+          r.warn(s["known_hosts"], "ssh.known_hosts",
+                 "file " + c.ssh.knownHosts->string() +
+                     " does not exist (host keys are pinned: deploys need it)");
+      }
     }
     if (s["connect_timeout"])
       if (auto d = r.duration(s["connect_timeout"], "ssh.connect_timeout"))

@@ -310,6 +310,25 @@ std::string nixErrorText(std::string_view stderrText) {
   return std::string(trim(join(kept, "\n")));
 }
 
+std::string nixErrorSummary(std::string_view errorText) {
+  std::string first, where;
+  for (const auto& raw : split(errorText, '\n')) {
+    std::string line(trim(stripAnsi(raw)));
+    if (auto pos = line.find("error:"); first.empty() && pos != std::string::npos)
+      first = line.substr(pos);
+    if (!first.empty() && where.empty() && startsWith(line, "at ")) {
+      where = line.substr(3);
+      if (!where.empty() && where.back() == ':') where.pop_back();
+      // /nix/store/<hash>-source/flake.nix:1:59 -> flake.nix:1:59
+      if (startsWith(where, "/nix/store/"))
+        if (auto slash = where.find('/', 11); slash != std::string::npos)
+          where = where.substr(slash + 1);
+    }
+  }
+  if (first.empty()) first = std::string(trim(split(errorText, '\n').front()));
+  return where.empty() ? first : first + " (at " + where + ")";
+}
+
 NixCli::NixCli(ProcessRunner& procs, NixCliOptions options)
     : procs_(procs), options_(std::move(options)) {}
 

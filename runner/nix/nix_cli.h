@@ -247,5 +247,9 @@ class NixCli {
 // The part of Nix's stderr that is the error: from the first "error:" line, without
 // "warning:" lines and the "(use '--show-trace' …)" hint; trimmed.
 std::string nixErrorText(std::string_view stderrText);
+// One line for a person: the first "error:" line of `errorText` and the first place it names
+// ("at flake.nix:3:5", store prefixes removed). "error: syntax error, unexpected '}' (at
+// flake.nix:3:5)".
+std::string nixErrorSummary(std::string_view errorText);
 
 }  // namespace runner::nix

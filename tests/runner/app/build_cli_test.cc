@@ -1,5 +1,7 @@
 // `switchyard hosts` and `switchyard build`, end to end: the built binary on lab flakes with
 // real Nix (state in a temp XDG_CACHE_HOME).
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include <catch2/catch.hpp>
@@ -77,6 +79,32 @@ TEST_CASE("switchyard hosts: targets from the config, Clan, Colmena or the name"
   REQUIRE(text.exitStatus == 0);
   CHECK(runner::startsWith(text.out, "HOST "));
   CHECK(text.out.find("octavia    root@10.20.0.2") != std::string::npos);
+}
+
+TEST_CASE("switchyard hosts: a broken flake is one line and exit 2, bad targets are marked",
+          "[integration][nix][cli]") {
+  auto hosts = seedHosts();
+  hosts[1].colmenaTarget = "root@bad host";  // a target no ssh would take
+  Cli cli({.hosts = hosts});
+  auto marked = cli.run({"hosts", "--repo", cli.repo(), "--json"});
+  CHECK(marked.exitStatus == 1);
+  auto j = nlohmann::json::parse(marked.out);
+  const std::string bad = hosts[1].name;
+  REQUIRE(byName(j["hosts"], bad).contains("error"));
+  CHECK(
+      runner::startsWith(byName(j["hosts"], bad)["error"].get<std::string>(), "invalid target: "));
+  CHECK_FALSE(byName(j["hosts"], "octavia").contains("error"));
+
+  runner::os::writeFileAtomic(cli.lab.infra.path() / "flake.nix", "{ outputs = { self }: {\n");
+  REQUIRE(std::system(
+              ("cd '" + cli.repo() + "' && git -c user.email=t@t -c user.name=t commit -qam broken")
+                  .c_str()) == 0);
+  auto broken = cli.run({"hosts", "--repo", cli.repo()});
+  CHECK(broken.exitStatus == 2);
+  INFO(broken.errTail);
+  CHECK(std::count(broken.errTail.begin(), broken.errTail.end(), '\n') == 1);
+  CHECK(broken.errTail.find("does not evaluate: error: syntax error, unexpected end of file (at "
+                            "flake.nix:") != std::string::npos);
 }
 
 TEST_CASE("switchyard build: named hosts, the affected hosts, failures and timeouts",

@@ -127,10 +127,27 @@ TEST_CASE("check-config exits 2 listing every error, 0 when fine", "[integration
   CHECK(r.errTail.find("bad.yaml:1: listen: must be host:port") != std::string::npos);
   CHECK(r.errTail.find("bad.yaml:2: repos: must be a list") != std::string::npos);
   CHECK(r.errTail.find("2 errors") != std::string::npos);
-  auto ok = tests::switchyard(
+  // the example names files of another machine: valid, but not usable here (exit 1)
+  auto example = tests::switchyard(
       {"check-config", (tests::sourceDir() / "templates" / "switchyard.example.yaml").string()});
+  CHECK(example.exitStatus == 1);
+  CHECK(example.out.find("ok (1 forges, 1 repos), ") != std::string::npos);
+  CHECK(example.errTail.find(
+            "ssh.known_hosts: file /etc/switchyard/known_hosts does not exist (host keys are "
+            "pinned: deploys need it)") != std::string::npos);
+  os::writeFileAtomic(d.path() / "good.yaml", "listen: '[::1]:8470'\nstate_dir: state\n");
+  auto ok = tests::switchyard({"check-config", (d.path() / "good.yaml").string()});
   CHECK(ok.exitStatus == 0);
-  CHECK(ok.out.find("ok (1 forges, 1 repos)") != std::string::npos);
+  CHECK(ok.out.find("ok (0 forges, 0 repos)\n") != std::string::npos);
+  // addresses that cannot be listened on are errors
+  for (const char* listen :
+       {"999.1.1.1:8470", "127.0.0.1:99999", "::1:8470", "[nope]:1", "a b:1"}) {
+    INFO(listen);
+    os::writeFileAtomic(d.path() / "l.yaml", std::string("listen: '") + listen + "'\n");
+    auto l = tests::switchyard({"check-config", (d.path() / "l.yaml").string()});
+    CHECK(l.exitStatus == 2);
+    CHECK(l.errTail.find("l.yaml:1: listen: ") != std::string::npos);
+  }
 }
 
 TEST_CASE("config host and repository names follow the same rule as the flake's",
@@ -138,12 +155,12 @@ TEST_CASE("config host and repository names follow the same rule as the flake's"
   std::string text =
       "repos:\n"                           // 1
       "  - name: ../../etc\n"              // 2
-      "    path: /srv/infra\n"             // 3
+      "    path: /tmp\n"                   // 3
       "    hosts:\n"                       // 4
       "      ../x: {target: 10.0.0.1}\n"   // 5
       "      web-1: {target: 10.0.0.2}\n"  // 6
       "  - name: alice/infra\n"            // 7
-      "    path: /srv/infra2\n";           // 8
+      "    path: /tmp\n";                  // 8
   auto c = checkConfigText(text, "s.yaml", "/tmp");
   auto e = errors(c);
   REQUIRE(e.size() == 2);
