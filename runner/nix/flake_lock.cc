@@ -122,12 +122,40 @@ std::optional<std::string> FlakeLock::resolve(const std::vector<std::string>& pa
   return find(path);
 }
 
+namespace {
+
+// "line 3, column 7: syntax error while parsing object key - invalid literal; expected string
+// literal" — the JSON library's words without its exception tag and without the input bytes
+// it echoes (they may hold anything).
+std::string jsonErrorText(std::string_view text, const json::parse_error& e) {
+  std::string what = e.what();
+  std::string msg = what;
+  if (auto at = what.find("parse error"); at != std::string::npos)
+    if (auto colon = what.find(": ", at); colon != std::string::npos) msg = what.substr(colon + 2);
+  if (auto echo = msg.find("; last read: "); echo != std::string::npos) {
+    auto expected = msg.find("; expected", echo);
+    msg = msg.substr(0, echo) + (expected == std::string::npos ? "" : msg.substr(expected));
+  }
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column) + ": " + msg;
+}
+
+}  // namespace
+
 FlakeLock parseFlakeLock(std::string_view text, std::string_view origin) {
   json j;
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw InputError(std::string(origin) + ": not valid JSON: " + e.what());
+    throw InputError(std::string(origin) + ": not valid JSON: " + jsonErrorText(text, e));
   }
   if (!j.is_object()) throw InputError(std::string(origin) + ": not a flake.lock (not an object)");
   FlakeLock lock;

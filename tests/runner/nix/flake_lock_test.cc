@@ -192,6 +192,10 @@ TEST_CASE("follows paths resolve from the root like Nix, nested ones included", 
 
 TEST_CASE("malformed locks are rejected with the reason", "[unit][lock]") {
   CHECK(parseError("{ nope").find("bad.lock: not valid JSON") == 0);
+  // the message is for people: where, and what — not the library's tag or the input's bytes
+  CHECK(parseError("{\n  \"nodes\": {\n    nope") ==
+        "bad.lock: not valid JSON: line 3, column 6: syntax error while parsing object key - "
+        "invalid literal; expected string literal");
   CHECK(parseError("[]") == "bad.lock: not a flake.lock (not an object)");
   CHECK(parseError(R"({"version": 4, "root": "root", "nodes": {"root": {}}})") ==
         "bad.lock: unsupported flake.lock version 4 (supported: 5 to 7)");
