@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/app/commands.h"
+#include "runner/app/config_loader.h"
 #include "runner/app/daemon.h"
 #include "runner/app/lab/lab.h"
 #include "runner/app/lab/test_hosts.h"
@@ -213,22 +214,40 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
                           fs::perms::owner_read | fs::perms::owner_write);
       os::writeFileAtomic(root / "ui.token", crypto::randomToken() + "\n",
                           fs::perms::owner_read | fs::perms::owner_write);
-      Config config;
-      config.listen = "127.0.0.1:" + std::to_string(o->port);
-      config.stateDir = root / "state";
-      config.hookSecretFile = root / "hook.secret";
-      config.uiTokenFile = root / "ui.token";
-      config.ssh = hosts.sshConfig();
-      RepoConfig repo;
-      repo.name = "lab/infra";
-      repo.path = bare;
-      repo.deployBranches = {"main"};
-      repo.detection = PlanMode::Auto;
-      repo.rollout.maxParallel = 5;
-      repo.activation.confirmTimeout = std::chrono::seconds(10);
-      repo.activation.healthChecks = {"test -e /run/current-system || true"};
-      for (const auto& h : hosts.hosts()) repo.hosts.push_back({h.name, h.target().toString()});
-      config.repos = {repo};
+      // The config is written first and read back: the daemon runs with exactly the file
+      // `serve --config` and `runs --config` use later.
+      const SshConfig ssh = hosts.sshConfig();
+      auto quoted = [](const std::string& s) {
+        std::string out = "'";
+        for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+        return out + "'";
+      };
+      std::string yaml = "# written by `switchyard demo`: the config its daemon runs with\n";
+      yaml += "listen: " + quoted("127.0.0.1:" + std::to_string(o->port)) + "\n";
+      yaml += "state_dir: " + quoted((root / "state").string()) + "\n";
+      yaml += "hook_secret_file: " + quoted((root / "hook.secret").string()) + "\n";
+      yaml += "ui_token_file: " + quoted((root / "ui.token").string()) + "\n";
+      yaml += "ssh:\n";
+      if (ssh.identityFile) yaml += "  identity_file: " + quoted(ssh.identityFile->string()) + "\n";
+      if (ssh.knownHosts) yaml += "  known_hosts: " + quoted(ssh.knownHosts->string()) + "\n";
+      yaml += "  connect_timeout: " + std::to_string(ssh.connectTimeout.count()) + "s\n";
+      yaml += std::string("  use_agent: ") + (ssh.useAgent ? "true" : "false") + "\n";
+      yaml += "repos:\n";
+      yaml += "  - name: lab/infra\n";
+      yaml += "    path: " + quoted(bare.string()) + "\n";
+      yaml += "    deploy_branches: [main]\n";
+      yaml += "    detection: auto\n";
+      yaml += "    rollout: {max_parallel: 5}\n";
+      yaml += "    activation:\n";
+      yaml += "      confirm_timeout: 10s\n";
+      yaml += "      health_checks: [" + quoted("test -e /run/current-system || true") + "]\n";
+      yaml += "    hosts:\n";
+      for (const auto& h : hosts.hosts())
+        yaml += "      " + h.name + ": {target: " + quoted(h.target().toString()) + "}\n";
+      const fs::path configFile = root / "switchyard.yaml";
+      os::writeFileAtomic(configFile, yaml);
+      Config config = loadConfig(configFile);
+      const RepoConfig& repo = config.repos.at(0);
 
       Redactor redactor;
       FileLogger log(root / "daemon.log", redactor);
@@ -245,6 +264,12 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
         config.listen = "127.0.0.1:0";
         daemon = std::make_unique<Daemon>(config, options);
         daemon->start();
+      }
+      if (daemon->port() != o->port) {  // keep the file true to what runs: the port taken
+        const std::string was = "listen: " + quoted("127.0.0.1:" + std::to_string(o->port));
+        yaml.replace(yaml.find(was), was.size(),
+                     "listen: " + quoted("127.0.0.1:" + std::to_string(daemon->port())));
+        os::writeFileAtomic(configFile, yaml);
       }
       installPostReceiveHook(bare, daemon->baseUrl(), root / "hook.secret", repo.name);
       std::cout << "    daemon at " << daemon->baseUrl()
@@ -271,8 +296,6 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
                 << "\n";
       std::cout << "  re-run a machine from the run page with the token in "
                 << (root / "ui.token").string() << "\n";
-      os::writeFileAtomic(root / "switchyard.yaml",
-                          "state_dir: " + config.stateDir.string() + "\n");
 
       bool serve = o->serve ? *o->serve : ::isatty(0) == 1;
       if (serve) {
