@@ -422,9 +422,10 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   }
   if (root.IsNull()) return out;  // an empty file: the embedded defaults
   Config& c = out.config;
-  if (!r.mapping(root, "",
-                 {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
-                  "max_body_bytes", "hook_secret_file", "ui_token_file"}))
+  if (!r.mapping(
+          root, "",
+          {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
+           "max_body_bytes", "hook_secret_file", "ui_token_file", "untrusted", "private_ui"}))
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {

@@ -39,6 +39,12 @@ TEST_CASE("the example config is valid and reads as documented", "[unit][config]
   REQUIRE(r.hosts.size() == 2);
   CHECK(r.hosts[1].target == "root@[2a01:4f8::1]:2222");
   CHECK(cfg.ssh.knownHosts == "/etc/switchyard/known_hosts");
+  // forks: the top level's policy, overridden per repository
+  CHECK(cfg.untrusted.user == "switchyard-untrusted");
+  CHECK(cfg.untrusted.evalTimeout == std::chrono::minutes(5));
+  CHECK(cfg.untrusted.maxSilentTime == std::chrono::minutes(10));
+  CHECK(cfg.untrusted.defaults.build == UntrustedBuild::Approve);
+  CHECK(r.untrusted.build == UntrustedBuild::Never);
   // secret files do not exist on this machine: warnings, not errors
   CHECK(std::any_of(c.issues.begin(), c.issues.end(), [](const auto& i) { return i.warning; }));
 }
