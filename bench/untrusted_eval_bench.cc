@@ -60,8 +60,7 @@ int main(int argc, char** argv) {
   }
   setup.jail->restrictEval = false;  // the lab locks its nixpkgs as git+file (README)
   nix::NixCli trusted(procs);
-  nix::NixCli credentialless(procs,
-                             nix::credentiallessNixOptions({}, tmp.path() / "fetch-home"));
+  nix::NixCli credentialless(procs, nix::credentiallessNixOptions({}, tmp.path() / "fetch-home"));
   nix::NixCli jail(procs, nix::untrustedNixOptions({}, *setup.jail));
   scheduler::UntrustedSources sources(trusted, credentialless);
   RepoConfig repo;

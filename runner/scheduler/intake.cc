@@ -41,7 +41,10 @@ ParseResult parseHookDelivery(const WebhookDelivery& delivery) {
   Event e;
   e.forgeType = "hook";
   e.eventName = "push";
-  e.deliveryId = delivery.headers.get("X-Switchyard-Delivery").value_or("");
+  // the hook puts its delivery id into the signed body; the header is for older hooks
+  e.deliveryId = jsonString(j, {"delivery"});
+  if (e.deliveryId.empty())
+    e.deliveryId = delivery.headers.get("X-Switchyard-Delivery").value_or("");
   e.repo = jsonString(j, {"repo"});
   e.ref = jsonString(j, {"ref"});
   e.before = jsonString(j, {"before"});
@@ -83,11 +86,12 @@ IntakeReply Intake::store(Event event, const std::string& source, const WebhookD
   // A duplicate is told by what the signature covers, the body: the delivery id header is
   // not signed, so an old body replayed under a new delivery's id must not turn the real
   // delivery into a "duplicate". The header's id stays in the event for people to read.
-  const std::string key = "sha256:" + toHex(crypto::sha256(delivery.body));
-  if (event.deliveryId.empty()) event.deliveryId = key;
+  const std::string bodyHash = toHex(crypto::sha256(delivery.body));
+  if (event.deliveryId.empty()) event.deliveryId = "sha256:" + bodyHash;
   store::NewDelivery d;
   d.source = source;
-  d.deliveryId = key;
+  d.deliveryId = event.deliveryId;
+  d.bodySha256 = bodyHash;
   d.eventName = event.eventName.empty() ? toString(event.kind) : event.eventName;
   d.ignored = event.kind == EventKind::Ignored;
   d.detail = event.ignoredReason;

@@ -9,8 +9,10 @@
 //    200 {"delivery": id, "duplicate": true} (still one row).
 //  * git hook deliveries (hooks/post-receive): signed like Gitea — X-Switchyard-Signature is
 //    the lowercase hex HMAC-SHA256 of the raw body with the shared hook secret ("sha256="
-//    prefix accepted); X-Switchyard-Delivery is the hook's delivery id; the body is
-//    {"repo", "ref", "before", "after", "pusher"}.
+//    prefix accepted); the body is {"repo", "ref", "before", "after", "pusher", "delivery"}
+//    (the delivery id inside the signed body; X-Switchyard-Delivery from older hooks).
+//  * duplicates are told by the SHA-256 of the body — what the signature covers — never by
+//    an unsigned delivery-id header.
 //  * re-runs from the CLI and the web UI (source "cli" / "ui"), stored the same way.
 //
 // Nothing slow happens here: no git, no Nix, no forge calls. Thread-safe after setup.

@@ -27,15 +27,23 @@ DeliveryRecord recordFrom(const SqlRow& r) {
 StoredDelivery Deliveries::insertOne(const NewDelivery& d, int64_t now) {
   auto rows = db_.query(
       "INSERT INTO deliveries(source, delivery_id, event_name, received_at, event, state, detail, "
-      "processed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-      "ON CONFLICT(source, delivery_id) DO NOTHING RETURNING id",
+      "processed_at, body_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+      "ON CONFLICT DO NOTHING RETURNING id",
       {d.source, d.deliveryId, d.eventName, now, d.eventJson,
        std::string(d.ignored ? "ignored" : "queued"), d.detail,
-       d.ignored ? SqlValue(now) : SqlValue(nullptr)});
+       d.ignored ? SqlValue(now) : SqlValue(nullptr), sqlOpt(d.bodySha256)});
   if (!rows.empty()) return {rows[0].integer(0), false, d.ignored ? "ignored" : "queued", d.detail};
-  auto existing =
-      db_.query("SELECT id, state, detail FROM deliveries WHERE source = ?1 AND delivery_id = ?2",
-                {d.source, d.deliveryId});
+  // the same body first (what the signature covers), else the same id
+  auto existing = d.bodySha256
+                      ? db_.query(
+                            "SELECT id, state, detail FROM deliveries WHERE source = ?1 AND "
+                            "body_sha256 = ?2",
+                            {d.source, *d.bodySha256})
+                      : std::vector<SqlRow>{};
+  if (existing.empty())
+    existing =
+        db_.query("SELECT id, state, detail FROM deliveries WHERE source = ?1 AND delivery_id = ?2",
+                  {d.source, d.deliveryId});
   if (existing.empty())
     throw StoreError("delivery " + d.deliveryId + " from " + d.source +
                      " was neither inserted nor found");

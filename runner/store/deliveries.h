@@ -35,18 +35,23 @@ namespace runner::store {
 // What intake stores for one delivery.
 struct NewDelivery {
   std::string source;      // forge name, or "hook" / "cli" / "ui"
-  std::string deliveryId;  // the sender's id (dedupe key together with source)
+  std::string deliveryId;  // the sender's id, for people (unique together with source)
   std::string eventName;   // raw event name ("push", "pull_request", "rerun")
   std::string eventJson;   // the normalised runner::Event as JSON
   bool ignored = false;    // stored as state "ignored" (never turned into a run)
   std::string detail;      // ignored: the reason
+  // Signed deliveries: the hex SHA-256 of the body. Duplicates are told by it first — the
+  // signature covers it, while the delivery-id header is unsigned (a replayed old body under
+  // a new id is the old delivery, and does not take the id from the real one).
+  std::optional<std::string> bodySha256;
 };
 
 // The row a delivery ended up in.
 struct StoredDelivery {
   int64_t id = 0;
-  bool duplicate = false;  // the (source, delivery id) was already stored: this is that row
-  std::string state;       // "queued" | "processed" | "ignored" | "failed"
+  // the (source, body) or (source, delivery id) was already stored: this is that row
+  bool duplicate = false;
+  std::string state;  // "queued" | "processed" | "ignored" | "failed"
   std::string detail;
 };
 

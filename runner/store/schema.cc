@@ -152,6 +152,12 @@ CREATE TABLE health (
   checked_at  INTEGER NOT NULL      -- unix ms
 );
 )sql",
+      // 7: signed deliveries are told apart by their body (the signature covers it), not by
+      // the unsigned delivery-id header; NULL for re-runs from the CLI and the web UI
+      R"sql(
+ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT;
+CREATE UNIQUE INDEX deliveries_by_body ON deliveries(source, body_sha256);
+)sql",
   };
   return kMigrations;
 }

@@ -72,8 +72,8 @@ inline runner::HttpResponse postHook(runner::HttpClient& http, const std::string
                                      const std::string& deliveryId, const std::string& repo,
                                      const std::string& ref, const std::string& before,
                                      const std::string& after) {
-  nlohmann::json j = {
-      {"repo", repo}, {"ref", ref}, {"before", before}, {"after", after}, {"pusher", "test"}};
+  nlohmann::json j = {{"repo", repo},   {"ref", ref},       {"before", before},
+                      {"after", after}, {"pusher", "test"}, {"delivery", deliveryId}};
   std::string body = j.dump();
   return post(http, baseUrl + "/hooks/git", body,
               {{"X-Switchyard-Delivery", deliveryId},

@@ -369,7 +369,7 @@ TEST_CASE("web: a fork's waiting run can be approved with a login and the CSRF t
 }
 
 TEST_CASE(
-    "web: /healthz says whether a delivery could be stored; a read-only state disk stops serve",
+    "web: /healthz says whether a delivery could be stored, a read-only state disk stops serve",
     "[integration][web][mount]") {
   // The state directory on a small tmpfs of its own (needs root and mount(2); skipped where
   // they are missing), filled up and then remounted read-only, as a real disk would be.

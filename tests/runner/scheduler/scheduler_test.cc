@@ -8,6 +8,7 @@
 #include "runner/scheduler/scheduler.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -936,4 +937,32 @@ TEST_CASE("runs that deploy are claimed first and keep a worker free", "[unit][s
   CHECK(runs.claimNext(2)->view.id == c1);
   CHECK(runs.claimNext(1).has_value() == false);
   CHECK(runs.claimNext(2)->view.id == c2);
+}
+
+TEST_CASE("a run does not start when its log directory cannot be written, and says why",
+          "[integration][scheduler][mount]") {
+  Harness h;
+  // the state's logs on a full little disk of their own (needs root and mount(2))
+  const fs::path logs = h.config.stateDir / "logs";
+  fs::create_directories(logs);
+  if (std::system(("mount -t tmpfs -o size=1m switchyard-test '" + logs.string() + "'").c_str()) !=
+      0) {
+    WARN("SKIPPED: cannot mount a tmpfs here (needs root)");
+    return;
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { std::system(("umount -l '" + p.string() + "'").c_str()); }
+  } unmount{logs};
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  auto r = h.run(1);
+  CHECK(r.view.state == RunState::Failed);
+  CHECK(r.view.error.find("not started: the state directory cannot be written: ") !=
+        std::string::npos);
+  CHECK(r.view.error.find("MiB free (at least 16 MiB needed)") != std::string::npos);
+  CHECK(h.plan.calls.empty());  // nothing was planned, built or deployed
+  CHECK(h.build.calls.empty());
+  CHECK(h.deployer.calls.empty());
 }
