@@ -106,7 +106,11 @@ std::optional<std::string> FlakeLock::resolve(const std::vector<std::string>& pa
       throw InputError("follows cycle at input path '" + pathString(p) + "'");
     std::string pos = root;
     for (const auto& elem : p) {
-      const auto& node = nodes.at(pos);
+      auto found = nodes.find(pos);
+      if (found == nodes.end())  // found by flake_lock_fuzz: an edge to a missing node
+        throw InputError("input path '" + pathString(p) + "' reaches node '" + pos +
+                         "', which does not exist");
+      const auto& node = found->second;
       auto it = node.inputs.find(elem);
       if (it == node.inputs.end()) return std::nullopt;
       if (it->second.node) {
@@ -127,8 +131,13 @@ namespace {
 // "line 3, column 7: syntax error while parsing object key - invalid literal; expected string
 // literal" — the JSON library's words without its exception tag and without the input bytes
 // it echoes (they may hold anything).
-std::string jsonErrorText(std::string_view text, const json::parse_error& e) {
-  std::string what = e.what();
+std::string jsonErrorText(std::string_view text, const json::exception& ex) {
+  std::string what = ex.what();
+  const auto* e = dynamic_cast<const json::parse_error*>(&ex);
+  if (!e) {  // e.g. a number too large: "[json.exception.out_of_range.406] number overflow …"
+    auto tag = what.find("] ");
+    return tag == std::string::npos ? what : what.substr(tag + 2);
+  }
   std::string msg = what;
   if (auto at = what.find("parse error"); at != std::string::npos)
     if (auto colon = what.find(": ", at); colon != std::string::npos) msg = what.substr(colon + 2);
@@ -137,7 +146,7 @@ std::string jsonErrorText(std::string_view text, const json::parse_error& e) {
     msg = msg.substr(0, echo) + (expected == std::string::npos ? "" : msg.substr(expected));
   }
   size_t line = 1, column = 1;
-  for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+  for (size_t i = 0; i + 1 < e->byte && i < text.size(); ++i) {
     if (text[i] == '\n') {
       ++line;
       column = 1;
@@ -154,7 +163,7 @@ FlakeLock parseFlakeLock(std::string_view text, std::string_view origin) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers out of range
     throw InputError(std::string(origin) + ": not valid JSON: " + jsonErrorText(text, e));
   }
   if (!j.is_object()) throw InputError(std::string(origin) + ": not a flake.lock (not an object)");

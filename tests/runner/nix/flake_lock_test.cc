@@ -196,6 +196,15 @@ TEST_CASE("malformed locks are rejected with the reason", "[unit][lock]") {
   CHECK(parseError("{\n  \"nodes\": {\n    nope") ==
         "bad.lock: not valid JSON: line 3, column 6: syntax error while parsing object key - "
         "invalid literal; expected string literal");
+  // found by flake_lock_fuzz: a number too large for the JSON library was not an InputError
+  CHECK(parseError(R"({"nodes": {"a": {"locked": {"lastModified": 172329E3904}}}})") ==
+        "bad.lock: not valid JSON: number overflow parsing '172329E3904'");
+  // and a follows path through an input whose node does not exist threw std::out_of_range
+  const char* dangling = R"({"version": 7, "root": "root", "nodes": {
+    "root": {"inputs": {"a": ["b", "x"], "b": "b"}},
+    "b": {"inputs": {"x": "missing"}, "locked": {"type": "github", "owner": "o", "repo": "b",
+          "rev": "1111111111111111111111111111111111111111"}}}})";
+  CHECK(parseError(dangling).find("'missing', which does not exist") != std::string::npos);
   CHECK(parseError("[]") == "bad.lock: not a flake.lock (not an object)");
   CHECK(parseError(R"({"version": 4, "root": "root", "nodes": {"root": {}}})") ==
         "bad.lock: unsupported flake.lock version 4 (supported: 5 to 7)");
