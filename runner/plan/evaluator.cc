@@ -1669,8 +1669,10 @@ void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& 
     default:
       break;
   }
-  warnings_.push_back("a flake-parts module the planner cannot evaluate: " +
-                      (module->reason.empty() ? std::string("unknown value") : module->reason));
+  std::string gap = "a flake-parts module the planner cannot evaluate: " +
+                    (module->reason.empty() ? std::string("unknown value") : module->reason);
+  warnings_.push_back(gap);
+  discoveryGaps_.push_back(gap);
 }
 
 // yelite/lite-config: hosts.<name>.system, hostModuleDir/<name>, systemModules for every
@@ -1756,12 +1758,15 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   // Options set by flake modules of inputs that the planner does not model may define hosts.
   std::vector<std::string> unmodelled;
   for (const auto& o : c.otherOptions) unmodelled.push_back(o);
-  if (!c.externalModules.empty() && !unmodelled.empty())
+  if (!c.externalModules.empty() && !unmodelled.empty()) {
     warnings_.push_back("flake-parts options " + join(unmodelled, ", ") +
                         " come from flake modules the planner does not model (" +
                         join(c.externalModules, ", ") +
                         "): hosts they define are not discovered; list them under hosts: in the "
                         "config");
+    discoverySoftGaps_.push_back("flake-parts options " + join(unmodelled, ", ") +
+                                 " come from flake modules the planner does not model");
+  }
   if (hostSets.empty()) return merged;
   auto out = make(VKind::Attrs);
   *out = *merged;
@@ -1901,28 +1906,45 @@ Trace Evaluator::hostSetTrace() {
 }
 
 std::vector<HostDef> Evaluator::hosts() {
-  return unrecorded([&] {
+  std::vector<HostDef> out = unrecorded([&] { return discover(); });
+  discoveryError_.clear();
+  std::vector<std::string> gaps = discoveryGaps_;
+  if (out.empty()) gaps.insert(gaps.end(), discoverySoftGaps_.begin(), discoverySoftGaps_.end());
+  std::sort(gaps.begin(), gaps.end());
+  gaps.erase(std::unique(gaps.begin(), gaps.end()), gaps.end());
+  discoveryError_ = join(gaps, "; ");
+  return out;
+}
+
+std::vector<HostDef> Evaluator::discover() {
+  {
     std::vector<HostDef> out;
     ValuePtr outputs = force(outputs_);
     if (outputs->kind != VKind::Attrs) {
-      warnings_.push_back(
+      std::string why =
           "the flake's outputs could not be evaluated (" +
-          (outputs->reason.empty() ? std::string("not an attribute set") : outputs->reason) +
-          "): no hosts found; use exact mode or list them under hosts: in the "
-          "config");
+          (outputs->reason.empty() ? std::string("not an attribute set") : outputs->reason) + ")";
+      warnings_.push_back(why +
+                          ": no hosts found; use exact mode or list them under hosts: in the "
+                          "config");
+      discoveryGaps_.push_back(why);
       return out;
     }
     if (ThunkPtr nc = select(outputs, "nixosConfigurations")) {
       ValuePtr v = force(nc);
       if (v->kind == VKind::Attrs) {
         for (const auto& [name, t] : v->attrs) out.push_back({name, t, "nixosConfigurations"});
-        if (v->open)
+        if (v->open) {
           warnings_.push_back(
               "nixosConfigurations has entries the planner cannot name; list the hosts under "
               "hosts: in the config");
+          discoveryGaps_.push_back("nixosConfigurations has entries the planner cannot name" +
+                                   (v->openReason.empty() ? "" : " (" + v->openReason + ")"));
+        }
         return out;
       }
       warnings_.push_back("nixosConfigurations could not be evaluated: " + v->reason);
+      discoveryGaps_.push_back("nixosConfigurations could not be evaluated: " + v->reason);
       return out;
     }
     for (const char* key : {"colmena", "colmenaHive"}) {
@@ -1938,7 +1960,7 @@ std::vector<HostDef> Evaluator::hosts() {
       for (const auto& [name, t] : configs->attrs) out.push_back({name, t, "clan machines/"});
     }
     return out;
-  });
+  }
 }
 
 }  // namespace runner::plan

@@ -164,6 +164,10 @@ class Evaluator {
   Trace hostSetTrace();
   // Warnings met while discovering (e.g. "nixosConfigurations could not be evaluated").
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // After hosts(): why discovery failed or may have missed hosts ("" when it found every host
+  // the outputs define). Soft gaps (options of flake modules the planner does not model)
+  // count only when no host was found at all.
+  const std::string& discoveryError() const { return discoveryError_; }
 
   ValuePtr force(const ThunkPtr& t);
   ValuePtr eval(const nix::Expr& e, const EnvPtr& env);
@@ -217,6 +221,7 @@ class Evaluator {
   std::function<Carried(const nix::Expr&, const EnvPtr&)> scanExpr;
 
  private:
+  std::vector<HostDef> discover();
   ValuePtr evalUncached(const nix::Expr& e, const EnvPtr& env);
   ValuePtr evalString(const std::vector<nix::StringPart>& parts, const EnvPtr& env, bool isPath,
                       const std::string& baseDir);
@@ -253,6 +258,9 @@ class Evaluator {
   ThunkPtr inputsAttrs_;
   std::vector<Trace*> traces_;
   std::vector<std::string> warnings_;
+  std::vector<std::string> discoveryGaps_;      // hard: a host may be missing
+  std::vector<std::string> discoverySoftGaps_;  // soft: counted only when nothing was found
+  std::string discoveryError_;
   std::map<std::string, ThunkPtr> imports_;
   std::set<std::string> evaluatedFiles_;
   std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record

@@ -412,8 +412,9 @@ TEST_CASE("bad input: no flake.nix, a broken flake.lock", "[unit][plan]") {
   auto b = t.commit({{"README.md", "y"}});
   auto r = git::Repository::open(t.path());
   CHECK_THROWS_WITH(plan::planStatic(*r, a, b), Catch::Contains("no flake.nix at"));
+  // A broken flake at the new commit is a failed plan (exit 1), not bad usage.
   auto c = t.commit({{"flake.nix", "{ outputs = { self }: { }; }"}, {"flake.lock", "{ nope"}});
-  CHECK_THROWS_AS(plan::planStatic(*r, b, c), InputError);
+  CHECK_THROWS_AS(plan::planStatic(*r, b, c), PlanError);
   CHECK_THROWS_WITH(plan::planStatic(*r, b, c), Catch::Contains("flake.lock at"));
 }
 
@@ -573,4 +574,123 @@ TEST_CASE("lite-config hosts, Clan darwin machines and makeOverridable", "[unit]
   CHECK(affected(s.planChange({{"web.nix", "{ ... }: { a = 1; }\n"}})) ==
         std::vector<std::string>{"web"});
   CHECK(affected(s.planChange({{"README.md", "x\n"}})).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A plan never silently shrinks (issue 12; issue 11 item 5): discovery that fails at the new
+// commit reports the hosts known from the old commit as dynamic, and fails the plan when no
+// host is known at all.
+
+namespace {
+
+const char* kTwoHostFlake = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "web" "db" ] (host: nixpkgs.lib.nixosSystem {
+      modules = [ ./hosts/${host}.nix ];
+    });
+  };
+})nix";
+
+std::map<std::string, std::optional<std::string>> twoHostFiles() {
+  return {{"flake.nix", kTwoHostFlake},
+          {"flake.lock", homelabLock()},
+          {"hosts/web.nix", "{ ... }: { }\n"},
+          {"hosts/db.nix", "{ ... }: { }\n"}};
+}
+
+}  // namespace
+
+TEST_CASE("a missing library function at the new commit: the old hosts are dynamic, not removed",
+          "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  // nixpkgs.lib.take does not exist: Nix fails; the planner cannot know, so it must not
+  // answer "every host removed".
+  Plan p = s.planChange(
+      {{"flake.nix", replaced(kTwoHostFlake, "nixpkgs.lib.genAttrs [ \"web\" \"db\" ]",
+                              "nixpkgs.lib.genAttrs (nixpkgs.lib.take 2 [ \"web\" \"db\" ])")}});
+  CHECK(affected(p) == std::vector<std::string>{"db", "web"});
+  CHECK_FALSE(p.discoveryError.empty());
+  for (const auto& h : p.hosts) {
+    CHECK_FALSE(h.hasReason(ReasonKind::RemovedHost));
+    REQUIRE(h.reasons.size() == 1);
+    CHECK(h.reasons[0].kind == ReasonKind::Dynamic);
+    CHECK(h.reasons[0].detail.find("host discovery at the new commit failed") == 0);
+    CHECK(h.reasons[0].detail.find("nixosConfigurations could not be evaluated") !=
+          std::string::npos);
+  }
+  CHECK(nlohmann::json(p)["discovery_error"] == p.discoveryError);
+}
+
+TEST_CASE("outputs that cannot be evaluated and no host known anywhere: the plan fails",
+          "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: nixpkgs.lib.someFramework { src = ./.; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/a.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK_THROWS_AS(s.planChange({{"hosts/a.nix", "{ ... }: { a = 1; }\n"}}), PlanError);
+  CHECK_THROWS_WITH(s.planChange({{"hosts/a.nix", "{ ... }: { a = 1; }\n"}}),
+                    Catch::Contains("static planning cannot tell which hosts") &&
+                        Catch::Contains("the flake's outputs could not be evaluated"));
+  // Hosts listed in the config are planned (dynamic: not found in the outputs).
+  s.repo.git({"checkout", "-q", "--detach", s.base});
+  std::string to = s.repo.commit({{"hosts/a.nix", "{ ... }: { a = 2; }\n"}}, "change");
+  auto r = git::Repository::open(s.repo.path());
+  Plan p = plan::planStatic(*r, s.base, to, {.hosts = {{"a", std::nullopt}}});
+  CHECK(affected(p) == std::vector<std::string>{"a"});
+  CHECK(p.host("a")->reasons[0].kind == ReasonKind::Dynamic);
+}
+
+TEST_CASE("a flake.nix that does not parse at the new commit fails the plan", "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  CHECK_THROWS_AS(s.planChange({{"flake.nix", std::string(kTwoHostFlake) + " }"}}), PlanError);
+  CHECK_THROWS_WITH(s.planChange({{"flake.nix", std::string(kTwoHostFlake) + " }"}}),
+                    Catch::Contains("cannot be planned"));
+  CHECK_THROWS_AS(s.planChange({{"flake.lock", "not json"}}), PlanError);
+  // the old commit broken is not a failure: every host is affected
+  s.repo.git({"checkout", "-q", "--detach", s.base});
+  std::string broken = s.repo.commit({{"flake.nix", std::string(kTwoHostFlake) + " }"}}, "b");
+  std::string fixed = s.repo.commit({{"flake.nix", kTwoHostFlake}}, "f");
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(affected(plan::planStatic(*r, broken, fixed)) == std::vector<std::string>{"db", "web"});
+}
+
+TEST_CASE("hosts only the old commit names, while the new set is partly unknown, are dynamic",
+          "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  // db's name now comes from a file the planner cannot read: it is not "removed".
+  Plan p = s.planChange({{"flake.nix", replaced(kTwoHostFlake, "nixosConfigurations = ",
+                                                "nixosConfigurations = { ${builtins.head "
+                                                "(builtins.fromJSON (builtins.readFile "
+                                                "./names.json))} = self.x; } // ")},
+                         {"names.json", "[\"db\"]"}});
+  const HostPlan* db = p.host("db");
+  REQUIRE(db);
+  CHECK(db->affected);
+  CHECK_FALSE(db->hasReason(ReasonKind::RemovedHost));
+  CHECK(p.discoveryError.find("nixosConfigurations has entries the planner cannot name") == 0);
+  // a host really removed from a fully known set stays removed
+  Plan q =
+      s.planChange({{"flake.nix", replaced(kTwoHostFlake, "[ \"web\" \"db\" ]", "[ \"web\" ]")}});
+  CHECK(q.discoveryError.empty());
+  CHECK(q.host("db")->hasReason(ReasonKind::RemovedHost));
+  CHECK_FALSE(q.host("db")->affected);
+}
+
+TEST_CASE("a flake without hosts at either commit plans nothing, without an error",
+          "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: { lib.double = x: x * 2; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  Scenario s(f);
+  Plan p = s.planChange({{"README.md", "x\n"}});
+  CHECK(p.hosts.empty());
+  CHECK(p.discoveryError.empty());
 }
