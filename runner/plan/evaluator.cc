@@ -121,6 +121,7 @@ int arityOf(const std::string& n) {
       {"substring", 3},
       {"packagesFromDirectoryRecursive", 1},
       {"flake-parts.evalFlakeModule", 2},
+      {"withSystem", 2},
   };
   auto it = kArity.find(n);
   return it == kArity.end() ? -1 : it->second;
@@ -1103,6 +1104,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
     b->args = {arg};
     return b;
   }
+  if (last == "mkFlake" && isAdiosCall(fn->input, arg)) return adiosFlake(arg);
   if (last == "mkFlake") {
     auto b = make(VKind::Builtin);
     b->name = "flake-parts.mkFlake";
@@ -1614,6 +1616,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->attrs["config"] = ready(config);
     return out;
   }
+  if (name == "withSystem") return apply(F(1), ready(systemArgs()), site, env);
   if (name == "throw" || name == "abort") return unknown(name);
   if (name == "getFlake" || name == "toPath" || name == "storePath") {
     Carried c = carriedOfArgs();
@@ -1744,6 +1747,7 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   config->open = true;
   config->attrs["flake"] = self_;
   margs->attrs["config"] = ready(config);
+  margs->attrs["withSystem"] = ready(withSystemFunction());
   ThunkPtr moduleArgs = ready(margs);
 
   FlakePartsCollected c;
@@ -1772,6 +1776,122 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   *out = *merged;
   if (ThunkPtr own = select(merged, "nixosConfigurations")) hostSets.push_back(own);
   out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
+  return out;
+}
+
+// The arguments a per-system function gets (flake-parts' and adios-flake's `withSystem`,
+// perSystem): pkgs from nixpkgs, its lib; the system and the primed inputs are unknown.
+ValuePtr Evaluator::systemArgs() {
+  auto a = make(VKind::Attrs);
+  a->open = true;
+  if (inputs_.count("nixpkgs")) {
+    auto pkgs = make(VKind::Input);
+    pkgs->input = "nixpkgs";
+    pkgs->inputPath = {"<pkgs>"};
+    a->attrs["pkgs"] = ready(pkgs);
+    auto lib = make(VKind::Input);
+    lib->input = "nixpkgs";
+    lib->inputPath = {"lib"};
+    a->attrs["lib"] = ready(lib);
+  }
+  return a;
+}
+
+ValuePtr Evaluator::withSystemFunction() {
+  auto b = make(VKind::Builtin);
+  b->name = "withSystem";
+  return b;
+}
+
+// adios-flake (Mic92/adios-flake) is called with one attribute set
+// `{ inputs; self; systems; modules; perSystem; config; flake; }`; flake-parts' mkFlake takes two
+// arguments, the first of which never has those keys.
+bool Evaluator::isAdiosCall(const std::string& input, const ThunkPtr& arg) {
+  if (input.find("adios") != std::string::npos) return true;
+  ValuePtr a = force(arg);
+  if (a->kind != VKind::Attrs) return false;
+  for (const char* k : {"systems", "modules", "perSystem", "flake"})
+    if (a->attrs.count(k)) return true;
+  return false;
+}
+
+// adios-flake's outputs: flake-scoped categories (nixosConfigurations among them) come from the
+// `flake` argument (a set, or a function of `{ withSystem }`) and from modules that do not
+// depend on a system (functions without pkgs/system/inputs'/self' arguments, which adios calls
+// with self, withSystem and lib, and plain attribute sets). A system-dependent module's outputs
+// always land under a system: adios refuses flake-scoped ones from it.
+ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
+  ValuePtr a = force(argsThunk);
+  // Per-system outputs (packages, devShells, …) are left out: they hold no hosts.
+  auto out = make(VKind::Attrs);
+  if (a->kind != VKind::Attrs) {
+    std::string gap = "adios-flake mkFlake called with arguments the planner cannot evaluate";
+    warnings_.push_back(gap);
+    discoveryGaps_.push_back(gap);
+    return out;
+  }
+  auto moduleArgs = make(VKind::Attrs);
+  moduleArgs->attrs["self"] = self_;
+  moduleArgs->attrs["withSystem"] = ready(withSystemFunction());
+  if (inputs_.count("nixpkgs")) {
+    auto lib = make(VKind::Input);
+    lib->input = "nixpkgs";
+    lib->inputPath = {"lib"};
+    moduleArgs->attrs["lib"] = ready(lib);
+  }
+  std::vector<ThunkPtr> hostSets;
+  auto gap = [&](const std::string& what) {
+    std::string g = "an adios-flake module the planner cannot evaluate: " + what;
+    warnings_.push_back(g);
+    discoveryGaps_.push_back(g);
+  };
+  auto fromResult = [&](const ValuePtr& r, const std::string& what) {
+    if (r->kind != VKind::Attrs)
+      return gap(what + (r->reason.empty() ? "" : " (" + r->reason + ")"));
+    if (r->open && !r->unknownEntries.empty()) gap(what + " has outputs the planner cannot name");
+    if (ThunkPtr nc = select(r, "nixosConfigurations")) hostSets.push_back(nc);
+  };
+  auto oneModule = [&](ValuePtr m, const std::string& what) {
+    if ((m->kind == VKind::Path || m->kind == VKind::String) && m->path && m->path->exact)
+      m = force(importFile(m->path->path));
+    if (m->kind == VKind::Lambda) {
+      static const std::set<std::string> kSystemArgs = {"pkgs", "system", "inputs'", "self'"};
+      if (m->lambda->formals)
+        for (const auto& f : m->lambda->formals->formals)
+          if (kSystemArgs.count(f.name)) return;  // per-system outputs only
+      return fromResult(apply(m, ready(moduleArgs), nullptr, nullptr), what);
+    }
+    if (m->kind == VKind::Attrs) {
+      for (const char* k : {"options", "inputs", "impl", "modules", "outputs"})
+        if (m->attrs.count(k)) return gap(what + " (a native adios module)");
+      return fromResult(m, what);
+    }
+    if (m->kind == VKind::Null) return;
+    gap(what + (m->reason.empty() ? "" : " (" + m->reason + ")"));
+  };
+  if (ThunkPtr mods = select(a, "modules")) {
+    ValuePtr ml = force(mods);
+    if (ml->kind == VKind::List) {
+      for (size_t i = 0; i < ml->elems.size(); ++i)
+        oneModule(force(ml->elems[i]), "modules[" + std::to_string(i) + "]");
+      if (ml->open) gap("a modules list the planner cannot evaluate fully");
+    } else {
+      gap("modules" + (ml->reason.empty() ? std::string() : " (" + ml->reason + ")"));
+    }
+  }
+  if (ThunkPtr ps = select(a, "perSystem")) oneModule(force(ps), "perSystem");
+  if (ThunkPtr f = select(a, "flake")) {
+    ValuePtr fv = force(f);
+    if (fv->kind == VKind::Lambda) {
+      auto wargs = make(VKind::Attrs);
+      wargs->attrs["withSystem"] = ready(withSystemFunction());
+      fv = apply(fv, ready(wargs), nullptr, nullptr);
+    }
+    fromResult(fv, "the flake argument");
+    if (fv->kind == VKind::Attrs) *out = *fv;
+  }
+  out->attrs.erase("nixosConfigurations");
+  if (!hostSets.empty()) out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
   return out;
 }
 

@@ -246,6 +246,10 @@ class Evaluator {
                                FlakePartsCollected& out, int depth);
   ValuePtr liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs);
   ValuePtr clan(const ThunkPtr& args);
+  bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
+  ValuePtr adiosFlake(const ThunkPtr& args);
+  ValuePtr systemArgs();
+  ValuePtr withSystemFunction();
   ValuePtr colmenaHosts(const ValuePtr& hive);
   ValuePtr mergeAttrs(const std::vector<ThunkPtr>& parts);
   std::optional<std::vector<std::string>> knownStrings(const ValuePtr& list);

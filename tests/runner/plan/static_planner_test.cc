@@ -694,3 +694,59 @@ TEST_CASE("a flake without hosts at either commit plans nothing, without an erro
   CHECK(p.hosts.empty());
   CHECK(p.discoveryError.empty());
 }
+
+TEST_CASE("adios-flake: hosts from `flake` and system-independent modules, not flake-parts",
+          "[unit][plan]") {
+  // Mic92/adios-flake: one attribute-set argument; flake-scoped outputs come from `flake` (a
+  // set or `{ withSystem }: …`) and from modules that take no pkgs/system/inputs'/self'.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.adios-flake.url = "github:Mic92/adios-flake";
+  outputs = inputs@{ self, adios-flake, nixpkgs, ... }:
+    adios-flake.lib.mkFlake {
+      inherit inputs self;
+      systems = [ "x86_64-linux" ];
+      modules = [ ./nix/packages.nix ./nix/machines.nix ];
+      perSystem = { pkgs, ... }: { devShells.default = pkgs.mkShell { }; };
+      flake = { withSystem }: {
+        nixosConfigurations.alpha = withSystem "x86_64-linux" ({ pkgs, lib, ... }:
+          nixpkgs.lib.nixosSystem { modules = [ ./hosts/alpha.nix ]; });
+      };
+    };
+})nix";
+  json lock = json::parse(homelabLock());
+  lock["nodes"]["root"]["inputs"]["adios-flake"] = "adios-flake";
+  lock["nodes"]["root"]["inputs"]["af"] = "adios-flake";
+  lock["nodes"]["adios-flake"] = ghNode("adios-flake", "ad1");
+  f["flake.lock"] = lock.dump();
+  f["nix/packages.nix"] = "{ pkgs, ... }: { packages.tool = pkgs.callPackage ../pkgs/tool { }; }\n";
+  f["nix/machines.nix"] = R"nix({ self, lib, ... }: {
+  nixosConfigurations.beta = lib.nixosSystem { modules = [ ../hosts/beta.nix ]; };
+})nix";
+  f["pkgs/tool/default.nix"] = "{ stdenv }: stdenv.mkDerivation { }\n";
+  f["hosts/alpha.nix"] = "{ ... }: { }\n";
+  f["hosts/beta.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(plan::discoverHosts(*r, s.base) == std::vector<std::string>{"alpha", "beta"});
+  Plan a = s.planChange({{"hosts/alpha.nix", "{ ... }: { a = 1; }\n"}});
+  CHECK(affected(a) == std::vector<std::string>{"alpha"});
+  CHECK(a.discoveryError.empty());
+  CHECK(affected(s.planChange({{"hosts/beta.nix", "{ ... }: { b = 1; }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  // a per-system package no host uses
+  CHECK(affected(s.planChange({{"pkgs/tool/default.nix",
+                                "{ stdenv }: stdenv.mkDerivation "
+                                "{ name = \"t\"; }\n"}}))
+            .empty());
+  // the call is recognised by its shape too (an input named otherwise)
+  std::string renamed =
+      replaced(replaced(replaced(*f["flake.nix"], "inputs.adios-flake.url", "inputs.af.url"),
+                        "self, adios-flake, nixpkgs", "self, af, nixpkgs"),
+               "adios-flake.lib.mkFlake", "af.lib.mkFlake");
+  Plan b = s.planChange({{"flake.nix", renamed}});
+  CHECK(b.discoveryError.empty());
+  REQUIRE(b.hosts.size() == 2);
+  for (const auto& h : b.hosts) CHECK_FALSE(h.hasReason(ReasonKind::NewHost));
+}
