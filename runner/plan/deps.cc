@@ -254,32 +254,32 @@ ThunkPtr DepScanner::moduleArg(const std::string& name, HostCtx& ctx) {
   } else if (name == "self") {
     t = ev_.selfThunk();
   } else if (name == "name") {
-    t = Evaluator::ready(Evaluator::str(ctx.host->name));
+    t = ev_.ready(Evaluator::str(ctx.host->name));
   } else if (name == "config") {
     auto hostName =
         ctx.hostName ? Evaluator::str(*ctx.hostName) : Evaluator::unknown("networking.hostName");
     auto networking = std::make_shared<Value>();
     networking->kind = VKind::Attrs;
     networking->open = true;
-    networking->attrs["hostName"] = Evaluator::ready(hostName);
+    networking->attrs["hostName"] = ev_.ready(hostName);
     auto config = std::make_shared<Value>();
     config->kind = VKind::Attrs;
     config->open = true;
-    config->attrs["networking"] = Evaluator::ready(networking);
-    t = Evaluator::ready(config);
+    config->attrs["networking"] = ev_.ready(networking);
+    t = ev_.ready(config);
   } else if (name == "pkgs" || name == "lib" || name == "modulesPath") {
     auto in = std::make_shared<Value>();
     in->kind = VKind::Input;
     in->input = ctx.libInput;
     in->inputPath = {name == "pkgs" ? "<pkgs>" : name};
-    t = Evaluator::ready(in);
+    t = ev_.ready(in);
   } else if (ev_.inputNames().count(name)) {
     auto in = std::make_shared<Value>();
     in->kind = VKind::Input;
     in->input = name;
-    t = Evaluator::ready(in);
+    t = ev_.ready(in);
   } else {
-    t = Evaluator::ready(Evaluator::unknown("module argument '" + name + "'"));
+    t = ev_.ready(Evaluator::unknown("module argument '" + name + "'"));
   }
   ctx.args.emplace(name, t);
   return t;
@@ -293,7 +293,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
     switch (b->kind) {
       case ExprKind::Lambda: {
         const auto* l = b->as<ExprLambda>();
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = l;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;
@@ -301,8 +301,8 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
         moduleFnBound = true;
         if (l->formals) {
           for (const auto& f : l->formals->formals)
-            frame->vars[f.name] = asModule ? moduleArg(f.name, ctx)
-                                           : Evaluator::ready(Evaluator::unknown("argument"));
+            frame->vars[f.name] =
+                asModule ? moduleArg(f.name, ctx) : ev_.ready(Evaluator::unknown("argument"));
         }
         if (!l->arg.empty()) {
           if (asModule && l->formals) {
@@ -310,9 +310,9 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
             all->kind = VKind::Attrs;
             all->open = true;
             for (const auto& [k, v] : frame->vars) all->attrs[k] = v;
-            frame->vars[l->arg] = Evaluator::ready(all);
+            frame->vars[l->arg] = ev_.ready(all);
           } else {
-            frame->vars[l->arg] = Evaluator::ready(Evaluator::unknown("argument"));
+            frame->vars[l->arg] = ev_.ready(Evaluator::unknown("argument"));
           }
         }
         env = frame;
@@ -324,7 +324,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
       case ExprKind::Attrs: {
         ValuePtr v = ev_.unrecorded([&] { return ev_.eval(*b, env); });
         // eval created the rec frame inside the values' thunks; find it through one of them
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = b;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;
@@ -333,7 +333,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
         break;
       }
       case ExprKind::With: {
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = b;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;

@@ -169,15 +169,41 @@ std::optional<std::string> appendPath(const std::string& base, const std::string
 Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs)
     : tree_(tree), inputs_(std::move(inputs)) {}
 
+Evaluator::~Evaluator() {
+  // Thunks, environments and values point at each other in cycles (a `rec` set's env holds
+  // its attributes' thunks, which hold the env; a forced thunk's value holds the env it was
+  // made in). Cut every link, so each object is freed when its last outside owner lets go.
+  for (const auto& t : thunks_) {
+    t->compute = nullptr;
+    t->value.reset();
+    t->env.reset();
+  }
+  for (const auto& e : envs_) {
+    e->vars.clear();
+    e->withAttrs.reset();
+    e->parent.reset();
+  }
+}
+
+ThunkPtr Evaluator::newThunk() {
+  thunks_.push_back(std::make_shared<Thunk>());
+  return thunks_.back();
+}
+
+EnvPtr Evaluator::newEnv() {
+  envs_.push_back(std::make_shared<Env>());
+  return envs_.back();
+}
+
 ThunkPtr Evaluator::thunk(const Expr& e, const EnvPtr& env) {
-  auto t = std::make_shared<Thunk>();
+  auto t = newThunk();
   t->expr = &e;
   t->env = env;
   return t;
 }
 
 ThunkPtr Evaluator::ready(ValuePtr v) {
-  auto t = std::make_shared<Thunk>();
+  auto t = newThunk();
   t->value = std::move(v);
   return t;
 }
@@ -311,7 +337,7 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
 }
 
 EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
-  auto frame = std::make_shared<Env>();
+  auto frame = newEnv();
   frame->binder = &l;
   frame->parent = env;
   frame->file = env ? env->file : nullptr;
@@ -325,7 +351,7 @@ EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
     } else {
       ThunkPtr from = froms.at(def.fromIndex);
       std::string n = name;
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, from, n] {
         ThunkPtr s = select(force(from), n);
         return s ? force(s) : unknown("inherit of missing attribute '" + n + "'");
@@ -337,7 +363,7 @@ EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
 }
 
 EnvPtr Evaluator::fileEnv(const std::shared_ptr<const ParsedFile>& file) {
-  auto env = std::make_shared<Env>();
+  auto env = newEnv();
   env->file = file;
   return env;
 }
@@ -362,7 +388,7 @@ ThunkPtr Evaluator::importFile(const std::string& pathIn) {
     evaluatedFiles_.insert(path);
     flakeLevel_.insert(file.get());
     // Forcing the import records it, so every trace that uses this file names it.
-    t = std::make_shared<Thunk>();
+    t = newThunk();
     EnvPtr env = fileEnv(file);
     t->compute = [this, file, env, path] {
       recordExternal("import:" + path);
@@ -397,7 +423,7 @@ void Evaluator::loadFlake() {
   inputsAttrs_ = ready(inputsAttrs);
   ThunkPtr outputsFn = thunk(*outIt->second.value, env);
   auto argsThunk = inputsAttrs_;
-  outputs_ = std::make_shared<Thunk>();
+  outputs_ = newThunk();
   outputs_->compute = [this, outputsFn, argsThunk] {
     return apply(force(outputsFn), argsThunk, nullptr, nullptr);
   };
@@ -413,7 +439,7 @@ ThunkPtr Evaluator::select(const ValuePtr& v, const std::string& name) {
         return ready(unknown("attribute '" + name + "' of a partly known set"));
       // The attribute may be one whose name the planner could not compute: it depends on
       // whatever any of those values refers to (and on anything, if some are not even known).
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, v, name] {
         Carried c;
         for (const auto& e : v->unknownEntries) c.merge(valueCarried(force(e)));
@@ -617,7 +643,7 @@ ValuePtr Evaluator::attrsFromExpr(const ExprAttrs& a, const EnvPtr& env) {
   v->originEnv = env;
   EnvPtr inner = env;
   if (a.recursive) {
-    inner = std::make_shared<Env>();
+    inner = newEnv();
     inner->binder = &a;
     inner->parent = env;
     inner->file = env ? env->file : nullptr;
@@ -636,7 +662,7 @@ ValuePtr Evaluator::attrsFromExpr(const ExprAttrs& a, const EnvPtr& env) {
       case AttrDef::Kind::InheritedFrom: {
         ThunkPtr from = froms.at(def.fromIndex);
         std::string n = name;
-        t = std::make_shared<Thunk>();
+        t = newThunk();
         t->compute = [this, from, n] {
           ValuePtr fv = force(from);
           ThunkPtr s = select(fv, n);
@@ -682,7 +708,7 @@ ValuePtr Evaluator::mergeAttrs(const std::vector<ThunkPtr>& parts) {
       out->attrs[k] = ts[0];
       continue;
     }
-    auto t = std::make_shared<Thunk>();
+    auto t = newThunk();
     auto copy = ts;
     t->compute = [this, copy] {
       std::vector<ThunkPtr> attrsParts;
@@ -933,7 +959,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
     }
     case ExprKind::With: {
       const auto* w = e.as<ExprWith>();
-      auto frame = std::make_shared<Env>();
+      auto frame = newEnv();
       frame->binder = w;
       frame->parent = env;
       frame->file = env ? env->file : nullptr;
@@ -1003,7 +1029,7 @@ ValuePtr Evaluator::apply(const ValuePtr& fn, const ThunkPtr& arg, const Expr* s
   switch (fn->kind) {
     case VKind::Lambda: {
       const ExprLambda* l = fn->lambda;
-      auto frame = std::make_shared<Env>();
+      auto frame = newEnv();
       frame->binder = l;
       frame->parent = fn->originEnv;
       frame->file = fn->originEnv ? fn->originEnv->file : nullptr;
@@ -1076,7 +1102,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
       sys->modules = m ? m : ready(make(VKind::List));
       sys->specialArgs = select(a, "specialArgs");
       if (ThunkPtr extra = select(a, "extraModules")) {
-        auto both = std::make_shared<Thunk>();
+        auto both = newThunk();
         ThunkPtr mods = sys->modules;
         both->compute = [this, mods, extra] {
           auto out = make(VKind::List);
@@ -1170,7 +1196,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::List);
     out->open = l->open;
     for (const auto& el : l->elems) {
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, f, el, site, env] { return apply(f, el, site, env); };
       out->elems.push_back(t);
     }
@@ -1230,14 +1256,14 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->open = a->open;
     out->openReason = a->openReason;
     for (const auto& e : a->unknownEntries) {  // values whose names are unknown, mapped too
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       r->compute = [this, f, e, site, env] {
         return apply(apply(f, ready(unknown("an attribute name")), site, env), e, site, env);
       };
       out->unknownEntries.push_back(r);
     }
     for (const auto& [k, t] : a->attrs) {
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       std::string key = k;
       ThunkPtr val = t;
       r->compute = [this, f, key, val, site, env] {
@@ -1285,7 +1311,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::Attrs);
     ThunkPtr fThunk = args[1];
     for (const auto& n : *names) {
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       r->compute = [this, fThunk, n, site, env] {
         return apply(force(fThunk), ready(str(n)), site, env);
       };

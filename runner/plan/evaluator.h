@@ -169,6 +169,15 @@ class Evaluator {
   // count only when no host was found at all.
   const std::string& discoveryError() const { return discoveryError_; }
 
+  // Owns the evaluation's memory: thunks and environments made through it (newThunk, newEnv,
+  // thunk, ready) have their links cut when it is destroyed, which frees their cycles. A
+  // ThunkPtr or EnvPtr kept longer than the Evaluator is empty then.
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+  ThunkPtr newThunk();
+  EnvPtr newEnv();
+
   ValuePtr force(const ThunkPtr& t);
   ValuePtr eval(const nix::Expr& e, const EnvPtr& env);
   ValuePtr apply(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site, const EnvPtr& env);
@@ -179,7 +188,7 @@ class Evaluator {
   // The dependencies a value can carry into a configuration: its paths, inputs, the code of
   // inline modules (scanned), depth-limited into attribute sets and lists.
   Carried valueCarried(const ValuePtr& v, int depth = 0);
-  static ThunkPtr ready(ValuePtr v);
+  ThunkPtr ready(ValuePtr v);
   static ValuePtr unknown(std::string reason, Carried carried = {});
   static ValuePtr str(std::string s);
   static ValuePtr pathValue(PathRef p);
@@ -269,6 +278,9 @@ class Evaluator {
   std::set<std::string> evaluatedFiles_;
   std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record
   int depth_ = 0;
+  // Every thunk and environment of this evaluation (see ~Evaluator).
+  std::vector<ThunkPtr> thunks_;
+  std::vector<EnvPtr> envs_;
 };
 
 // True when `v` is a Value of kind k.

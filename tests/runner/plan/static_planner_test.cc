@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/plan/evaluator.h"
 #include "runner/plan/plan_format.h"
 #include "tests/support/temp_git_repo.h"
 
@@ -749,4 +750,42 @@ TEST_CASE("adios-flake: hosts from `flake` and system-independent modules, not f
   CHECK(b.discoveryError.empty());
   REQUIRE(b.hosts.size() == 2);
   for (const auto& h : b.hosts) CHECK_FALSE(h.hasReason(ReasonKind::NewHost));
+}
+
+TEST_CASE("an evaluation's thunks and environments are freed with its evaluator", "[unit][plan]") {
+  // Env and Thunk own each other (a rec set, a let, a lambda's frame); without the evaluator
+  // cutting those cycles, every plan leaked its whole evaluation (issue 12).
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: let
+    mk = host: nixpkgs.lib.nixosSystem { modules = [ ./hosts/${host}.nix ]; };
+  in rec {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "web" ] mk;
+    names = builtins.attrNames nixosConfigurations;
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/web.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto repo = git::Repository::open(s.repo.path());
+  plan::ParseCache cache;
+  plan::SourceTree tree(*repo, s.base, cache);
+  std::weak_ptr<plan::Thunk> host;
+  std::weak_ptr<plan::Env> env;
+  {
+    plan::Evaluator ev(tree, {"nixpkgs"});
+    ev.loadFlake();
+    auto hosts = ev.hosts();
+    REQUIRE(hosts.size() == 1);
+    host = hosts[0].value;
+    plan::ValuePtr sys = ev.force(hosts[0].value);
+    REQUIRE(sys->kind == plan::VKind::NixosSystem);
+    plan::ValuePtr mods = ev.force(sys->modules);
+    REQUIRE(mods->kind == plan::VKind::List);
+    env = mods->originEnv;  // the frame of `mk host`
+    REQUIRE_FALSE(env.expired());
+  }
+  CHECK(host.expired());
+  CHECK(env.expired());
 }
