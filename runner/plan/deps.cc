@@ -207,7 +207,18 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
             if (arg.kind != ExprKind::Path)
               s.nodes.push_back({&arg, chain, Interesting::Kind::FileRef});
           }
-          if (*name == "getFlake" || *name == "toPath" || *name == "storePath")
+          bool lockedFlake = false;
+          if (*name == "getFlake" && c->args.size() == 1)
+            if (const auto* str = c->args[0]->as<ExprString>()) {
+              std::string text;
+              bool literal = true;
+              for (const auto& part : str->parts) {
+                if (part.expr) literal = false;
+                text += part.text;
+              }
+              lockedFlake = literal && isLockedFlakeRef(text);
+            }
+          if ((*name == "getFlake" && !lockedFlake) || *name == "toPath" || *name == "storePath")
             s.dynamic.push_back(where(file, &e) + ": builtins." + *name);
         }
         break;

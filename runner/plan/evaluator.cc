@@ -152,6 +152,12 @@ const std::set<std::string>& selfRevisionAttrs() {
   return k;
 }
 
+bool isCommitId(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::string locate(const Expr* e, const EnvPtr& env) {
   std::string f = env && env->file ? env->file->path : "?";
   if (!e) return f;
@@ -168,6 +174,23 @@ std::optional<std::string> appendPath(const std::string& base, const std::string
 
 Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs)
     : tree_(tree), inputs_(std::move(inputs)) {}
+
+bool isLockedFlakeRef(const std::string& ref) {
+  auto q = ref.find('?');
+  if (q != std::string::npos) {
+    for (const auto& param : split(ref.substr(q + 1), '&')) {
+      if (startsWith(param, "narHash=") && param.size() > 8) return true;
+      if (startsWith(param, "rev=") && isCommitId(param.substr(4))) return true;
+    }
+  }
+  std::string path = ref.substr(0, q);
+  for (const char* scheme : {"github:", "gitlab:", "sourcehut:"}) {
+    if (!startsWith(path, scheme)) continue;
+    auto parts = split(path.substr(std::string_view(scheme).size()), '/');
+    return parts.size() == 3 && isCommitId(parts[2]);
+  }
+  return false;
+}
 
 Evaluator::~Evaluator() {
   // Thunks, environments and values point at each other in cycles (a `rec` set's env holds
@@ -1644,6 +1667,17 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
   }
   if (name == "withSystem") return apply(F(1), ready(systemArgs()), site, env);
   if (name == "throw" || name == "abort") return unknown(name);
+  if (name == "getFlake") {
+    // A locked reference (a commit id or a narHash) names immutable code: a change to it is a
+    // change of this file. Unlocked or computed references can change under us: dynamic.
+    ValuePtr ref = F(0);
+    if (ref->kind == VKind::String && ref->text && ref->carried.empty() &&
+        isLockedFlakeRef(*ref->text)) {
+      auto in = make(VKind::Input);
+      in->input = "getFlake:" + *ref->text;
+      return in;
+    }
+  }
   if (name == "getFlake" || name == "toPath" || name == "storePath") {
     Carried c = carriedOfArgs();
     c.dynamic.push_back(locate(site, env) + ": builtins." + name);
@@ -1744,6 +1778,7 @@ ValuePtr Evaluator::liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPt
     }
     auto sys = make(VKind::NixosSystem);
     sys->libInput = inputs_.count("nixpkgs") ? "nixpkgs" : "lite-config";
+    sys->hostNameIsName = true;  // lite-config sets networking.hostName to the host's name
     auto mods = make(VKind::List);
     if (hostDir)
       mods->elems.push_back(ready(pathValue(PathRef{true, *hostDir + "/" + name, "", ""})));
@@ -1981,6 +2016,7 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
     auto sys = make(VKind::NixosSystem);
     sys->libInput = libInput;
     sys->specialArgs = specialArgs;
+    sys->hostNameIsName = true;  // clan-core sets networking.hostName to the machine's name
     auto mods = make(VKind::List);
     if (auto it = explicitMachines.find(n); it != explicitMachines.end())
       mods->elems.push_back(it->second);

@@ -124,6 +124,9 @@ struct Value {
   ThunkPtr specialArgs;                      // an attrset (may be null)
   std::string libInput;                      // the input that provides nixosSystem
   std::vector<std::string> conventionPaths;  // Clan: machine dirs/vars bound by convention
+  // The framework sets networking.hostName to the host's attribute name (Clan, lite-config;
+  // not Colmena, whose hive passes the name as an argument only).
+  bool hostNameIsName = false;
 };
 
 struct Env {
@@ -282,6 +285,11 @@ class Evaluator {
   std::vector<ThunkPtr> thunks_;
   std::vector<EnvPtr> envs_;
 };
+
+// True when the flake reference names one immutable source: `?rev=<commit>` or `?narHash=…`
+// in its query, or a `github:`/`gitlab:`/`sourcehut:` reference whose third path part is a
+// commit id (builtins.getFlake of it is then as fixed as the text that calls it).
+bool isLockedFlakeRef(const std::string& ref);
 
 // True when `v` is a Value of kind k.
 inline bool is(const ValuePtr& v, VKind k) { return v && v->kind == k; }

@@ -208,7 +208,7 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
     }
     bool clanDefault =
         def->via == "clan machines/" || (is(to.ev->force(def->value), VKind::NixosSystem) &&
-                                         !to.ev->force(def->value)->conventionPaths.empty());
+                                         to.ev->force(def->value)->hostNameIsName);
     HostDeps deps = to.scanner->scan(*def, clanDefault);
     if (!deps.selfRevision.empty()) {
       selfRevisionHosts.push_back(name);

@@ -789,3 +789,67 @@ TEST_CASE("an evaluation's thunks and environments are freed with its evaluator"
   CHECK(host.expired());
   CHECK(env.expired());
 }
+
+TEST_CASE("a locked builtins.getFlake is a file dependency, an unlocked one dynamic",
+          "[unit][plan]") {
+  // Issue 12 cause 5: a pinned getFlake made its host dynamic on every commit.
+  const std::string rev(40, 'a');
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "pinned" "hashed" "floating" ] (host:
+      nixpkgs.lib.nixosSystem { modules = [ ./hosts/${host}.nix ]; });
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/pinned.nix"] = "{ ... }: { imports = [ (builtins.getFlake \"github:o/r/" + rev +
+                          "\").nixosModules.default ]; }\n";
+  f["hosts/hashed.nix"] =
+      "{ ... }: { imports = [ (builtins.getFlake "
+      "\"git+https://example.org/r?ref=main&narHash=sha256-AAAA\").nixosModules.default ]; }\n";
+  f["hosts/floating.nix"] =
+      "{ ... }: { imports = [ (builtins.getFlake \"github:o/r\").nixosModules.default ]; }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"README.md", "x\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"floating"});
+  CHECK(reasonsOf(p, "floating")[0].kind == ReasonKind::Dynamic);
+  Plan q = s.planChange({{"hosts/pinned.nix", "{ ... }: { }\n"}});
+  CHECK(affected(q) == std::vector<std::string>{"floating", "pinned"});
+}
+
+TEST_CASE("lite-config sets the host name: a hostname-interpolated file is one host's",
+          "[unit][plan]") {
+  // Issue 12 cause 7: only Clan was known to set networking.hostName to the attribute name,
+  // so `hosts/${config.networking.hostName}/secrets.yaml` reached every lite-config host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.flake-parts.url = "github:hercules-ci/flake-parts";
+  outputs = inputs@{ self, flake-parts, nixpkgs, ... }: flake-parts.lib.mkFlake { inherit inputs; } {
+    systems = [ "x86_64-linux" ];
+    imports = [ inputs.lite-config.flakeModule ];
+    lite-config = { lib, ... }: {
+      hostModuleDir = ./hosts;
+      hosts = { one.system = "x86_64-linux"; two.system = "x86_64-linux"; };
+      systemModules = [ ./modules/secrets.nix ];
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["modules/secrets.nix"] =
+      "{ config, self, ... }: { sops.defaultSopsFile = "
+      "\"${self}/hosts/${config.networking.hostName}/secrets.yaml\"; }\n";
+  f["hosts/one/default.nix"] = "{ ... }: { }\n";
+  f["hosts/one/secrets.yaml"] = "a: 1\n";
+  f["hosts/two/default.nix"] = "{ ... }: { }\n";
+  f["hosts/two/secrets.yaml"] = "a: 1\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"hosts/one/secrets.yaml", "a: 2\n"}})) ==
+        std::vector<std::string>{"one"});
+  // an explicit definition that differs from the name is still checked
+  CHECK(affected(s.planChange({{"hosts/two/default.nix",
+                                "{ lib, ... }: { networking.hostName = lib.mkForce \"other\"; }\n"},
+                               {"hosts/one/secrets.yaml", "a: 3\n"}})) ==
+        std::vector<std::string>{"one", "two"});
+}
