@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
@@ -122,6 +123,9 @@ int arityOf(const std::string& n) {
       {"packagesFromDirectoryRecursive", 1},
       {"flake-parts.evalFlakeModule", 2},
       {"withSystem", 2},
+      {"optionalAttrs", 2},
+      {"match", 2},
+      {"split", 2},
   };
   auto it = kArity.find(n);
   return it == kArity.end() ? -1 : it->second;
@@ -1515,6 +1519,49 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (name == "optionals") return F(1);
     auto out = make(VKind::List);
     out->elems.push_back(args[1]);
+    return out;
+  }
+  if (name == "optionalAttrs") {
+    // An unknown condition gives the set itself: a superset of both answers.
+    ValuePtr c = F(0);
+    if (c->kind == VKind::Bool && !c->b) return make(VKind::Attrs);
+    if (c->kind != VKind::Bool && args[0]->expr) touchDeep(*args[0]->expr);
+    return F(1);
+  }
+  if (name == "match" || name == "split") {
+    // POSIX extended regular expressions, as Nix's builtins use (std::regex::extended).
+    ValuePtr re = F(0), text = F(1);
+    if (re->kind != VKind::String || !re->text || text->kind != VKind::String || !text->text ||
+        text->text->size() > 4096)
+      return unknown("builtins." + name + " of unknown text", text->carried);
+    std::regex regex;
+    try {
+      regex = std::regex(*re->text, std::regex::extended);
+    } catch (const std::regex_error&) {
+      return unknown("builtins." + name + " of an invalid regular expression");
+    }
+    auto groups = [&](const std::smatch& m) {
+      auto list = make(VKind::List);
+      for (size_t g = 1; g < m.size(); ++g)
+        list->elems.push_back(ready(m[g].matched ? str(m[g].str()) : make(VKind::Null)));
+      return list;
+    };
+    const std::string& t = *text->text;
+    if (name == "match") {
+      std::smatch m;
+      if (!std::regex_match(t, m, regex)) return make(VKind::Null);
+      return groups(m);
+    }
+    auto out = make(VKind::List);
+    auto begin = t.cbegin();
+    for (std::sregex_iterator it(t.begin(), t.end(), regex), end; it != end; ++it) {
+      const std::smatch& m = *it;
+      out->elems.push_back(ready(str(std::string(begin, m[0].first))));
+      out->elems.push_back(ready(groups(m)));
+      begin = m[0].second;
+      if (out->elems.size() > 2048) return unknown("builtins.split with too many matches");
+    }
+    out->elems.push_back(ready(str(std::string(begin, t.cend()))));
     return out;
   }
   if (name == "mkIf") {

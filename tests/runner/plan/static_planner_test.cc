@@ -853,3 +853,36 @@ TEST_CASE("lite-config sets the host name: a hostname-interpolated file is one h
                                {"hosts/one/secrets.yaml", "a: 3\n"}})) ==
         std::vector<std::string>{"one", "two"});
 }
+
+TEST_CASE("nixosModules from readDir through optionalAttrs and builtins.match", "[unit][plan]") {
+  // Issue 12 cause 4: unmodelled helpers made every module reach every host.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }@inputs: let
+    lib = nixpkgs.lib;
+    dir = ./modules;
+    name = file: builtins.head (builtins.match "(.*)\\.nix" file);
+    parts = builtins.split "-" "web-db";
+  in {
+    nixosModules = lib.optionalAttrs (builtins.pathExists dir) (lib.mapAttrs'
+      (file: _: lib.nameValuePair (name file) (dir + "/${file}")) (builtins.readDir dir))
+      // lib.optionalAttrs false { y = ./b.nix; };
+    nixosConfigurations.a = lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+    nixosConfigurations.b = lib.nixosSystem {
+      modules = [ ./b.nix ./extra/${builtins.elemAt parts 2}.nix ];
+    };
+  };
+})nix");
+  f["modules/x.nix"] = "{ ... }: { }\n";
+  f["modules/y.nix"] = "{ ... }: { }\n";
+  f["extra/db.nix"] = "{ ... }: { }\n";
+  f["extra/web.nix"] = "{ ... }: { }\n";
+  f["a.nix"] = "{ inputs, ... }: { imports = [ inputs.self.nixosModules.x ]; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"modules/x.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"modules/y.nix", "{ ... }: { z = 1; }\n"}})).empty());
+  CHECK(affected(s.planChange({{"extra/db.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"extra/web.nix", "{ ... }: { z = 1; }\n"}})).empty());
+}
