@@ -121,10 +121,35 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
                              [](const Expr* b) { return b->kind == ExprKind::Lambda; });
       return fn != chain.end() && v.binder == *fn && !plainModuleArg(v.name);
     };
+    // `let root = ../..; in …`: a relative path literal bound by a let is a dependency where
+    // its variable is used, not where it is bound, so `lib.fileset.toSource { inherit root;
+    // fileset = root + /src; }` depends on src only (issue 12 cause 1).
+    auto letBoundPath = [&](const ExprVar& v) -> std::optional<std::string> {
+      if (v.scope != VarScope::Let || !v.binder) return std::nullopt;
+      const auto* l = v.binder->as<ExprLet>();
+      if (!l || !l->bindings) return std::nullopt;
+      auto it = l->bindings->attrs.find(v.name);
+      if (it == l->bindings->attrs.end() || it->second.kind != AttrDef::Kind::Plain ||
+          !it->second.value)
+        return std::nullopt;
+      const auto* p = it->second.value->as<ExprPath>();
+      if (!p || p->pathKind != PathKind::Relative) return std::nullopt;
+      return p->literal();
+    };
+    auto addLiteral = [&](const std::string& lit) {
+      if (auto r = resolveRelative(dir, lit))
+        s.staticPaths.push_back(*r);
+      else
+        s.outsidePaths.push_back(lit);
+    };
     switch (e.kind) {
       case ExprKind::Path: {
         const auto* p = e.as<ExprPath>();
         if (p->pathKind != PathKind::Relative) return;
+        if (parents.size() >= 2 && parents.back()->kind == ExprKind::Attrs) {
+          const auto* l = parents[parents.size() - 2]->as<ExprLet>();
+          if (l && l->bindings.get() == parents.back() && p->literal()) return;  // see above
+        }
         if (auto lit = p->literal()) {
           if (auto r = resolveRelative(dir, *lit))
             s.staticPaths.push_back(*r);
@@ -154,6 +179,25 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
       }
       case ExprKind::BinOp: {
         const auto* b = e.as<ExprBinOp>();
+        if (const auto* lv = b->lhs->as<ExprVar>(); lv && b->op == BinOp::Add) {
+          // root + /src, root + "/src": the path below root
+          std::optional<std::string> rest;
+          if (const auto* rp = b->rhs->as<ExprPath>(); rp && rp->pathKind == PathKind::Absolute)
+            rest = rp->literal();
+          if (const auto* rs = b->rhs->as<ExprString>()) {
+            bool literal = true;
+            std::string text;
+            for (const auto& part : rs->parts) {
+              if (part.expr) literal = false;
+              text += part.text;
+            }
+            if (literal && startsWith(text, "/")) rest = text;
+          }
+          if (auto base = letBoundPath(*lv); base && rest) {
+            addLiteral(*base + *rest);
+            return;
+          }
+        }
         if (b->op == BinOp::Add &&
             (b->lhs->kind == ExprKind::Path ||
              (b->lhs->kind == ExprKind::String && !b->lhs->as<ExprString>()->parts.empty() &&
@@ -165,6 +209,10 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         break;
       }
       case ExprKind::Var: {
+        if (auto lit = letBoundPath(*e.as<ExprVar>())) {
+          addLiteral(*lit);
+          return;
+        }
         if (freeOrModuleArg(*e.as<ExprVar>())) record(Interesting::Kind::Value);
         return;
       }

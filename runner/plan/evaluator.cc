@@ -831,6 +831,9 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         out->carried.merge(r->carried);
         const PathRef& p = *l->path;
         std::optional<std::string> add = r->kind == VKind::String ? r->text : std::nullopt;
+        // root + /src appends, like Nix's path + path
+        if (const auto* rp = b.rhs->as<ExprPath>(); rp && rp->pathKind == PathKind::Absolute)
+          add = rp->literal();
         if (p.exact && add) {
           auto joined = resolveRelative("", p.path + "/" + *add);
           // "./x" + ".nix" appends to the last component, like Nix's path + string

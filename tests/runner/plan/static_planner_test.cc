@@ -886,3 +886,40 @@ TEST_CASE("nixosModules from readDir through optionalAttrs and builtins.match", 
         std::vector<std::string>{"b"});
   CHECK(affected(s.planChange({{"extra/web.nix", "{ ... }: { z = 1; }\n"}})).empty());
 }
+
+TEST_CASE("a fileset root bound by a let: the fileset's files, not the whole root",
+          "[unit][plan]") {
+  // Issue 12 cause 1: `let root = ../..;` made every file of the repository reach the host,
+  // and `root + /src` was taken for a pattern matching everything.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/tool { }) ]; }\n";
+  f["b.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/whole { }) ]; }\n";
+  f["pkgs/tool/default.nix"] = R"nix({ lib, stdenv }:
+let
+  root = ../..;
+  fs = lib.fileset;
+in stdenv.mkDerivation {
+  name = "tool";
+  src = fs.toSource {
+    inherit root;
+    fileset = fs.unions [ (root + /tool-src) (fs.maybeMissing (root + "/extra.txt")) ];
+  };
+})nix";
+  f["pkgs/whole/default.nix"] = R"nix({ stdenv }:
+let root = ../..; in stdenv.mkDerivation { name = "whole"; src = root; })nix";
+  f["tool-src/main.c"] = "int main() { return 0; }\n";
+  f["extra.txt"] = "x\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"README.md", "x\n"}})) == std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"tool-src/main.c", "int main() { return 1; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK(affected(s.planChange({{"extra.txt", "y\n"}})) == std::vector<std::string>{"a", "b"});
+}
