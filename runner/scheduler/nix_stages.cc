@@ -115,8 +115,9 @@ Plan NixPlanStage::plan(const PlanInput& in) {
       p = plan::planStatic(*repo, in.to, in.to, so);
     } catch (const PlanError&) {
       if (mode == PlanMode::Static) throw;
-      p = plan::planExact(*repo, nixFor(), in.to, in.to, eo);
     }
+    if (mode != PlanMode::Static && (p.hosts.empty() || !p.discoveryError.empty()))
+      p = plan::planExact(*repo, nixFor(), in.to, in.to, eo);
     p.from = "";
     for (auto& h : p.hosts) {
       h.affected = true;

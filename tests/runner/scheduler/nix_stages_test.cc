@@ -83,3 +83,31 @@ TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluat
   in.from = std::nullopt;  // no base and no host known: a failed plan
   CHECK_THROWS_AS(stage.plan(in), runner::PlanError);
 }
+
+TEST_CASE("a run without a base asks Nix for the hosts when static discovery is incomplete",
+          "[integration][scheduler][nix]") {
+  runner::os::PosixProcessRunner procs;
+  runner::os::TempDir tmp("sy-plan-nobase");
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::app::lab::numberedHosts(2)});
+  std::string flake = runner::os::readFile(lab.infra.path() / "flake.nix");
+  const std::string from = "nixosConfigurations = forAllHosts (host: ";
+  auto pos = flake.find(from);
+  REQUIRE(pos != std::string::npos);
+  flake.replace(pos, from.size(),
+                "nixosConfigurations = (x: x // { ${builtins.head (builtins.fromJSON "
+                "''[\"host03\"]'')} = x.host01; }) (forAllHosts (host: ");
+  auto end = flake.find("});\n", pos);
+  REQUIRE(end != std::string::npos);
+  flake.replace(end, 4, "}));\n");
+  std::string to = lab.infra.commitFiles({{"flake.nix", flake}}, "a computed host name");
+  runner::nix::NixCli nix(procs);
+  runner::scheduler::PrioritySlots slots(2);
+  runner::NullLogger log;
+  runner::scheduler::NixPlanStage stage(nix, {}, slots, nullptr, 2, log);
+  runner::RepoConfig repo;
+  repo.name = "infra";
+  runner::scheduler::PlanInput in{&repo, lab.infra.path(), std::nullopt, to,
+                                  tmp.path() / "plan.log"};
+  runner::Plan p = stage.plan(in);
+  CHECK(p.affectedHosts() == std::vector<std::string>{"host01", "host02", "host03"});
+}
