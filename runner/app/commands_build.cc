@@ -192,7 +192,7 @@ Selection selectHosts(Loaded& l, nix::NixCli& nix, const std::string& sha, DrvPa
   else if (mode == PlanMode::Static)
     p = plan::planStatic(*l.repo, parent, sha, so);
   else
-    p = plan::planAuto(*l.repo, nix, plan::planStatic(*l.repo, parent, sha, so), eo);
+    p = plan::planAuto(*l.repo, nix, parent, sha, so, eo);
   int skipped = (l.rc && l.rc->skipSelfRevisionOnly) ? plan::dropSelfRevisionOnly(p) : 0;
   s.hosts = p.affectedHosts();
   for (const auto& h : p.hosts)

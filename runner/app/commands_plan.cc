@@ -94,7 +94,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
         if (o->mode == "exact") {
           p = plan::planExact(*repo, nix, from, to, eo);
         } else {
-          p = plan::planAuto(*repo, nix, plan::planStatic(*repo, from, to, opts), eo);
+          p = plan::planAuto(*repo, nix, from, to, opts, eo);
         }
         if (rc && rc->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
       }

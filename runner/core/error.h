@@ -54,6 +54,11 @@ class GitError : public Error {
 class NixError : public Error {
   using Error::Error;
 };
+// A plan could not be made: the flake at the new commit does not parse or evaluate, or the
+// hosts it defines cannot be found. Never answered with an empty plan (exit status 1).
+class PlanError : public Error {
+  using Error::Error;
+};
 class StoreError : public Error {
   using Error::Error;
 };

@@ -275,6 +275,7 @@ void to_json(json& j, const Plan& v) {
        {"files_changed", v.filesChanged},
        {"hosts", v.hosts}};
   if (!v.warnings.empty()) j["warnings"] = v.warnings;
+  if (!v.discoveryError.empty()) j["discovery_error"] = v.discoveryError;
 }
 void from_json(const json& j, Plan& v) {
   v.repo = j.value("repo", "");
@@ -285,6 +286,7 @@ void from_json(const json& j, Plan& v) {
   v.filesChanged = j.value("files_changed", std::vector<FileChange>{});
   v.hosts = j.value("hosts", std::vector<HostPlan>{});
   v.warnings = j.value("warnings", std::vector<std::string>{});
+  v.discoveryError = j.value("discovery_error", "");
 }
 
 }  // namespace runner

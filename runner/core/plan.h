@@ -80,6 +80,10 @@ struct Plan {
   std::vector<FileChange> filesChanged;
   std::vector<HostPlan> hosts;  // sorted by name
   std::vector<std::string> warnings;
+  // Static: why host discovery at the new commit failed or is incomplete ("" when it found
+  // every host). The hosts then come from the old commit and the config, marked dynamic;
+  // auto asks Nix about every host instead.
+  std::string discoveryError;
 
   std::vector<std::string> affectedHosts() const;
   const HostPlan* host(std::string_view name) const;

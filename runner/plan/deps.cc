@@ -121,10 +121,35 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
                              [](const Expr* b) { return b->kind == ExprKind::Lambda; });
       return fn != chain.end() && v.binder == *fn && !plainModuleArg(v.name);
     };
+    // `let root = ../..; in …`: a relative path literal bound by a let is a dependency where
+    // its variable is used, not where it is bound, so `lib.fileset.toSource { inherit root;
+    // fileset = root + /src; }` depends on src only (issue 12 cause 1).
+    auto letBoundPath = [&](const ExprVar& v) -> std::optional<std::string> {
+      if (v.scope != VarScope::Let || !v.binder) return std::nullopt;
+      const auto* l = v.binder->as<ExprLet>();
+      if (!l || !l->bindings) return std::nullopt;
+      auto it = l->bindings->attrs.find(v.name);
+      if (it == l->bindings->attrs.end() || it->second.kind != AttrDef::Kind::Plain ||
+          !it->second.value)
+        return std::nullopt;
+      const auto* p = it->second.value->as<ExprPath>();
+      if (!p || p->pathKind != PathKind::Relative) return std::nullopt;
+      return p->literal();
+    };
+    auto addLiteral = [&](const std::string& lit) {
+      if (auto r = resolveRelative(dir, lit))
+        s.staticPaths.push_back(*r);
+      else
+        s.outsidePaths.push_back(lit);
+    };
     switch (e.kind) {
       case ExprKind::Path: {
         const auto* p = e.as<ExprPath>();
         if (p->pathKind != PathKind::Relative) return;
+        if (parents.size() >= 2 && parents.back()->kind == ExprKind::Attrs) {
+          const auto* l = parents[parents.size() - 2]->as<ExprLet>();
+          if (l && l->bindings.get() == parents.back() && p->literal()) return;  // see above
+        }
         if (auto lit = p->literal()) {
           if (auto r = resolveRelative(dir, *lit))
             s.staticPaths.push_back(*r);
@@ -154,6 +179,25 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
       }
       case ExprKind::BinOp: {
         const auto* b = e.as<ExprBinOp>();
+        if (const auto* lv = b->lhs->as<ExprVar>(); lv && b->op == BinOp::Add) {
+          // root + /src, root + "/src": the path below root
+          std::optional<std::string> rest;
+          if (const auto* rp = b->rhs->as<ExprPath>(); rp && rp->pathKind == PathKind::Absolute)
+            rest = rp->literal();
+          if (const auto* rs = b->rhs->as<ExprString>()) {
+            bool literal = true;
+            std::string text;
+            for (const auto& part : rs->parts) {
+              if (part.expr) literal = false;
+              text += part.text;
+            }
+            if (literal && startsWith(text, "/")) rest = text;
+          }
+          if (auto base = letBoundPath(*lv); base && rest) {
+            addLiteral(*base + *rest);
+            return;
+          }
+        }
         if (b->op == BinOp::Add &&
             (b->lhs->kind == ExprKind::Path ||
              (b->lhs->kind == ExprKind::String && !b->lhs->as<ExprString>()->parts.empty() &&
@@ -165,6 +209,10 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         break;
       }
       case ExprKind::Var: {
+        if (auto lit = letBoundPath(*e.as<ExprVar>())) {
+          addLiteral(*lit);
+          return;
+        }
         if (freeOrModuleArg(*e.as<ExprVar>())) record(Interesting::Kind::Value);
         return;
       }
@@ -207,7 +255,18 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
             if (arg.kind != ExprKind::Path)
               s.nodes.push_back({&arg, chain, Interesting::Kind::FileRef});
           }
-          if (*name == "getFlake" || *name == "toPath" || *name == "storePath")
+          bool lockedFlake = false;
+          if (*name == "getFlake" && c->args.size() == 1)
+            if (const auto* str = c->args[0]->as<ExprString>()) {
+              std::string text;
+              bool literal = true;
+              for (const auto& part : str->parts) {
+                if (part.expr) literal = false;
+                text += part.text;
+              }
+              lockedFlake = literal && isLockedFlakeRef(text);
+            }
+          if ((*name == "getFlake" && !lockedFlake) || *name == "toPath" || *name == "storePath")
             s.dynamic.push_back(where(file, &e) + ": builtins." + *name);
         }
         break;
@@ -254,32 +313,32 @@ ThunkPtr DepScanner::moduleArg(const std::string& name, HostCtx& ctx) {
   } else if (name == "self") {
     t = ev_.selfThunk();
   } else if (name == "name") {
-    t = Evaluator::ready(Evaluator::str(ctx.host->name));
+    t = ev_.ready(Evaluator::str(ctx.host->name));
   } else if (name == "config") {
     auto hostName =
         ctx.hostName ? Evaluator::str(*ctx.hostName) : Evaluator::unknown("networking.hostName");
     auto networking = std::make_shared<Value>();
     networking->kind = VKind::Attrs;
     networking->open = true;
-    networking->attrs["hostName"] = Evaluator::ready(hostName);
+    networking->attrs["hostName"] = ev_.ready(hostName);
     auto config = std::make_shared<Value>();
     config->kind = VKind::Attrs;
     config->open = true;
-    config->attrs["networking"] = Evaluator::ready(networking);
-    t = Evaluator::ready(config);
+    config->attrs["networking"] = ev_.ready(networking);
+    t = ev_.ready(config);
   } else if (name == "pkgs" || name == "lib" || name == "modulesPath") {
     auto in = std::make_shared<Value>();
     in->kind = VKind::Input;
     in->input = ctx.libInput;
     in->inputPath = {name == "pkgs" ? "<pkgs>" : name};
-    t = Evaluator::ready(in);
+    t = ev_.ready(in);
   } else if (ev_.inputNames().count(name)) {
     auto in = std::make_shared<Value>();
     in->kind = VKind::Input;
     in->input = name;
-    t = Evaluator::ready(in);
+    t = ev_.ready(in);
   } else {
-    t = Evaluator::ready(Evaluator::unknown("module argument '" + name + "'"));
+    t = ev_.ready(Evaluator::unknown("module argument '" + name + "'"));
   }
   ctx.args.emplace(name, t);
   return t;
@@ -293,7 +352,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
     switch (b->kind) {
       case ExprKind::Lambda: {
         const auto* l = b->as<ExprLambda>();
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = l;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;
@@ -301,8 +360,8 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
         moduleFnBound = true;
         if (l->formals) {
           for (const auto& f : l->formals->formals)
-            frame->vars[f.name] = asModule ? moduleArg(f.name, ctx)
-                                           : Evaluator::ready(Evaluator::unknown("argument"));
+            frame->vars[f.name] =
+                asModule ? moduleArg(f.name, ctx) : ev_.ready(Evaluator::unknown("argument"));
         }
         if (!l->arg.empty()) {
           if (asModule && l->formals) {
@@ -310,9 +369,9 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
             all->kind = VKind::Attrs;
             all->open = true;
             for (const auto& [k, v] : frame->vars) all->attrs[k] = v;
-            frame->vars[l->arg] = Evaluator::ready(all);
+            frame->vars[l->arg] = ev_.ready(all);
           } else {
-            frame->vars[l->arg] = Evaluator::ready(Evaluator::unknown("argument"));
+            frame->vars[l->arg] = ev_.ready(Evaluator::unknown("argument"));
           }
         }
         env = frame;
@@ -324,7 +383,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
       case ExprKind::Attrs: {
         ValuePtr v = ev_.unrecorded([&] { return ev_.eval(*b, env); });
         // eval created the rec frame inside the values' thunks; find it through one of them
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = b;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;
@@ -333,7 +392,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
         break;
       }
       case ExprKind::With: {
-        auto frame = std::make_shared<Env>();
+        auto frame = ev_.newEnv();
         frame->binder = b;
         frame->parent = env;
         frame->file = env ? env->file : nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
@@ -121,6 +122,10 @@ int arityOf(const std::string& n) {
       {"substring", 3},
       {"packagesFromDirectoryRecursive", 1},
       {"flake-parts.evalFlakeModule", 2},
+      {"withSystem", 2},
+      {"optionalAttrs", 2},
+      {"match", 2},
+      {"split", 2},
   };
   auto it = kArity.find(n);
   return it == kArity.end() ? -1 : it->second;
@@ -151,6 +156,12 @@ const std::set<std::string>& selfRevisionAttrs() {
   return k;
 }
 
+bool isCommitId(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::string locate(const Expr* e, const EnvPtr& env) {
   std::string f = env && env->file ? env->file->path : "?";
   if (!e) return f;
@@ -168,15 +179,58 @@ std::optional<std::string> appendPath(const std::string& base, const std::string
 Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs)
     : tree_(tree), inputs_(std::move(inputs)) {}
 
+bool isLockedFlakeRef(const std::string& ref) {
+  auto q = ref.find('?');
+  if (q != std::string::npos) {
+    for (const auto& param : split(ref.substr(q + 1), '&')) {
+      if (startsWith(param, "narHash=") && param.size() > 8) return true;
+      if (startsWith(param, "rev=") && isCommitId(param.substr(4))) return true;
+    }
+  }
+  std::string path = ref.substr(0, q);
+  for (const char* scheme : {"github:", "gitlab:", "sourcehut:"}) {
+    if (!startsWith(path, scheme)) continue;
+    auto parts = split(path.substr(std::string_view(scheme).size()), '/');
+    return parts.size() == 3 && isCommitId(parts[2]);
+  }
+  return false;
+}
+
+Evaluator::~Evaluator() {
+  // Thunks, environments and values point at each other in cycles (a `rec` set's env holds
+  // its attributes' thunks, which hold the env; a forced thunk's value holds the env it was
+  // made in). Cut every link, so each object is freed when its last outside owner lets go.
+  for (const auto& t : thunks_) {
+    t->compute = nullptr;
+    t->value.reset();
+    t->env.reset();
+  }
+  for (const auto& e : envs_) {
+    e->vars.clear();
+    e->withAttrs.reset();
+    e->parent.reset();
+  }
+}
+
+ThunkPtr Evaluator::newThunk() {
+  thunks_.push_back(std::make_shared<Thunk>());
+  return thunks_.back();
+}
+
+EnvPtr Evaluator::newEnv() {
+  envs_.push_back(std::make_shared<Env>());
+  return envs_.back();
+}
+
 ThunkPtr Evaluator::thunk(const Expr& e, const EnvPtr& env) {
-  auto t = std::make_shared<Thunk>();
+  auto t = newThunk();
   t->expr = &e;
   t->env = env;
   return t;
 }
 
 ThunkPtr Evaluator::ready(ValuePtr v) {
-  auto t = std::make_shared<Thunk>();
+  auto t = newThunk();
   t->value = std::move(v);
   return t;
 }
@@ -310,7 +364,7 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
 }
 
 EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
-  auto frame = std::make_shared<Env>();
+  auto frame = newEnv();
   frame->binder = &l;
   frame->parent = env;
   frame->file = env ? env->file : nullptr;
@@ -324,7 +378,7 @@ EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
     } else {
       ThunkPtr from = froms.at(def.fromIndex);
       std::string n = name;
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, from, n] {
         ThunkPtr s = select(force(from), n);
         return s ? force(s) : unknown("inherit of missing attribute '" + n + "'");
@@ -336,7 +390,7 @@ EnvPtr Evaluator::letFrame(const ExprLet& l, const EnvPtr& env) {
 }
 
 EnvPtr Evaluator::fileEnv(const std::shared_ptr<const ParsedFile>& file) {
-  auto env = std::make_shared<Env>();
+  auto env = newEnv();
   env->file = file;
   return env;
 }
@@ -361,7 +415,7 @@ ThunkPtr Evaluator::importFile(const std::string& pathIn) {
     evaluatedFiles_.insert(path);
     flakeLevel_.insert(file.get());
     // Forcing the import records it, so every trace that uses this file names it.
-    t = std::make_shared<Thunk>();
+    t = newThunk();
     EnvPtr env = fileEnv(file);
     t->compute = [this, file, env, path] {
       recordExternal("import:" + path);
@@ -396,7 +450,7 @@ void Evaluator::loadFlake() {
   inputsAttrs_ = ready(inputsAttrs);
   ThunkPtr outputsFn = thunk(*outIt->second.value, env);
   auto argsThunk = inputsAttrs_;
-  outputs_ = std::make_shared<Thunk>();
+  outputs_ = newThunk();
   outputs_->compute = [this, outputsFn, argsThunk] {
     return apply(force(outputsFn), argsThunk, nullptr, nullptr);
   };
@@ -412,7 +466,7 @@ ThunkPtr Evaluator::select(const ValuePtr& v, const std::string& name) {
         return ready(unknown("attribute '" + name + "' of a partly known set"));
       // The attribute may be one whose name the planner could not compute: it depends on
       // whatever any of those values refers to (and on anything, if some are not even known).
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, v, name] {
         Carried c;
         for (const auto& e : v->unknownEntries) c.merge(valueCarried(force(e)));
@@ -616,7 +670,7 @@ ValuePtr Evaluator::attrsFromExpr(const ExprAttrs& a, const EnvPtr& env) {
   v->originEnv = env;
   EnvPtr inner = env;
   if (a.recursive) {
-    inner = std::make_shared<Env>();
+    inner = newEnv();
     inner->binder = &a;
     inner->parent = env;
     inner->file = env ? env->file : nullptr;
@@ -635,7 +689,7 @@ ValuePtr Evaluator::attrsFromExpr(const ExprAttrs& a, const EnvPtr& env) {
       case AttrDef::Kind::InheritedFrom: {
         ThunkPtr from = froms.at(def.fromIndex);
         std::string n = name;
-        t = std::make_shared<Thunk>();
+        t = newThunk();
         t->compute = [this, from, n] {
           ValuePtr fv = force(from);
           ThunkPtr s = select(fv, n);
@@ -681,7 +735,7 @@ ValuePtr Evaluator::mergeAttrs(const std::vector<ThunkPtr>& parts) {
       out->attrs[k] = ts[0];
       continue;
     }
-    auto t = std::make_shared<Thunk>();
+    auto t = newThunk();
     auto copy = ts;
     t->compute = [this, copy] {
       std::vector<ThunkPtr> attrsParts;
@@ -777,6 +831,9 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         out->carried.merge(r->carried);
         const PathRef& p = *l->path;
         std::optional<std::string> add = r->kind == VKind::String ? r->text : std::nullopt;
+        // root + /src appends, like Nix's path + path
+        if (const auto* rp = b.rhs->as<ExprPath>(); rp && rp->pathKind == PathKind::Absolute)
+          add = rp->literal();
         if (p.exact && add) {
           auto joined = resolveRelative("", p.path + "/" + *add);
           // "./x" + ".nix" appends to the last component, like Nix's path + string
@@ -932,7 +989,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
     }
     case ExprKind::With: {
       const auto* w = e.as<ExprWith>();
-      auto frame = std::make_shared<Env>();
+      auto frame = newEnv();
       frame->binder = w;
       frame->parent = env;
       frame->file = env ? env->file : nullptr;
@@ -1002,7 +1059,7 @@ ValuePtr Evaluator::apply(const ValuePtr& fn, const ThunkPtr& arg, const Expr* s
   switch (fn->kind) {
     case VKind::Lambda: {
       const ExprLambda* l = fn->lambda;
-      auto frame = std::make_shared<Env>();
+      auto frame = newEnv();
       frame->binder = l;
       frame->parent = fn->originEnv;
       frame->file = fn->originEnv ? fn->originEnv->file : nullptr;
@@ -1075,7 +1132,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
       sys->modules = m ? m : ready(make(VKind::List));
       sys->specialArgs = select(a, "specialArgs");
       if (ThunkPtr extra = select(a, "extraModules")) {
-        auto both = std::make_shared<Thunk>();
+        auto both = newThunk();
         ThunkPtr mods = sys->modules;
         both->compute = [this, mods, extra] {
           auto out = make(VKind::List);
@@ -1103,6 +1160,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
     b->args = {arg};
     return b;
   }
+  if (last == "mkFlake" && isAdiosCall(fn->input, arg)) return adiosFlake(arg);
   if (last == "mkFlake") {
     auto b = make(VKind::Builtin);
     b->name = "flake-parts.mkFlake";
@@ -1168,7 +1226,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::List);
     out->open = l->open;
     for (const auto& el : l->elems) {
-      auto t = std::make_shared<Thunk>();
+      auto t = newThunk();
       t->compute = [this, f, el, site, env] { return apply(f, el, site, env); };
       out->elems.push_back(t);
     }
@@ -1228,14 +1286,14 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->open = a->open;
     out->openReason = a->openReason;
     for (const auto& e : a->unknownEntries) {  // values whose names are unknown, mapped too
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       r->compute = [this, f, e, site, env] {
         return apply(apply(f, ready(unknown("an attribute name")), site, env), e, site, env);
       };
       out->unknownEntries.push_back(r);
     }
     for (const auto& [k, t] : a->attrs) {
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       std::string key = k;
       ThunkPtr val = t;
       r->compute = [this, f, key, val, site, env] {
@@ -1283,7 +1341,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::Attrs);
     ThunkPtr fThunk = args[1];
     for (const auto& n : *names) {
-      auto r = std::make_shared<Thunk>();
+      auto r = newThunk();
       r->compute = [this, fThunk, n, site, env] {
         return apply(force(fThunk), ready(str(n)), site, env);
       };
@@ -1466,6 +1524,49 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->elems.push_back(args[1]);
     return out;
   }
+  if (name == "optionalAttrs") {
+    // An unknown condition gives the set itself: a superset of both answers.
+    ValuePtr c = F(0);
+    if (c->kind == VKind::Bool && !c->b) return make(VKind::Attrs);
+    if (c->kind != VKind::Bool && args[0]->expr) touchDeep(*args[0]->expr);
+    return F(1);
+  }
+  if (name == "match" || name == "split") {
+    // POSIX extended regular expressions, as Nix's builtins use (std::regex::extended).
+    ValuePtr re = F(0), text = F(1);
+    if (re->kind != VKind::String || !re->text || text->kind != VKind::String || !text->text ||
+        text->text->size() > 4096)
+      return unknown("builtins." + name + " of unknown text", text->carried);
+    std::regex regex;
+    try {
+      regex = std::regex(*re->text, std::regex::extended);
+    } catch (const std::regex_error&) {
+      return unknown("builtins." + name + " of an invalid regular expression");
+    }
+    auto groups = [&](const std::smatch& m) {
+      auto list = make(VKind::List);
+      for (size_t g = 1; g < m.size(); ++g)
+        list->elems.push_back(ready(m[g].matched ? str(m[g].str()) : make(VKind::Null)));
+      return list;
+    };
+    const std::string& t = *text->text;
+    if (name == "match") {
+      std::smatch m;
+      if (!std::regex_match(t, m, regex)) return make(VKind::Null);
+      return groups(m);
+    }
+    auto out = make(VKind::List);
+    auto begin = t.cbegin();
+    for (std::sregex_iterator it(t.begin(), t.end(), regex), end; it != end; ++it) {
+      const std::smatch& m = *it;
+      out->elems.push_back(ready(str(std::string(begin, m[0].first))));
+      out->elems.push_back(ready(groups(m)));
+      begin = m[0].second;
+      if (out->elems.size() > 2048) return unknown("builtins.split with too many matches");
+    }
+    out->elems.push_back(ready(str(std::string(begin, t.cend()))));
+    return out;
+  }
   if (name == "mkIf") {
     ValuePtr c = F(0);
     if (c->kind != VKind::Bool && args[0]->expr) touchDeep(*args[0]->expr);
@@ -1614,7 +1715,19 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->attrs["config"] = ready(config);
     return out;
   }
+  if (name == "withSystem") return apply(F(1), ready(systemArgs()), site, env);
   if (name == "throw" || name == "abort") return unknown(name);
+  if (name == "getFlake") {
+    // A locked reference (a commit id or a narHash) names immutable code: a change to it is a
+    // change of this file. Unlocked or computed references can change under us: dynamic.
+    ValuePtr ref = F(0);
+    if (ref->kind == VKind::String && ref->text && ref->carried.empty() &&
+        isLockedFlakeRef(*ref->text)) {
+      auto in = make(VKind::Input);
+      in->input = "getFlake:" + *ref->text;
+      return in;
+    }
+  }
   if (name == "getFlake" || name == "toPath" || name == "storePath") {
     Carried c = carriedOfArgs();
     c.dynamic.push_back(locate(site, env) + ": builtins." + name);
@@ -1669,8 +1782,10 @@ void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& 
     default:
       break;
   }
-  warnings_.push_back("a flake-parts module the planner cannot evaluate: " +
-                      (module->reason.empty() ? std::string("unknown value") : module->reason));
+  std::string gap = "a flake-parts module the planner cannot evaluate: " +
+                    (module->reason.empty() ? std::string("unknown value") : module->reason);
+  warnings_.push_back(gap);
+  discoveryGaps_.push_back(gap);
 }
 
 // yelite/lite-config: hosts.<name>.system, hostModuleDir/<name>, systemModules for every
@@ -1713,6 +1828,7 @@ ValuePtr Evaluator::liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPt
     }
     auto sys = make(VKind::NixosSystem);
     sys->libInput = inputs_.count("nixpkgs") ? "nixpkgs" : "lite-config";
+    sys->hostNameIsName = true;  // lite-config sets networking.hostName to the host's name
     auto mods = make(VKind::List);
     if (hostDir)
       mods->elems.push_back(ready(pathValue(PathRef{true, *hostDir + "/" + name, "", ""})));
@@ -1742,6 +1858,7 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   config->open = true;
   config->attrs["flake"] = self_;
   margs->attrs["config"] = ready(config);
+  margs->attrs["withSystem"] = ready(withSystemFunction());
   ThunkPtr moduleArgs = ready(margs);
 
   FlakePartsCollected c;
@@ -1756,17 +1873,136 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   // Options set by flake modules of inputs that the planner does not model may define hosts.
   std::vector<std::string> unmodelled;
   for (const auto& o : c.otherOptions) unmodelled.push_back(o);
-  if (!c.externalModules.empty() && !unmodelled.empty())
+  if (!c.externalModules.empty() && !unmodelled.empty()) {
     warnings_.push_back("flake-parts options " + join(unmodelled, ", ") +
                         " come from flake modules the planner does not model (" +
                         join(c.externalModules, ", ") +
                         "): hosts they define are not discovered; list them under hosts: in the "
                         "config");
+    discoverySoftGaps_.push_back("flake-parts options " + join(unmodelled, ", ") +
+                                 " come from flake modules the planner does not model");
+  }
   if (hostSets.empty()) return merged;
   auto out = make(VKind::Attrs);
   *out = *merged;
   if (ThunkPtr own = select(merged, "nixosConfigurations")) hostSets.push_back(own);
   out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
+  return out;
+}
+
+// The arguments a per-system function gets (flake-parts' and adios-flake's `withSystem`,
+// perSystem): pkgs from nixpkgs, its lib; the system and the primed inputs are unknown.
+ValuePtr Evaluator::systemArgs() {
+  auto a = make(VKind::Attrs);
+  a->open = true;
+  if (inputs_.count("nixpkgs")) {
+    auto pkgs = make(VKind::Input);
+    pkgs->input = "nixpkgs";
+    pkgs->inputPath = {"<pkgs>"};
+    a->attrs["pkgs"] = ready(pkgs);
+    auto lib = make(VKind::Input);
+    lib->input = "nixpkgs";
+    lib->inputPath = {"lib"};
+    a->attrs["lib"] = ready(lib);
+  }
+  return a;
+}
+
+ValuePtr Evaluator::withSystemFunction() {
+  auto b = make(VKind::Builtin);
+  b->name = "withSystem";
+  return b;
+}
+
+// adios-flake (Mic92/adios-flake) is called with one attribute set
+// `{ inputs; self; systems; modules; perSystem; config; flake; }`; flake-parts' mkFlake takes two
+// arguments, the first of which never has those keys.
+bool Evaluator::isAdiosCall(const std::string& input, const ThunkPtr& arg) {
+  if (input.find("adios") != std::string::npos) return true;
+  ValuePtr a = force(arg);
+  if (a->kind != VKind::Attrs) return false;
+  for (const char* k : {"systems", "modules", "perSystem", "flake"})
+    if (a->attrs.count(k)) return true;
+  return false;
+}
+
+// adios-flake's outputs: flake-scoped categories (nixosConfigurations among them) come from the
+// `flake` argument (a set, or a function of `{ withSystem }`) and from modules that do not
+// depend on a system (functions without pkgs/system/inputs'/self' arguments, which adios calls
+// with self, withSystem and lib, and plain attribute sets). A system-dependent module's outputs
+// always land under a system: adios refuses flake-scoped ones from it.
+ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
+  ValuePtr a = force(argsThunk);
+  // Per-system outputs (packages, devShells, …) are left out: they hold no hosts.
+  auto out = make(VKind::Attrs);
+  if (a->kind != VKind::Attrs) {
+    std::string gap = "adios-flake mkFlake called with arguments the planner cannot evaluate";
+    warnings_.push_back(gap);
+    discoveryGaps_.push_back(gap);
+    return out;
+  }
+  auto moduleArgs = make(VKind::Attrs);
+  moduleArgs->attrs["self"] = self_;
+  moduleArgs->attrs["withSystem"] = ready(withSystemFunction());
+  if (inputs_.count("nixpkgs")) {
+    auto lib = make(VKind::Input);
+    lib->input = "nixpkgs";
+    lib->inputPath = {"lib"};
+    moduleArgs->attrs["lib"] = ready(lib);
+  }
+  std::vector<ThunkPtr> hostSets;
+  auto gap = [&](const std::string& what) {
+    std::string g = "an adios-flake module the planner cannot evaluate: " + what;
+    warnings_.push_back(g);
+    discoveryGaps_.push_back(g);
+  };
+  auto fromResult = [&](const ValuePtr& r, const std::string& what) {
+    if (r->kind != VKind::Attrs)
+      return gap(what + (r->reason.empty() ? "" : " (" + r->reason + ")"));
+    if (r->open && !r->unknownEntries.empty()) gap(what + " has outputs the planner cannot name");
+    if (ThunkPtr nc = select(r, "nixosConfigurations")) hostSets.push_back(nc);
+  };
+  auto oneModule = [&](ValuePtr m, const std::string& what) {
+    if ((m->kind == VKind::Path || m->kind == VKind::String) && m->path && m->path->exact)
+      m = force(importFile(m->path->path));
+    if (m->kind == VKind::Lambda) {
+      static const std::set<std::string> kSystemArgs = {"pkgs", "system", "inputs'", "self'"};
+      if (m->lambda->formals)
+        for (const auto& f : m->lambda->formals->formals)
+          if (kSystemArgs.count(f.name)) return;  // per-system outputs only
+      return fromResult(apply(m, ready(moduleArgs), nullptr, nullptr), what);
+    }
+    if (m->kind == VKind::Attrs) {
+      for (const char* k : {"options", "inputs", "impl", "modules", "outputs"})
+        if (m->attrs.count(k)) return gap(what + " (a native adios module)");
+      return fromResult(m, what);
+    }
+    if (m->kind == VKind::Null) return;
+    gap(what + (m->reason.empty() ? "" : " (" + m->reason + ")"));
+  };
+  if (ThunkPtr mods = select(a, "modules")) {
+    ValuePtr ml = force(mods);
+    if (ml->kind == VKind::List) {
+      for (size_t i = 0; i < ml->elems.size(); ++i)
+        oneModule(force(ml->elems[i]), "modules[" + std::to_string(i) + "]");
+      if (ml->open) gap("a modules list the planner cannot evaluate fully");
+    } else {
+      gap("modules" + (ml->reason.empty() ? std::string() : " (" + ml->reason + ")"));
+    }
+  }
+  if (ThunkPtr ps = select(a, "perSystem")) oneModule(force(ps), "perSystem");
+  if (ThunkPtr f = select(a, "flake")) {
+    ValuePtr fv = force(f);
+    if (fv->kind == VKind::Lambda) {
+      auto wargs = make(VKind::Attrs);
+      wargs->attrs["withSystem"] = ready(withSystemFunction());
+      fv = apply(fv, ready(wargs), nullptr, nullptr);
+    }
+    fromResult(fv, "the flake argument");
+    if (fv->kind == VKind::Attrs) *out = *fv;
+  }
+  out->attrs.erase("nixosConfigurations");
+  if (!hostSets.empty()) out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
   return out;
 }
 
@@ -1830,6 +2066,7 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
     auto sys = make(VKind::NixosSystem);
     sys->libInput = libInput;
     sys->specialArgs = specialArgs;
+    sys->hostNameIsName = true;  // clan-core sets networking.hostName to the machine's name
     auto mods = make(VKind::List);
     if (auto it = explicitMachines.find(n); it != explicitMachines.end())
       mods->elems.push_back(it->second);
@@ -1901,28 +2138,45 @@ Trace Evaluator::hostSetTrace() {
 }
 
 std::vector<HostDef> Evaluator::hosts() {
-  return unrecorded([&] {
+  std::vector<HostDef> out = unrecorded([&] { return discover(); });
+  discoveryError_.clear();
+  std::vector<std::string> gaps = discoveryGaps_;
+  if (out.empty()) gaps.insert(gaps.end(), discoverySoftGaps_.begin(), discoverySoftGaps_.end());
+  std::sort(gaps.begin(), gaps.end());
+  gaps.erase(std::unique(gaps.begin(), gaps.end()), gaps.end());
+  discoveryError_ = join(gaps, "; ");
+  return out;
+}
+
+std::vector<HostDef> Evaluator::discover() {
+  {
     std::vector<HostDef> out;
     ValuePtr outputs = force(outputs_);
     if (outputs->kind != VKind::Attrs) {
-      warnings_.push_back(
+      std::string why =
           "the flake's outputs could not be evaluated (" +
-          (outputs->reason.empty() ? std::string("not an attribute set") : outputs->reason) +
-          "): no hosts found; use exact mode or list them under hosts: in the "
-          "config");
+          (outputs->reason.empty() ? std::string("not an attribute set") : outputs->reason) + ")";
+      warnings_.push_back(why +
+                          ": no hosts found; use exact mode or list them under hosts: in the "
+                          "config");
+      discoveryGaps_.push_back(why);
       return out;
     }
     if (ThunkPtr nc = select(outputs, "nixosConfigurations")) {
       ValuePtr v = force(nc);
       if (v->kind == VKind::Attrs) {
         for (const auto& [name, t] : v->attrs) out.push_back({name, t, "nixosConfigurations"});
-        if (v->open)
+        if (v->open) {
           warnings_.push_back(
               "nixosConfigurations has entries the planner cannot name; list the hosts under "
               "hosts: in the config");
+          discoveryGaps_.push_back("nixosConfigurations has entries the planner cannot name" +
+                                   (v->openReason.empty() ? "" : " (" + v->openReason + ")"));
+        }
         return out;
       }
       warnings_.push_back("nixosConfigurations could not be evaluated: " + v->reason);
+      discoveryGaps_.push_back("nixosConfigurations could not be evaluated: " + v->reason);
       return out;
     }
     for (const char* key : {"colmena", "colmenaHive"}) {
@@ -1938,7 +2192,7 @@ std::vector<HostDef> Evaluator::hosts() {
       for (const auto& [name, t] : configs->attrs) out.push_back({name, t, "clan machines/"});
     }
     return out;
-  });
+  }
 }
 
 }  // namespace runner::plan

@@ -124,6 +124,9 @@ struct Value {
   ThunkPtr specialArgs;                      // an attrset (may be null)
   std::string libInput;                      // the input that provides nixosSystem
   std::vector<std::string> conventionPaths;  // Clan: machine dirs/vars bound by convention
+  // The framework sets networking.hostName to the host's attribute name (Clan, lite-config;
+  // not Colmena, whose hive passes the name as an argument only).
+  bool hostNameIsName = false;
 };
 
 struct Env {
@@ -164,6 +167,19 @@ class Evaluator {
   Trace hostSetTrace();
   // Warnings met while discovering (e.g. "nixosConfigurations could not be evaluated").
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // After hosts(): why discovery failed or may have missed hosts ("" when it found every host
+  // the outputs define). Soft gaps (options of flake modules the planner does not model)
+  // count only when no host was found at all.
+  const std::string& discoveryError() const { return discoveryError_; }
+
+  // Owns the evaluation's memory: thunks and environments made through it (newThunk, newEnv,
+  // thunk, ready) have their links cut when it is destroyed, which frees their cycles. A
+  // ThunkPtr or EnvPtr kept longer than the Evaluator is empty then.
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+  ThunkPtr newThunk();
+  EnvPtr newEnv();
 
   ValuePtr force(const ThunkPtr& t);
   ValuePtr eval(const nix::Expr& e, const EnvPtr& env);
@@ -175,7 +191,7 @@ class Evaluator {
   // The dependencies a value can carry into a configuration: its paths, inputs, the code of
   // inline modules (scanned), depth-limited into attribute sets and lists.
   Carried valueCarried(const ValuePtr& v, int depth = 0);
-  static ThunkPtr ready(ValuePtr v);
+  ThunkPtr ready(ValuePtr v);
   static ValuePtr unknown(std::string reason, Carried carried = {});
   static ValuePtr str(std::string s);
   static ValuePtr pathValue(PathRef p);
@@ -217,6 +233,7 @@ class Evaluator {
   std::function<Carried(const nix::Expr&, const EnvPtr&)> scanExpr;
 
  private:
+  std::vector<HostDef> discover();
   ValuePtr evalUncached(const nix::Expr& e, const EnvPtr& env);
   ValuePtr evalString(const std::vector<nix::StringPart>& parts, const EnvPtr& env, bool isPath,
                       const std::string& baseDir);
@@ -241,6 +258,10 @@ class Evaluator {
                                FlakePartsCollected& out, int depth);
   ValuePtr liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs);
   ValuePtr clan(const ThunkPtr& args);
+  bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
+  ValuePtr adiosFlake(const ThunkPtr& args);
+  ValuePtr systemArgs();
+  ValuePtr withSystemFunction();
   ValuePtr colmenaHosts(const ValuePtr& hive);
   ValuePtr mergeAttrs(const std::vector<ThunkPtr>& parts);
   std::optional<std::vector<std::string>> knownStrings(const ValuePtr& list);
@@ -253,11 +274,22 @@ class Evaluator {
   ThunkPtr inputsAttrs_;
   std::vector<Trace*> traces_;
   std::vector<std::string> warnings_;
+  std::vector<std::string> discoveryGaps_;      // hard: a host may be missing
+  std::vector<std::string> discoverySoftGaps_;  // soft: counted only when nothing was found
+  std::string discoveryError_;
   std::map<std::string, ThunkPtr> imports_;
   std::set<std::string> evaluatedFiles_;
   std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record
   int depth_ = 0;
+  // Every thunk and environment of this evaluation (see ~Evaluator).
+  std::vector<ThunkPtr> thunks_;
+  std::vector<EnvPtr> envs_;
 };
+
+// True when the flake reference names one immutable source: `?rev=<commit>` or `?narHash=…`
+// in its query, or a `github:`/`gitlab:`/`sourcehut:` reference whose third path part is a
+// commit id (builtins.getFlake of it is then as fixed as the text that calls it).
+bool isLockedFlakeRef(const std::string& ref);
 
 // True when `v` is a Value of kind k.
 inline bool is(const ValuePtr& v, VKind k) { return v && v->kind == k; }

@@ -12,6 +12,7 @@
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/nix/flake_lock.h"
+#include "runner/plan/static_planner.h"
 
 namespace runner::plan {
 namespace {
@@ -385,6 +386,9 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
   ExactEngine engine(repo, nix, options);
   auto wanted = configHosts(options);
   auto [from, to] = engine.resolveBoth(fromSha, toSha, wanted);
+  if (to.flakeError)
+    throw PlanError("the flake at " + shortSha(toSha, 12) +
+                    " does not evaluate: " + std::string(trim(*to.flakeError)));
   std::set<std::string> names;
   if (wanted) {
     names.insert(wanted->begin(), wanted->end());
@@ -397,23 +401,45 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
   std::vector<std::string> list(names.begin(), names.end());
   auto verdicts = engine.verdicts(from, to, list, plan.filesChanged, plan.warnings);
   for (const auto& n : list) plan.hosts.push_back(engine.judge(n, from, to, verdicts));
-  if (to.flakeError && names.empty())
-    plan.warnings.push_back("the new commit does not evaluate: " + *to.flakeError);
   refuseBadHostNames(plan);
   return plan;
 }
 
+Plan planAuto(git::Repository& repo, nix::NixCli& nix, const std::string& fromSha,
+              const std::string& toSha, const StaticOptions& staticOptions,
+              const ExactOptions& options) {
+  Plan staticPlan;
+  try {
+    staticPlan = planStatic(repo, fromSha, toSha, staticOptions);
+  } catch (const PlanError& e) {
+    // The static planner could not answer (its parser or its model of the flake fell short,
+    // or the flake is broken): Nix decides, and fails the plan if the flake is broken.
+    Plan exact = planExact(repo, nix, fromSha, toSha, options);
+    exact.mode = PlanMode::Auto;
+    exact.warnings.insert(exact.warnings.begin(), std::string("static planning failed (") +
+                                                      e.what() + "): every host was evaluated");
+    return exact;
+  }
+  return planAuto(repo, nix, staticPlan, options);
+}
+
 Plan planAuto(git::Repository& repo, nix::NixCli& nix, const Plan& staticPlan,
               const ExactOptions& options) {
-  // Static planning that found no host at all could not evaluate how the flake builds its
-  // hosts (a framework it does not model): ask Nix about every host instead of none.
-  if (staticPlan.hosts.empty() &&
+  // Static planning that found no host at all, or whose discovery was incomplete, could not
+  // evaluate how the flake builds its hosts (a framework it does not model): ask Nix about
+  // every host instead of only those it found.
+  const bool incomplete = !staticPlan.discoveryError.empty();
+  if ((staticPlan.hosts.empty() || incomplete) &&
       (!staticPlan.filesChanged.empty() || !staticPlan.inputsChanged.empty())) {
     Plan exact = planExact(repo, nix, staticPlan.from, staticPlan.to, options);
     exact.mode = PlanMode::Auto;
     exact.warnings.insert(exact.warnings.begin(), staticPlan.warnings.begin(),
                           staticPlan.warnings.end());
-    exact.warnings.push_back("static planning found no hosts: every host was evaluated");
+    exact.warnings.push_back(incomplete
+                                 ? "static host discovery was incomplete (" +
+                                       staticPlan.discoveryError + "): every host was evaluated"
+                                 : "static planning found no hosts: every host was "
+                                   "evaluated");
     return exact;
   }
   Plan plan = staticPlan;

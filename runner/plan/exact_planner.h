@@ -22,8 +22,9 @@
 // ("${self}/files/x") whose files changed.
 //
 // A host that fails to evaluate is reported with Nix's error (HostPlan::evalError) and stays
-// affected (the safe answer); it never fails the plan. Failures of git or of Nix as a whole
-// (nix missing) throw.
+// affected (the safe answer); it never fails the plan. A flake that does not evaluate at the new
+// commit at all (flake.nix or flake.lock broken: not even the host list) throws PlanError: a
+// failed plan, never an empty one. Failures of git or of Nix as a whole (nix missing) throw.
 #pragma once
 
 #include <functional>
@@ -36,6 +37,7 @@
 #include "runner/core/plan.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
+#include "runner/plan/static_planner.h"
 
 namespace runner::plan {
 
@@ -69,6 +71,13 @@ Plan planExact(git::Repository& repo, nix::NixCli& nix, const std::string& fromS
 // the same. Other hosts are copied as they are. Plan::mode becomes Auto. When the static plan
 // has no hosts at all (discovery failed) but something changed, every host is evaluated.
 Plan planAuto(git::Repository& repo, nix::NixCli& nix, const Plan& staticPlan,
+              const ExactOptions& options = {});
+
+// Auto planning from scratch: planStatic, then planAuto above. When static planning fails
+// (PlanError: its parser or model falls short, or the flake is broken) every host is evaluated,
+// so only Nix's own verdict fails the plan.
+Plan planAuto(git::Repository& repo, nix::NixCli& nix, const std::string& fromSha,
+              const std::string& toSha, const StaticOptions& staticOptions,
               const ExactOptions& options = {});
 
 // RepoConfig::skipSelfRevisionOnly: hosts whose only reason is self-revision-only become

@@ -144,7 +144,13 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
   Side to(repo, toSha, cache), from(repo, fromSha, cache);
   if (!to.tree.exists("flake.nix"))
     throw InputError("no flake.nix at " + shortSha(toSha, 12) + " in " + repo.gitDir().string());
-  to.lock = readLock(to.tree, toSha);
+  // The new commit's flake must parse: a plan of a flake that does not is a failed plan, not
+  // an empty one.
+  try {
+    to.lock = readLock(to.tree, toSha);
+  } catch (const InputError& e) {
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+  }
   try {
     from.lock = readLock(from.tree, fromSha);
   } catch (const InputError& e) {
@@ -154,7 +160,11 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
   plan.inputsChanged =
       nix::diffLocks(from.lock ? *from.lock : emptyLock, to.lock ? *to.lock : emptyLock);
   plan.filesChanged = repo.diff(fromSha, toSha);
-  to.load();
+  try {
+    to.load();
+  } catch (const InputError& e) {
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+  }
   try {
     if (from.tree.exists("flake.nix")) from.load();
   } catch (const Error& e) {
@@ -198,7 +208,7 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
     }
     bool clanDefault =
         def->via == "clan machines/" || (is(to.ev->force(def->value), VKind::NixosSystem) &&
-                                         !to.ev->force(def->value)->conventionPaths.empty());
+                                         to.ev->force(def->value)->hostNameIsName);
     HostDeps deps = to.scanner->scan(*def, clanDefault);
     if (!deps.selfRevision.empty()) {
       selfRevisionHosts.push_back(name);
@@ -262,17 +272,40 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
           }
     }
   }
+  // Discovery that failed, or found nothing where the old commit had hosts, is not "every
+  // host removed": the old commit's hosts are reported dynamic, with the reason.
+  plan.discoveryError = to.ev->discoveryError();
+  if (plan.discoveryError.empty() && to.hosts.empty() && opts.hosts.empty() && !from.hosts.empty())
+    plan.discoveryError = "no hosts found at the new commit, where the old commit has " +
+                          std::to_string(from.hosts.size());
   if (from.ev && from.error.empty()) {
     for (const auto& h : from.hosts) {
       if (std::find(names.begin(), names.end(), h.name) != names.end()) continue;
       if (!opts.hosts.empty()) continue;
       HostPlan hp;
       hp.name = h.name;
-      hp.affected = false;
-      hp.reasons.push_back({ReasonKind::RemovedHost, "", "", ""});
+      if (plan.discoveryError.empty()) {
+        hp.affected = false;
+        hp.reasons.push_back({ReasonKind::RemovedHost, "", "", ""});
+      } else {
+        hp.affected = true;
+        hp.reasons.push_back({ReasonKind::Dynamic, "flake.nix", "",
+                              "host discovery at the new commit failed (" + plan.discoveryError +
+                                  "); the old commit has this host"});
+      }
       plan.hosts.push_back(std::move(hp));
     }
   }
+  if (!plan.discoveryError.empty() && plan.hosts.empty())
+    throw PlanError("static planning cannot tell which hosts the flake at " + shortSha(toSha, 12) +
+                    " defines: " + plan.discoveryError +
+                    "; list them under hosts: in the config, or plan with --mode auto or exact");
+  if (!plan.discoveryError.empty())
+    plan.warnings.push_back("host discovery at the new commit is incomplete (" +
+                            plan.discoveryError +
+                            "): the hosts known from the old commit and the config are listed; "
+                            "hosts only the new commit defines may be missing (auto mode asks "
+                            "Nix about every host)");
   std::sort(plan.hosts.begin(), plan.hosts.end(),
             [](const HostPlan& a, const HostPlan& b) { return a.name < b.name; });
   if (!selfRevisionHosts.empty()) {

@@ -19,8 +19,11 @@ struct StaticOptions {
   std::vector<HostConfig> hosts;  // config override: exactly these hosts
 };
 
-// Plans `fromSha`..`toSha` (full shas). Throws InputError when `to` has no flake.nix, its
-// flake.nix or flake.lock does not parse, or a sha is not a commit.
+// Plans `fromSha`..`toSha` (full shas). Throws InputError when `to` has no flake.nix or a sha
+// is not a commit; PlanError when the flake at `to` cannot be planned: its flake.nix or
+// flake.lock does not parse, or host discovery failed and no host is known from the old
+// commit or the config (a plan never silently shrinks). When discovery fails or is
+// incomplete but hosts are known, they are reported dynamic and Plan::discoveryError says why.
 Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::string& toSha,
                 const StaticOptions& opts = {});
 

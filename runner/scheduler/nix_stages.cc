@@ -87,16 +87,6 @@ Plan NixPlanStage::plan(const PlanInput& in) {
   plan::StaticOptions so;
   so.repoLabel = in.repo->name;
   so.hosts = in.repo->hosts;
-  if (!in.from) {
-    // No base commit (a new branch, nothing deployed yet): every host is affected.
-    Plan p = plan::planStatic(*repo, in.to, in.to, so);
-    p.from = "";
-    for (auto& h : p.hosts) {
-      h.affected = true;
-      h.reasons = {Reason{ReasonKind::Global, "", "", "no base commit to compare with"}};
-    }
-    return p;
-  }
   PlanMode mode = in.repo->detection;
   if (in.untrusted && !in.repo->untrusted.evaluate) mode = PlanMode::Static;
   plan::ExactOptions eo;
@@ -105,27 +95,46 @@ Plan NixPlanStage::plan(const PlanInput& in) {
   eo.evalWorkers = evalWorkers_;
   eo.cache = cache_;
   eo.log = &log_;
-  nix::NixCli* nix = &nix_;
   std::optional<UntrustedDrvCache> forkCache;
-  if (in.untrusted && mode != PlanMode::Static) {
-    nix = &jailOf(untrusted_);
-    if (cache_) eo.cache = &forkCache.emplace(*cache_);
+  // The Nix that evaluates this commit: a fork's code only in the jail.
+  auto nixFor = [&]() -> nix::NixCli& {
+    if (!in.untrusted) return nix_;
+    nix::NixCli& jail = jailOf(untrusted_);
+    if (cache_ && !forkCache) eo.cache = &forkCache.emplace(*cache_);
     // The pull request's commit is checked against its base's lock; the base is trusted.
     eo.flakeRefFor = [&](const std::string& sha) {
       return untrusted_.sources->flakeRef(*in.repo, in.gitDir, sha,
                                           sha == in.to ? in.from : std::nullopt);
     };
-  }
+    return jail;
+  };
   Plan p;
+  if (!in.from) {
+    // No base commit (a new branch, nothing deployed yet): every host is affected. The hosts
+    // come from static discovery, or from Nix when that fails (and the mode allows Nix).
+    try {
+      p = plan::planStatic(*repo, in.to, in.to, so);
+    } catch (const PlanError&) {
+      if (mode == PlanMode::Static) throw;
+    }
+    if (mode != PlanMode::Static && (p.hosts.empty() || !p.discoveryError.empty()))
+      p = plan::planExact(*repo, nixFor(), in.to, in.to, eo);
+    p.from = "";
+    for (auto& h : p.hosts) {
+      h.affected = true;
+      h.reasons = {Reason{ReasonKind::Global, "", "", "no base commit to compare with"}};
+    }
+    return p;
+  }
   switch (mode) {
     case PlanMode::Static:
       p = plan::planStatic(*repo, *in.from, in.to, so);
       break;
     case PlanMode::Exact:
-      p = plan::planExact(*repo, *nix, *in.from, in.to, eo);
+      p = plan::planExact(*repo, nixFor(), *in.from, in.to, eo);
       break;
     case PlanMode::Auto:
-      p = plan::planAuto(*repo, *nix, plan::planStatic(*repo, *in.from, in.to, so), eo);
+      p = plan::planAuto(*repo, nixFor(), *in.from, in.to, so, eo);
       break;
   }
   if (in.repo->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);

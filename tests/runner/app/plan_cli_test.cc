@@ -100,3 +100,32 @@ TEST_CASE("plan --mode exact on a bare mirror whose HEAD names no branch",
   CHECK(affected == std::vector<std::string>{"vps-het-1", "wellsjaha"});
   CHECK_FALSE(j.contains("warnings"));
 }
+
+TEST_CASE("plan: a flake that does not parse or evaluate at the new commit exits 1 in every mode",
+          "[integration][nix][cli]") {
+  // Issue 11 item 5: a failed plan, never "0 of 0 hosts affected" with exit 0.
+  runner::os::TempDir dir("sy-broken-plan");
+  runner::os::PosixProcessRunner procs;
+  auto lab = runner::app::lab::Lab::create(procs, dir.path() / "lab");
+  const std::string flake = runner::os::readFile(lab.infra.path() / "flake.nix");
+  std::string a = lab.infra.head();
+  std::string syntax = lab.infra.commitFiles({{"flake.nix", flake + " }"}}, "syntax error");
+  std::string badLock =
+      lab.infra.commitFiles({{"flake.nix", flake}, {"flake.lock", "not json"}}, "bad lock");
+  auto plan = [&](const std::string& to, const std::string& mode) {
+    return tests::run(
+        tests::switchyardBinary().string(),
+        {"plan", "--repo", lab.infra.path().string(), "--from", a, "--to", to, "--mode", mode}, {},
+        {{"XDG_CACHE_HOME", (dir.path() / "cache").string()}});
+  };
+  for (const char* mode : {"static", "exact", "auto"}) {
+    for (const auto& [what, to] : {std::pair{"syntax", syntax}, std::pair{"lock", badLock}}) {
+      INFO(mode << " " << what);
+      auto r = plan(to, mode);
+      INFO(r.out << r.errTail);
+      CHECK(r.exitStatus == 1);
+      CHECK(r.errTail.find("switchyard: error: ") == 0);
+      CHECK(r.out.find("0 of 0") == std::string::npos);
+    }
+  }
+}

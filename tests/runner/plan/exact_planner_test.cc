@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "runner/app/lab/lab.h"
+#include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
@@ -52,6 +53,11 @@ struct Fixture {
   Plan autoPlan(const std::string& from, const std::string& to) {
     nix::NixCli nix(procs);
     return plan::planAuto(*repo, nix, plan::planStatic(*repo, from, to), {.cache = cache.get()});
+  }
+  // Auto as the CLI and the daemon run it: static planning failures fall back to Nix.
+  Plan autoFull(const std::string& from, const std::string& to) {
+    nix::NixCli nix(procs);
+    return plan::planAuto(*repo, nix, from, to, {}, {.cache = cache.get()});
   }
 };
 
@@ -270,14 +276,78 @@ TEST_CASE("auto: when static discovery finds no host, every host is evaluated",
                 "''{\"host01\": 1, \"host02\": 1, \"host03\": 1}'');");
   std::string a = f.lab.infra.commitFiles({{"flake.nix", flake}}, "hosts from JSON");
   std::string b = f.lab.infra.changeHost("host02");
-  Plan st = plan::planStatic(*f.repo, a, b);
-  CHECK(st.hosts.empty());
-  REQUIRE_FALSE(st.warnings.empty());
-  Plan au = f.autoPlan(a, b);
+  // static alone cannot answer: a failed plan, not an empty one
+  CHECK_THROWS_AS(plan::planStatic(*f.repo, a, b), PlanError);
+  Plan au = f.autoFull(a, b);
   CHECK(au.mode == PlanMode::Auto);
   CHECK(affected(au) == std::vector<std::string>{"host02"});
   CHECK(au.hosts.size() == 3);
-  CHECK(au.warnings.back() == "static planning found no hosts: every host was evaluated");
+  REQUIRE_FALSE(au.warnings.empty());
+  CHECK(au.warnings.front().find("static planning failed (static planning cannot tell which "
+                                 "hosts") == 0);
+  CHECK(endsWith(au.warnings.front(), "every host was evaluated"));
+}
+
+TEST_CASE("exact and auto: a flake that does not evaluate at the new commit fails the plan",
+          "[integration][nix][plan]") {
+  // Issue 11 item 5: never an empty plan, never "every host removed".
+  Fixture f({.hosts = numberedHosts(2)});
+  std::string a = f.lab.infra.head();
+  const std::string flake = os::readFile(f.lab.infra.path() / "flake.nix");
+  const std::string lock = os::readFile(f.lab.infra.path() / "flake.lock");
+
+  std::string syntax = f.lab.infra.commitFiles({{"flake.nix", flake + " }"}}, "syntax error");
+  CHECK_THROWS_AS(f.exact(a, syntax), PlanError);
+  CHECK_THROWS_WITH(f.exact(a, syntax), Catch::Contains("does not evaluate"));
+  CHECK_THROWS_AS(f.autoFull(a, syntax), PlanError);
+
+  std::string badLock =
+      f.lab.infra.commitFiles({{"flake.nix", flake}, {"flake.lock", "not json"}}, "lock");
+  CHECK_THROWS_AS(f.exact(a, badLock), PlanError);
+  CHECK_THROWS_AS(f.autoFull(a, badLock), PlanError);
+
+  // A library function that does not exist: static cannot tell, Nix can.
+  std::string missing = flake;
+  const std::string call = "lib.genAttrs [";
+  auto pos = missing.find(call);
+  REQUIRE(pos != std::string::npos);
+  missing.replace(pos, call.size(), "lib.genAttrsThatDoesNotExist [");
+  std::string noLib =
+      f.lab.infra.commitFiles({{"flake.nix", missing}, {"flake.lock", lock}}, "missing lib");
+  Plan st = plan::planStatic(*f.repo, a, noLib);
+  CHECK(affected(st) == std::vector<std::string>{"host01", "host02"});  // dynamic, not removed
+  CHECK_FALSE(st.discoveryError.empty());
+  CHECK_THROWS_AS(f.autoFull(a, noLib), PlanError);
+  CHECK_THROWS_AS(f.autoPlan(a, noLib), PlanError);
+  CHECK_THROWS_AS(f.exact(a, noLib), PlanError);
+
+  // The old commit broken, the new one fixed: a plan, every host affected.
+  Plan fixedPlan = f.exact(noLib, f.lab.infra.commitFiles({{"flake.nix", flake}}, "fixed"));
+  CHECK(affected(fixedPlan) == std::vector<std::string>{"host01", "host02"});
+}
+
+TEST_CASE("auto: static discovery that is incomplete asks Nix about every host",
+          "[integration][nix][plan]") {
+  Fixture f({.hosts = numberedHosts(2)});
+  std::string a = f.lab.infra.head();
+  // host03 exists only through a name static planning cannot compute.
+  std::string flake = os::readFile(f.lab.infra.path() / "flake.nix");
+  const std::string from = "nixosConfigurations = forAllHosts (host: ";
+  auto pos = flake.find(from);
+  REQUIRE(pos != std::string::npos);
+  flake.replace(pos, from.size(),
+                "nixosConfigurations = (x: x // { ${builtins.head (builtins.fromJSON "
+                "''[\"host03\"]'')} = x.host01; }) (forAllHosts (host: ");
+  auto end = flake.find("});\n", pos);
+  REQUIRE(end != std::string::npos);
+  flake.replace(end, 4, "}));\n");
+  INFO(flake);
+  std::string b = f.lab.infra.commitFiles({{"flake.nix", flake}}, "a computed host name");
+  Plan st = plan::planStatic(*f.repo, a, b);
+  CHECK_FALSE(st.discoveryError.empty());
+  Plan au = f.autoFull(a, b);
+  REQUIRE(au.host("host03"));
+  CHECK(au.host("host03")->hasReason(ReasonKind::NewHost));
 }
 
 TEST_CASE("dropSelfRevisionOnly keeps real changes", "[unit][plan]") {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/plan/evaluator.h"
 #include "runner/plan/plan_format.h"
 #include "tests/support/temp_git_repo.h"
 
@@ -442,8 +443,9 @@ TEST_CASE("bad input: no flake.nix, a broken flake.lock", "[unit][plan]") {
   auto b = t.commit({{"README.md", "y"}});
   auto r = git::Repository::open(t.path());
   CHECK_THROWS_WITH(plan::planStatic(*r, a, b), Catch::Contains("no flake.nix at"));
+  // A broken flake at the new commit is a failed plan (exit 1), not bad usage.
   auto c = t.commit({{"flake.nix", "{ outputs = { self }: { }; }"}, {"flake.lock", "{ nope"}});
-  CHECK_THROWS_AS(plan::planStatic(*r, b, c), InputError);
+  CHECK_THROWS_AS(plan::planStatic(*r, b, c), PlanError);
   CHECK_THROWS_WITH(plan::planStatic(*r, b, c), Catch::Contains("flake.lock at"));
 }
 
@@ -603,4 +605,351 @@ TEST_CASE("lite-config hosts, Clan darwin machines and makeOverridable", "[unit]
   CHECK(affected(s.planChange({{"web.nix", "{ ... }: { a = 1; }\n"}})) ==
         std::vector<std::string>{"web"});
   CHECK(affected(s.planChange({{"README.md", "x\n"}})).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A plan never silently shrinks (issue 12; issue 11 item 5): discovery that fails at the new
+// commit reports the hosts known from the old commit as dynamic, and fails the plan when no
+// host is known at all.
+
+namespace {
+
+const char* kTwoHostFlake = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "web" "db" ] (host: nixpkgs.lib.nixosSystem {
+      modules = [ ./hosts/${host}.nix ];
+    });
+  };
+})nix";
+
+std::map<std::string, std::optional<std::string>> twoHostFiles() {
+  return {{"flake.nix", kTwoHostFlake},
+          {"flake.lock", homelabLock()},
+          {"hosts/web.nix", "{ ... }: { }\n"},
+          {"hosts/db.nix", "{ ... }: { }\n"}};
+}
+
+}  // namespace
+
+TEST_CASE("a missing library function at the new commit: the old hosts are dynamic, not removed",
+          "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  // nixpkgs.lib.take does not exist: Nix fails; the planner cannot know, so it must not
+  // answer "every host removed".
+  Plan p = s.planChange(
+      {{"flake.nix", replaced(kTwoHostFlake, "nixpkgs.lib.genAttrs [ \"web\" \"db\" ]",
+                              "nixpkgs.lib.genAttrs (nixpkgs.lib.take 2 [ \"web\" \"db\" ])")}});
+  CHECK(affected(p) == std::vector<std::string>{"db", "web"});
+  CHECK_FALSE(p.discoveryError.empty());
+  for (const auto& h : p.hosts) {
+    CHECK_FALSE(h.hasReason(ReasonKind::RemovedHost));
+    REQUIRE(h.reasons.size() == 1);
+    CHECK(h.reasons[0].kind == ReasonKind::Dynamic);
+    CHECK(h.reasons[0].detail.find("host discovery at the new commit failed") == 0);
+    CHECK(h.reasons[0].detail.find("nixosConfigurations could not be evaluated") !=
+          std::string::npos);
+  }
+  CHECK(nlohmann::json(p)["discovery_error"] == p.discoveryError);
+}
+
+TEST_CASE("outputs that cannot be evaluated and no host known anywhere: the plan fails",
+          "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: nixpkgs.lib.someFramework { src = ./.; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/a.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK_THROWS_AS(s.planChange({{"hosts/a.nix", "{ ... }: { a = 1; }\n"}}), PlanError);
+  CHECK_THROWS_WITH(s.planChange({{"hosts/a.nix", "{ ... }: { a = 1; }\n"}}),
+                    Catch::Contains("static planning cannot tell which hosts") &&
+                        Catch::Contains("the flake's outputs could not be evaluated"));
+  // Hosts listed in the config are planned (dynamic: not found in the outputs).
+  s.repo.git({"checkout", "-q", "--detach", s.base});
+  std::string to = s.repo.commit({{"hosts/a.nix", "{ ... }: { a = 2; }\n"}}, "change");
+  auto r = git::Repository::open(s.repo.path());
+  Plan p = plan::planStatic(*r, s.base, to, {.hosts = {{"a", std::nullopt}}});
+  CHECK(affected(p) == std::vector<std::string>{"a"});
+  CHECK(p.host("a")->reasons[0].kind == ReasonKind::Dynamic);
+}
+
+TEST_CASE("a flake.nix that does not parse at the new commit fails the plan", "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  CHECK_THROWS_AS(s.planChange({{"flake.nix", std::string(kTwoHostFlake) + " }"}}), PlanError);
+  CHECK_THROWS_WITH(s.planChange({{"flake.nix", std::string(kTwoHostFlake) + " }"}}),
+                    Catch::Contains("cannot be planned"));
+  CHECK_THROWS_AS(s.planChange({{"flake.lock", "not json"}}), PlanError);
+  // the old commit broken is not a failure: every host is affected
+  s.repo.git({"checkout", "-q", "--detach", s.base});
+  std::string broken = s.repo.commit({{"flake.nix", std::string(kTwoHostFlake) + " }"}}, "b");
+  std::string fixed = s.repo.commit({{"flake.nix", kTwoHostFlake}}, "f");
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(affected(plan::planStatic(*r, broken, fixed)) == std::vector<std::string>{"db", "web"});
+}
+
+TEST_CASE("hosts only the old commit names, while the new set is partly unknown, are dynamic",
+          "[unit][plan]") {
+  Scenario s(twoHostFiles());
+  // db's name now comes from a file the planner cannot read: it is not "removed".
+  Plan p = s.planChange({{"flake.nix", replaced(kTwoHostFlake, "nixosConfigurations = ",
+                                                "nixosConfigurations = { ${builtins.head "
+                                                "(builtins.fromJSON (builtins.readFile "
+                                                "./names.json))} = self.x; } // ")},
+                         {"names.json", "[\"db\"]"}});
+  const HostPlan* db = p.host("db");
+  REQUIRE(db);
+  CHECK(db->affected);
+  CHECK_FALSE(db->hasReason(ReasonKind::RemovedHost));
+  CHECK(p.discoveryError.find("nixosConfigurations has entries the planner cannot name") == 0);
+  // a host really removed from a fully known set stays removed
+  Plan q =
+      s.planChange({{"flake.nix", replaced(kTwoHostFlake, "[ \"web\" \"db\" ]", "[ \"web\" ]")}});
+  CHECK(q.discoveryError.empty());
+  CHECK(q.host("db")->hasReason(ReasonKind::RemovedHost));
+  CHECK_FALSE(q.host("db")->affected);
+}
+
+TEST_CASE("a flake without hosts at either commit plans nothing, without an error",
+          "[unit][plan]") {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: { lib.double = x: x * 2; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  Scenario s(f);
+  Plan p = s.planChange({{"README.md", "x\n"}});
+  CHECK(p.hosts.empty());
+  CHECK(p.discoveryError.empty());
+}
+
+TEST_CASE("adios-flake: hosts from `flake` and system-independent modules, not flake-parts",
+          "[unit][plan]") {
+  // Mic92/adios-flake: one attribute-set argument; flake-scoped outputs come from `flake` (a
+  // set or `{ withSystem }: …`) and from modules that take no pkgs/system/inputs'/self'.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.adios-flake.url = "github:Mic92/adios-flake";
+  outputs = inputs@{ self, adios-flake, nixpkgs, ... }:
+    adios-flake.lib.mkFlake {
+      inherit inputs self;
+      systems = [ "x86_64-linux" ];
+      modules = [ ./nix/packages.nix ./nix/machines.nix ];
+      perSystem = { pkgs, ... }: { devShells.default = pkgs.mkShell { }; };
+      flake = { withSystem }: {
+        nixosConfigurations.alpha = withSystem "x86_64-linux" ({ pkgs, lib, ... }:
+          nixpkgs.lib.nixosSystem { modules = [ ./hosts/alpha.nix ]; });
+      };
+    };
+})nix";
+  json lock = json::parse(homelabLock());
+  lock["nodes"]["root"]["inputs"]["adios-flake"] = "adios-flake";
+  lock["nodes"]["root"]["inputs"]["af"] = "adios-flake";
+  lock["nodes"]["adios-flake"] = ghNode("adios-flake", "ad1");
+  f["flake.lock"] = lock.dump();
+  f["nix/packages.nix"] = "{ pkgs, ... }: { packages.tool = pkgs.callPackage ../pkgs/tool { }; }\n";
+  f["nix/machines.nix"] = R"nix({ self, lib, ... }: {
+  nixosConfigurations.beta = lib.nixosSystem { modules = [ ../hosts/beta.nix ]; };
+})nix";
+  f["pkgs/tool/default.nix"] = "{ stdenv }: stdenv.mkDerivation { }\n";
+  f["hosts/alpha.nix"] = "{ ... }: { }\n";
+  f["hosts/beta.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto r = git::Repository::open(s.repo.path());
+  CHECK(plan::discoverHosts(*r, s.base) == std::vector<std::string>{"alpha", "beta"});
+  Plan a = s.planChange({{"hosts/alpha.nix", "{ ... }: { a = 1; }\n"}});
+  CHECK(affected(a) == std::vector<std::string>{"alpha"});
+  CHECK(a.discoveryError.empty());
+  CHECK(affected(s.planChange({{"hosts/beta.nix", "{ ... }: { b = 1; }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  // a per-system package no host uses
+  CHECK(affected(s.planChange({{"pkgs/tool/default.nix",
+                                "{ stdenv }: stdenv.mkDerivation "
+                                "{ name = \"t\"; }\n"}}))
+            .empty());
+  // the call is recognised by its shape too (an input named otherwise)
+  std::string renamed =
+      replaced(replaced(replaced(*f["flake.nix"], "inputs.adios-flake.url", "inputs.af.url"),
+                        "self, adios-flake, nixpkgs", "self, af, nixpkgs"),
+               "adios-flake.lib.mkFlake", "af.lib.mkFlake");
+  Plan b = s.planChange({{"flake.nix", renamed}});
+  CHECK(b.discoveryError.empty());
+  REQUIRE(b.hosts.size() == 2);
+  for (const auto& h : b.hosts) CHECK_FALSE(h.hasReason(ReasonKind::NewHost));
+}
+
+TEST_CASE("an evaluation's thunks and environments are freed with its evaluator", "[unit][plan]") {
+  // Env and Thunk own each other (a rec set, a let, a lambda's frame); without the evaluator
+  // cutting those cycles, every plan leaked its whole evaluation (issue 12).
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: let
+    mk = host: nixpkgs.lib.nixosSystem { modules = [ ./hosts/${host}.nix ]; };
+  in rec {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "web" ] mk;
+    names = builtins.attrNames nixosConfigurations;
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/web.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  auto repo = git::Repository::open(s.repo.path());
+  plan::ParseCache cache;
+  plan::SourceTree tree(*repo, s.base, cache);
+  std::weak_ptr<plan::Thunk> host;
+  std::weak_ptr<plan::Env> env;
+  {
+    plan::Evaluator ev(tree, {"nixpkgs"});
+    ev.loadFlake();
+    auto hosts = ev.hosts();
+    REQUIRE(hosts.size() == 1);
+    host = hosts[0].value;
+    plan::ValuePtr sys = ev.force(hosts[0].value);
+    REQUIRE(sys->kind == plan::VKind::NixosSystem);
+    plan::ValuePtr mods = ev.force(sys->modules);
+    REQUIRE(mods->kind == plan::VKind::List);
+    env = mods->originEnv;  // the frame of `mk host`
+    REQUIRE_FALSE(env.expired());
+  }
+  CHECK(host.expired());
+  CHECK(env.expired());
+}
+
+TEST_CASE("a locked builtins.getFlake is a file dependency, an unlocked one dynamic",
+          "[unit][plan]") {
+  // Issue 12 cause 5: a pinned getFlake made its host dynamic on every commit.
+  const std::string rev(40, 'a');
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "pinned" "hashed" "floating" ] (host:
+      nixpkgs.lib.nixosSystem { modules = [ ./hosts/${host}.nix ]; });
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/pinned.nix"] = "{ ... }: { imports = [ (builtins.getFlake \"github:o/r/" + rev +
+                          "\").nixosModules.default ]; }\n";
+  f["hosts/hashed.nix"] =
+      "{ ... }: { imports = [ (builtins.getFlake "
+      "\"git+https://example.org/r?ref=main&narHash=sha256-AAAA\").nixosModules.default ]; }\n";
+  f["hosts/floating.nix"] =
+      "{ ... }: { imports = [ (builtins.getFlake \"github:o/r\").nixosModules.default ]; }\n";
+  Scenario s(f);
+  Plan p = s.planChange({{"README.md", "x\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"floating"});
+  CHECK(reasonsOf(p, "floating")[0].kind == ReasonKind::Dynamic);
+  Plan q = s.planChange({{"hosts/pinned.nix", "{ ... }: { }\n"}});
+  CHECK(affected(q) == std::vector<std::string>{"floating", "pinned"});
+}
+
+TEST_CASE("lite-config sets the host name: a hostname-interpolated file is one host's",
+          "[unit][plan]") {
+  // Issue 12 cause 7: only Clan was known to set networking.hostName to the attribute name,
+  // so `hosts/${config.networking.hostName}/secrets.yaml` reached every lite-config host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.flake-parts.url = "github:hercules-ci/flake-parts";
+  outputs = inputs@{ self, flake-parts, nixpkgs, ... }: flake-parts.lib.mkFlake { inherit inputs; } {
+    systems = [ "x86_64-linux" ];
+    imports = [ inputs.lite-config.flakeModule ];
+    lite-config = { lib, ... }: {
+      hostModuleDir = ./hosts;
+      hosts = { one.system = "x86_64-linux"; two.system = "x86_64-linux"; };
+      systemModules = [ ./modules/secrets.nix ];
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["modules/secrets.nix"] =
+      "{ config, self, ... }: { sops.defaultSopsFile = "
+      "\"${self}/hosts/${config.networking.hostName}/secrets.yaml\"; }\n";
+  f["hosts/one/default.nix"] = "{ ... }: { }\n";
+  f["hosts/one/secrets.yaml"] = "a: 1\n";
+  f["hosts/two/default.nix"] = "{ ... }: { }\n";
+  f["hosts/two/secrets.yaml"] = "a: 1\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"hosts/one/secrets.yaml", "a: 2\n"}})) ==
+        std::vector<std::string>{"one"});
+  // an explicit definition that differs from the name is still checked
+  CHECK(affected(s.planChange({{"hosts/two/default.nix",
+                                "{ lib, ... }: { networking.hostName = lib.mkForce \"other\"; }\n"},
+                               {"hosts/one/secrets.yaml", "a: 3\n"}})) ==
+        std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("nixosModules from readDir through optionalAttrs and builtins.match", "[unit][plan]") {
+  // Issue 12 cause 4: unmodelled helpers made every module reach every host.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }@inputs: let
+    lib = nixpkgs.lib;
+    dir = ./modules;
+    name = file: builtins.head (builtins.match "(.*)\\.nix" file);
+    parts = builtins.split "-" "web-db";
+  in {
+    nixosModules = lib.optionalAttrs (builtins.pathExists dir) (lib.mapAttrs'
+      (file: _: lib.nameValuePair (name file) (dir + "/${file}")) (builtins.readDir dir))
+      // lib.optionalAttrs false { y = ./b.nix; };
+    nixosConfigurations.a = lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+    nixosConfigurations.b = lib.nixosSystem {
+      modules = [ ./b.nix ./extra/${builtins.elemAt parts 2}.nix ];
+    };
+  };
+})nix");
+  f["modules/x.nix"] = "{ ... }: { }\n";
+  f["modules/y.nix"] = "{ ... }: { }\n";
+  f["extra/db.nix"] = "{ ... }: { }\n";
+  f["extra/web.nix"] = "{ ... }: { }\n";
+  f["a.nix"] = "{ inputs, ... }: { imports = [ inputs.self.nixosModules.x ]; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"modules/x.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"modules/y.nix", "{ ... }: { z = 1; }\n"}})).empty());
+  CHECK(affected(s.planChange({{"extra/db.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"extra/web.nix", "{ ... }: { z = 1; }\n"}})).empty());
+}
+
+TEST_CASE("a fileset root bound by a let: the fileset's files, not the whole root",
+          "[unit][plan]") {
+  // Issue 12 cause 1: `let root = ../..;` made every file of the repository reach the host,
+  // and `root + /src` was taken for a pattern matching everything.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/tool { }) ]; }\n";
+  f["b.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/whole { }) ]; }\n";
+  f["pkgs/tool/default.nix"] = R"nix({ lib, stdenv }:
+let
+  root = ../..;
+  fs = lib.fileset;
+in stdenv.mkDerivation {
+  name = "tool";
+  src = fs.toSource {
+    inherit root;
+    fileset = fs.unions [ (root + /tool-src) (fs.maybeMissing (root + "/extra.txt")) ];
+  };
+})nix";
+  f["pkgs/whole/default.nix"] = R"nix({ stdenv }:
+let root = ../..; in stdenv.mkDerivation { name = "whole"; src = root; })nix";
+  f["tool-src/main.c"] = "int main() { return 0; }\n";
+  f["extra.txt"] = "x\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"README.md", "x\n"}})) == std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"tool-src/main.c", "int main() { return 1; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK(affected(s.planChange({{"extra.txt", "y\n"}})) == std::vector<std::string>{"a", "b"});
 }
