@@ -1,0 +1,141 @@
+// Lab flakes built on real framework code, for differential testing of the planners
+// (issue 12, "Prove it"). A generator writes an infra flake in one of the shapes real
+// repositories use (../shared/REAL-REPOS.md), whose hosts are evaluated by nixpkgs' own
+// `lib.evalModules` and whose flake-parts variant runs the real flake-parts: both come from a
+// directory of unmodified snapshots (SWITCHYARD_NIX_LIBS, see nixLibsFromEnv), referenced as
+// `path:` inputs locked in flake.lock. Then it applies seeded random edits, one commit each,
+// and says for every edit which hosts it expects Nix to see changed.
+//
+// Two flakes live under the generator's directory:
+//   labpkgs/  a small "nixpkgs" (a `path:` input of the infra flake): the real nixpkgs lib
+//             plus `lib.nixosSystem`, a NixOS stand-in on `lib.evalModules` with the few
+//             options the lab sets; `config.system.build.toplevel` is a derivation (builder
+//             /bin/sh, never built) whose inputs are the module values, so its drvPath changes
+//             exactly when the configuration does. Packages: hello, mkPackage, overlays.
+//   infra/    the infra flake (a git repository): hosts, shared modules (some reading data
+//             files, one a hostname-interpolated path, one an import of another module),
+//             an overlay with a versioned package and one built from a filtered source
+//             (`lib.sourceByRegex`: `lib.fileset` needs builtins.readFileType, Nix >= 2.14),
+//             specialArgs, a README.
+//
+// Everything is a function of (shape, seed): the same pair writes the same files and makes the
+// same edits, so a failure is reproduced from the two numbers the test prints.
+//
+// Not thread-safe; one object per directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runner/app/lab/git_cli.h"
+#include "runner/core/process.h"
+
+namespace tests::labgen {
+
+enum class Shape {
+  GenAttrs,      // lib.genAttrs over a host list in flake.nix (jmbaur/homelab, the seed)
+  ReadDirHosts,  // host names = directories of ./hosts (NixOS/infra non-critical-infra)
+  FlakeParts,    // flake-parts mkFlake, hosts in a flake module's flake.nixosConfigurations
+  SelfModules,   // flake.nixosModules from readDir ./modules; hosts import self.nixosModules.X
+  ClanMachines,  // machines/<name>/configuration.nix discovered by readDir, facter.json
+  ColmenaHive,   // a Colmena hive (meta, defaults, nodes); nixosConfigurations built from it
+};
+inline constexpr Shape kAllShapes[] = {Shape::GenAttrs,    Shape::ReadDirHosts, Shape::FlakeParts,
+                                       Shape::SelfModules, Shape::ClanMachines, Shape::ColmenaHive};
+std::string shapeName(Shape shape);
+// The shape named `name` (as shapeName prints it); nullopt when there is none.
+std::optional<Shape> shapeFromName(const std::string& name);
+
+// The directory of the real Nix libraries: $SWITCHYARD_NIX_LIBS when it is set and holds
+// nixpkgs-lib/ and flake-parts/; nullopt otherwise (the caller reports itself skipped).
+std::optional<std::filesystem::path> nixLibsFromEnv();
+
+// splitmix64: small, and the same numbers on every platform and standard library.
+class Prng {
+ public:
+  explicit Prng(uint64_t seed) : state_(seed) {}
+  uint64_t next();
+  // Uniform enough in [0, n). REQUIRES n > 0.
+  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+  bool chance(int percent) { return below(100) < static_cast<size_t>(percent); }
+
+ private:
+  uint64_t state_;
+};
+
+struct Edit {
+  int index = 0;            // 1 for the first edit after create()
+  std::string kind;         // "module", "host-note", "lock-hello", ... (see LabFlake::edit)
+  std::string description;  // what changed, in words and file names
+  std::string fromSha, toSha;
+  // The hosts whose toplevel derivation should differ between the two commits (hosts new at
+  // toSha included), computed from the generator's model; Nix's answer should equal it.
+  std::set<std::string> expected;
+};
+
+class LabFlake {
+ public:
+  // Writes labpkgs/ and infra/ under `dir` (created; should be empty), locks the flake and
+  // commits. `procs` must outlive the object. Throws GitError/NixError when git or nix fail.
+  // REQUIRES: `nixLibs` holds nixpkgs-lib/ and flake-parts/ (nixLibsFromEnv()).
+  LabFlake(runner::ProcessRunner& procs, const std::filesystem::path& dir,
+           const std::filesystem::path& nixLibs, Shape shape, uint64_t seed);
+
+  const std::filesystem::path& repoPath() const { return git_.workTree(); }
+  std::string head() const { return git_.head(); }
+  Shape shape() const { return shape_; }
+  uint64_t seed() const { return seed_; }
+  std::vector<std::string> hostNames() const;
+  // "shape flake-parts, seed 7: 5 hosts (artichoke: base ssh web, ...)"
+  std::string describe() const;
+
+  // Applies one random edit (chosen by the seed) and commits it.
+  Edit randomEdit();
+  // Applies the edit of this kind (a random target, chosen by the seed) and commits it. The
+  // kinds are the names kEditKinds lists. Throws InputError for an unknown kind.
+  Edit edit(const std::string& kind);
+
+ private:
+  struct Host {
+    std::set<std::string> modules;  // optional shared modules (base is always imported)
+    int rev = 1, localRev = 1, noteRev = 1, junkRev = 0;
+  };
+
+  std::map<std::string, std::string> renderInfra() const;
+  std::map<std::string, std::string> renderLabpkgs() const;
+  std::string renderFlakeNix() const;
+  std::string renderHost(const std::string& name, const Host& h) const;
+  std::string renderModule(const std::string& name) const;
+  std::string hostDir(const std::string& name) const;  // "hosts/<n>" or "machines/<n>"
+  std::string hostFile(const std::string& name) const;
+  std::string domainFile() const;  // the file holding `domain` and the host list
+  std::map<std::string, std::string> fingerprints() const;
+  void writeAll();
+  void lock(const std::vector<std::string>& extraArgs);
+  std::string pickHost();
+  std::string newHostName();
+
+  runner::ProcessRunner& procs_;
+  std::filesystem::path dir_;
+  std::filesystem::path nixLibs_;
+  Shape shape_;
+  uint64_t seed_;
+  Prng rng_;
+  runner::app::lab::GitCli git_;
+  std::map<std::string, Host> hosts_;
+  std::map<std::string, int> moduleRev_, moduleComments_, dataRev_;
+  int overlayRev_ = 1, toolSrcRev_ = 1, toolNotesRev_ = 1, helloMinor_ = 12;
+  int labpkgsReadmeRev_ = 1, flakeComments_ = 0, domainRev_ = 1, readmeRev_ = 1;
+  int edits_ = 0;
+  std::map<std::string, std::string> written_;  // infra files as last written
+};
+
+// Every edit kind, in the order randomEdit() weighs them.
+extern const std::vector<std::string> kEditKinds;
+
+}  // namespace tests::labgen
