@@ -16,10 +16,13 @@ namespace {
 
 // Optional shared modules a host may import (base is always imported; metrics only through
 // monitoring).
-const std::vector<std::string> kOptionalModules = {"ssh",  "web",        "tools",
-                                                   "motd", "monitoring", "users"};
-const std::vector<std::string> kAllModules = {"base", "ssh",        "web",     "tools",
-                                              "motd", "monitoring", "metrics", "users"};
+const std::vector<std::string> kOptionalModules = {
+    "ssh", "web", "tools", "motd", "monitoring", "users", "greeter", "secrets", "site"};
+const std::vector<std::string> kAllModules = {"base",    "ssh",        "web",     "tools",
+                                              "motd",    "monitoring", "metrics", "users",
+                                              "greeter", "secrets",    "site"};
+// Packages of the by-name overlay (lib.packagesFromDirectoryRecursive); no module uses banner.
+const std::vector<std::string> kByName = {"lab-greeter", "lab-banner"};
 const std::vector<std::string> kHostPool = {
     "artichoke", "beet", "carrot",  "daikon", "eggplant", "fennel", "garlic", "kale",
     "leek",      "okra", "parsnip", "radish", "squash",   "turnip", "yam",    "zucchini"};
@@ -29,11 +32,12 @@ std::string r(int n) { return "r" + std::to_string(n); }
 
 // Weighted: module edits and import-list edits are the commonest in real histories.
 const std::vector<std::pair<std::string, int>> kWeights = {
-    {"module", 3},      {"module-comment", 1}, {"host", 2},          {"host-local", 1},
-    {"host-note", 1},   {"host-junk", 1},      {"host-imports", 2},  {"data", 1},
-    {"data-unused", 1}, {"overlay", 1},        {"fileset-src", 1},   {"fileset-outside", 1},
-    {"lock-hello", 1},  {"lock-noop", 1},      {"flake-comment", 1}, {"flake-specialarg", 1},
-    {"add-host", 1},    {"remove-host", 1},    {"readme", 1}};
+    {"module", 3},        {"module-comment", 1}, {"host", 2},          {"host-local", 1},
+    {"host-note", 1},     {"host-junk", 1},      {"host-imports", 2},  {"data", 1},
+    {"data-unused", 1},   {"overlay", 1},        {"fileset-src", 1},   {"fileset-outside", 1},
+    {"lock-hello", 1},    {"lock-noop", 1},      {"flake-comment", 1}, {"flake-specialarg", 1},
+    {"add-host", 1},      {"remove-host", 1},    {"readme", 1},        {"by-name", 1},
+    {"host-hardware", 1}, {"host-secret", 1},    {"lock-site", 1}};
 
 // labpkgs: the real nixpkgs lib and a NixOS stand-in on lib.evalModules.
 const char* kLabpkgsFlake =
@@ -64,6 +68,7 @@ let
   base = final: {
     inherit lib;
     mkPackage = mk;
+    callPackage = lib.callPackageWith final;
     hello = mk "hello-@HELLO@" { };
   };
 in lib.fix (lib.foldl' (acc: overlay: lib.extends overlay acc) base overlays)
@@ -278,8 +283,26 @@ std::string LabFlake::renderModule(const std::string& name) const {
     s += "{ ... }:\n{\n  environment.etc.\"metrics.conf\".text = \"port 9100 # " + rev +
          "\\n\";\n}\n";
   else if (name == "users")
-    s += "{ ... }:\n{\n  users.users = builtins.fromJSON (builtins.readFile ../data/users.json);\n"
+    s += "{ lib, ... }:\n{\n  users.users = lib.mapAttrs'\n"
+         "    (file: _: lib.nameValuePair (lib.removeSuffix \".json\" file)\n"
+         "      (builtins.fromJSON (builtins.readFile (../users + \"/${file}\"))))\n"
+         "    (builtins.readDir ../users);\n"
          "  environment.etc.\"users-rev\".text = \"" +
+         rev + "\\n\";\n}\n";
+  else if (name == "greeter")
+    s += "{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.lab-greeter ];\n"
+         "  environment.etc.\"greeter\".text = \"" +
+         rev + "\\n\";\n}\n";
+  else if (name == "secrets")  // a hostname-interpolated path into the flake's own source
+    s += "{ config, self, ... }:\n{\n  environment.etc.\"secrets.yaml\".text = builtins.readFile\n"
+         "    \"${self}/" +
+         std::string(shape_ == Shape::ClanMachines ? "machines" : "hosts") +
+         "/${config.networking.hostName}/secrets.yaml\";\n"
+         "  environment.etc.\"secrets-rev\".text = \"" +
+         rev + "\\n\";\n}\n";
+  else if (name == "site")  // a module from another flake input
+    s += "{ inputs, ... }:\n{\n  imports = [ inputs.site-data.nixosModules.default ];\n"
+         "  environment.etc.\"site-rev\".text = \"" +
          rev + "\\n\";\n}\n";
   auto comments = moduleComments_.find(name);
   for (int i = 1; comments != moduleComments_.end() && i <= comments->second; ++i)
@@ -294,7 +317,8 @@ std::string LabFlake::renderHost(const std::string& name, const Host& h) const {
   mods.insert(mods.end(), h.modules.begin(), h.modules.end());
   for (const auto& m : mods)
     s += shape_ == Shape::SelfModules ? " self.nixosModules." + m : " ../../modules/" + m + ".nix";
-  s += " ];\n";
+  s += " ]\n    ++ (if builtins.pathExists ./hardware-configuration.nix\n"
+       "      then [ ./hardware-configuration.nix ] else [ ]);\n";
   s += "  environment.etc.\"host-id\".text = " + nixString(name + " " + r(h.rev) + "\n") + ";\n";
   if (shape_ == Shape::ClanMachines)
     s += "  environment.etc.\"facter\".text =\n"
@@ -311,6 +335,7 @@ std::string LabFlake::renderFlakeNix() const {
   for (int i = 1; i <= flakeComments_; ++i) s += "# remark " + std::to_string(i) + "\n";
   s += "{\n  description = \"differential lab\";\n";
   s += "  inputs.nixpkgs.url = " + nixString("path:" + (dir_ / "labpkgs").string()) + ";\n";
+  s += "  inputs.site-data.url = " + nixString("path:" + (dir_ / "site-data").string()) + ";\n";
   if (shape_ == Shape::FlakeParts) {
     s += "  inputs.flake-parts.url = " + nixString("path:" + (nixLibs_ / "flake-parts").string()) +
          ";\n  inputs.flake-parts.inputs.nixpkgs-lib.follows = \"nixpkgs\";\n";
@@ -416,14 +441,30 @@ std::map<std::string, std::string> LabFlake::renderInfra() const {
       f[hostDir(n) + (shape_ == Shape::ClanMachines ? "/notes.md" : "/README.md")] =
           "# " + n + "\n\nnotes " + r(h.junkRev) + "\n";
     f["notes/" + n + ".txt"] = n + " note " + r(h.noteRev) + "\n";
+    f[hostDir(n) + "/secrets.yaml"] = "token: " + n + "-" + r(h.secretRev) + "\n";
+    if (h.hardwareRev > 0)
+      f[hostDir(n) + "/hardware-configuration.nix"] =
+          "{ ... }: { environment.etc.\"hardware\".text = \"" + n + " " + r(h.hardwareRev) +
+          "\"; }\n";
   }
   f["data/ssh.conf"] = "PermitRootLogin prohibit-password # " + r(dataRev_.at("ssh")) + "\n";
-  f["data/users.json"] =
-      "{ \"alice\": { \"uid\": 1000, \"rev\": " + std::to_string(dataRev_.at("users")) + " } }\n";
+  f["users/alice.json"] =
+      "{ \"uid\": 1000, \"rev\": " + std::to_string(dataRev_.at("users")) + " }\n";
+  for (int i = 2; i <= userCount_; ++i)
+    f["users/user" + std::to_string(i) + ".json"] =
+        "{ \"uid\": " + std::to_string(1000 + i) + " }\n";
+  for (const auto& p : kByName)
+    f["by-name/" + p + "/package.nix"] = "{ mkPackage, hello }:\nmkPackage \"" + p + "-" +
+                                         r(byNameRev_.count(p) ? byNameRev_.at(p) : 1) +
+                                         "\" { inherit hello; }\n";
   f["data/unused.txt"] = "not read by anything " + r(dataRev_.at("unused")) + "\n";
   f["overlays/default.nix"] =
       "# overlays/default.nix (generated by Switchyard's differential lab)\n"
-      "final: prev: {\n"
+      "final: prev:\n"
+      "prev.lib.packagesFromDirectoryRecursive {\n"
+      "  inherit (final) callPackage;\n"
+      "  directory = ../by-name;\n"
+      "} // {\n"
       "  lab-motd = final.mkPackage \"lab-motd-1." +
       std::to_string(overlayRev_) +
       "\" { };\n"
@@ -450,6 +491,12 @@ std::map<std::string, std::string> LabFlake::renderLabpkgs() const {
 }
 
 void LabFlake::writeAll() {
+  fs::create_directories(dir_ / "site-data");
+  runner::os::writeFileAtomic(
+      dir_ / "site-data" / "flake.nix",
+      "# site-data: another flake input with a NixOS module\n{\n  outputs = { self }: {\n"
+      "    nixosModules.default = { ... }: {\n      environment.etc.\"site\".text = \"site " +
+          r(siteRev_) + "\\n\";\n    };\n  };\n}\n");
   for (const auto& [rel, text] : renderLabpkgs()) {
     fs::create_directories((dir_ / "labpkgs" / rel).parent_path());
     runner::os::writeFileAtomic(dir_ / "labpkgs" / rel, text);
@@ -495,7 +542,15 @@ std::map<std::string, std::string> LabFlake::fingerprints() const {
         std::to_string(h.rev) + "/" + std::to_string(h.localRev) + "/" + std::to_string(h.noteRev);
     for (const auto& m : mods) fp += " " + m + ":" + std::to_string(moduleRev_.at(m));
     if (mods.count("ssh")) fp += " ssh.conf:" + std::to_string(dataRev_.at("ssh"));
-    if (mods.count("users")) fp += " users.json:" + std::to_string(dataRev_.at("users"));
+    if (mods.count("users"))
+      fp += " users:" + std::to_string(dataRev_.at("users")) + "/" + std::to_string(userCount_);
+    if (mods.count("greeter"))
+      fp += " greeter:" +
+            std::to_string(byNameRev_.count("lab-greeter") ? byNameRev_.at("lab-greeter") : 1) +
+            " hello:" + std::to_string(helloMinor_);
+    if (mods.count("secrets")) fp += " secret:" + std::to_string(h.secretRev);
+    if (mods.count("site")) fp += " site:" + std::to_string(siteRev_);
+    fp += " hardware:" + std::to_string(h.hardwareRev);
     if (mods.count("web"))
       fp += " domain:" + std::to_string(domainRev_) + " hello:" + std::to_string(helloMinor_);
     if (mods.count("tools")) fp += " tool-src:" + std::to_string(toolSrcRev_);
@@ -537,7 +592,7 @@ Edit LabFlake::edit(const std::string& requested) {
   e.kind = kind;
   e.fromSha = head();
   const auto before = fingerprints();
-  bool relock = false;
+  std::string relockInput;
   if (kind == "module") {
     const std::string& m = kAllModules[rng_.below(kAllModules.size())];
     e.description = "modules/" + m + ".nix: revision " + std::to_string(++moduleRev_[m]);
@@ -570,10 +625,18 @@ Edit LabFlake::edit(const std::string& requested) {
     if (!had) mods.insert(m);
     e.description = hostFile(h) + ": " + (had ? "drops " : "imports ") + m;
   } else if (kind == "data") {
-    std::string d = rng_.chance(50) ? "ssh" : "users";
-    ++dataRev_[d];
-    e.description = d == "ssh" ? "data/ssh.conf (read by modules/ssh.nix)"
-                               : "data/users.json (read by modules/users.nix)";
+    size_t which = rng_.below(3);
+    if (which == 0) {
+      ++dataRev_["ssh"];
+      e.description = "data/ssh.conf (read by modules/ssh.nix)";
+    } else if (which == 1) {
+      ++dataRev_["users"];
+      e.description = "users/alice.json (modules/users.nix reads users/ with readDir)";
+    } else {
+      ++userCount_;
+      e.description = "new users/user" + std::to_string(userCount_) +
+                      ".json (modules/users.nix reads users/ with readDir)";
+    }
   } else if (kind == "data-unused") {
     ++dataRev_["unused"];
     e.description = "data/unused.txt (read by nothing)";
@@ -587,11 +650,11 @@ Edit LabFlake::edit(const std::string& requested) {
     e.description = "pkgs/lab-tool/NOTES.md (outside lab-tool's source filter)";
   } else if (kind == "lock-hello") {
     e.description = "flake.lock: nixpkgs input with hello 2." + std::to_string(++helloMinor_);
-    relock = true;
+    relockInput = "nixpkgs";
   } else if (kind == "lock-noop") {
     ++labpkgsReadmeRev_;
     e.description = "flake.lock: nixpkgs input whose README changed";
-    relock = true;
+    relockInput = "nixpkgs";
   } else if (kind == "flake-comment") {
     ++flakeComments_;
     e.description = "flake.nix: a comment line";
@@ -608,6 +671,34 @@ Edit LabFlake::edit(const std::string& requested) {
     std::string n = pickHost();
     hosts_.erase(n);
     e.description = "host " + n + " removed";
+  } else if (kind == "by-name") {
+    const std::string& p = kByName[rng_.below(kByName.size())];
+    int& rev = byNameRev_[p];
+    if (rev == 0) rev = 1;
+    ++rev;
+    e.description = "by-name/" + p + "/package.nix (overlay: packagesFromDirectoryRecursive)";
+  } else if (kind == "host-hardware") {
+    std::string h = pickHost();
+    int& hw = hosts_[h].hardwareRev;
+    if (hw == 0) {
+      hw = ++hardwareRevs_;
+      e.description = "new " + hostDir(h) + "/hardware-configuration.nix (imported if it exists)";
+    } else if (rng_.chance(50)) {
+      hw = ++hardwareRevs_;
+      e.description = hostDir(h) + "/hardware-configuration.nix changed";
+    } else {
+      hw = 0;
+      e.description = hostDir(h) + "/hardware-configuration.nix deleted";
+    }
+  } else if (kind == "host-secret") {
+    std::string h = pickHost();
+    ++hosts_[h].secretRev;
+    e.description = hostDir(h) + "/secrets.yaml (read by modules/secrets.nix through " +
+                    "\"${self}/.../${hostName}/secrets.yaml\")";
+  } else if (kind == "lock-site") {
+    e.description =
+        "flake.lock: site-data input, its module at revision " + std::to_string(++siteRev_);
+    relockInput = "site-data";
   } else if (kind == "readme") {
     ++readmeRev_;
     e.description = "README.md";
@@ -616,9 +707,9 @@ Edit LabFlake::edit(const std::string& requested) {
     throw runner::InputError("lab: unknown edit kind '" + requested + "'");
   }
   writeAll();
-  if (relock) {
+  if (!relockInput.empty()) {
     git_.run({"add", "-A"});
-    lock({"--update-input", "nixpkgs"});
+    lock({"--update-input", relockInput});
   }
   e.toSha = git_.commitAll("edit " + std::to_string(e.index) + " (" + kind + "): " + e.description);
   const auto after = fingerprints();

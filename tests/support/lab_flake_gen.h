@@ -103,7 +103,8 @@ class LabFlake {
  private:
   struct Host {
     std::set<std::string> modules;  // optional shared modules (base is always imported)
-    int rev = 1, localRev = 1, noteRev = 1, junkRev = 0;
+    int rev = 1, localRev = 1, noteRev = 1, junkRev = 0, secretRev = 1;
+    int hardwareRev = 0;  // 0: no hardware-configuration.nix
   };
 
   std::map<std::string, std::string> renderInfra() const;
@@ -131,6 +132,8 @@ class LabFlake {
   std::map<std::string, int> moduleRev_, moduleComments_, dataRev_;
   int overlayRev_ = 1, toolSrcRev_ = 1, toolNotesRev_ = 1, helloMinor_ = 12;
   int labpkgsReadmeRev_ = 1, flakeComments_ = 0, domainRev_ = 1, readmeRev_ = 1;
+  int userCount_ = 1, siteRev_ = 1, hardwareRevs_ = 0;
+  std::map<std::string, int> byNameRev_;
   int edits_ = 0;
   std::map<std::string, std::string> written_;  // infra files as last written
 };
