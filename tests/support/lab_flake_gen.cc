@@ -17,10 +17,10 @@ namespace {
 // Optional shared modules a host may import (base is always imported; metrics only through
 // monitoring).
 const std::vector<std::string> kOptionalModules = {
-    "ssh", "web", "tools", "motd", "monitoring", "users", "greeter", "secrets", "site"};
+    "ssh", "web", "tools", "motd", "monitoring", "users", "greeter", "secrets", "site", "profiles"};
 const std::vector<std::string> kAllModules = {"base",    "ssh",        "web",     "tools",
                                               "motd",    "monitoring", "metrics", "users",
-                                              "greeter", "secrets",    "site"};
+                                              "greeter", "secrets",    "site",    "profiles"};
 // Packages of the by-name overlay (lib.packagesFromDirectoryRecursive); no module uses banner.
 const std::vector<std::string> kByName = {"lab-greeter", "lab-banner"};
 const std::vector<std::string> kHostPool = {
@@ -37,7 +37,8 @@ const std::vector<std::pair<std::string, int>> kWeights = {
     {"data-unused", 1},   {"overlay", 1},        {"fileset-src", 1},   {"fileset-outside", 1},
     {"lock-hello", 1},    {"lock-noop", 1},      {"flake-comment", 1}, {"flake-specialarg", 1},
     {"add-host", 1},      {"remove-host", 1},    {"readme", 1},        {"by-name", 1},
-    {"host-hardware", 1}, {"host-secret", 1},    {"lock-site", 1}};
+    {"host-hardware", 1}, {"host-secret", 1},    {"lock-site", 1},     {"profile", 1},
+    {"inventory-role", 1}};
 
 // labpkgs: the real nixpkgs lib and a NixOS stand-in on lib.evalModules.
 const char* kLabpkgsFlake =
@@ -164,6 +165,8 @@ std::string shapeName(Shape shape) {
       return "clan-machines";
     case Shape::ColmenaHive:
       return "colmena-hive";
+    case Shape::Inventory:
+      return "inventory";
   }
   return "?";
 }
@@ -262,7 +265,9 @@ std::string LabFlake::renderModule(const std::string& name) const {
     s += "{ ... }:\n{\n  services.openssh = { enable = true; ports = [ 22 ]; };\n"
          "  environment.etc.\"ssh/sshd_config\".text = builtins.readFile ../data/ssh.conf + "
          "\"# " +
-         rev + "\\n\";\n}\n";
+         rev +
+         "\\n\";\n"
+         "  environment.etc.\"ssh/keys\".text = \"${../data/keys}\";  # a store path\n}\n";
   else if (name == "web")
     s += "{ pkgs, domain, ... }:\n{\n  environment.systemPackages = [ pkgs.hello ];\n"
          "  environment.etc.\"nginx.conf\".text = \"server_name ${domain}; # " +
@@ -288,6 +293,12 @@ std::string LabFlake::renderModule(const std::string& name) const {
          "      (builtins.fromJSON (builtins.readFile (../users + \"/${file}\"))))\n"
          "    (builtins.readDir ../users);\n"
          "  environment.etc.\"users-rev\".text = \"" +
+         rev + "\\n\";\n}\n";
+  else if (name == "profiles")  // imports every profiles/*.nix (readDir)
+    s += "{ ... }:\n{\n  imports = map (file: ../profiles + \"/${file}\")\n"
+         "    (builtins.filter (file: builtins.match \".*\\\\.nix\" file != null)\n"
+         "      (builtins.attrNames (builtins.readDir ../profiles)));\n"
+         "  environment.etc.\"profiles-rev\".text = \"" +
          rev + "\\n\";\n}\n";
   else if (name == "greeter")
     s += "{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.lab-greeter ];\n"
@@ -399,6 +410,18 @@ std::string LabFlake::renderFlakeNix() const {
            "        modules = [ self.colmena.defaults node { networking.hostName = h; } ];\n"
            "      }) (removeAttrs self.colmena [ \"meta\" \"defaults\" ]);\n";
       break;
+    case Shape::Inventory:
+      s += "      nixosConfigurations =\n"
+           "        let inventory = builtins.fromJSON (builtins.readFile ./inventory.json);\n"
+           "        in lib.mapAttrs (h: info: lib.nixosSystem {\n"
+           "        system = \"x86_64-linux\";\n"
+           "        inherit specialArgs;\n"
+           "        modules = common ++ [\n"
+           "          ./hosts/${h}\n"
+           "          { networking.hostName = h; environment.etc.\"role\".text = info.role; }\n"
+           "        ];\n"
+           "      }) inventory;\n";
+      break;
     case Shape::FlakeParts:
       break;
   }
@@ -447,6 +470,22 @@ std::map<std::string, std::string> LabFlake::renderInfra() const {
           "{ ... }: { environment.etc.\"hardware\".text = \"" + n + " " + r(h.hardwareRev) +
           "\"; }\n";
   }
+  if (shape_ == Shape::Inventory) {
+    std::string inv = "{\n";
+    bool first = true;
+    for (const auto& [n, h] : hosts_) {
+      inv += std::string(first ? "" : ",\n") + "  " + nixString(n) + ": { \"role\": \"role-" +
+             std::to_string(h.role) + "\" }";
+      first = false;
+    }
+    f["inventory.json"] = inv + "\n}\n";
+  }
+  for (int i = 1; i <= profileCount_; ++i)
+    f["profiles/p" + std::to_string(i) + ".nix"] =
+        "{ ... }: { environment.etc.\"profile-" + std::to_string(i) + "\".text = \"" +
+        r(profileRev_.count(i) ? profileRev_.at(i) : 1) + "\"; }\n";
+  f["profiles/README.md"] = "Every .nix file here is imported by modules/profiles.nix.\n";
+  f["data/keys/alice.pub"] = "ssh-ed25519 AAAA alice " + r(keysRev_) + "\n";
   f["data/ssh.conf"] = "PermitRootLogin prohibit-password # " + r(dataRev_.at("ssh")) + "\n";
   f["users/alice.json"] =
       "{ \"uid\": 1000, \"rev\": " + std::to_string(dataRev_.at("users")) + " }\n";
@@ -550,6 +589,13 @@ std::map<std::string, std::string> LabFlake::fingerprints() const {
             " hello:" + std::to_string(helloMinor_);
     if (mods.count("secrets")) fp += " secret:" + std::to_string(h.secretRev);
     if (mods.count("site")) fp += " site:" + std::to_string(siteRev_);
+    if (mods.count("ssh")) fp += " keys:" + std::to_string(keysRev_);
+    if (mods.count("profiles")) {
+      fp += " profiles:" + std::to_string(profileCount_);
+      for (const auto& [i, rev] : profileRev_)
+        fp += "," + std::to_string(i) + "=" + std::to_string(rev);
+    }
+    if (shape_ == Shape::Inventory) fp += " role:" + std::to_string(h.role);
     fp += " hardware:" + std::to_string(h.hardwareRev);
     if (mods.count("web"))
       fp += " domain:" + std::to_string(domainRev_) + " hello:" + std::to_string(helloMinor_);
@@ -586,6 +632,7 @@ Edit LabFlake::randomEdit() {
 Edit LabFlake::edit(const std::string& requested) {
   std::string kind = requested;
   if (kind == "remove-host" && hosts_.size() <= 2) kind = "add-host";
+  if (kind == "inventory-role" && shape_ != Shape::Inventory) kind = "host";
   if (kind == "add-host" && hosts_.size() >= kMaxHosts) kind = "remove-host";
   Edit e;
   e.index = ++edits_;
@@ -625,13 +672,16 @@ Edit LabFlake::edit(const std::string& requested) {
     if (!had) mods.insert(m);
     e.description = hostFile(h) + ": " + (had ? "drops " : "imports ") + m;
   } else if (kind == "data") {
-    size_t which = rng_.below(3);
+    size_t which = rng_.below(4);
     if (which == 0) {
       ++dataRev_["ssh"];
       e.description = "data/ssh.conf (read by modules/ssh.nix)";
     } else if (which == 1) {
       ++dataRev_["users"];
       e.description = "users/alice.json (modules/users.nix reads users/ with readDir)";
+    } else if (which == 3) {
+      ++keysRev_;
+      e.description = "data/keys/alice.pub (modules/ssh.nix puts data/keys in the store)";
     } else {
       ++userCount_;
       e.description = "new users/user" + std::to_string(userCount_) +
@@ -699,6 +749,21 @@ Edit LabFlake::edit(const std::string& requested) {
     e.description =
         "flake.lock: site-data input, its module at revision " + std::to_string(++siteRev_);
     relockInput = "site-data";
+  } else if (kind == "profile") {
+    if (rng_.chance(50)) {
+      ++profileCount_;
+      e.description = "new profiles/p" + std::to_string(profileCount_) +
+                      ".nix (modules/profiles.nix imports profiles/ with readDir)";
+    } else {
+      int i = 1 + static_cast<int>(rng_.below(static_cast<size_t>(profileCount_)));
+      int& rev = profileRev_[i];
+      if (rev == 0) rev = 1;
+      ++rev;
+      e.description = "profiles/p" + std::to_string(i) + ".nix changed";
+    }
+  } else if (kind == "inventory-role") {
+    std::string h = pickHost();
+    e.description = "inventory.json: role of " + h + " is role-" + std::to_string(++hosts_[h].role);
   } else if (kind == "readme") {
     ++readmeRev_;
     e.description = "README.md";

@@ -44,9 +44,11 @@ enum class Shape {
   SelfModules,   // flake.nixosModules from readDir ./modules; hosts import self.nixosModules.X
   ClanMachines,  // machines/<name>/configuration.nix discovered by readDir, facter.json
   ColmenaHive,   // a Colmena hive (meta, defaults, nodes); nixosConfigurations built from it
+  Inventory,     // hosts and a per-host role from inventory.json (fromJSON of readFile)
 };
 inline constexpr Shape kAllShapes[] = {Shape::GenAttrs,    Shape::ReadDirHosts, Shape::FlakeParts,
-                                       Shape::SelfModules, Shape::ClanMachines, Shape::ColmenaHive};
+                                       Shape::SelfModules, Shape::ClanMachines, Shape::ColmenaHive,
+                                       Shape::Inventory};
 std::string shapeName(Shape shape);
 // The shape named `name` (as shapeName prints it); nullopt when there is none.
 std::optional<Shape> shapeFromName(const std::string& name);
@@ -105,6 +107,7 @@ class LabFlake {
     std::set<std::string> modules;  // optional shared modules (base is always imported)
     int rev = 1, localRev = 1, noteRev = 1, junkRev = 0, secretRev = 1;
     int hardwareRev = 0;  // 0: no hardware-configuration.nix
+    int role = 0;         // Inventory: inventory.json's role of the host
   };
 
   std::map<std::string, std::string> renderInfra() const;
@@ -132,6 +135,8 @@ class LabFlake {
   std::map<std::string, int> moduleRev_, moduleComments_, dataRev_;
   int overlayRev_ = 1, toolSrcRev_ = 1, toolNotesRev_ = 1, helloMinor_ = 12;
   int labpkgsReadmeRev_ = 1, flakeComments_ = 0, domainRev_ = 1, readmeRev_ = 1;
+  int profileCount_ = 1, keysRev_ = 1;
+  std::map<int, int> profileRev_;
   int userCount_ = 1, siteRev_ = 1, hardwareRevs_ = 0;
   std::map<std::string, int> byNameRev_;
   int edits_ = 0;
