@@ -45,10 +45,13 @@ enum class Shape {
   ClanMachines,  // machines/<name>/configuration.nix discovered by readDir, facter.json
   ColmenaHive,   // a Colmena hive (meta, defaults, nodes); nixosConfigurations built from it
   Inventory,     // hosts and a per-host role from inventory.json (fromJSON of readFile)
+  Roles,         // hosts.nix maps host -> role; a helper file lib/mk-host.nix; listToAttrs;
+                 // nixosModules by readDir + builtins.match under optionalAttrs pathExists;
+                 // hosts import (../../roles + "/${role}.nix") with role a specialArg
 };
 inline constexpr Shape kAllShapes[] = {Shape::GenAttrs,    Shape::ReadDirHosts, Shape::FlakeParts,
                                        Shape::SelfModules, Shape::ClanMachines, Shape::ColmenaHive,
-                                       Shape::Inventory};
+                                       Shape::Inventory,   Shape::Roles};
 std::string shapeName(Shape shape);
 // The shape named `name` (as shapeName prints it); nullopt when there is none.
 std::optional<Shape> shapeFromName(const std::string& name);
@@ -137,6 +140,7 @@ class LabFlake {
   int labpkgsReadmeRev_ = 1, flakeComments_ = 0, domainRev_ = 1, readmeRev_ = 1;
   int profileCount_ = 1, keysRev_ = 1;
   std::map<int, int> profileRev_;
+  std::map<int, int> roleRev_;  // Roles: roles/role-<k>.nix
   int userCount_ = 1, siteRev_ = 1, hardwareRevs_ = 0;
   std::map<std::string, int> byNameRev_;
   int edits_ = 0;

@@ -64,7 +64,7 @@ class MemoryDrvCache final : public DrvPathCache {
 
 struct KindTally {
   int edits = 0;
-  size_t exact = 0, reported = 0;
+  size_t exact = 0, reported = 0, found = 0;
 };
 
 // What a run of edits found; precision and recall are over hosts, summed over edits.
@@ -81,7 +81,7 @@ struct Tally {
   std::map<std::string, KindTally> shapes;
 
   double recall() const { return exact ? double(found) / double(exact) : 1.0; }
-  double precision() const { return reported ? double(exact) / double(reported) : 1.0; }
+  double precision() const { return reported ? double(found) / double(reported) : 1.0; }
 };
 
 double median(std::vector<double> v) {
@@ -141,14 +141,16 @@ void runLab(const fs::path& libs, Shape shape, uint64_t seed, int edits, Tally& 
                              setText(e.expected));
     }
     std::set<std::string> missed;
+    size_t found = 0;
     for (const auto& h : x)
       if (s.count(h))
-        ++t.found;
+        ++found;
       else
         missed.insert(h);
+    t.found += found;
     if (!missed.empty()) {
       std::string v = id + ": static missed " + setText(missed) + " (static " + setText(s) +
-                      ", exact " + setText(x) + ") in " + where;
+                      ", exact " + setText(x) + "); the lab at creation: " + where;
       t.violations.push_back(v);
     }
     ++t.edits;
@@ -158,6 +160,7 @@ void runLab(const fs::path& libs, Shape shape, uint64_t seed, int edits, Tally& 
       ++k->edits;
       k->exact += x.size();
       k->reported += s.size();
+      k->found += found;
     }
     if (std::getenv("SWITCHYARD_DIFF_VERBOSE")) {
       std::cout << id << "\n  static " << setText(s) << " exact " << setText(x) << "\n";
@@ -184,9 +187,11 @@ std::string report(const Tally& t) {
     s += std::string(title) + "\n";
     for (const auto& [k, v] : m) {
       char b[160];
-      std::snprintf(b, sizeof b, "  %-18s edits %4d  exact %4zu  static %4zu  precision %s\n",
+      std::snprintf(b, sizeof b,
+                    "  %-18s edits %4d  exact %4zu  static %4zu  recall %s  precision %s\n",
                     k.c_str(), v.edits, v.exact, v.reported,
-                    v.reported ? fmt(double(v.exact) / double(v.reported)).c_str() : "-");
+                    v.exact ? fmt(double(v.found) / double(v.exact)).c_str() : "-",
+                    v.reported ? fmt(double(v.found) / double(v.reported)).c_str() : "-");
       s += b;
     }
   };
