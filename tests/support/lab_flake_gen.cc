@@ -16,11 +16,12 @@ namespace {
 
 // Optional shared modules a host may import (base is always imported; metrics only through
 // monitoring).
-const std::vector<std::string> kOptionalModules = {
-    "ssh", "web", "tools", "motd", "monitoring", "users", "greeter", "secrets", "site", "profiles"};
-const std::vector<std::string> kAllModules = {"base",    "ssh",        "web",     "tools",
-                                              "motd",    "monitoring", "metrics", "users",
-                                              "greeter", "secrets",    "site",    "profiles"};
+const std::vector<std::string> kOptionalModules = {"ssh",        "web",      "tools",   "motd",
+                                                   "monitoring", "users",    "greeter", "secrets",
+                                                   "site",       "profiles", "cli"};
+const std::vector<std::string> kAllModules = {
+    "base",  "ssh",     "web",     "tools", "motd",     "monitoring", "metrics",
+    "users", "greeter", "secrets", "site",  "profiles", "cli"};
 // Packages of the by-name overlay (lib.packagesFromDirectoryRecursive); no module uses banner.
 const std::vector<std::string> kByName = {"lab-greeter", "lab-banner"};
 const std::vector<std::string> kHostPool = {
@@ -38,7 +39,7 @@ const std::vector<std::pair<std::string, int>> kWeights = {
     {"lock-hello", 1},     {"lock-noop", 1},      {"flake-comment", 1}, {"flake-specialarg", 1},
     {"add-host", 1},       {"remove-host", 1},    {"readme", 1},        {"by-name", 1},
     {"host-hardware", 1},  {"host-secret", 1},    {"lock-site", 1},     {"profile", 1},
-    {"inventory-role", 1}, {"role-file", 1}};
+    {"inventory-role", 1}, {"role-file", 1},      {"self-package", 1}};
 
 // labpkgs: the real nixpkgs lib and a NixOS stand-in on lib.evalModules.
 const char* kLabpkgsFlake =
@@ -302,6 +303,11 @@ std::string LabFlake::renderModule(const std::string& name) const {
          "      (builtins.attrNames (builtins.readDir ../profiles)));\n"
          "  environment.etc.\"profiles-rev\".text = \"" +
          rev + "\\n\";\n}\n";
+  else if (name == "cli")  // a package of the flake itself (self.packages)
+    s += "{ self, ... }:\n{\n  environment.systemPackages = [ self.packages.x86_64-linux.lab-cli "
+         "];\n"
+         "  environment.etc.\"cli-rev\".text = \"" +
+         rev + "\\n\";\n}\n";
   else if (name == "greeter")
     s += "{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.lab-greeter ];\n"
          "  environment.etc.\"greeter\".text = \"" +
@@ -363,6 +369,8 @@ std::string LabFlake::renderFlakeNix() const {
       roles = import ./hosts.nix;
     in {
       overlays.default = import ./overlays;
+      packages.x86_64-linux.lab-cli =
+        nixpkgs.legacyPackages.x86_64-linux.callPackage ./pkgs/lab-cli.nix { };
       nixosModules = lib.optionalAttrs (builtins.pathExists ./modules) (lib.listToAttrs (map
         (file: { name = builtins.head (builtins.match "(.*)\.nix" file); value = import (./modules + "/${file}"); })
         (builtins.attrNames (builtins.readDir ./modules))));
@@ -381,6 +389,12 @@ std::string LabFlake::renderFlakeNix() const {
          "      systems = [ \"x86_64-linux\" ];\n"
          "      imports = [ ./parts/hosts.nix ];\n"
          "      flake.overlays.default = import ./overlays;\n"
+         // not perSystem's `pkgs`: flake-parts refuses inputs without `_type = "flake"`, which
+         // Nix 2.8 does not set
+         "      perSystem = { system, ... }: {\n"
+         "        packages.lab-cli =\n"
+         "          inputs.nixpkgs.legacyPackages.${system}.callPackage ./pkgs/lab-cli.nix { };\n"
+         "      };\n"
          "    };\n}\n";
     return s;
   }
@@ -398,7 +412,9 @@ std::string LabFlake::renderFlakeNix() const {
        "      };\n";
   if (shape_ == Shape::GenAttrs || shape_ == Shape::SelfModules || shape_ == Shape::ColmenaHive)
     s += "      hosts = " + nixList(hostNames()) + ";\n";
-  s += "    in {\n      overlays.default = import ./overlays;\n";
+  s += "    in {\n      overlays.default = import ./overlays;\n"
+       "      packages.x86_64-linux.lab-cli =\n"
+       "        nixpkgs.legacyPackages.x86_64-linux.callPackage ./pkgs/lab-cli.nix { };\n";
   switch (shape_) {
     case Shape::GenAttrs:
       s += "      nixosConfigurations = lib.genAttrs hosts (h: mkHost h ./hosts/${h});\n";
@@ -563,6 +579,9 @@ inputs.nixpkgs.lib.nixosSystem {
   f["pkgs/lab-tool/src/main.c"] = "int main(void) { return 0; } /* " + r(toolSrcRev_) + " */\n";
   f["pkgs/lab-tool/build.zig"] = "// build.zig\n";
   f["pkgs/lab-tool/NOTES.md"] = "notes " + r(toolNotesRev_) + "\n";
+  f["pkgs/lab-cli.nix"] =
+      "{ mkPackage }:\nmkPackage \"lab-cli-" + r(cliRev_) + "\" { src = ../cli; }\n";
+  f["cli/run.sh"] = "#!/bin/sh\necho lab-cli " + r(cliSrcRev_) + "\n";
   f["README.md"] = "# Differential lab\n\nrevision " + std::to_string(readmeRev_) + "\n";
   return f;
 }
@@ -638,6 +657,8 @@ std::map<std::string, std::string> LabFlake::fingerprints() const {
             " hello:" + std::to_string(helloMinor_);
     if (mods.count("secrets")) fp += " secret:" + std::to_string(h.secretRev);
     if (mods.count("site")) fp += " site:" + std::to_string(siteRev_);
+    if (mods.count("cli"))
+      fp += " cli:" + std::to_string(cliRev_) + "/" + std::to_string(cliSrcRev_);
     if (mods.count("ssh")) fp += " keys:" + std::to_string(keysRev_);
     if (mods.count("profiles")) {
       fp += " profiles:" + std::to_string(profileCount_);
@@ -816,6 +837,13 @@ Edit LabFlake::edit(const std::string& requested) {
       if (rev == 0) rev = 1;
       ++rev;
       e.description = "profiles/p" + std::to_string(i) + ".nix changed";
+    }
+  } else if (kind == "self-package") {
+    if (rng_.chance(50)) {
+      ++cliSrcRev_;
+      e.description = "cli/run.sh (the source of self.packages.x86_64-linux.lab-cli)";
+    } else {
+      e.description = "pkgs/lab-cli.nix: lab-cli " + r(++cliRev_) + " (self.packages)";
     }
   } else if (kind == "role-file") {
     int k = static_cast<int>(rng_.below(4));

@@ -138,7 +138,7 @@ class LabFlake {
   std::map<std::string, int> moduleRev_, moduleComments_, dataRev_;
   int overlayRev_ = 1, toolSrcRev_ = 1, toolNotesRev_ = 1, helloMinor_ = 12;
   int labpkgsReadmeRev_ = 1, flakeComments_ = 0, domainRev_ = 1, readmeRev_ = 1;
-  int profileCount_ = 1, keysRev_ = 1;
+  int profileCount_ = 1, keysRev_ = 1, cliRev_ = 1, cliSrcRev_ = 1;
   std::map<int, int> profileRev_;
   std::map<int, int> roleRev_;  // Roles: roles/role-<k>.nix
   int userCount_ = 1, siteRev_ = 1, hardwareRevs_ = 0;

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -43,6 +44,20 @@ namespace {
 
 constexpr const char* kSkipped =
     "SKIPPED: SWITCHYARD_NIX_LIBS is not set to a directory with nixpkgs-lib/ and flake-parts/";
+
+// Shapes static planning is known to get wrong in every edit (the [!mayfail] cases below show
+// them without failing CI).
+bool knownUnsound(Shape shape) { return shape == Shape::Inventory; }
+
+// Soundness bugs this test found and the planner does not fix yet, in words: a miss in one of
+// these is listed as KNOWN, not as a violation. Each has a [!mayfail] case of its own.
+std::optional<std::string> knownBug(Shape shape, const std::string& kind) {
+  if (shape == Shape::Inventory)
+    return "hosts from builtins.fromJSON (builtins.readFile ./inventory.json): static finds none";
+  if (shape == Shape::FlakeParts && kind == "self-package")
+    return "flake-parts perSystem packages reached through self.packages are not followed";
+  return std::nullopt;
+}
 
 class MemoryDrvCache final : public DrvPathCache {
  public:
@@ -75,6 +90,7 @@ struct Tally {
   size_t found = 0;     // hosts in both
   size_t labMismatches = 0;
   std::vector<std::string> violations;  // static missed a host: how to reproduce it
+  std::vector<std::string> known;       // the same, for a knownBug()
   std::vector<std::string> mismatches;  // Nix disagreed with the generator's model
   std::vector<double> staticMs, exactMs;
   std::map<std::string, KindTally> kinds;
@@ -151,7 +167,10 @@ void runLab(const fs::path& libs, Shape shape, uint64_t seed, int edits, Tally& 
     if (!missed.empty()) {
       std::string v = id + ": static missed " + setText(missed) + " (static " + setText(s) +
                       ", exact " + setText(x) + "); the lab at creation: " + where;
-      t.violations.push_back(v);
+      if (auto bug = knownBug(shape, e.kind))
+        t.known.push_back(v + " [known: " + *bug + "]");
+      else
+        t.violations.push_back(v);
     }
     ++t.edits;
     t.exact += x.size();
@@ -180,7 +199,8 @@ std::string report(const Tally& t) {
   std::string s = "edits " + std::to_string(t.edits) + ", hosts exact " + std::to_string(t.exact) +
                   ", static " + std::to_string(t.reported) + ": recall " + fmt(t.recall()) +
                   ", precision " + fmt(t.precision()) + ", soundness violations " +
-                  std::to_string(t.violations.size()) + ", lab mismatches " +
+                  std::to_string(t.violations.size()) + " (known bugs " +
+                  std::to_string(t.known.size()) + "), lab mismatches " +
                   std::to_string(t.mismatches.size()) + "; median static " +
                   fmt(median(t.staticMs)) + " ms, exact " + fmt(median(t.exactMs)) + " ms\n";
   auto table = [&](const char* title, const std::map<std::string, KindTally>& m) {
@@ -198,6 +218,7 @@ std::string report(const Tally& t) {
   table("by shape:", t.shapes);
   table("by edit kind:", t.kinds);
   for (const auto& v : t.violations) s += "VIOLATION " + v + "\n";
+  for (const auto& v : t.known) s += "KNOWN " + v + "\n";
   for (const auto& m : t.mismatches) s += "LAB " + m + "\n";
   return s;
 }
@@ -206,10 +227,6 @@ long envLong(const char* name, long fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtol(v, nullptr, 10) : fallback;
 }
-
-// Shapes static planning is known to get wrong, each with the bug in words (issue 12): these
-// run in the [!mayfail] case below, so CI shows them without failing.
-bool knownUnsound(Shape shape) { return shape == Shape::Inventory; }
 
 // Edit kinds kEditKinds[k] with k % stride == offset on a lab of `shape`, each once: Nix
 // agrees with the generator, static ⊇ exact.
@@ -230,10 +247,14 @@ void kindsOnShape(const fs::path& libs, Shape shape, uint64_t seed, size_t strid
     std::vector<std::string> sv = st.affectedHosts(), xv = ex.affectedHosts();
     std::set<std::string> s(sv.begin(), sv.end()), x(xv.begin(), xv.end());
     CHECK(x == e.expected);
+    auto bug = knownBug(shape, kind);
     for (const auto& h : x) {
       INFO("host " + h + "; static reasons: " + reasonsOf(st, h) +
            "; static warnings: " + join(st.warnings, "; "));
-      CHECK(s.count(h) == 1);
+      if (bug && !s.count(h))
+        WARN("known soundness bug (" + *bug + "): static missed " + h);
+      else
+        CHECK(s.count(h) == 1);
     }
   }
 }
@@ -294,6 +315,43 @@ TEST_CASE("differential: hosts from a JSON inventory (known violation: static fi
   INFO(report(t));
   CHECK(t.mismatches.empty());
   CHECK(t.violations.empty());
+}
+
+// Known soundness violation (found by this test): in a flake-parts flake, a host module using
+// `self.packages.x86_64-linux.lab-cli` where `perSystem = { system, ... }: { packages.lab-cli =
+// ….callPackage ./pkgs/lab-cli.nix { }; }`: an edit of pkgs/lab-cli.nix affects no host in the
+// static plan (no reason, no warning) while Nix sees every host importing the module change.
+// Reproduce with this case, or SWITCHYARD_DIFF_SHAPE=flake-parts bench/plan_differential.sh
+// (edits of kind self-package).
+TEST_CASE(
+    "differential: flake-parts perSystem package used through self.packages (known "
+    "violation)",
+    "[integration][nix][plan][differential][!mayfail]") {
+  auto libs = tests::labgen::nixLibsFromEnv();
+  if (!libs) {
+    WARN(kSkipped);
+    return;
+  }
+  os::PosixProcessRunner procs;
+  os::TempDir tmp("sy-diff");
+  LabFlake lab(procs, tmp.path(), *libs, Shape::FlakeParts, 11);
+  auto repo = git::Repository::open(lab.repoPath());
+  nix::NixCli nix(procs);
+  MemoryDrvCache cache;
+  for (int i = 0; i < 3; ++i) {
+    Edit e = lab.edit("self-package");
+    INFO(e.description);
+    Plan st = plan::planStatic(*repo, e.fromSha, e.toSha);
+    Plan ex = plan::planExact(*repo, nix, e.fromSha, e.toSha,
+                              {.detectSelfRevision = false, .cache = &cache});
+    std::vector<std::string> sv = st.affectedHosts(), xv = ex.affectedHosts();
+    std::set<std::string> s(sv.begin(), sv.end()), x(xv.begin(), xv.end());
+    CHECK(x == e.expected);
+    for (const auto& h : x) {
+      INFO("host " + h);
+      CHECK(s.count(h) == 1);
+    }
+  }
 }
 
 TEST_CASE("differential campaign (bench/plan_differential.sh)", "[.campaign]") {
