@@ -6,17 +6,22 @@
 // `path:` inputs locked in flake.lock. Then it applies seeded random edits, one commit each,
 // and says for every edit which hosts it expects Nix to see changed.
 //
-// Two flakes live under the generator's directory:
+// Three flakes live under the generator's directory:
 //   labpkgs/  a small "nixpkgs" (a `path:` input of the infra flake): the real nixpkgs lib
 //             plus `lib.nixosSystem`, a NixOS stand-in on `lib.evalModules` with the few
 //             options the lab sets; `config.system.build.toplevel` is a derivation (builder
 //             /bin/sh, never built) whose inputs are the module values, so its drvPath changes
-//             exactly when the configuration does. Packages: hello, mkPackage, overlays.
-//   infra/    the infra flake (a git repository): hosts, shared modules (some reading data
-//             files, one a hostname-interpolated path, one an import of another module),
-//             an overlay with a versioned package and one built from a filtered source
-//             (`lib.sourceByRegex`: `lib.fileset` needs builtins.readFileType, Nix >= 2.14),
-//             specialArgs, a README.
+//             exactly when the configuration does. Packages: hello, mkPackage, callPackage,
+//             overlays (a fixed point, as nixpkgs).
+//   site-data/  a second `path:` input with one NixOS module.
+//   infra/    the infra flake (a git repository): hosts (a directory each, a local data file,
+//             an optional hardware-configuration.nix imported when it exists), shared modules
+//             in modules/ (reading data files, a hostname-interpolated path and a
+//             "${self}/…/${hostName}/…" one, readDir of users/ and of profiles/ as imports, a
+//             directory put in the store, another input's module, self.packages), an overlay
+//             with a versioned package, one built from a filtered source (`lib.sourceByRegex`:
+//             `lib.fileset` needs builtins.readFileType, Nix >= 2.14) and a by-name directory
+//             (`lib.packagesFromDirectoryRecursive`), specialArgs, a README.
 //
 // Everything is a function of (shape, seed): the same pair writes the same files and makes the
 // same edits, so a failure is reproduced from the two numbers the test prints.
