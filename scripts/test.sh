@@ -4,6 +4,17 @@
 # Arguments go to ctest, e.g. `scripts/test.sh -L unit` for the fast run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the real Nix libraries the differential tests need (tests/support/lab_flake_gen.h); where
+# they are absent those tests report themselves skipped
+if [ -z "${SWITCHYARD_NIX_LIBS:-}" ]; then
+  for d in ../shared/nix-libs /work/shared/nix-libs; do
+    if [ -d "$d/nixpkgs-lib" ] && [ -d "$d/flake-parts" ]; then
+      SWITCHYARD_NIX_LIBS=$(cd "$d" && pwd)
+      export SWITCHYARD_NIX_LIBS
+      break
+    fi
+  done
+fi
 scripts/install-deps.sh
 scripts/build.sh
 scripts/check-format.sh
