@@ -141,8 +141,7 @@ size_t RequestParser::feed(std::string_view data) {
       case Step::Trailers: {
         bool trailer = step_ == Step::Trailers;
         size_t left = limits_.maxHeaderBytes - std::min(headerBytes_, limits_.maxHeaderBytes);
-        if (!takeLine(data, pos, left, 431, trailer ? "trailer section" : "header section"))
-          break;
+        if (!takeLine(data, pos, left, 431, trailer ? "trailer section" : "header section")) break;
         headerBytes_ += line_.size() + 2;
         if (line_.empty()) {
           if (trailer) {
@@ -255,8 +254,8 @@ void RequestParser::onHeadEnd() {
     return fail(400, "several Content-Length fields");
   } else if (lengths == 1) {
     auto text = *h.get("Content-Length");
-    if (text.empty() || !std::all_of(text.begin(), text.end(),
-                                     [](char c) { return c >= '0' && c <= '9'; }))
+    if (text.empty() ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return fail(400, "malformed Content-Length");
     if (text.size() > 18) return fail(413, "request body too large");
     head_.contentLength = std::stoull(text);
@@ -337,8 +336,8 @@ void parseUrlEncoded(std::string_view text, std::map<std::string, std::string>& 
   size_t start = 0;
   while (start <= text.size()) {
     size_t amp = text.find('&', start);
-    auto pair = text.substr(start, amp == std::string_view::npos ? std::string_view::npos
-                                                                  : amp - start);
+    auto pair =
+        text.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     if (!pair.empty()) {
       size_t eq = pair.find('=');
       auto rawKey = pair.substr(0, eq);

@@ -80,8 +80,7 @@ class RequestParser {
 
   void fail(int status, std::string why);
   // Collects one CRLF-terminated line into line_; returns false while incomplete.
-  bool takeLine(std::string_view data, size_t& pos, size_t limit, int overStatus,
-                const char* what);
+  bool takeLine(std::string_view data, size_t& pos, size_t limit, int overStatus, const char* what);
   void onRequestLine();
   void onHeaderLine(bool trailer);
   void onHeadEnd();

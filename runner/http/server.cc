@@ -1,6 +1,14 @@
 #include "runner/http/server.h"
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <list>
+#include <mutex>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,15 +17,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <condition_variable>
-#include <cstring>
-#include <ctime>
-#include <deque>
-#include <list>
-#include <mutex>
 #include <unordered_map>
 
 #include "runner/core/error.h"
@@ -57,38 +56,70 @@ bool matchRoute(const Route& r, const std::vector<std::string>& segs,
 
 const char* reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Status";
   }
 }
 
@@ -230,7 +261,6 @@ std::pair<std::string, int> splitListen(std::string_view listen) {
   return {host, port};
 }
 
-
 struct Server::Impl {
   enum class Phase { Reading, Handling, Writing, Lingering };
   enum class Deadline { None, Header, Idle, Body, Write, Linger };
@@ -294,8 +324,8 @@ struct Server::Impl {
 
   // worker → loop
   std::mutex doneMutex;
-  std::vector<Completion> done;           // GUARDED_BY(doneMutex)
-  std::vector<uint64_t> streamsToDrain;   // GUARDED_BY(doneMutex)
+  std::vector<Completion> done;          // GUARDED_BY(doneMutex)
+  std::vector<uint64_t> streamsToDrain;  // GUARDED_BY(doneMutex)
 
   // loop → workers
   std::mutex jobMutex;
@@ -306,9 +336,9 @@ struct Server::Impl {
 
   // streamed answers, each producer on a thread of its own
   std::mutex streamMutex;
-  std::list<std::thread> streamThreads;  // GUARDED_BY(streamMutex)
+  std::list<std::thread> streamThreads;          // GUARDED_BY(streamMutex)
   std::vector<std::thread::id> finishedStreams;  // GUARDED_BY(streamMutex)
-  size_t activeStreams = 0;              // GUARDED_BY(streamMutex)
+  size_t activeStreams = 0;                      // GUARDED_BY(streamMutex)
 
   ParserLimits limits() const {
     return {opt.maxRequestLineBytes, opt.maxHeaderBytes, opt.maxHeaderCount, opt.maxBodyBytes,
@@ -353,8 +383,8 @@ struct Server::Impl {
     for (int i = 0; i < 256; ++i) {
       sockaddr_storage sa{};
       socklen_t len = sizeof sa;
-      int fd = ::accept4(listenFd, reinterpret_cast<sockaddr*>(&sa), &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd =
+          ::accept4(listenFd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // out of descriptors: stop accepting for a moment rather than spin
@@ -660,7 +690,8 @@ struct Server::Impl {
     }
     std::vector<uint64_t> idle;
     for (auto& [id, c] : conns)
-      if (c->phase == Phase::Reading || now >= stopDeadline) idle.push_back(id);
+      if (c->phase == Phase::Reading || c->phase == Phase::Lingering || now >= stopDeadline)
+        idle.push_back(id);
     for (uint64_t id : idle) closeConn(id);
   }
 
@@ -816,8 +847,8 @@ struct Server::Impl {
     }
     if (stream && http10) keepAlive = false;  // the body ends when the connection does
 
-    std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " +
-                      reasonPhrase(res.status) + "\r\nDate: " + httpDate() + "\r\n";
+    std::string out = "HTTP/1.1 " + std::to_string(res.status) + " " + reasonPhrase(res.status) +
+                      "\r\nDate: " + httpDate() + "\r\n";
     if (!res.contentType.empty() && bodyAllowed(res.status))
       out += "Content-Type: " + res.contentType + "\r\n";
     for (const auto& [k, v] : res.headers) {
@@ -931,8 +962,7 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, Logger& log)
-    : options_(std::move(options)), log_(log) {
+Server::Server(ServerOptions options, Logger& log) : options_(std::move(options)), log_(log) {
   impl_ = std::make_unique<Impl>(options_, log_);
 }
 

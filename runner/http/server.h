@@ -88,12 +88,12 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 = any free port
   size_t maxBodyBytes = 25u << 20;     // decoded request body (413 beyond)
   size_t threads = 16;                 // handler threads: requests handled at the same time
-  size_t maxStreams = 64;  // streamed answers producing at once, a thread each (503 beyond)
-  size_t maxConnections = 4096;            // open connections in total (503 and closed beyond)
-  size_t maxConnectionsPerAddress = 256;   // open connections per remote IP address (same)
-  size_t maxRequestLineBytes = 8 * 1024;   // 414 beyond
-  size_t maxHeaderBytes = 32 * 1024;       // all header lines of a request (431 beyond)
-  size_t maxHeaderCount = 100;             // header fields of a request (431 beyond)
+  size_t maxStreams = 64;        // streamed answers producing at once, a thread each (503 beyond)
+  size_t maxConnections = 4096;  // open connections in total (503 and closed beyond)
+  size_t maxConnectionsPerAddress = 256;  // open connections per remote IP address (same)
+  size_t maxRequestLineBytes = 8 * 1024;  // 414 beyond
+  size_t maxHeaderBytes = 32 * 1024;      // all header lines of a request (431 beyond)
+  size_t maxHeaderCount = 100;            // header fields of a request (431 beyond)
   // Request bodies held in memory by all connections together (read but not yet handled);
   // a connection whose body would go past it is not read until others are done (its body
   // deadline still runs). At least maxBodyBytes.
@@ -101,12 +101,12 @@ struct ServerOptions {
   // From a request's first byte (a new connection: from accept) to the end of its head:
   // 408 (a new connection that sent nothing is closed without an answer).
   std::chrono::milliseconds headerTimeout{10'000};
-  std::chrono::milliseconds bodyTimeout{60'000};  // from the end of the head to the body's end
-  std::chrono::milliseconds keepAlive{5'000};     // idle between requests, then closed
+  std::chrono::milliseconds bodyTimeout{60'000};   // from the end of the head to the body's end
+  std::chrono::milliseconds keepAlive{5'000};      // idle between requests, then closed
   std::chrono::milliseconds writeTimeout{30'000};  // an answer makes no progress: closed
   size_t keepAliveMaxRequests = 1000;              // requests per connection
-  size_t streamBufferBytes = 256 * 1024;  // a stream's queued output before write() blocks
-  std::chrono::milliseconds stopGrace{10'000};  // stop() waits this long for answers in flight
+  size_t streamBufferBytes = 256 * 1024;           // a stream's queued output before write() blocks
+  std::chrono::milliseconds stopGrace{10'000};     // stop() waits this long for answers in flight
 };
 
 class Server {
