@@ -21,8 +21,11 @@ using runner::http::RequestParser;
 struct Outcome {
   std::vector<std::string> requests;  // method, target and body of each complete request
   int errorStatus = 0;
-  size_t consumed = 0;
-  bool operator==(const Outcome&) const = default;
+  size_t consumed = 0;  // compared only without an error (after one, nothing more is read)
+  bool operator==(const Outcome& o) const {
+    return requests == o.requests && errorStatus == o.errorStatus &&
+           (errorStatus != 0 || consumed == o.consumed);
+  }
 };
 
 void check(bool ok) {
