@@ -3,14 +3,13 @@
 // oversize bodies (413, with and without Expect: 100-continue), duplicate deliveries, the
 // git-hook endpoint, unknown forges, and concurrent deliveries committed in groups.
 #include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -288,9 +287,10 @@ TEST_CASE("intake: a signed chunked body over the limit is 413 and not stored (i
   a.sin_port = htons(static_cast<uint16_t>(port));
   ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  std::string req = "POST /hooks/hub HTTP/1.1\r\nHost: 127.0.0.1\r\nX-GitHub-Event: push\r\n"
-                    "X-GitHub-Delivery: chunked-big\r\nX-Hub-Signature-256: sha256=" +
-                    sig + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string req =
+      "POST /hooks/hub HTTP/1.1\r\nHost: 127.0.0.1\r\nX-GitHub-Event: push\r\n"
+      "X-GitHub-Delivery: chunked-big\r\nX-Hub-Signature-256: sha256=" +
+      sig + "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (size_t off = 0; off < body.size(); off += 4096) {
     std::string part = body.substr(off, 4096);
     char size[16];
