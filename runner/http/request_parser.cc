@@ -144,14 +144,16 @@ size_t RequestParser::feed(std::string_view data) {
         if (!takeLine(data, pos, left, 431, trailer ? "trailer section" : "header section")) break;
         headerBytes_ += line_.size() + 2;
         if (line_.empty()) {
+          line_.clear();
           if (trailer) {
             state_ = State::Done;
           } else {
             onHeadEnd();
+            if (state_ == State::Body) return pos;  // the caller decides about the body
           }
-        } else {
-          onHeaderLine(trailer);
+          break;
         }
+        onHeaderLine(trailer);
         line_.clear();
         break;
       }

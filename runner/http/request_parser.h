@@ -56,9 +56,11 @@ class RequestParser {
 
   explicit RequestParser(ParserLimits limits) : limits_(limits) {}
 
-  // Consumes bytes of `data` until the request is complete (Done), the input is refused
-  // (Error) or the data runs out. Returns how many bytes it consumed: bytes after a complete
-  // request belong to the next (pipelined) request and are left to the caller.
+  // Consumes bytes of `data` until the head is complete and a body follows (it returns then,
+  // so the caller can decide whether to read the body: memory, Expect), the request is
+  // complete (Done), the input is refused (Error) or the data runs out. Returns how many
+  // bytes it consumed: bytes after a complete request belong to the next (pipelined) request
+  // and are left to the caller; feed the rest again to go on with a body.
   size_t feed(std::string_view data);
 
   State state() const { return state_; }

@@ -278,9 +278,9 @@ struct Server::Impl {
     Clock::time_point deadline;
     bool closeAfterWrite = false;
     bool sentContinue = false;
-    bool paused = false;  // not read: the buffered-body budget is used up
+    bool paused = false;  // body not read: the buffered-body budget is used up
     size_t served = 0;
-    size_t heldBody = 0;  // this connection's share of bodyHeld
+    size_t reserved = 0;  // this connection's share of bodyReserved
     uint32_t events = 0;
     std::shared_ptr<StreamChannel> stream;
     explicit Conn(ParserLimits l) : parser(l) {}
@@ -320,7 +320,11 @@ struct Server::Impl {
   bool listening = false;
   Clock::time_point acceptPausedUntil{};
   Clock::time_point stopDeadline{};
-  std::atomic<size_t> bodyHeld{0};
+  // Body bytes reserved by connections reading a body and by requests being handled: a
+  // Content-Length, or maxBodyBytes for a chunked body. A body is read only once reserved, so
+  // reserved bodies always make progress (no two uploads wait for each other).
+  std::atomic<size_t> bodyReserved{0};
+  size_t pausedCount = 0;
 
   // worker → loop
   std::mutex doneMutex;
@@ -371,7 +375,8 @@ struct Server::Impl {
       c.stream->closed = true;
       c.stream->cv.notify_all();
     }
-    bodyHeld -= c.heldBody;
+    bodyReserved -= c.reserved;
+    if (c.paused) --pausedCount;
     ::epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     if (auto a = perAddress.find(c.addr); a != perAddress.end() && --a->second == 0)
@@ -429,21 +434,20 @@ struct Server::Impl {
       c.kind = Deadline::Header;
       c.deadline = now + opt.headerTimeout;
     }
-    size_t held = c.parser.body().size();
-    bodyHeld += held - c.heldBody;
-    c.heldBody = held;
     switch (c.parser.state()) {
       case RequestParser::State::Head:
         break;
       case RequestParser::State::Body:
-        if (c.kind != Deadline::Body) {
+        if (c.kind != Deadline::Body) {  // the head just ended
           c.kind = Deadline::Body;
           c.deadline = now + opt.bodyTimeout;
-        }
-        if (c.parser.head().expectContinue && !c.sentContinue) {
-          c.sentContinue = true;
-          c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-          flush(c, now);
+          if (!reserveBody(c)) {
+            c.paused = true;
+            ++pausedCount;
+            setEvents(c, 0);
+            break;
+          }
+          bodyReady(c, now);
         }
         break;
       case RequestParser::State::Done:
@@ -454,6 +458,59 @@ struct Server::Impl {
         break;
     }
     return used;
+  }
+
+  bool reserveBody(Conn& c) {
+    const auto& h = c.parser.head();
+    size_t need = h.chunked ? opt.maxBodyBytes : static_cast<size_t>(h.contentLength);
+    if (bodyReserved + need > bodyBudget()) return false;
+    bodyReserved += need;
+    c.reserved = need;
+    return true;
+  }
+
+  // The body may come now: ask for it when the client waits to be asked.
+  void bodyReady(Conn& c, Clock::time_point now) {
+    if (c.parser.head().expectContinue && !c.sentContinue) {
+      c.sentContinue = true;
+      c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+      flush(c, now);
+    }
+  }
+
+  // Parses `data` as far as the connection may go (a head, a body it has room for, one
+  // request); what is left waits in c.in.
+  void consume(Conn& c, std::string_view data, Clock::time_point now) {
+    uint64_t id = c.id;
+    size_t total = 0;
+    while (total < data.size() && c.phase == Phase::Reading && !c.paused) {
+      size_t used = parse(c, data.substr(total), now);
+      if (!conns.count(id)) return;
+      total += used;
+      if (used == 0) break;
+    }
+    if (total < data.size() && (c.phase == Phase::Handling || c.paused))
+      c.in.append(data.substr(total));
+  }
+
+  void resumePaused(Clock::time_point now) {
+    std::vector<uint64_t> ids;
+    for (auto& [id, c] : conns)
+      if (c->paused) ids.push_back(id);
+    for (uint64_t id : ids) {
+      auto it = conns.find(id);
+      if (it == conns.end()) continue;
+      Conn& c = *it->second;
+      if (!reserveBody(c)) return;  // first come, first served
+      c.paused = false;
+      --pausedCount;
+      setEvents(c, EPOLLIN);
+      bodyReady(c, now);
+      if (!conns.count(id) || c.in.empty()) continue;
+      std::string pending = std::move(c.in);
+      c.in.clear();
+      consume(c, pending, now);
+    }
   }
 
   void answerAndClose(Conn& c, int status, const std::string& text, Clock::time_point now) {
@@ -479,9 +536,9 @@ struct Server::Impl {
             c.addr,
             c.parser.head(),
             std::move(c.parser.body()),
-            c.heldBody,
+            c.reserved,
             c.parser.head().keepAlive && c.served + 1 < opt.keepAliveMaxRequests && !stopping};
-    c.heldBody = 0;  // the job holds it now
+    c.reserved = 0;  // the job holds it now
     {
       std::lock_guard lk(jobMutex);
       jobs.push_back(std::move(job));
@@ -492,21 +549,15 @@ struct Server::Impl {
   void readFrom(Conn& c, Clock::time_point now) {
     char buf[64 * 1024];
     for (int round = 0; round < 4 && c.phase == Phase::Reading; ++round) {
-      if (c.parser.state() == RequestParser::State::Body && bodyHeld >= bodyBudget()) {
-        c.paused = true;
-        setEvents(c, 0);
-        return;
-      }
       ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
       if (n == 0) return closeConn(c.id);  // the client is gone (mid-request or idle)
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         return closeConn(c.id);
       }
-      std::string_view data(buf, static_cast<size_t>(n));
-      size_t used = parse(c, data, now);
-      if (!conns.count(c.id)) return;
-      if (c.phase == Phase::Handling && used < data.size()) c.in.assign(data.substr(used));
+      uint64_t id = c.id;
+      consume(c, std::string_view(buf, static_cast<size_t>(n)), now);
+      if (!conns.count(id) || c.paused) return;
     }
   }
 
@@ -607,9 +658,7 @@ struct Server::Impl {
     if (!c.in.empty()) {  // a pipelined request
       std::string pending = std::move(c.in);
       c.in.clear();
-      size_t used = parse(c, pending, now);
-      if (!conns.count(c.id)) return;
-      if (used < pending.size()) c.in = pending.substr(used);
+      consume(c, pending, now);
     }
   }
 
@@ -646,14 +695,7 @@ struct Server::Impl {
         flush(*it->second, now);
       }
     }
-    if (bodyHeld < bodyBudget()) {
-      for (auto& [id, c] : conns) {
-        if (c->paused && c->phase == Phase::Reading) {
-          c->paused = false;
-          setEvents(*c, EPOLLIN);
-        }
-      }
-    }
+    if (pausedCount > 0) resumePaused(now);
   }
 
   void sweep(Clock::time_point now) {
@@ -781,7 +823,7 @@ struct Server::Impl {
         log.error(std::string("http: ") + describe(e));
         post({job.connId, errorAnswer(500, "internal error"), true, nullptr});
       }
-      bodyHeld -= job.held;
+      bodyReserved -= job.held;
       wake();
     }
   }

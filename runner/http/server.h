@@ -94,9 +94,10 @@ struct ServerOptions {
   size_t maxRequestLineBytes = 8 * 1024;  // 414 beyond
   size_t maxHeaderBytes = 32 * 1024;      // all header lines of a request (431 beyond)
   size_t maxHeaderCount = 100;            // header fields of a request (431 beyond)
-  // Request bodies held in memory by all connections together (read but not yet handled);
-  // a connection whose body would go past it is not read until others are done (its body
-  // deadline still runs). At least maxBodyBytes.
+  // Request bodies in memory, all connections together (being read or handled). A body is
+  // read only once its size (Content-Length; maxBodyBytes when chunked) is reserved out of
+  // this; until then its connection is not read and gets no 100 Continue (its body deadline
+  // runs). Reserved bodies always make progress. Taken as at least maxBodyBytes.
   size_t maxBufferedBodyBytes = 256u << 20;
   // From a request's first byte (a new connection: from accept) to the end of its head:
   // 408 (a new connection that sent nothing is closed without an answer).

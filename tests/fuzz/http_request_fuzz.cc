@@ -57,7 +57,8 @@ Outcome run(std::string_view input, size_t piece, const ParserLimits& limits) {
       out.errorStatus = s;
       break;
     } else {
-      check(used == n);  // an incomplete request takes all it is given
+      // an incomplete request takes all it is given, but stops once after its head
+      check(used == n || (p.state() == RequestParser::State::Body && p.body().empty()));
     }
   }
   out.consumed = pos;

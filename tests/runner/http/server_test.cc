@@ -586,7 +586,9 @@ TEST_CASE("request parser: byte-at-a-time equals all at once", "[unit][http]") {
       "\r\nPOST /a?b=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
       "4\r\nwiki\r\n5;a=b\r\npedia\r\n0\r\nT: 1\r\n\r\nGET /next HTTP/1.1\r\n";
   runner::http::RequestParser whole({});
-  size_t used = whole.feed(req);
+  size_t used = 0;
+  while (whole.state() != runner::http::RequestParser::State::Done && used < req.size())
+    used += whole.feed(std::string_view(req).substr(used));
   REQUIRE(whole.state() == runner::http::RequestParser::State::Done);
   CHECK(req.substr(used) == "GET /next HTTP/1.1\r\n");
   CHECK(whole.body() == "wikipedia");
@@ -597,4 +599,25 @@ TEST_CASE("request parser: byte-at-a-time equals all at once", "[unit][http]") {
   CHECK(n == used);
   CHECK(bytes.body() == "wikipedia");
   CHECK(bytes.head().target == "/a?b=c");
+}
+
+TEST_CASE("bodies held in memory by all connections together are bounded", "[unit][http]") {
+  ServerOptions o;
+  o.maxBodyBytes = 1 << 20;
+  o.maxBufferedBodyBytes = 1 << 20;
+  TestServer t(o);
+  RawClient a(t.port);
+  std::string bodyA(1 << 20, 'a');
+  a.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(bodyA.size()) +
+         "\r\n\r\n" + bodyA.substr(0, 1000 * 1024));
+  std::this_thread::sleep_for(200ms);
+  RawClient b(t.port);
+  std::string bodyB(64 * 1024, 'b');
+  b.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(bodyB.size()) +
+         "\r\n\r\n" + bodyB);
+  CHECK(b.answer(false, 300ms).status == 0);  // not read while A holds the budget
+  CHECK(timeHealthz(t.port) < 200ms);         // requests without a body are not held up
+  a.send(bodyA.substr(1000 * 1024));
+  CHECK(a.answer().status == 200);
+  CHECK(b.answer().body == "body=" + bodyB + " a= b=");
 }
