@@ -446,7 +446,7 @@ TEST_CASE("a slow head gets 408 at its deadline while others are served at once"
   CHECK(a.status == 408);
   CHECK(took >= 900ms);
   CHECK(took < 1800ms);
-  CHECK(worst < 100ms);
+  CHECK(worst < 300ms);  // far below the deadline a blocked server would show
 }
 
 TEST_CASE("a slow body gets 408 at the body deadline", "[unit][http]") {
@@ -493,7 +493,7 @@ TEST_CASE("1000 idle connections do not keep a request from being served", "[uni
   std::this_thread::sleep_for(100ms);
   std::chrono::milliseconds worst{0};
   for (int i = 0; i < 20; ++i) worst = std::max(worst, timeHealthz(t.port));
-  CHECK(worst < 200ms);
+  CHECK(worst < 500ms);
   // and the idle ones are still open and served when they finish
   idle[1]->send(": t\r\n\r\n");
   CHECK(idle[1]->answer().status == 200);
@@ -543,7 +543,7 @@ TEST_CASE("a streamed answer arrives chunked; a slow reader holds back its produ
   std::this_thread::sleep_for(500ms);
   // 640 chunks of 64 KiB are 40 MiB; the producer stops at the queue plus socket buffers
   CHECK(t.producedChunks < 320);
-  CHECK(timeHealthz(t.port) < 200ms);  // the loop is not blocked by the stream
+  CHECK(timeHealthz(t.port) < 500ms);  // the loop is not blocked by the stream
   auto t0 = Clock::now();
   auto a = c.answer(false, 10000ms);
   INFO("status " << a.status << " after " << (Clock::now() - t0).count() / 1000000
@@ -616,7 +616,7 @@ TEST_CASE("bodies held in memory by all connections together are bounded", "[uni
   b.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(bodyB.size()) +
          "\r\n\r\n" + bodyB);
   CHECK(b.answer(false, 300ms).status == 0);  // not read while A holds the budget
-  CHECK(timeHealthz(t.port) < 200ms);         // requests without a body are not held up
+  CHECK(timeHealthz(t.port) < 500ms);         // requests without a body are not held up
   a.send(bodyA.substr(1000 * 1024));
   CHECK(a.answer().status == 200);
   CHECK(b.answer().body == "body=" + bodyB + " a= b=");
