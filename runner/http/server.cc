@@ -514,6 +514,14 @@ struct Server::Impl {
   }
 
   void answerAndClose(Conn& c, int status, const std::string& text, Clock::time_point now) {
+    if (c.paused) {  // a body deadline passed while waiting for memory
+      c.paused = false;
+      --pausedCount;
+    }
+    c.parser.reset();  // the body read so far is not needed any more
+    bodyReserved -= c.reserved;
+    c.reserved = 0;
+    c.in.clear();
     c.out.erase(0, c.outOff);
     c.outOff = 0;
     c.out += errorAnswer(status, text);

@@ -621,3 +621,22 @@ TEST_CASE("bodies held in memory by all connections together are bounded", "[uni
   CHECK(a.answer().status == 200);
   CHECK(b.answer().body == "body=" + bodyB + " a= b=");
 }
+
+TEST_CASE("bodies that never end get 408 and their memory goes to the next request",
+          "[unit][http]") {
+  ServerOptions o;
+  o.maxBodyBytes = 1 << 20;
+  o.maxBufferedBodyBytes = 1 << 20;
+  o.bodyTimeout = 500ms;
+  TestServer t(o);
+  RawClient a(t.port);
+  a.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\nxyz");
+  std::this_thread::sleep_for(100ms);
+  RawClient b(t.port);  // waits for A's memory, then is read, but its body never ends
+  b.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  CHECK(a.answer(false, 3000ms).status == 408);
+  CHECK(b.answer(false, 3000ms).status == 408);
+  RawClient c(t.port);
+  c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+  CHECK(c.answer().body == "body=abc a= b=");
+}
