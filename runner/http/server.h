@@ -1,20 +1,26 @@
 // The runner's HTTP server (DESIGN.md §1, §2): webhooks, the web UI, the JSON API, log
-// streaming and /metrics all go through this one small interface, so only runner/http sees
-// cpp-httplib. What it adds to the library:
+// streaming and /metrics all go through this one small interface. It is our own HTTP/1.1
+// server (README "Decisions": cpp-httplib's thread per connection let 120 slow clients stall
+// the daemon, and it buffered chunked bodies past the limit):
 //
+//  * one event-loop thread owns every socket (epoll, non-blocking): reading, parsing
+//    (request_parser.h, strict), writing and all deadlines, so an idle or slow client costs a
+//    few hundred bytes and no thread;
+//  * complete requests go to a small pool of handler threads; a streamed answer's producer
+//    gets a thread of its own (at most maxStreams) and writes through a bounded queue that
+//    the loop drains (the producer blocks while the client is slow, never the loop);
 //  * routes by method and path pattern ("/runs/:id/logs/:host"), with the raw body bytes
 //    (signatures cover them) and case-insensitive headers (runner::Headers);
-//  * a body limit: a request whose Content-Length is over it gets 413 — at once when the
-//    client asked "Expect: 100-continue" (the body is never sent), otherwise the body is
-//    discarded as it arrives (never buffered); a chunked body is cut off at the limit;
-//  * a fixed pool of worker threads: one per open connection at a time (HTTP/1.1 keep-alive
-//    holds its thread between requests), so size it above the expected concurrent
-//    connections;
+//  * limits on everything a client controls (ServerOptions): body (413 as soon as a
+//    Content-Length or the decoded chunked size passes it; with "Expect: 100-continue" the
+//    body is never sent), head size (414/431), whole-head and whole-body deadlines (408),
+//    idle keep-alive, write progress, connections in total and per remote address (503);
+//  * keep-alive, pipelining, HEAD, Connection: close, HTTP/1.0;
 //  * the error boundary (STYLE.md P3): a handler that throws is answered 500 with one line
 //    (InputError: 400), logged, never propagated;
-//  * streamed answers (chunked) for logs that grow while a run runs;
-//  * a graceful stop: stop() closes the listening socket, lets requests in progress finish
-//    (streams see `stopping()`), and joins the threads.
+//  * a graceful stop: stop() closes the listening socket and idle connections, lets requests
+//    in progress finish and their answers go out (streams see `stopping()`), and joins the
+//    threads.
 #pragma once
 
 #include <atomic>
@@ -63,8 +69,9 @@ struct Response {
   std::string contentType = "text/plain; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
-  // When set, the body is produced by this function on the request's thread, chunk by
-  // chunk, until it returns (then the response ends).
+  // When set, the body is produced by this function on a thread of its own (it may block),
+  // chunk by chunk, until it returns (then the response ends). Its writes wait while the
+  // client is slow (ServerOptions::streamBufferBytes queued).
   std::function<void(StreamSink&)> stream;
 
   static Response text(int status, std::string body);
@@ -75,13 +82,32 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// Every limit a client can push against. Times are whole-phase deadlines, not reset by each
+// byte that arrives.
 struct ServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 = any free port
-  size_t maxBodyBytes = 25u << 20;
-  size_t threads = 96;  // worker threads (= concurrent connections served)
-  std::chrono::seconds readTimeout{10};
-  std::chrono::seconds keepAlive{5};
-  size_t keepAliveMaxRequests = 1000;
+  size_t maxBodyBytes = 25u << 20;     // decoded request body (413 beyond)
+  size_t threads = 16;                 // handler threads: requests handled at the same time
+  size_t maxStreams = 64;        // streamed answers producing at once, a thread each (503 beyond)
+  size_t maxConnections = 4096;  // open connections in total (503 and closed beyond)
+  size_t maxConnectionsPerAddress = 256;  // open connections per remote IP address (same)
+  size_t maxRequestLineBytes = 8 * 1024;  // 414 beyond
+  size_t maxHeaderBytes = 32 * 1024;      // all header lines of a request (431 beyond)
+  size_t maxHeaderCount = 100;            // header fields of a request (431 beyond)
+  // Request bodies in memory, all connections together (being read or handled). A body is
+  // read only once its size (Content-Length; maxBodyBytes when chunked) is reserved out of
+  // this; until then its connection is not read and gets no 100 Continue (its body deadline
+  // runs). Reserved bodies always make progress. Taken as at least maxBodyBytes.
+  size_t maxBufferedBodyBytes = 256u << 20;
+  // From a request's first byte (a new connection: from accept) to the end of its head:
+  // 408 (a new connection that sent nothing is closed without an answer).
+  std::chrono::milliseconds headerTimeout{10'000};
+  std::chrono::milliseconds bodyTimeout{60'000};   // from the end of the head to the body's end
+  std::chrono::milliseconds keepAlive{5'000};      // idle between requests, then closed
+  std::chrono::milliseconds writeTimeout{30'000};  // an answer makes no progress: closed
+  size_t keepAliveMaxRequests = 1000;              // requests per connection
+  size_t streamBufferBytes = 256 * 1024;           // a stream's queued output before write() blocks
+  std::chrono::milliseconds stopGrace{10'000};     // stop() waits this long for answers in flight
 };
 
 class Server {
@@ -110,7 +136,7 @@ class Server {
   ServerOptions options_;
   Logger& log_;
   int port_ = 0;
-  std::thread thread_;
+  std::thread thread_;  // the event loop
 };
 
 // Splits "host:port" ("[::1]:80" for IPv6). Throws InputError.

@@ -1,2 +1,2 @@
-switchyard_test(tests_http SOURCES runner/http/curl_client_test.cc
+switchyard_test(tests_http SOURCES runner/http/curl_client_test.cc runner/http/server_test.cc
   LIBS runner_http PkgConfig::HTTPLIB)
