@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target (tests/fuzz/*_fuzz.cc) briefly (default 20 s each, at most 60):
 # a smoke test for CI and for a change to a parser. Builds the targets with clang in
-# ./build-fuzz (-DSWITCHYARD_FUZZ=ON) first. Seeds: tests/fuzz/seeds/<target> when it exists,
+# ./build-fuzz (-DSWITCHYARD_FUZZ=ON) first. Seeds: tests/fuzz/seeds/<name> (<name>_fuzz) when it exists,
 # else the test data the target reads (see seeds_of). Exits non-zero when a target crashes;
 # the input is kept under build-fuzz/artifacts/. Longer campaigns: tests/fuzz/README.md.
 #
@@ -16,7 +16,7 @@ if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/*_fuzz.cc; do targets+=("$(basename "$f" .cc)"); done
 fi
 seeds_of() {
-  if [ -d "tests/fuzz/seeds/$1" ]; then echo "tests/fuzz/seeds/$1"; return; fi
+  if [ -d "tests/fuzz/seeds/${1%_fuzz}" ]; then echo "tests/fuzz/seeds/${1%_fuzz}"; return; fi
   case $1 in
     parse_fuzz) echo tests/data/nix ;;
     webhook_fuzz) echo tests/data/webhooks ;;

@@ -23,6 +23,15 @@ set +e
 ctest -j2 --output-on-failure --no-label-summary "$@" 2>&1 | tee ctest.log
 rc=${PIPESTATUS[0]}
 set -e
+cd ..
+# A short run of every fuzz target (parsers of outside input) on the whole-suite run only.
+if [ $# -eq 0 ] && command -v clang++ >/dev/null; then
+  if ! scripts/fuzz-smoke.sh "${SWITCHYARD_FUZZ_SECONDS:-10}"; then
+    echo "fuzz smoke run failed" >&2
+    rc=1
+  fi
+fi
+cd build
 # the summary line last, so a reader (and CI) sees the verdict at the end
 grep -E '^[0-9]+% tests passed' ctest.log | tail -1 || echo "no tests ran"
 exit "$rc"

@@ -46,7 +46,7 @@ struct DaemonOptions {
   scheduler::PlanStage* planner = nullptr;
   scheduler::BuildStage* builder = nullptr;
   scheduler::DeployStage* deployer = nullptr;
-  size_t httpThreads = 96;
+  size_t httpThreads = 16;  // handler threads (connections are the event loop's, not these)
   int runWorkers = 3;
   std::chrono::milliseconds poll{500};
 };
