@@ -22,20 +22,12 @@
 #include "runner/os/process.h"
 #include "runner/plan/static_planner.h"
 
+#include "bench/bench_git.h"
+
 using namespace runner;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void runGit(const std::filesystem::path& dir, std::vector<std::string> args) {
-  os::PosixProcessRunner procs;
-  args.insert(args.begin(), {"-C", dir.string()});
-  auto r = procs.run({.program = "git", .args = args});
-  if (!r.ok()) {
-    std::fprintf(stderr, "git %s failed: %s\n", join(args, " ").c_str(), r.errTail.c_str());
-    std::exit(1);
-  }
-}
 
 double rssMiB() {
   std::ifstream f("/proc/self/statm");
@@ -57,9 +49,9 @@ int main(int argc, char** argv) {
   }
   os::TempDir dir("sy-plan-memory");
   auto root = dir.path();
-  runGit(root, {"init", "-q", "-b", "main"});
-  runGit(root, {"config", "user.name", "bench"});
-  runGit(root, {"config", "user.email", "bench@example.invalid"});
+  bench::git(root, {"init", "-q", "-b", "main"});
+  bench::git(root, {"config", "user.name", "bench"});
+  bench::git(root, {"config", "user.email", "bench@example.invalid"});
   std::string names;
   for (int h = 0; h < hosts; ++h) {
     std::string n = "h" + std::to_string(h);
@@ -86,10 +78,10 @@ int main(int argc, char** argv) {
                       R"({"lastModified":1,"narHash":"sha256-x","owner":"NixOS","repo":"nixpkgs",)"
                       R"("rev":"n1","type":"github"},"original":{"owner":"NixOS","repo":)"
                       R"("nixpkgs","type":"github"}}},"root":"root","version":7})");
-  runGit(root, {"add", "-A"});
-  runGit(root, {"commit", "-q", "-m", "initial"});
+  bench::git(root, {"add", "-A"});
+  bench::git(root, {"commit", "-q", "-m", "initial"});
   os::writeFileAtomic(root / "hosts/h0.nix", "{ ... }: { imports = [ ../modules/common.nix ]; }\n");
-  runGit(root, {"commit", "-q", "-am", "change"});
+  bench::git(root, {"commit", "-q", "-am", "change"});
   auto repo = git::Repository::open(root);
   std::string from = repo->resolveCommit("HEAD~1"), to = repo->resolveCommit("HEAD");
 

@@ -25,20 +25,12 @@
 #include "runner/os/process.h"
 #include "runner/plan/static_planner.h"
 
+#include "bench/bench_git.h"
+
 using namespace runner;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void git(const std::filesystem::path& dir, std::vector<std::string> args) {
-  os::PosixProcessRunner procs;
-  args.insert(args.begin(), {"-C", dir.string()});
-  auto r = procs.run({.program = "git", .args = args});
-  if (!r.ok()) {
-    std::fprintf(stderr, "git %s failed: %s\n", join(args, " ").c_str(), r.errTail.c_str());
-    std::exit(1);
-  }
-}
 
 std::string lock(const std::string& nixpkgsRev) {
   return R"({"nodes":{"root":{"inputs":{"nixpkgs":"nixpkgs","home-manager":"home-manager"}},)"
@@ -81,9 +73,9 @@ void write(const std::filesystem::path& root, const std::string& rel, const std:
 void generate(Repo& repo, int hosts, int modules) {
   auto root = repo.dir.path();
   repo.hosts = hosts;
-  git(root, {"init", "-q", "-b", "main"});
-  git(root, {"config", "user.name", "bench"});
-  git(root, {"config", "user.email", "bench@example.invalid"});
+  bench::git(root, {"init", "-q", "-b", "main"});
+  bench::git(root, {"config", "user.name", "bench"});
+  bench::git(root, {"config", "user.email", "bench@example.invalid"});
   const int roles = 10;
   // modules: common tree + one tree per role; each tree: default.nix -> K groups -> leaves
   int perTree = modules / (roles + 1);
@@ -130,18 +122,18 @@ void generate(Repo& repo, int hosts, int modules) {
             "nixpkgs.legacyPackages.x86_64-linux.hello;\n"
             "  };\n}\n");
   write(root, "flake.lock", lock("n1"));
-  git(root, {"add", "-A"});
-  git(root, {"commit", "-q", "-m", "initial"});
+  bench::git(root, {"add", "-A"});
+  bench::git(root, {"commit", "-q", "-m", "initial"});
   auto r = git::Repository::open(root);
   repo.base = r->resolveCommit("HEAD");
 }
 
 std::string commitChange(Repo& repo, const std::string& path, const std::string& text) {
-  git(repo.dir.path(), {"checkout", "-q", "--detach", repo.base});
+  bench::git(repo.dir.path(), {"checkout", "-q", "--detach", repo.base});
   write(repo.dir.path(), path, text);
-  git(repo.dir.path(), {"commit", "-q", "-am", "change"});
+  bench::git(repo.dir.path(), {"commit", "-q", "-am", "change"});
   // mirrors fetched by libgit2 hold packs, not loose objects
-  git(repo.dir.path(), {"repack", "-adq"});
+  bench::git(repo.dir.path(), {"repack", "-adq"});
   return git::Repository::open(repo.dir.path())->resolveCommit("HEAD");
 }
 

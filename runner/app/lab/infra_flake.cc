@@ -354,6 +354,20 @@ std::string InfraFlake::commitFiles(const std::map<std::string, std::optional<st
   return git_.commitAll(message);
 }
 
+std::string InfraFlake::addComputedHost(const std::string& alias, const std::string& of) {
+  std::string flake = os::readFile(path() / "flake.nix");
+  const std::string from = "nixosConfigurations = forAllHosts (host: ";
+  auto pos = flake.find(from);
+  auto end = pos == std::string::npos ? pos : flake.find("});\n", pos);
+  if (end == std::string::npos)
+    throw InputError("addComputedHost: the lab flake has no forAllHosts nixosConfigurations");
+  flake.replace(end, 4, "}));\n");
+  flake.replace(pos, from.size(),
+                "nixosConfigurations = (x: x // { ${builtins.head (builtins.fromJSON ''[\"" +
+                    alias + "\"]'')} = x." + of + "; }) (forAllHosts (host: ");
+  return commitFiles({{"flake.nix", flake}}, "a computed host name");
+}
+
 std::string InfraFlake::setModuleText(const std::string& module, const std::string& nixText) {
   moduleTexts_[module] = nixText;
   writeModule(module);

@@ -115,6 +115,10 @@ class InfraFlake {
   // - free-form: writes (or, for nullopt, deletes) files relative to the root and commits
   std::string commitFiles(const std::map<std::string, std::optional<std::string>>& files,
                           const std::string& message);
+  // - adds host `alias` (a copy of host `of`) under a name only evaluation can compute
+  //   (`${builtins.head (builtins.fromJSON …)}`): static discovery then cannot list it.
+  //   GenAttrs wiring only.
+  std::string addComputedHost(const std::string& alias, const std::string& of);
   // - replaces a shared module's text (the module then no longer follows changeModule())
   std::string setModuleText(const std::string& module, const std::string& nixText);
 

@@ -404,7 +404,7 @@ TEST_CASE("a chunked body over the limit is refused at the limit, memory bounded
   CHECK(peak - before < 48 * 1024);  // KiB: the body was not buffered past the limit
 }
 
-TEST_CASE("Content-Length over the limit is 413 before the body; Expect: 100-continue",
+TEST_CASE("Content-Length over the limit is 413 before the body, Expect: 100-continue",
           "[unit][http]") {
   ServerOptions o;
   o.maxBodyBytes = 1000;
@@ -524,7 +524,7 @@ TEST_CASE("connections over the per-address and total limits get 503", "[unit][h
   CHECK(timeHealthz(t.port) < 1000ms);
 }
 
-TEST_CASE("a streamed answer arrives chunked; a slow reader holds back its producer",
+TEST_CASE("a streamed answer arrives chunked, a slow reader holds back its producer",
           "[unit][http]") {
   ServerOptions o;
   o.streamBufferBytes = 128 * 1024;
