@@ -251,12 +251,18 @@ class Evaluator {
     std::vector<ThunkPtr> flake;               // `flake = …`
     std::vector<ThunkPtr> clan;                // `clan = …` (clan-core's flake module)
     std::vector<ThunkPtr> liteConfig;          // `lite-config = …` (yelite/lite-config)
+    std::vector<ThunkPtr> perSystem;           // `perSystem = …`
+    std::vector<ThunkPtr> systems;             // `systems = […]`
     std::vector<std::string> externalModules;  // flake modules imported from inputs
     std::set<std::string> otherOptions;        // top-level options set we do not model
   };
   void collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
                                FlakePartsCollected& out, int depth);
   ValuePtr liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs);
+  // flake-parts: what the perSystem modules define for one system (packages, checks, …).
+  ValuePtr perSystemOutputs(const std::vector<ThunkPtr>& modules, const ValuePtr& system);
+  // flake-parts: the transposed outputs (packages.<system>.<name>, …) of the perSystem modules.
+  ValuePtr perSystemCategories(const FlakePartsCollected& c);
   ValuePtr clan(const ThunkPtr& args);
   bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
   ValuePtr adiosFlake(const ThunkPtr& args);

@@ -54,8 +54,6 @@ bool knownUnsound(Shape shape) { return shape == Shape::Inventory; }
 std::optional<std::string> knownBug(Shape shape, const std::string& kind) {
   if (shape == Shape::Inventory)
     return "hosts from builtins.fromJSON (builtins.readFile ./inventory.json): static finds none";
-  if (shape == Shape::FlakeParts && kind == "self-package")
-    return "flake-parts perSystem packages reached through self.packages are not followed";
   return std::nullopt;
 }
 
@@ -317,16 +315,13 @@ TEST_CASE("differential: hosts from a JSON inventory (known violation: static fi
   CHECK(t.violations.empty());
 }
 
-// Known soundness violation (found by this test): in a flake-parts flake, a host module using
+// Found by this test (fixed): in a flake-parts flake, a host module using
 // `self.packages.x86_64-linux.lab-cli` where `perSystem = { system, ... }: { packages.lab-cli =
-// ….callPackage ./pkgs/lab-cli.nix { }; }`: an edit of pkgs/lab-cli.nix affects no host in the
-// static plan (no reason, no warning) while Nix sees every host importing the module change.
-// Reproduce with this case, or SWITCHYARD_DIFF_SHAPE=flake-parts bench/plan_differential.sh
-// (edits of kind self-package).
-TEST_CASE(
-    "differential: flake-parts perSystem package used through self.packages (known "
-    "violation)",
-    "[integration][nix][plan][differential][!mayfail]") {
+// ….callPackage ./pkgs/lab-cli.nix { }; }`: an edit of pkgs/lab-cli.nix affected no host in the
+// static plan (no reason, no warning) while Nix saw every host importing the module change.
+// The evaluator now transposes perSystem outputs into self.packages.<system>.
+TEST_CASE("differential: flake-parts perSystem package used through self.packages",
+          "[integration][nix][plan][differential]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
     WARN(kSkipped);

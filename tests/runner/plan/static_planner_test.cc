@@ -953,3 +953,45 @@ let root = ../..; in stdenv.mkDerivation { name = "whole"; src = root; })nix";
         std::vector<std::string>{"a", "b"});
   CHECK(affected(s.planChange({{"extra.txt", "y\n"}})) == std::vector<std::string>{"a", "b"});
 }
+
+TEST_CASE("flake-parts perSystem packages reached through self.packages", "[unit][plan]") {
+  // Found by the differential test: `self.packages.<system>.x` where x comes from perSystem
+  // was a missing attribute, so the package's file reached no host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.flake-parts.url = "github:hercules-ci/flake-parts";
+  outputs = inputs@{ self, flake-parts, nixpkgs, ... }: flake-parts.lib.mkFlake { inherit inputs; } {
+    systems = [ "x86_64-linux" ];
+    imports = [ ./parts/tools.nix ];
+    perSystem = { system, ... }: {
+      packages.cli = inputs.nixpkgs.legacyPackages.${system}.callPackage ./pkgs/cli.nix { };
+    };
+    flake.nixosConfigurations = {
+      a = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./a.nix ]; };
+      b = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./b.nix ]; };
+      c = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./c.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["parts/tools.nix"] = R"nix({ ... }: {
+  perSystem = { pkgs, ... }: { packages.tool = pkgs.callPackage ../pkgs/tool.nix { }; };
+})nix";
+  f["a.nix"] =
+      "{ self, ... }: { environment.systemPackages = [ self.packages.x86_64-linux.cli ]; }\n";
+  f["b.nix"] =
+      "{ self, pkgs, ... }: { environment.systemPackages = [ "
+      "self.packages.${pkgs.system}.tool ]; }\n";
+  f["c.nix"] = "{ ... }: { }\n";
+  f["pkgs/cli.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"cli\"; }\n";
+  f["pkgs/tool.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"tool\"; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"pkgs/cli.nix",
+                                "{ stdenv }: stdenv.mkDerivation { name = "
+                                "\"cli-2\"; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});  // b: self.packages.${unknown} may be any
+  CHECK(affected(s.planChange({{"pkgs/tool.nix",
+                                "{ stdenv }: stdenv.mkDerivation { name = "
+                                "\"tool-2\"; }\n"}})) == std::vector<std::string>{"b"});
+}
