@@ -4,6 +4,8 @@
 #include <cctype>
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/plan/ast_walk.h"
@@ -1185,6 +1187,42 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   return unknown("call of " + fn->input + "." + join(path, "."), c);
 }
 
+ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      auto v = make(VKind::Attrs);
+      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from));
+      return v;
+    }
+    case nlohmann::json::value_t::array: {
+      auto v = make(VKind::List);
+      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from)));
+      return v;
+    }
+    case nlohmann::json::value_t::string: {
+      auto v = make(VKind::String);
+      v->text = j.get<std::string>();
+      v->carried = from;
+      return v;
+    }
+    case nlohmann::json::value_t::boolean: {
+      auto v = make(VKind::Bool);
+      v->b = j.get<bool>();
+      return v;
+    }
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: {
+      auto v = make(VKind::Int);
+      v->i = j.get<int64_t>();
+      return v;
+    }
+    case nlohmann::json::value_t::null:
+      return make(VKind::Null);
+    default:
+      return unknown("a JSON number", from);
+  }
+}
+
 ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
                                 const Expr* site, const EnvPtr& env) {
   auto F = [&](size_t i) { return force(args.at(i)); };
@@ -1421,11 +1459,25 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (p->path && p->path->exact) {
       auto blob = tree_.read(p->path->path);
       recordExternal("readFile:" + p->path->path + "=" + (blob ? blob->oid : "-"));
+      if (blob) out->fileText = std::make_shared<const std::string>(blob->content);
     } else {
       out->carried.dynamic.push_back(locate(site, env) +
                                      ": readFile of a path the planner cannot determine");
     }
     return out;
+  }
+  if (name == "fromJSON") {
+    // JSON the planner can read (a repository file: an inventory of hosts): its values, each
+    // string carrying what the text came from
+    ValuePtr sv = F(0);
+    const std::string* textp = sv->text ? &*sv->text : sv->fileText.get();
+    if (sv->kind == VKind::String && textp) {
+      auto j = nlohmann::json::parse(*textp, nullptr, false);
+      if (!j.is_discarded()) return fromJson(j, sv->carried);
+    }
+    Carried c = sv->carried;
+    c.merge(carriedOfArgs());
+    return unknown("fromJSON of text the planner cannot read", c);
   }
   if (name == "pathExists") {
     ValuePtr p = F(0);

@@ -23,6 +23,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "runner/nix/ast.h"
 #include "runner/plan/source_tree.h"
 
@@ -97,6 +99,9 @@ struct Value {
   std::optional<std::string> text;
   std::optional<PathRef> path;  // Path values always have it (unless outside the repo)
   std::string strPrefix;        // String with unknown text: the known text before/after it
+  // String from readFile: the file's content, for fromJSON (`text` stays unknown: the
+  // planner does not compute with file contents otherwise)
+  std::shared_ptr<const std::string> fileText;
   std::string strSuffix;
   bool outsideRepo = false;   // absolute, ~, <search> paths
   bool selfRevision = false;  // derived from self.rev and friends
@@ -239,6 +244,7 @@ class Evaluator {
                       const std::string& baseDir);
   ValuePtr lookupVar(const nix::ExprVar& v, const EnvPtr& env);
   ValuePtr globalVar(const std::string& name);
+  ValuePtr fromJson(const nlohmann::json& j, const Carried& from);
   ValuePtr callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
                        const nix::Expr* site, const EnvPtr& env);
   ValuePtr callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,

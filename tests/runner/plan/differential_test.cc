@@ -46,16 +46,12 @@ constexpr const char* kSkipped =
     "SKIPPED: SWITCHYARD_NIX_LIBS is not set to a directory with nixpkgs-lib/ and flake-parts/";
 
 // Shapes static planning is known to get wrong in every edit (the [!mayfail] cases below show
-// them without failing CI).
-bool knownUnsound(Shape shape) { return shape == Shape::Inventory; }
+// them without failing CI). None now.
+bool knownUnsound(Shape) { return false; }
 
 // Soundness bugs this test found and the planner does not fix yet, in words: a miss in one of
 // these is listed as KNOWN, not as a violation. Each has a [!mayfail] case of its own.
-std::optional<std::string> knownBug(Shape shape, const std::string& kind) {
-  if (shape == Shape::Inventory)
-    return "hosts from builtins.fromJSON (builtins.readFile ./inventory.json): static finds none";
-  return std::nullopt;
-}
+std::optional<std::string> knownBug(Shape shape, const std::string& kind) { return std::nullopt; }
 
 class MemoryDrvCache final : public DrvPathCache {
  public:
@@ -294,15 +290,13 @@ TEST_CASE("differential: every edit kind, on shapes in turn",
     if (!knownUnsound(shape)) kindsOnShape(*libs, shape, 11, 3, i++ % 3);
 }
 
-// Known soundness violation (found by this test): hosts listed in a JSON file,
+// Found by this test (fixed): hosts listed in a JSON file,
 //   nixosConfigurations = let inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
 //                         in lib.mapAttrs (h: info: lib.nixosSystem { ... }) inventory;
-// Static discovery finds no hosts ("nixosConfigurations could not be evaluated: mapAttrs of an
-// unknown set") and the plan comes back empty with only that warning, so every edit that
-// changes a host is missed (issue 12, "A plan never silently shrinks"). Reproduce:
+// Static discovery found no hosts ("mapAttrs of an unknown set"). The evaluator now reads the
+// file and models fromJSON; the file is part of every host's definition. Reproduce:
 //   SWITCHYARD_DIFF_SHAPE=inventory bench/plan_differential.sh 6 11
-TEST_CASE("differential: hosts from a JSON inventory (known violation: static finds none)",
-          "[integration][nix][plan][differential][!mayfail]") {
+TEST_CASE("differential: hosts from a JSON inventory", "[integration][nix][plan][differential]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
     WARN(kSkipped);

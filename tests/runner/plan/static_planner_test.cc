@@ -695,10 +695,8 @@ TEST_CASE("hosts only the old commit names, while the new set is partly unknown,
   Scenario s(twoHostFiles());
   // db's name now comes from a file the planner cannot read: it is not "removed".
   Plan p = s.planChange({{"flake.nix", replaced(kTwoHostFlake, "nixosConfigurations = ",
-                                                "nixosConfigurations = { ${builtins.head "
-                                                "(builtins.fromJSON (builtins.readFile "
-                                                "./names.json))} = self.x; } // ")},
-                         {"names.json", "[\"db\"]"}});
+                                                "nixosConfigurations = { ${builtins.readFile "
+                                                "/etc/db-name} = self.x; } // ")}});
   const HostPlan* db = p.host("db");
   REQUIRE(db);
   CHECK(db->affected);
@@ -994,4 +992,53 @@ TEST_CASE("flake-parts perSystem packages reached through self.packages", "[unit
   CHECK(affected(s.planChange({{"pkgs/tool.nix",
                                 "{ stdenv }: stdenv.mkDerivation { name = "
                                 "\"tool-2\"; }\n"}})) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("hosts from builtins.fromJSON of an inventory file", "[unit][plan]") {
+  // Found by the differential test: static discovery found no host in
+  // `lib.mapAttrs (…) (builtins.fromJSON (builtins.readFile ./inventory.json))`.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: let lib = nixpkgs.lib; in {
+    nixosConfigurations =
+      let inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
+      in lib.mapAttrs (h: info: lib.nixosSystem {
+        modules = [ ./hosts/${h}.nix { environment.etc."role".text = info.role; } ];
+      }) inventory;
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["inventory.json"] = R"({ "a": { "role": "web" }, "b": { "role": "db" } })";
+  f["hosts/a.nix"] = "{ ... }: { }\n";
+  f["hosts/b.nix"] = "{ ... }: { }\n";
+  f["hosts/c.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  {
+    Plan p = s.planChange({{"hosts/a.nix", "{ ... }: { x = 1; }\n"}});
+    CHECK(p.discoveryError.empty());
+    CHECK(affected(p) == std::vector<std::string>{"a"});
+  }
+  // a host's entry changes: that host at least (every host reads the file)
+  {
+    Plan p = s.planChange(
+        {{"inventory.json", R"({ "a": { "role": "web" }, "b": { "role": "cache" } })"}});
+    auto a = affected(p);
+    CHECK(std::find(a.begin(), a.end(), "b") != a.end());
+  }
+  // a host is added
+  {
+    Plan p = s.planChange({{"inventory.json",
+                            R"({ "a": { "role": "web" }, "b": { "role": "db" },
+                                 "c": { "role": "db" } })"}});
+    auto a = affected(p);
+    CHECK(std::find(a.begin(), a.end(), "c") != a.end());
+    REQUIRE(p.host("c"));
+    CHECK(p.host("c")->reasons.front().kind == ReasonKind::NewHost);
+  }
+  // JSON that does not parse: the old hosts are dynamic, not removed
+  {
+    Plan p = s.planChange({{"inventory.json", "{ \"a\": "}});
+    CHECK(affected(p) == std::vector<std::string>{"a", "b"});
+  }
 }
