@@ -51,7 +51,7 @@ bool knownUnsound(Shape) { return false; }
 
 // Soundness bugs this test found and the planner does not fix yet, in words: a miss in one of
 // these is listed as KNOWN, not as a violation. Each has a [!mayfail] case of its own.
-std::optional<std::string> knownBug(Shape shape, const std::string& kind) { return std::nullopt; }
+std::optional<std::string> knownBug(Shape, const std::string&) { return std::nullopt; }
 
 class MemoryDrvCache final : public DrvPathCache {
  public:

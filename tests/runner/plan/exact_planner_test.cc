@@ -336,8 +336,8 @@ TEST_CASE("auto: static discovery that is incomplete asks Nix about every host",
   auto pos = flake.find(from);
   REQUIRE(pos != std::string::npos);
   flake.replace(pos, from.size(),
-                "nixosConfigurations = (x: x // { ${builtins.head (builtins.fromJSON "
-                "''[\"host03\"]'')} = x.host01; }) (forAllHosts (host: ");
+                "nixosConfigurations = (x: x // { ${(builtins.fromTOML "
+                "''n = \"host03\"'').n} = x.host01; }) (forAllHosts (host: ");
   auto end = flake.find("});\n", pos);
   REQUIRE(end != std::string::npos);
   flake.replace(end, 4, "}));\n");
