@@ -4,6 +4,8 @@
 #include <cctype>
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/plan/ast_walk.h"
@@ -926,6 +928,8 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
             if (s->orDefault) touchDeep(*s->orDefault);
             Carried c = cur->carried;
             if (cur->kind == VKind::Input) c.inputs.insert(cur->input);
+            // any of the set's attributes (`self.packages.${pkgs.system}.x`)
+            if (cur->kind == VKind::Attrs) c.merge(valueCarried(cur));
             return unknown("attribute with a computed name", c);
           }
           name = *n->text;
@@ -1183,6 +1187,42 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   return unknown("call of " + fn->input + "." + join(path, "."), c);
 }
 
+ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      auto v = make(VKind::Attrs);
+      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from));
+      return v;
+    }
+    case nlohmann::json::value_t::array: {
+      auto v = make(VKind::List);
+      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from)));
+      return v;
+    }
+    case nlohmann::json::value_t::string: {
+      auto v = make(VKind::String);
+      v->text = j.get<std::string>();
+      v->carried = from;
+      return v;
+    }
+    case nlohmann::json::value_t::boolean: {
+      auto v = make(VKind::Bool);
+      v->b = j.get<bool>();
+      return v;
+    }
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned: {
+      auto v = make(VKind::Int);
+      v->i = j.get<int64_t>();
+      return v;
+    }
+    case nlohmann::json::value_t::null:
+      return make(VKind::Null);
+    default:
+      return unknown("a JSON number", from);
+  }
+}
+
 ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
                                 const Expr* site, const EnvPtr& env) {
   auto F = [&](size_t i) { return force(args.at(i)); };
@@ -1419,11 +1459,25 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (p->path && p->path->exact) {
       auto blob = tree_.read(p->path->path);
       recordExternal("readFile:" + p->path->path + "=" + (blob ? blob->oid : "-"));
+      if (blob) out->fileText = std::make_shared<const std::string>(blob->content);
     } else {
       out->carried.dynamic.push_back(locate(site, env) +
                                      ": readFile of a path the planner cannot determine");
     }
     return out;
+  }
+  if (name == "fromJSON") {
+    // JSON the planner can read (a repository file: an inventory of hosts): its values, each
+    // string carrying what the text came from
+    ValuePtr sv = F(0);
+    const std::string* textp = sv->text ? &*sv->text : sv->fileText.get();
+    if (sv->kind == VKind::String && textp) {
+      auto j = nlohmann::json::parse(*textp, nullptr, false);
+      if (!j.is_discarded()) return fromJson(j, sv->carried);
+    }
+    Carried c = sv->carried;
+    c.merge(carriedOfArgs());
+    return unknown("fromJSON of text the planner cannot read", c);
   }
   if (name == "pathExists") {
     ValuePtr p = F(0);
@@ -1765,6 +1819,8 @@ void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& 
       if (ThunkPtr f = select(module, "flake")) out.flake.push_back(f);
       if (ThunkPtr c = select(module, "clan")) out.clan.push_back(c);
       if (ThunkPtr l = select(module, "lite-config")) out.liteConfig.push_back(l);
+      if (ThunkPtr p = select(module, "perSystem")) out.perSystem.push_back(p);
+      if (ThunkPtr s = select(module, "systems")) out.systems.push_back(s);
       if (ThunkPtr c = select(module, "config")) {  // { options = …; config = { flake = …; }; }
         ValuePtr cv = force(c);
         if (cv->kind == VKind::Attrs) collectFlakePartsModule(cv, moduleArgs, out, depth + 1);
@@ -1863,7 +1919,10 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
 
   FlakePartsCollected c;
   collectFlakePartsModule(force(module), moduleArgs, c, 0);
-  ValuePtr merged = mergeAttrs(c.flake);
+  std::vector<ThunkPtr> flakeParts = c.flake;
+  // `self.packages.<system>.x` of a perSystem package: the outputs flake-parts transposes
+  if (!c.perSystem.empty()) flakeParts.insert(flakeParts.begin(), ready(perSystemCategories(c)));
+  ValuePtr merged = mergeAttrs(flakeParts);
   std::vector<ThunkPtr> hostSets;
   if (!c.clan.empty()) {
     ValuePtr clanResult = clan(ready(mergeAttrs(c.clan)));
@@ -1887,6 +1946,109 @@ ValuePtr Evaluator::flakeParts(const ThunkPtr& args, const ThunkPtr& module) {
   *out = *merged;
   if (ThunkPtr own = select(merged, "nixosConfigurations")) hostSets.push_back(own);
   out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
+  return out;
+}
+
+ValuePtr Evaluator::perSystemOutputs(const std::vector<ThunkPtr>& modules, const ValuePtr& system) {
+  auto args = make(VKind::Attrs);
+  *args = *systemArgs();
+  args->attrs["system"] = ready(system);
+  // `config` and `self'` are these same outputs (filled in below; forced early, unknown)
+  ThunkPtr own = newThunk();
+  own->compute = [] { return unknown("perSystem config read while it is being defined"); };
+  args->attrs["config"] = own;
+  args->attrs["self'"] = own;
+  ThunkPtr argsT = ready(args);
+  std::vector<ThunkPtr> parts;
+  static const std::set<std::string> kNotOutputs = {"imports", "options", "config",         "_file",
+                                                    "key",     "_class",  "disabledModules"};
+  std::function<void(ValuePtr, int)> collect = [&](ValuePtr m, int depth) {
+    if (depth > 20) {
+      parts.push_back(ready(unknown("perSystem modules nested too deeply")));
+      return;
+    }
+    if ((m->kind == VKind::Path || m->kind == VKind::String) && m->path && m->path->exact)
+      m = force(importFile(m->path->path));
+    if (m->kind == VKind::Lambda) m = apply(m, argsT, nullptr, nullptr);
+    if (m->kind == VKind::List) {
+      for (const auto& el : m->elems) collect(force(el), depth + 1);
+      if (m->open) parts.push_back(ready(unknown("a perSystem imports list not fully known")));
+      return;
+    }
+    if (m->kind != VKind::Attrs) {
+      // every per-system output may come from it: selecting one is dynamic (mergeAttrs)
+      parts.push_back(ready(m));
+      return;
+    }
+    auto outputs = make(VKind::Attrs);
+    inheritOpen(*outputs, *m);
+    for (const auto& [k, t] : m->attrs)
+      if (!kNotOutputs.count(k)) outputs->attrs[k] = t;
+    parts.push_back(ready(outputs));
+    if (ThunkPtr cfg = select(m, "config")) collect(force(cfg), depth + 1);
+    if (ThunkPtr i = select(m, "imports")) collect(force(i), depth + 1);
+  };
+  for (const auto& t : modules) collect(force(t), 0);
+  ValuePtr out = mergeAttrs(parts);
+  if (!own->value) {
+    own->compute = nullptr;
+    own->value = out;
+  }
+  return out;
+}
+
+ValuePtr Evaluator::perSystemCategories(const FlakePartsCollected& c) {
+  // The systems: a list option, its definitions concatenate.
+  std::optional<std::vector<std::string>> systems = std::vector<std::string>{};
+  for (const auto& t : c.systems) {
+    auto s = knownStrings(force(t));
+    if (!s) {
+      systems.reset();
+      break;
+    }
+    systems->insert(systems->end(), s->begin(), s->end());
+  }
+  if (c.systems.empty()) systems.reset();
+  std::vector<ThunkPtr> modules = c.perSystem;
+  // One evaluation per system, on demand (a host that never reads self.packages forces none).
+  auto bySystem = std::make_shared<std::map<std::string, ThunkPtr>>();
+  auto forSystem = [this, modules, bySystem](const std::optional<std::string>& sys) {
+    std::string key = sys ? *sys : std::string("<unknown>");
+    auto it = bySystem->find(key);
+    if (it != bySystem->end()) return it->second;
+    auto t = newThunk();
+    t->compute = [this, modules, sys] {
+      return perSystemOutputs(modules, sys ? str(*sys) : unknown("the system"));
+    };
+    return (*bySystem)[key] = t;
+  };
+  auto out = make(VKind::Attrs);
+  // flake-parts' own transposed options; other transpositions come from modules
+  for (const char* category :
+       {"packages", "legacyPackages", "checks", "devShells", "apps", "formatter"}) {
+    std::string cat = category;
+    auto t = newThunk();
+    t->compute = [this, cat, systems, forSystem] {
+      auto perSys = make(VKind::Attrs);
+      auto one = [this, cat, forSystem](const std::optional<std::string>& sys) {
+        auto x = newThunk();
+        x->compute = [this, cat, forSystem, sys] {
+          ThunkPtr outputs = forSystem(sys);
+          ThunkPtr v = select(force(outputs), cat);
+          return v ? force(v) : make(VKind::Attrs);
+        };
+        return x;
+      };
+      if (systems) {
+        for (const auto& s : *systems) perSys->attrs[s] = one(s);
+      } else {
+        perSys->open = true;
+        perSys->unknownEntries.push_back(one(std::nullopt));
+      }
+      return ValuePtr(perSys);
+    };
+    out->attrs[cat] = t;
+  }
   return out;
 }
 

@@ -23,6 +23,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "runner/nix/ast.h"
 #include "runner/plan/source_tree.h"
 
@@ -97,6 +99,9 @@ struct Value {
   std::optional<std::string> text;
   std::optional<PathRef> path;  // Path values always have it (unless outside the repo)
   std::string strPrefix;        // String with unknown text: the known text before/after it
+  // String from readFile: the file's content, for fromJSON (`text` stays unknown: the
+  // planner does not compute with file contents otherwise)
+  std::shared_ptr<const std::string> fileText;
   std::string strSuffix;
   bool outsideRepo = false;   // absolute, ~, <search> paths
   bool selfRevision = false;  // derived from self.rev and friends
@@ -239,6 +244,7 @@ class Evaluator {
                       const std::string& baseDir);
   ValuePtr lookupVar(const nix::ExprVar& v, const EnvPtr& env);
   ValuePtr globalVar(const std::string& name);
+  ValuePtr fromJson(const nlohmann::json& j, const Carried& from);
   ValuePtr callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
                        const nix::Expr* site, const EnvPtr& env);
   ValuePtr callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,
@@ -251,12 +257,18 @@ class Evaluator {
     std::vector<ThunkPtr> flake;               // `flake = …`
     std::vector<ThunkPtr> clan;                // `clan = …` (clan-core's flake module)
     std::vector<ThunkPtr> liteConfig;          // `lite-config = …` (yelite/lite-config)
+    std::vector<ThunkPtr> perSystem;           // `perSystem = …`
+    std::vector<ThunkPtr> systems;             // `systems = […]`
     std::vector<std::string> externalModules;  // flake modules imported from inputs
     std::set<std::string> otherOptions;        // top-level options set we do not model
   };
   void collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
                                FlakePartsCollected& out, int depth);
   ValuePtr liteConfig(const std::vector<ThunkPtr>& parts, const ThunkPtr& moduleArgs);
+  // flake-parts: what the perSystem modules define for one system (packages, checks, …).
+  ValuePtr perSystemOutputs(const std::vector<ThunkPtr>& modules, const ValuePtr& system);
+  // flake-parts: the transposed outputs (packages.<system>.<name>, …) of the perSystem modules.
+  ValuePtr perSystemCategories(const FlakePartsCollected& c);
   ValuePtr clan(const ThunkPtr& args);
   bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
   ValuePtr adiosFlake(const ThunkPtr& args);

@@ -93,6 +93,12 @@ std::string fingerprint(const HostDeps& deps, Evaluator& ev) {
   return out;
 }
 
+// True when flake-level code read `path` with readFile (an inventory.json of hosts).
+bool readsFile(const Trace& t, const std::string& path) {
+  auto it = t.externals.lower_bound("readFile:" + path + "=");
+  return it != t.externals.end() && it->rfind("readFile:" + path + "=", 0) == 0;
+}
+
 struct Side {
   Side(git::Repository& repo, const std::string& sha, ParseCache& cache) : tree(repo, sha, cache) {}
   SourceTree tree;
@@ -232,7 +238,8 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
     std::set<std::string> flakeLevelChanged;
     for (const auto& p : changedPaths) {
       if (p == "flake.nix" || deps.trace.externals.count("import:" + p) ||
-          to.hostSet.externals.count("import:" + p))
+          to.hostSet.externals.count("import:" + p) || readsFile(deps.trace, p) ||
+          readsFile(to.hostSet, p))
         flakeLevelChanged.insert(p);
     }
     if (!flakeLevelChanged.empty() && oldDef) {

@@ -363,8 +363,8 @@ std::string InfraFlake::addComputedHost(const std::string& alias, const std::str
     throw InputError("addComputedHost: the lab flake has no forAllHosts nixosConfigurations");
   flake.replace(end, 4, "}));\n");
   flake.replace(pos, from.size(),
-                "nixosConfigurations = (x: x // { ${builtins.head (builtins.fromJSON ''[\"" +
-                    alias + "\"]'')} = x." + of + "; }) (forAllHosts (host: ");
+                "nixosConfigurations = (x: x // { ${(builtins.fromTOML ''n = \"" + alias +
+                    "\"'').n} = x." + of + "; }) (forAllHosts (host: ");
   return commitFiles({{"flake.nix", flake}}, "a computed host name");
 }
 

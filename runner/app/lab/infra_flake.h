@@ -116,7 +116,8 @@ class InfraFlake {
   std::string commitFiles(const std::map<std::string, std::optional<std::string>>& files,
                           const std::string& message);
   // - adds host `alias` (a copy of host `of`) under a name only evaluation can compute
-  //   (`${builtins.head (builtins.fromJSON …)}`): static discovery then cannot list it.
+  //   (`${(builtins.fromTOML …).n}`, which static planning does not model): static
+  //   discovery then cannot list it.
   //   GenAttrs wiring only.
   std::string addComputedHost(const std::string& alias, const std::string& of);
   // - replaces a shared module's text (the module then no longer follows changeModule())

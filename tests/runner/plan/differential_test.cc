@@ -46,18 +46,12 @@ constexpr const char* kSkipped =
     "SKIPPED: SWITCHYARD_NIX_LIBS is not set to a directory with nixpkgs-lib/ and flake-parts/";
 
 // Shapes static planning is known to get wrong in every edit (the [!mayfail] cases below show
-// them without failing CI).
-bool knownUnsound(Shape shape) { return shape == Shape::Inventory; }
+// them without failing CI). None now.
+bool knownUnsound(Shape) { return false; }
 
 // Soundness bugs this test found and the planner does not fix yet, in words: a miss in one of
 // these is listed as KNOWN, not as a violation. Each has a [!mayfail] case of its own.
-std::optional<std::string> knownBug(Shape shape, const std::string& kind) {
-  if (shape == Shape::Inventory)
-    return "hosts from builtins.fromJSON (builtins.readFile ./inventory.json): static finds none";
-  if (shape == Shape::FlakeParts && kind == "self-package")
-    return "flake-parts perSystem packages reached through self.packages are not followed";
-  return std::nullopt;
-}
+std::optional<std::string> knownBug(Shape, const std::string&) { return std::nullopt; }
 
 class MemoryDrvCache final : public DrvPathCache {
  public:
@@ -296,15 +290,13 @@ TEST_CASE("differential: every edit kind, on shapes in turn",
     if (!knownUnsound(shape)) kindsOnShape(*libs, shape, 11, 3, i++ % 3);
 }
 
-// Known soundness violation (found by this test): hosts listed in a JSON file,
+// Found by this test (fixed): hosts listed in a JSON file,
 //   nixosConfigurations = let inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
 //                         in lib.mapAttrs (h: info: lib.nixosSystem { ... }) inventory;
-// Static discovery finds no hosts ("nixosConfigurations could not be evaluated: mapAttrs of an
-// unknown set") and the plan comes back empty with only that warning, so every edit that
-// changes a host is missed (issue 12, "A plan never silently shrinks"). Reproduce:
+// Static discovery found no hosts ("mapAttrs of an unknown set"). The evaluator now reads the
+// file and models fromJSON; the file is part of every host's definition. Reproduce:
 //   SWITCHYARD_DIFF_SHAPE=inventory bench/plan_differential.sh 6 11
-TEST_CASE("differential: hosts from a JSON inventory (known violation: static finds none)",
-          "[integration][nix][plan][differential][!mayfail]") {
+TEST_CASE("differential: hosts from a JSON inventory", "[integration][nix][plan][differential]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
     WARN(kSkipped);
@@ -317,16 +309,13 @@ TEST_CASE("differential: hosts from a JSON inventory (known violation: static fi
   CHECK(t.violations.empty());
 }
 
-// Known soundness violation (found by this test): in a flake-parts flake, a host module using
+// Found by this test (fixed): in a flake-parts flake, a host module using
 // `self.packages.x86_64-linux.lab-cli` where `perSystem = { system, ... }: { packages.lab-cli =
-// ….callPackage ./pkgs/lab-cli.nix { }; }`: an edit of pkgs/lab-cli.nix affects no host in the
-// static plan (no reason, no warning) while Nix sees every host importing the module change.
-// Reproduce with this case, or SWITCHYARD_DIFF_SHAPE=flake-parts bench/plan_differential.sh
-// (edits of kind self-package).
-TEST_CASE(
-    "differential: flake-parts perSystem package used through self.packages (known "
-    "violation)",
-    "[integration][nix][plan][differential][!mayfail]") {
+// ….callPackage ./pkgs/lab-cli.nix { }; }`: an edit of pkgs/lab-cli.nix affected no host in the
+// static plan (no reason, no warning) while Nix saw every host importing the module change.
+// The evaluator now transposes perSystem outputs into self.packages.<system>.
+TEST_CASE("differential: flake-parts perSystem package used through self.packages",
+          "[integration][nix][plan][differential]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
     WARN(kSkipped);

@@ -266,14 +266,14 @@ TEST_CASE("exact: new and removed hosts, auto never evaluates what static clears
 TEST_CASE("auto: when static discovery finds no host, every host is evaluated",
           "[integration][nix][plan]") {
   Fixture f({.hosts = numberedHosts(3)});
-  // Host names from fromJSON: Nix evaluates it, the static planner cannot.
+  // Host names from fromTOML: Nix evaluates it, the static planner cannot.
   std::string flake = os::readFile(f.lab.infra.path() / "flake.nix");
   std::string from = "forAllHosts = lib.genAttrs [ \"host01\" \"host02\" \"host03\" ];";
   auto pos = flake.find(from);
   REQUIRE(pos != std::string::npos);
   flake.replace(pos, from.size(),
-                "forAllHosts = f: builtins.mapAttrs (n: _: f n) (builtins.fromJSON "
-                "''{\"host01\": 1, \"host02\": 1, \"host03\": 1}'');");
+                "forAllHosts = f: builtins.mapAttrs (n: _: f n) (builtins.fromTOML "
+                "\"host01 = 1\\nhost02 = 1\\nhost03 = 1\");");
   std::string a = f.lab.infra.commitFiles({{"flake.nix", flake}}, "hosts from JSON");
   std::string b = f.lab.infra.changeHost("host02");
   // static alone cannot answer: a failed plan, not an empty one

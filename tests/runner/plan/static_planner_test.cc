@@ -695,10 +695,8 @@ TEST_CASE("hosts only the old commit names, while the new set is partly unknown,
   Scenario s(twoHostFiles());
   // db's name now comes from a file the planner cannot read: it is not "removed".
   Plan p = s.planChange({{"flake.nix", replaced(kTwoHostFlake, "nixosConfigurations = ",
-                                                "nixosConfigurations = { ${builtins.head "
-                                                "(builtins.fromJSON (builtins.readFile "
-                                                "./names.json))} = self.x; } // ")},
-                         {"names.json", "[\"db\"]"}});
+                                                "nixosConfigurations = { ${builtins.readFile "
+                                                "/etc/db-name} = self.x; } // ")}});
   const HostPlan* db = p.host("db");
   REQUIRE(db);
   CHECK(db->affected);
@@ -952,4 +950,95 @@ let root = ../..; in stdenv.mkDerivation { name = "whole"; src = root; })nix";
   CHECK(affected(s.planChange({{"tool-src/main.c", "int main() { return 1; }\n"}})) ==
         std::vector<std::string>{"a", "b"});
   CHECK(affected(s.planChange({{"extra.txt", "y\n"}})) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("flake-parts perSystem packages reached through self.packages", "[unit][plan]") {
+  // Found by the differential test: `self.packages.<system>.x` where x comes from perSystem
+  // was a missing attribute, so the package's file reached no host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.flake-parts.url = "github:hercules-ci/flake-parts";
+  outputs = inputs@{ self, flake-parts, nixpkgs, ... }: flake-parts.lib.mkFlake { inherit inputs; } {
+    systems = [ "x86_64-linux" ];
+    imports = [ ./parts/tools.nix ];
+    perSystem = { system, ... }: {
+      packages.cli = inputs.nixpkgs.legacyPackages.${system}.callPackage ./pkgs/cli.nix { };
+    };
+    flake.nixosConfigurations = {
+      a = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./a.nix ]; };
+      b = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./b.nix ]; };
+      c = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./c.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["parts/tools.nix"] = R"nix({ ... }: {
+  perSystem = { pkgs, ... }: { packages.tool = pkgs.callPackage ../pkgs/tool.nix { }; };
+})nix";
+  f["a.nix"] =
+      "{ self, ... }: { environment.systemPackages = [ self.packages.x86_64-linux.cli ]; }\n";
+  f["b.nix"] =
+      "{ self, pkgs, ... }: { environment.systemPackages = [ "
+      "self.packages.${pkgs.system}.tool ]; }\n";
+  f["c.nix"] = "{ ... }: { }\n";
+  f["pkgs/cli.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"cli\"; }\n";
+  f["pkgs/tool.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"tool\"; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"pkgs/cli.nix",
+                                "{ stdenv }: stdenv.mkDerivation { name = "
+                                "\"cli-2\"; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});  // b: self.packages.${unknown} may be any
+  CHECK(affected(s.planChange({{"pkgs/tool.nix",
+                                "{ stdenv }: stdenv.mkDerivation { name = "
+                                "\"tool-2\"; }\n"}})) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("hosts from builtins.fromJSON of an inventory file", "[unit][plan]") {
+  // Found by the differential test: static discovery found no host in
+  // `lib.mapAttrs (…) (builtins.fromJSON (builtins.readFile ./inventory.json))`.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: let lib = nixpkgs.lib; in {
+    nixosConfigurations =
+      let inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
+      in lib.mapAttrs (h: info: lib.nixosSystem {
+        modules = [ ./hosts/${h}.nix { environment.etc."role".text = info.role; } ];
+      }) inventory;
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["inventory.json"] = R"({ "a": { "role": "web" }, "b": { "role": "db" } })";
+  f["hosts/a.nix"] = "{ ... }: { }\n";
+  f["hosts/b.nix"] = "{ ... }: { }\n";
+  f["hosts/c.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  {
+    Plan p = s.planChange({{"hosts/a.nix", "{ ... }: { x = 1; }\n"}});
+    CHECK(p.discoveryError.empty());
+    CHECK(affected(p) == std::vector<std::string>{"a"});
+  }
+  // a host's entry changes: that host at least (every host reads the file)
+  {
+    Plan p = s.planChange(
+        {{"inventory.json", R"({ "a": { "role": "web" }, "b": { "role": "cache" } })"}});
+    auto a = affected(p);
+    CHECK(std::find(a.begin(), a.end(), "b") != a.end());
+  }
+  // a host is added
+  {
+    Plan p = s.planChange({{"inventory.json",
+                            R"({ "a": { "role": "web" }, "b": { "role": "db" },
+                                 "c": { "role": "db" } })"}});
+    auto a = affected(p);
+    CHECK(std::find(a.begin(), a.end(), "c") != a.end());
+    REQUIRE(p.host("c"));
+    CHECK(p.host("c")->reasons.front().kind == ReasonKind::NewHost);
+  }
+  // JSON that does not parse: the old hosts are dynamic, not removed
+  {
+    Plan p = s.planChange({{"inventory.json", "{ \"a\": "}});
+    CHECK(affected(p) == std::vector<std::string>{"a", "b"});
+  }
 }
