@@ -123,6 +123,11 @@ ParseResult parsePullRequestPayload(const json& p, Event e, const PullRequestDia
   if (!isCommitId(e.headSha) || (!e.baseSha.empty() && !isCommitId(e.baseSha)))
     return ParseResult::bad("pull_request head or base sha is not a commit id");
   if (e.prNumber < 0) return ParseResult::bad("pull_request number is negative");
+  // the head branch name reaches a git refspec when the runner fetches a fork's commit
+  for (const std::string* branch : {&e.headRef, &e.baseRef})
+    if (!branch->empty() && refNameProblem("refs/heads/" + *branch))
+      return ParseResult::bad("pull_request branch name '" + neutralizeControls(*branch) +
+                              "' is not a branch name");
   if (a == PrAction::Synchronized && dialect.synchronizeHasRange) {
     // synchronize carries the old and new head; keep them for the plan's range
     e.before = jsonString(p, {"before"});

@@ -400,6 +400,13 @@ TEST_CASE("github: a signed pull_request replayed as a form push is refused", "[
   CHECK_FALSE(r.ok());
   CHECK(r.error.find("form-encoded deliveries are not accepted") == 0);
   // as JSON under the push header, the pull_request body does not have a push's shape
+  // a fork's head branch name reaches a git refspec: it must be a branch name
+  auto badBranch = pr;
+  badBranch["pull_request"]["head"]["ref"] = "x:refs/heads/main";
+  auto refspec =
+      parseDelivery(delivery(badBranch.dump(), {{"X-GitHub-Event", "pull_request"}}), kSource);
+  CHECK(refspec.error == "pull_request branch name 'x:refs/heads/main' is not a branch name");
+  CHECK(parseDelivery(delivery(pr.dump(), {{"X-GitHub-Event", "pull_request"}}), kSource).ok());
   auto asPush = parseDelivery(delivery(pr.dump(), {{"X-GitHub-Event", "push"}}), kSource);
   CHECK_FALSE(asPush.ok());
   CHECK(asPush.error == "push payload has no 'ref'");
