@@ -37,7 +37,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$corpus.seed"
   find "$seeds" -type f -size -64k -exec cp --backup=numbered {} "$corpus.seed/" \; 2>/dev/null || true
   echo "== $t: ${secs} s"
-  if ! nice -n 10 "build-fuzz/tests/fuzz/$t" -max_total_time="$secs" -timeout=5 \
+  if ! nice -n 10 "build-fuzz/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 \
       -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/artifacts/$t-" "$corpus" "$corpus.seed" 2>"build-fuzz/$t.log"; then
     echo "!! $t failed; see build-fuzz/$t.log and build-fuzz/artifacts/" >&2
