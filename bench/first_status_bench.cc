@@ -4,7 +4,7 @@
 // 500 ms poll, runner/report's outbox sender); the stages are instant fakes, so what is
 // measured is the runner's own latency: wake-ups, transactions and the outbox.
 //
-//   first_status_bench [--runs 20] [--poll-ms 500]
+//   first_status_bench [--runs 20] [--poll-ms 500] [--own-intake-connection 0|1]
 //
 // Each push is a new commit of a real git repository (the mirror fetches it); the next push
 // is sent only after the previous run ended and its statuses were sent. Prints every sample,
@@ -29,10 +29,10 @@
 #include "runner/core/text.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
+#include "runner/os/process.h"
 #include "tests/integrations/test_helpers.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
-#include "runner/os/process.h"
 
 using namespace runner;
 using Steady = std::chrono::steady_clock;
@@ -77,7 +77,9 @@ class OkDeploy final : public scheduler::DeployStage {
 // A work tree in `dir` with one commit per call of commit(); git through the process port.
 class GitRepo {
  public:
-  explicit GitRepo(std::filesystem::path dir) : dir_(std::move(dir)) { git({"init", "-q", "-b", "main"}); }
+  explicit GitRepo(std::filesystem::path dir) : dir_(std::move(dir)) {
+    git({"init", "-q", "-b", "main"});
+  }
   std::string commit(const std::string& file, const std::string& text) {
     std::filesystem::create_directories((dir_ / file).parent_path());
     os::writeFileAtomic(dir_ / file, text);
@@ -123,6 +125,7 @@ bool waitForStatus(const tests::FakeGitea& gitea, const std::string& sha, Steady
 namespace {
 int runs = 20;
 int pollMs = 500;
+bool ownIntakeConnection = false;
 int benchResult = 0;
 int bench();
 }  // namespace
@@ -132,10 +135,16 @@ TEST_CASE("first status latency") { benchResult = bench(); }
 int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--runs") runs = std::atoi(argv[i + 1]);
-    else if (a == "--poll-ms") pollMs = std::atoi(argv[i + 1]);
+    if (a == "--runs")
+      runs = std::atoi(argv[i + 1]);
+    else if (a == "--poll-ms")
+      pollMs = std::atoi(argv[i + 1]);
+    else if (a == "--own-intake-connection")
+      ownIntakeConnection = std::string(argv[i + 1]) == "1";
     else {
-      std::fprintf(stderr, "usage: first_status_bench [--runs N] [--poll-ms MS]\n");
+      std::fprintf(
+          stderr,
+          "usage: first_status_bench [--runs N] [--poll-ms MS] [--own-intake-connection 0|1]\n");
       return 2;
     }
   }
@@ -174,6 +183,7 @@ int bench() {
     o.builder = &build;
     o.deployer = &deploy;
     o.poll = std::chrono::milliseconds(pollMs);
+    o.ownIntakeConnection = ownIntakeConnection;
     app::Daemon daemon(config, o);
     daemon.start();
     http::CurlHttpClient http;
@@ -210,9 +220,10 @@ int bench() {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
-    std::printf("runs %d, poll %d ms: median %.1f ms, p90 %.1f ms, max %.1f ms\n", runs, pollMs,
-                percentile(samples, 0.5), percentile(samples, 0.9),
-                *std::max_element(samples.begin(), samples.end()));
+    std::printf(
+        "runs %d, poll %d ms, intake on %s connection: median %.1f ms, p90 %.1f ms, max %.1f ms\n",
+        runs, pollMs, ownIntakeConnection ? "its own" : "the shared", percentile(samples, 0.5),
+        percentile(samples, 0.9), *std::max_element(samples.begin(), samples.end()));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "first_status_bench: %s\n", describe(e).c_str());
     return 1;

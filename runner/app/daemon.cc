@@ -112,7 +112,9 @@ Config defaultConfig() {
 
 struct Daemon::Parts {
   SystemClock clock;
-  std::unique_ptr<store::Database> intakeDb, webDb;  // intakeDb: intake + scheduler
+  // intakeDb: every writer (intake, scheduler, stages, reporter); webDb: the web handlers.
+  // ownIntakeDb: intake's writer alone, only with DaemonOptions::ownIntakeConnection.
+  std::unique_ptr<store::Database> intakeDb, webDb, ownIntakeDb;
   std::atomic<scheduler::Scheduler*> scheduler{nullptr};
   std::unique_ptr<store::WalCheckpointer> checkpointer;
   std::unique_ptr<store::DeliveryWriter> writer;
@@ -123,6 +125,9 @@ struct Daemon::Parts {
 
   // The real stages and what they use.
   os::PosixProcessRunner procs;
+  // One budget for every nix process below (concurrency.evals / builds), whichever NixCli
+  // and stage starts it.
+  std::unique_ptr<nix::ProcessLimit> nixLimit;
   std::unique_ptr<nix::NixCli> nix;
   // Pull requests from forks: inputs only they lock are fetched without credentials; their
   // code is evaluated and built in the jail (untrusted_jail.h).
@@ -162,20 +167,26 @@ Daemon::Daemon(Config config, DaemonOptions options)
   // it, and nobody else on the machine needs to.
   setPrivateMode(config_.stateDir, fs::perms::owner_all, true);
   fs::path dbFile = databasePath(config_);
-  // Intake's writer and the scheduler share one connection (Database serialises it): their
-  // transactions then queue on a mutex instead of on SQLite's file lock, whose busy handler
-  // sleeps for milliseconds at a time (measured: p99 of intake 450 ms -> see RESULTS.md).
+  // Every writer shares one connection (Database serialises it): their transactions then
+  // queue on its mutex instead of on SQLite's file lock, whose busy handler sleeps for
+  // milliseconds at a time (README "Decisions", bench/RESULTS.md: intake p99 454 ms -> 20 ms).
   P.intakeDb = store::Database::open(dbFile, store::Durability::Full);
   P.webDb = store::Database::open(dbFile, store::Durability::Full);
+  if (options_.ownIntakeConnection) {
+    P.ownIntakeDb = store::Database::open(dbFile, store::Durability::Full);
+    P.ownIntakeDb->setRedactor(&redactor_);
+  }
   // SQLite gives -wal and -shm the same mode
   setPrivateMode(dbFile, fs::perms::owner_read | fs::perms::owner_write, false);
   P.intakeDb->setRedactor(&redactor_);  // no row the daemon writes holds a secret
   P.webDb->setRedactor(&redactor_);
 
   P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
-  P.writer = std::make_unique<store::DeliveryWriter>(*P.intakeDb, P.clock, [this] {
-    if (auto* s = parts_->scheduler.load()) s->wake();
-  });
+  P.writer = std::make_unique<store::DeliveryWriter>(P.ownIntakeDb ? *P.ownIntakeDb : *P.intakeDb,
+                                                     P.clock, [this] {
+                                                       if (auto* s = parts_->scheduler.load())
+                                                         s->wake();
+                                                     });
   P.intake = std::make_unique<scheduler::Intake>(*P.writer, *log_);
   for (const auto& [name, fc] : config_.forges) {
     if (fc.type == "github")
@@ -223,16 +234,20 @@ int Daemon::start() {
   log_->info("listening on " + baseUrl() + " (state in " + config_.stateDir.string() + ")");
 
   if (options_.runScheduler) {
-    P.nix = std::make_unique<nix::NixCli>(P.procs);
+    const auto& cc = config_.concurrency;
+    P.nixLimit = std::make_unique<nix::ProcessLimit>(cc.evals, cc.builds);
+    nix::NixCliOptions limited;
+    limited.limit = P.nixLimit.get();
+    P.nix = std::make_unique<nix::NixCli>(P.procs, limited);
     P.fetchNix = std::make_unique<nix::NixCli>(
-        P.procs, nix::credentiallessNixOptions({}, config_.stateDir / "fetch-home"));
+        P.procs, nix::credentiallessNixOptions(limited, config_.stateDir / "fetch-home"));
     scheduler::UntrustedNix untrusted;
     untrusted.buildTimeout = config_.untrusted.buildTimeout;
     untrusted.maxSilentTime = config_.untrusted.maxSilentTime;
     P.jail = setUpUntrustedJail(config_, P.procs, runnerPrivateFiles(config_));
     if (P.jail.jail) {
       P.jailNix =
-          std::make_unique<nix::NixCli>(P.procs, nix::untrustedNixOptions({}, *P.jail.jail));
+          std::make_unique<nix::NixCli>(P.procs, nix::untrustedNixOptions(limited, *P.jail.jail));
       P.untrustedSources = std::make_unique<scheduler::UntrustedSources>(*P.nix, *P.fetchNix);
       untrusted.jail = P.jailNix.get();
       untrusted.sources = P.untrustedSources.get();
@@ -242,7 +257,6 @@ int Daemon::start() {
       untrusted.unavailable = P.jail.problem;
       log_->warn("pull requests from forks cannot be evaluated: " + P.jail.problem);
     }
-    const auto& cc = config_.concurrency;
     P.evalSlots = std::make_unique<scheduler::PrioritySlots>(cc.evals, cc.checks, cc.forks);
     P.buildSlots = std::make_unique<scheduler::PrioritySlots>(cc.builds, cc.checks, cc.forks);
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);

@@ -14,7 +14,10 @@
 // /runs/<id>/rerun) — see web.h.
 //
 // State: <state_dir>/switchyard.db (SQLite, WAL), logs/, gcroots/, mirrors/. Three database
-// connections: intake's group-commit writer, the scheduler's, and the web handlers'.
+// connections: one that every writer shares — intake's group-commit writer, the scheduler's
+// dispatcher and workers, the stages' host locks, deployments and drvPath cache, and the
+// reporter's outbox (their transactions queue on its mutex, not on SQLite's file lock; README
+// "Decisions") — one for the web handlers' reads, and the WAL checkpointer's own.
 #pragma once
 
 #include <atomic>
@@ -49,6 +52,10 @@ struct DaemonOptions {
   size_t httpThreads = 16;  // handler threads (connections are the event loop's, not these)
   int runWorkers = 3;
   std::chrono::milliseconds poll{500};
+  // Intake's group-commit writer on a connection of its own instead of the one the scheduler,
+  // the stages and the reporter share (README "Decisions": shared; this is the alternative,
+  // kept for first_status_bench to weigh the two).
+  bool ownIntakeConnection = false;
 };
 
 class Daemon {

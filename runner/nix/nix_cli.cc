@@ -346,8 +346,14 @@ RunOptions NixCli::nixCommand(std::vector<std::string> args) const {
   return o;
 }
 
+RunResult NixCli::runNix(const RunOptions& o, ProcessLimit::Kind kind) {
+  if (!options_.limit) return procs_.run(o);
+  ProcessLimit::Permit place(*options_.limit, kind);
+  return procs_.run(o);
+}
+
 std::vector<std::string> NixCli::hostNames(const std::string& flakeRef) {
-  RunResult r = procs_.run(nixCommand(
+  RunResult r = runNix(nixCommand(
       {"eval", "--json", flakeRef + "#nixosConfigurations", "--apply", "builtins.attrNames"}));
   if (!r.ok())
     throw NixError("cannot list nixosConfigurations of " + flakeRef + " (nix " +
@@ -361,8 +367,8 @@ std::vector<std::string> NixCli::hostNames(const std::string& flakeRef) {
 
 HostValue NixCli::evalOneHost(const std::string& flakeRef, const std::string& fn,
                               const std::string& host) {
-  RunResult r = procs_.run(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations",
-                                       "--apply", singleExpression(fn, host)}));
+  RunResult r = runNix(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations", "--apply",
+                                   singleExpression(fn, host)}));
   HostValue v;
   if (r.ok()) {
     auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -418,8 +424,8 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
   bool listUnknownAndFailed = false;
   parallelFor(chunks.size(), static_cast<int>(chunks.size()), [&](size_t i) {
     ++processes;
-    RunResult r = procs_.run(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations",
-                                         "--apply", chunkExpression(fn, chunks[i])}));
+    RunResult r = runNix(nixCommand({"eval", "--json", flakeRef + "#nixosConfigurations", "--apply",
+                                     chunkExpression(fn, chunks[i])}));
     nlohmann::json j = r.ok() ? nlohmann::json::parse(r.out, nullptr, false) : nlohmann::json();
     std::scoped_lock lk(mu);
     if (r.timedOut && chunks[i]) {
@@ -500,7 +506,7 @@ FlakeMetadata NixCli::metadata(const std::string& flakeRef) {
     std::scoped_lock lk(mu_);
     if (auto it = metadata_.find(flakeRef); it != metadata_.end()) return it->second;
   }
-  RunResult r = procs_.run(nixCommand({"flake", "metadata", "--json", flakeRef}));
+  RunResult r = runNix(nixCommand({"flake", "metadata", "--json", flakeRef}));
   if (!r.ok())
     throw NixError("nix flake metadata " + flakeRef + " " + r.describeStatus() + ": " +
                    nixErrorText(r.errTail));
@@ -531,7 +537,7 @@ FlakeMetadata NixCli::fetchGitSource(const fs::path& repo, const std::string& re
   const std::string expr = "let t = builtins.fetchTree " + nixAttrs(attrs) +
                            "; in { path = t.outPath; inherit (t) narHash lastModified rev; "
                            "revCount = t.revCount or null; }";
-  RunResult r = procs_.run(nixCommand({"eval", "--json", "--expr", expr}));
+  RunResult r = runNix(nixCommand({"eval", "--json", "--expr", expr}));
   if (!r.ok())
     throw NixError("copying commit " + shortSha(rev) + " of " + src.path + " into the store (nix " +
                    r.describeStatus() + "): " + nixErrorText(r.errTail));
@@ -559,11 +565,11 @@ void NixCli::fetchInputs(const std::vector<InputToFetch>& inputs) {
   };
   std::vector<const InputToFetch*> all;
   for (const auto& in : inputs) all.push_back(&in);
-  RunResult r = procs_.run(nixCommand({"eval", "--json", "--expr", fetchExpr(all)}));
+  RunResult r = runNix(nixCommand({"eval", "--json", "--expr", fetchExpr(all)}));
   if (r.ok()) return;
   // Which one: each alone (only on this failure path).
   for (const auto* in : all) {
-    RunResult one = procs_.run(nixCommand({"eval", "--json", "--expr", fetchExpr({in})}));
+    RunResult one = runNix(nixCommand({"eval", "--json", "--expr", fetchExpr({in})}));
     if (!one.ok())
       throw NixError("fetching input '" + in->node + "' (" + sourceOf(in->attrs) + ", nix " +
                      one.describeStatus() + "): " + nixErrorText(one.errTail));
@@ -579,7 +585,7 @@ DerivationSet NixCli::showDerivations(const std::vector<std::string>& drvPaths, 
   args.insert(args.end(), drvPaths.begin(), drvPaths.end());
   RunOptions o = nixCommand(std::move(args));
   o.maxStdout = size_t{1} << 30;
-  RunResult r = procs_.run(o);
+  RunResult r = runNix(o);
   if (!r.ok())
     throw NixError("nix show-derivation " + r.describeStatus() + ": " + nixErrorText(r.errTail));
   return parseShowDerivation(r.out, "nix show-derivation");
@@ -592,7 +598,7 @@ DryRun NixCli::dryRun(const std::vector<std::string>& drvPaths) {
   args.insert(args.end(), drvPaths.begin(), drvPaths.end());
   RunOptions o = nixCommand(std::move(args));
   o.stderrTailBytes = size_t{16} << 20;
-  RunResult r = procs_.run(o);
+  RunResult r = runNix(o);
   if (!r.ok())
     throw NixError("nix build --dry-run " + r.describeStatus() + ": " + nixErrorText(r.errTail));
   auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -647,7 +653,7 @@ BuildRun NixCli::build(const BuildRequest& req,
     if (auto* m = std::get_if<LogMessage>(&ev); m && m->level == 0) run.errors.push_back(m->msg);
     if (onEvent) onEvent(ev);
   };
-  run.process = procs_.run(o);
+  run.process = runNix(o, ProcessLimit::Kind::Build);
   auto j = nlohmann::json::parse(run.process.out, nullptr, false);
   if (run.process.ok() && j.is_array()) {
     for (const auto& e : j)
@@ -675,7 +681,7 @@ bool NixCli::diffClosures(const std::string& oldPath, const std::string& newPath
                           std::string* error) {
   RunOptions o = nixCommand({"store", "diff-closures", oldPath, newPath});
   o.timeout = std::chrono::minutes(5);
-  RunResult r = procs_.run(o);
+  RunResult r = runNix(o);
   if (!r.ok()) {
     if (error)
       *error =

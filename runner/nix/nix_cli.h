@@ -29,6 +29,7 @@
 #include "runner/core/process.h"
 #include "runner/nix/derivation.h"
 #include "runner/nix/internal_json.h"
+#include "runner/nix/process_limit.h"
 
 namespace runner::nix {
 
@@ -38,6 +39,10 @@ struct NixCliOptions {
   std::map<std::string, std::optional<std::string>> env;             // on top of the inherited env
   bool inheritEnv = true;              // false: the child gets only `env`
   std::optional<Confinement> confine;  // untrusted code: another account, no network
+  // Shared by every NixCli of a daemon (process_limit.h): each nix process this object starts
+  // (`nix build` as a build, every other `nix` command as an evaluation; not nix-store
+  // --add-root) waits for its place first. Null: no limit. Must outlive the NixCli.
+  ProcessLimit* limit = nullptr;
 };
 
 // Options for fetching what a fork's flake.lock names (untrusted_inputs.h): no credential
@@ -234,6 +239,8 @@ class NixCli {
 
  private:
   RunOptions nixCommand(std::vector<std::string> args) const;
+  // procs_.run, holding a place of `kind` in options_.limit while the process runs.
+  RunResult runNix(const RunOptions& o, ProcessLimit::Kind kind = ProcessLimit::Kind::Eval);
   HostValue evalOneHost(const std::string& flakeRef, const std::string& fn,
                         const std::string& host);
 

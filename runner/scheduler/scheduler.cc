@@ -27,12 +27,31 @@ std::string branchOf(const std::string& ref) {
   return startsWith(ref, "refs/heads/") ? ref.substr(11) : "";
 }
 
-std::string prRef(int64_t number) { return "refs/pull/" + std::to_string(number) + "/head"; }
+// decide()'s questions, answered from the runs table (inside the delivery's transaction).
+class StoreRunLookup final : public RunLookup {
+ public:
+  explicit StoreRunLookup(store::Runs& runs) : runs_(runs) {}
+  std::optional<RunView> run(int64_t id) override { return viewOf(runs_.get(id)); }
+  std::optional<RunView> latestForRef(const std::string& repo, const std::string& ref,
+                                      RunKind kind) override {
+    return viewOf(runs_.latestForRef(repo, ref, kind));
+  }
+  std::optional<RunView> latestForPullRequest(const std::string& repo, int64_t pr) override {
+    return viewOf(runs_.latestForPullRequest(repo, pr));
+  }
+  std::optional<RunView> latestForSha(const std::string& repo, const std::string& sha) override {
+    return viewOf(runs_.latestForSha(repo, sha));
+  }
 
-RunTrigger rerunTrigger(const Event& e) {
-  if (e.forgeType == "cli" || e.forgeType == "ui") return RunTrigger::Manual;
-  return RunTrigger::Rerequest;
-}
+ private:
+  static std::optional<RunView> viewOf(std::optional<store::RunRecord> r) {
+    if (!r) return std::nullopt;
+    return std::move(r->view);
+  }
+  store::Runs& runs_;
+};
+
+const char* deliveryState(Verdict v) { return v == Verdict::Ignore ? "ignored" : "processed"; }
 
 // Progress and forge reporting are best effort: an outbox or progress row that cannot be
 // written now must not fail a good plan or abandon a deploy halfway (before its health
@@ -179,7 +198,10 @@ void Scheduler::start() {
 }
 
 void Scheduler::stop() noexcept {
-  stopping_ = true;
+  {
+    std::scoped_lock lk(mu_);  // a thread between its predicate check and its wait sees it
+    stopping_ = true;
+  }
   wake_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
@@ -198,7 +220,7 @@ void Scheduler::dispatcherLoop() {
   std::optional<std::chrono::steady_clock::time_point> lastPrune;
   while (!stopping_) {
     try {  // the job-runner boundary for the dispatcher: log and go on
-      if (dispatchQueued() > 0) wake_.notify_all();  // new runs for the workers
+      if (dispatchQueued() > 0) runsChanged();  // new runs for the workers
     } catch (const std::exception& e) {
       p_.log.error("dispatching deliveries: " + describe(e));
     }
@@ -220,8 +242,23 @@ void Scheduler::dispatcherLoop() {
   }
 }
 
+void Scheduler::runsChanged() noexcept {
+  {
+    std::scoped_lock lk(mu_);
+    ++runsChanged_;
+  }
+  wake_.notify_all();
+}
+
 void Scheduler::workerLoop() {
   while (!stopping_) {
+    // Read before trying: a change made while runNext looked (a run queued just after its
+    // claim found nothing) ends the wait below at once instead of after the poll.
+    uint64_t seen;
+    {
+      std::scoped_lock lk(mu_);
+      seen = runsChanged_;
+    }
     bool ran = false;
     try {
       ran = runNext();
@@ -230,7 +267,7 @@ void Scheduler::workerLoop() {
     }
     if (ran) continue;
     std::unique_lock lk(mu_);
-    wake_.wait_for(lk, o_.poll, [&] { return stopping_.load(); });
+    wake_.wait_for(lk, o_.poll, [&] { return stopping_ || runsChanged_ != seen; });
   }
 }
 
@@ -296,7 +333,7 @@ const RepoConfig* Scheduler::repoFor(const Event& e) const {
 int Scheduler::dispatchQueued() {
   int n = 0;
   int64_t after = 0;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = p_.clock.steadyNow();
   for (;;) {
     auto rows = deliveries_.queued(50, after);
     if (rows.empty()) return n;
@@ -363,7 +400,7 @@ std::optional<Scheduler::Prepared> Scheduler::prepare(const store::DeliveryRecor
   auto decision = o_.gateway(e);
   if (decision.kind == report::GatewayDecision::Kind::Retry) {
     auto wait = decision.retryAfter.value_or(o_.gatewayRetry);
-    deferred_[d.id] = std::chrono::steady_clock::now() + wait;
+    deferred_[d.id] = p_.clock.steadyNow() + wait;
     p_.log.info("delivery " + std::to_string(d.id) + ": the forge could not answer (" +
                 decision.reason + "); asking again in " + std::to_string(wait.count()) + "s");
     return std::nullopt;
@@ -373,9 +410,49 @@ std::optional<Scheduler::Prepared> Scheduler::prepare(const store::DeliveryRecor
 }
 
 Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const Prepared& p) {
+  StoreRunLookup lookup(runs_);
+  Dispatched out = carryOut(d, decide(p.event, p.decision, repoFor(p.event), lookup));
+  deliveries_.finish(d.id, deliveryState(out.verdict), out.detail);
+  return out;
+}
+
+Scheduler::Dispatched Scheduler::carryOut(const store::DeliveryRecord& d, const Decision& dec) {
   Dispatched out;
-  std::tie(out.state, out.detail) = applyRules(d, p, out.created);
-  deliveries_.finish(d.id, out.state, out.detail);
+  out.verdict = dec.verdict;
+  auto superseded = [&] {
+    return "; superseded " + std::to_string(out.created.superseded.size()) + " queued run(s)";
+  };
+  switch (dec.verdict) {
+    case Verdict::Ignore:
+      if (dec.rebase) runs_.setBaseSha(dec.rebase->first, dec.rebase->second);
+      out.detail = dec.reason;
+      return out;
+    case Verdict::SupersedeQueued:
+      out.created.superseded =
+          runs_.supersedeQueued(dec.repo, dec.ref, std::nullopt, 0, dec.reason);
+      out.detail = dec.reason + superseded();
+      return out;
+    case Verdict::StartRun:
+      break;
+  }
+  if (const auto& a = dec.approval)
+    approvals_.approve(a->forge, a->repo, a->sha, a->prNumber, a->by);
+  store::NewRun n = dec.run;
+  n.delivery = d.id;
+  const int64_t id = runs_.create(n);
+  out.created.queued.push_back(id);
+  if (dec.supersedeRef) {
+    out.created.superseded = runs_.supersedeQueued(
+        n.repo, n.ref, id, id,
+        "superseded by run " + std::to_string(id) + " (" + shortSha(n.sha) + ")");
+    // The superseded runs never started, so their changes are not deployed: plan from where
+    // the oldest of them would have started.
+    if (dec.planFromSuperseded && !out.created.superseded.empty())
+      if (auto oldest = runs_.get(out.created.superseded.front()))
+        runs_.setBaseSha(id, oldest->view.baseSha);
+  }
+  out.detail =
+      "run " + std::to_string(id) + (out.created.superseded.empty() ? "" : superseded()) + dec.note;
   return out;
 }
 
@@ -406,7 +483,7 @@ bool Scheduler::failOrDefer(const store::DeliveryRecord& d, const std::exception
   const int setbacks = ++setbacks_[d.id];
   const auto wait = std::min<std::chrono::seconds>(
       o_.gatewayRetry * (1 << std::min(setbacks - 1, 10)), std::chrono::minutes(10));
-  deferred_[d.id] = std::chrono::steady_clock::now() + wait;
+  deferred_[d.id] = p_.clock.steadyNow() + wait;
   p_.log.warn("delivery " + std::to_string(d.id) + ": " + why + "; trying again in " +
               std::to_string(wait.count()) + "s");
   return false;
@@ -414,8 +491,9 @@ bool Scheduler::failOrDefer(const store::DeliveryRecord& d, const std::exception
 
 void Scheduler::announce(const store::DeliveryRecord& d, const Dispatched& out) {
   std::string line = "delivery " + std::to_string(d.id) + " (" + d.source + " " + d.eventName +
-                     "): " + out.state + (out.detail.empty() ? "" : ": " + out.detail);
-  if (out.state == "ignored")
+                     "): " + deliveryState(out.verdict) +
+                     (out.detail.empty() ? "" : ": " + out.detail);
+  if (out.verdict == Verdict::Ignore)
     p_.log.debug(line);
   else
     p_.log.info(line);
@@ -433,213 +511,6 @@ void Scheduler::reportQueued(int64_t id) {
   });
 }
 
-std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryRecord& d,
-                                                          const Prepared& prepared,
-                                                          Created& created) {
-  const Event& e = prepared.event;
-  auto supersede = [&](const std::string& repo, const std::string& ref, std::optional<int64_t> by,
-                       int64_t except, const std::string& why) {
-    auto ids = runs_.supersedeQueued(repo, ref, by, except, why);
-    created.superseded.insert(created.superseded.end(), ids.begin(), ids.end());
-    return ids.size();
-  };
-  auto newRun = [&](store::NewRun n) {
-    n.delivery = d.id;
-    int64_t id = runs_.create(n);
-    created.queued.push_back(id);
-    return id;
-  };
-  auto processed = [&](int64_t runId, std::string extra = "") {
-    std::string detail = "run " + std::to_string(runId);
-    if (!created.superseded.empty())
-      detail += "; superseded " + std::to_string(created.superseded.size()) + " queued run(s)";
-    return std::pair<std::string, std::string>("processed", detail + extra);
-  };
-  auto ignored = [](std::string why) {
-    return std::pair<std::string, std::string>("ignored", std::move(why));
-  };
-
-  switch (e.kind) {
-    case EventKind::Ignored:
-      return ignored(e.ignoredReason.empty() ? "ignored" : e.ignoredReason);
-
-    case EventKind::Push: {
-      const RepoConfig* repo = repoFor(e);
-      if (!repo) return ignored("repository " + e.repo + " is not configured");
-      std::string branch = branchOf(e.ref);
-      if (branch.empty()) return ignored("not a branch: " + e.ref);
-      if (std::find(repo->deployBranches.begin(), repo->deployBranches.end(), branch) ==
-          repo->deployBranches.end())
-        return ignored("branch " + branch + " is not a deploy branch");
-      // A push that is already covered: the same push again (hook and forge both set up, a
-      // redelivery) or an older one arriving after a newer. The branch's newest deploy run
-      // tells: this push ends at its commit, or at the commit its changes start from, without
-      // starting from its commit (that would be the branch moving back, e.g. a force push).
-      if (auto last = runs_.latestForRef(repo->name, e.ref, RunKind::Deploy);
-          last && e.before != last->view.sha &&
-          (e.after == last->view.sha ||
-           (!last->view.baseSha.empty() && e.after == last->view.baseSha))) {
-        if (e.after == last->view.sha)
-          return ignored("run " + std::to_string(last->view.id) + " already deploys " +
-                         shortSha(e.after));
-        // Older than the queued run: its changes are that run's to plan.
-        if (last->view.state == RunState::Queued && !isZeroSha(e.before) && !e.before.empty())
-          runs_.setBaseSha(last->view.id, e.before);
-        return ignored("older than run " + std::to_string(last->view.id) + " (" +
-                       shortSha(last->view.sha) + "), which includes " + shortSha(e.after));
-      }
-      store::NewRun n;
-      n.repo = repo->name;
-      n.forge = repo->forge.value_or("");
-      n.kind = RunKind::Deploy;
-      n.trigger = e.forgeType == "hook" ? RunTrigger::Hook : RunTrigger::Push;
-      n.sha = e.after;
-      n.ref = e.ref;
-      n.baseSha = isZeroSha(e.before) ? "" : e.before;
-      int64_t id = newRun(n);
-      size_t before = created.superseded.size();
-      supersede(n.repo, n.ref, id, id,
-                "superseded by run " + std::to_string(id) + " (" + shortSha(e.after) + ")");
-      // The superseded runs never started, so their changes are not deployed: plan from
-      // where the oldest of them would have started.
-      if (created.superseded.size() > before)
-        if (auto oldest = runs_.get(created.superseded[before]))
-          runs_.setBaseSha(id, oldest->view.baseSha);
-      return processed(id);
-    }
-
-    case EventKind::PullRequest: {
-      const RepoConfig* repo = repoFor(e);
-      if (!repo) return ignored("repository " + e.repo + " is not configured");
-      std::string ref = prRef(e.prNumber);
-      if (e.prAction == PrAction::Closed || e.prAction == PrAction::Merged) {
-        std::string why =
-            e.prAction == PrAction::Merged ? "pull request merged" : "pull request closed";
-        size_t n = supersede(repo->name, ref, std::nullopt, 0, why);
-        return {"processed", why + "; superseded " + std::to_string(n) + " queued run(s)"};
-      }
-      if (e.headSha.empty()) return ignored("pull request event without a head commit");
-      store::NewRun n;
-      n.repo = repo->name;
-      n.forge = repo->forge.value_or("");
-      n.kind = RunKind::Check;
-      n.trigger = RunTrigger::PullRequest;
-      n.sha = e.headSha;
-      n.ref = ref;
-      n.baseSha = e.baseSha;
-      n.prNumber = e.prNumber;
-      n.fromFork = e.fromFork;
-      int64_t id = newRun(n);
-      supersede(n.repo, n.ref, id, id,
-                "superseded by run " + std::to_string(id) + " (" + shortSha(e.headSha) + ")");
-      return processed(id, e.fromFork ? " (fork: build only)" : "");
-    }
-
-    case EventKind::CommentCommand: {
-      const RepoConfig* repo = repoFor(e);
-      if (!repo) return ignored("repository " + e.repo + " is not configured");
-      if (!prepared.decision || !prepared.decision->accepted())
-        return ignored("re-run refused: " +
-                       (prepared.decision ? prepared.decision->reason : std::string("?")));
-      const report::RerunRequest& rq = prepared.decision->request;
-      std::string sha = rq.sha.empty() ? e.headSha : rq.sha;
-      auto parent = runs_.latestForPullRequest(repo->name, e.prNumber);
-      store::NewRun n;
-      n.repo = repo->name;
-      n.forge = repo->forge.value_or("");
-      n.trigger = RunTrigger::Comment;
-      n.hostsFilter = rq.hosts.empty() ? e.hosts : rq.hosts;
-      n.stageFilter = rq.stage;
-      n.prNumber = e.prNumber;
-      n.ref = prRef(e.prNumber);
-      n.fromFork = rq.fromFork || e.fromFork;
-      if (parent && (sha.empty() || parent->view.sha == sha)) {
-        n.kind = RunKind::Rerun;
-        n.sha = parent->view.sha;
-        n.baseSha = parent->view.baseSha;
-        n.fromFork = n.fromFork || parent->view.fromFork;
-        n.parentRun = parent->view.id;
-      } else {
-        if (sha.empty()) return ignored("no run of this pull request to re-run yet");
-        n.kind = RunKind::Check;  // the PR moved on (or never ran): check its head
-        n.sha = sha;
-        n.baseSha = e.baseSha;
-      }
-      if (rq.approve) {
-        if (!n.fromFork) return ignored("nothing to approve: the pull request is not from a fork");
-        approvals_.approve(n.forge, n.repo, n.sha, e.prNumber, rq.requestedBy);
-      }
-      return processed(newRun(n), rq.approve ? " (approved " + shortSha(n.sha) + ")" : "");
-    }
-
-    case EventKind::Rerun: {
-      // CLI and UI re-runs are authenticated by the daemon; forge ones went through the gateway.
-      int64_t runId = e.runId;
-      std::string sha = e.headSha;
-      std::vector<std::string> hosts = e.hosts;
-      std::optional<Stage> stage;
-      if (!e.stage.empty()) stage = stageFrom(e.stage);
-      RunTrigger trigger = rerunTrigger(e);
-      if (prepared.decision) {
-        if (!prepared.decision->accepted())
-          return ignored("re-run refused: " + prepared.decision->reason);
-        const report::RerunRequest& rq = prepared.decision->request;
-        if (rq.runId) runId = *rq.runId;
-        if (!rq.sha.empty()) sha = rq.sha;
-        if (!rq.hosts.empty()) hosts = rq.hosts;
-        if (rq.stage) stage = rq.stage;
-        trigger = rq.trigger;
-      }
-      std::optional<store::RunRecord> parent;
-      if (runId > 0) parent = runs_.get(runId);
-      if (!parent && !sha.empty()) {
-        if (const RepoConfig* repo = repoFor(e)) parent = runs_.latestForSha(repo->name, sha);
-      }
-      if (!parent) return ignored("no run to re-run");
-      if (prepared.decision) {
-        // A forge's re-run names the run by a check run's external_id: it only stands for a
-        // run of the repository (and commit) the event is about.
-        const RepoConfig* repo = repoFor(e);
-        const std::string which = "run " + std::to_string(parent->view.id);
-        if (!repo || parent->view.repo != repo->name ||
-            parent->view.forge != repo->forge.value_or(""))
-          return ignored("re-run refused: " + which + " is of " + parent->view.repo + ", not " +
-                         e.repo);
-        if (!e.headSha.empty() && parent->view.sha != e.headSha)
-          return ignored("re-run refused: " + which + " is of commit " +
-                         shortSha(parent->view.sha) + ", not " + shortSha(e.headSha));
-      }
-      const bool approve =
-          prepared.decision ? prepared.decision->request.approve : e.command == "approve";
-      if (approve) {
-        if (!parent->view.fromFork)
-          return ignored("nothing to approve: run " + std::to_string(parent->view.id) +
-                         " is not of a pull request from a fork");
-        approvals_.approve(parent->view.forge, parent->view.repo, parent->view.sha,
-                           parent->view.prNumber,
-                           prepared.decision && !prepared.decision->request.requestedBy.empty()
-                               ? prepared.decision->request.requestedBy
-                               : (e.sender.empty() ? e.forgeType : e.sender));
-      }
-      store::NewRun n;
-      n.repo = parent->view.repo;
-      n.forge = parent->view.forge;
-      n.kind = RunKind::Rerun;
-      n.trigger = trigger;
-      n.sha = parent->view.sha;
-      n.ref = parent->view.ref;
-      n.baseSha = parent->view.baseSha;
-      n.prNumber = parent->view.prNumber;
-      n.fromFork = parent->view.fromFork;
-      n.hostsFilter = hosts;
-      n.stageFilter = stage;
-      n.parentRun = parent->view.id;
-      return processed(newRun(n));
-    }
-  }
-  return ignored("unknown event kind");
-}
-
 // ---------------------------------------------------------------------------------------------
 // executing a run
 
@@ -651,7 +522,7 @@ bool Scheduler::runNext() {
   auto rec = runs_.claimNext(std::max(1, o_.runWorkers - 1));
   if (!rec) return false;
   execute(std::move(*rec));
-  wake_.notify_all();  // a run of the same ref may be able to start now
+  runsChanged();  // a run of the same ref may be able to start now
   return true;
 }
 
@@ -686,191 +557,44 @@ FetchHint hintFor(store::Runs& runs, store::Deliveries& deliveries, const store:
 
 }  // namespace
 
+// One run's state between its steps.
+struct Scheduler::RunWork {
+  store::RunRecord rec;
+  RunContext& ctx;
+  const RepoConfig* repo = nullptr;
+  fs::path logDir, gitDir;
+  std::optional<std::string> base;  // the plan's base commit
+  SlotClass priority = SlotClass::Check;
+  std::vector<std::string> notes;  // become the run's error text when it succeeds
+  // Hosts finished in an earlier attempt of this run (before a restart).
+  std::set<std::string> doneBefore, checkFirst;
+  std::vector<BuildHost> toBuild;
+  bool approved = false;  // a fork's commit approved for building
+  std::map<std::string, BuildHostOutcome> built;
+
+  int64_t id() const { return rec.view.id; }
+};
+
 void Scheduler::execute(store::RunRecord rec) {
   const int64_t id = rec.view.id;
   RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
-  const bool resumed = rec.attempts > 1;
   p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
-              rec.view.repo + " " + shortSha(rec.view.sha) + (resumed ? " (resumed)" : ""));
-  std::vector<std::string> notes;
+              rec.view.repo + " " + shortSha(rec.view.sha) +
+              (rec.attempts > 1 ? " (resumed)" : ""));
+  RunWork w{std::move(rec), ctx};
   RunEnd end;
   end.id = id;
   try {  // the job-runner boundary (STYLE.md P3): a failing run is marked failed
-    ctx.load(runs_.hosts(id));
-    const RepoConfig* repo = repoNamed(rec.view.forge, rec.view.repo);
-    if (!repo) throw InputError("repository " + rec.view.repo + " is no longer configured");
-    const fs::path logDir = o_.stateDir / "logs" / std::to_string(id);
-    fs::create_directories(logDir);
-    // A full or read-only state disk: the run does not start (its logs, GC roots and
-    // records would be lost in silence); it fails saying why.
-    if (auto why = os::writeProblem(logDir))
-      throw InputError("not started: the state directory cannot be written: " + *why);
-
-    // Hosts finished in an earlier attempt of this run (before a restart).
-    std::set<std::string> doneBefore, checkFirst;
-    for (const auto& h : ctx.all()) {
-      if (h.stage == Stage::Deploy && h.state == HostState::Succeeded) doneBefore.insert(h.host);
-      if (h.stage == Stage::Deploy && h.state == HostState::Interrupted) checkFirst.insert(h.host);
-    }
-
-    // Source and plan base.
-    fs::path gitDir = p_.mirrors.prepare(*repo, {rec.view.sha}, hintFor(runs_, deliveries_, rec));
-    std::optional<std::string> base;
-    auto usable = [&](const std::string& sha) {
-      return !sha.empty() && !isZeroSha(sha) && hasCommit(gitDir, sha);
-    };
-    if (rec.view.kind == RunKind::Deploy) {
-      auto last = runs_.lastDeployedSha(rec.view.repo, rec.view.ref);
-      if (last && *last != rec.view.sha && usable(*last) &&
-          git::Repository::open(gitDir)->isAncestor(*last, rec.view.sha))
-        base = *last;
-    }
-    if (!base && usable(rec.view.baseSha)) base = rec.view.baseSha;
-    ctx.setBase(base.value_or(""));
-
-    // Plan. A fork's code is evaluated in the jail (README "Untrusted evaluation").
-    const SlotClass priority = slotClassOf(rec.view, *repo);
-    PlanInput pin{repo,    gitDir, base, rec.view.sha, logDir / "plan.log", rec.view.fromFork,
-                  priority};
-    Plan plan = p_.planner.plan(pin);
-    nlohmann::json pj = plan;
-    runs_.setPlan(id, base.value_or(""), pj.dump());
-    {
-      os::LogFile planLog(logDir / "plan.log", os::LogFile::Mode::Truncate, p_.redactor);
-      planLog.line("# plan " + (base ? shortSha(*base) : std::string("(no base)")) + ".." +
-                   shortSha(rec.view.sha) + " (" + toString(plan.mode) + ")");
-      for (const auto& line : split(plan::formatPlanTable(plan), '\n')) planLog.line(line);
-    }
-    bestEffort(p_.log, "run " + std::to_string(id) + ": reporting the plan",
-               [&] { p_.reporter.planned(ctx.view(), plan); });
-
-    // Which hosts this run builds.
-    std::set<std::string> named(rec.view.hostsFilter.begin(), rec.view.hostsFilter.end());
-    std::vector<std::string> unknown;
-    for (const auto& n : named)
-      if (!plan.host(n)) unknown.push_back(n);
-    if (!unknown.empty()) notes.push_back("unknown host(s): " + join(unknown, ", "));
-    if (!named.empty() && unknown.size() == named.size())
-      throw InputError("none of the named hosts exist: " + join(unknown, ", "));
-
-    std::vector<BuildHost> toBuild;
-    for (const auto& h : plan.hosts) {
-      bool selected = named.empty() ? h.affected : named.count(h.name) > 0;
-      if (h.hasReason(ReasonKind::RemovedHost)) selected = false;
-      if (doneBefore.count(h.name)) continue;  // deployed before the restart: keep
-      if (h.refused) {  // a name that breaks the host-name rule: never built, always shown
-        ctx.set(h.name, Stage::Plan, HostState::Failed, "refused: " + *h.refused);
-        continue;
-      }
-      if (!selected) {
-        ctx.set(h.name, Stage::Plan, h.affected ? HostState::Skipped : HostState::NotAffected,
-                h.affected ? "not named in this re-run" : "not affected");
-        continue;
-      }
-      if (h.evalError) {
-        ctx.set(h.name, Stage::Plan, HostState::Failed,
-                "does not evaluate: " + truncateUtf8(*h.evalError, 300),
-                [&](RunHostView& v) { v.logTail = *h.evalError; });
-        continue;
-      }
-      std::string why = h.affected ? "affected: " + describeReasons(h) : "named in re-run";
-      if (rec.view.stageFilter == Stage::Plan) {
-        ctx.set(h.name, Stage::Plan, HostState::Succeeded, truncateUtf8(why, 300));
-        continue;
-      }
-      ctx.set(h.name, Stage::Build, HostState::Pending, truncateUtf8(why, 300),
-              [&](RunHostView& v) { v.drvPath = h.newDrv; });
-      toBuild.push_back({h.name, h.newDrv});
-    }
-
-    // A fork's build, by the repository's policy (untrusted.build) and approvals.
-    bool approved = false;
-    if (rec.view.fromFork && !toBuild.empty()) {
-      approved = approvals_.find(rec.view.forge, rec.view.repo, rec.view.sha).has_value();
-      std::optional<std::pair<HostState, std::string>> hold;
-      const UntrustedPolicy& policy = repo->untrusted;
-      if (!policy.evaluate)
-        hold = {HostState::Skipped,
-                "not built: pull requests from forks are planned only (untrusted.evaluate: off)"};
-      else if (policy.build == UntrustedBuild::Never)
-        hold = {HostState::Skipped,
-                "not built: pull requests from forks are not built (untrusted.build: never)"};
-      else if (policy.build == UntrustedBuild::Approve && !approved)
-        hold = {HostState::Waiting,
-                "waiting for approval: a writer comments /switchyard approve (or approves it on "
-                "the run page) to build " +
-                    shortSha(rec.view.sha)};
-      if (hold) {
-        for (const auto& b : toBuild) ctx.set(b.host, Stage::Build, hold->first, hold->second);
-        toBuild.clear();
-      }
-    }
-
-    // Build.
-    std::map<std::string, BuildHostOutcome> built;
-    if (!toBuild.empty()) {
-      BuildInput bin{repo,
-                     gitDir,
-                     rec.view.sha,
-                     toBuild,
-                     logDir,
-                     o_.stateDir / "gcroots" / std::to_string(id),
-                     rec.view.fromFork,
-                     priority,
-                     base,
-                     approved};
-      for (auto& o : p_.builder.build(bin, ctx)) built[o.host] = o;
-      for (const auto& b : toBuild) {
-        auto it = built.find(b.host);
-        if (it == built.end()) {
-          ctx.set(b.host, Stage::Build, HostState::Failed, "the build reported nothing");
-          continue;
-        }
-        const auto& o = it->second;
-        const HostState state = o.ok              ? HostState::Succeeded
-                                : o.needsApproval ? HostState::Waiting
-                                                  : HostState::Failed;
-        ctx.set(b.host, Stage::Build, state, o.summary, [&](RunHostView& v) {
-          v.drvPath = o.drvPath;
-          v.outPath = o.outPath;
-          v.logTail = o.logTail;
-          v.logPath = os::pathUnder(logDir, b.host, ".log").string();
-        });
-      }
-    }
-
-    // Deploy.
-    if (runDeploys(ctx.view(), *repo)) {
-      DeployInput din;
-      din.repo = repo;
-      din.gitDir = gitDir;
-      din.sha = rec.view.sha;
-      din.runId = id;
-      din.force = rec.forced;
-      din.logDir = logDir;
-      for (const auto& b : toBuild) {
-        auto it = built.find(b.host);
-        if (it == built.end() || !it->second.ok || !it->second.outPath) continue;
-        din.hosts.push_back({b.host, *it->second.outPath, checkFirst.count(b.host) > 0});
-        ctx.set(b.host, Stage::Deploy, HostState::Pending, "waiting to deploy");
-      }
-      if (!din.hosts.empty()) {
-        std::map<std::string, DeployHostOutcome> deployed;
-        for (auto& o : p_.deployer.deploy(din, ctx)) deployed[o.host] = o;
-        for (const auto& h : din.hosts) {
-          auto it = deployed.find(h.host);
-          if (it == deployed.end())
-            ctx.set(h.host, Stage::Deploy, HostState::Failed, "the deploy reported nothing");
-          else
-            ctx.set(h.host, Stage::Deploy, it->second.state, it->second.summary);
-        }
-      }
-    }
-
+    prepareSource(w);
+    Plan plan = planStep(w);
+    selectHosts(w, plan);
+    holdForkBuild(w);
+    buildStep(w);
+    deployStep(w);
     bool failed = false;
     for (const auto& h : ctx.all()) failed |= isFailure(h.state);
     end.state = failed ? RunState::Failed : RunState::Succeeded;
-    end.error = join(notes, "; ");
+    end.error = join(w.notes, "; ");
   } catch (const std::exception& e) {
     end.state = RunState::Failed;
     end.error = describe(e);
@@ -888,6 +612,173 @@ void Scheduler::execute(store::RunRecord rec) {
   }
   end.hosts = ctx.all();
   finishRun(std::move(end));
+}
+
+void Scheduler::prepareSource(RunWork& w) {
+  const RunView& run = w.rec.view;
+  w.ctx.load(runs_.hosts(w.id()));
+  w.repo = repoNamed(run.forge, run.repo);
+  if (!w.repo) throw InputError("repository " + run.repo + " is no longer configured");
+  w.logDir = o_.stateDir / "logs" / std::to_string(w.id());
+  fs::create_directories(w.logDir);
+  // A full or read-only state disk: the run does not start (its logs, GC roots and
+  // records would be lost in silence); it fails saying why.
+  if (auto why = os::writeProblem(w.logDir))
+    throw InputError("not started: the state directory cannot be written: " + *why);
+
+  for (const auto& h : w.ctx.all()) {
+    if (h.stage == Stage::Deploy && h.state == HostState::Succeeded) w.doneBefore.insert(h.host);
+    if (h.stage == Stage::Deploy && h.state == HostState::Interrupted) w.checkFirst.insert(h.host);
+  }
+
+  w.gitDir = p_.mirrors.prepare(*w.repo, {run.sha}, hintFor(runs_, deliveries_, w.rec));
+  auto usable = [&](const std::string& sha) {
+    return !sha.empty() && !isZeroSha(sha) && hasCommit(w.gitDir, sha);
+  };
+  if (run.kind == RunKind::Deploy) {
+    auto last = runs_.lastDeployedSha(run.repo, run.ref);
+    if (last && *last != run.sha && usable(*last) &&
+        git::Repository::open(w.gitDir)->isAncestor(*last, run.sha))
+      w.base = *last;
+  }
+  if (!w.base && usable(run.baseSha)) w.base = run.baseSha;
+  w.ctx.setBase(w.base.value_or(""));
+  w.priority = slotClassOf(run, *w.repo);
+}
+
+Plan Scheduler::planStep(RunWork& w) {
+  const RunView& run = w.rec.view;
+  // A fork's code is evaluated in the jail (README "Untrusted evaluation").
+  PlanInput pin{w.repo, w.gitDir, w.base, run.sha, w.logDir / "plan.log", run.fromFork, w.priority};
+  Plan plan = p_.planner.plan(pin);
+  nlohmann::json pj = plan;
+  runs_.setPlan(w.id(), w.base.value_or(""), pj.dump());
+  {
+    os::LogFile planLog(w.logDir / "plan.log", os::LogFile::Mode::Truncate, p_.redactor);
+    planLog.line("# plan " + (w.base ? shortSha(*w.base) : std::string("(no base)")) + ".." +
+                 shortSha(run.sha) + " (" + toString(plan.mode) + ")");
+    for (const auto& line : split(plan::formatPlanTable(plan), '\n')) planLog.line(line);
+  }
+  bestEffort(p_.log, "run " + std::to_string(w.id()) + ": reporting the plan",
+             [&] { p_.reporter.planned(w.ctx.view(), plan); });
+  return plan;
+}
+
+void Scheduler::selectHosts(RunWork& w, const Plan& plan) {
+  const RunView& run = w.rec.view;
+  std::set<std::string> named(run.hostsFilter.begin(), run.hostsFilter.end());
+  std::vector<std::string> unknown;
+  for (const auto& n : named)
+    if (!plan.host(n)) unknown.push_back(n);
+  if (!unknown.empty()) w.notes.push_back("unknown host(s): " + join(unknown, ", "));
+  if (!named.empty() && unknown.size() == named.size())
+    throw InputError("none of the named hosts exist: " + join(unknown, ", "));
+
+  for (const auto& h : plan.hosts) {
+    bool selected = named.empty() ? h.affected : named.count(h.name) > 0;
+    if (h.hasReason(ReasonKind::RemovedHost)) selected = false;
+    if (w.doneBefore.count(h.name)) continue;  // deployed before the restart: keep
+    if (h.refused) {  // a name that breaks the host-name rule: never built, always shown
+      w.ctx.set(h.name, Stage::Plan, HostState::Failed, "refused: " + *h.refused);
+      continue;
+    }
+    if (!selected) {
+      w.ctx.set(h.name, Stage::Plan, h.affected ? HostState::Skipped : HostState::NotAffected,
+                h.affected ? "not named in this re-run" : "not affected");
+      continue;
+    }
+    if (h.evalError) {
+      w.ctx.set(h.name, Stage::Plan, HostState::Failed,
+                "does not evaluate: " + truncateUtf8(*h.evalError, 300),
+                [&](RunHostView& v) { v.logTail = *h.evalError; });
+      continue;
+    }
+    std::string why = h.affected ? "affected: " + describeReasons(h) : "named in re-run";
+    if (run.stageFilter == Stage::Plan) {
+      w.ctx.set(h.name, Stage::Plan, HostState::Succeeded, truncateUtf8(why, 300));
+      continue;
+    }
+    w.ctx.set(h.name, Stage::Build, HostState::Pending, truncateUtf8(why, 300),
+              [&](RunHostView& v) { v.drvPath = h.newDrv; });
+    w.toBuild.push_back({h.name, h.newDrv});
+  }
+}
+
+void Scheduler::holdForkBuild(RunWork& w) {
+  const RunView& run = w.rec.view;
+  if (!run.fromFork || w.toBuild.empty()) return;
+  w.approved = approvals_.find(run.forge, run.repo, run.sha).has_value();
+  std::optional<std::pair<HostState, std::string>> hold;
+  const UntrustedPolicy& policy = w.repo->untrusted;
+  if (!policy.evaluate)
+    hold = {HostState::Skipped,
+            "not built: pull requests from forks are planned only (untrusted.evaluate: off)"};
+  else if (policy.build == UntrustedBuild::Never)
+    hold = {HostState::Skipped,
+            "not built: pull requests from forks are not built (untrusted.build: never)"};
+  else if (policy.build == UntrustedBuild::Approve && !w.approved)
+    hold = {HostState::Waiting,
+            "waiting for approval: a writer comments /switchyard approve (or approves it on "
+            "the run page) to build " +
+                shortSha(run.sha)};
+  if (hold) {
+    for (const auto& b : w.toBuild) w.ctx.set(b.host, Stage::Build, hold->first, hold->second);
+    w.toBuild.clear();
+  }
+}
+
+void Scheduler::buildStep(RunWork& w) {
+  if (w.toBuild.empty()) return;
+  const RunView& run = w.rec.view;
+  BuildInput bin{w.repo,       w.gitDir,   run.sha,
+                 w.toBuild,    w.logDir,   o_.stateDir / "gcroots" / std::to_string(w.id()),
+                 run.fromFork, w.priority, w.base,
+                 w.approved};
+  for (auto& o : p_.builder.build(bin, w.ctx)) w.built[o.host] = o;
+  for (const auto& b : w.toBuild) {
+    auto it = w.built.find(b.host);
+    if (it == w.built.end()) {
+      w.ctx.set(b.host, Stage::Build, HostState::Failed, "the build reported nothing");
+      continue;
+    }
+    const auto& o = it->second;
+    const HostState state = o.ok              ? HostState::Succeeded
+                            : o.needsApproval ? HostState::Waiting
+                                              : HostState::Failed;
+    w.ctx.set(b.host, Stage::Build, state, o.summary, [&](RunHostView& v) {
+      v.drvPath = o.drvPath;
+      v.outPath = o.outPath;
+      v.logTail = o.logTail;
+      v.logPath = os::pathUnder(w.logDir, b.host, ".log").string();
+    });
+  }
+}
+
+void Scheduler::deployStep(RunWork& w) {
+  if (!runDeploys(w.ctx.view(), *w.repo)) return;
+  DeployInput din;
+  din.repo = w.repo;
+  din.gitDir = w.gitDir;
+  din.sha = w.rec.view.sha;
+  din.runId = w.id();
+  din.force = w.rec.forced;
+  din.logDir = w.logDir;
+  for (const auto& b : w.toBuild) {
+    auto it = w.built.find(b.host);
+    if (it == w.built.end() || !it->second.ok || !it->second.outPath) continue;
+    din.hosts.push_back({b.host, *it->second.outPath, w.checkFirst.count(b.host) > 0});
+    w.ctx.set(b.host, Stage::Deploy, HostState::Pending, "waiting to deploy");
+  }
+  if (din.hosts.empty()) return;
+  std::map<std::string, DeployHostOutcome> deployed;
+  for (auto& o : p_.deployer.deploy(din, w.ctx)) deployed[o.host] = o;
+  for (const auto& h : din.hosts) {
+    auto it = deployed.find(h.host);
+    if (it == deployed.end())
+      w.ctx.set(h.host, Stage::Deploy, HostState::Failed, "the deploy reported nothing");
+    else
+      w.ctx.set(h.host, Stage::Deploy, it->second.state, it->second.summary);
+  }
 }
 
 void Scheduler::recordEnd(const RunEnd& end) {

@@ -9,7 +9,7 @@
 //  * run workers claim queued runs (never two runs of the same repo+ref at once, so pushes to
 //    a branch deploy in order) and execute them.
 //
-// Rules (see also the table in the final report / tests/runner/scheduler):
+// Rules (decide() in rules.h carries them out; table-tested in tests/runner/scheduler):
 //  * push to a deploy branch (RepoConfig::deployBranches) -> deploy run; a push elsewhere is
 //    ignored (pull requests build branches). The new run supersedes the QUEUED runs of the
 //    same repo+ref (state superseded, superseded_by = the new run).
@@ -55,6 +55,7 @@
 #include "runner/core/run.h"
 #include "runner/report/gateway.h"
 #include "runner/scheduler/mirrors.h"
+#include "runner/scheduler/rules.h"
 #include "runner/scheduler/stages.h"
 #include "runner/store/approvals.h"
 #include "runner/store/database.h"
@@ -126,7 +127,8 @@ class Scheduler {
     std::vector<int64_t> superseded;  // runs that ended
   };
   struct Dispatched {
-    std::string state, detail;  // the delivery's final state
+    Verdict verdict = Verdict::Ignore;  // Ignore: the delivery is "ignored", else "processed"
+    std::string detail;
     Created created;
   };
   // A run's end as it is to be recorded: its state, error and every host (the in-memory
@@ -144,8 +146,11 @@ class Scheduler {
   };
   // Parses the event and asks the gateway when it must; nullopt: ask again later (Retry).
   std::optional<Prepared> prepare(const store::DeliveryRecord& d);
-  // Inside the caller's transaction.
+  // Inside the caller's transaction: decide() (rules.h), then carryOut, then the delivery's
+  // final state.
   Dispatched applyOne(const store::DeliveryRecord& d, const Prepared& p);
+  // Writes what `decision` says (runs created and superseded, approvals, a plan base).
+  Dispatched carryOut(const store::DeliveryRecord& d, const Decision& decision);
   // One delivery in its own transaction; returns false when it was deferred.
   bool dispatchOne(const store::DeliveryRecord& d, const Prepared& prepared);
   // A delivery that could not be handled: an event that cannot be read or is invalid
@@ -154,11 +159,18 @@ class Scheduler {
   // time waiting twice as long. Returns true when it was marked failed.
   bool failOrDefer(const store::DeliveryRecord& d, const std::exception& e);
   void announce(const store::DeliveryRecord& d, const Dispatched& out);
-  std::pair<std::string, std::string> applyRules(const store::DeliveryRecord& d, const Prepared& p,
-                                                 Created& created);
   const RepoConfig* repoFor(const Event& e) const;
   const RepoConfig* repoNamed(const std::string& forge, const std::string& name) const;
+  // Executes a claimed run: its steps below, in order, then finishRun. A step that throws
+  // fails the run (the job-runner boundary, STYLE.md P3).
   void execute(store::RunRecord run);
+  struct RunWork;                  // one run's state between its steps (scheduler.cc)
+  void prepareSource(RunWork& w);  // the mirror, the plan base, the log directory
+  Plan planStep(RunWork& w);       // plan, store and report it
+  void selectHosts(RunWork& w, const Plan& plan);  // which hosts this run builds
+  void holdForkBuild(RunWork& w);  // a fork's build, by untrusted.build and approvals
+  void buildStep(RunWork& w);
+  void deployStep(RunWork& w);
   // Records `end` in one transaction (throws StoreError).
   void recordEnd(const RunEnd& end);
   // Records `end`, retrying (SchedulerOptions::finishAttempts); when that fails the run goes
@@ -169,6 +181,8 @@ class Scheduler {
   // Tells the reporter how a run ended; best effort (logs what fails).
   void reportFinished(int64_t id);  // runFinished, then the run counts as announced
   void reportQueued(int64_t id);    // runQueued while it is queued, likewise
+  // A run may have become claimable (queued, or a run of its ref ended): wakes the workers.
+  void runsChanged() noexcept;
   void dispatcherLoop();
   void workerLoop();
 
@@ -179,8 +193,10 @@ class Scheduler {
   store::Approvals approvals_;
   std::mutex mu_;
   std::condition_variable wake_;
-  bool pending_ = false;  // GUARDED_BY(mu_)
-  // Deliveries the gateway asked to retry: id -> not before (dispatcher thread only).
+  bool pending_ = false;      // GUARDED_BY(mu_): deliveries to dispatch (wake())
+  uint64_t runsChanged_ = 0;  // GUARDED_BY(mu_): bumped by runsChanged()
+  // Deliveries the gateway asked to retry: id -> not before, by Clock::steadyNow()
+  // (dispatcher thread only).
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
   // Deliveries that failed for a reason that may pass: id -> failures in a row (same thread).
   std::map<int64_t, int> setbacks_;

@@ -104,10 +104,13 @@ class Deliveries {
 // Thread-safe: submit() may be called from any number of threads at once.
 class DeliveryWriter {
  public:
-  // `db` should be a connection of its own (the writer thread is its only user while
-  // running); it and `clock` must outlive the writer. `onCommitted` (may be empty) is called
-  // on the writer thread after each committed batch that stored a new queued row: the
-  // scheduler's wake-up; it must not throw. At most `maxBatch` deliveries go into one transaction.
+  // `db` may be shared with other writers (the daemon shares it with the scheduler, the
+  // stages and the reporter: their transactions queue on the Database's mutex, which is
+  // cheaper than SQLite's busy handler between connections); a transaction another user holds
+  // delays this writer's next commit. `db` and `clock` must outlive the writer. `onCommitted` (may
+  // be empty) is called on the writer thread after each committed batch that stored a new queued
+  // row: the scheduler's wake-up; it must not throw. At most `maxBatch` deliveries go into one
+  // transaction.
   DeliveryWriter(Database& db, const Clock& clock, std::function<void()> onCommitted,
                  size_t maxBatch = 1024);
   // Stops the thread; deliveries still waiting are failed with StoreError("shutting down").

@@ -10,9 +10,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -147,8 +149,23 @@ class RecordingReporter final : public RunReporter {
   std::vector<std::string> events_;
 };
 
+// The system's time plus an offset the test moves forward (deferrals without sleeping).
+class ShiftedClock final : public Clock {
+ public:
+  std::chrono::system_clock::time_point now() const override {
+    return std::chrono::system_clock::now() + shift_.load();
+  }
+  std::chrono::steady_clock::time_point steadyNow() const override {
+    return std::chrono::steady_clock::now() + shift_.load();
+  }
+  void advance(std::chrono::milliseconds d) { shift_ = shift_.load() + d; }
+
+ private:
+  std::atomic<std::chrono::milliseconds> shift_{std::chrono::milliseconds(0)};
+};
+
 struct Harness {
-  Harness() {
+  explicit Harness(std::function<void(scheduler::SchedulerOptions&)> tune = {}) {
     RepoConfig r;
     r.forge = "home";
     r.name = "alice/infra";
@@ -161,9 +178,10 @@ struct Harness {
     sha0 = upstream.commit({{"flake.nix", "{ }"}}, "zero");
     sched = std::make_unique<Scheduler>(scheduler::SchedulerPorts{config, *db, clock, log, reporter,
                                                                   mirrors, plan, build, deployer},
-                                        options());
+                                        options(tune));
   }
-  scheduler::SchedulerOptions options() {
+  scheduler::SchedulerOptions options(
+      const std::function<void(scheduler::SchedulerOptions&)>& tune = {}) {
     scheduler::SchedulerOptions o;
     o.stateDir = config.stateDir;
     o.gatewayRetry = std::chrono::seconds(0);
@@ -196,6 +214,7 @@ struct Harness {
       d.request.requestedBy = e.commentAuthor;
       return d;
     };
+    if (tune) tune(o);
     return o;
   }
   std::string commit(const std::string& file) {
@@ -286,7 +305,7 @@ struct Harness {
   os::TempDir tmp{"sy-sched"};
   tests::TempGitRepo upstream;
   Config config;
-  SystemClock clock;
+  ShiftedClock clock;
   NullLogger log;
   RecordingReporter reporter;
   scheduler::Mirrors mirrors{tmp.path() / "state", log};
@@ -965,4 +984,43 @@ TEST_CASE("a run does not start when its log directory cannot be written, and sa
   CHECK(h.plan.calls.empty());  // nothing was planned, built or deployed
   CHECK(h.build.calls.empty());
   CHECK(h.deployer.calls.empty());
+}
+
+TEST_CASE("a woken worker starts a queued run at once, not at its next poll", "[unit][scheduler]") {
+  // Issue 13: the workers' wait checked only `stopping_`, so a notify woke nobody and every
+  // run started at the next poll. With an hour's poll, only a wake-up can start this run.
+  Harness h([](scheduler::SchedulerOptions& o) { o.poll = std::chrono::hours(1); });
+  h.sched->start();
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.sched->wake();  // what intake's group commit does after storing the delivery
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto finished = [&] {
+    auto r = h.runs().get(1);
+    return r && isFinal(r->view.state);
+  };
+  while (!finished() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(finished());
+  CHECK(h.run(1).view.state == RunState::Succeeded);
+  h.sched->stop();
+}
+
+TEST_CASE("a delivery the forge could not answer waits by the scheduler's clock",
+          "[unit][scheduler]") {
+  Harness h([](scheduler::SchedulerOptions& o) { o.gatewayRetry = std::chrono::seconds(30); });
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  h.forgeDown = 1;
+  int64_t rr = h.deliver(h.rerun(1, {"web1"}, true));
+  CHECK(h.sched->dispatchQueued() == 0);  // Retry: deferred for gatewayRetry
+  CHECK(h.gatewayCalls == 1);
+  h.clock.advance(std::chrono::seconds(29));
+  CHECK(h.sched->dispatchQueued() == 0);  // not yet: the gateway is not asked again
+  CHECK(h.gatewayCalls == 1);
+  h.clock.advance(std::chrono::seconds(2));
+  CHECK(h.sched->dispatchQueued() == 1);
+  CHECK(h.gatewayCalls == 2);
+  CHECK(h.deliveryState(rr) == "processed: run 2");
 }
