@@ -16,7 +16,6 @@
 #include "runner/plan/static_planner.h"
 #include "runner/report/comment.h"
 #include "runner/report/templates.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 

@@ -16,10 +16,11 @@
 
 #include "runner/core/config.h"
 #include "runner/nix/nix_cli.h"
+#include "runner/nix/untrusted_nix.h"
 
 namespace runner::scheduler {
 
-class UntrustedSources {
+class UntrustedSources final : public nix::UntrustedFlakes {
  public:
   // `trusted` reads repositories and fetches the base branch's inputs (the runner's own
   // nix, credentials and all); `credentialless` fetches the inputs only a fork locks
@@ -33,7 +34,7 @@ class UntrustedSources {
   // listing every refused input ("input 'x' (path:/etc): local paths are refused …") or
   // naming a flake.lock that cannot be read, NixError when a fetch fails.
   std::string flakeRef(const RepoConfig& repo, const std::filesystem::path& gitDir,
-                       const std::string& sha, const std::optional<std::string>& base);
+                       const std::string& sha, const std::optional<std::string>& base) override;
 
  private:
   nix::NixCli& trusted_;

@@ -16,7 +16,6 @@
 #include "runner/git/repository.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/store/runs.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/run.h"

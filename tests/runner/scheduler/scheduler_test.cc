@@ -33,12 +33,12 @@ namespace {
 
 const std::vector<std::string> kHosts = {"db1", "web1", "web2"};
 
-class FakePlan final : public scheduler::PlanStage {
+class FakePlan final : public PlanStage {
  public:
   // to-sha -> affected hosts (default: web1 only)
   std::map<std::string, std::set<std::string>> affected;
-  std::vector<scheduler::PlanInput> calls;
-  Plan plan(const scheduler::PlanInput& in) override {
+  std::vector<PlanInput> calls;
+  Plan plan(const PlanInput& in) override {
     std::scoped_lock lk(mu_);
     calls.push_back(in);
     Plan p;
@@ -62,20 +62,19 @@ class FakePlan final : public scheduler::PlanStage {
   std::mutex mu_;
 };
 
-class FakeBuild final : public scheduler::BuildStage {
+class FakeBuild final : public BuildStage {
  public:
   std::vector<std::vector<std::string>> calls;  // hosts per call
   std::vector<bool> untrusted;                  // BuildInput::untrusted per call
   std::set<std::string> failing;
   std::string storeError;  // non-empty: the build throws StoreError with it after starting
-  std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
-                                                 scheduler::StageListener& l) override {
+  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener& l) override {
     if (!storeError.empty()) {
       for (const auto& h : in.hosts) l.hostStarted(h.host, "building");
       throw StoreError(storeError);
     }
     std::vector<std::string> names;
-    std::vector<scheduler::BuildHostOutcome> out;
+    std::vector<BuildHostOutcome> out;
     for (const auto& h : in.hosts) {
       names.push_back(h.host);
       l.hostStarted(h.host, "building");
@@ -91,14 +90,13 @@ class FakeBuild final : public scheduler::BuildStage {
   }
 };
 
-class FakeDeploy final : public scheduler::DeployStage {
+class FakeDeploy final : public DeployStage {
  public:
-  std::vector<std::vector<scheduler::DeployHost>> calls;
+  std::vector<std::vector<DeployHost>> calls;
   std::set<std::string> refused;
-  std::vector<scheduler::DeployHostOutcome> deploy(const scheduler::DeployInput& in,
-                                                   scheduler::StageListener& l) override {
+  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener& l) override {
     calls.push_back(in.hosts);
-    std::vector<scheduler::DeployHostOutcome> out;
+    std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) {
       l.hostStarted(h.host, "deploy: lock");
       if (refused.count(h.host))

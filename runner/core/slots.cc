@@ -1,8 +1,8 @@
-#include "runner/scheduler/slots.h"
+#include "runner/core/slots.h"
 
 #include <algorithm>
 
-namespace runner::scheduler {
+namespace runner {
 
 PrioritySlots::PrioritySlots(int total, int checks, int forks)
     : total_(std::max(total, 1)),
@@ -57,4 +57,4 @@ int PrioritySlots::inUse(SlotClass c) const {
   return 0;
 }
 
-}  // namespace runner::scheduler
+}  // namespace runner

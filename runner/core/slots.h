@@ -10,7 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 
-namespace runner::scheduler {
+namespace runner {
 
 // Who asks, in order of precedence.
 enum class SlotClass { Deploy, Check, Fork };
@@ -48,4 +48,4 @@ class PrioritySlots {
   int waiting_[3] = {0, 0, 0};                     // GUARDED_BY(mu_); per SlotClass
 };
 
-}  // namespace runner::scheduler
+}  // namespace runner

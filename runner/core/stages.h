@@ -1,12 +1,13 @@
-// The three stages as the scheduler drives them (DESIGN.md §1): plan, build, deploy. Small
-// ports so the scheduler's rules (supersede, forks never deploy, re-runs of named hosts,
-// restart recovery) are tested with fakes, while nix_stages.h implements them with the real
-// planner (runner/plan), builder (runner/build) and deployer (runner/deploy).
+// The three stages (DESIGN.md §1): plan, build, deploy. Small ports so the scheduler's rules
+// (supersede, forks never deploy, re-runs of named hosts, restart recovery) are tested with
+// fakes, while each stage's folder implements its port with the real thing:
+// plan/plan_stage.h (the planner), build/build_stage.h (nix build), deploy/deploy_stage.h
+// (SSH rollout). The daemon's scheduler and the CLI commands drive the same implementations.
 //
-// Stages never call each other: the scheduler hands the Plan to the build stage and the
-// build's out paths to the deploy stage. Expected outcomes (a host fails to build, a deploy
-// is refused) are values; exceptions mean the stage as a whole could not run (the run
-// fails with the error's description).
+// Stages never call each other: their driver (the scheduler, a CLI command) hands the Plan to the
+// build stage and the build's out paths to the deploy stage. Expected outcomes (a host fails to
+// build, a deploy is refused) are values; exceptions mean the stage as a whole could not run (the
+// run fails with the error's description).
 #pragma once
 
 #include <chrono>
@@ -15,14 +16,15 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runner/core/config.h"
 #include "runner/core/plan.h"
 #include "runner/core/run.h"
-#include "runner/scheduler/slots.h"
+#include "runner/core/slots.h"
 
-namespace runner::scheduler {
+namespace runner {
 
 struct PlanInput {
   const RepoConfig* repo = nullptr;       // never null
@@ -60,6 +62,7 @@ struct BuildInput {
   // whether a writer approved `sha` (its fixed-output derivations may then run).
   std::optional<std::string> baseSha;
   bool approved = false;
+  int maxJobs = 0;  // nix --max-jobs; 0: nix.conf's
 };
 
 struct BuildHostOutcome {
@@ -78,6 +81,10 @@ class StageListener {
   virtual ~StageListener() = default;
   virtual void hostStarted(const std::string& host, const std::string& what) {}
   virtual void hostProgress(const std::string& host, const std::string& what) {}
+  // A line of the host's output (deploy: the activation's log), also in its log file.
+  virtual void hostLine(const std::string& host, std::string_view line) {}
+  // The stage is done with the host: "succeeded", "rolled back: activation failed …".
+  virtual void hostFinished(const std::string& host, const std::string& what) {}
 };
 
 class BuildStage {
@@ -101,6 +108,7 @@ struct DeployInput {
   std::string sha;
   int64_t runId = 0;
   bool force = false;
+  bool dryRun = false;  // inspect the hosts, change nothing (the CLI's --dry-run)
   std::vector<DeployHost> hosts;
   std::filesystem::path logDir;  // deploy output is appended to <logDir>/<host>.log
 };
@@ -121,4 +129,4 @@ class DeployStage {
                                                 StageListener& listener) = 0;
 };
 
-}  // namespace runner::scheduler
+}  // namespace runner
