@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "runner/app/lab/nix_text.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/lab/nix_text.h"
 #include "runner/os/files.h"
 
 namespace fs = std::filesystem;
-using runner::app::lab::nixString;
+using runner::lab::nixString;
 
 namespace tests::labgen {
 namespace {

@@ -8,8 +8,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/store/database.h"
@@ -24,10 +24,10 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
           "[integration][daemon][recovery]") {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-recover");
-  app::lab::LabHost web1;
+  lab::LabHost web1;
   web1.name = "web1";
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
-  app::lab::TestHosts hosts({.names = {"web1"}});
+  auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
+  lab::TestHosts hosts({.names = {"web1"}});
   fs::path bare = tmp.path() / "infra.git";
   tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), bare.string()});
   fs::copy_file(tests::sourceDir() / "hooks" / "post-receive", bare / "hooks" / "post-receive");
@@ -62,8 +62,7 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
   tests::runOk("git", {"-C", bare.string(), "config", "switchyard.repo", "lab/infra"});
 
   // A change whose build takes a while.
-  std::string after =
-      lab.infra.updateHost("web1", [](app::lab::LabHost& h) { h.buildSeconds = 6; });
+  std::string after = lab.infra.updateHost("web1", [](lab::LabHost& h) { h.buildSeconds = 6; });
   auto push = tests::run(
       "git", {"-C", lab.infra.path().string(), "push", bare.string(), "HEAD:refs/heads/main"});
   REQUIRE(push.exitStatus == 0);

@@ -24,9 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/app/daemon.h"
-#include "runner/app/lab/lab.h"
 #include "runner/core/log.h"
 #include "runner/http/curl_client.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -191,9 +191,9 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   const std::string port = std::to_string(listener.port());
   const auto storeBefore = storeEntries();
 
-  app::lab::LabHost web1;
+  lab::LabHost web1;
   web1.name = "web1";
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
+  auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
   // The forge's repository (the mirror fetches it) and the fork, which is the lab's work tree.
   const fs::path upstream = tmp.path() / "upstream.git";
   tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), upstream.string()});
@@ -234,7 +234,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   http::CurlHttpClient http;
 
   auto attack = [&](const std::string& name, const std::string& extra) {
-    app::lab::LabHost h;
+    lab::LabHost h;
     h.name = name;
     h.extraConfig = extra;
     return lab.infra.addHost(h);
@@ -280,8 +280,8 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
              port +
              "/fod\" ]; outputHashMode = \"flat\"; outputHashAlgo = \"sha256\"; outputHash = "
              "\"0000000000000000000000000000000000000000000000000000\"; }) ];");
-  lab.infra.updateHost("web1", [](app::lab::LabHost& h) { h.revision = 2; });
-  std::string head1 = lab.infra.updateHost("web1", [](app::lab::LabHost& h) {
+  lab.infra.updateHost("web1", [](lab::LabHost& h) { h.revision = 2; });
+  std::string head1 = lab.infra.updateHost("web1", [](lab::LabHost& h) {
     h.buildSeconds = 30;  // prints one line, then sleeps silently
   });
 
@@ -352,7 +352,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   // --- PR 3: an endless evaluation; a deploy pushed meanwhile starts at once --------------
   {
     lab.infra.commitFiles({{"flake.lock", goodLock}}, "the lock again");
-    std::string head3 = lab.infra.updateHost("web1", [](app::lab::LabHost& h) {
+    std::string head3 = lab.infra.updateHost("web1", [](lab::LabHost& h) {
       h.buildSeconds = 0;
       h.extraConfig =
           "environment.etc.forever.text = toString (builtins.length (builtins.genericClosure { "

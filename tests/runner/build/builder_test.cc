@@ -7,9 +7,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/clock.h"
 #include "runner/core/text.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -18,12 +18,12 @@
 namespace fs = std::filesystem;
 using namespace runner;
 using namespace runner::build;
-using app::lab::Lab;
-using app::lab::LabHost;
+using lab::Lab;
+using lab::LabHost;
 
 namespace {
 
-std::vector<HostTarget> targetsOf(nix::NixCli& nix, const app::lab::InfraFlake& f) {
+std::vector<HostTarget> targetsOf(nix::NixCli& nix, const lab::InfraFlake& f) {
   auto e = nix.evalDrvPaths(nix::gitFlakeRef(f.path(), f.head()), std::nullopt);
   std::vector<HostTarget> t;
   for (const auto& [h, v] : e.hosts) t.push_back({h, v.value->get<std::string>()});

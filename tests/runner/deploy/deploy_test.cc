@@ -19,7 +19,7 @@ using tests::DeployFixture;
 
 namespace {
 
-std::string switchLog(const runner::app::lab::TestHost& h) {
+std::string switchLog(const runner::lab::TestHost& h) {
   return runner::os::readFileIfExists(h.stateDir() / "switch.log").value_or("");
 }
 
@@ -240,7 +240,7 @@ TEST_CASE("deploy: an older commit is refused unless forced", "[integration][ssh
 
 TEST_CASE("deploy: two concurrent deploys to one host — the second is refused or waits",
           "[integration][ssh][deploy]") {
-  std::vector<runner::app::lab::LabHost> labHosts(1);
+  std::vector<runner::lab::LabHost> labHosts(1);
   labHosts[0].name = "web1";
   labHosts[0].activationSeconds = 2;  // a slow switch keeps the first deploy busy
   DeployFixture f({"web1"}, {.labHosts = labHosts});
@@ -377,7 +377,7 @@ TEST_CASE("deploy: the activation survives the runner's connection being killed 
   // The new configuration's activation kills every ssh session on the host (not the listener):
   // the runner's connection drops while it watches the switch. The switch runs on, detached;
   // the runner reconnects, follows it to the end and confirms over a new connection.
-  std::vector<runner::app::lab::LabHost> labHosts(1);
+  std::vector<runner::lab::LabHost> labHosts(1);
   labHosts[0].name = "web1";
   DeployFixture f({"web1"}, {.labHosts = labHosts});
   const auto& h = f.hosts.host("web1");

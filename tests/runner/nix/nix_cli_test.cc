@@ -9,9 +9,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/lab/lab.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "tests/runner/nix/counting_process_runner.h"
@@ -20,9 +20,9 @@
 
 namespace fs = std::filesystem;
 using namespace runner::nix;
-using runner::app::lab::Lab;
-using runner::app::lab::LabHost;
-using runner::app::lab::numberedHosts;
+using runner::lab::Lab;
+using runner::lab::LabHost;
+using runner::lab::numberedHosts;
 
 namespace {
 
@@ -147,7 +147,7 @@ TEST_CASE("NixCli reads targets and platforms of every host in one process", "[i
   runner::os::PosixProcessRunner real;
   tests::CountingProcessRunner procs(real);
   runner::os::TempDir tmp("sy-nixcli");
-  auto hosts = runner::app::lab::seedHosts();
+  auto hosts = runner::lab::seedHosts();
   hosts[1].system = "aarch64-linux";  // demo
   auto lab = Lab::create(real, tmp.path(), {.hosts = hosts});
   NixCli nix(procs);

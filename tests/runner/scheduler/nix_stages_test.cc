@@ -2,17 +2,17 @@
 // from the flake's Clan/Colmena options, and flake-given targets that are refused.
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
 #include "runner/deploy/deploy_stage.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/plan/plan_stage.h"
 
-using runner::app::lab::Lab;
-using runner::app::lab::LabHost;
+using runner::lab::Lab;
+using runner::lab::LabHost;
 
 TEST_CASE("deploy targets: config first, then Clan, Colmena, the name, bad flake text refused",
           "[integration][scheduler][nix]") {
@@ -53,7 +53,7 @@ TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluat
   // planning "every host removed" and ending green.
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-plan-stage");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::app::lab::numberedHosts(2)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::lab::numberedHosts(2)});
   const std::string flake = runner::os::readFile(lab.infra.path() / "flake.nix");
   std::string a = lab.infra.head();
   std::string missing = flake;
@@ -88,7 +88,7 @@ TEST_CASE("a run without a base asks Nix for the hosts when static discovery is 
           "[integration][scheduler][nix]") {
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-plan-nobase");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::app::lab::numberedHosts(2)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::lab::numberedHosts(2)});
   std::string to = lab.infra.addComputedHost("host03", "host01");
   runner::nix::NixCli nix(procs);
   runner::PrioritySlots slots(2);

@@ -1,6 +1,6 @@
-#include "runner/app/lab/lab.h"
+#include "runner/lab/lab.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 Lab Lab::create(ProcessRunner& procs, const std::filesystem::path& root, InfraOptions infra,
                 const FakeNixpkgsOptions& nixpkgs) {
@@ -10,4 +10,4 @@ Lab Lab::create(ProcessRunner& procs, const std::filesystem::path& root, InfraOp
   return Lab{std::move(pkgs), std::move(flake)};
 }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

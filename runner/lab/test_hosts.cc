@@ -1,4 +1,4 @@
-#include "runner/app/lab/test_hosts.h"
+#include "runner/lab/test_hosts.h"
 
 #include <arpa/inet.h>
 #include <atomic>
@@ -22,7 +22,7 @@
 
 namespace fs = std::filesystem;
 
-namespace runner::app::lab {
+namespace runner::lab {
 namespace {
 
 using namespace std::chrono_literals;
@@ -415,7 +415,7 @@ void TestHosts::prepare(Slot& s) {
                                  : h.address + ":" + std::to_string(h.port);
   // Paths as seen inside the host's namespace.
   std::string config =
-      "# written by switchyard's test hosts (runner/app/lab/test_hosts.cc)\n"
+      "# written by switchyard's test hosts (runner/lab/test_hosts.cc)\n"
       "ListenAddress " +
       listen +
       "\n"
@@ -641,4 +641,4 @@ RunResult TestHosts::runInside(std::string_view name, const std::vector<std::str
   return processes_.run({.program = "nsenter", .args = args, .timeout = 60s});
 }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

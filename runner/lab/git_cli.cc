@@ -1,9 +1,9 @@
-#include "runner/app/lab/git_cli.h"
+#include "runner/lab/git_cli.h"
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 GitCli::GitCli(ProcessRunner& procs, std::filesystem::path workTree)
     : procs_(&procs), workTree_(std::move(workTree)) {}
@@ -44,4 +44,4 @@ std::string GitCli::commitAll(const std::string& message) const {
 
 std::string GitCli::head() const { return run({"rev-parse", "HEAD"}); }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

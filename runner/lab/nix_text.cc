@@ -1,10 +1,10 @@
-#include "runner/app/lab/nix_text.h"
+#include "runner/lab/nix_text.h"
 
 #include <filesystem>
 
 #include "runner/os/files.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 std::string nixString(std::string_view s) {
   std::string out = "\"";
@@ -55,4 +55,4 @@ void writeTextFile(const std::string& dir, const std::string& rel, std::string_v
   os::writeFileAtomic(std::filesystem::path(dir) / rel, content);
 }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -39,7 +39,7 @@
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 enum class TestNetwork { Loopback, Netns };
 
@@ -142,4 +142,4 @@ class TestHosts {
   std::vector<std::unique_ptr<Slot>> slots_;
 };
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -1,14 +1,14 @@
-#include "runner/app/lab/fake_nixpkgs.h"
+#include "runner/lab/fake_nixpkgs.h"
 
 #include <filesystem>
 #include <system_error>
 
-#include "runner/app/lab/nix_text.h"
 #include "runner/core/error.h"
+#include "runner/lab/nix_text.h"
 
 namespace fs = std::filesystem;
 
-namespace runner::app::lab {
+namespace runner::lab {
 namespace {
 
 constexpr const char* kFlake = R"NIX({
@@ -295,4 +295,4 @@ std::string FakeNixpkgs::changeSwitchScript() {
                         std::to_string(switchRevision_));
 }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -1,7 +1,7 @@
 // The lab's generated flakes, checked with the real nix CLI: every wiring evaluates, each kind
 // of change touches exactly the hosts it should, and a built toplevel's
 // switch-to-configuration writes its markers (and fails when told to).
-#include "runner/app/lab/lab.h"
+#include "runner/lab/lab.h"
 
 #include <filesystem>
 #include <map>
@@ -15,7 +15,7 @@
 #include "tests/support/run.h"
 
 namespace fs = std::filesystem;
-using namespace runner::app::lab;
+using namespace runner::lab;
 
 namespace {
 

@@ -31,10 +31,10 @@
 #include <filesystem>
 #include <string>
 
-#include "runner/app/lab/git_cli.h"
 #include "runner/core/process.h"
+#include "runner/lab/git_cli.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 struct FakeNixpkgsOptions {
   std::string helloVersion = "2.12";
@@ -69,4 +69,4 @@ class FakeNixpkgs {
   int switchRevision_ = 1;
 };
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 // A double-quoted Nix string literal whose value is exactly `s` (escapes \ " ${ and controls).
 std::string nixString(std::string_view s);
@@ -18,4 +18,4 @@ std::string fillTemplate(std::string text, const std::map<std::string, std::stri
 // Writes `content` to `dir/rel` (creating directories), replacing the file.
 void writeTextFile(const std::string& dir, const std::string& rel, std::string_view content);
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -1,19 +1,19 @@
-#include "runner/app/lab/infra_flake.h"
+#include "runner/lab/infra_flake.h"
 
 #include <chrono>
 #include <filesystem>
 #include <random>
 #include <set>
 
-#include "runner/app/lab/fake_nixpkgs.h"
-#include "runner/app/lab/nix_text.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/lab/fake_nixpkgs.h"
+#include "runner/lab/nix_text.h"
 #include "runner/os/files.h"
 
 namespace fs = std::filesystem;
 
-namespace runner::app::lab {
+namespace runner::lab {
 namespace {
 
 std::string randomNonce() {
@@ -374,4 +374,4 @@ std::string InfraFlake::setModuleText(const std::string& module, const std::stri
   return git_.commitAll("modules/" + module + ": new text");
 }
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

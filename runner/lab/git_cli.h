@@ -10,7 +10,7 @@
 
 #include "runner/core/process.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 class GitCli {
  public:
@@ -34,4 +34,4 @@ class GitCli {
   std::filesystem::path workTree_;
 };
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "runner/app/lab/git_cli.h"
 #include "runner/core/process.h"
+#include "runner/lab/git_cli.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 class FakeNixpkgs;
 
@@ -143,4 +143,4 @@ class InfraFlake {
   int readmeRevision_ = 0;
 };
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab

@@ -10,10 +10,10 @@
 
 #include <filesystem>
 
-#include "runner/app/lab/fake_nixpkgs.h"
-#include "runner/app/lab/infra_flake.h"
+#include "runner/lab/fake_nixpkgs.h"
+#include "runner/lab/infra_flake.h"
 
-namespace runner::app::lab {
+namespace runner::lab {
 
 struct Lab {
   FakeNixpkgs nixpkgs;
@@ -25,4 +25,4 @@ struct Lab {
                     InfraOptions infra = {}, const FakeNixpkgsOptions& nixpkgs = {});
 };
 
-}  // namespace runner::app::lab
+}  // namespace runner::lab
