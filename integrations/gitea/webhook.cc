@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/core/forge_webhook.h"
+#include "integrations/common/forge_webhook.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"

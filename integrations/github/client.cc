@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integrations/common/rest_forge.h"
 #include "integrations/github/app_auth.h"
 #include "runner/core/error.h"
-#include "runner/core/rest_forge.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/core/forge_webhook.h"
+#include "integrations/common/forge_webhook.h"
 #include "runner/core/run.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"

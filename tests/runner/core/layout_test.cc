@@ -25,6 +25,8 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
   static const std::set<std::string> kStages = {"runner/plan",        "runner/build",
                                                 "runner/deploy",      "runner/report",
                                                 "integrations/gitea", "integrations/github"};
+  // what the forge integrations share (RestForge, webhook rules): level 2, used by them only
+  static const std::string kForgeCommon = "integrations/common";
   static const std::map<std::string, std::set<std::string>> kRules = [] {
     std::map<std::string, std::set<std::string>> r;
     r["runner/core"] = {};
@@ -35,8 +37,11 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
     // the lab (demo, tests, benchmarks): beside level 1, used by runner/app only
     r["runner/lab"] = {"runner/core", "runner/os"};
     for (const auto& s : kStages) r[s] = kLevel1;  // stages never include each other
+    r[kForgeCommon] = kLevel1;
+    for (auto f : {"integrations/gitea", "integrations/github"}) r[f].insert(kForgeCommon);
     std::set<std::string> sched = kLevel1;
     sched.insert(kStages.begin(), kStages.end());
+    sched.insert(kForgeCommon);
     r["runner/scheduler"] = sched;
     std::set<std::string> all = sched;
     all.insert("runner/scheduler");

@@ -1,4 +1,4 @@
-#include "runner/core/rest_forge.h"
+#include "integrations/common/rest_forge.h"
 
 #include <nlohmann/json.hpp>
 

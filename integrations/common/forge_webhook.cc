@@ -1,4 +1,4 @@
-#include "runner/core/forge_webhook.h"
+#include "integrations/common/forge_webhook.h"
 
 #include <nlohmann/json.hpp>
 

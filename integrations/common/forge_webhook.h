@@ -15,6 +15,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "integrations/common/rest.h"
 #include "runner/core/event.h"
 #include "runner/core/forge.h"
 

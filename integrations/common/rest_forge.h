@@ -5,7 +5,7 @@
 // implements those Forge methods once. A forge's client derives from it, says how one call
 // is authenticated and sent (callUrl), reads its permission answers (readPermission) and
 // adds what only it has (check runs, capabilities). The integrations stay independent of
-// each other (DESIGN.md §2): each includes only this core header.
+// each other (DESIGN.md §2): each includes only this shared header.
 //
 // Nothing here retries or sleeps; every method returns a classified CallResult as the
 // Forge port says, and a malformed repo name is refused before anything is sent.
@@ -21,6 +21,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "integrations/common/rest.h"
 #include "runner/core/clock.h"
 #include "runner/core/forge.h"
 #include "runner/core/http_client.h"
