@@ -94,7 +94,6 @@ class RequestParser {
   bool started_ = false;
   int leadingEmptyLines_ = 0;
   std::string line_;
-  bool sawCr_ = false;
   size_t headerBytes_ = 0;
   size_t headerCount_ = 0;
   uint64_t remaining_ = 0;  // of the fixed body or the current chunk

@@ -54,7 +54,7 @@ std::optional<ForgeReporter::Target> ForgeReporter::targetFor(const RunView& run
   if (run.forge.empty() || run.repo.empty()) return std::nullopt;
   auto it = forges_.find(run.forge);
   if (it == forges_.end() || !it->second) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (warnedForges_.insert(run.forge).second)
       log_.warn("run " + std::to_string(run.id) + ": no forge named '" + run.forge +
                 "' is configured; its statuses are not reported");
@@ -65,7 +65,7 @@ std::optional<ForgeReporter::Target> ForgeReporter::targetFor(const RunView& run
 }
 
 bool ForgeReporter::progressFor(const RunView& run) {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   auto it = memos_.find(run.id);
   if (it != memos_.end()) return it->second.progress;
   // not planned here (a re-run of named hosts without a plan, or a restart): small
@@ -210,7 +210,7 @@ void ForgeReporter::planned(const RunView& run, const Plan& plan) {
   for (const auto& h : plan.hosts) affected += h.affected && inFilter(run, h.name);
   const bool progress = affected <= options_.progressHostLimit;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     memos_[run.id] = Memo{plan, progress};
   }
   bool added = false;
@@ -255,7 +255,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
   auto t = targetFor(run);
   std::optional<Plan> plan;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto it = memos_.find(run.id);
     if (it != memos_.end()) {
       plan = std::move(it->second.plan);
