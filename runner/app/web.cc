@@ -536,7 +536,7 @@ http::Response Web::health() {
           "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
           {kClock.nowMillis()});
     } catch (const Error& e) {
-      healthProblems_.push_back("the database cannot be written: " + std::string(e.what()));
+      healthProblems_.push_back("the database cannot be written: " + describe(e));
     }
     if (auto why = os::writeProblem(ctx_.config.stateDir))
       healthProblems_.push_back("the state directory cannot be written: " + *why);

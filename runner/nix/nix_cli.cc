@@ -398,7 +398,7 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
         ++processes;
         names = hostNames(flakeRef);
       } catch (const NixError& e) {
-        result.flakeError = e.what();
+        result.flakeError = describe(e);
         result.processes = processes;
         return result;
       }
@@ -456,7 +456,7 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
       ++processes;
       retry = hostNames(flakeRef);
     } catch (const NixError& e) {
-      result.flakeError = e.what();
+      result.flakeError = describe(e);
       result.processes = processes;
       return result;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/report/comment.h"
 #include "runner/report/mapping.h"
@@ -275,7 +276,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
             plan = c.model["plan"].get<Plan>();
         } catch (const std::exception& e) {
           log_.warn("run " + std::to_string(run.id) +
-                    ": cannot read the queued comment: " + e.what());
+                    ": cannot read the queued comment: " + describe(e));
         }
       }
     }

@@ -166,7 +166,7 @@ OutboxSender::Outcome OutboxSender::deliver(Forge& forge, const store::OutboxRow
     return {CallResult::refused("unknown outbox row kind '" + row.kind + "'")};
   } catch (const InputError& e) {
     // a payload or template we cannot use: sending it again cannot help
-    return {CallResult::refused(e.what())};
+    return {CallResult::refused(describe(e))};
   } catch (const std::invalid_argument&) {
     return {CallResult::refused("malformed forge object id for " + row.orderKey)};
   } catch (const std::out_of_range&) {
@@ -220,7 +220,7 @@ void OutboxSender::loop() noexcept {
                           options_.idlePoll);
       }
     } catch (const std::exception& e) {
-      log_.error(std::string("outbox sender: ") + e.what() + "; trying again in 1s");
+      log_.error(std::string("outbox sender: ") + describe(e) + "; trying again in 1s");
       wait = std::chrono::seconds(1);
     } catch (...) {
       log_.error("outbox sender: unknown exception; trying again in 1s");

@@ -191,8 +191,9 @@ class Scheduler {
   std::vector<RunEnd> unfinished_ GUARDED_BY(unfinishedMu_);
 };
 
-// Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that
-// are not limited to plan/build and come from no pull request or fork.
+// Whether a run of `repo` deploys: a run that is not a check, comes from no pull request or
+// fork, is not limited to plan or build, and whose ref is one of the repo's deploy branches (a
+// deploy or rerun of another branch only plans and builds).
 bool runDeploys(const RunView& run, const RepoConfig& repo);
 
 // Whose slots a run takes (slots.h): Deploy for runs that deploy, Fork for a fork's pull
