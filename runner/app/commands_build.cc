@@ -269,6 +269,7 @@ int runBuild(const BuildOpts& o) {
       evalFailures.push_back(std::move(r));
     }
   }
+  targets.reserve(drvs.size());
   for (const auto& [h, d] : drvs) targets.push_back({h, d});
 
   build::BuildOptions bo;

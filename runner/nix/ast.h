@@ -290,7 +290,7 @@ struct ExprCurPos : Expr {
 // ("lhs", "body", "arg0", "elem", "attr:<name>", "formal:<name>", …), stable across parses of
 // equivalent text, so serialisations compare structurally.
 struct Slot {
-  const char* kind;                   // "lhs", "attr:", "arg", …
+  const char* kind = "";              // "lhs", "attr:", "arg", …
   const std::string* name = nullptr;  // attribute or formal name
   int index = -1;                     // argument / inherit-from index
   bool isAttr() const { return name && kind[0] == 'a' && kind[1] == 't'; }
