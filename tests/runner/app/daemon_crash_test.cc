@@ -20,6 +20,7 @@
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/runner/app/daemon_process.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 
@@ -142,8 +143,7 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
         .at(0)
         .integer(0);
   };
-  for (int i = 0; i < 600 && pending() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  tests::waitUntil([&] { return pending() == 0; }, std::chrono::seconds(30));
   CHECK(pending() == 0);
   CHECK(WEXITSTATUS(daemon->kill(SIGTERM)) == 0);
 
