@@ -33,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,7 +58,7 @@ struct WebContext {
 
 class Web {
  public:
-  explicit Web(WebContext ctx) : ctx_(ctx) {}
+  explicit Web(WebContext ctx) : ctx_(std::move(ctx)) {}
   // Adds every route above to `server`. `this` must outlive the server's use of them.
   void install(http::Server& server);
 
