@@ -395,7 +395,7 @@ http::Response Web::logStream(const http::Request& req) {
       if (in.is_open()) {
         in.clear();
         in.seekg(sent);
-        std::string chunk(64 * 1024, '\0');
+        std::string chunk(size_t{64} * 1024, '\0');
         bool any = false;
         while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
                in.gcount() > 0) {
