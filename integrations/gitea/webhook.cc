@@ -121,7 +121,9 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
   e.sender = runner::jsonString(p, {"sender", "login"});
   if (e.eventName.empty()) return ParseResult::bad("no X-Gitea-Event header");
 
-  const std::string& ev = e.eventName;
+  // a copy: `e` is moved into the calls below, and C++ leaves open whether that happens
+  // before or after their other arguments (which read `ev`) are evaluated
+  const std::string ev = e.eventName;
   if (ev == "push" || ev == "pull_request" || ev == "issue_comment") {
     if (e.repo.empty()) return ParseResult::bad(ev + " payload has no repository.full_name");
     if (ev == "push") return parsePush(p, std::move(e));

@@ -139,7 +139,9 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
   e.installationId = runner::jsonInt(p, {"installation", "id"});
   if (e.eventName.empty()) return ParseResult::bad("no X-GitHub-Event header");
 
-  const std::string& ev = e.eventName;
+  // a copy: `e` is moved into the calls below, and C++ leaves open whether that happens
+  // before or after their other arguments (which read `ev`) are evaluated
+  const std::string ev = e.eventName;
   if (ev == "ping") {
     return ParseResult::parsed(ignoredEvent(
         std::move(e), "ping (hook " + std::to_string(runner::jsonInt(p, {"hook_id"})) + ")"));
