@@ -999,8 +999,8 @@ class Parser {
 
 struct Scope {
   enum class Kind { Attrs, Lambda, With };
-  Kind kind;
-  const Scope* up;
+  Kind kind = Kind::Attrs;
+  const Scope* up = nullptr;
   const ExprAttrs* attrs = nullptr;    // Attrs: the names it binds
   const ExprLambda* lambda = nullptr;  // Lambda
   const Expr* binder = nullptr;        // the ExprLet / rec ExprAttrs / ExprWith
