@@ -30,11 +30,11 @@
 namespace runner::http {
 
 struct ParserLimits {
-  size_t maxRequestLineBytes = 8 * 1024;  // method, target and version (414 beyond)
-  size_t maxHeaderBytes = 32 * 1024;      // all header lines together, trailers too (431)
-  size_t maxHeaderCount = 100;            // header fields (431 beyond)
-  size_t maxBodyBytes = 25u << 20;        // decoded body (413 beyond)
-  size_t maxChunkLineBytes = 1024;        // a chunk-size line with its extensions (400)
+  size_t maxRequestLineBytes = size_t{8} * 1024;  // method, target and version (414 beyond)
+  size_t maxHeaderBytes = size_t{32} * 1024;      // all header lines together, trailers too (431)
+  size_t maxHeaderCount = 100;                    // header fields (431 beyond)
+  size_t maxBodyBytes = 25u << 20;                // decoded body (413 beyond)
+  size_t maxChunkLineBytes = 1024;                // a chunk-size line with its extensions (400)
 };
 
 // The request head as parsed. `target` is the raw request-target (origin-form, or "*").

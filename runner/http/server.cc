@@ -288,12 +288,12 @@ struct Server::Impl {
   };
 
   struct Job {
-    uint64_t connId;
+    uint64_t connId = 0;
     std::string addr;
     RequestHead head;
     std::string body;
-    size_t held;
-    bool keepAlive;
+    size_t held = 0;
+    bool keepAlive = false;
   };
 
   struct Completion {
@@ -613,7 +613,7 @@ struct Server::Impl {
         if (c.phase == Phase::Writing) c.deadline = now + opt.writeTimeout;  // progress
       }
       if (c.outOff < c.out.size()) {
-        if (c.outOff > 64 * 1024) {
+        if (c.outOff > size_t{64} * 1024) {
           c.out.erase(0, c.outOff);
           c.outOff = 0;
         }
@@ -973,8 +973,8 @@ struct Server::Impl {
     wake();
   }
 
-  void startStream(std::shared_ptr<StreamChannel> ch, std::function<void(StreamSink&)> producer,
-                   std::string what) {
+  void startStream(const std::shared_ptr<StreamChannel>& ch,
+                   std::function<void(StreamSink&)> producer, const std::string& what) {
     MutexLock lk(streamMutex);
     reapStreams();
     ++activeStreams;

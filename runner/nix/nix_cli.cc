@@ -558,6 +558,7 @@ void NixCli::fetchInputs(const std::vector<InputToFetch>& inputs) {
     return e + " ]";
   };
   std::vector<const InputToFetch*> all;
+  all.reserve(inputs.size());
   for (const auto& in : inputs) all.push_back(&in);
   RunResult r = procs_.run(nixCommand({"eval", "--json", "--expr", fetchExpr(all)}));
   if (r.ok()) return;

@@ -1173,7 +1173,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   }
   if (last == "clan" || last == "buildClan") return clan(arg);
   if (last == "makeHive") return force(arg);
-  std::string name = last == "listFilesRecursive" || last == "importApply" ? last : last;
+  std::string name = last;
   bool inLib = std::find(path.begin(), path.end(), "lib") != path.end() ||
                std::find(path.begin(), path.end(), "builtins") != path.end();
   if (inLib && arityOf(name) > 0 && !benign(name)) {
@@ -1380,7 +1380,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto names = unrecorded([&] { return knownStrings(F(0)); });
     if (!names) return unknown("genAttrs over names the planner cannot evaluate", F(0)->carried);
     auto out = make(VKind::Attrs);
-    ThunkPtr fThunk = args[1];
+    const ThunkPtr& fThunk = args[1];
     for (const auto& n : *names) {
       auto r = newThunk();
       r->compute = [this, fThunk, n, site, env] {
