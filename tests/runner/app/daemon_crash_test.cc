@@ -78,8 +78,10 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
         char two[8];
         std::snprintf(two, sizeof two, "%02d", i);
         std::string after = std::string(38, 'b') + two;
-        for (int attempt = 0;; ++attempt) {
-          if (attempt >= 400) {  // (Catch2 assertions are not for threads)
+        const auto giveUpAt = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+        for (;;) {
+          if (std::chrono::steady_clock::now() >
+              giveUpAt) {  // (Catch2 assertions are not for threads)
             ++gaveUp;
             break;
           }
@@ -109,10 +111,20 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
   std::mt19937 rng(20261125);
   int kills = 0;
   for (;;) {
+    size_t ackedBefore = 0;
     {
       std::scoped_lock lk(mu);
       if (static_cast<int>(acked.size()) == kDeliveries || gaveUp > 0) break;
+      ackedBefore = acked.size();
     }
+    // Each daemon gets at least one delivery through before it is killed, however slow this
+    // machine (or a sanitizer) makes it; then it dies at a random moment of the traffic.
+    tests::waitUntil(
+        [&] {
+          std::scoped_lock lk(mu);
+          return acked.size() > ackedBefore || gaveUp > 0;
+        },
+        std::chrono::seconds(60));
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 150));
     {
       std::scoped_lock lk(mu);
