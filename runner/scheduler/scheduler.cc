@@ -450,7 +450,7 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
     created.queued.push_back(id);
     return id;
   };
-  auto processed = [&](int64_t runId, std::string extra = "") {
+  auto processed = [&](int64_t runId, const std::string& extra = "") {
     std::string detail = "run " + std::to_string(runId);
     if (!created.superseded.empty())
       detail += "; superseded " + std::to_string(created.superseded.size()) + " queued run(s)";
