@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 kind=${1:?usage: scripts/sanitize.sh asan|tsan [ctest args...]}
 shift
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/switchyard-ccache}
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}  # as scripts/build.sh
 mkdir -p "$CCACHE_DIR"
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 here=$PWD
