@@ -1173,7 +1173,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   }
   if (last == "clan" || last == "buildClan") return clan(arg);
   if (last == "makeHive") return force(arg);
-  std::string name = last;
+  const std::string& name = last;
   bool inLib = std::find(path.begin(), path.end(), "lib") != path.end() ||
                std::find(path.begin(), path.end(), "builtins") != path.end();
   if (inLib && arityOf(name) > 0 && !benign(name)) {
