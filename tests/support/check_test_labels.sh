@@ -17,7 +17,7 @@ for bin in "$@"; do
   missing=$(comm -23 <(printf '%s\n' "$all") <(printf '%s\n' "$selected"))
   if [ -n "$missing" ]; then
     echo "$(basename "$bin"): test cases without any of the tags $spec (CTest never runs them):"
-    printf '  %s\n' "$missing"
+    printf '%s\n' "$missing" | sed 's/^/  /'
     status=1
   fi
   n=$(printf '%s\n' "$all" | grep -c . || true)
