@@ -19,8 +19,8 @@ for bin in "$@"; do
     echo "$(basename "$bin"): test cases without any of the tags $spec (CTest never runs them):"
     printf '%s\n' "$missing" | sed 's/^/  /'
     status=1
+  else
+    echo "$(basename "$bin"): $(printf '%s\n' "$all" | grep -c . || true) test cases, all labelled"
   fi
-  n=$(printf '%s\n' "$all" | grep -c . || true)
-  echo "$(basename "$bin"): $n test cases, all labelled"
 done
 exit $status
