@@ -109,12 +109,13 @@ ParseResult parsePullRequestPayload(const json& p, Event e, const PullRequestDia
     a = PrAction::Opened;
   } else if (action == "reopened") {
     a = PrAction::Reopened;
-  } else if (action == "synchronize" || action == "synchronized") {  // GitHub || Gitea
+  } else if (action == "synchronize" ||
+             action == "synchronized" ||  // GitHub || Gitea
+                                          // retargeted to another base branch: the plan changes
+             (action == "edited" && retargeted(p, dialect))) {
     a = PrAction::Synchronized;
   } else if (action == "closed") {
     a = jsonBool(*pr, {"merged"}) ? PrAction::Merged : PrAction::Closed;
-  } else if (action == "edited" && retargeted(p, dialect)) {
-    a = PrAction::Synchronized;  // retargeted to another base branch: the plan changes
   }
   if (a == PrAction::None)
     return ParseResult::parsed(ignoredEvent(e, "pull request " + actionOrNone(action)));

@@ -114,7 +114,7 @@ ForgeResult<std::string> RestForge::fetchSelfLogin(const std::string& repo) {
 }
 
 ForgeResult<std::string> RestForge::selfLogin(const std::string& repo) {
-  std::scoped_lock lk(selfMu_);
+  MutexLock lk(selfMu_);
   if (self_) return ForgeResult<std::string>(CallResult::success(0), *self_);
   auto r = fetchSelfLogin(repo);
   if (!r.ok()) {

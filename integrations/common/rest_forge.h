@@ -26,6 +26,7 @@
 #include "runner/core/forge.h"
 #include "runner/core/http_client.h"
 #include "runner/core/log.h"
+#include "runner/core/thread_annotations.h"
 
 namespace runner {
 
@@ -127,8 +128,8 @@ class RestForge : public Forge {
   HttpClient& http_;
   Clock& clock_;
   Logger& log_;
-  std::mutex selfMu_;
-  std::optional<std::string> self_;  // GUARDED_BY(selfMu_)
+  Mutex selfMu_;
+  std::optional<std::string> self_ GUARDED_BY(selfMu_);
 };
 
 }  // namespace runner

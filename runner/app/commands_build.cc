@@ -120,7 +120,7 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
       try {
         parseTarget(choice.text);
       } catch (const InputError& e) {
-        row.error = "invalid target: " + std::string(e.what());
+        row.error = "invalid target: " + describe(e);
       }
     }
     rows.push_back(std::move(row));

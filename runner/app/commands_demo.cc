@@ -260,7 +260,8 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
         daemon->start();
       } catch (const Error& e) {
         if (o->port == 0) throw;
-        std::cout << "    port " << o->port << " is taken (" << e.what() << "); using any port\n";
+        std::cout << "    port " << o->port << " is taken (" << describe(e)
+                  << "); using any port\n";
         config.listen = "127.0.0.1:0";
         daemon = std::make_unique<Daemon>(config, options);
         daemon->start();

@@ -147,7 +147,7 @@ class Reader {
         return std::chrono::duration_cast<std::chrono::seconds>(ms +
                                                                 std::chrono::milliseconds(999));
       } catch (const InputError& e) {
-        error(n, key, e.what());
+        error(n, key, describe(e));
       }
     }
     return std::nullopt;
@@ -371,7 +371,7 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
               parseTarget(*t);
               h.target = *t;
             } catch (const InputError& e) {
-              r.error(kv.second["target"], hk + ".target", e.what());
+              r.error(kv.second["target"], hk + ".target", describe(e));
             }
           }
         }

@@ -26,7 +26,7 @@ class ConsoleListener final : public StageListener {
 
  private:
   std::mutex mu_;
-  std::ostream& out_;  // GUARDED_BY(mu_)
+  std::ostream& out_;  // written only under mu_
   const bool progress_;
 };
 

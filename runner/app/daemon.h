@@ -40,7 +40,7 @@ namespace runner::app {
 
 struct DaemonOptions {
   Logger* log = nullptr;            // default: a StderrLogger over the daemon's redactor
-  RunReporter* reporter = nullptr;  // default: LoggingRunReporter (until runner/report lands)
+  RunReporter* reporter = nullptr;  // default: the log and the forges (runner/report)
   bool runScheduler = true;         // false: intake only (the intake benchmark, tests)
   // Stage overrides for tests (default: the real planner, builder and SSH deployer).
   PlanStage* planner = nullptr;

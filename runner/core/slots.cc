@@ -18,9 +18,9 @@ bool PrioritySlots::canTake(SlotClass c) const {
 }
 
 PrioritySlots::Held::Held(PrioritySlots& s, SlotClass c) : s_(s), c_(c) {
-  std::unique_lock lk(s_.mu_);
+  MutexLock lk(s_.mu_);
   ++s_.waiting_[static_cast<int>(c)];
-  s_.cv_.wait(lk, [&] { return s_.canTake(c); });
+  lk.wait(s_.cv_, [&]() REQUIRES(s_.mu_) { return s_.canTake(c); });
   --s_.waiting_[static_cast<int>(c)];
   ++s_.used_;
   if (c != SlotClass::Deploy) ++s_.checksUsed_;
@@ -31,7 +31,7 @@ PrioritySlots::Held::Held(PrioritySlots& s, SlotClass c) : s_(s), c_(c) {
 
 PrioritySlots::Held::~Held() {
   {
-    std::scoped_lock lk(s_.mu_);
+    MutexLock lk(s_.mu_);
     --s_.used_;
     if (c_ != SlotClass::Deploy) --s_.checksUsed_;
     if (c_ == SlotClass::Fork) --s_.forksUsed_;
@@ -40,12 +40,12 @@ PrioritySlots::Held::~Held() {
 }
 
 int PrioritySlots::inUse() const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   return used_;
 }
 
 int PrioritySlots::inUse(SlotClass c) const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   switch (c) {
     case SlotClass::Deploy:
       return used_ - checksUsed_;

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "runner/core/thread_annotations.h"
+
 namespace runner {
 
 // Who asks, in order of precedence.
@@ -39,13 +41,15 @@ class PrioritySlots {
   int inUse(SlotClass c) const;
 
  private:
-  bool canTake(SlotClass c) const;  // REQUIRES mu_ held
+  bool canTake(SlotClass c) const REQUIRES(mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
   const int total_, checks_, forks_;
-  int used_ = 0, checksUsed_ = 0, forksUsed_ = 0;  // GUARDED_BY(mu_); forks count as checks
-  int waiting_[3] = {0, 0, 0};                     // GUARDED_BY(mu_); per SlotClass
+  int used_ GUARDED_BY(mu_) = 0;
+  int checksUsed_ GUARDED_BY(mu_) = 0;  // forks count as checks
+  int forksUsed_ GUARDED_BY(mu_) = 0;
+  int waiting_[3] GUARDED_BY(mu_) = {0, 0, 0};  // per SlotClass
 };
 
 }  // namespace runner

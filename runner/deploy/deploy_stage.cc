@@ -4,6 +4,7 @@
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/deploy/ancestry.h"
 #include "runner/deploy/rollout.h"
 #include "runner/deploy/ssh_deployer.h"
@@ -20,7 +21,7 @@ class LogFiles {
  public:
   LogFiles(fs::path dir, const Redactor* redactor) : dir_(std::move(dir)), redactor_(redactor) {}
   void line(const std::string& host, std::string_view text) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto& f = files_[host];
     if (!f)
       f = std::make_unique<os::LogFile>(os::pathUnder(dir_, host, ".log"),
@@ -31,8 +32,8 @@ class LogFiles {
  private:
   fs::path dir_;
   const Redactor* redactor_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<os::LogFile>> files_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<os::LogFile>> files_ GUARDED_BY(mu_);
 };
 
 }  // namespace

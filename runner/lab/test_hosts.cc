@@ -65,7 +65,7 @@ bool makeAddr(const std::string& address, int port, sockaddr_storage& ss, sockle
 
 // A port the kernel considers free on `address` right now.
 int freePort(const std::string& address) {
-  sockaddr_storage ss;
+  sockaddr_storage ss{};
   socklen_t len;
   if (!makeAddr(address, 0, ss, len)) throw InputError("not an IP address: " + address);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -84,7 +84,7 @@ int freePort(const std::string& address) {
 }
 
 bool tcpAccepts(const std::string& address, int port, std::chrono::milliseconds timeout) {
-  sockaddr_storage ss;
+  sockaddr_storage ss{};
   socklen_t len;
   if (!makeAddr(address, port, ss, len)) return false;
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -135,7 +135,7 @@ std::string startTimeOf(long pid) {
 
 // Test hosts of processes that died without cleaning up (a crashed or killed test run) are
 // found through a registry on this machine and stopped by the next TestHosts.
-const fs::path kRegistry = "/run/switchyard-testhosts";
+constexpr const char* kRegistry = "/run/switchyard-testhosts";
 
 void removeTree(const fs::path& dir) {
   std::error_code ec;
@@ -325,7 +325,8 @@ TestHosts::TestHosts(TestHostsOptions options) : options_(std::move(options)) {
     std::string netns;
     for (auto& s : slots_) netns += s->netns + " ";
     fs::create_directories(kRegistry);
-    registryEntry_ = kRegistry / (std::to_string(::getpid()) + "." + std::to_string(instance));
+    registryEntry_ =
+        fs::path(kRegistry) / (std::to_string(::getpid()) + "." + std::to_string(instance));
     os::writeFileAtomic(registryEntry_, std::to_string(::getpid()) + " " + startTimeOf(::getpid()) +
                                             "\n" + dir_.string() + "\n" +
                                             (temp_ ? "temp" : "keep") + "\n" + netns + "\n");
@@ -612,7 +613,7 @@ void TestHosts::restoreNetwork(std::string_view name) {
   if (s.netns.empty()) throw InputError("restoreNetwork needs TestNetwork::Netns");
   const TestHost& h = hosts_[s.index];
   // Taking a link down flushes its IPv6 addresses: put them back.
-  for (std::vector<std::string> args :
+  for (const std::vector<std::string>& args :
        {std::vector<std::string>{"link", "set", s.netns, "up"},
         {"addr", "replace", std::string(kLabPrefix) + ":" + hexIndex(s.netIndex) + "::1/64", "dev",
          s.netns, "nodad"},

@@ -187,10 +187,12 @@ std::unique_ptr<Child> spawn(const RunOptions& o, ChildPipes& pipes) {
   argvStore.push_back(o.program);
   argvStore.insert(argvStore.end(), o.args.begin(), o.args.end());
   std::vector<char*> argv;
+  argv.reserve(argvStore.size() + 1);
   for (auto& a : argvStore) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> envStore = buildEnv(o);
   std::vector<char*> envp;
+  envp.reserve(envStore.size() + 1);
   for (auto& e : envStore) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string cwd = o.cwd ? o.cwd->string() : std::string();

@@ -1173,7 +1173,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   }
   if (last == "clan" || last == "buildClan") return clan(arg);
   if (last == "makeHive") return force(arg);
-  std::string name = last == "listFilesRecursive" || last == "importApply" ? last : last;
+  const std::string& name = last;
   bool inLib = std::find(path.begin(), path.end(), "lib") != path.end() ||
                std::find(path.begin(), path.end(), "builtins") != path.end();
   if (inLib && arityOf(name) > 0 && !benign(name)) {
@@ -1351,9 +1351,10 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (a->kind != VKind::Attrs) return unknown("mapAttrs' of an unknown set", a->carried);
     auto out = make(VKind::Attrs);
     inheritOpen(*out, *a);
-    for (const auto& [k, t] : a->attrs) {
-      ValuePtr pair =
-          unrecorded([&] { return apply(apply(f, ready(str(k)), site, env), t, site, env); });
+    // (no structured binding: clang 14 cannot capture one in a lambda)
+    for (const auto& kt : a->attrs) {
+      ValuePtr pair = unrecorded(
+          [&] { return apply(apply(f, ready(str(kt.first)), site, env), kt.second, site, env); });
       ThunkPtr n = pair->kind == VKind::Attrs ? select(pair, "name") : nullptr;
       ValuePtr nv = n ? unrecorded([&] { return force(n); }) : nullptr;
       ThunkPtr v = pair->kind == VKind::Attrs ? select(pair, "value") : nullptr;
@@ -1379,7 +1380,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto names = unrecorded([&] { return knownStrings(F(0)); });
     if (!names) return unknown("genAttrs over names the planner cannot evaluate", F(0)->carried);
     auto out = make(VKind::Attrs);
-    ThunkPtr fThunk = args[1];
+    const ThunkPtr& fThunk = args[1];
     for (const auto& n : *names) {
       auto r = newThunk();
       r->compute = [this, fThunk, n, site, env] {
@@ -1394,9 +1395,11 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     if (a->kind != VKind::Attrs) return unknown("filterAttrs of an unknown set", a->carried);
     auto out = make(VKind::Attrs);
     inheritOpen(*out, *a);
-    for (const auto& [k, t] : a->attrs) {
-      ValuePtr keep =
-          unrecorded([&] { return apply(apply(pred, ready(str(k)), site, env), t, site, env); });
+    for (const auto& kt : a->attrs) {  // kt: captured below (see mapAttrs')
+      const auto& [k, t] = kt;
+      ValuePtr keep = unrecorded([&] {
+        return apply(apply(pred, ready(str(kt.first)), site, env), kt.second, site, env);
+      });
       if (keep->kind == VKind::Bool && !keep->b) continue;
       out->attrs[k] = t;
     }

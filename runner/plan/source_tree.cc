@@ -18,7 +18,7 @@ std::shared_ptr<const ParsedFile> ParseCache::get(const std::string& oid, const 
   try {
     f->ast = nix::parseNix(text, path);
   } catch (const InputError& e) {
-    f->error = e.what();
+    f->error = describe(e);
   }
   byOid_.emplace(key, f);
   return f;

@@ -155,12 +155,12 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
   try {
     to.lock = readLock(to.tree, toSha);
   } catch (const InputError& e) {
-    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + describe(e));
   }
   try {
     from.lock = readLock(from.tree, fromSha);
   } catch (const InputError& e) {
-    plan.warnings.push_back(std::string("the old flake.lock does not parse: ") + e.what());
+    plan.warnings.push_back(std::string("the old flake.lock does not parse: ") + describe(e));
   }
   auto emptyLock = nix::parseFlakeLock(kEmptyLock, "");
   plan.inputsChanged =
@@ -169,12 +169,12 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
   try {
     to.load();
   } catch (const InputError& e) {
-    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + describe(e));
   }
   try {
     if (from.tree.exists("flake.nix")) from.load();
   } catch (const Error& e) {
-    from.error = e.what();
+    from.error = describe(e);
     plan.warnings.push_back("the old commit's flake.nix cannot be evaluated: " + from.error);
   }
   for (const auto& w : to.ev->warnings()) plan.warnings.push_back(w);

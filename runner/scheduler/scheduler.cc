@@ -8,6 +8,7 @@
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/git/repository.h"
 #include "runner/os/files.h"
 #include "runner/os/log_file.h"
@@ -55,25 +56,25 @@ class RunContext final : public StageListener {
       : runs_(runs), reporter_(reporter), clock_(clock), log_(log), view_(std::move(view)) {}
 
   RunView view() {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     return view_;
   }
   void setBase(const std::string& base) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     view_.baseSha = base;
   }
   void setError(const std::string& error) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     view_.error = error;
   }
   std::optional<RunHostView> get(const std::string& host) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto it = hosts_.find(host);
     if (it == hosts_.end()) return std::nullopt;
     return it->second;
   }
   void load(const std::vector<RunHostView>& hosts) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& h : hosts) hosts_[h.host] = h;
   }
   // Sets a host's stage/state/summary (and whatever `edit` changes), writes and reports it.
@@ -84,7 +85,7 @@ class RunContext final : public StageListener {
     RunHostView copy;
     RunView view;
     {
-      std::scoped_lock lk(mu_);
+      MutexLock lk(mu_);
       RunHostView& h = hosts_[host];
       h.host = host;
       bool stageChanged = h.stage != stage;
@@ -109,7 +110,7 @@ class RunContext final : public StageListener {
                [&] { reporter_.hostChanged(view, copy); });
   }
   std::vector<RunHostView> all() {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     std::vector<RunHostView> out;
     for (const auto& [_, h] : hosts_) out.push_back(h);
     return out;
@@ -129,7 +130,7 @@ class RunContext final : public StageListener {
     bestEffort(log_, "run progress of " + host, [&] {
       Stage stage;
       {
-        std::scoped_lock lk(mu_);
+        MutexLock lk(mu_);
         stage = hosts_.count(host) ? hosts_[host].stage : Stage::Plan;
       }
       set(host, stage, HostState::Running, what);
@@ -140,9 +141,9 @@ class RunContext final : public StageListener {
   RunReporter& reporter_;
   const Clock& clock_;
   Logger& log_;
-  std::mutex mu_;
-  RunView view_;                              // GUARDED_BY(mu_)
-  std::map<std::string, RunHostView> hosts_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  RunView view_ GUARDED_BY(mu_);
+  std::map<std::string, RunHostView> hosts_ GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -188,7 +189,7 @@ void Scheduler::stop() noexcept {
 
 void Scheduler::wake() noexcept {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     pending_ = true;
   }
   wake_.notify_all();
@@ -214,8 +215,8 @@ void Scheduler::dispatcherLoop() {
         p_.log.warn("pruning ignored deliveries: " + describe(e));
       }
     }
-    std::unique_lock lk(mu_);
-    wake_.wait_for(lk, o_.poll, [&] { return stopping_ || pending_; });
+    MutexLock lk(mu_);
+    lk.waitFor(wake_, o_.poll, [&]() REQUIRES(mu_) { return stopping_ || pending_; });
     pending_ = false;
   }
 }
@@ -229,8 +230,8 @@ void Scheduler::workerLoop() {
       p_.log.error("claiming a run: " + describe(e));
     }
     if (ran) continue;
-    std::unique_lock lk(mu_);
-    wake_.wait_for(lk, o_.poll, [&] { return stopping_.load(); });
+    MutexLock lk(mu_);
+    lk.waitFor(wake_, o_.poll, [&] { return stopping_.load(); });
   }
 }
 
@@ -449,7 +450,7 @@ std::pair<std::string, std::string> Scheduler::applyRules(const store::DeliveryR
     created.queued.push_back(id);
     return id;
   };
-  auto processed = [&](int64_t runId, std::string extra = "") {
+  auto processed = [&](int64_t runId, const std::string& extra = "") {
     std::string detail = "run " + std::to_string(runId);
     if (!created.superseded.empty())
       detail += "; superseded " + std::to_string(created.superseded.size()) + " queued run(s)";
@@ -911,7 +912,7 @@ void Scheduler::finishRun(RunEnd end) {
                          toString(end.state) + "): " + describe(e);
       if (attempt >= attempts) {
         p_.log.error(what + "; retrying later");
-        std::scoped_lock lk(unfinishedMu_);
+        MutexLock lk(unfinishedMu_);
         unfinished_.push_back(std::move(end));
         return;
       }
@@ -926,14 +927,14 @@ void Scheduler::finishRun(RunEnd end) {
 void Scheduler::retryUnfinished() {
   std::vector<RunEnd> todo;
   {
-    std::scoped_lock lk(unfinishedMu_);
+    MutexLock lk(unfinishedMu_);
     todo.swap(unfinished_);
   }
   for (auto& end : todo) {
     try {
       recordEnd(end);
     } catch (const std::exception&) {  // still failing: logged once, by finishRun
-      std::scoped_lock lk(unfinishedMu_);
+      MutexLock lk(unfinishedMu_);
       unfinished_.push_back(std::move(end));
       continue;
     }

@@ -54,6 +54,7 @@
 #include "runner/core/log.h"
 #include "runner/core/run.h"
 #include "runner/core/stages.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/report/gateway.h"
 #include "runner/scheduler/mirrors.h"
 #include "runner/store/approvals.h"
@@ -177,21 +178,22 @@ class Scheduler {
   store::Deliveries deliveries_;
   store::Runs runs_;
   store::Approvals approvals_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable wake_;
-  bool pending_ = false;  // GUARDED_BY(mu_)
+  bool pending_ GUARDED_BY(mu_) = false;
   // Deliveries the gateway asked to retry: id -> not before (dispatcher thread only).
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
   // Deliveries that failed for a reason that may pass: id -> failures in a row (same thread).
   std::map<int64_t, int> setbacks_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
-  std::mutex unfinishedMu_;
-  std::vector<RunEnd> unfinished_;  // GUARDED_BY(unfinishedMu_)
+  Mutex unfinishedMu_;
+  std::vector<RunEnd> unfinished_ GUARDED_BY(unfinishedMu_);
 };
 
-// Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that
-// are not limited to plan/build and come from no pull request or fork.
+// Whether a run of `repo` deploys: a run that is not a check, comes from no pull request or
+// fork, is not limited to plan or build, and whose ref is one of the repo's deploy branches (a
+// deploy or rerun of another branch only plans and builds).
 bool runDeploys(const RunView& run, const RepoConfig& repo);
 
 // Whose slots a run takes (slots.h): Deploy for runs that deploy, Fork for a fork's pull

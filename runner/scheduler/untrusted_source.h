@@ -15,6 +15,7 @@
 #include <string>
 
 #include "runner/core/config.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/nix/untrusted_nix.h"
 
@@ -39,8 +40,8 @@ class UntrustedSources final : public nix::UntrustedFlakes {
  private:
   nix::NixCli& trusted_;
   nix::NixCli& credentialless_;
-  std::mutex mu_;
-  std::map<std::string, std::string> done_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::string> done_ GUARDED_BY(mu_);
 };
 
 }  // namespace runner::scheduler

@@ -465,6 +465,7 @@ std::string LabFlake::renderFlakeNix() const {
            "      }) inventory;\n";
       break;
     case Shape::FlakeParts:
+    case Shape::Roles:  // written whole above
       break;
   }
   return s + "    };\n}\n";

@@ -19,6 +19,7 @@
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -59,16 +60,6 @@ class OkDeploy final : public DeployStage {
     return out;
   }
 };
-
-template <class F>
-bool eventually(F f, std::chrono::seconds limit = std::chrono::seconds(30)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return f();
-}
 
 }  // namespace
 
@@ -128,9 +119,10 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
     return state;
   };
   std::string runUrl = daemon.baseUrl() + "/runs/1";
-  CHECK(eventually([&] { return stateOf("switchyard/deploy/web1").rfind("success", 0) == 0; }));
+  CHECK(
+      tests::waitUntil([&] { return stateOf("switchyard/deploy/web1").rfind("success", 0) == 0; }));
   CHECK(stateOf("switchyard/deploy/web1").find(runUrl) != std::string::npos);
-  CHECK(eventually(
+  CHECK(tests::waitUntil(
       [&] { return stateOf("switchyard/build/web2").find("success not affected") == 0; }));
   for (const auto& req : gitea.requests())
     if (req.method == "POST")
@@ -165,7 +157,7 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
 
   REQUIRE(comment("bob", "c-2").status == 202);
   auto db = store::Database::open(app::databasePath(daemon.config()), store::Durability::Normal);
-  CHECK(eventually([&] {
+  CHECK(tests::waitUntil([&] {
     return db->query("SELECT state FROM deliveries WHERE delivery_id = 'c-2'").at(0).text(0) ==
            "ignored";
   }));

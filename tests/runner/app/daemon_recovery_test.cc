@@ -16,6 +16,7 @@
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/runner/app/daemon_process.h"
 #include "tests/support/run.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -75,8 +76,7 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
         "host = 'web1'");
     return rows.empty() ? std::string() : rows[0].text(0);
   };
-  for (int i = 0; i < 600 && hostState() != "build/running"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  tests::waitUntil([&] { return hostState() == "build/running"; }, std::chrono::seconds(30));
   REQUIRE(hostState() == "build/running");
   std::this_thread::sleep_for(std::chrono::seconds(1));  // well inside the 6 s build
   daemon->kill(SIGKILL);
@@ -86,8 +86,8 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
   auto final = [&] {
     return db->query("SELECT state, attempts, error FROM runs WHERE id = 1").at(0);
   };
-  for (int i = 0; i < 1200 && (final().text(0) == "queued" || final().text(0) == "running"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  tests::waitUntil([&] { return final().text(0) != "queued" && final().text(0) != "running"; },
+                   std::chrono::seconds(120), std::chrono::milliseconds(100));
   INFO(os::readFile(log));
   auto run = final();
   CHECK(run.text(0) == "succeeded");

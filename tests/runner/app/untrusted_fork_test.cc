@@ -36,6 +36,7 @@
 #include "tests/support/fake_forge.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -90,16 +91,6 @@ std::string randomToken(const std::string& prefix) {
   std::string s = prefix;
   for (int i = 0; i < 24; ++i) s += "abcdefghijklmnopqrstuvwxyz0123456789"[rd() % 36];
   return s;
-}
-
-template <class F>
-bool eventually(F f, std::chrono::seconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return f();
 }
 
 std::set<std::string> storeEntries() {
@@ -255,7 +246,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   REQUIRE(postPullRequest(http, daemon.baseUrl(), 10, exfil, "writer", "alice/infra",
                           upstream.string(), base, upstream.string())
               .status == 202);
-  REQUIRE(eventually(
+  REQUIRE(tests::waitUntil(
       [&] {
         auto r = runOfPr(config, 10);
         return r && isFinal(r->view.state);
@@ -288,7 +279,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   REQUIRE(postPullRequest(http, daemon.baseUrl(), 1, head1, "main", "mallory/infra",
                           lab.infra.path().string(), base, upstream.string())
               .status == 202);
-  REQUIRE(eventually(
+  REQUIRE(tests::waitUntil(
       [&] {
         auto r = runOfPr(config, 1);
         return r && isFinal(r->view.state);
@@ -337,7 +328,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
     REQUIRE(postPullRequest(http, daemon.baseUrl(), 2, head2, "main", "mallory/infra",
                             lab.infra.path().string(), base, upstream.string())
                 .status == 202);
-    REQUIRE(eventually(
+    REQUIRE(tests::waitUntil(
         [&] {
           auto r = runOfPr(config, 2);
           return r && isFinal(r->view.state);
@@ -362,7 +353,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
     REQUIRE(postPullRequest(http, daemon.baseUrl(), 3, head3, "main", "mallory/infra",
                             lab.infra.path().string(), base, upstream.string())
                 .status == 202);
-    bool running = eventually(
+    bool running = tests::waitUntil(
         [&] {
           auto r = runOfPr(config, 3);
           return r && r->view.state != RunState::Queued;
@@ -397,7 +388,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
                           {"X-Gitea-Delivery", "push-during-fork"},
                           {"X-Gitea-Signature", tests::hexHmac(tests::kGiteaSecret, body)}});
     REQUIRE(r.status == 202);
-    REQUIRE(eventually(
+    REQUIRE(tests::waitUntil(
         [&] {
           auto x = runOfPr(config, 3);
           return x && isFinal(x->view.state);

@@ -161,10 +161,10 @@ TEST_CASE("lab: switch-to-configuration writes its markers and fails when told t
   CHECK(runner::os::readFile(state / "boot-default") == bad + "\n");
 }
 
-// Opt-in ([ssh]): needs root, unshare and /usr/sbin/sshd. Runs the switch in a private mount
-// namespace whose /etc/ssh is a temp dir, as the deploy tests' hosts do.
+// Needs root, unshare and /usr/sbin/sshd. Runs the switch in a private mount namespace whose
+// /etc/ssh is a temp dir, as the deploy tests' hosts do.
 TEST_CASE("lab: switch starts the host's sshd when enabled and stops it when disabled",
-          "[ssh][lab]") {
+          "[integration][ssh][lab]") {
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-lab");
   auto lab = Lab::create(procs, tmp.path(), {.hosts = numberedHosts(1)});

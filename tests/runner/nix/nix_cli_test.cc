@@ -17,6 +17,7 @@
 #include "tests/runner/nix/counting_process_runner.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner::nix;
@@ -221,16 +222,14 @@ TEST_CASE("NixCli kills a build at its timeout", "[integration][nix]") {
   CHECK(run.process.timedOut);
   CHECK(run.process.duration < std::chrono::seconds(10));
   // the sandboxed builder (a build user's `sleep 61`) went with it
-  bool builderLeft = true;
-  for (int i = 0; i < 50 && builderLeft; ++i) {
+  auto builderLeft = [] {
     auto ps = tests::run("ps", {"-eo", "user:20,args"});
-    builderLeft = false;
     for (const auto& line : runner::split(ps.out, '\n'))
-      if (runner::startsWith(line, "nixbld") && runner::endsWith(line, " sleep 61"))
-        builderLeft = true;
-    if (builderLeft) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK_FALSE(builderLeft);
+      if (runner::startsWith(line, "nixbld") && runner::endsWith(line, " sleep 61")) return true;
+    return false;
+  };
+  CHECK(tests::waitUntil([&] { return !builderLeft(); }, std::chrono::seconds(10),
+                         std::chrono::milliseconds(100)));
 }
 
 TEST_CASE("NixCli finds the revision in a closure only when the flake uses it",

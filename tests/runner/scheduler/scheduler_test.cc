@@ -197,8 +197,8 @@ struct Harness {
     return o;
   }
   std::string commit(const std::string& file) {
-    return upstream.commit({{file, "{ x = " + std::to_string(++n) + "; }"}},
-                           "c" + std::to_string(n));
+    const int k = ++n;  // (not ++n and n in one call: their order is unspecified)
+    return upstream.commit({{file, "{ x = " + std::to_string(k) + "; }"}}, "c" + std::to_string(k));
   }
   int64_t deliver(Event e) {
     e.deliveryId = "d" + std::to_string(++deliveries);
