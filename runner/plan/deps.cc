@@ -572,7 +572,14 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
       ctx.specialArgs = v->specialArgs;
       ctx.libInput = v->libInput;
       deps.inputs.insert(v->libInput);
-      for (const auto& c : v->conventionPaths) deps.dirs.insert(c);
+      for (const auto& c : v->conventionPaths) {
+        if (!c.exact)
+          deps.patterns.insert(c);
+        else if (c.path.empty() || endsWith(c.path, "/"))
+          deps.dirs.insert(c.path);
+        else
+          deps.files.insert(c.path);
+      }
       scanModuleValue(ev_.force(v->modules), ctx, 0);
     } else {
       addValueDeps(v, nullptr, "flake.nix", ctx, 0);

@@ -2168,6 +2168,38 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
   return out;
 }
 
+// clan-core's sops rule (issue 12 cause 6): secret s belongs to machine M when
+// sops/secrets/s/machines/M exists, or s/groups/g does with sops/groups/g/machines/M; the
+// machine's own age key is the secret M-age.key. Membership links are matched as patterns, so
+// a machine added to or removed from a secret or a group (at either commit) is a change of it.
+std::vector<PathRef> Evaluator::clanSopsSecrets(const std::string& sops, const std::string& m) {
+  std::vector<PathRef> out;
+  const std::string secrets = sops + "secrets/", groupsDir = sops + "groups/";
+  out.push_back({true, secrets + m + "-age.key/", "", ""});
+  out.push_back({true, secrets + m + "-age.key", "", ""});
+  out.push_back({false, "", secrets, "/machines/" + m});
+  out.push_back({false, "", groupsDir, "/machines/" + m});
+  std::set<std::string> groups;
+  if (const auto* gs = tree_.children(sops + "groups")) {
+    for (const auto& g : *gs) {
+      std::string name = g.path.substr(g.path.rfind('/') + 1);
+      if (!tree_.exists(g.path + "/machines/" + m)) continue;
+      groups.insert(name);
+      out.push_back({true, g.path + "/", "", ""});
+      out.push_back({false, "", secrets, "/groups/" + name});
+    }
+  }
+  if (const auto* ss = tree_.children(sops + "secrets")) {
+    for (const auto& s : *ss) {
+      if (s.kind != git::EntryKind::Tree) continue;
+      bool mine = tree_.exists(s.path + "/machines/" + m);
+      for (const auto& g : groups) mine = mine || tree_.exists(s.path + "/groups/" + g);
+      if (mine) out.push_back({true, s.path + "/", "", ""});
+    }
+  }
+  return out;
+}
+
 ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
   ValuePtr a = force(argsThunk);
   ThunkPtr machines = a->kind == VKind::Attrs ? select(a, "machines") : nullptr;
@@ -2232,16 +2264,25 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
     auto mods = make(VKind::List);
     if (auto it = explicitMachines.find(n); it != explicitMachines.end())
       mods->elems.push_back(it->second);
-    std::string conf = machinesDir + "/" + n + "/configuration.nix";
-    if (tree_.exists(conf)) mods->elems.push_back(ready(pathValue(PathRef{true, conf, "", ""})));
+    // clan-core imports these three when they exist (their existence matters: a new
+    // hardware-configuration.nix is a change of the machine); nothing else of the machine's
+    // directory is read unless its modules refer to it (issue 12 cause 8).
+    std::string mdir = machinesDir + "/" + n + "/";
+    auto exactPath = [](std::string p) { return PathRef{true, std::move(p), "", ""}; };
+    for (const char* f : {"configuration.nix", "hardware-configuration.nix", "disko.nix"}) {
+      sys->conventionPaths.push_back(exactPath(mdir + f));
+      if (tree_.exists(mdir + f)) mods->elems.push_back(ready(pathValue(exactPath(mdir + f))));
+    }
     // inventory roles/tags may add modules to any machine: scan the whole inventory
     if (inventory) mods->elems.push_back(inventory);
     sys->modules = ready(mods);
-    // vars, secrets and hardware facts bound to the machine by convention
+    // hardware facts, vars and secrets bound to the machine by convention
     std::string root = dir.empty() ? "" : dir + "/";
-    sys->conventionPaths = {machinesDir + "/" + n + "/", root + "vars/per-machine/" + n + "/",
-                            root + "vars/shared/",       root + "sops/machines/" + n + "/",
-                            root + "sops/secrets/",      root + "sops/users/"};
+    for (std::string p :
+         {mdir + "facter.json", mdir + "facts/", root + "vars/per-machine/" + n + "/",
+          root + "vars/shared/", root + "sops/machines/" + n + "/"})
+      sys->conventionPaths.push_back(exactPath(std::move(p)));
+    for (auto& p : clanSopsSecrets(root + "sops/", n)) sys->conventionPaths.push_back(std::move(p));
     configs->attrs[n] = ready(sys);
   }
   auto config = make(VKind::Attrs);

@@ -125,10 +125,13 @@ struct Value {
   std::string input;
   std::vector<std::string> inputPath;
   // NixosSystem
-  ThunkPtr modules;                          // a list
-  ThunkPtr specialArgs;                      // an attrset (may be null)
-  std::string libInput;                      // the input that provides nixosSystem
-  std::vector<std::string> conventionPaths;  // Clan: machine dirs/vars bound by convention
+  ThunkPtr modules;      // a list
+  ThunkPtr specialArgs;  // an attrset (may be null)
+  std::string libInput;  // the input that provides nixosSystem
+  // Clan: files bound to the machine by convention (hardware facts, vars, sops secrets): an
+  // exact path ending in '/' is everything below it, another exact path that file, a pattern
+  // every path it matches (a secret's membership links, at either commit).
+  std::vector<PathRef> conventionPaths;
   // The framework sets networking.hostName to the host's attribute name (Clan, lite-config;
   // not Colmena, whose hive passes the name as an argument only).
   bool hostNameIsName = false;
@@ -270,6 +273,7 @@ class Evaluator {
   // flake-parts: the transposed outputs (packages.<system>.<name>, …) of the perSystem modules.
   ValuePtr perSystemCategories(const FlakePartsCollected& c);
   ValuePtr clan(const ThunkPtr& args);
+  std::vector<PathRef> clanSopsSecrets(const std::string& sopsDir, const std::string& machine);
   bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
   ValuePtr adiosFlake(const ThunkPtr& args);
   ValuePtr systemArgs();

@@ -1042,3 +1042,84 @@ TEST_CASE("hosts from builtins.fromJSON of an inventory file", "[unit][plan]") {
     CHECK(affected(p) == std::vector<std::string>{"a", "b"});
   }
 }
+
+namespace {
+
+// A Clan flake with machines/ and sops/ as clan-core lays them out: alpha and beta, a secret
+// per machine, one shared through the group `servers` (both), one for users only.
+std::map<std::string, std::optional<std::string>> clanFiles() {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.clan-core.url = "github:clan/clan-core";
+  outputs = { self, clan-core, ... }: let
+    clan = clan-core.lib.clan { inherit self; meta.name = "lab"; };
+  in { inherit (clan.config) nixosConfigurations; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  for (const char* m : {"alpha", "beta"}) {
+    std::string d = std::string("machines/") + m + "/";
+    f[d + "configuration.nix"] = "{ ... }: { imports = [ ./extra.nix ]; }\n";
+    f[d + "extra.nix"] = "{ ... }: { }\n";
+    f[d + "facter.json"] = "{}\n";
+    f[d + "reboot.sh"] = "#!/bin/sh\nreboot\n";
+    f[d + "notes.md"] = "notes\n";
+    f[std::string("sops/machines/") + m + "/key.json"] = "{}\n";
+    f[std::string("sops/secrets/") + m + "-age.key/secret"] = "enc\n";
+    f[std::string("sops/secrets/") + m + "-age.key/machines/" + m] = "link\n";
+    f[std::string("sops/secrets/") + m + "-wifi/secret"] = "enc\n";
+    f[std::string("sops/secrets/") + m + "-wifi/machines/" + m] = "link\n";
+    f[std::string("sops/groups/servers/machines/") + m] = "link\n";
+  }
+  f["sops/secrets/shared-token/secret"] = "enc\n";
+  f["sops/secrets/shared-token/groups/servers"] = "link\n";
+  f["sops/secrets/admin-only/secret"] = "enc\n";
+  f["sops/secrets/admin-only/users/alice"] = "link\n";
+  f["sops/users/alice/key.json"] = "{}\n";
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("Clan machine directories: only what clan-core reads", "[unit][plan]") {
+  // Issue 12 cause 8: machines/<m>/ was charged whole, so a script or notes next to the
+  // configuration affected the machine.
+  Scenario s(clanFiles());
+  CHECK(affected(s.planChange({{"machines/alpha/reboot.sh", "#!/bin/sh\n"}})).empty());
+  CHECK(affected(s.planChange({{"machines/alpha/notes.md", "more\n"}})).empty());
+  CHECK(affected(s.planChange({{"machines/alpha/facter.json", "{ \"x\": 1 }\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  CHECK(affected(s.planChange({{"machines/alpha/extra.nix", "{ ... }: { x = 1; }\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  // clan-core imports these when they exist: a new one changes the machine
+  CHECK(affected(s.planChange({{"machines/beta/hardware-configuration.nix", "{ ... }: { }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"machines/beta/disko.nix", "{ ... }: { }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"machines/beta/facts/ssh.pub", "key\n"}})) ==
+        std::vector<std::string>{"beta"});
+}
+
+TEST_CASE("Clan sops secrets belong to the machines clan-core gives them", "[unit][plan]") {
+  // Issue 12 cause 6: sops/secrets/ and sops/users/ were charged to every Clan machine.
+  Scenario s(clanFiles());
+  CHECK(affected(s.planChange({{"sops/secrets/alpha-wifi/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  CHECK(affected(s.planChange({{"sops/secrets/beta-age.key/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"sops/secrets/shared-token/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+  // users only: no machine
+  CHECK(affected(s.planChange({{"sops/secrets/admin-only/secret", "enc2\n"}})).empty());
+  CHECK(affected(s.planChange({{"sops/users/alice/key.json", "{ \"k\": 2 }\n"}})).empty());
+  // a machine given a secret, or taken out of a group, at either commit
+  CHECK(affected(s.planChange({{"sops/secrets/admin-only/machines/beta", "link\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"sops/secrets/beta-wifi/machines/beta", std::nullopt}})) ==
+        std::vector<std::string>{"beta"});
+  // the group's membership changes: its members at both commits
+  CHECK(affected(s.planChange({{"sops/groups/servers/machines/alpha", std::nullopt}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+  CHECK(affected(s.planChange({{"sops/groups/servers/machines/gamma", "link\n"}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+}
