@@ -908,6 +908,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
       if (p->pathKind != PathKind::Relative) {
         auto v = make(VKind::Path);
         v->outsideRepo = true;
+        v->searchPath = p->pathKind == PathKind::Search;
         return v;
       }
       std::string baseDir = env && env->file ? dirName(env->file->path) : "";
@@ -1255,6 +1256,10 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
       in->inputPath = {"<file>"};
       return in;
     }
+    // `with import <nixpkgs> { }` in a dev shell: a search path fails in pure flake
+    // evaluation, so no configuration can depend on it (issue 12 cause 10)
+    if (p->kind == VKind::Path && p->searchPath)
+      return unknown("import of a search path, which pure flake evaluation refuses");
     Carried c = p->carried;
     if (p->path) c.paths.insert(*p->path);
     c.dynamic.push_back(locate(site, env) + ": import of a path the planner cannot determine");

@@ -104,6 +104,7 @@ struct Value {
   std::shared_ptr<const std::string> fileText;
   std::string strSuffix;
   bool outsideRepo = false;   // absolute, ~, <search> paths
+  bool searchPath = false;    // <nixpkgs>: pure flake evaluation refuses it
   bool selfRevision = false;  // derived from self.rev and friends
   // List and Attrs
   std::vector<ThunkPtr> elems;

@@ -1123,3 +1123,93 @@ TEST_CASE("Clan sops secrets belong to the machines clan-core gives them", "[uni
   CHECK(affected(s.planChange({{"sops/groups/servers/machines/gamma", "link\n"}})) ==
         std::vector<std::string>{"alpha", "beta"});
 }
+
+TEST_CASE("a dev shell's `import <nixpkgs>` in a package's source is not dynamic", "[unit][plan]") {
+  // Issue 12 cause 10: `src = ../tool;` where tool/shell.nix does `with import <nixpkgs> { };`
+  // made the host dynamic (affected by every change); pure flake evaluation refuses <…>.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/tool.nix { }) "
+      "]; }\n";
+  f["pkgs/tool.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"tool\"; src = ../tool; }\n";
+  f["tool/main.zig"] = "pub fn main() void {}\n";
+  f["tool/shell.nix"] = "with import <nixpkgs> { }; mkShell { packages = [ zig ]; }\n";
+  f["README.md"] = "x\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"README.md", "y\n"}})).empty());
+  CHECK(affected(s.planChange({{"tool/main.zig", "pub fn main() void { }\n"}})) ==
+        std::vector<std::string>{"a"});
+  // an import the planner cannot follow is still dynamic
+  Plan p =
+      s.planChange({{"b.nix", "{ pkgs, ... }: { imports = [ (import /etc/nixos/extra.nix) ]; }\n"},
+                    {"README.md", "z\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("a module reading flake.nix as data does not follow the flake's code", "[unit][plan]") {
+  // Issue 12 cause 2: `flake = import "${self}/flake.nix"` in a module scanned flake.nix as a
+  // module, so every path and input of the flake reached the host.
+  auto f = twoHosts(R"nix({
+  nixConfig.extra-substituters = [ "https://cache.example.org" ];
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.home-manager.url = "github:nix-community/home-manager";
+  outputs = { self, nixpkgs, home-manager }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem {
+      specialArgs = { inherit self; };
+      modules = [ ./a.nix ];
+    };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem {
+      modules = [ ./b.nix home-manager.nixosModules.default ];
+    };
+  };
+})nix");
+  f["a.nix"] = R"nix({ self, ... }:
+let flake = import "${self}/flake.nix"; in {
+  nix.settings.substituters = flake.nixConfig.extra-substituters;
+  environment.etc.name.text = (import "${self}/flake.nix").description or "lab";
+})nix";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"b.nix", "{ ... }: { x = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+  {
+    Plan p = s.planChange({{"flake.lock", homelabLock("n1", "h2")}});
+    CHECK(affected(p) == std::vector<std::string>{"b"});
+  }
+  // flake.nix itself stays a dependency of the module that reads it
+  CHECK(affected(s.planChange(
+            {{"flake.nix", replaced(*f["flake.nix"], "cache.example.org", "c2.example.org")}})) ==
+        std::vector<std::string>{"a"});
+  // passed on whole, the file is still followed as code
+  f["a.nix"] =
+      "{ self, ... }: let flake = import \"${self}/flake.nix\"; in { y = flake.x; z = flake; }\n";
+  Scenario whole(f);
+  CHECK(affected(whole.planChange({{"b.nix", "{ ... }: { x = 2; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a directory used as a module is its default.nix", "[unit][plan]") {
+  // A README next to a host's default.nix made the host affected (`./hosts/${h}` counted as
+  // the whole directory); Nix imports only default.nix, which may refer to the rest.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "a" "b" ]
+      (h: nixpkgs.lib.nixosSystem { modules = [ ./hosts/${h} ]; });
+  };
+})nix");
+  f["hosts/a/default.nix"] = "{ ... }: { environment.etc.x.text = builtins.readFile ./x.txt; }\n";
+  f["hosts/a/x.txt"] = "x\n";
+  f["hosts/a/README.md"] = "a\n";
+  f["hosts/b/default.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"hosts/a/README.md", "b\n"}})).empty());
+  CHECK(affected(s.planChange({{"hosts/a/x.txt", "y\n"}})) == std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"hosts/b/default.nix", "{ ... }: { y = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+}
