@@ -178,8 +178,31 @@ std::optional<std::string> appendPath(const std::string& base, const std::string
 
 }  // namespace
 
-Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs)
-    : tree_(tree), inputs_(std::move(inputs)) {}
+Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs, EvalLimits limits)
+    : tree_(tree), inputs_(std::move(inputs)), limits_(limits) {}
+
+void Evaluator::charge(uint64_t units) {
+  work_ += units;
+  if (work_ > limits_.maxWork)
+    throw PlanError("the static planner's evaluation of the flake at " + tree_.commit() +
+                    " stopped after " + std::to_string(limits_.maxWork) +
+                    " units of work (unbounded recursion, or values built up exponentially)");
+}
+
+void Evaluator::chargeText(size_t bytes, size_t total) {
+  if (std::max(bytes, total) > limits_.maxStringBytes)
+    throw PlanError("the static planner's evaluation of the flake at " + tree_.commit() +
+                    " built a string longer than " + std::to_string(limits_.maxStringBytes) +
+                    " bytes");
+  charge(bytes / 16);
+}
+
+const ValuePtr& Evaluator::charged(const ValuePtr& v) {
+  // What a step returns may be a copy of what it was given: count its size (passing a large
+  // value along is counted again, which real flakes, with small values, do not notice).
+  if (v) charge((v->text ? v->text->size() / 64 : 0) + v->elems.size() / 8 + v->attrs.size() / 8);
+  return v;
+}
 
 bool isLockedFlakeRef(const std::string& ref) {
   auto q = ref.find('?');
@@ -215,11 +238,13 @@ Evaluator::~Evaluator() {
 }
 
 ThunkPtr Evaluator::newThunk() {
+  charge(1);
   thunks_.push_back(std::make_shared<Thunk>());
   return thunks_.back();
 }
 
 EnvPtr Evaluator::newEnv() {
+  charge(1);
   envs_.push_back(std::make_shared<Env>());
   return envs_.back();
 }
@@ -257,6 +282,7 @@ ValuePtr Evaluator::pathValue(PathRef p) {
 }
 
 Carried Evaluator::valueCarried(const ValuePtr& v, int depth) {
+  charge(1);
   Carried c = v->carried;
   switch (v->kind) {
     case VKind::Path:
@@ -302,9 +328,11 @@ void Evaluator::touchDeep(const Expr& e) {
   if (traces_.empty()) return;
   Trace* t = traces_.back();
   std::vector<const Expr*> stack{&e};
+  uint64_t visited = 0;
   while (!stack.empty()) {
     const Expr* x = stack.back();
     stack.pop_back();
+    if (++visited % 16 == 0) charge(1);
     t->nodes.insert(x);  // also descend below nodes already touched: their children may not be
     forEachChild(*x, [&](const Slot&, const Expr& c) { stack.push_back(&c); });
   }
@@ -321,17 +349,18 @@ void Evaluator::recordInput(const std::string& name) {
 ValuePtr Evaluator::force(const ThunkPtr& t) {
   if (!t) return unknown("missing value");
   if (t->value) {
+    charge(1);
     if (!traces_.empty()) traces_.back()->merge(t->trace);
     return t->value;
   }
   if (t->forcing) return unknown("infinite recursion");
-  if (depth_ > 300) return unknown("evaluation too deep");
+  if (depth_ > limits_.maxDepth) return unknown("evaluation too deep");
   t->forcing = true;
   ++depth_;
   pushTrace(&t->trace);
   ValuePtr v;
   try {
-    v = t->expr ? eval(*t->expr, t->env) : t->compute();
+    v = t->expr ? eval(*t->expr, t->env) : charged(t->compute());
   } catch (...) {
     popTrace(true);
     --depth_;
@@ -351,7 +380,8 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
   // as a whole, so their nodes need not be recorded.
   if (!traces_.empty() && env && env->file && flakeLevel_.count(env->file.get()))
     traces_.back()->nodes.insert(&e);
-  if (depth_ > 300) return unknown("evaluation too deep");
+  charge(1);
+  if (depth_ > limits_.maxDepth) return unknown("evaluation too deep");
   ++depth_;
   ValuePtr v;
   try {
@@ -361,6 +391,7 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
     throw;
   }
   --depth_;
+  charged(v);
   if (v && v->kind == VKind::Input) recordInput(v->input);
   return v;
 }
@@ -575,6 +606,7 @@ ValuePtr Evaluator::evalString(const std::vector<StringPart>& parts, const EnvPt
   bool first = true;
   for (const auto& p : parts) {
     if (!p.expr) {
+      chargeText(p.text.size(), text.size() + suffixText.size() + p.text.size());
       if (known)
         text += p.text;
       else
@@ -605,6 +637,8 @@ ValuePtr Evaluator::evalString(const std::vector<StringPart>& parts, const EnvPt
     carried.merge(v->carried);
     if (v->kind == VKind::Input) carried.inputs.insert(v->input);
     if (v->kind == VKind::Path && v->path) carried.paths.insert(*v->path);
+    if (v->kind == VKind::String && v->text)
+      chargeText(v->text->size(), text.size() + suffixText.size() + v->text->size());
     if (known && v->kind == VKind::String && v->text) {
       text += *v->text;
     } else if (known && v->kind == VKind::Int) {
@@ -721,6 +755,7 @@ ValuePtr Evaluator::mergeAttrs(const std::vector<ThunkPtr>& parts) {
   std::map<std::string, std::vector<ThunkPtr>> byName;
   for (const auto& p : parts) {
     ValuePtr v = force(p);
+    charge(v->attrs.size());
     if (v->kind != VKind::Attrs) {
       out->open = true;
       out->carried.merge(v->carried);
@@ -792,6 +827,7 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
     case BinOp::Update: {
       if (l->kind == VKind::Attrs && r->kind == VKind::Attrs) {
         auto out = make(VKind::Attrs);
+        charge(l->attrs.size() + r->attrs.size());
         out->attrs = l->attrs;
         for (const auto& [k, t] : r->attrs) out->attrs[k] = t;
         inheritOpen(*out, *l);
@@ -813,6 +849,7 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
     }
     case BinOp::Concat: {
       auto out = make(VKind::List);
+      charge(l->elems.size() + r->elems.size());
       for (const auto& side : {l, r}) {
         if (side->kind == VKind::List) {
           out->elems.insert(out->elems.end(), side->elems.begin(), side->elems.end());
@@ -859,12 +896,15 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         out->selfRevision = l->selfRevision || r->selfRevision;
         out->carried = l->carried;
         out->carried.merge(r->carried);
-        if (l->text && r->text) out->text = *l->text + *r->text;
+        if (l->text && r->text) {
+          chargeText(l->text->size() + r->text->size());
+          out->text = *l->text + *r->text;
+        }
         return out;
       }
       if (l->kind == VKind::Int && r->kind == VKind::Int) {
         auto out = make(VKind::Int);
-        out->i = l->i + r->i;
+        if (__builtin_add_overflow(l->i, r->i, &out->i)) return unknown("integer overflow");
         return out;
       }
       Carried c = l->carried;
@@ -1012,6 +1052,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
       touchDeep(*i->cond);
       ValuePtr a = eval(*i->then, env);
       ValuePtr b = eval(*i->otherwise, env);
+      charge(a->elems.size() + b->elems.size() + a->attrs.size() + b->attrs.size());
       if (a->kind == VKind::List && b->kind == VKind::List) {
         auto out = make(VKind::List);
         out->elems = a->elems;
@@ -1047,7 +1088,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
       ValuePtr v = eval(*e.as<ExprNeg>()->expr, env);
       if (v->kind != VKind::Int) return unknown("'-' of an unknown value");
       auto out = make(VKind::Int);
-      out->i = -v->i;
+      if (__builtin_sub_overflow(int64_t(0), v->i, &out->i)) return unknown("integer overflow");
       return out;
     }
     case ExprKind::BinOp:
@@ -1060,6 +1101,12 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
 
 ValuePtr Evaluator::apply(const ValuePtr& fn, const ThunkPtr& arg, const Expr* site,
                           const EnvPtr& env) {
+  charge(1);
+  return charged(applyUncharged(fn, arg, site, env));
+}
+
+ValuePtr Evaluator::applyUncharged(const ValuePtr& fn, const ThunkPtr& arg, const Expr* site,
+                                   const EnvPtr& env) {
   switch (fn->kind) {
     case VKind::Lambda: {
       const ExprLambda* l = fn->lambda;
@@ -1187,16 +1234,18 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   return unknown("call of " + fn->input + "." + join(path, "."), c);
 }
 
-ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from) {
+ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from, int depth) {
+  // deeper JSON is no host inventory; the recursion must not reach the stack's end
+  if (depth > 64) return unknown("JSON nested too deeply", from);
   switch (j.type()) {
     case nlohmann::json::value_t::object: {
       auto v = make(VKind::Attrs);
-      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from));
+      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from, depth + 1));
       return v;
     }
     case nlohmann::json::value_t::array: {
       auto v = make(VKind::List);
-      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from)));
+      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from, depth + 1)));
       return v;
     }
     case nlohmann::json::value_t::string: {
@@ -1406,6 +1455,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     ValuePtr a = F(0);
     auto names = knownStrings(F(1));
     if (a->kind != VKind::Attrs) return unknown("removeAttrs of an unknown set", a->carried);
+    charge(a->attrs.size());
     auto out = make(VKind::Attrs);
     *out = *a;
     if (!names) {
@@ -1540,6 +1590,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->open = l->open;
     for (const auto& el : l->elems) {
       ValuePtr r = apply(f, el, site, env);
+      charge(r->elems.size());
       if (r->kind == VKind::List) {
         out->elems.insert(out->elems.end(), r->elems.begin(), r->elems.end());
         out->open = out->open || r->open;
@@ -1558,6 +1609,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     out->open = l->open;
     for (const auto& el : l->elems) {
       ValuePtr r = force(el);
+      charge(r->elems.size());
       if (r->kind == VKind::List) {
         out->elems.insert(out->elems.end(), r->elems.begin(), r->elems.end());
         out->open = out->open || r->open;
@@ -1681,6 +1733,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
       return unknown("replaceStrings of unknown text");
     std::string out;
     for (size_t i = 0; i < text->size();) {
+      chargeText(0, out.size());
       bool done = false;
       for (size_t k = 0; k < from->size(); ++k) {
         const std::string& f = (*from)[k];
@@ -1693,12 +1746,16 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
       }
       if (!done) out += (*text)[i++];
     }
+    chargeText(out.size());
     return str(out);
   }
   if (name == "concatStringsSep") {
     auto sep = knownText(0);
     auto parts = knownStrings(F(1));
     if (!sep || !parts) return unknown("concatStringsSep of unknown text");
+    size_t total = 0;
+    for (const auto& p : *parts) total += p.size() + sep->size();
+    chargeText(total);
     return str(join(*parts, *sep));
   }
   if (name == "head" || name == "tail" || name == "length" || name == "elemAt") {
@@ -1710,6 +1767,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
       return v;
     }
     if (name == "tail") {
+      charge(l->elems.size());
       auto out = make(VKind::List);
       if (!l->elems.empty()) out->elems.assign(l->elems.begin() + 1, l->elems.end());
       return out;
@@ -1795,6 +1853,7 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
 void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
                                         FlakePartsCollected& out, int depth) {
   if (depth > 20) return;
+  charge(1);
   switch (module->kind) {
     case VKind::Path:
     case VKind::String:
@@ -1963,6 +2022,7 @@ ValuePtr Evaluator::perSystemOutputs(const std::vector<ThunkPtr>& modules, const
   static const std::set<std::string> kNotOutputs = {"imports", "options", "config",         "_file",
                                                     "key",     "_class",  "disabledModules"};
   std::function<void(ValuePtr, int)> collect = [&](ValuePtr m, int depth) {
+    charge(1);
     if (depth > 20) {
       parts.push_back(ready(unknown("perSystem modules nested too deeply")));
       return;
@@ -2286,6 +2346,10 @@ ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive) {
 Trace Evaluator::hostSetTrace() {
   Trace t;
   pushTrace(&t);
+  struct Pop {  // also when evaluation throws (a limit)
+    Evaluator* e;
+    ~Pop() { e->popTrace(false); }
+  } pop{this};
   ValuePtr outputs = force(outputs_);
   if (outputs->kind == VKind::Attrs) {
     for (const char* key : {"nixosConfigurations", "colmena", "colmenaHive"}) {
@@ -2295,7 +2359,6 @@ Trace Evaluator::hostSetTrace() {
       }
     }
   }
-  popTrace(false);
   return t;
 }
 
