@@ -1401,8 +1401,11 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::Attrs);
     inheritOpen(*out, *a);
     for (const auto& [k, t] : a->attrs) {
+      // clang 14 (the fuzz build) cannot capture structured bindings
+      const std::string& key = k;
+      const ThunkPtr& val = t;
       ValuePtr pair =
-          unrecorded([&] { return apply(apply(f, ready(str(k)), site, env), t, site, env); });
+          unrecorded([&] { return apply(apply(f, ready(str(key)), site, env), val, site, env); });
       ThunkPtr n = pair->kind == VKind::Attrs ? select(pair, "name") : nullptr;
       ValuePtr nv = n ? unrecorded([&] { return force(n); }) : nullptr;
       ThunkPtr v = pair->kind == VKind::Attrs ? select(pair, "value") : nullptr;
@@ -1444,8 +1447,10 @@ ValuePtr Evaluator::callBuiltin(const std::string& name, const std::vector<Thunk
     auto out = make(VKind::Attrs);
     inheritOpen(*out, *a);
     for (const auto& [k, t] : a->attrs) {
-      ValuePtr keep =
-          unrecorded([&] { return apply(apply(pred, ready(str(k)), site, env), t, site, env); });
+      const std::string& key = k;  // clang 14 cannot capture structured bindings
+      const ThunkPtr& val = t;
+      ValuePtr keep = unrecorded(
+          [&] { return apply(apply(pred, ready(str(key)), site, env), val, site, env); });
       if (keep->kind == VKind::Bool && !keep->b) continue;
       out->attrs[k] = t;
     }
