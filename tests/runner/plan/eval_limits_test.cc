@@ -61,6 +61,7 @@ TEST_CASE("a flake whose evaluation branches exponentially fails the plan at the
           "[unit][plan]") {
   // `n == currentSystem` cannot be decided, so both branches are evaluated: 2^200 steps.
   std::map<std::string, std::string> files = {{"flake.nix", R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
   outputs = { self, nixpkgs }:
     let f = n: if n == builtins.currentSystem then [ ] else f (n - 1) ++ f (n - 1);
     in { nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = f 200; }; };
@@ -73,6 +74,7 @@ TEST_CASE("a flake whose evaluation branches exponentially fails the plan at the
 
 TEST_CASE("a string doubled in a loop fails the plan at the string limit", "[unit][plan]") {
   std::map<std::string, std::string> files = {{"flake.nix", R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
   outputs = { self, nixpkgs }:
     let s = n: if n == 0 then "ab" else let t = s (n - 1); in t + t;
     in { nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ (./hosts + "/${s 60}") ]; }; };
@@ -82,6 +84,7 @@ TEST_CASE("a string doubled in a loop fails the plan at the string limit", "[uni
 
 TEST_CASE("a list doubled in a loop fails the plan at the work limit", "[unit][plan]") {
   std::map<std::string, std::string> files = {{"flake.nix", R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
   outputs = { self, nixpkgs }:
     let l = n: if n == 0 then [ ./a.nix ] else let t = l (n - 1); in t ++ t;
     in { nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = l 60; }; };
