@@ -6,6 +6,7 @@
 #include "integrations/gitea/webhook.h"
 #include "integrations/github/client.h"
 #include "integrations/github/webhook.h"
+#include "runner/app/config_loader.h"
 #include "runner/app/untrusted_jail.h"
 #include "runner/app/web.h"
 #include "runner/build/build_stage.h"
@@ -214,9 +215,7 @@ std::string Daemon::baseUrl() const {
 
 int Daemon::start() {
   auto& P = *parts_;
-  http::ServerOptions so;
-  so.listen = config_.listen;
-  so.maxBodyBytes = config_.maxBodyBytes;
+  http::ServerOptions so = serverOptionsFor(config_);
   so.threads = options_.httpThreads;
   P.server = std::make_unique<http::Server>(so, *log_);
   P.web = std::make_unique<Web>(WebContext{config_, *P.webDb, *P.intake, P.uiToken, *log_});

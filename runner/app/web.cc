@@ -363,8 +363,13 @@ http::Response Web::runPage(const http::Request& req) {
 http::Response Web::logStream(const http::Request& req) {
   int64_t id = parseId(req.param("id"));
   std::string name = req.param("host");
-  if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
-  fs::path file = os::pathUnder(ctx_.config.stateDir / "logs" / std::to_string(id), name, ".log");
+  if (!validLogName(name) && name != kPlanLogName)
+    return http::Response::text(400, "bad host name\n");
+  const fs::path dir = ctx_.config.stateDir / "logs" / std::to_string(id);
+  fs::path file = os::pathUnder(dir, name, ".log");
+  std::error_code ec;
+  if (name == kPlanLogName && !fs::exists(file, ec) && fs::exists(dir / "plan.log", ec))
+    file = dir / "plan.log";  // a run logged before the planner's log was named @plan
   store::Runs probe(ctx_.db, kClock, "");
   if (!probe.get(id)) return http::Response::text(404, "no such run\n");
   http::Response res;

@@ -156,15 +156,32 @@ std::string errorAnswer(int status, const std::string& text) {
          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
-// Raises the soft limit of open files to the hard one: each connection is a descriptor and
-// the usual soft limit (1024) is below maxConnections.
-void raiseFileLimit() {
+}  // namespace
+
+void raiseFileLimitFor(size_t maxConnections, Logger& log) {
   rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t needed = static_cast<rlim_t>(maxConnections) + kOtherDescriptors;
+  if (rl.rlim_cur >= needed) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = std::min(needed, rl.rlim_max);
+  if (rl.rlim_cur > before && ::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    log.warn("http: cannot raise the open-file limit from " + std::to_string(before) + " to " +
+             std::to_string(rl.rlim_cur) + ": " + std::strerror(errno));
+    rl.rlim_cur = before;
+  } else if (rl.rlim_cur > before) {
+    log.info("http: raised the open-file limit from " + std::to_string(before) + " to " +
+             std::to_string(rl.rlim_cur) + " for " + std::to_string(maxConnections) +
+             " connections (server.max_connections)");
   }
+  if (rl.rlim_cur < needed)
+    log.warn("http: the open-file limit " + std::to_string(rl.rlim_cur) + " is below the " +
+             std::to_string(needed) + " that " + std::to_string(maxConnections) +
+             " connections need: past it connections wait to be accepted (raise the hard "
+             "limit, LimitNOFILE= in systemd, or lower server.max_connections)");
 }
+
+namespace {
 
 std::string addressText(const sockaddr_storage& sa) {
   char buf[INET6_ADDRSTRLEN] = {0};
@@ -1027,7 +1044,7 @@ bool Server::running() const { return impl_->started && !impl_->stopping; }
 
 int Server::start() {
   auto [host, port] = splitListen(options_.listen);
-  raiseFileLimit();
+  raiseFileLimitFor(options_.maxConnections, log_);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

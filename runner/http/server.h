@@ -139,6 +139,15 @@ class Server {
   std::thread thread_;  // the event loop
 };
 
+// The descriptors the rest of the process may hold beside the server's connections (the
+// database, log files, pipes to nix and ssh children, git mirrors).
+inline constexpr size_t kOtherDescriptors = 1024;
+// Raises the process's soft limit of open files to what `maxConnections` connections need
+// (each is a descriptor) plus kOtherDescriptors — never lowers it, never past the hard limit —
+// and logs the change, or a warning when the hard limit is too low. Server::start() calls it:
+// the limit is process-wide, so it is raised only as far as the configured connections need.
+void raiseFileLimitFor(size_t maxConnections, Logger& log);
+
 // Splits "host:port" ("[::1]:80" for IPv6). Throws InputError.
 std::pair<std::string, int> splitListen(std::string_view listen);
 

@@ -282,8 +282,11 @@ ValuePtr Evaluator::builtinMapAttrsPrime(const std::string& name, const std::vec
   auto out = make(VKind::Attrs);
   inheritOpen(*out, *a);
   for (const auto& [k, t] : a->attrs) {
+    // clang 14 (the fuzz build) cannot capture structured bindings
+    const std::string& key = k;
+    const ThunkPtr& val = t;
     ValuePtr pair =
-        unrecorded([&] { return apply(apply(f, ready(str(k)), site, env), t, site, env); });
+        unrecorded([&] { return apply(apply(f, ready(str(key)), site, env), val, site, env); });
     ThunkPtr n = pair->kind == VKind::Attrs ? select(pair, "name") : nullptr;
     ValuePtr nv = n ? unrecorded([&] { return force(n); }) : nullptr;
     ThunkPtr v = pair->kind == VKind::Attrs ? select(pair, "value") : nullptr;
@@ -335,8 +338,10 @@ ValuePtr Evaluator::builtinFilterAttrs(const std::string& name, const std::vecto
   auto out = make(VKind::Attrs);
   inheritOpen(*out, *a);
   for (const auto& [k, t] : a->attrs) {
-    ValuePtr keep =
-        unrecorded([&] { return apply(apply(pred, ready(str(k)), site, env), t, site, env); });
+    const std::string& key = k;  // clang 14 cannot capture structured bindings
+    const ThunkPtr& val = t;
+    ValuePtr keep = unrecorded(
+        [&] { return apply(apply(pred, ready(str(key)), site, env), val, site, env); });
     if (keep->kind == VKind::Bool && !keep->b) continue;
     out->attrs[k] = t;
   }
@@ -349,6 +354,7 @@ ValuePtr Evaluator::builtinRemoveAttrs(const std::string& name, const std::vecto
   ValuePtr a = argValue(args, 0);
   auto names = knownStrings(argValue(args, 1));
   if (a->kind != VKind::Attrs) return unknown("removeAttrs of an unknown set", a->carried);
+  charge(a->attrs.size());
   auto out = make(VKind::Attrs);
   *out = *a;
   if (!names) {
@@ -511,6 +517,7 @@ ValuePtr Evaluator::builtinConcatMap(const std::string& name, const std::vector<
   out->open = l->open;
   for (const auto& el : l->elems) {
     ValuePtr r = apply(f, el, site, env);
+    charge(r->elems.size());
     if (r->kind == VKind::List) {
       out->elems.insert(out->elems.end(), r->elems.begin(), r->elems.end());
       out->open = out->open || r->open;
@@ -532,6 +539,7 @@ ValuePtr Evaluator::builtinConcatLists(const std::string& name, const std::vecto
   out->open = l->open;
   for (const auto& el : l->elems) {
     ValuePtr r = force(el);
+    charge(r->elems.size());
     if (r->kind == VKind::List) {
       out->elems.insert(out->elems.end(), r->elems.begin(), r->elems.end());
       out->open = out->open || r->open;
@@ -687,6 +695,7 @@ ValuePtr Evaluator::builtinReplaceStrings(const std::string& name,
     return unknown("replaceStrings of unknown text");
   std::string out;
   for (size_t i = 0; i < text->size();) {
+    chargeText(0, out.size());
     bool done = false;
     for (size_t k = 0; k < from->size(); ++k) {
       const std::string& f = (*from)[k];
@@ -699,6 +708,7 @@ ValuePtr Evaluator::builtinReplaceStrings(const std::string& name,
     }
     if (!done) out += (*text)[i++];
   }
+  chargeText(out.size());
   return str(out);
 }
 
@@ -709,6 +719,9 @@ ValuePtr Evaluator::builtinConcatStringsSep(const std::string& name,
   auto sep = knownText(args, 0);
   auto parts = knownStrings(argValue(args, 1));
   if (!sep || !parts) return unknown("concatStringsSep of unknown text");
+  size_t total = 0;
+  for (const auto& p : *parts) total += p.size() + sep->size();
+  chargeText(total);
   return str(join(*parts, *sep));
 }
 
@@ -723,6 +736,7 @@ ValuePtr Evaluator::builtinListAccess(const std::string& name, const std::vector
     return v;
   }
   if (name == "tail") {
+    charge(l->elems.size());
     auto out = make(VKind::List);
     if (!l->elems.empty()) out->elems.assign(l->elems.begin() + 1, l->elems.end());
     return out;

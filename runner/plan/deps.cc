@@ -507,6 +507,7 @@ void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
 void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::string& file,
                               HostCtx& ctx, int depth, bool valueUse) {
   if (!v || depth > 4) return;
+  ev_.charge(1);
   HostDeps& d = *ctx.deps;
   for (const auto& p : v->carried.paths) addPath(p, ctx);
   d.inputs.insert(v->carried.inputs.begin(), v->carried.inputs.end());
@@ -609,6 +610,7 @@ void DepScanner::scanFile(const std::string& path, HostCtx& ctx) {
 
 void DepScanner::scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth) {
   if (!v || depth > 16) return;
+  ev_.charge(1);
   switch (v->kind) {
     case VKind::List:
       for (const auto& t : v->elems) scanModuleValue(ev_.force(t), ctx, depth + 1);
@@ -652,6 +654,15 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
     ctx.deps = &deps;
     ctx.hostName = hostName;
     ev_.pushTrace(&deps.trace);
+    struct Pop {  // also when evaluation throws (a limit): the trace lives on this frame
+      Evaluator& ev;
+      bool done = false;
+      void operator()() {
+        if (!done) ev.popTrace(false);
+        done = true;
+      }
+      ~Pop() { (*this)(); }
+    } pop{ev_};
     ValuePtr v = ev_.force(host.value);
     if (v->kind == VKind::NixosSystem) {
       ctx.specialArgs = v->specialArgs;
@@ -672,7 +683,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
                              "does not model (" +
                              (v->reason.empty() ? "not nixosSystem" : v->reason) + ")");
     }
-    ev_.popTrace(false);
+    pop();
     deps.inputs.insert(deps.trace.inputs.begin(), deps.trace.inputs.end());
     deps.inputs.erase("self");
     // Was the host name we assumed right? Every definition must say so.
@@ -728,9 +739,13 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
         v->origin != &e) {
       static thread_local int depth = 0;
       if (depth < 4) {
-        ++depth;
+        // restored when the evaluation throws (a limit), or the next plan of this thread
+        // would scan less deeply
+        struct Nest {
+          Nest() { ++depth; }
+          ~Nest() { --depth; }
+        } nest;
         out.merge(scanExpr(*v->origin, v->originEnv));
-        --depth;
       }
     }
   }

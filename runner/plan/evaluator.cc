@@ -50,8 +50,31 @@ std::optional<std::string> appendPath(const std::string& base, const std::string
 
 }  // namespace
 
-Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs)
-    : tree_(tree), inputs_(std::move(inputs)) {}
+Evaluator::Evaluator(SourceTree& tree, std::set<std::string> inputs, EvalLimits limits)
+    : tree_(tree), inputs_(std::move(inputs)), limits_(limits) {}
+
+void Evaluator::charge(uint64_t units) {
+  work_ += units;
+  if (work_ > limits_.maxWork)
+    throw PlanError("the static planner's evaluation of the flake at " + tree_.commit() +
+                    " stopped after " + std::to_string(limits_.maxWork) +
+                    " units of work (unbounded recursion, or values built up exponentially)");
+}
+
+void Evaluator::chargeText(size_t bytes, size_t total) {
+  if (std::max(bytes, total) > limits_.maxStringBytes)
+    throw PlanError("the static planner's evaluation of the flake at " + tree_.commit() +
+                    " built a string longer than " + std::to_string(limits_.maxStringBytes) +
+                    " bytes");
+  charge(bytes / 16);
+}
+
+const ValuePtr& Evaluator::charged(const ValuePtr& v) {
+  // What a step returns may be a copy of what it was given: count its size (passing a large
+  // value along is counted again, which real flakes, with small values, do not notice).
+  if (v) charge((v->text ? v->text->size() / 64 : 0) + v->elems.size() / 8 + v->attrs.size() / 8);
+  return v;
+}
 
 bool isLockedFlakeRef(const std::string& ref) {
   auto q = ref.find('?');
@@ -87,11 +110,13 @@ Evaluator::~Evaluator() {
 }
 
 ThunkPtr Evaluator::newThunk() {
+  charge(1);
   thunks_.push_back(std::make_shared<Thunk>());
   return thunks_.back();
 }
 
 EnvPtr Evaluator::newEnv() {
+  charge(1);
   envs_.push_back(std::make_shared<Env>());
   return envs_.back();
 }
@@ -129,6 +154,7 @@ ValuePtr Evaluator::pathValue(PathRef p) {
 }
 
 Carried Evaluator::valueCarried(const ValuePtr& v, int depth) {
+  charge(1);
   Carried c = v->carried;
   switch (v->kind) {
     case VKind::Path:
@@ -174,9 +200,11 @@ void Evaluator::touchDeep(const Expr& e) {
   if (traces_.empty()) return;
   Trace* t = traces_.back();
   std::vector<const Expr*> stack{&e};
+  uint64_t visited = 0;
   while (!stack.empty()) {
     const Expr* x = stack.back();
     stack.pop_back();
+    if (++visited % 16 == 0) charge(1);
     t->nodes.insert(x);  // also descend below nodes already touched: their children may not be
     forEachChild(*x, [&](const Slot&, const Expr& c) { stack.push_back(&c); });
   }
@@ -193,17 +221,18 @@ void Evaluator::recordInput(const std::string& name) {
 ValuePtr Evaluator::force(const ThunkPtr& t) {
   if (!t) return unknown("missing value");
   if (t->value) {
+    charge(1);
     if (!traces_.empty()) traces_.back()->merge(t->trace);
     return t->value;
   }
   if (t->forcing) return unknown("infinite recursion");
-  if (depth_ > 300) return unknown("evaluation too deep");
+  if (depth_ > limits_.maxDepth) return unknown("evaluation too deep");
   t->forcing = true;
   ++depth_;
   pushTrace(&t->trace);
   ValuePtr v;
   try {
-    v = t->expr ? eval(*t->expr, t->env) : t->compute();
+    v = t->expr ? eval(*t->expr, t->env) : charged(t->compute());
   } catch (...) {
     popTrace(true);
     --depth_;
@@ -223,7 +252,8 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
   // as a whole, so their nodes need not be recorded.
   if (!traces_.empty() && env && env->file && flakeLevel_.count(env->file.get()))
     traces_.back()->nodes.insert(&e);
-  if (depth_ > 300) return unknown("evaluation too deep");
+  charge(1);
+  if (depth_ > limits_.maxDepth) return unknown("evaluation too deep");
   ++depth_;
   ValuePtr v;
   try {
@@ -233,6 +263,7 @@ ValuePtr Evaluator::eval(const Expr& e, const EnvPtr& env) {
     throw;
   }
   --depth_;
+  charged(v);
   if (v && v->kind == VKind::Input) recordInput(v->input);
   return v;
 }
@@ -447,6 +478,7 @@ ValuePtr Evaluator::evalString(const std::vector<StringPart>& parts, const EnvPt
   bool first = true;
   for (const auto& p : parts) {
     if (!p.expr) {
+      chargeText(p.text.size(), text.size() + suffixText.size() + p.text.size());
       if (known)
         text += p.text;
       else
@@ -477,6 +509,8 @@ ValuePtr Evaluator::evalString(const std::vector<StringPart>& parts, const EnvPt
     carried.merge(v->carried);
     if (v->kind == VKind::Input) carried.inputs.insert(v->input);
     if (v->kind == VKind::Path && v->path) carried.paths.insert(*v->path);
+    if (v->kind == VKind::String && v->text)
+      chargeText(v->text->size(), text.size() + suffixText.size() + v->text->size());
     if (known && v->kind == VKind::String && v->text) {
       text += *v->text;
     } else if (known && v->kind == VKind::Int) {
@@ -593,6 +627,7 @@ ValuePtr Evaluator::mergeAttrs(const std::vector<ThunkPtr>& parts) {
   std::map<std::string, std::vector<ThunkPtr>> byName;
   for (const auto& p : parts) {
     ValuePtr v = force(p);
+    charge(v->attrs.size());
     if (v->kind != VKind::Attrs) {
       out->open = true;
       out->carried.merge(v->carried);
@@ -664,6 +699,7 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
     case BinOp::Update: {
       if (l->kind == VKind::Attrs && r->kind == VKind::Attrs) {
         auto out = make(VKind::Attrs);
+        charge(l->attrs.size() + r->attrs.size());
         out->attrs = l->attrs;
         for (const auto& [k, t] : r->attrs) out->attrs[k] = t;
         inheritOpen(*out, *l);
@@ -685,6 +721,7 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
     }
     case BinOp::Concat: {
       auto out = make(VKind::List);
+      charge(l->elems.size() + r->elems.size());
       for (const auto& side : {l, r}) {
         if (side->kind == VKind::List) {
           out->elems.insert(out->elems.end(), side->elems.begin(), side->elems.end());
@@ -731,12 +768,15 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         out->selfRevision = l->selfRevision || r->selfRevision;
         out->carried = l->carried;
         out->carried.merge(r->carried);
-        if (l->text && r->text) out->text = *l->text + *r->text;
+        if (l->text && r->text) {
+          chargeText(l->text->size() + r->text->size());
+          out->text = *l->text + *r->text;
+        }
         return out;
       }
       if (l->kind == VKind::Int && r->kind == VKind::Int) {
         auto out = make(VKind::Int);
-        out->i = l->i + r->i;
+        if (__builtin_add_overflow(l->i, r->i, &out->i)) return unknown("integer overflow");
         return out;
       }
       Carried c = l->carried;
@@ -885,6 +925,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
       touchDeep(*i->cond);
       ValuePtr a = eval(*i->then, env);
       ValuePtr b = eval(*i->otherwise, env);
+      charge(a->elems.size() + b->elems.size() + a->attrs.size() + b->attrs.size());
       if (a->kind == VKind::List && b->kind == VKind::List) {
         auto out = make(VKind::List);
         out->elems = a->elems;
@@ -920,7 +961,7 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
       ValuePtr v = eval(*e.as<ExprNeg>()->expr, env);
       if (v->kind != VKind::Int) return unknown("'-' of an unknown value");
       auto out = make(VKind::Int);
-      out->i = -v->i;
+      if (__builtin_sub_overflow(int64_t(0), v->i, &out->i)) return unknown("integer overflow");
       return out;
     }
     case ExprKind::BinOp:
@@ -933,6 +974,12 @@ ValuePtr Evaluator::evalUncached(const Expr& e, const EnvPtr& env) {
 
 ValuePtr Evaluator::apply(const ValuePtr& fn, const ThunkPtr& arg, const Expr* site,
                           const EnvPtr& env) {
+  charge(1);
+  return charged(applyUncharged(fn, arg, site, env));
+}
+
+ValuePtr Evaluator::applyUncharged(const ValuePtr& fn, const ThunkPtr& arg, const Expr* site,
+                                   const EnvPtr& env) {
   switch (fn->kind) {
     case VKind::Lambda: {
       const ExprLambda* l = fn->lambda;
@@ -1059,16 +1106,18 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
   return unknown("call of " + fn->input + "." + join(path, "."), c);
 }
 
-ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from) {
+ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from, int depth) {
+  // deeper JSON is no host inventory; the recursion must not reach the stack's end
+  if (depth > 64) return unknown("JSON nested too deeply", from);
   switch (j.type()) {
     case nlohmann::json::value_t::object: {
       auto v = make(VKind::Attrs);
-      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from));
+      for (const auto& [k, x] : j.items()) v->attrs[k] = ready(fromJson(x, from, depth + 1));
       return v;
     }
     case nlohmann::json::value_t::array: {
       auto v = make(VKind::List);
-      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from)));
+      for (const auto& x : j) v->elems.push_back(ready(fromJson(x, from, depth + 1)));
       return v;
     }
     case nlohmann::json::value_t::string: {
@@ -1098,6 +1147,10 @@ ValuePtr Evaluator::fromJson(const nlohmann::json& j, const Carried& from) {
 Trace Evaluator::hostSetTrace() {
   Trace t;
   pushTrace(&t);
+  struct Pop {  // also when evaluation throws (a limit)
+    Evaluator* e;
+    ~Pop() { e->popTrace(false); }
+  } pop{this};
   ValuePtr outputs = force(outputs_);
   if (outputs->kind == VKind::Attrs) {
     for (const char* key : {"nixosConfigurations", "colmena", "colmenaHive"}) {
@@ -1107,7 +1160,6 @@ Trace Evaluator::hostSetTrace() {
       }
     }
   }
-  popTrace(false);
   return t;
 }
 

@@ -17,6 +17,7 @@
 // Not thread-safe; one Evaluator per commit.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -160,6 +161,18 @@ struct Thunk {
   bool forcing = false;
 };
 
+// Bounds on one Evaluator's work, so that hostile Nix (a fork's flake.nix) cannot make planning
+// run forever or take the daemon's memory: exponential recursion through conditionals the
+// planner cannot decide, strings or lists doubled in a loop. One unit of work is an evaluation
+// step, a thunk or environment made, an element of a list or attribute set built by copying,
+// or 16 bytes of string built. Past `maxWork` evaluation throws PlanError; `maxDepth` nested
+// evaluations give an Unknown ("evaluation too deep"), which marks what used it dynamic.
+struct EvalLimits {
+  uint64_t maxWork = 20'000'000;
+  size_t maxStringBytes = 1 << 20;  // a longer string: PlanError
+  int maxDepth = 300;
+};
+
 // A host as discovered from the flake outputs.
 struct HostDef {
   std::string name;
@@ -170,7 +183,7 @@ struct HostDef {
 class Evaluator {
  public:
   // `inputs`: the root inputs' names (from flake.lock, else flake.nix).
-  Evaluator(SourceTree& tree, std::set<std::string> inputs);
+  Evaluator(SourceTree& tree, std::set<std::string> inputs, EvalLimits limits = {});
 
   // Evaluates flake.nix; throws InputError when it is missing or does not parse.
   void loadFlake();
@@ -185,6 +198,12 @@ class Evaluator {
   // the outputs define). Soft gaps (options of flake modules the planner does not model)
   // count only when no host was found at all.
   const std::string& discoveryError() const { return discoveryError_; }
+  // The work done so far (see EvalLimits).
+  uint64_t work() const { return work_; }
+  // Counts `units` of work; throws PlanError past the limit. Walks over values outside the
+  // evaluator (DepScanner) count their steps here too: forcing a value already computed is
+  // otherwise free, and a walk over a self-referencing list can branch without end.
+  void charge(uint64_t units);
 
   // Owns the evaluation's memory: thunks and environments made through it (newThunk, newEnv,
   // thunk, ready) have their links cut when it is destroyed, which frees their cycles. A
@@ -270,7 +289,7 @@ class Evaluator {
                       const std::string& baseDir);
   ValuePtr lookupVar(const nix::ExprVar& v, const EnvPtr& env);
   ValuePtr globalVar(const std::string& name);
-  ValuePtr fromJson(const nlohmann::json& j, const Carried& from);
+  ValuePtr fromJson(const nlohmann::json& j, const Carried& from, int depth = 0);
   // builtins.cc (and frameworks.cc for the framework entry points): one member per builtin
   // or family of builtins, all of the BuiltinFn type
   ValuePtr builtinImport(const std::string& name, const std::vector<ThunkPtr>& args,
@@ -421,6 +440,15 @@ class Evaluator {
   std::set<std::string> evaluatedFiles_;
   std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record
   int depth_ = 0;
+  EvalLimits limits_;
+  uint64_t work_ = 0;
+  // Counts `bytes` of string built, of a string `total` bytes long (0: `bytes`); throws
+  // PlanError when either passes limits_.maxStringBytes.
+  void chargeText(size_t bytes, size_t total = 0);
+  // Counts the size of a step's result; returns it.
+  const ValuePtr& charged(const ValuePtr& v);
+  ValuePtr applyUncharged(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,
+                          const EnvPtr& env);
   // Every thunk and environment of this evaluation (see ~Evaluator).
   std::vector<ThunkPtr> thunks_;
   std::vector<EnvPtr> envs_;

@@ -42,6 +42,7 @@ ValuePtr Evaluator::builtinWithSystem(const std::string& name, const std::vector
 void Evaluator::collectFlakePartsModule(const ValuePtr& module, const ThunkPtr& moduleArgs,
                                         FlakePartsCollected& out, int depth) {
   if (depth > 20) return;
+  charge(1);
   switch (module->kind) {
     case VKind::Path:
     case VKind::String:
@@ -210,6 +211,7 @@ ValuePtr Evaluator::perSystemOutputs(const std::vector<ThunkPtr>& modules, const
   static const std::set<std::string> kNotOutputs = {"imports", "options", "config",         "_file",
                                                     "key",     "_class",  "disabledModules"};
   std::function<void(ValuePtr, int)> collect = [&](ValuePtr m, int depth) {
+    charge(1);
     if (depth > 20) {
       parts.push_back(ready(unknown("perSystem modules nested too deeply")));
       return;

@@ -731,13 +731,13 @@ void Scheduler::execute(store::RunRecord rec) {
 
     // Plan. A fork's code is evaluated in the jail (README "Untrusted evaluation").
     const SlotClass priority = slotClassOf(rec.view, *repo);
-    PlanInput pin{repo,    gitDir, base, rec.view.sha, logDir / "plan.log", rec.view.fromFork,
-                  priority};
+    const fs::path planLogPath = os::pathUnder(logDir, kPlanLogName, ".log");
+    PlanInput pin{repo, gitDir, base, rec.view.sha, planLogPath, rec.view.fromFork, priority};
     Plan plan = p_.planner.plan(pin);
     nlohmann::json pj = plan;
     runs_.setPlan(id, base.value_or(""), pj.dump());
     {
-      os::LogFile planLog(logDir / "plan.log", os::LogFile::Mode::Truncate, p_.redactor);
+      os::LogFile planLog(planLogPath, os::LogFile::Mode::Truncate, p_.redactor);
       planLog.line("# plan " + (base ? shortSha(*base) : std::string("(no base)")) + ".." +
                    shortSha(rec.view.sha) + " (" + toString(plan.mode) + ")");
       for (const auto& line : split(plan::formatPlanTable(plan), '\n')) planLog.line(line);

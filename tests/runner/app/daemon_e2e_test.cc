@@ -127,7 +127,7 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
   CHECK(page.status == 200);
   CHECK(page.body.find("web1") != std::string::npos);
   CHECK(page.body.find("succeeded") != std::string::npos);
-  get.url = daemon.baseUrl() + "/runs/1/logs/plan";
+  get.url = daemon.baseUrl() + "/runs/1/logs/@plan";
   CHECK(http.send(get).body.find("web1") != std::string::npos);
   daemon.stop();
 }

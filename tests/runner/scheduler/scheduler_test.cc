@@ -332,7 +332,10 @@ TEST_CASE("a push to a deploy branch plans, builds and deploys the affected host
   CHECK(h.reporter.saw("host 1 web1 deploy succeeded"));
   CHECK(h.reporter.events().back() == "finished 1 succeeded");
   CHECK(r.planJson);
-  CHECK(fs::exists(h.config.stateDir / "logs" / "1" / "plan.log"));
+  // The planner's log has a name no host's log (<host>.log) can take: a host named `plan`
+  // writes plan.log, never into the plan's log.
+  CHECK(fs::exists(h.config.stateDir / "logs" / "1" / "@plan.log"));
+  CHECK_FALSE(fs::exists(h.config.stateDir / "logs" / "1" / "plan.log"));
 
   // The next push plans from what this run deployed.
   std::string sha2 = h.commit("hosts/web2.nix");
