@@ -54,6 +54,7 @@ stdenv.mkDerivation {
   cmakeFlags = [
     "-DSWITCHYARD_TESTS=OFF"
     "-DCMAKE_BUILD_TYPE=RelWithDebInfo"
+    "-DSWITCHYARD_INSTALL_SYSTEM_FILES=OFF"
   ];
 
   # `switchyard` runs nix, git and ssh from PATH at run time; the NixOS module puts them on

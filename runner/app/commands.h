@@ -32,5 +32,6 @@ void registerServeCommands(CLI::App& app, CommandContext& ctx);  // serve
 void registerRunsCommands(CLI::App& app, CommandContext& ctx);   // runs, rerun, logs
 void registerDeployCommands(CLI::App& app, CommandContext& ctx);
 void registerBuildCommands(CLI::App& app, CommandContext& ctx);  // hosts, build
+void registerInstallCommands(CLI::App& app, CommandContext& ctx);  // github-app-manifest, manpage
 
 }  // namespace runner::app
