@@ -300,7 +300,7 @@ in
         ${finalSettings.untrusted.user or "switchyard-untrusted"} = {
           isSystemUser = true;
           group = "switchyard-untrusted";
-          description = "Switchyard: pull requests from forks";
+          description = "Switchyard, pull requests from forks";
         };
       })
     ];

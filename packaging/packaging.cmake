@@ -20,8 +20,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/templates/switchyard.example.yaml
 
 # switchyard(1), from the CLI's own help (`switchyard manpage`).
 add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/switchyard.1.gz
-  COMMAND sh -c "\"$<TARGET_FILE:switchyard>\" manpage | gzip -9n > switchyard.1.gz"
-  DEPENDS switchyard
+  COMMAND ${CMAKE_COMMAND} -DBIN=$<TARGET_FILE:switchyard> -DOUT=${PROJECT_BINARY_DIR}
+          -P ${PROJECT_SOURCE_DIR}/packaging/manpage.cmake
+  DEPENDS switchyard ${PROJECT_SOURCE_DIR}/packaging/manpage.cmake
   WORKING_DIRECTORY ${PROJECT_BINARY_DIR}
   COMMENT "switchyard(1) from the CLI's help")
 add_custom_target(switchyard_manpage ALL DEPENDS ${PROJECT_BINARY_DIR}/switchyard.1.gz)
@@ -50,6 +51,7 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
   "CI/CD runner for NixOS infrastructure flakes: plans, builds and deploys what a push affects")
 set(CPACK_PACKAGE_CONTACT "Switchyard maintainers <switchyard@localhost>")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_INSTALL_PREFIX /usr)  # what CPACK_SET_DESTDIR installs under, whatever the build tree's prefix
 set(CPACK_SET_DESTDIR ON)  # the conffile's destination is absolute (/etc)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -59,12 +59,13 @@ std::string manPage(CLI::App& app) {
       ".SH DESCRIPTION\n"
       "Switchyard works out which machines of a NixOS flake repository a change affects, builds "
       "exactly those and deploys them over SSH, and reports a status per machine to the forge. "
-      "Configuration: \\fB/etc/switchyard/switchyard.yaml\\fR (see \\fBswitchyard check-config\\fR).\n"
+      "Configuration: \\fB/etc/switchyard/switchyard.yaml\\fR (see \\fBswitchyard "
+      "check-config\\fR).\n"
       ".SH COMMANDS\n";
   for (CLI::App* sub : app.get_subcommands([](CLI::App* s) { return !s->get_group().empty(); })) {
     out += ".SS " + roffEscape(sub->get_name()) + "\n";
     out += roffEscape(sub->get_description()) + "\n";
-    std::string help = sub->help("switchyard " + sub->get_name());
+    std::string help = sub->help("switchyard");
     out += ".PP\n.nf\n" + roffEscape(help) + (help.ends_with("\n") ? "" : "\n") + ".fi\n";
   }
   out +=
@@ -83,13 +84,15 @@ std::string manPage(CLI::App& app) {
 
 void registerInstallCommands(CLI::App& app, CommandContext& ctx) {
   auto* manifest = app.add_subcommand(
-      "github-app-manifest", "Print the GitHub App manifest for this runner (create the App in one form)");
+      "github-app-manifest",
+      "Print the GitHub App manifest for this runner (create the App in one form)");
   struct Opts {
     std::string url, name = "Switchyard", forge = "github";
   };
   auto o = std::make_shared<Opts>();
   manifest->add_option("--url", o->url, "the runner's public URL (public_url)")->required();
-  manifest->add_option("--name", o->name, "the App's name (unique on GitHub)")->capture_default_str();
+  manifest->add_option("--name", o->name, "the App's name (unique on GitHub)")
+      ->capture_default_str();
   manifest->add_option("--forge", o->forge, "the forge's name under forges: (webhook path)")
       ->capture_default_str();
   manifest->callback([&ctx, o] {
@@ -100,9 +103,9 @@ void registerInstallCommands(CLI::App& app, CommandContext& ctx) {
         throw InputError("--url: must start with https:// (or http://), not '" + o->url + "'");
       if (url.find_first_of(" \t\r\n?#", 0) != std::string::npos)
         throw InputError("--url: must be a base URL without spaces, query or fragment");
-      if (o->forge.empty() ||
-          o->forge.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                     "-_.") != std::string::npos)
+      if (o->forge.empty() || o->forge.find_first_not_of(
+                                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                  "-_.") != std::string::npos)
         throw InputError("--forge: a forge name is letters, digits, '-', '_' and '.'");
       auto m = nlohmann::ordered_json::parse(githubAppManifestTemplate());
       m["name"] = o->name;

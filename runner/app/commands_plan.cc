@@ -59,8 +59,8 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--config", o->config, "switchyard.yaml (hosts: overrides discovery)");
   auto* j = cmd->add_flag("--json", o->json, "print the plan as JSON");
-  auto* md =
-      cmd->add_flag("--markdown", o->markdown, "print the plan as a pull request comment")->excludes(j);
+  auto* md = cmd->add_flag("--markdown", o->markdown, "print the plan as a pull request comment")
+                 ->excludes(j);
   cmd->add_option("--format", o->format,
                   "table | json | markdown | github-actions (hosts to $GITHUB_OUTPUT, the plan "
                   "to $GITHUB_STEP_SUMMARY, warnings as workflow commands)")
@@ -114,8 +114,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       if (actions) {
         std::cout << plan::formatPlanTable(p);  // the step's log
         writeGithubActions(p, planComment(p), *actions, std::cout);
-      }
-      else if (o->json)
+      } else if (o->json)
         std::cout << nlohmann::json(p).dump(2) << "\n";
       else if (o->markdown)
         std::cout << planComment(p);

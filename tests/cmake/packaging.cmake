@@ -3,7 +3,7 @@
 # GitHub Actions output of `plan` and the App manifest, and no capability leaks into children.
 switchyard_test(tests_packaging
   SOURCES packaging/nix_module_test.cc packaging/ambient_caps_test.cc packaging/install_cli_test.cc
-  LIBS runner_app nlohmann_json::nlohmann_json
+  LIBS runner_app nlohmann_json::nlohmann_json PkgConfig::YAMLCPP
   PROPERTIES SKIP_REGULAR_EXPRESSION "SKIPPED: SWITCHYARD_NIX_LIBS")
 # The Debian package: cpack from this build tree, dpkg -i / -r / --purge on this machine (root;
 # it removes everything it added). One at a time: it installs system-wide.

@@ -3,14 +3,14 @@
 // capabilities (systemd's AmbientCapabilities; nix/module.nix jailForks, README.Debian); a
 // uid switch between two non-zero uids keeps ambient capabilities, so without clearing them a
 // fork's `nix` would run with CAP_SYS_ADMIN. Needs root (to set the scene up).
-#include <catch2/catch.hpp>
 #include <linux/capability.h>
+#include <string>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <string>
+#include <catch2/catch.hpp>
 
 #include "runner/os/process.h"
 

@@ -50,8 +50,8 @@ if ! cpack -G DEB -B "$work" --config "$build/CPackConfig.cmake" >"$work/cpack.l
 fi
 deb=$(ls "$work"/switchyard_*.deb)
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/files"
-for f in /usr/bin/switchyard /lib/systemd/system/switchyard.service \
-  /lib/sysusers.d/switchyard.conf /lib/tmpfiles.d/switchyard.conf \
+for f in /usr/bin/switchyard /usr/lib/systemd/system/switchyard.service \
+  /usr/lib/sysusers.d/switchyard.conf /usr/lib/tmpfiles.d/switchyard.conf \
   /etc/switchyard/switchyard.yaml /usr/share/switchyard/hooks/post-receive \
   /usr/share/switchyard/hooks/pre-push /usr/share/man/man1/switchyard.1.gz; do
   check "package has $f" grep -qx "$f" "$work/files"
@@ -75,7 +75,7 @@ fi
 
 # 3. the unit
 if command -v systemd-analyze >/dev/null 2>&1; then
-  if systemd-analyze verify /lib/systemd/system/switchyard.service >"$work/verify.log" 2>&1; then
+  if systemd-analyze verify /usr/lib/systemd/system/switchyard.service >"$work/verify.log" 2>&1; then
     ok "systemd-analyze verify"
   else
     cat "$work/verify.log"

@@ -2,12 +2,13 @@
 // (tests/nix/module_eval.nix: stub declarations of the NixOS options it sets), and every .nix
 // file we ship parsed by Nix and by our parser. The module cases need SWITCHYARD_NIX_LIBS
 // (scripts/test.sh sets it) and print SKIPPED without it.
-#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "runner/core/text.h"
 #include "runner/os/files.h"
@@ -86,9 +87,9 @@ runner::RunResult runCheckScript(const json& configFile, const fs::path& out) {
   fs::create_directories(dir.path() / "bin");
   fs::create_symlink(tests::switchyardBinary(), dir.path() / "bin/switchyard");
   std::string script = configFile.at("script").get<std::string>();
-  return tests::run("/bin/sh", {"-ec", script}, dir.path(),
-                    {{"PATH", (dir.path() / "bin").string() + ":/usr/bin:/bin"},
-                     {"out", out.string()}});
+  return tests::run(
+      "/bin/sh", {"-ec", script}, dir.path(),
+      {{"PATH", (dir.path() / "bin").string() + ":/usr/bin:/bin"}, {"out", out.string()}});
 }
 
 }  // namespace
@@ -116,12 +117,12 @@ TEST_CASE("NixOS module: the unit runs switchyard serve as its own user, secrets
   CHECK(sc["StateDirectoryMode"] == "0700");
   CHECK(sc["WorkingDirectory"] == "/var/lib/switchyard");
   // every secret arrives as a credential, by the path given (nothing copied into the store)
-  CHECK(sc["LoadCredential"] == json({"forge-home-token:/run/secrets/gitea-token",
-                                      "forge-home-webhook-secret:/run/secrets/gitea-hook",
-                                      "forge-hub-private-key:/run/secrets/gh-app.pem",
-                                      "forge-hub-webhook-secret:/run/secrets/gh-hook",
-                                      "ssh-identity:/run/secrets/deploy_ed25519",
-                                      "ui-token:/run/secrets/ui"}));
+  CHECK(sc["LoadCredential"] ==
+        json({"forge-home-token:/run/secrets/gitea-token",
+              "forge-home-webhook-secret:/run/secrets/gitea-hook",
+              "forge-hub-private-key:/run/secrets/gh-app.pem",
+              "forge-hub-webhook-secret:/run/secrets/gh-hook",
+              "ssh-identity:/run/secrets/deploy_ed25519", "ui-token:/run/secrets/ui"}));
   CHECK(s["path"] == json({"nix", "git", "openssh"}));
   CHECK(s["environment"]["NIX_REMOTE"] == "daemon");
   CHECK(s["wantedBy"] == json({"multi-user.target"}));
@@ -252,8 +253,9 @@ TEST_CASE("NixOS module: secrets in the store, unknown forges and bad host keys 
   CHECK(bad.err.find("sshIdentityFile") != std::string::npos);
 }
 
-TEST_CASE("NixOS module: jailForks creates the untrusted account and grants only what the jail needs",
-          "[integration][nix][packaging]") {
+TEST_CASE(
+    "NixOS module: jailForks creates the untrusted account and grants only what the jail needs",
+    "[integration][nix][packaging]") {
   auto lib = nixpkgsLib();
   if (!lib) {
     WARN(kSkipped);
@@ -280,8 +282,8 @@ TEST_CASE("every .nix file we ship parses with Nix and with our parser", "[integ
        ++it) {
     const fs::path rel = fs::relative(it->path(), src);
     const std::string first = rel.begin()->string();
-    if (it->is_directory() && (first == ".git" || runner::startsWith(first, "build") ||
-                               rel == fs::path("tests/data"))) {
+    if (it->is_directory() &&
+        (first == ".git" || runner::startsWith(first, "build") || rel == fs::path("tests/data"))) {
       it.disable_recursion_pending();
       continue;
     }
@@ -297,5 +299,7 @@ TEST_CASE("every .nix file we ship parses with Nix and with our parser", "[integ
     auto ours = tests::switchyard({"parse", "--nix", f.string()}, src);
     INFO(ours.errTail);
     CHECK(ours.exitStatus == 0);
+    // the same tree: our parser prints it the way nix-instantiate --parse does
+    CHECK(ours.out == theirs.out);
   }
 }
