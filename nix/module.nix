@@ -160,6 +160,7 @@ let
       ]
     else
       [ ];
+  unknownForges = lib.filter (f: !((cfg.settings.forges or { }) ? ${f})) (lib.attrNames cfg.forges);
   storeSecrets = lib.filter (
     f: lib.hasPrefix builtins.storeDir f.value && f.key != "ssh.known_hosts"
   ) (fileKeys [ ] cfg.settings);
@@ -274,10 +275,10 @@ in
         } is in the Nix store, which every local user can read; set the services.switchyard secret options (paths outside the store) instead";
       }
       {
-        assertion = lib.all (f: (cfg.settings.forges or { }) ? ${f}) (lib.attrNames cfg.forges);
-        message = "services.switchyard.forges: ${
-          lib.concatStringsSep ", " (lib.attrNames cfg.forges)
-        } must each be a forge under services.switchyard.settings.forges";
+        assertion = unknownForges == [ ];
+        message = "services.switchyard.forges: ${lib.concatStringsSep ", " unknownForges} ${
+          if lib.length unknownForges == 1 then "is not a forge" else "are not forges"
+        } under services.switchyard.settings.forges";
       }
       {
         assertion = lib.all (h: (h.publicKey == null) != (h.publicKeyFile == null)) (

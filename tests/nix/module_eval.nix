@@ -178,11 +178,14 @@ let
     ];
   };
   c = eval.config;
-  unit = c.systemd.services.switchyard or null;
+  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+  # NixOS stops at failed assertions before anything is built: so does this (the unit and the
+  # file are not evaluated then; they may depend on what the assertions refuse).
+  unit = if failedAssertions != [ ] then null else c.systemd.services.switchyard or null;
   configFile = if unit == null then null else lib.last unit.restartTriggers;
 in
 {
-  failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+  inherit failedAssertions;
   service =
     if unit == null then
       null

@@ -91,7 +91,7 @@ TEST_CASE("plan --format github-actions: hosts as a matrix, the plan as the step
   CHECK(runner::os::readFile(output) == "hosts=[]\ncount=0\nany=false\n");
 
   // outside Actions: exit 2 naming the variable, before any planning
-  auto outside = planInActions(args, {});
+  auto outside = planInActions(args, {{"GITHUB_OUTPUT", ""}});
   CHECK(outside.exitStatus == 2);
   CHECK(outside.errTail.find("GITHUB_OUTPUT is not set") != std::string::npos);
   auto both = planInActions(

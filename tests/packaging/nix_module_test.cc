@@ -240,7 +240,7 @@ TEST_CASE("NixOS module: secrets in the store, unknown forges and bad host keys 
   REQUIRE(e.exitStatus == 0);
   std::string all = e.out["failedAssertions"].dump();
   CHECK(all.find("forges.home.token_file = /nix/store/") != std::string::npos);
-  CHECK(all.find("elsewhere must each be a forge") != std::string::npos);
+  CHECK(all.find("forges: elsewhere is not a forge under") != std::string::npos);
   CHECK(all.find("exactly one of publicKey and publicKeyFile") != std::string::npos);
   CHECK(all.find("state_dir must be a directory under /var/lib/") != std::string::npos);
 
