@@ -16,6 +16,7 @@
   yaml-cpp,
   cli11,
   openssl,
+  mustache-hpp,
 }:
 
 stdenv.mkDerivation {
@@ -49,7 +50,16 @@ stdenv.mkDerivation {
     yaml-cpp
     cli11
     openssl
+    mustache-hpp
   ];
+
+  # nixpkgs installs kainjow's header as include/mustache.hpp; the sources include it as
+  # <kainjow/mustache.hpp>, where Debian's libkainjow-mustache-dev puts it.
+  preConfigure = ''
+    mkdir -p "$NIX_BUILD_TOP/include/kainjow"
+    ln -s ${mustache-hpp}/include/mustache.hpp "$NIX_BUILD_TOP/include/kainjow/mustache.hpp"
+    export NIX_CFLAGS_COMPILE="''${NIX_CFLAGS_COMPILE:-} -isystem $NIX_BUILD_TOP/include"
+  '';
 
   cmakeFlags = [
     "-DSWITCHYARD_TESTS=OFF"

@@ -303,3 +303,20 @@ TEST_CASE("every .nix file we ship parses with Nix and with our parser", "[integ
     CHECK(ours.out == theirs.out);
   }
 }
+
+TEST_CASE("nix/package.nix takes from nixpkgs only attributes nix/README.md says were checked",
+          "[integration][nix][packaging]") {
+  auto r = tests::run("nix-instantiate",
+                      {"--eval", "--strict", "--json", "-E",
+                       "builtins.attrNames (builtins.functionArgs (import ./nix/package.nix))"},
+                      tests::sourceDir());
+  INFO(r.errTail);
+  REQUIRE(r.exitStatus == 0);
+  const std::string table = runner::os::readFile(tests::sourceDir() / "nix/README.md");
+  for (const auto& name : json::parse(r.out)) {
+    const std::string n = name.get<std::string>();
+    if (n == "lib" || n == "stdenv") continue;  // nixpkgs' own, not packages
+    INFO(n);
+    CHECK(table.find("| `" + n + "`") != std::string::npos);
+  }
+}
