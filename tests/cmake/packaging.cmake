@@ -10,3 +10,7 @@ switchyard_test(tests_packaging
 add_test(NAME packaging:deb COMMAND ${PROJECT_SOURCE_DIR}/tests/packaging/deb_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(packaging:deb PROPERTIES LABELS integration TIMEOUT 600
   RESOURCE_LOCK system_packages SKIP_REGULAR_EXPRESSION "^SKIPPED: the Debian|^SKIPPED: a switchyard")
+# The guides in docs/: every ```sh block run as written (with the built switchyard on PATH).
+add_test(NAME packaging:guides
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/packaging/guides_test.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:switchyard>)
+set_tests_properties(packaging:guides PROPERTIES LABELS integration TIMEOUT 300)
