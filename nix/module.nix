@@ -160,6 +160,11 @@ let
       ]
     else
       [ ];
+  # Local repositories (repos[].path) are written to: commits are pinned under
+  # refs/switchyard/commits/ before Nix reads them (README "Decisions").
+  repoPaths = map (r: r.path) (
+    lib.filter (r: builtins.isAttrs r && r ? path) (finalSettings.repos or [ ])
+  );
   unknownForges = lib.filter (f: !((cfg.settings.forges or { }) ? ${f})) (lib.attrNames cfg.forges);
   storeSecrets = lib.filter (
     f: lib.hasPrefix builtins.storeDir f.value && f.key != "ssh.known_hosts"
@@ -275,6 +280,10 @@ in
         } is in the Nix store, which every local user can read; set the services.switchyard secret options (paths outside the store) instead";
       }
       {
+        assertion = lib.all (p: builtins.isString p && lib.hasPrefix "/" p) repoPaths;
+        message = "services.switchyard.settings.repos: a repository path must be absolute (the config file is in the Nix store)";
+      }
+      {
         assertion = unknownForges == [ ];
         message = "services.switchyard.forges: ${lib.concatStringsSep ", " unknownForges} ${
           if lib.length unknownForges == 1 then "is not a forge" else "are not forges"
@@ -343,6 +352,7 @@ in
         CacheDirectory = "switchyard";
         CacheDirectoryMode = "0700";
         WorkingDirectory = finalSettings.state_dir;
+        ReadWritePaths = repoPaths;
         LoadCredential = lib.mapAttrsToList (name: path: "${name}:${path}") credentials;
         UMask = "0077";
 

@@ -133,6 +133,7 @@ TEST_CASE("NixOS module: the unit runs switchyard serve as its own user, secrets
   CHECK(sc["ProtectSystem"] == "strict");
   CHECK(sc["PrivateTmp"] == true);
   CHECK(sc["RestrictNamespaces"] == true);
+  CHECK(sc["ReadWritePaths"] == json::array());
   CHECK(e.out["users"]["switchyard"]["isSystemUser"] == true);
   CHECK(e.out["users"]["switchyard"]["home"] == "/var/lib/switchyard");
   CHECK(e.out["groups"].contains("switchyard"));
@@ -262,7 +263,12 @@ TEST_CASE(
     return;
   }
   auto e = evalModule(*lib, R"nix({
-    services.switchyard = { enable = true; jailForks = true; settings.untrusted.user = "sy-forks"; };
+    services.switchyard = {
+      enable = true;
+      jailForks = true;
+      settings.untrusted.user = "sy-forks";
+      settings.repos = [ { name = "alice/infra"; path = "/srv/git/infra.git"; } ];
+    };
   })nix");
   INFO(e.err);
   REQUIRE(e.exitStatus == 0);
@@ -271,6 +277,8 @@ TEST_CASE(
   CHECK(sc["CapabilityBoundingSet"] == caps);
   CHECK(sc["AmbientCapabilities"] == caps);
   CHECK(sc["RestrictNamespaces"] == "net");
+  // a local repository is written to (pinned commits) under ProtectSystem=strict
+  CHECK(sc["ReadWritePaths"] == json({"/srv/git/infra.git"}));
   CHECK(e.out["users"]["sy-forks"]["isSystemUser"] == true);
   CHECK(e.out["firewallPorts"] == json::array());
 }
