@@ -2,10 +2,13 @@
 // (tests/nix/module_eval.nix: stub declarations of the NixOS options it sets), and every .nix
 // file we ship parsed by Nix and by our parser. The module cases need SWITCHYARD_NIX_LIBS
 // (scripts/test.sh sets it) and print SKIPPED without it.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
