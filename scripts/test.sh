@@ -46,6 +46,11 @@ if [ $# -eq 0 ] && command -v clang++ >/dev/null; then
     rc=1
   fi
   phase fuzz-smoke
+fi
+# The sanitizer and clang-tidy phases (about 15 more minutes with a warm ccache) run when
+# SWITCHYARD_SANITIZERS=1; they are not on by default yet: they passed on their branch, not yet
+# on a merged main (issue 13 says so).
+if [ $# -eq 0 ] && [ "${SWITCHYARD_SANITIZERS:-0}" = 1 ] && command -v clang++ >/dev/null; then
   if ! scripts/sanitize.sh asan; then
     echo "the suite under ASan+UBSan+LSan failed" >&2
     rc=1

@@ -340,8 +340,8 @@ ValuePtr Evaluator::builtinFilterAttrs(const std::string& name, const std::vecto
   for (const auto& [k, t] : a->attrs) {
     const std::string& key = k;  // clang 14 cannot capture structured bindings
     const ThunkPtr& val = t;
-    ValuePtr keep = unrecorded(
-        [&] { return apply(apply(pred, ready(str(key)), site, env), val, site, env); });
+    ValuePtr keep =
+        unrecorded([&] { return apply(apply(pred, ready(str(key)), site, env), val, site, env); });
     if (keep->kind == VKind::Bool && !keep->b) continue;
     out->attrs[k] = t;
   }
