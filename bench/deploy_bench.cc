@@ -1,5 +1,5 @@
 // Deploy fan-out benchmark (issue 5): N sshd test hosts with their own Nix stores
-// (runner/app/lab/test_hosts.h), the real SshDeployer (libssh, nix copy, the watchdog agent)
+// (runner/lab/test_hosts.h), the real SshDeployer (libssh, nix copy, the watchdog agent)
 // and the real rollout. Never a timed assertion; the numbers go to bench/RESULTS.md.
 //
 //   deploy_bench [--hosts 10] [--runs 5]
@@ -26,13 +26,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
 #include "runner/core/text.h"
 #include "runner/deploy/rollout.h"
 #include "runner/deploy/ssh_deployer.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/store/database.h"
@@ -217,10 +217,10 @@ int main(int argc, char** argv) {
   try {
     os::PosixProcessRunner procs;
     os::TempDir tmp("sy-deploy-bench");
-    auto labHosts = app::lab::numberedHosts(hostCount);
-    auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = labHosts});
+    auto labHosts = lab::numberedHosts(hostCount);
+    auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = labHosts});
     std::vector<std::string> names = lab.infra.hostNames();
-    app::lab::TestHosts hosts({.names = names});
+    lab::TestHosts hosts({.names = names});
     for (const auto& h : names)
       for (int pid : hosts.processIds(h)) targetCpu.add(pid);
     auto db = store::Database::open(tmp.path() / "state.db");
@@ -246,7 +246,7 @@ int main(int argc, char** argv) {
     auto freshJobs = [&](const std::string& rev) {
       std::vector<std::string> args = {"build", "--no-link", "--json"};
       for (const auto& h : names)
-        args.push_back(lab.infra.url(rev) + "#" + app::lab::InfraFlake::toplevelAttr(h));
+        args.push_back(lab.infra.url(rev) + "#" + lab::InfraFlake::toplevelAttr(h));
       auto r = procs.run({.program = "nix", .args = args, .timeout = std::chrono::minutes(10)});
       if (!r.ok()) throw Error("nix build: " + r.errTail);
       std::map<std::string, std::string> outs;

@@ -26,6 +26,7 @@
 #include "runner/app/daemon.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
+#include "runner/core/stages.h"
 #include "runner/core/text.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
@@ -39,9 +40,9 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-class OneHostPlan final : public scheduler::PlanStage {
+class OneHostPlan final : public PlanStage {
  public:
-  Plan plan(const scheduler::PlanInput& in) override {
+  Plan plan(const PlanInput& in) override {
     Plan p;
     p.from = in.from.value_or("");
     p.to = in.to;
@@ -53,22 +54,20 @@ class OneHostPlan final : public scheduler::PlanStage {
     return p;
   }
 };
-class OkBuild final : public scheduler::BuildStage {
+class OkBuild final : public BuildStage {
  public:
-  std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
-                                                 scheduler::StageListener&) override {
-    std::vector<scheduler::BuildHostOutcome> out;
+  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener&) override {
+    std::vector<BuildHostOutcome> out;
     for (const auto& h : in.hosts)
       out.push_back({h.host, true, std::nullopt,
                      "/nix/store/" + std::string(32, 'x') + "-" + h.host, "built in 1s", ""});
     return out;
   }
 };
-class OkDeploy final : public scheduler::DeployStage {
+class OkDeploy final : public DeployStage {
  public:
-  std::vector<scheduler::DeployHostOutcome> deploy(const scheduler::DeployInput& in,
-                                                   scheduler::StageListener&) override {
-    std::vector<scheduler::DeployHostOutcome> out;
+  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
+    std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) out.push_back({h.host, HostState::Succeeded, "deployed"});
     return out;
   }

@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -34,8 +34,8 @@
 #include "runner/plan/static_planner.h"
 
 using namespace runner;
-using app::lab::InfraFlake;
-using app::lab::Lab;
+using lab::InfraFlake;
+using lab::Lab;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -81,7 +81,7 @@ std::string fmt(double v) {
 int benchEval(const Args& a) {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-bench");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = app::lab::numberedHosts(a.hosts, a.weight)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = lab::numberedHosts(a.hosts, a.weight)});
   nix::NixCli nix(procs);
   std::map<int, std::vector<double>> times;
   std::cout << "eval: " << a.hosts << " hosts, evalWeight " << a.weight << ", " << a.runs
@@ -108,7 +108,7 @@ int benchEval(const Args& a) {
 int benchBuild(const Args& a) {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-bench");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = app::lab::numberedHosts(a.hosts)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = lab::numberedHosts(a.hosts)});
   nix::NixCli nix(procs);
   std::vector<double> together, perHost;
   std::cout << "build: " << a.hosts << " hosts, " << a.runs
@@ -157,7 +157,7 @@ int benchPlan(const Args& a) {
   os::PosixProcessRunner real;
   Counting procs(real);
   os::TempDir tmp("sy-bench");
-  auto lab = Lab::create(real, tmp.path(), {.hosts = app::lab::numberedHosts(a.hosts, a.weight)});
+  auto lab = Lab::create(real, tmp.path(), {.hosts = lab::numberedHosts(a.hosts, a.weight)});
   auto repo = git::Repository::open(lab.infra.path());
   struct Cell {
     std::vector<double> ms, evals, procs, affected;

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "runner/app/lab/lab.h"
 #include "runner/app/untrusted_jail.h"
 #include "runner/core/config.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
   }
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-untrusted-bench");
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab",
-                                   {.hosts = app::lab::numberedHosts(hosts, 200000)});
+  auto lab =
+      lab::Lab::create(procs, tmp.path() / "lab", {.hosts = lab::numberedHosts(hosts, 200000)});
   Config config;
   config.stateDir = tmp.path() / "state";
   std::filesystem::create_directories(config.stateDir);

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/switchyard-ccache}
+# room for the gcc build and the clang ones (fuzz, ASan, TSan; scripts/sanitize.sh) together
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-12G}
 mkdir -p "$CCACHE_DIR"
 # paths below the checkout are hashed relative to it, so other clones and worktrees of the
 # repository (CI's fresh clone, a second worktree) hit the same cache entries

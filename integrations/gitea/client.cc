@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integrations/common/rest_forge.h"
 #include "runner/core/error.h"
-#include "runner/core/rest_forge.h"
 #include "runner/os/files.h"
 
 namespace integrations::gitea {

@@ -5,15 +5,16 @@
 // Every request carries `Authorization: token <T>` (never a `?token=` query: it can be
 // disabled and ends up in access logs), `Accept: application/json` and a User-Agent.
 // Calls return values classified by runner::classifyResponse; nothing is retried here. The
-// requests Gitea and GitHub share are built by runner::RestForge (runner/core/rest_forge.h).
-// Gitea's status API answers with the state under "status" (the request uses "state");
-// descriptions have no length limit, so they are sent as given.
+// requests Gitea and GitHub share are built by runner::RestForge
+// (integrations/common/rest_forge.h). Gitea's status API answers with the state under "status" (the
+// request uses "state"); descriptions have no length limit, so they are sent as given.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include "integrations/common/rest.h"
 #include "runner/core/clock.h"
 #include "runner/core/config.h"
 #include "runner/core/forge.h"

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/core/forge_webhook.h"
+#include "integrations/common/forge_webhook.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"
@@ -13,7 +13,6 @@ namespace integrations::gitea {
 
 using nlohmann::json;
 using runner::Event;
-using runner::EventKind;
 using runner::ignoredEvent;
 using runner::ParseResult;
 using runner::SignatureCheck;
@@ -46,12 +45,16 @@ void identifyHeadRepoById(const json& pr, const json& payload, const std::string
   e.fromFork = !sameRepo;  // unknown or different head repository: treat as untrusted
 }
 
-const runner::PullRequestDialect kDialect{
-    .retargetKeys = {"ref", "base"},
-    .pullRequestFlag = "is_pull",
-    .commentHasPullRequest = true,  // newer Gitea; older versions leave headSha ""
-    .identifyHeadRepo = &identifyHeadRepoById,
-};
+// (built on first use: a namespace-scope constant that allocates could throw before main)
+const runner::PullRequestDialect& dialect() {
+  static const runner::PullRequestDialect d{
+      .retargetKeys = {"ref", "base"},
+      .pullRequestFlag = "is_pull",
+      .commentHasPullRequest = true,  // newer Gitea; older versions leave headSha ""
+      .identifyHeadRepo = &identifyHeadRepoById,
+  };
+  return d;
+}
 
 ParseResult parsePush(const json& p, Event e) {
   if (auto missing = runner::readPushRefs(p, e)) return ParseResult::bad(*missing);
@@ -118,12 +121,14 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
   e.sender = runner::jsonString(p, {"sender", "login"});
   if (e.eventName.empty()) return ParseResult::bad("no X-Gitea-Event header");
 
-  const std::string& ev = e.eventName;
+  // a copy: `e` is moved into the calls below, and C++ leaves open whether that happens
+  // before or after their other arguments (which read `ev`) are evaluated
+  const std::string ev = e.eventName;
   if (ev == "push" || ev == "pull_request" || ev == "issue_comment") {
     if (e.repo.empty()) return ParseResult::bad(ev + " payload has no repository.full_name");
     if (ev == "push") return parsePush(p, std::move(e));
-    if (ev == "pull_request") return runner::parsePullRequestPayload(p, std::move(e), kDialect);
-    return runner::parseIssueCommentPayload(p, std::move(e), kDialect);
+    if (ev == "pull_request") return runner::parsePullRequestPayload(p, std::move(e), dialect());
+    return runner::parseIssueCommentPayload(p, std::move(e), dialect());
   }
   if (ev == "create" || ev == "delete") {
     e.ref = runner::jsonString(p, {"ref"});  // a SHORT name on these events

@@ -5,10 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integrations/common/rest_forge.h"
 #include "integrations/github/app_auth.h"
 #include "runner/core/error.h"
-#include "runner/core/rest_forge.h"
 #include "runner/core/text.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/crypto/crypto.h"
 #include "runner/os/files.h"
 
@@ -17,6 +18,8 @@ namespace integrations::github {
 using nlohmann::json;
 using runner::CallResult;
 using runner::ForgeResult;
+using runner::Mutex;
+using runner::MutexLock;
 
 namespace {
 
@@ -133,7 +136,7 @@ class GitHubForge final : public runner::RestForge {
 
   void noteInstallation(const std::string& repo, int64_t installationId) override {
     if (!key_ || installationId <= 0 || !runner::splitRepo(repo)) return;
-    std::scoped_lock lk(authMu_);
+    MutexLock lk(authMu_);
     installations_[repo] = installationId;
   }
 
@@ -166,7 +169,7 @@ class GitHubForge final : public runner::RestForge {
   // (cached, or minted now). `stale` is a token the API just refused (401): never reuse it.
   ForgeResult<std::string> authorization(const std::string& repo, const std::string& stale = {}) {
     if (!key_) return ForgeResult<std::string>(CallResult::success(0), "Bearer " + s_.token);
-    std::scoped_lock lk(authMu_);
+    MutexLock lk(authMu_);
     const auto now = clock().now();
 
     auto inst = installations_.find(repo);
@@ -223,9 +226,9 @@ class GitHubForge final : public runner::RestForge {
 
   ClientSettings s_;  // apiUrl: use apiUrl() (normalised)
   std::optional<runner::crypto::RsaSigningKey> key_;
-  std::mutex authMu_;
-  std::map<std::string, int64_t> installations_;  // GUARDED_BY(authMu_)
-  std::map<int64_t, CachedToken> tokens_;         // GUARDED_BY(authMu_)
+  Mutex authMu_;
+  std::map<std::string, int64_t> installations_ GUARDED_BY(authMu_);
+  std::map<int64_t, CachedToken> tokens_ GUARDED_BY(authMu_);
 };
 
 }  // namespace

@@ -13,7 +13,8 @@
 //    refuses check runs to anything but an App).
 // Requests carry `Authorization: Bearer <token>`, `Accept: application/vnd.github+json`,
 // `X-GitHub-Api-Version: 2022-11-28` and a User-Agent (GitHub rejects requests without one).
-// The requests GitHub and Gitea share are built by runner::RestForge (runner/core/rest_forge.h).
+// The requests GitHub and Gitea share are built by runner::RestForge
+// (integrations/common/rest_forge.h).
 //
 // Limits applied before sending (FORGE-FACTS §2.3-2.4): status descriptions are cut to 140
 // characters; check run summary and text to 65535 bytes; action labels to 20 and

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runner/core/forge_webhook.h"
+#include "integrations/common/forge_webhook.h"
 #include "runner/core/run.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
@@ -25,10 +25,14 @@ std::string header(const WebhookDelivery& d, const char* name) {
   return v ? std::string(runner::trim(*v)) : std::string();
 }
 
-const runner::PullRequestDialect kDialect{
-    .retargetKeys = {"base"},
-    .synchronizeHasRange = true,
-};
+// (built on first use: a namespace-scope constant that allocates could throw before main)
+const runner::PullRequestDialect& dialect() {
+  static const runner::PullRequestDialect d{
+      .retargetKeys = {"base"},
+      .synchronizeHasRange = true,
+  };
+  return d;
+}
 
 // The first PR a check run/suite belongs to (empty for fork PRs: GitHub does not link them).
 void fillFirstPullRequest(const json* prs, Event& e) {
@@ -135,7 +139,9 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
   e.installationId = runner::jsonInt(p, {"installation", "id"});
   if (e.eventName.empty()) return ParseResult::bad("no X-GitHub-Event header");
 
-  const std::string& ev = e.eventName;
+  // a copy: `e` is moved into the calls below, and C++ leaves open whether that happens
+  // before or after their other arguments (which read `ev`) are evaluated
+  const std::string ev = e.eventName;
   if (ev == "ping") {
     return ParseResult::parsed(ignoredEvent(
         std::move(e), "ping (hook " + std::to_string(runner::jsonInt(p, {"hook_id"})) + ")"));
@@ -144,8 +150,8 @@ ParseResult parseDelivery(const WebhookDelivery& d, const Source& source) {
       ev == "check_suite") {
     if (e.repo.empty()) return ParseResult::bad(ev + " payload has no repository.full_name");
     if (ev == "push") return parsePush(p, std::move(e));
-    if (ev == "pull_request") return runner::parsePullRequestPayload(p, std::move(e), kDialect);
-    if (ev == "issue_comment") return runner::parseIssueCommentPayload(p, std::move(e), kDialect);
+    if (ev == "pull_request") return runner::parsePullRequestPayload(p, std::move(e), dialect());
+    if (ev == "issue_comment") return runner::parseIssueCommentPayload(p, std::move(e), dialect());
     if (ev == "check_run") return parseCheckRun(p, std::move(e));
     return parseCheckSuite(p, std::move(e));
   }

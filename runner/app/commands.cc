@@ -14,6 +14,7 @@ void registerCommands(CLI::App& app, CommandContext& ctx) {
   registerRunsCommands(app, ctx);
   registerDeployCommands(app, ctx);
   registerBuildCommands(app, ctx);
+  registerInstallCommands(app, ctx);
 }
 
 }  // namespace runner::app

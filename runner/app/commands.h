@@ -31,6 +31,7 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx);
 void registerServeCommands(CLI::App& app, CommandContext& ctx);  // serve
 void registerRunsCommands(CLI::App& app, CommandContext& ctx);   // runs, rerun, logs
 void registerDeployCommands(CLI::App& app, CommandContext& ctx);
-void registerBuildCommands(CLI::App& app, CommandContext& ctx);  // hosts, build
+void registerBuildCommands(CLI::App& app, CommandContext& ctx);    // hosts, build
+void registerInstallCommands(CLI::App& app, CommandContext& ctx);  // github-app-manifest, manpage
 
 }  // namespace runner::app

@@ -12,18 +12,21 @@
 
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
-#include "runner/build/builder.h"
+#include "runner/app/console_listener.h"
+#include "runner/build/build_stage.h"
 #include "runner/build/terminal_progress.h"
 #include "runner/core/clock.h"
 #include "runner/core/error.h"
+#include "runner/core/log.h"
 #include "runner/core/plan.h"
+#include "runner/core/slots.h"
+#include "runner/core/stages.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/process.h"
 #include "runner/plan/exact_planner.h"
-#include "runner/plan/static_planner.h"
-#include "runner/scheduler/nix_stages.h"
+#include "runner/plan/plan_stage.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 
@@ -117,7 +120,7 @@ int runHosts(const std::string& repoPath, const std::string& rev, const std::str
       try {
         parseTarget(choice.text);
       } catch (const InputError& e) {
-        row.error = "invalid target: " + std::string(e.what());
+        row.error = "invalid target: " + describe(e);
       }
     }
     rows.push_back(std::move(row));
@@ -158,46 +161,37 @@ struct BuildOpts {
 };
 
 struct Selection {
-  std::vector<std::string> hosts;
-  std::map<std::string, std::string> knownDrvs;  // from the plan
+  std::vector<BuildHost> hosts;  // with the plan's drvPath when it knows it
   std::string why;
 };
 
-// No HOST given: the hosts the plan against the first parent marks affected (mode from the
-// config's `detection`, default auto), or every host for a root commit.
-Selection selectHosts(Loaded& l, nix::NixCli& nix, const std::string& sha, DrvPathCache& cache) {
+// The repository's settings for the stages: the config's entry, else the defaults (auto
+// detection, a build timeout of 1h) under the repository's path.
+RepoConfig repoSettings(const Loaded& l) {
+  RepoConfig rc = l.rc ? *l.rc : RepoConfig{};
+  rc.name = l.label;
+  return rc;
+}
+
+// No HOST given: the hosts the plan stage marks affected against the first parent (mode
+// from the config's `detection`, default auto), or every host for a root commit.
+Selection selectHosts(Loaded& l, PlanStage& planner, const RepoConfig& rc, const std::string& sha) {
   Selection s;
   auto info = l.repo->commit(sha);
-  PlanMode mode = l.rc ? l.rc->detection : PlanMode::Auto;
-  if (info.parents.empty()) {
+  PlanInput in{.repo = &rc, .gitDir = flakePath(*l.repo), .to = sha, .priority = SlotClass::Deploy};
+  if (!info.parents.empty()) in.from = info.parents.front();
+  Plan p = planner.plan(in);
+  for (const auto& h : p.hosts)
+    if (h.affected) s.hosts.push_back({h.name, h.newDrv});
+  if (!in.from) {
     s.why = "the first commit: every host";
-    auto e = nix.hostNames(nix::gitFlakeRef(flakePath(*l.repo), sha));
-    s.hosts = e;
     return s;
   }
-  const std::string parent = info.parents.front();
-  plan::StaticOptions so;
-  so.repoLabel = l.label;
-  plan::ExactOptions eo;
-  eo.repoLabel = l.label;
-  eo.cache = &cache;
-  if (l.rc) {
-    so.hosts = l.rc->hosts;
-    eo.hosts = l.rc->hosts;
-  }
-  if (l.config) eo.evalWorkers = l.config->concurrency.evals;
-  Plan p;
-  if (mode == PlanMode::Exact)
-    p = plan::planExact(*l.repo, nix, parent, sha, eo);
-  else if (mode == PlanMode::Static)
-    p = plan::planStatic(*l.repo, parent, sha, so);
-  else
-    p = plan::planAuto(*l.repo, nix, parent, sha, so, eo);
-  int skipped = (l.rc && l.rc->skipSelfRevisionOnly) ? plan::dropSelfRevisionOnly(p) : 0;
-  s.hosts = p.affectedHosts();
-  for (const auto& h : p.hosts)
-    if (h.affected && h.newDrv) s.knownDrvs[h.name] = *h.newDrv;
-  s.why = std::string(toString(p.mode)) + " plan against " + shortSha(parent) + ": " +
+  int skipped = 0;
+  if (rc.skipSelfRevisionOnly)
+    for (const auto& h : p.hosts)
+      skipped += !h.affected && h.hasReason(ReasonKind::SelfRevisionOnly);
+  s.why = std::string(toString(p.mode)) + " plan against " + shortSha(*in.from) + ": " +
           std::to_string(s.hosts.size()) + " of " + std::to_string(p.hosts.size()) +
           " hosts affected";
   if (skipped) s.why += " (" + std::to_string(skipped) + " self-revision-only skipped)";
@@ -219,20 +213,33 @@ nlohmann::json hostJson(const build::HostBuildResult& h) {
 int runBuild(const BuildOpts& o) {
   Loaded l = load(o.repo, o.config);
   const std::string sha = l.repo->resolveCommit(o.rev);
+  RepoConfig rc = repoSettings(l);
+  if (!o.timeout.empty())
+    rc.buildTimeout = std::chrono::duration_cast<std::chrono::seconds>(parseDuration(o.timeout));
   os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
   auto db = store::Database::open(l.stateDir / "switchyard.db", store::Durability::Normal);
   store::SqliteDrvCache cache(*db);
+  // The daemon's plan and build stages, one run at a time.
+  SystemClock clock;
+  StderrLogger log;
+  PrioritySlots evals(1), builds(1);
+  plan::NixPlanStage planner(
+      nix, {}, evals, &cache,
+      l.config ? l.config->concurrency.evals : plan::ExactOptions{}.evalWorkers, log);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, log);
 
   Selection sel;
   if (!o.hosts.empty()) {
-    sel.hosts = o.hosts;
+    for (const auto& h : o.hosts) sel.hosts.push_back({h, std::nullopt});
     sel.why = "hosts named on the command line";
   } else {
-    sel = selectHosts(l, nix, sha, cache);
+    sel = selectHosts(l, planner, rc, sha);
   }
+  std::vector<std::string> names;
+  for (const auto& h : sel.hosts) names.push_back(h.host);
   std::cerr << "switchyard build " << shortSha(sha) << ": " << sel.why;
-  if (!sel.hosts.empty()) std::cerr << ": " << join(sel.hosts, ", ");
+  if (!names.empty()) std::cerr << ": " << join(names, ", ");
   std::cerr << "\n";
   if (sel.hosts.empty()) {
     if (o.json)
@@ -244,46 +251,22 @@ int runBuild(const BuildOpts& o) {
     return 0;
   }
 
-  // drvPaths: the plan's, else one evaluation for the rest.
-  std::vector<build::HostTarget> targets;
-  std::vector<build::HostBuildResult> evalFailures;
-  std::vector<std::string> toEval;
-  for (const auto& h : sel.hosts)
-    if (!sel.knownDrvs.count(h)) toEval.push_back(h);
-  std::map<std::string, std::string> drvs = sel.knownDrvs;
-  if (!toEval.empty()) {
-    nix::HostEvals e = nix.evalDrvPaths(nix::gitFlakeRef(flakePath(*l.repo), sha), toEval,
-                                        {.processes = toEval.size() >= 4 ? 2 : 1});
-    for (const auto& h : toEval) {
-      const auto& v = e.hosts[h];
-      if (v.missing) throw UsageError("no host '" + h + "' in the flake at " + shortSha(sha));
-      if (v.value && v.value->is_string()) {
-        drvs[h] = v.value->get<std::string>();
-        continue;
-      }
-      build::HostBuildResult r;
-      r.host = h;
-      r.state = build::HostState::Failed;
-      r.message = "does not evaluate";
-      r.logTail = v.error.value_or(e.flakeError.value_or("no drvPath"));
-      evalFailures.push_back(std::move(r));
-    }
-  }
-  for (const auto& [h, d] : drvs) targets.push_back({h, d});
-
-  build::BuildOptions bo;
-  bo.timeout = l.rc ? std::chrono::duration_cast<std::chrono::milliseconds>(l.rc->buildTimeout)
-                    : std::chrono::hours(1);
-  if (!o.timeout.empty()) bo.timeout = parseDuration(o.timeout);
-  if (o.maxJobs > 0) bo.maxJobs = o.maxJobs;
-  bo.logDir =
+  BuildInput in;
+  in.repo = &rc;
+  in.gitDir = flakePath(*l.repo);
+  in.sha = sha;
+  in.hosts = sel.hosts;
+  in.logDir =
       o.logDir.empty() ? l.stateDir / "logs" / "builds" / sha.substr(0, 12) : fs::path(o.logDir);
-  bo.gcRootDir = o.gcRoots.empty() ? l.stateDir / "gcroots" : fs::path(o.gcRoots);
-  SystemClock clock;
-  build::Builder builder(nix, clock);
+  in.gcRootDir = o.gcRoots.empty() ? l.stateDir / "gcroots" : fs::path(o.gcRoots);
+  in.priority = SlotClass::Deploy;
+  in.maxJobs = o.maxJobs;
+  ConsoleListener console(std::cerr, false);
   build::TerminalProgress progress(std::cerr, ::isatty(2) == 1);
-  build::BuildResult result = builder.build(targets, bo, &progress);
-  for (auto& f : evalFailures) result.hosts.push_back(std::move(f));
+  auto built = builder.buildHosts(in, console, &progress);
+  if (!built.missing.empty())
+    throw UsageError("no host '" + built.missing.front() + "' in the flake at " + shortSha(sha));
+  build::BuildResult& result = built.build;
   std::sort(result.hosts.begin(), result.hosts.end(),
             [](const auto& a, const auto& b) { return a.host < b.host; });
   bool ok = std::all_of(result.hosts.begin(), result.hosts.end(),
@@ -297,8 +280,8 @@ int runBuild(const BuildOpts& o) {
                      {"hosts", hosts},
                      {"duration_ms", result.duration.count()},
                      {"timed_out", result.timedOut},
-                     {"log_dir", bo.logDir.string()},
-                     {"gc_root_dir", bo.gcRootDir.string()}};
+                     {"log_dir", in.logDir.string()},
+                     {"gc_root_dir", in.gcRootDir.string()}};
     std::cout << j.dump(2) << "\n";
   } else {
     for (const auto& h : result.hosts) {
@@ -309,7 +292,7 @@ int runBuild(const BuildOpts& o) {
       if (!h.ok() && !h.logTail.empty())
         for (const auto& line : split(h.logTail, '\n')) std::cout << "    " << line << "\n";
     }
-    std::cout << "logs: " << bo.logDir.string() << "\n";
+    std::cout << "logs: " << in.logDir.string() << "\n";
   }
   return ok ? 0 : 1;
 }

@@ -22,12 +22,12 @@
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
 #include "runner/app/daemon.h"
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/plan/plan_format.h"
@@ -260,7 +260,8 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
         daemon->start();
       } catch (const Error& e) {
         if (o->port == 0) throw;
-        std::cout << "    port " << o->port << " is taken (" << e.what() << "); using any port\n";
+        std::cout << "    port " << o->port << " is taken (" << describe(e)
+                  << "); using any port\n";
         config.listen = "127.0.0.1:0";
         daemon = std::make_unique<Daemon>(config, options);
         daemon->start();

@@ -1,8 +1,8 @@
 // `switchyard deploy [--repo DIR] --rev REV [HOST…] [--config FILE] [--dry-run] [--force]`
-// (DESIGN.md §3, §6): builds the hosts' toplevels (one nix build, runner/build), then rolls
-// them out over SSH (runner/deploy): canaries first, then up to max_parallel at once, with
-// live per-host progress on stderr and a table of results on stdout. Exit 1 when any host
-// did not succeed.
+// (DESIGN.md §3, §6): drives the daemon's build stage (one nix build, build/build_stage.h)
+// and deploy stage (deploy/deploy_stage.h: targets, rollout over SSH, per-host logs):
+// canaries first, then up to max_parallel at once, with live per-host progress on stderr
+// and a table of results on stdout. Exit 1 when any host did not succeed.
 //
 // Settings come from the config's repo entry (rollout, activation, hosts and their targets)
 // and its ssh section; flags override them, so a deploy works without a config file too
@@ -21,20 +21,21 @@
 
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
-#include "runner/build/builder.h"
+#include "runner/app/console_listener.h"
+#include "runner/build/build_stage.h"
 #include "runner/build/terminal_progress.h"
 #include "runner/core/clock.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
+#include "runner/core/slots.h"
+#include "runner/core/stages.h"
 #include "runner/core/text.h"
-#include "runner/deploy/ancestry.h"
-#include "runner/deploy/rollout.h"
+#include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/ssh_deployer.h"
 #include "runner/git/repository.h"
 #include "runner/http/curl_client.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/process.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/database.h"
 
@@ -57,33 +58,6 @@ struct DeployOpts {
   std::vector<std::string> targets;  // HOST=[user@]host[:port]
   std::string identity, knownHosts, confirmTimeout, lockWait;
   int maxParallel = 0;
-};
-
-// Live progress on stderr, one line per step and per activation log line. Thread-safe.
-class ConsoleObserver final : public deploy::DeployObserver {
- public:
-  explicit ConsoleObserver(std::ostream& out) : out_(out) {}
-  void stepFinished(const std::string& host, deploy::Step step, std::chrono::milliseconds took,
-                    std::string_view detail) override {
-    std::lock_guard lk(mu_);
-    out_ << "[" << host << "] " << deploy::stepName(step) << " " << formatDuration(took);
-    if (!detail.empty()) out_ << ": " << detail;
-    out_ << "\n";
-  }
-  void logLine(const std::string& host, deploy::Step, std::string_view line) override {
-    std::lock_guard lk(mu_);
-    out_ << "[" << host << "]   | " << line << "\n";
-  }
-  void hostFinished(const deploy::HostOutcome& o) override {
-    std::lock_guard lk(mu_);
-    out_ << "[" << o.host << "] => " << deploy::resultLabel(o.result);
-    if (!o.reason.empty()) out_ << ": " << o.reason;
-    out_ << "\n";
-  }
-
- private:
-  std::mutex mu_;
-  std::ostream& out_;
 };
 
 std::string generations(const deploy::HostOutcome& o) {
@@ -136,35 +110,6 @@ void printTable(std::ostream& out, const std::vector<deploy::HostOutcome>& outco
   }
 }
 
-// The target of each host: --target, the config's hosts, the flake's clan or colmena
-// targetHost, else root@<name>.
-std::map<std::string, Target> resolveTargets(const std::vector<std::string>& hosts,
-                                             const std::map<std::string, std::string>& flags,
-                                             const RepoConfig* rc, nix::NixCli& nix,
-                                             const std::string& flakeRef) {
-  std::map<std::string, std::string> given = flags;
-  if (rc)
-    for (const auto& h : rc->hosts)
-      if (h.target && !given.count(h.name)) given[h.name] = *h.target;
-  std::vector<std::string> unknown;
-  for (const auto& h : hosts)
-    if (!given.count(h)) unknown.push_back(h);
-  nix::HostEvals info;
-  if (!unknown.empty()) info = nix.evalHostInfo(flakeRef, unknown);
-  std::map<std::string, Target> out;
-  for (const auto& h : hosts) {
-    auto it = info.hosts.find(h);
-    try {
-      out[h] = parseTarget(
-          nix::chooseTarget(h, given, it == info.hosts.end() ? nullptr : &it->second).text);
-    } catch (Error& e) {
-      e.addContext("the deploy target of " + h);
-      throw;
-    }
-  }
-  return out;
-}
-
 int runDeploy(const DeployOpts& o) {
   auto repo = git::Repository::open(o.repo);
   const std::string sha = repo->resolveCommit(o.rev);
@@ -177,31 +122,41 @@ int runDeploy(const DeployOpts& o) {
     config = loadConfig(o.config);
     rc = config->repoFor(o.repo);
   }
-  const std::string label = rc ? rc->name : fs::absolute(o.repo).lexically_normal().string();
   const fs::path stateDir = config ? config->stateDir : fs::path(".switchyard");
 
-  deploy::DeploySettings settings;
-  if (config) settings.ssh = config->ssh;
-  if (!o.identity.empty()) settings.ssh.identityFile = o.identity;
-  if (!o.knownHosts.empty()) settings.ssh.knownHosts = o.knownHosts;
-  if (!settings.ssh.knownHosts)
+  // The repository's settings for the stages: the config's entry with the flags on top.
+  RepoConfig settings = rc ? *rc : RepoConfig{};
+  settings.name = rc ? rc->name : fs::absolute(o.repo).lexically_normal().string();
+  SshConfig ssh = config ? config->ssh : SshConfig{};
+  if (!o.identity.empty()) ssh.identityFile = o.identity;
+  if (!o.knownHosts.empty()) ssh.knownHosts = o.knownHosts;
+  if (!ssh.knownHosts)
     throw UsageError(
         "no known_hosts file: set ssh.known_hosts in the config or pass --known-hosts "
         "(host keys are always checked strictly)");
-  RolloutConfig rollout = rc ? rc->rollout : RolloutConfig{};
-  if (o.maxParallel > 0) rollout.maxParallel = o.maxParallel;
-  if (rc) settings.activation = rc->activation;
+  if (o.maxParallel > 0) settings.rollout.maxParallel = o.maxParallel;
   if (!o.confirmTimeout.empty())
     settings.activation.confirmTimeout =
         std::chrono::duration_cast<std::chrono::seconds>(parseDuration(o.confirmTimeout));
-  if (!o.lockWait.empty()) settings.lockWait = parseDuration(o.lockWait);
-
-  std::map<std::string, std::string> targetFlags;
+  const auto lockWait =
+      o.lockWait.empty() ? deploy::DeploySettings{}.lockWait : parseDuration(o.lockWait);
   for (const auto& t : o.targets) {
     auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0)
       throw UsageError("--target wants HOST=[user@]host[:port], got '" + t + "'");
-    targetFlags[t.substr(0, eq)] = t.substr(eq + 1);
+    const std::string host = t.substr(0, eq), text = t.substr(eq + 1);
+    try {
+      parseTarget(text);
+    } catch (Error& e) {
+      e.addContext("the deploy target of " + host);
+      throw;
+    }
+    auto it = std::find_if(settings.hosts.begin(), settings.hosts.end(),
+                           [&](const HostConfig& h) { return h.name == host; });
+    if (it != settings.hosts.end())
+      it->target = text;
+    else
+      settings.hosts.push_back({host, text});
   }
 
   os::PosixProcessRunner procs;
@@ -210,83 +165,73 @@ int runDeploy(const DeployOpts& o) {
   if (hosts.empty() && rc)
     for (const auto& h : rc->hosts) hosts.push_back(h.name);
   if (hosts.empty()) hosts = nix.hostNames(flakeRef);
-  auto targets = resolveTargets(hosts, targetFlags, rc, nix, flakeRef);
 
-  // Build (a dry run builds too: what would be deployed must exist to be inspected).
+  // The daemon's build and deploy stages, one run at a time. A dry run builds too: what
+  // would be deployed must exist to be inspected.
   std::cerr << "switchyard deploy " << shortSha(sha) << (o.dryRun ? " (dry run)" : "") << ": "
             << join(hosts, ", ") << "\n";
+  SystemClock clock;
+  StderrLogger log;
+  PrioritySlots evals(1), builds(1);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, log);
+  BuildInput bi;
+  bi.repo = &settings;
+  bi.gitDir = flakeDir;
+  bi.sha = sha;
+  for (const auto& h : hosts) bi.hosts.push_back({h, std::nullopt});
+  bi.logDir = stateDir / "logs" / "builds" / sha.substr(0, 12);
+  bi.gcRootDir = stateDir / "gcroots";
+  bi.priority = SlotClass::Deploy;
+  build::TerminalProgress progress(std::cerr, ::isatty(2) == 1);
+  ConsoleListener buildConsole(std::cerr, false);
+  auto built = builder.buildHosts(bi, buildConsole, &progress);
+  if (!built.missing.empty())
+    throw UsageError("no host '" + built.missing.front() + "' in the flake at " + shortSha(sha));
   std::vector<deploy::HostOutcome> buildFailures;
-  std::vector<build::HostTarget> buildTargets;
-  {
-    auto drvs = nix.evalDrvPaths(flakeRef, hosts);
-    for (const auto& h : hosts) {
-      const auto& v = drvs.hosts[h];
-      if (v.missing) throw UsageError("no host '" + h + "' in the flake at " + shortSha(sha));
-      if (v.value && v.value->is_string()) {
-        buildTargets.push_back({h, v.value->get<std::string>()});
-        continue;
-      }
-      deploy::HostOutcome f;
-      f.host = h;
-      f.result = deploy::HostResult::Failed;
-      f.reason = "does not evaluate: " +
-                 lastLineOf(v.error.value_or(drvs.flakeError.value_or("no drvPath")));
-      buildFailures.push_back(std::move(f));
+  DeployInput di;
+  di.repo = &settings;
+  di.gitDir = flakeDir;
+  di.sha = sha;
+  di.force = o.force;
+  di.dryRun = o.dryRun;
+  di.logDir = stateDir / "logs" / "deploys" / sha.substr(0, 12);
+  for (const auto& h : hosts) {  // in the order the hosts were named
+    auto b = std::find_if(built.build.hosts.begin(), built.build.hosts.end(),
+                          [&](const build::HostBuildResult& r) { return r.host == h; });
+    if (b == built.build.hosts.end()) continue;
+    if (b->ok() && b->outPath) {
+      di.hosts.push_back({h, *b->outPath});
+      continue;
     }
+    deploy::HostOutcome f;
+    f.host = h;
+    f.result = deploy::HostResult::Failed;
+    f.reason = startsWith(b->message, "does not evaluate")
+                   ? "does not evaluate: " + lastLineOf(b->logTail)
+                   : "build " + b->message;
+    buildFailures.push_back(std::move(f));
   }
-  std::vector<deploy::HostJob> jobs;
-  if (!buildTargets.empty()) {
-    build::BuildOptions bo;
-    bo.timeout = rc ? std::chrono::duration_cast<std::chrono::milliseconds>(rc->buildTimeout)
-                    : std::chrono::milliseconds(std::chrono::hours(1));
-    bo.gcRootDir = stateDir / "gcroots";
-    SystemClock buildClock;
-    build::Builder builder(nix, buildClock);
-    build::TerminalProgress progress(std::cerr, ::isatty(2) == 1);
-    auto built = builder.build(buildTargets, bo, &progress);
-    for (const auto& h : built.hosts) {
-      if (h.ok() && h.outPath) {
-        jobs.push_back({h.host, targets.at(h.host), *h.outPath});
-        continue;
-      }
-      deploy::HostOutcome f;
-      f.host = h.host;
-      f.result = deploy::HostResult::Failed;
-      f.reason = "build " + h.message;
-      buildFailures.push_back(std::move(f));
-    }
-  }
-  // Keep the order the hosts were named in.
-  std::sort(jobs.begin(), jobs.end(), [&](const auto& a, const auto& b) {
-    return std::find(hosts.begin(), hosts.end(), a.host) <
-           std::find(hosts.begin(), hosts.end(), b.host);
-  });
 
   auto db = store::Database::open(stateDir / "switchyard.db");
-  SystemClock clock;
   store::HostLocks locks(*db, clock);
   store::Deployments deployments(*db);
   deploy::HostLockGuard guard(locks, clock);
   auto connector = ssh::makeLibsshConnector();
   http::CurlHttpClient http;
-  StderrLogger log;
-  deploy::GitAncestry ancestry(o.repo);
-  deploy::SshDeployer deployer(
-      deploy::DeployServices{*connector, procs, http, guard, deployments, ancestry, clock, log},
-      settings);
-  deploy::DeployRequest request;
-  request.repo = label;
-  request.sha = sha;
-  request.force = o.force;
-  request.dryRun = o.dryRun;
-  ConsoleObserver observer(std::cerr);
-  auto outcomes = deploy::runRollout(jobs, request, rollout, deployer, observer);
+  const int deploys = std::max(settings.rollout.maxParallel,
+                               config ? config->concurrency.deploys : Concurrency{}.deploys);
+  deploy::SshDeployStage deployer(
+      deploy::DeployPorts{*connector, procs, http, guard, deployments, nix, clock, log}, ssh,
+      deploys, std::chrono::duration_cast<std::chrono::milliseconds>(lockWait));
+  ConsoleListener console(std::cerr, true);
+  auto deployed = deployer.deployHosts(di, console);
+  std::vector<deploy::HostOutcome>& outcomes = deployed.hosts;
   for (auto& f : buildFailures) outcomes.push_back(std::move(f));
 
   if (o.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& out : outcomes) arr.push_back(toJson(out));
-    std::cout << nlohmann::json{{"repo", label},
+    std::cout << nlohmann::json{{"repo", settings.name},
                                 {"rev", sha},
                                 {"dry_run", o.dryRun},
                                 {"hosts", arr}}
@@ -296,7 +241,10 @@ int runDeploy(const DeployOpts& o) {
     if (o.dryRun) {
       for (const auto& out : outcomes) {
         if (out.plan.empty()) continue;
-        std::cout << out.host << " (" << targets.at(out.host).toString() << ")\n";
+        auto t = deployed.targets.find(out.host);
+        std::cout << out.host << " ("
+                  << (t == deployed.targets.end() ? std::string("?") : t->second.toString())
+                  << ")\n";
         for (const auto& line : split(out.plan, '\n')) std::cout << "  " << line << "\n";
         if (!out.dryActivate.empty()) {
           std::cout << "  dry-activate:\n";

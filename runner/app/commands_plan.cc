@@ -7,6 +7,7 @@
 
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
+#include "runner/app/github_actions.h"
 #include "runner/core/error.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
@@ -16,7 +17,6 @@
 #include "runner/plan/static_planner.h"
 #include "runner/report/comment.h"
 #include "runner/report/templates.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 
@@ -46,7 +46,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("plan", "Which hosts a change affects, and why");
   struct Opts {
     std::string repo = ".";
-    std::string from, to, mode = "auto", config;
+    std::string from, to, mode = "auto", config, format;
     bool json = false, markdown = false;
   };
   auto o = std::make_shared<Opts>();
@@ -58,9 +58,21 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--config", o->config, "switchyard.yaml (hosts: overrides discovery)");
   auto* j = cmd->add_flag("--json", o->json, "print the plan as JSON");
-  cmd->add_flag("--markdown", o->markdown, "print the plan as a pull request comment")->excludes(j);
+  auto* md = cmd->add_flag("--markdown", o->markdown, "print the plan as a pull request comment")
+                 ->excludes(j);
+  cmd->add_option("--format", o->format,
+                  "table | json | markdown | github-actions (hosts to $GITHUB_OUTPUT, the plan "
+                  "to $GITHUB_STEP_SUMMARY, warnings as workflow commands)")
+      ->check(CLI::IsMember({"table", "json", "markdown", "github-actions"}))
+      ->excludes(j)
+      ->excludes(md);
   cmd->callback([&ctx, o] {
     ctx.action = [o] {
+      if (o->format == "json") o->json = true;
+      if (o->format == "markdown") o->markdown = true;
+      // checked before planning: a step without GITHUB_OUTPUT should not wait for Nix first
+      std::optional<GithubActionsTargets> actions;
+      if (o->format == "github-actions") actions = githubActionsTargetsFromEnv();
       auto repo = git::Repository::open(o->repo);
       plan::StaticOptions opts;
       opts.repoLabel = std::filesystem::absolute(o->repo).lexically_normal().string();
@@ -98,7 +110,10 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
         }
         if (rc && rc->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
       }
-      if (o->json)
+      if (actions) {
+        std::cout << plan::formatPlanTable(p);  // the step's log
+        writeGithubActions(p, planComment(p), *actions, std::cout);
+      } else if (o->json)
         std::cout << nlohmann::json(p).dump(2) << "\n";
       else if (o->markdown)
         std::cout << planComment(p);

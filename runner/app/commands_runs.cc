@@ -188,7 +188,9 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
             out.emplace_back(o->host, os::pathUnder(dir, o->host, ".log"));
             return out;
           }
-          out.emplace_back("plan", dir / "plan.log");
+          fs::path planLog = os::pathUnder(dir, kPlanLogName, ".log");
+          if (!fs::exists(planLog) && fs::exists(dir / "plan.log")) planLog = dir / "plan.log";
+          out.emplace_back("plan", planLog);
           for (const auto& h : runs.hosts(runId))
             if (validLogName(h.host)) out.emplace_back(h.host, os::pathUnder(dir, h.host, ".log"));
           return out;

@@ -10,6 +10,7 @@
 #include "runner/core/error.h"
 #include "runner/core/plan.h"
 #include "runner/core/text.h"
+#include "runner/http/server.h"
 #include "runner/os/files.h"
 
 namespace fs = std::filesystem;
@@ -147,7 +148,7 @@ class Reader {
         return std::chrono::duration_cast<std::chrono::seconds>(ms +
                                                                 std::chrono::milliseconds(999));
       } catch (const InputError& e) {
-        error(n, key, e.what());
+        error(n, key, describe(e));
       }
     }
     return std::nullopt;
@@ -371,7 +372,7 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
               parseTarget(*t);
               h.target = *t;
             } catch (const InputError& e) {
-              r.error(kv.second["target"], hk + ".target", e.what());
+              r.error(kv.second["target"], hk + ".target", describe(e));
             }
           }
         }
@@ -409,6 +410,64 @@ std::string formatIssue(const std::string& fileName, const ConfigIssue& i) {
   return out + i.message;
 }
 
+namespace {
+
+// `server:`: the HTTP server's limits, each within bounds a working daemon needs (a request
+// line the UI's URLs fit in, a minute of headers at most, …), and consistent with each other.
+void readServerLimits(Reader& r, const YAML::Node& s, Config& c) {
+  if (!r.mapping(s, "server",
+                 {"max_connections", "max_connections_per_address", "max_streams",
+                  "max_request_line_bytes", "max_header_bytes", "max_header_count",
+                  "max_buffered_body_bytes", "keep_alive_max_requests", "header_timeout",
+                  "body_timeout", "keep_alive", "write_timeout"}))
+    return;
+  ServerLimits& l = c.server;
+  auto count = [&](const char* key, int64_t min, int64_t max, std::optional<size_t>& into) {
+    if (!s[key]) return;
+    std::string k = std::string("server.") + key;
+    auto v = r.positiveInt(s[key], k);
+    if (!v) return;
+    if (*v < min || *v > max)
+      r.error(s[key], k, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    else
+      into = static_cast<size_t>(*v);
+  };
+  count("max_connections", 16, 1'000'000, l.maxConnections);
+  count("max_connections_per_address", 1, 1'000'000, l.maxConnectionsPerAddress);
+  count("max_streams", 1, 4096, l.maxStreams);
+  count("max_request_line_bytes", 1024, 1 << 20, l.maxRequestLineBytes);
+  count("max_header_bytes", 4096, 1 << 20, l.maxHeaderBytes);
+  count("max_header_count", 32, 10'000, l.maxHeaderCount);
+  count("max_buffered_body_bytes", 1 << 20, int64_t(1) << 40, l.maxBufferedBodyBytes);
+  count("keep_alive_max_requests", 1, 1'000'000, l.keepAliveMaxRequests);
+  auto time = [&](const char* key, std::chrono::seconds max,
+                  std::optional<std::chrono::seconds>& into) {
+    if (!s[key]) return;
+    std::string k = std::string("server.") + key;
+    auto d = r.duration(s[key], k);
+    if (!d) return;
+    if (*d < std::chrono::seconds(1) || *d > max)
+      r.error(s[key], k, "must be between 1s and " + std::to_string(max.count()) + "s");
+    else
+      into = *d;
+  };
+  time("header_timeout", std::chrono::minutes(10), l.headerTimeout);
+  time("body_timeout", std::chrono::hours(1), l.bodyTimeout);
+  time("keep_alive", std::chrono::minutes(10), l.keepAlive);
+  time("write_timeout", std::chrono::hours(1), l.writeTimeout);
+  const http::ServerOptions defaults{};
+  const size_t conns = l.maxConnections.value_or(defaults.maxConnections);
+  if (l.maxConnectionsPerAddress && *l.maxConnectionsPerAddress > conns)
+    r.error(s["max_connections_per_address"], "server.max_connections_per_address",
+            "must be at most max_connections (" + std::to_string(conns) + ")");
+  if (l.maxBufferedBodyBytes && *l.maxBufferedBodyBytes < c.maxBodyBytes)
+    r.error(s["max_buffered_body_bytes"], "server.max_buffered_body_bytes",
+            "must be at least max_body_bytes (" + std::to_string(c.maxBodyBytes) +
+                "): one body must fit");
+}
+
+}  // namespace
+
 ConfigCheck checkConfigText(const std::string& text, const std::string& fileName,
                             const fs::path& baseDir) {
   ConfigCheck out;
@@ -422,10 +481,10 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   }
   if (root.IsNull()) return out;  // an empty file: the embedded defaults
   Config& c = out.config;
-  if (!r.mapping(
-          root, "",
-          {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
-           "max_body_bytes", "hook_secret_file", "ui_token_file", "untrusted", "private_ui"}))
+  if (!r.mapping(root, "",
+                 {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
+                  "max_body_bytes", "server", "hook_secret_file", "ui_token_file", "untrusted",
+                  "private_ui"}))
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {
@@ -529,6 +588,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (root["max_body_bytes"])
     if (auto v = r.positiveInt(root["max_body_bytes"], "max_body_bytes"))
       c.maxBodyBytes = static_cast<size_t>(*v);
+  if (const auto& s = root["server"]; s) readServerLimits(r, s, c);
   if (root["hook_secret_file"])
     c.hookSecretFile = r.secretFile(root["hook_secret_file"], "hook_secret_file");
   if (root["ui_token_file"]) c.uiTokenFile = r.secretFile(root["ui_token_file"], "ui_token_file");
@@ -544,6 +604,26 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   std::stable_sort(out.issues.begin(), out.issues.end(),
                    [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
   return out;
+}
+
+http::ServerOptions serverOptionsFor(const Config& config) {
+  http::ServerOptions so;
+  so.listen = config.listen;
+  so.maxBodyBytes = config.maxBodyBytes;
+  const ServerLimits& l = config.server;
+  if (l.maxConnections) so.maxConnections = *l.maxConnections;
+  if (l.maxConnectionsPerAddress) so.maxConnectionsPerAddress = *l.maxConnectionsPerAddress;
+  if (l.maxStreams) so.maxStreams = *l.maxStreams;
+  if (l.maxRequestLineBytes) so.maxRequestLineBytes = *l.maxRequestLineBytes;
+  if (l.maxHeaderBytes) so.maxHeaderBytes = *l.maxHeaderBytes;
+  if (l.maxHeaderCount) so.maxHeaderCount = *l.maxHeaderCount;
+  if (l.maxBufferedBodyBytes) so.maxBufferedBodyBytes = *l.maxBufferedBodyBytes;
+  if (l.keepAliveMaxRequests) so.keepAliveMaxRequests = *l.keepAliveMaxRequests;
+  if (l.headerTimeout) so.headerTimeout = *l.headerTimeout;
+  if (l.bodyTimeout) so.bodyTimeout = *l.bodyTimeout;
+  if (l.keepAlive) so.keepAlive = *l.keepAlive;
+  if (l.writeTimeout) so.writeTimeout = *l.writeTimeout;
+  return so;
 }
 
 Config loadConfig(const fs::path& file) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runner/core/config.h"
+#include "runner/http/server.h"
 
 namespace runner::app {
 
@@ -35,5 +36,9 @@ Config loadConfig(const std::filesystem::path& file);
 
 // "file:12: key: message"
 std::string formatIssue(const std::string& fileName, const ConfigIssue& issue);
+
+// The HTTP server's options from the config: `listen`, `max_body_bytes` and `server:` (unset
+// limits keep http::ServerOptions' defaults).
+http::ServerOptions serverOptionsFor(const Config& config);
 
 }  // namespace runner::app

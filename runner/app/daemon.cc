@@ -6,20 +6,24 @@
 #include "integrations/gitea/webhook.h"
 #include "integrations/github/client.h"
 #include "integrations/github/webhook.h"
+#include "runner/app/config_loader.h"
 #include "runner/app/untrusted_jail.h"
 #include "runner/app/web.h"
+#include "runner/build/build_stage.h"
 #include "runner/core/error.h"
+#include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/host_lock.h"
 #include "runner/http/curl_client.h"
 #include "runner/http/server.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "runner/plan/plan_stage.h"
 #include "runner/report/reporting.h"
 #include "runner/scheduler/intake.h"
 #include "runner/scheduler/mirrors.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/scheduler/scheduler.h"
+#include "runner/scheduler/untrusted_source.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
@@ -135,16 +139,16 @@ struct Daemon::Parts {
   std::unique_ptr<nix::NixCli> jailNix;
   UntrustedJailSetup jail;
   std::unique_ptr<scheduler::UntrustedSources> untrustedSources;
-  std::unique_ptr<scheduler::PrioritySlots> evalSlots, buildSlots;
+  std::unique_ptr<PrioritySlots> evalSlots, buildSlots;
   std::unique_ptr<store::SqliteDrvCache> drvCache;
   std::unique_ptr<http::CurlHttpClient> http;
   ssh::ConnectorPtr ssh;
   std::unique_ptr<store::HostLocks> hostLocks;
   std::unique_ptr<deploy::HostLockGuard> lockGuard;
   std::unique_ptr<store::Deployments> deployments;
-  std::unique_ptr<scheduler::NixPlanStage> planner;
-  std::unique_ptr<scheduler::NixBuildStage> builder;
-  std::unique_ptr<scheduler::SshDeployStage> deployer;
+  std::unique_ptr<plan::NixPlanStage> planner;
+  std::unique_ptr<build::NixBuildStage> builder;
+  std::unique_ptr<deploy::SshDeployStage> deployer;
   std::unique_ptr<scheduler::LoggingRunReporter> logReporter;
   std::unique_ptr<scheduler::Mirrors> mirrors;
   std::map<std::string, std::unique_ptr<Forge>> forges;  // comment permission checks
@@ -222,9 +226,7 @@ std::string Daemon::baseUrl() const {
 
 int Daemon::start() {
   auto& P = *parts_;
-  http::ServerOptions so;
-  so.listen = config_.listen;
-  so.maxBodyBytes = config_.maxBodyBytes;
+  http::ServerOptions so = serverOptionsFor(config_);
   so.threads = options_.httpThreads;
   P.server = std::make_unique<http::Server>(so, *log_);
   P.web = std::make_unique<Web>(WebContext{config_, *P.webDb, *P.intake, P.uiToken, *log_});
@@ -241,7 +243,7 @@ int Daemon::start() {
     P.nix = std::make_unique<nix::NixCli>(P.procs, limited);
     P.fetchNix = std::make_unique<nix::NixCli>(
         P.procs, nix::credentiallessNixOptions(limited, config_.stateDir / "fetch-home"));
-    scheduler::UntrustedNix untrusted;
+    nix::UntrustedNix untrusted;
     untrusted.buildTimeout = config_.untrusted.buildTimeout;
     untrusted.maxSilentTime = config_.untrusted.maxSilentTime;
     P.jail = setUpUntrustedJail(config_, P.procs, runnerPrivateFiles(config_));
@@ -257,21 +259,21 @@ int Daemon::start() {
       untrusted.unavailable = P.jail.problem;
       log_->warn("pull requests from forks cannot be evaluated: " + P.jail.problem);
     }
-    P.evalSlots = std::make_unique<scheduler::PrioritySlots>(cc.evals, cc.checks, cc.forks);
-    P.buildSlots = std::make_unique<scheduler::PrioritySlots>(cc.builds, cc.checks, cc.forks);
+    P.evalSlots = std::make_unique<PrioritySlots>(cc.evals, cc.checks, cc.forks);
+    P.buildSlots = std::make_unique<PrioritySlots>(cc.builds, cc.checks, cc.forks);
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();
     P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
-    P.planner = std::make_unique<scheduler::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
-                                                          P.drvCache.get(), cc.evals, *log_);
-    P.builder = std::make_unique<scheduler::NixBuildStage>(
-        *P.nix, untrusted, P.clock, *P.buildSlots, *P.evalSlots, *log_, &redactor_);
-    P.deployer = std::make_unique<scheduler::SshDeployStage>(
-        scheduler::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix,
-                               P.clock, *log_, &redactor_},
+    P.planner = std::make_unique<plan::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
+                                                     P.drvCache.get(), cc.evals, *log_);
+    P.builder = std::make_unique<build::NixBuildStage>(*P.nix, untrusted, P.clock, *P.buildSlots,
+                                                       *P.evalSlots, *log_, &redactor_);
+    P.deployer = std::make_unique<deploy::SshDeployStage>(
+        deploy::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix, P.clock,
+                            *log_, &redactor_},
         config_.ssh, config_.concurrency.deploys);
     P.logReporter = std::make_unique<scheduler::LoggingRunReporter>(*log_);
     P.mirrors = std::make_unique<scheduler::Mirrors>(config_.stateDir, *log_);
@@ -306,9 +308,9 @@ int Daemon::start() {
     opts.gateway = [this](const Event& e) { return parts_->reporting->gateway().handle(e); };
     P.tee = std::make_unique<TeeReporter>(*P.logReporter, P.reporting->reporter());
     RunReporter& reporter = options_.reporter ? *options_.reporter : *P.tee;
-    scheduler::PlanStage& planner = options_.planner ? *options_.planner : *P.planner;
-    scheduler::BuildStage& builder = options_.builder ? *options_.builder : *P.builder;
-    scheduler::DeployStage& deployer = options_.deployer ? *options_.deployer : *P.deployer;
+    PlanStage& planner = options_.planner ? *options_.planner : *P.planner;
+    BuildStage& builder = options_.builder ? *options_.builder : *P.builder;
+    DeployStage& deployer = options_.deployer ? *options_.deployer : *P.deployer;
     P.sched = std::make_unique<scheduler::Scheduler>(
         scheduler::SchedulerPorts{config_, *P.intakeDb, P.clock, *log_, reporter, *P.mirrors,
                                   planner, builder, deployer, &redactor_},

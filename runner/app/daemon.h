@@ -31,7 +31,7 @@
 #include "runner/core/config.h"
 #include "runner/core/log.h"
 #include "runner/core/run.h"
-#include "runner/scheduler/stages.h"
+#include "runner/core/stages.h"
 #include "runner/store/runs.h"
 
 namespace runner::scheduler {
@@ -43,12 +43,12 @@ namespace runner::app {
 
 struct DaemonOptions {
   Logger* log = nullptr;            // default: a StderrLogger over the daemon's redactor
-  RunReporter* reporter = nullptr;  // default: LoggingRunReporter (until runner/report lands)
+  RunReporter* reporter = nullptr;  // default: the log and the forges (runner/report)
   bool runScheduler = true;         // false: intake only (the intake benchmark, tests)
   // Stage overrides for tests (default: the real planner, builder and SSH deployer).
-  scheduler::PlanStage* planner = nullptr;
-  scheduler::BuildStage* builder = nullptr;
-  scheduler::DeployStage* deployer = nullptr;
+  PlanStage* planner = nullptr;
+  BuildStage* builder = nullptr;
+  DeployStage* deployer = nullptr;
   size_t httpThreads = 16;  // handler threads (connections are the event loop's, not these)
   int runWorkers = 3;
   std::chrono::milliseconds poll{500};

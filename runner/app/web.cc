@@ -158,7 +158,7 @@ std::optional<Web::Session> Web::session(const http::Request& req) {
   std::string id = req.cookie("sy_session");
   if (id.empty()) return std::nullopt;
   const auto now = std::chrono::steady_clock::now();
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return std::nullopt;
   if (now - it->second.lastSeen > kSessionIdle || now - it->second.created > kSessionMax) {
@@ -179,7 +179,7 @@ bool Web::mayRead(const http::Request& req) {
 
 bool Web::tooManyFailures(const std::string& client) {
   const auto now = std::chrono::steady_clock::now();
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   auto fresh = [&](std::vector<std::chrono::steady_clock::time_point>& v) {
     v.erase(std::remove_if(v.begin(), v.end(), [&](auto t) { return now - t > kFailureWindow; }),
             v.end());
@@ -192,7 +192,7 @@ bool Web::tooManyFailures(const std::string& client) {
 
 void Web::recordFailure(const std::string& client) {
   const auto now = std::chrono::steady_clock::now();
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   if (failures_.size() > 10000) failures_.clear();  // bounded; the global limit still holds
   failures_[client].push_back(now);
   allFailures_.push_back(now);
@@ -363,8 +363,13 @@ http::Response Web::runPage(const http::Request& req) {
 http::Response Web::logStream(const http::Request& req) {
   int64_t id = parseId(req.param("id"));
   std::string name = req.param("host");
-  if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
-  fs::path file = os::pathUnder(ctx_.config.stateDir / "logs" / std::to_string(id), name, ".log");
+  if (!validLogName(name) && name != kPlanLogName)
+    return http::Response::text(400, "bad host name\n");
+  const fs::path dir = ctx_.config.stateDir / "logs" / std::to_string(id);
+  fs::path file = os::pathUnder(dir, name, ".log");
+  std::error_code ec;
+  if (name == kPlanLogName && !fs::exists(file, ec) && fs::exists(dir / "plan.log", ec))
+    file = dir / "plan.log";  // a run logged before the planner's log was named @plan
   store::Runs probe(ctx_.db, kClock, "");
   if (!probe.get(id)) return http::Response::text(404, "no such run\n");
   http::Response res;
@@ -395,7 +400,7 @@ http::Response Web::logStream(const http::Request& req) {
       if (in.is_open()) {
         in.clear();
         in.seekg(sent);
-        std::string chunk(64 * 1024, '\0');
+        std::string chunk(size_t{64} * 1024, '\0');
         bool any = false;
         while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) ||
                in.gcount() > 0) {
@@ -447,7 +452,7 @@ http::Response Web::login(const http::Request& req) {
   std::string id = crypto::randomToken(32);
   const auto now = std::chrono::steady_clock::now();
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (sessions_.size() > 10000) sessions_.clear();  // bounded; everyone logs in again
     sessions_[id] = Session{crypto::randomToken(32), now, now};
   }
@@ -463,7 +468,7 @@ http::Response Web::login(const http::Request& req) {
 http::Response Web::logout(const http::Request& req) {
   auto sess = session(req);
   if (sess && constantTimeEquals(req.param("csrf"), sess->csrf)) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     sessions_.erase(req.cookie("sy_session"));
   }
   auto res = http::Response::redirect("/");
@@ -524,7 +529,7 @@ http::Response Web::rerun(const http::Request& req) {
 }
 
 http::Response Web::health() {
-  std::scoped_lock lk(healthMu_);
+  MutexLock lk(healthMu_);
   const auto now = std::chrono::steady_clock::now();
   if (healthAt_ == std::chrono::steady_clock::time_point{} ||
       now - healthAt_ >= std::chrono::seconds(1)) {
@@ -536,7 +541,7 @@ http::Response Web::health() {
           "ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at",
           {kClock.nowMillis()});
     } catch (const Error& e) {
-      healthProblems_.push_back("the database cannot be written: " + std::string(e.what()));
+      healthProblems_.push_back("the database cannot be written: " + describe(e));
     }
     if (auto why = os::writeProblem(ctx_.config.stateDir))
       healthProblems_.push_back("the state directory cannot be written: " + *why);

@@ -33,12 +33,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "runner/core/config.h"
 #include "runner/core/log.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/http/server.h"
 #include "runner/scheduler/intake.h"
 #include "runner/store/database.h"
@@ -56,7 +58,7 @@ struct WebContext {
 
 class Web {
  public:
-  explicit Web(WebContext ctx) : ctx_(ctx) {}
+  explicit Web(WebContext ctx) : ctx_(std::move(ctx)) {}
   // Adds every route above to `server`. `this` must outlive the server's use of them.
   void install(http::Server& server);
 
@@ -91,14 +93,15 @@ class Web {
   http::Response health();
 
   WebContext ctx_;
-  std::mutex healthMu_;
-  std::chrono::steady_clock::time_point healthAt_;  // GUARDED_BY(healthMu_)
-  std::vector<std::string> healthProblems_;         // GUARDED_BY(healthMu_)
-  std::mutex mu_;
-  std::map<std::string, Session> sessions_;  // GUARDED_BY(mu_) cookie -> session
-  // Wrong login tokens: per client address, and all of them (GUARDED_BY(mu_)).
-  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failures_;
-  std::vector<std::chrono::steady_clock::time_point> allFailures_;
+  Mutex healthMu_;
+  std::chrono::steady_clock::time_point healthAt_ GUARDED_BY(healthMu_);
+  std::vector<std::string> healthProblems_ GUARDED_BY(healthMu_);
+  Mutex mu_;
+  std::map<std::string, Session> sessions_ GUARDED_BY(mu_);  // cookie -> session
+  // Wrong login tokens: per client address, and all of them.
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> failures_
+      GUARDED_BY(mu_);
+  std::vector<std::chrono::steady_clock::time_point> allFailures_ GUARDED_BY(mu_);
   // Log streams following a growing file: each holds an HTTP worker thread, so they are
   // capped (kMaxFollowers) to keep threads for webhooks; beyond it a stream is a snapshot.
   static constexpr int kMaxFollowers = 16;

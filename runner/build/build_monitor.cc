@@ -37,7 +37,7 @@ std::optional<std::string> drvInError(std::string_view message) {
 }
 
 BuildMonitor::BuildMonitor(std::vector<HostTarget> targets, const nix::DerivationSet& closure,
-                           std::set<std::string> willBuild,
+                           const std::set<std::string>& willBuild,
                            std::function<bool(const std::string&)> outputValid, size_t tailLines)
     : outputValid_(std::move(outputValid)), tailLines_(tailLines) {
   for (auto& t : targets) {

@@ -73,8 +73,8 @@ class BuildMonitor {
   // `outputValid(path)` answers whether a store path exists now (to tell a finished build
   // from a failed one when its activity stops). `tailLines`: lines kept per derivation.
   BuildMonitor(std::vector<HostTarget> targets, const nix::DerivationSet& closure,
-               std::set<std::string> willBuild, std::function<bool(const std::string&)> outputValid,
-               size_t tailLines = 25);
+               const std::set<std::string>& willBuild,
+               std::function<bool(const std::string&)> outputValid, size_t tailLines = 25);
 
   // Called for each log line of a derivation, once per host whose closure contains it.
   std::function<void(const std::string& host, const std::string& drvName, std::string_view line)>

@@ -48,6 +48,7 @@ BuildResult Builder::build(const std::vector<HostTarget>& requested, const Build
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steadyNow() - start);
   };
   std::vector<std::string> drvs;
+  drvs.reserve(targets.size());
   for (const auto& t : targets) drvs.push_back(t.drvPath);
   nix::DerivationSet closure = nix_.showDerivations(drvs, true);
   nix::DryRun dry = nix_.dryRun(drvs);
@@ -74,8 +75,9 @@ BuildResult Builder::build(const std::vector<HostTarget>& requested, const Build
           "needs approval: it would run " + std::to_string(fetchers.size()) +
           " fixed-output derivation" + (fetchers.size() == 1 ? "" : "s") +
           ", which have network access (" +
-          join(std::vector<std::string>(fetchers.begin(),
-                                        fetchers.begin() + std::min<size_t>(fetchers.size(), 5)),
+          join(std::vector<std::string>(
+                   fetchers.begin(), fetchers.begin() + static_cast<std::ptrdiff_t>(
+                                                            std::min<size_t>(fetchers.size(), 5))),
                ", ") +
           (fetchers.size() > 5 ? ", …" : "") + ")";
       refused.push_back(std::move(r));

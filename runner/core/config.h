@@ -112,6 +112,21 @@ struct UntrustedConfig {
   UntrustedPolicy defaults;  // repos[].untrusted overrides these
 };
 
+// Limits of the HTTP server (`server:` in switchyard.yaml, issue 11). An unset field keeps
+// http::ServerOptions' default (what each means is written there, and in
+// templates/switchyard.example.yaml); the request body limit is the top-level max_body_bytes.
+struct ServerLimits {
+  std::optional<size_t> maxConnections;            // max_connections
+  std::optional<size_t> maxConnectionsPerAddress;  // max_connections_per_address
+  std::optional<size_t> maxStreams;                // max_streams
+  std::optional<size_t> maxRequestLineBytes;       // max_request_line_bytes
+  std::optional<size_t> maxHeaderBytes;            // max_header_bytes
+  std::optional<size_t> maxHeaderCount;            // max_header_count
+  std::optional<size_t> maxBufferedBodyBytes;      // max_buffered_body_bytes
+  std::optional<size_t> keepAliveMaxRequests;      // keep_alive_max_requests
+  std::optional<std::chrono::seconds> headerTimeout, bodyTimeout, keepAlive, writeTimeout;
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8470";
   std::string publicUrl;  // base of status links; default http://<listen>
@@ -122,6 +137,7 @@ struct Config {
   SshConfig ssh;
   UntrustedConfig untrusted;
   size_t maxBodyBytes = 25u << 20;
+  ServerLimits server;
   std::optional<std::filesystem::path> hookSecretFile;  // shared secret of hooks/post-receive
   std::optional<std::filesystem::path> uiTokenFile;     // login token for the web UI re-run
   // A private installation: reading runs, logs, the API and /metrics needs a login too (or,

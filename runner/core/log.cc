@@ -16,7 +16,7 @@ void Redactor::add(std::string secret) {
       if (line.size() >= 16 && !startsWith(line, "-----")) add.push_back(line);
     }
   if (secret.size() >= kMin) add.push_back(std::move(secret));
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   for (auto& s : add)
     if (std::find(secrets_.begin(), secrets_.end(), s) == secrets_.end())
       secrets_.push_back(std::move(s));
@@ -29,7 +29,7 @@ std::string Redactor::scrub(std::string_view text) const { return apply(neutrali
 
 std::string Redactor::apply(std::string_view text) const {
   std::string out(text);
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   for (const auto& s : secrets_) {
     for (size_t pos = out.find(s); pos != std::string::npos; pos = out.find(s, pos)) {
       out.replace(pos, s.size(), "[redacted]");
@@ -45,7 +45,7 @@ void StderrLogger::log(LogLevel level, std::string_view message) {
   std::string line = formatUtc(std::chrono::system_clock::now()) + " " +
                      kNames[static_cast<int>(level)] + " " +
                      (redactor_ ? redactor_->apply(message) : std::string(message)) + "\n";
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

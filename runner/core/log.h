@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runner/core/thread_annotations.h"
+
 namespace runner {
 
 enum class LogLevel { Debug, Info, Warn, Error };
@@ -24,8 +26,8 @@ class Redactor {
   std::string scrub(std::string_view text) const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<std::string> secrets_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::vector<std::string> secrets_ GUARDED_BY(mu_);
 };
 
 class Logger {
@@ -48,7 +50,7 @@ class StderrLogger final : public Logger {
  private:
   const Redactor* redactor_;
   LogLevel min_;
-  std::mutex mu_;
+  Mutex mu_;
 };
 
 // Discards everything (for tools and tests that do not care).

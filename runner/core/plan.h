@@ -94,6 +94,10 @@ struct Plan {
 // with '.'. Names are data that later become file names, status contexts and log lines.
 // nullopt when `name` is accepted, else why it is not.
 std::optional<std::string> hostNameProblem(std::string_view name);
+// The name of the planner's log in a run's log directory (`<name>.log`, beside each host's
+// `<host>.log`) and in its URL (/runs/<id>/logs/<name>): '@' is outside the host-name
+// alphabet, so no host can take it. Runs logged before it was introduced have `plan.log`.
+inline constexpr std::string_view kPlanLogName = "@plan";
 // Marks every host of `plan` whose name breaks the rule as refused (not affected, no
 // derivations, `refused` says why) and adds one warning naming how many. Returns how many.
 size_t refuseBadHostNames(Plan& plan);

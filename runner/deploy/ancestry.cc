@@ -9,7 +9,7 @@ GitAncestry::GitAncestry(const std::filesystem::path& repo) : repo_(git::Reposit
 GitAncestry::~GitAncestry() = default;
 
 bool GitAncestry::isAncestor(const std::string& ancestor, const std::string& descendant) {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   return repo_->isAncestor(ancestor, descendant);
 }
 

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include "runner/core/thread_annotations.h"
+
 namespace runner::git {
 class Repository;
 }
@@ -32,8 +34,8 @@ class GitAncestry final : public Ancestry {
   bool isAncestor(const std::string& ancestor, const std::string& descendant) override;
 
  private:
-  std::mutex mu_;
-  std::unique_ptr<git::Repository> repo_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::unique_ptr<git::Repository> repo_ GUARDED_BY(mu_);
 };
 
 }  // namespace runner::deploy

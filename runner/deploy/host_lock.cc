@@ -24,11 +24,11 @@ std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
   retryUnreleased();
   // The in-process half first: one deploy per host inside this process.
   {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     while (local_.count(host)) {
       auto now = clock_.steadyNow();
       if (now >= deadline) return Busy{local_.at(host), true};
-      released_.wait_for(lk, std::min<steady_clock::duration>(deadline - now, milliseconds(200)));
+      lk.waitFor(released_, std::min<steady_clock::duration>(deadline - now, milliseconds(200)));
     }
     local_[host] = store::LockHolder{store::HostLocks::thisProcess(), purpose, clock_.nowMillis()};
   }
@@ -43,7 +43,7 @@ std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
     }
     if (!holder) return Lease(this, host);
     if (clock_.steadyNow() >= deadline) {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       local_.erase(host);
       released_.notify_all();
       return Busy{*holder, false};
@@ -61,7 +61,7 @@ void HostLockGuard::release(const std::string& host) noexcept {
   } catch (...) {  // kept in unreleased_; at the latest taken over once this process is gone
   }
   {
-    std::lock_guard lk(mu_);
+    MutexLock lk(mu_);
     local_.erase(host);
     if (!released) unreleased_.insert(host);
     released_.notify_all();
@@ -70,7 +70,7 @@ void HostLockGuard::release(const std::string& host) noexcept {
 }
 
 void HostLockGuard::retryUnreleased() noexcept {
-  std::lock_guard lk(mu_);
+  MutexLock lk(mu_);
   for (auto it = unreleased_.begin(); it != unreleased_.end();) {
     if (local_.count(*it)) {  // taken again in this process: its lease releases it
       it = unreleased_.erase(it);

@@ -15,6 +15,7 @@
 #include <variant>
 
 #include "runner/core/clock.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/store/host_locks.h"
 
 namespace runner::deploy {
@@ -55,12 +56,12 @@ class HostLockGuard {
 
   store::HostLocks& locks_;
   const Clock& clock_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable released_;
-  std::map<std::string, store::LockHolder> local_;  // GUARDED_BY(mu_)
+  std::map<std::string, store::LockHolder> local_ GUARDED_BY(mu_);
   // Database rows whose release failed (busy, disk full): released again by every later
   // acquire and release, so other processes are not locked out until this one exits.
-  std::set<std::string> unreleased_;  // GUARDED_BY(mu_)
+  std::set<std::string> unreleased_ GUARDED_BY(mu_);
   void retryUnreleased() noexcept;
 };
 

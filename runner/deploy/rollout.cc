@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "runner/core/error.h"
+#include "runner/core/thread_annotations.h"
 
 namespace runner::deploy {
 
@@ -39,7 +40,7 @@ class Rollout {
     HostOutcome out;
     std::string stoppedBy;
     {
-      std::lock_guard lk(mu_);
+      MutexLock lk(mu_);
       stoppedBy = stoppedBy_;
     }
     if (!stoppedBy.empty()) {
@@ -58,7 +59,7 @@ class Rollout {
         out.reason = "internal error: " + describe(e);
       }
       if (config_.stopOnFailure && !request_.dryRun && isFailure(out.result)) {
-        std::lock_guard lk(mu_);
+        MutexLock lk(mu_);
         if (stoppedBy_.empty()) stoppedBy_ = out.host + " " + resultLabel(out.result);
       }
     }
@@ -71,8 +72,8 @@ class Rollout {
   const RolloutConfig& config_;
   HostDeployer& deployer_;
   DeployObserver& observer_;
-  std::mutex mu_;
-  std::string stoppedBy_;  // GUARDED_BY(mu_): "web1 rolled back" once the rollout stopped
+  Mutex mu_;
+  std::string stoppedBy_ GUARDED_BY(mu_);  // "web1 rolled back" once the rollout stopped
 };
 
 }  // namespace

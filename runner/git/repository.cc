@@ -308,6 +308,7 @@ void Repository::fetch(const std::string& url, const std::vector<std::string>& r
   checkGit(git_remote_create_anonymous(Out(remote), impl_->repo.get(), url.c_str()),
            "preparing a fetch from " + url);
   std::vector<char*> specs;
+  specs.reserve(refspecs.size());
   std::vector<std::string> store(refspecs);
   for (auto& s : store) specs.push_back(s.data());
   git_strarray arr{specs.data(), specs.size()};

@@ -285,7 +285,7 @@ void RequestParser::onHeadEnd() {
     state_ = State::Body;
     step_ = Step::FixedBody;
     remaining_ = head_.contentLength;
-    body_.reserve(static_cast<size_t>(std::min<uint64_t>(remaining_, 64 * 1024)));
+    body_.reserve(static_cast<size_t>(std::min<uint64_t>(remaining_, uint64_t{64} * 1024)));
   } else {
     state_ = State::Done;
   }

@@ -30,11 +30,11 @@
 namespace runner::http {
 
 struct ParserLimits {
-  size_t maxRequestLineBytes = 8 * 1024;  // method, target and version (414 beyond)
-  size_t maxHeaderBytes = 32 * 1024;      // all header lines together, trailers too (431)
-  size_t maxHeaderCount = 100;            // header fields (431 beyond)
-  size_t maxBodyBytes = 25u << 20;        // decoded body (413 beyond)
-  size_t maxChunkLineBytes = 1024;        // a chunk-size line with its extensions (400)
+  size_t maxRequestLineBytes = size_t{8} * 1024;  // method, target and version (414 beyond)
+  size_t maxHeaderBytes = size_t{32} * 1024;      // all header lines together, trailers too (431)
+  size_t maxHeaderCount = 100;                    // header fields (431 beyond)
+  size_t maxBodyBytes = 25u << 20;                // decoded body (413 beyond)
+  size_t maxChunkLineBytes = 1024;                // a chunk-size line with its extensions (400)
 };
 
 // The request head as parsed. `target` is the raw request-target (origin-form, or "*").
@@ -94,7 +94,6 @@ class RequestParser {
   bool started_ = false;
   int leadingEmptyLines_ = 0;
   std::string line_;
-  bool sawCr_ = false;
   size_t headerBytes_ = 0;
   size_t headerCount_ = 0;
   uint64_t remaining_ = 0;  // of the fixed body or the current chunk

@@ -21,6 +21,7 @@
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/http/request_parser.h"
 
 namespace runner::http {
@@ -155,15 +156,32 @@ std::string errorAnswer(int status, const std::string& text) {
          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
-// Raises the soft limit of open files to the hard one: each connection is a descriptor and
-// the usual soft limit (1024) is below maxConnections.
-void raiseFileLimit() {
+}  // namespace
+
+void raiseFileLimitFor(size_t maxConnections, Logger& log) {
   rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t needed = static_cast<rlim_t>(maxConnections) + kOtherDescriptors;
+  if (rl.rlim_cur >= needed) return;
+  const rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = std::min(needed, rl.rlim_max);
+  if (rl.rlim_cur > before && ::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    log.warn("http: cannot raise the open-file limit from " + std::to_string(before) + " to " +
+             std::to_string(rl.rlim_cur) + ": " + std::strerror(errno));
+    rl.rlim_cur = before;
+  } else if (rl.rlim_cur > before) {
+    log.info("http: raised the open-file limit from " + std::to_string(before) + " to " +
+             std::to_string(rl.rlim_cur) + " for " + std::to_string(maxConnections) +
+             " connections (server.max_connections)");
   }
+  if (rl.rlim_cur < needed)
+    log.warn("http: the open-file limit " + std::to_string(rl.rlim_cur) + " is below the " +
+             std::to_string(needed) + " that " + std::to_string(maxConnections) +
+             " connections need: past it connections wait to be accepted (raise the hard "
+             "limit, LimitNOFILE= in systemd, or lower server.max_connections)");
 }
+
+namespace {
 
 std::string addressText(const sockaddr_storage& sa) {
   char buf[INET6_ADDRSTRLEN] = {0};
@@ -177,11 +195,11 @@ std::string addressText(const sockaddr_storage& sa) {
 
 // The output of one streamed answer: the producer (its own thread) appends, the loop drains.
 struct StreamChannel {
-  std::mutex m;
+  Mutex m;
   std::condition_variable cv;
-  std::string pending;    // GUARDED_BY(m): framed bytes not yet taken by the loop
-  bool finished = false;  // GUARDED_BY(m): the producer returned
-  bool closed = false;    // GUARDED_BY(m): the connection is gone
+  std::string pending GUARDED_BY(m);    // framed bytes not yet taken by the loop
+  bool finished GUARDED_BY(m) = false;  // the producer returned
+  bool closed GUARDED_BY(m) = false;    // the connection is gone
   bool chunked = true;
   size_t cap = 0;
   uint64_t connId = 0;
@@ -287,12 +305,12 @@ struct Server::Impl {
   };
 
   struct Job {
-    uint64_t connId;
+    uint64_t connId = 0;
     std::string addr;
     RequestHead head;
     std::string body;
-    size_t held;
-    bool keepAlive;
+    size_t held = 0;
+    bool keepAlive = false;
   };
 
   struct Completion {
@@ -327,22 +345,22 @@ struct Server::Impl {
   size_t pausedCount = 0;
 
   // worker → loop
-  std::mutex doneMutex;
-  std::vector<Completion> done;          // GUARDED_BY(doneMutex)
-  std::vector<uint64_t> streamsToDrain;  // GUARDED_BY(doneMutex)
+  Mutex doneMutex;
+  std::vector<Completion> done GUARDED_BY(doneMutex);
+  std::vector<uint64_t> streamsToDrain GUARDED_BY(doneMutex);
 
   // loop → workers
-  std::mutex jobMutex;
+  Mutex jobMutex;
   std::condition_variable jobCv;
-  std::deque<Job> jobs;  // GUARDED_BY(jobMutex)
-  bool noMoreJobs = false;
+  std::deque<Job> jobs GUARDED_BY(jobMutex);
+  bool noMoreJobs GUARDED_BY(jobMutex) = false;
   std::vector<std::thread> workers;
 
   // streamed answers, each producer on a thread of its own
-  std::mutex streamMutex;
-  std::list<std::thread> streamThreads;          // GUARDED_BY(streamMutex)
-  std::vector<std::thread::id> finishedStreams;  // GUARDED_BY(streamMutex)
-  size_t activeStreams = 0;                      // GUARDED_BY(streamMutex)
+  Mutex streamMutex;
+  std::list<std::thread> streamThreads GUARDED_BY(streamMutex);
+  std::vector<std::thread::id> finishedStreams GUARDED_BY(streamMutex);
+  size_t activeStreams GUARDED_BY(streamMutex) = 0;
 
   ParserLimits limits() const {
     return {opt.maxRequestLineBytes, opt.maxHeaderBytes, opt.maxHeaderCount, opt.maxBodyBytes,
@@ -371,7 +389,7 @@ struct Server::Impl {
     if (it == conns.end()) return;
     Conn& c = *it->second;
     if (c.stream) {
-      std::lock_guard lk(c.stream->m);
+      MutexLock lk(c.stream->m);
       c.stream->closed = true;
       c.stream->cv.notify_all();
     }
@@ -548,7 +566,7 @@ struct Server::Impl {
             c.parser.head().keepAlive && c.served + 1 < opt.keepAliveMaxRequests && !stopping};
     c.reserved = 0;  // the job holds it now
     {
-      std::lock_guard lk(jobMutex);
+      MutexLock lk(jobMutex);
       jobs.push_back(std::move(job));
     }
     jobCv.notify_one();
@@ -582,7 +600,7 @@ struct Server::Impl {
   // Moves what a stream's producer wrote into the connection's output (bounded).
   void pullStream(Conn& c) {
     auto& ch = *c.stream;
-    std::lock_guard lk(ch.m);
+    MutexLock lk(ch.m);
     if (c.out.size() - c.outOff < ch.cap && !ch.pending.empty()) {
       c.out.erase(0, c.outOff);
       c.outOff = 0;
@@ -593,7 +611,7 @@ struct Server::Impl {
   }
 
   bool streamDone(Conn& c) {
-    std::lock_guard lk(c.stream->m);
+    MutexLock lk(c.stream->m);
     return c.stream->finished && c.stream->pending.empty();
   }
 
@@ -612,7 +630,7 @@ struct Server::Impl {
         if (c.phase == Phase::Writing) c.deadline = now + opt.writeTimeout;  // progress
       }
       if (c.outOff < c.out.size()) {
-        if (c.outOff > 64 * 1024) {
+        if (c.outOff > size_t{64} * 1024) {
           c.out.erase(0, c.outOff);
           c.outOff = 0;
         }
@@ -633,7 +651,7 @@ struct Server::Impl {
         return;
       }
       if (c.stream && !streamDone(c)) {
-        std::lock_guard lk(c.stream->m);
+        MutexLock lk(c.stream->m);
         if (!c.stream->pending.empty()) continue;  // more arrived meanwhile
         setEvents(c, EPOLLRDHUP);  // wait for the producer; notice a client hanging up
         c.kind = Deadline::None;   // a producer may pause (a log waiting to grow)
@@ -674,7 +692,7 @@ struct Server::Impl {
     std::vector<Completion> batch;
     std::vector<uint64_t> drains;
     {
-      std::lock_guard lk(doneMutex);
+      MutexLock lk(doneMutex);
       batch.swap(done);
       drains.swap(streamsToDrain);
     }
@@ -682,7 +700,7 @@ struct Server::Impl {
       auto it = conns.find(d.connId);
       if (it == conns.end()) {
         if (d.stream) {
-          std::lock_guard lk(d.stream->m);
+          MutexLock lk(d.stream->m);
           d.stream->closed = true;
           d.stream->cv.notify_all();
         }
@@ -809,7 +827,7 @@ struct Server::Impl {
 
   void post(Completion c) {
     {
-      std::lock_guard lk(doneMutex);
+      MutexLock lk(doneMutex);
       done.push_back(std::move(c));
     }
     wake();
@@ -819,8 +837,8 @@ struct Server::Impl {
     while (true) {
       Job job;
       {
-        std::unique_lock lk(jobMutex);
-        jobCv.wait(lk, [&] { return noMoreJobs || !jobs.empty(); });
+        MutexLock lk(jobMutex);
+        lk.wait(jobCv, [&]() REQUIRES(jobMutex) { return noMoreJobs || !jobs.empty(); });
         if (jobs.empty()) return;
         job = std::move(jobs.front());
         jobs.pop_front();
@@ -889,7 +907,7 @@ struct Server::Impl {
     bool http10 = job.head.minorVersion == 0;
     bool stream = static_cast<bool>(res.stream) && bodyAllowed(res.status);
     if (stream && !head) {
-      std::lock_guard lk(streamMutex);
+      MutexLock lk(streamMutex);
       if (activeStreams >= opt.maxStreams) {
         res = Response::text(503, "too many streamed answers at once; try again later\n");
         stream = false;
@@ -940,9 +958,9 @@ struct Server::Impl {
       if (impl_.stopping) return false;
       if (data.empty()) return true;
       {
-        std::unique_lock lk(ch_.m);
+        MutexLock lk(ch_.m);
         while (!ch_.closed && !impl_.stopping && ch_.pending.size() >= ch_.cap)
-          ch_.cv.wait_for(lk, std::chrono::milliseconds(100));
+          lk.waitFor(ch_.cv, std::chrono::milliseconds(100));
         if (ch_.closed || impl_.stopping) return false;
         if (ch_.chunked) {
           char size[24];
@@ -966,15 +984,15 @@ struct Server::Impl {
 
   void notifyStream(uint64_t connId) {
     {
-      std::lock_guard lk(doneMutex);
+      MutexLock lk(doneMutex);
       streamsToDrain.push_back(connId);
     }
     wake();
   }
 
-  void startStream(std::shared_ptr<StreamChannel> ch, std::function<void(StreamSink&)> producer,
-                   std::string what) {
-    std::lock_guard lk(streamMutex);
+  void startStream(const std::shared_ptr<StreamChannel>& ch,
+                   std::function<void(StreamSink&)> producer, const std::string& what) {
+    MutexLock lk(streamMutex);
     reapStreams();
     ++activeStreams;
     streamThreads.emplace_back([this, ch, producer = std::move(producer), what] {
@@ -987,19 +1005,19 @@ struct Server::Impl {
         log.error("while streaming " + what + ": unknown exception");
       }
       {
-        std::lock_guard clk(ch->m);
+        MutexLock clk(ch->m);
         if (ch->chunked) ch->pending += "0\r\n\r\n";
         ch->finished = true;
       }
       notifyStream(ch->connId);
-      std::lock_guard slk(streamMutex);
+      MutexLock slk(streamMutex);
       --activeStreams;
       finishedStreams.push_back(std::this_thread::get_id());
     });
   }
 
-  // Joins the threads of streams that ended. REQUIRES: streamMutex held.
-  void reapStreams() {
+  // Joins the threads of streams that ended.
+  void reapStreams() REQUIRES(streamMutex) {
     for (auto id : finishedStreams) {
       auto it = std::find_if(streamThreads.begin(), streamThreads.end(),
                              [&](const std::thread& t) { return t.get_id() == id; });
@@ -1026,7 +1044,7 @@ bool Server::running() const { return impl_->started && !impl_->stopping; }
 
 int Server::start() {
   auto [host, port] = splitListen(options_.listen);
-  raiseFileLimit();
+  raiseFileLimitFor(options_.maxConnections, log_);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -1087,7 +1105,7 @@ void Server::stop() noexcept {
   I.wake();
   if (thread_.joinable()) thread_.join();
   {
-    std::lock_guard lk(I.jobMutex);
+    MutexLock lk(I.jobMutex);
     I.noMoreJobs = true;
   }
   I.jobCv.notify_all();
@@ -1095,7 +1113,7 @@ void Server::stop() noexcept {
   I.workers.clear();
   std::list<std::thread> streams;
   {
-    std::lock_guard lk(I.streamMutex);
+    MutexLock lk(I.streamMutex);
     streams.swap(I.streamThreads);
     I.finishedStreams.clear();
   }

@@ -90,10 +90,10 @@ struct ServerOptions {
   size_t threads = 16;                 // handler threads: requests handled at the same time
   size_t maxStreams = 64;        // streamed answers producing at once, a thread each (503 beyond)
   size_t maxConnections = 4096;  // open connections in total (503 and closed beyond)
-  size_t maxConnectionsPerAddress = 256;  // open connections per remote IP address (same)
-  size_t maxRequestLineBytes = 8 * 1024;  // 414 beyond
-  size_t maxHeaderBytes = 32 * 1024;      // all header lines of a request (431 beyond)
-  size_t maxHeaderCount = 100;            // header fields of a request (431 beyond)
+  size_t maxConnectionsPerAddress = 256;          // open connections per remote IP address (same)
+  size_t maxRequestLineBytes = size_t{8} * 1024;  // 414 beyond
+  size_t maxHeaderBytes = size_t{32} * 1024;      // all header lines of a request (431 beyond)
+  size_t maxHeaderCount = 100;                    // header fields of a request (431 beyond)
   // Request bodies in memory, all connections together (being read or handled). A body is
   // read only once its size (Content-Length; maxBodyBytes when chunked) is reserved out of
   // this; until then its connection is not read and gets no 100 Continue (its body deadline
@@ -106,7 +106,7 @@ struct ServerOptions {
   std::chrono::milliseconds keepAlive{5'000};      // idle between requests, then closed
   std::chrono::milliseconds writeTimeout{30'000};  // an answer makes no progress: closed
   size_t keepAliveMaxRequests = 1000;              // requests per connection
-  size_t streamBufferBytes = 256 * 1024;           // a stream's queued output before write() blocks
+  size_t streamBufferBytes = size_t{256} * 1024;   // a stream's queued output before write() blocks
   std::chrono::milliseconds stopGrace{10'000};     // stop() waits this long for answers in flight
 };
 
@@ -138,6 +138,15 @@ class Server {
   int port_ = 0;
   std::thread thread_;  // the event loop
 };
+
+// The descriptors the rest of the process may hold beside the server's connections (the
+// database, log files, pipes to nix and ssh children, git mirrors).
+inline constexpr size_t kOtherDescriptors = 1024;
+// Raises the process's soft limit of open files to what `maxConnections` connections need
+// (each is a descriptor) plus kOtherDescriptors — never lowers it, never past the hard limit —
+// and logs the change, or a warning when the hard limit is too low. Server::start() calls it:
+// the limit is process-wide, so it is raised only as far as the configured connections need.
+void raiseFileLimitFor(size_t maxConnections, Logger& log);
 
 // Splits "host:port" ("[::1]:80" for IPv6). Throws InputError.
 std::pair<std::string, int> splitListen(std::string_view listen);

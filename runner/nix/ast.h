@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -284,5 +285,24 @@ struct ExprCurPos : Expr {
   static constexpr ExprKind kKind = ExprKind::CurPos;
   explicit ExprCurPos(Pos p = {}) : Expr(kKind, p) {}
 };
+
+// Which position a child occupies in its parent. Cheap to pass around; `text()` spells it
+// ("lhs", "body", "arg0", "elem", "attr:<name>", "formal:<name>", …), stable across parses of
+// equivalent text, so serialisations compare structurally.
+struct Slot {
+  const char* kind = "";              // "lhs", "attr:", "arg", …
+  const std::string* name = nullptr;  // attribute or formal name
+  int index = -1;                     // argument / inherit-from index
+  bool isAttr() const { return name && kind[0] == 'a' && kind[1] == 't'; }
+  std::string text() const;
+};
+
+// The one place that knows every node's children: calls `f(slot, child)` for each non-null
+// child of `e`, in source order (Select: the expression, dynamic path elements, the `or`
+// default; Attrs: inherit-from expressions, attribute values by name, then dynamic names and
+// values; Lambda: formal defaults, then the body). A walk that treats some kinds specially
+// (scopes, printing) handles those itself and leaves the rest to this.
+void forEachChild(const Expr& e, const std::function<void(const Slot& slot, const Expr& child)>& f);
+void forEachChild(Expr& e, const std::function<void(const Slot& slot, Expr& child)>& f);
 
 }  // namespace runner::nix

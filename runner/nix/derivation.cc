@@ -42,7 +42,7 @@ DerivationSet parseShowDerivation(std::string_view json, std::string_view what) 
       out.emplace(path, std::move(drv));
     }
   } catch (const nlohmann::json::exception& e) {
-    throw NixError("show-derivation: " + std::string(what) + ": unexpected shape: " + e.what());
+    throw NixError("show-derivation: " + std::string(what) + ": unexpected shape: " + describe(e));
   }
   return out;
 }

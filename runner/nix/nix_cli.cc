@@ -404,7 +404,7 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
         ++processes;
         names = hostNames(flakeRef);
       } catch (const NixError& e) {
-        result.flakeError = e.what();
+        result.flakeError = describe(e);
         result.processes = processes;
         return result;
       }
@@ -462,7 +462,7 @@ HostEvals NixCli::evalPerHost(const std::string& flakeRef, const std::string& fn
       ++processes;
       retry = hostNames(flakeRef);
     } catch (const NixError& e) {
-      result.flakeError = e.what();
+      result.flakeError = describe(e);
       result.processes = processes;
       return result;
     }
@@ -503,7 +503,7 @@ HostEvals NixCli::evalHostInfo(const std::string& flakeRef,
 
 FlakeMetadata NixCli::metadata(const std::string& flakeRef) {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (auto it = metadata_.find(flakeRef); it != metadata_.end()) return it->second;
   }
   RunResult r = runNix(nixCommand({"flake", "metadata", "--json", flakeRef}));
@@ -520,7 +520,7 @@ FlakeMetadata NixCli::metadata(const std::string& flakeRef) {
   m.lastModified = locked.value("lastModified", j.value("lastModified", int64_t{0}));
   if (locked.contains("revCount") && locked["revCount"].is_number())
     m.revCount = locked["revCount"].get<int64_t>();
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   metadata_[flakeRef] = m;
   return m;
 }
@@ -529,7 +529,7 @@ FlakeMetadata NixCli::fetchGitSource(const fs::path& repo, const std::string& re
   GitSource src = gitSource(repo, rev);
   const std::string key = src.path + "\n" + rev;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (auto it = sources_.find(key); it != sources_.end()) return it->second;
   }
   nlohmann::json attrs = {{"type", "git"}, {"url", "file://" + src.path}, {"rev", rev}};
@@ -551,7 +551,7 @@ FlakeMetadata NixCli::fetchGitSource(const fs::path& repo, const std::string& re
   m.lastModified = j.value("lastModified", int64_t{0});
   if (j.contains("revCount") && j["revCount"].is_number())
     m.revCount = j["revCount"].get<int64_t>();
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   sources_[key] = m;
   return m;
 }
@@ -564,6 +564,7 @@ void NixCli::fetchInputs(const std::vector<InputToFetch>& inputs) {
     return e + " ]";
   };
   std::vector<const InputToFetch*> all;
+  all.reserve(inputs.size());
   for (const auto& in : inputs) all.push_back(&in);
   RunResult r = runNix(nixCommand({"eval", "--json", "--expr", fetchExpr(all)}));
   if (r.ok()) return;

@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/process.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/nix/derivation.h"
 #include "runner/nix/internal_json.h"
 #include "runner/nix/process_limit.h"
@@ -246,9 +247,9 @@ class NixCli {
 
   ProcessRunner& procs_;
   NixCliOptions options_;
-  std::mutex mu_;
-  std::map<std::string, FlakeMetadata> metadata_;  // GUARDED_BY(mu_)
-  std::map<std::string, FlakeMetadata> sources_;   // GUARDED_BY(mu_): fetchGitSource
+  Mutex mu_;
+  std::map<std::string, FlakeMetadata> metadata_ GUARDED_BY(mu_);
+  std::map<std::string, FlakeMetadata> sources_ GUARDED_BY(mu_);  // fetchGitSource
 };
 
 // The part of Nix's stderr that is the error: from the first "error:" line, without

@@ -999,8 +999,8 @@ class Parser {
 
 struct Scope {
   enum class Kind { Attrs, Lambda, With };
-  Kind kind;
-  const Scope* up;
+  Kind kind = Kind::Attrs;
+  const Scope* up = nullptr;
   const ExprAttrs* attrs = nullptr;    // Attrs: the names it binds
   const ExprLambda* lambda = nullptr;  // Lambda
   const Expr* binder = nullptr;        // the ExprLet / rec ExprAttrs / ExprWith
@@ -1013,36 +1013,9 @@ class Binder {
 
   void bind(Expr& e, const Scope* env) {
     switch (e.kind) {
-      case ExprKind::Int:
-      case ExprKind::Float:
-      case ExprKind::CurPos:
-        return;
-      case ExprKind::String:
-        for (auto& p : static_cast<ExprString&>(e).parts)
-          if (p.expr) bind(*p.expr, env);
-        return;
-      case ExprKind::Path:
-        for (auto& p : static_cast<ExprPath&>(e).parts)
-          if (p.expr) bind(*p.expr, env);
-        return;
       case ExprKind::Var:
         resolve(static_cast<ExprVar&>(e), env);
         return;
-      case ExprKind::Select: {
-        auto& s = static_cast<ExprSelect&>(e);
-        bind(*s.expr, env);
-        for (auto& a : s.path)
-          if (a.dynamic) bind(*a.dynamic, env);
-        if (s.orDefault) bind(*s.orDefault, env);
-        return;
-      }
-      case ExprKind::HasAttr: {
-        auto& h = static_cast<ExprHasAttr&>(e);
-        bind(*h.expr, env);
-        for (auto& a : h.path)
-          if (a.dynamic) bind(*a.dynamic, env);
-        return;
-      }
       case ExprKind::Attrs: {
         auto& a = static_cast<ExprAttrs&>(e);
         if (a.recursive) {
@@ -1053,9 +1026,6 @@ class Binder {
         }
         return;
       }
-      case ExprKind::List:
-        for (auto& x : static_cast<ExprList&>(e).elems) bind(*x, env);
-        return;
       case ExprKind::Lambda: {
         auto& l = static_cast<ExprLambda&>(e);
         Scope scope{Scope::Kind::Lambda, env, nullptr, &l, &l, VarScope::Arg};
@@ -1063,12 +1033,6 @@ class Binder {
           for (auto& f : l.formals->formals)
             if (f.defaultValue) bind(*f.defaultValue, &scope);
         bind(*l.body, &scope);
-        return;
-      }
-      case ExprKind::Call: {
-        auto& c = static_cast<ExprCall&>(e);
-        bind(*c.fn, env);
-        for (auto& a : c.args) bind(*a, env);
         return;
       }
       case ExprKind::Let: {
@@ -1085,31 +1049,9 @@ class Binder {
         bind(*w.body, &scope);
         return;
       }
-      case ExprKind::Assert: {
-        auto& a = static_cast<ExprAssert&>(e);
-        bind(*a.cond, env);
-        bind(*a.body, env);
+      default:  // no scope of its own: its children see `env`
+        forEachChild(e, [&](const Slot&, Expr& child) { bind(child, env); });
         return;
-      }
-      case ExprKind::If: {
-        auto& i = static_cast<ExprIf&>(e);
-        bind(*i.cond, env);
-        bind(*i.then, env);
-        bind(*i.otherwise, env);
-        return;
-      }
-      case ExprKind::Not:
-        bind(*static_cast<ExprNot&>(e).expr, env);
-        return;
-      case ExprKind::Neg:
-        bind(*static_cast<ExprNeg&>(e).expr, env);
-        return;
-      case ExprKind::BinOp: {
-        auto& b = static_cast<ExprBinOp&>(e);
-        bind(*b.lhs, env);
-        bind(*b.rhs, env);
-        return;
-      }
     }
   }
 

@@ -306,18 +306,6 @@ class SymbolOrder {
   }
   void visit(const Expr& e) {
     switch (e.kind) {
-      case ExprKind::Int:
-      case ExprKind::Float:
-      case ExprKind::CurPos:
-        return;
-      case ExprKind::String:
-        for (const auto& p : static_cast<const ExprString&>(e).parts)
-          if (p.expr) visit(*p.expr);
-        return;
-      case ExprKind::Path:
-        for (const auto& p : static_cast<const ExprPath&>(e).parts)
-          if (p.expr) visit(*p.expr);
-        return;
       case ExprKind::Var:
         sym(static_cast<const ExprVar&>(e).name);
         return;
@@ -337,9 +325,6 @@ class SymbolOrder {
       case ExprKind::Attrs:
         attrs(static_cast<const ExprAttrs&>(e));
         return;
-      case ExprKind::List:
-        for (const auto& x : static_cast<const ExprList&>(e).elems) visit(*x);
-        return;
       case ExprKind::Lambda: {
         const auto& l = static_cast<const ExprLambda&>(e);
         if (l.formals)
@@ -351,49 +336,15 @@ class SymbolOrder {
         if (!l.arg.empty()) sym(l.arg);
         return;
       }
-      case ExprKind::Call: {
-        const auto& c = static_cast<const ExprCall&>(e);
-        visit(*c.fn);
-        for (const auto& a : c.args) visit(*a);
-        return;
-      }
       case ExprKind::Let: {
         const auto& l = static_cast<const ExprLet&>(e);
         attrs(*l.bindings);
         visit(*l.body);
         return;
       }
-      case ExprKind::With: {
-        const auto& w = static_cast<const ExprWith&>(e);
-        visit(*w.attrs);
-        visit(*w.body);
+      default:  // no names of its own: its children, in source order
+        forEachChild(e, [&](const Slot&, const Expr& child) { visit(child); });
         return;
-      }
-      case ExprKind::Assert: {
-        const auto& a = static_cast<const ExprAssert&>(e);
-        visit(*a.cond);
-        visit(*a.body);
-        return;
-      }
-      case ExprKind::If: {
-        const auto& i = static_cast<const ExprIf&>(e);
-        visit(*i.cond);
-        visit(*i.then);
-        visit(*i.otherwise);
-        return;
-      }
-      case ExprKind::Not:
-        visit(*static_cast<const ExprNot&>(e).expr);
-        return;
-      case ExprKind::Neg:
-        visit(*static_cast<const ExprNeg&>(e).expr);
-        return;
-      case ExprKind::BinOp: {
-        const auto& b = static_cast<const ExprBinOp&>(e);
-        visit(*b.lhs);
-        visit(*b.rhs);
-        return;
-      }
     }
   }
 

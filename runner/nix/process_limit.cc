@@ -9,27 +9,27 @@ ProcessLimit::ProcessLimit(int evals, int builds)
 
 ProcessLimit::Permit::Permit(ProcessLimit& l, Kind k) : l_(l), k_(k) {
   const int i = static_cast<int>(k);
-  std::unique_lock lk(l_.mu_);
-  l_.cv_.wait(lk, [&] { return l_.running_[i] < l_.limit(k); });
+  MutexLock lk(l_.mu_);
+  lk.wait(l_.cv_, [&]() REQUIRES(l_.mu_) { return l_.running_[i] < l_.limit(k); });
   ++l_.running_[i];
   l_.peak_[i] = std::max(l_.peak_[i], l_.running_[i]);
 }
 
 ProcessLimit::Permit::~Permit() {
   {
-    std::scoped_lock lk(l_.mu_);
+    MutexLock lk(l_.mu_);
     --l_.running_[static_cast<int>(k_)];
   }
   l_.cv_.notify_all();
 }
 
 int ProcessLimit::running(Kind k) const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   return running_[static_cast<int>(k)];
 }
 
 int ProcessLimit::peak(Kind k) const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   return peak_[static_cast<int>(k)];
 }
 

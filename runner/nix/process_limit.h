@@ -7,7 +7,7 @@
 // and builds are in flight and however many processes one of them would like to start.
 //
 // Precedence (deploys first, bounded shares for pull requests) stays with the stages' slots
-// (scheduler/slots.h), which decide which runs evaluate; this limit only counts processes.
+// (runner/core/slots.h), which decide which runs evaluate; this limit only counts processes.
 // A permit is held for one process and never while waiting for another, so it cannot take
 // part in a deadlock.
 //
@@ -15,7 +15,8 @@
 #pragma once
 
 #include <condition_variable>
-#include <mutex>
+
+#include "runner/core/thread_annotations.h"
 
 namespace runner::nix {
 
@@ -47,10 +48,10 @@ class ProcessLimit {
 
  private:
   const int evals_, builds_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  int running_[2] = {0, 0};  // GUARDED_BY(mu_); by Kind
-  int peak_[2] = {0, 0};     // GUARDED_BY(mu_)
+  int running_[2] GUARDED_BY(mu_) = {0, 0};  // by Kind
+  int peak_[2] GUARDED_BY(mu_) = {0, 0};
 };
 
 }  // namespace runner::nix

@@ -65,6 +65,7 @@ std::optional<std::string> writeProblem(const fs::path& dir, uint64_t minFreeByt
   struct statvfs st {};
   if (::statvfs(dir.c_str(), &st) != 0) return dir.string() + ": " + std::strerror(errno);
   if (st.f_flag & ST_RDONLY) return dir.string() + " is on a read-only file system";
+  // f_bavail, not f_bfree: root's reserved blocks are not ours to fill (see the header)
   const uint64_t freeBytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
   if (freeBytes < minFreeBytes)
     return dir.string() + ": only " + std::to_string(freeBytes >> 20) + " MiB free (at least " +

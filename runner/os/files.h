@@ -35,6 +35,10 @@ std::filesystem::path pathUnder(const std::filesystem::path& base, std::string_v
 // Whether new files can be written under `dir` right now: at least `minFreeBytes` free for
 // unprivileged writers, and a small file created, written, synced and removed. nullopt when
 // they can, else why not ("No space left on device", "only 3 MiB free", …). Never throws.
+// The blocks the file system reserves for root (ext4: 5 % by default) do not count, although
+// the daemon runs as root and could write into them: that reserve is there so the machine stays
+// administrable (journald, a root login, package updates) when the disk fills, and run logs
+// must not take it.
 std::optional<std::string> writeProblem(const std::filesystem::path& dir,
                                         uint64_t minFreeBytes = 16u << 20);
 

@@ -187,10 +187,12 @@ std::unique_ptr<Child> spawn(const RunOptions& o, ChildPipes& pipes) {
   argvStore.push_back(o.program);
   argvStore.insert(argvStore.end(), o.args.begin(), o.args.end());
   std::vector<char*> argv;
+  argv.reserve(argvStore.size() + 1);
   for (auto& a : argvStore) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> envStore = buildEnv(o);
   std::vector<char*> envp;
+  envp.reserve(envStore.size() + 1);
   for (auto& e : envStore) envp.push_back(e.data());
   envp.push_back(nullptr);
   const std::string cwd = o.cwd ? o.cwd->string() : std::string();
@@ -213,6 +215,12 @@ std::unique_ptr<Child> spawn(const RunOptions& o, ChildPipes& pipes) {
       ::_exit(127);
     };
     ::setpgid(0, 0);
+    // A runner that holds capabilities as ambient ones (a systemd unit's AmbientCapabilities
+    // for the fork jail, as a non-root user) would hand them to every program it runs, and a
+    // switch between two non-zero uids keeps them. Children get none; the confinement below
+    // uses this process's effective set, which this does not touch. (EINVAL on kernels
+    // without ambient capabilities, which then have none to pass on.)
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     if (confine) {
       if (confine->isolateNetwork && ::unshare(CLONE_NEWNET) != 0) fail(StartStep::Network);
       if (::setgroups(0, nullptr) != 0) fail(StartStep::Groups);

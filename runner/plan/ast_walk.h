@@ -11,20 +11,9 @@
 
 namespace runner::plan {
 
-// Which position a child occupies in its parent. Cheap to pass around; `text()` spells it
-// ("lhs", "body", "arg0", "elem", "attr:<name>", "formal:<name>", …), stable across parses of
-// equivalent text, so serialisations compare structurally.
-struct Slot {
-  const char* kind;                   // "lhs", "attr:", "arg", …
-  const std::string* name = nullptr;  // attribute or formal name
-  int index = -1;                     // argument / inherit-from index
-  bool isAttr() const { return name && kind[0] == 'a' && kind[1] == 't'; }
-  std::string text() const;
-};
-
-// Calls `f(slot, child)` for each non-null child, in source order.
-void forEachChild(const nix::Expr& e,
-                  const std::function<void(const Slot& slot, const nix::Expr& child)>& f);
+// The children of a node, with the slot each occupies (runner/nix/ast.h).
+using nix::forEachChild;
+using nix::Slot;
 
 // The node's own content without children: "Var(lib)", "Int(3)", "Select(.a.b)",
 // "Lambda(x@{a,b,...})", "BinOp(//)", "String(text|${}|text)", "Path(./hosts/|${})", …

@@ -45,6 +45,35 @@ std::optional<std::string> builtinName(const Expr& fn) {
   return std::nullopt;
 }
 
+// P when `e` is `import P` (the builtin, one argument), else null.
+const Expr* importOf(const Expr& e) {
+  const auto* c = e.as<ExprCall>();
+  if (!c || c->args.size() != 1) return nullptr;
+  auto name = builtinName(*c->fn);
+  return name && *name == "import" ? c->args[0].get() : nullptr;
+}
+
+bool staticPath(const std::vector<AttrName>& path) {
+  return std::all_of(path.begin(), path.end(), [](const AttrName& a) { return a.isStatic(); });
+}
+
+// True when every use of the let-bound `name` in `l` selects static attributes from it
+// (`name.a.b`): its value is never passed on whole.
+bool onlySelectedFrom(const ExprLet& l, const std::string& name) {
+  bool ok = true;
+  std::function<void(const Expr&, const Expr*)> walk = [&](const Expr& e, const Expr* parent) {
+    if (!ok) return;
+    if (const auto* v = e.as<ExprVar>(); v && v->name == name && v->binder == &l) {
+      const auto* sel = parent ? parent->as<ExprSelect>() : nullptr;
+      if (!sel || sel->expr.get() != &e || !staticPath(sel->path)) ok = false;
+      return;
+    }
+    forEachChild(e, [&](const Slot&, const Expr& c) { walk(c, &e); });
+  };
+  walk(l, nullptr);
+  return ok;
+}
+
 bool matches(const PathRef& p, const std::string& path) {
   return path.size() >= p.prefix.size() + p.suffix.size() && startsWith(path, p.prefix) &&
          endsWith(path, p.suffix);
@@ -86,7 +115,11 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
   std::vector<const Expr*> chain;
   std::vector<const Expr*> parents;  // the nodes above the current one
 
+  // let bindings `x = import P` whose uses only select from x: binding value -> P
+  std::map<const Expr*, const Expr*> dataImports;
+
   std::function<void(const Expr&)> visit = [&](const Expr& e) {
+    if (dataImports.count(&e)) return;  // read where it is selected from
     auto valueUse = [&] {
       if (parents.empty()) return false;
       const Expr* p = parents.back();
@@ -219,6 +252,25 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
       case ExprKind::Select: {
         const auto* sel = e.as<ExprSelect>();
         const Expr* root = sel->expr.get();
+        // a file's value selected from is data: the file, and what the selected value refers
+        // to, not the file scanned as a module
+        const Expr* imported = staticPath(sel->path) ? importOf(*root) : nullptr;
+        if (const auto* v = root->as<ExprVar>();
+            !imported && v && v->scope == VarScope::Let && v->binder && staticPath(sel->path)) {
+          const auto* l = v->binder->as<ExprLet>();
+          if (l && l->bindings) {
+            auto def = l->bindings->attrs.find(v->name);
+            if (def != l->bindings->attrs.end() && def->second.value) {
+              auto it = dataImports.find(def->second.value.get());
+              if (it != dataImports.end()) imported = it->second;
+            }
+          }
+        }
+        if (imported) {
+          s.nodes.push_back({&e, chain, Interesting::Kind::DataSelect, valueUse(), imported});
+          if (sel->orDefault) visit(*sel->orDefault);
+          return;
+        }
         if (const auto* v = root->as<ExprVar>(); v && freeOrModuleArg(*v)) {
           record(Interesting::Kind::Value);
           for (const auto& a : sel->path)
@@ -280,6 +332,15 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
             if (hn != na->attrs.end() && hn->second.value)
               s.nodes.push_back({hn->second.value.get(), chain, Interesting::Kind::HostNameDef});
           }
+        }
+        break;
+      }
+      case ExprKind::Let: {
+        const auto* l = e.as<ExprLet>();
+        for (const auto& [name, def] : l->bindings->attrs) {
+          if (def.kind != AttrDef::Kind::Plain || !def.value) continue;
+          const Expr* p = importOf(*def.value);
+          if (p && onlySelectedFrom(*l, name)) dataImports.emplace(def.value.get(), p);
         }
         break;
       }
@@ -446,6 +507,7 @@ void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
 void DepScanner::addValueDeps(const ValuePtr& v, const Expr* at, const std::string& file,
                               HostCtx& ctx, int depth, bool valueUse) {
   if (!v || depth > 4) return;
+  ev_.charge(1);
   HostDeps& d = *ctx.deps;
   for (const auto& p : v->carried.paths) addPath(p, ctx);
   d.inputs.insert(v->carried.inputs.begin(), v->carried.inputs.end());
@@ -515,6 +577,19 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
       case Interesting::Kind::Value:
         addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
         break;
+      case Interesting::Kind::DataSelect: {
+        ValuePtr p = ev_.eval(*n.importedFile, env);
+        if ((p->kind == VKind::Path || p->kind == VKind::String) && p->path && p->path->exact) {
+          std::string f = p->path->path;
+          if (ev_.tree().isDir(f)) f = f.empty() ? "default.nix" : f + "/default.nix";
+          ctx.deps->files.insert(f);
+          for (const auto& c : p->carried.paths) addPath(c, ctx);
+        } else {
+          addValueDeps(p, n.node, file, ctx, 0);  // a file the planner cannot name: as before
+        }
+        addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
+        break;
+      }
     }
   }
 }
@@ -535,6 +610,7 @@ void DepScanner::scanFile(const std::string& path, HostCtx& ctx) {
 
 void DepScanner::scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth) {
   if (!v || depth > 16) return;
+  ev_.charge(1);
   switch (v->kind) {
     case VKind::List:
       for (const auto& t : v->elems) scanModuleValue(ev_.force(t), ctx, depth + 1);
@@ -554,6 +630,17 @@ void DepScanner::scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth) {
     case VKind::Null:
     case VKind::Bool:
       return;
+    case VKind::Path:
+    case VKind::String:
+      // a directory as a module is what `import` reads from it, its default.nix; its other
+      // files count only when that refers to them (a README next to a host's module does not)
+      if (v->path && v->path->exact && !v->path->path.empty() && v->carried.empty() &&
+          !v->selfRevision && ev_.tree().isDir(v->path->path)) {
+        addPath(PathRef{true, v->path->path + "/default.nix", "", ""}, ctx);
+        return;
+      }
+      addValueDeps(v, nullptr, "flake.nix", ctx, 0);
+      return;
     default:
       addValueDeps(v, nullptr, "flake.nix", ctx, 0);
   }
@@ -567,12 +654,28 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
     ctx.deps = &deps;
     ctx.hostName = hostName;
     ev_.pushTrace(&deps.trace);
+    struct Pop {  // also when evaluation throws (a limit): the trace lives on this frame
+      Evaluator& ev;
+      bool done = false;
+      void operator()() {
+        if (!done) ev.popTrace(false);
+        done = true;
+      }
+      ~Pop() { (*this)(); }
+    } pop{ev_};
     ValuePtr v = ev_.force(host.value);
     if (v->kind == VKind::NixosSystem) {
       ctx.specialArgs = v->specialArgs;
       ctx.libInput = v->libInput;
       deps.inputs.insert(v->libInput);
-      for (const auto& c : v->conventionPaths) deps.dirs.insert(c);
+      for (const auto& c : v->conventionPaths) {
+        if (!c.exact)
+          deps.patterns.insert(c);
+        else if (c.path.empty() || endsWith(c.path, "/"))
+          deps.dirs.insert(c.path);
+        else
+          deps.files.insert(c.path);
+      }
       scanModuleValue(ev_.force(v->modules), ctx, 0);
     } else {
       addValueDeps(v, nullptr, "flake.nix", ctx, 0);
@@ -580,7 +683,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
                              "does not model (" +
                              (v->reason.empty() ? "not nixosSystem" : v->reason) + ")");
     }
-    ev_.popTrace(false);
+    pop();
     deps.inputs.insert(deps.trace.inputs.begin(), deps.trace.inputs.end());
     deps.inputs.erase("self");
     // Was the host name we assumed right? Every definition must say so.
@@ -622,6 +725,11 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
   scratch.host = &none;
   for (const auto& n : s.nodes) {
     EnvPtr nodeEnv = buildEnv(env, n.chain, false, scratch);
+    if (n.kind == Interesting::Kind::DataSelect) {  // the file, followed as before
+      ValuePtr p = ev_.eval(*n.importedFile, nodeEnv);
+      out.merge(p->carried);
+      if (p->path) out.paths.insert(*p->path);
+    }
     ValuePtr v = ev_.eval(*n.node, nodeEnv);
     out.merge(v->carried);
     if (v->path) out.paths.insert(*v->path);
@@ -631,9 +739,13 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
         v->origin != &e) {
       static thread_local int depth = 0;
       if (depth < 4) {
-        ++depth;
+        // restored when the evaluation throws (a limit), or the next plan of this thread
+        // would scan less deeply
+        struct Nest {
+          Nest() { ++depth; }
+          ~Nest() { --depth; }
+        } nest;
         out.merge(scanExpr(*v->origin, v->originEnv));
-        --depth;
       }
     }
   }

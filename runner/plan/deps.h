@@ -48,10 +48,13 @@ class DepScanner {
   struct Interesting {
     const nix::Expr* node;
     std::vector<const nix::Expr*> chain;  // binders from the summary root down to the node
-    enum class Kind { Value, FileRef, HostNameDef } kind;
+    // DataSelect: `(import P).a.b`, or `x.a.b` with `x = import P` bound by a let whose every
+    // use selects from it: the file is data, not a module (issue 12 cause 2).
+    enum class Kind { Value, FileRef, HostNameDef, DataSelect } kind;
     // The node is used as a value in the configuration (an attribute's or list element's
     // value), so a whole `self` there puts the flake's source into the system.
     bool valueUse = false;
+    const nix::Expr* importedFile = nullptr;  // DataSelect: P
   };
   struct Summary {
     std::vector<std::string> staticPaths;   // resolved literal paths

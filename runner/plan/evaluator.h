@@ -11,15 +11,21 @@
 // hosts' traces unchanged. Key computations (which hosts exist) are not recorded: adding a
 // host to a list changes that host's existence, not the other hosts.
 //
+// The builtins it models are one table (builtins.cc); the frameworks that define hosts
+// (flake-parts, lite-config, adios-flake, Clan, Colmena) are modelled in frameworks.cc.
+//
 // Not thread-safe; one Evaluator per commit.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -104,6 +110,7 @@ struct Value {
   std::shared_ptr<const std::string> fileText;
   std::string strSuffix;
   bool outsideRepo = false;   // absolute, ~, <search> paths
+  bool searchPath = false;    // <nixpkgs>: pure flake evaluation refuses it
   bool selfRevision = false;  // derived from self.rev and friends
   // List and Attrs
   std::vector<ThunkPtr> elems;
@@ -125,10 +132,13 @@ struct Value {
   std::string input;
   std::vector<std::string> inputPath;
   // NixosSystem
-  ThunkPtr modules;                          // a list
-  ThunkPtr specialArgs;                      // an attrset (may be null)
-  std::string libInput;                      // the input that provides nixosSystem
-  std::vector<std::string> conventionPaths;  // Clan: machine dirs/vars bound by convention
+  ThunkPtr modules;      // a list
+  ThunkPtr specialArgs;  // an attrset (may be null)
+  std::string libInput;  // the input that provides nixosSystem
+  // Clan: files bound to the machine by convention (hardware facts, vars, sops secrets): an
+  // exact path ending in '/' is everything below it, another exact path that file, a pattern
+  // every path it matches (a secret's membership links, at either commit).
+  std::vector<PathRef> conventionPaths;
   // The framework sets networking.hostName to the host's attribute name (Clan, lite-config;
   // not Colmena, whose hive passes the name as an argument only).
   bool hostNameIsName = false;
@@ -151,6 +161,18 @@ struct Thunk {
   bool forcing = false;
 };
 
+// Bounds on one Evaluator's work, so that hostile Nix (a fork's flake.nix) cannot make planning
+// run forever or take the daemon's memory: exponential recursion through conditionals the
+// planner cannot decide, strings or lists doubled in a loop. One unit of work is an evaluation
+// step, a thunk or environment made, an element of a list or attribute set built by copying,
+// or 16 bytes of string built. Past `maxWork` evaluation throws PlanError; `maxDepth` nested
+// evaluations give an Unknown ("evaluation too deep"), which marks what used it dynamic.
+struct EvalLimits {
+  uint64_t maxWork = 20'000'000;
+  size_t maxStringBytes = 1 << 20;  // a longer string: PlanError
+  int maxDepth = 300;
+};
+
 // A host as discovered from the flake outputs.
 struct HostDef {
   std::string name;
@@ -161,7 +183,7 @@ struct HostDef {
 class Evaluator {
  public:
   // `inputs`: the root inputs' names (from flake.lock, else flake.nix).
-  Evaluator(SourceTree& tree, std::set<std::string> inputs);
+  Evaluator(SourceTree& tree, std::set<std::string> inputs, EvalLimits limits = {});
 
   // Evaluates flake.nix; throws InputError when it is missing or does not parse.
   void loadFlake();
@@ -176,6 +198,12 @@ class Evaluator {
   // the outputs define). Soft gaps (options of flake modules the planner does not model)
   // count only when no host was found at all.
   const std::string& discoveryError() const { return discoveryError_; }
+  // The work done so far (see EvalLimits).
+  uint64_t work() const { return work_; }
+  // Counts `units` of work; throws PlanError past the limit. Walks over values outside the
+  // evaluator (DepScanner) count their steps here too: forcing a value already computed is
+  // otherwise free, and a walk over a self-referencing list can branch without end.
+  void charge(uint64_t units);
 
   // Owns the evaluation's memory: thunks and environments made through it (newThunk, newEnv,
   // thunk, ready) have their links cut when it is destroyed, which frees their cycles. A
@@ -234,6 +262,23 @@ class Evaluator {
   // Imports and evaluates a Nix file of the tree (cached per path).
   ThunkPtr importFile(const std::string& path);
 
+  // A builtin (or nixpkgs lib function) the evaluator models: its name, how many arguments it
+  // takes before it runs, whether `lib.<name>` reached through an input means it too (false
+  // for the ones whose result is never more than "some value"), and its implementation.
+  using BuiltinFn = ValuePtr (Evaluator::*)(const std::string& name,
+                                            const std::vector<ThunkPtr>& args,
+                                            const nix::Expr* site, const EnvPtr& env);
+  struct Builtin {
+    std::string_view name;
+    int arity;
+    bool viaLib;
+    BuiltinFn fn;
+  };
+  // Every modelled builtin, once each. Thread-safe.
+  static std::span<const Builtin> builtins();
+  // The row of `name`, or null when the evaluator does not model it. Thread-safe.
+  static const Builtin* findBuiltin(std::string_view name);
+
   // Scanning support (deps.cc): deps of the arguments of an unmodelled call.
   std::function<Carried(const nix::Expr&, const EnvPtr&)> scanExpr;
 
@@ -244,9 +289,110 @@ class Evaluator {
                       const std::string& baseDir);
   ValuePtr lookupVar(const nix::ExprVar& v, const EnvPtr& env);
   ValuePtr globalVar(const std::string& name);
-  ValuePtr fromJson(const nlohmann::json& j, const Carried& from);
-  ValuePtr callBuiltin(const std::string& name, const std::vector<ThunkPtr>& args,
+  ValuePtr fromJson(const nlohmann::json& j, const Carried& from, int depth = 0);
+  // builtins.cc (and frameworks.cc for the framework entry points): one member per builtin
+  // or family of builtins, all of the BuiltinFn type
+  ValuePtr builtinImport(const std::string& name, const std::vector<ThunkPtr>& args,
+                         const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMap(const std::string& name, const std::vector<ThunkPtr>& args,
+                      const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFilter(const std::string& name, const std::vector<ThunkPtr>& args,
+                         const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinAttrNames(const std::string& name, const std::vector<ThunkPtr>& args,
+                            const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinListToAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMapAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMapAttrsPrime(const std::string& name, const std::vector<ThunkPtr>& args,
+                                const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinNameValuePair(const std::string& name, const std::vector<ThunkPtr>& args,
+                                const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinGenAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFilterAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinRemoveAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinHasAttr(const std::string& name, const std::vector<ThunkPtr>& args,
+                          const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinReadDir(const std::string& name, const std::vector<ThunkPtr>& args,
+                          const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinReadFile(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFromJson(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinPathExists(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinListFilesRecursive(const std::string& name, const std::vector<ThunkPtr>& args,
+                                     const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinToString(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinBaseNameOf(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinConcatMap(const std::string& name, const std::vector<ThunkPtr>& args,
+                            const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinConcatLists(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinOptional(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinOptionalAttrs(const std::string& name, const std::vector<ThunkPtr>& args,
+                                const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMatch(const std::string& name, const std::vector<ThunkPtr>& args,
+                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMkIf(const std::string& name, const std::vector<ThunkPtr>& args,
                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinPassThrough(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinConst(const std::string& name, const std::vector<ThunkPtr>& args,
+                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinMakeOverridable(const std::string& name, const std::vector<ThunkPtr>& args,
+                                  const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinAffix(const std::string& name, const std::vector<ThunkPtr>& args,
+                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinChangeCase(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinStringLength(const std::string& name, const std::vector<ThunkPtr>& args,
+                               const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinSubstring(const std::string& name, const std::vector<ThunkPtr>& args,
+                            const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinReplaceStrings(const std::string& name, const std::vector<ThunkPtr>& args,
+                                 const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinConcatStringsSep(const std::string& name, const std::vector<ThunkPtr>& args,
+                                   const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinListAccess(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinElem(const std::string& name, const std::vector<ThunkPtr>& args,
+                       const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinPackagesFromDirectoryRecursive(const std::string& name,
+                                                 const std::vector<ThunkPtr>& args,
+                                                 const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinRecursiveUpdate(const std::string& name, const std::vector<ThunkPtr>& args,
+                                  const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFoldl(const std::string& name, const std::vector<ThunkPtr>& args,
+                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinImportApply(const std::string& name, const std::vector<ThunkPtr>& args,
+                              const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFlakePartsMkFlake(const std::string& name, const std::vector<ThunkPtr>& args,
+                                    const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFlakePartsEvalFlakeModule(const std::string& name,
+                                            const std::vector<ThunkPtr>& args,
+                                            const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinWithSystem(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinThrow(const std::string& name, const std::vector<ThunkPtr>& args,
+                        const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinGetFlake(const std::string& name, const std::vector<ThunkPtr>& args,
+                           const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinUnsafePath(const std::string& name, const std::vector<ThunkPtr>& args,
+                             const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinOpaque(const std::string& name, const std::vector<ThunkPtr>& args,
+                         const nix::Expr* site, const EnvPtr& env);
+  ValuePtr builtinFetcher(const std::string& name, const std::vector<ThunkPtr>& args,
+                          const nix::Expr* site, const EnvPtr& env);
+  ValuePtr argValue(const std::vector<ThunkPtr>& args, size_t i);
+  Carried carriedOf(const std::vector<ThunkPtr>& args);
+  std::optional<std::string> knownText(const std::vector<ThunkPtr>& args, size_t i);
   ValuePtr callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,
                              const EnvPtr& env);
   ValuePtr attrsFromExpr(const nix::ExprAttrs& a, const EnvPtr& env);
@@ -270,6 +416,7 @@ class Evaluator {
   // flake-parts: the transposed outputs (packages.<system>.<name>, …) of the perSystem modules.
   ValuePtr perSystemCategories(const FlakePartsCollected& c);
   ValuePtr clan(const ThunkPtr& args);
+  std::vector<PathRef> clanSopsSecrets(const std::string& sopsDir, const std::string& machine);
   bool isAdiosCall(const std::string& input, const ThunkPtr& arg);
   ValuePtr adiosFlake(const ThunkPtr& args);
   ValuePtr systemArgs();
@@ -293,6 +440,15 @@ class Evaluator {
   std::set<std::string> evaluatedFiles_;
   std::unordered_set<const ParsedFile*> flakeLevel_;  // files whose nodes traces record
   int depth_ = 0;
+  EvalLimits limits_;
+  uint64_t work_ = 0;
+  // Counts `bytes` of string built, of a string `total` bytes long (0: `bytes`); throws
+  // PlanError when either passes limits_.maxStringBytes.
+  void chargeText(size_t bytes, size_t total = 0);
+  // Counts the size of a step's result; returns it.
+  const ValuePtr& charged(const ValuePtr& v);
+  ValuePtr applyUncharged(const ValuePtr& fn, const ThunkPtr& arg, const nix::Expr* site,
+                          const EnvPtr& env);
   // Every thunk and environment of this evaluation (see ~Evaluator).
   std::vector<ThunkPtr> thunks_;
   std::vector<EnvPtr> envs_;

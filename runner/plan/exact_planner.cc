@@ -326,7 +326,7 @@ class ExactEngine {
       warnings.push_back(
           "could not compare derivation closures (self-revision-only detection "
           "skipped): " +
-          std::string(e.what()));
+          describe(e));
     }
     return out;
   }
@@ -417,7 +417,7 @@ Plan planAuto(git::Repository& repo, nix::NixCli& nix, const std::string& fromSh
     Plan exact = planExact(repo, nix, fromSha, toSha, options);
     exact.mode = PlanMode::Auto;
     exact.warnings.insert(exact.warnings.begin(), std::string("static planning failed (") +
-                                                      e.what() + "): every host was evaluated");
+                                                      describe(e) + "): every host was evaluated");
     return exact;
   }
   return planAuto(repo, nix, staticPlan, options);

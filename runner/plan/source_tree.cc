@@ -18,7 +18,7 @@ std::shared_ptr<const ParsedFile> ParseCache::get(const std::string& oid, const 
   try {
     f->ast = nix::parseNix(text, path);
   } catch (const InputError& e) {
-    f->error = e.what();
+    f->error = describe(e);
   }
   byOid_.emplace(key, f);
   return f;
@@ -27,25 +27,23 @@ std::shared_ptr<const ParsedFile> ParseCache::get(const std::string& oid, const 
 std::optional<git::EntryKind> SourceTree::kind(const std::string& path) {
   auto it = kinds_.find(path);
   if (it != kinds_.end()) return it->second;
-  auto k = repo_.kindAt(commit_, path);
+  auto k = files_.kindAt(path);
   kinds_.emplace(path, k);
   return k;
 }
 
-std::optional<git::Blob> SourceTree::read(const std::string& path) {
-  return repo_.readFile(commit_, path);
-}
+std::optional<git::Blob> SourceTree::read(const std::string& path) { return files_.readFile(path); }
 
 const std::vector<git::TreeEntry>* SourceTree::children(const std::string& dir) {
   auto it = children_.find(dir);
-  if (it == children_.end()) it = children_.emplace(dir, repo_.listTree(commit_, dir, false)).first;
+  if (it == children_.end()) it = children_.emplace(dir, files_.listTree(dir, false)).first;
   return it->second ? &*it->second : nullptr;
 }
 
 const std::vector<git::TreeEntry>& SourceTree::filesBelow(const std::string& dir) {
   auto it = below_.find(dir);
   if (it == below_.end()) {
-    auto l = repo_.listTree(commit_, dir, true);
+    auto l = files_.listTree(dir, true);
     it = below_.emplace(dir, l ? std::move(*l) : std::vector<git::TreeEntry>{}).first;
   }
   return it->second;

@@ -34,10 +34,53 @@ class ParseCache {
   size_t parsed_ = 0;
 };
 
+// The files of one commit, as the planner reads them: from the git object database in
+// production (GitCommitFiles), from memory in tests and the fuzz target
+// (tests/support/memory_files.h). Paths are repo-relative, '/'-separated; "" is the root.
+class CommitFiles {
+ public:
+  virtual ~CommitFiles() = default;
+  // What is at `path`; nullopt when nothing.
+  virtual std::optional<git::EntryKind> kindAt(std::string_view path) = 0;
+  // The blob at `path`; nullopt when there is none (or it is a tree).
+  virtual std::optional<git::Blob> readFile(std::string_view path) = 0;
+  // Entries below `dir`: recursive lists every blob/link/submodule below it, non-recursive the
+  // direct children, trees included. nullopt when `dir` is not a directory.
+  virtual std::optional<std::vector<git::TreeEntry>> listTree(std::string_view dir,
+                                                              bool recursive) = 0;
+};
+
+// One commit of a repository. REQUIRES: `repo` outlives it.
+class GitCommitFiles final : public CommitFiles {
+ public:
+  GitCommitFiles(git::Repository& repo, std::string commit)
+      : repo_(repo), commit_(std::move(commit)) {}
+  std::optional<git::EntryKind> kindAt(std::string_view path) override {
+    return repo_.kindAt(commit_, path);
+  }
+  std::optional<git::Blob> readFile(std::string_view path) override {
+    return repo_.readFile(commit_, path);
+  }
+  std::optional<std::vector<git::TreeEntry>> listTree(std::string_view dir,
+                                                      bool recursive) override {
+    return repo_.listTree(commit_, dir, recursive);
+  }
+
+ private:
+  git::Repository& repo_;
+  std::string commit_;
+};
+
 class SourceTree {
  public:
   SourceTree(git::Repository& repo, std::string commit, ParseCache& cache)
-      : repo_(repo), commit_(std::move(commit)), cache_(cache) {}
+      : owned_(std::make_unique<GitCommitFiles>(repo, commit)),
+        files_(*owned_),
+        commit_(std::move(commit)),
+        cache_(cache) {}
+  // REQUIRES: `files` outlives the tree. `commit` names it in messages.
+  SourceTree(CommitFiles& files, std::string commit, ParseCache& cache)
+      : files_(files), commit_(std::move(commit)), cache_(cache) {}
 
   const std::string& commit() const { return commit_; }
   std::optional<git::EntryKind> kind(const std::string& path);
@@ -53,7 +96,8 @@ class SourceTree {
   std::shared_ptr<const ParsedFile> parse(const std::string& path);
 
  private:
-  git::Repository& repo_;
+  std::unique_ptr<CommitFiles> owned_;
+  CommitFiles& files_;
   std::string commit_;
   ParseCache& cache_;
   std::map<std::string, std::optional<git::EntryKind>> kinds_;

@@ -101,6 +101,7 @@ bool readsFile(const Trace& t, const std::string& path) {
 
 struct Side {
   Side(git::Repository& repo, const std::string& sha, ParseCache& cache) : tree(repo, sha, cache) {}
+  Side(CommitFiles& files, const std::string& sha, ParseCache& cache) : tree(files, sha, cache) {}
   SourceTree tree;
   std::unique_ptr<Evaluator> ev;
   std::unique_ptr<DepScanner> scanner;
@@ -109,8 +110,8 @@ struct Side {
   std::string error;  // flake-level evaluation failed (old side only)
   Trace hostSet;      // the code that builds the set of hosts: in every host's fingerprint
 
-  void load() {
-    ev = std::make_unique<Evaluator>(tree, rootInputs(lock, tree));
+  void load(const EvalLimits& limits = {}) {
+    ev = std::make_unique<Evaluator>(tree, rootInputs(lock, tree), limits);
     scanner = std::make_unique<DepScanner>(*ev);
     ev->scanExpr = [s = scanner.get()](const nix::Expr& e, const EnvPtr& env) {
       return s->scanExpr(e, env);
@@ -140,6 +141,15 @@ std::vector<std::string> discoverHosts(git::Repository& repo, const std::string&
 
 Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::string& toSha,
                 const StaticOptions& opts) {
+  GitCommitFiles fromFiles(repo, fromSha), toFiles(repo, toSha);
+  if (!toFiles.kindAt("flake.nix"))
+    throw InputError("no flake.nix at " + shortSha(toSha, 12) + " in " + repo.gitDir().string());
+  return planStatic(fromFiles, fromSha, toFiles, toSha, repo.diff(fromSha, toSha), opts);
+}
+
+Plan planStatic(CommitFiles& fromFiles, const std::string& fromSha, CommitFiles& toFiles,
+                const std::string& toSha, std::vector<FileChange> filesChanged,
+                const StaticOptions& opts) {
   Plan plan;
   plan.repo = opts.repoLabel;
   plan.from = fromSha;
@@ -147,34 +157,33 @@ Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::st
   plan.mode = PlanMode::Static;
 
   ParseCache cache;
-  Side to(repo, toSha, cache), from(repo, fromSha, cache);
-  if (!to.tree.exists("flake.nix"))
-    throw InputError("no flake.nix at " + shortSha(toSha, 12) + " in " + repo.gitDir().string());
+  Side to(toFiles, toSha, cache), from(fromFiles, fromSha, cache);
+  if (!to.tree.exists("flake.nix")) throw InputError("no flake.nix at " + shortSha(toSha, 12));
   // The new commit's flake must parse: a plan of a flake that does not is a failed plan, not
   // an empty one.
   try {
     to.lock = readLock(to.tree, toSha);
   } catch (const InputError& e) {
-    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + describe(e));
   }
   try {
     from.lock = readLock(from.tree, fromSha);
   } catch (const InputError& e) {
-    plan.warnings.push_back(std::string("the old flake.lock does not parse: ") + e.what());
+    plan.warnings.push_back(std::string("the old flake.lock does not parse: ") + describe(e));
   }
   auto emptyLock = nix::parseFlakeLock(kEmptyLock, "");
   plan.inputsChanged =
       nix::diffLocks(from.lock ? *from.lock : emptyLock, to.lock ? *to.lock : emptyLock);
-  plan.filesChanged = repo.diff(fromSha, toSha);
+  plan.filesChanged = std::move(filesChanged);
   try {
-    to.load();
+    to.load(opts.limits);
   } catch (const InputError& e) {
-    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + e.what());
+    throw PlanError("the flake at " + shortSha(toSha, 12) + " cannot be planned: " + describe(e));
   }
   try {
-    if (from.tree.exists("flake.nix")) from.load();
+    if (from.tree.exists("flake.nix")) from.load(opts.limits);
   } catch (const Error& e) {
-    from.error = e.what();
+    from.error = describe(e);
     plan.warnings.push_back("the old commit's flake.nix cannot be evaluated: " + from.error);
   }
   for (const auto& w : to.ev->warnings()) plan.warnings.push_back(w);

@@ -11,12 +11,15 @@
 #include "runner/core/config.h"
 #include "runner/core/plan.h"
 #include "runner/git/repository.h"
+#include "runner/plan/evaluator.h"
+#include "runner/plan/source_tree.h"
 
 namespace runner::plan {
 
 struct StaticOptions {
   std::string repoLabel;          // Plan::repo ("alice/infra" or a path)
   std::vector<HostConfig> hosts;  // config override: exactly these hosts
+  EvalLimits limits;              // per commit's evaluation
 };
 
 // Plans `fromSha`..`toSha` (full shas). Throws InputError when `to` has no flake.nix or a sha
@@ -25,6 +28,11 @@ struct StaticOptions {
 // commit or the config (a plan never silently shrinks). When discovery fails or is
 // incomplete but hosts are known, they are reported dynamic and Plan::discoveryError says why.
 Plan planStatic(git::Repository& repo, const std::string& fromSha, const std::string& toSha,
+                const StaticOptions& opts = {});
+// The same over two commits' files given directly (tests, the fuzz target): `filesChanged` is
+// their diff; the shas only name the commits in messages.
+Plan planStatic(CommitFiles& fromFiles, const std::string& fromSha, CommitFiles& toFiles,
+                const std::string& toSha, std::vector<FileChange> filesChanged,
                 const StaticOptions& opts = {});
 
 // The host names the flake at `sha` defines (static discovery), sorted.

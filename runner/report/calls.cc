@@ -91,7 +91,7 @@ auto parsePayload(const std::string& payload, const char* kind, F&& read) {
   try {
     return read(j);
   } catch (const json::exception& e) {
-    throw InputError(std::string(kind) + " payload: " + e.what());
+    throw InputError(std::string(kind) + " payload: " + describe(e));
   }
 }
 

@@ -107,7 +107,7 @@ std::string formatKiB(double kib) {
 std::optional<ClosureDiff> NixClosureDiffer::diff(const std::string& oldPath,
                                                   const std::string& newPath, std::string* error) {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto it = cache_.find({oldPath, newPath});
     if (it != cache_.end()) return it->second;
   }
@@ -117,7 +117,7 @@ std::optional<ClosureDiff> NixClosureDiffer::diff(const std::string& oldPath,
     return std::nullopt;
   }
   ClosureDiff d = parseDiffClosures(text);
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   if (cache_.size() >= kMaxCached) cache_.clear();  // bounded; a miss only costs a nix call
   cache_[{oldPath, newPath}] = d;
   return d;

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "runner/core/thread_annotations.h"
+
 namespace runner::nix {
 class NixCli;
 }
@@ -71,8 +73,8 @@ class NixClosureDiffer final : public ClosureDiffer {
 
  private:
   nix::NixCli& nix_;
-  std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, ClosureDiff> cache_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::pair<std::string, std::string>, ClosureDiff> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace runner::report

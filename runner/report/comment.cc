@@ -233,7 +233,7 @@ std::string CommentRenderer::render(const json& model) const {
     if (!model.at("plan").is_null()) plan = model["plan"].get<Plan>();
     for (const auto& h : model.at("hosts")) hosts.push_back(hostFrom(h));
   } catch (const json::exception& e) {
-    throw InputError(std::string("malformed comment model: ") + e.what());
+    throw InputError(std::string("malformed comment model: ") + describe(e));
   }
   if (hosts.empty() && plan) hosts = hostsFromPlan(*plan);
 

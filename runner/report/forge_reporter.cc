@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/report/comment.h"
 #include "runner/report/mapping.h"
@@ -54,7 +55,7 @@ std::optional<ForgeReporter::Target> ForgeReporter::targetFor(const RunView& run
   if (run.forge.empty() || run.repo.empty()) return std::nullopt;
   auto it = forges_.find(run.forge);
   if (it == forges_.end() || !it->second) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (warnedForges_.insert(run.forge).second)
       log_.warn("run " + std::to_string(run.id) + ": no forge named '" + run.forge +
                 "' is configured; its statuses are not reported");
@@ -65,7 +66,7 @@ std::optional<ForgeReporter::Target> ForgeReporter::targetFor(const RunView& run
 }
 
 bool ForgeReporter::progressFor(const RunView& run) {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   auto it = memos_.find(run.id);
   if (it != memos_.end()) return it->second.progress;
   // not planned here (a re-run of named hosts without a plan, or a restart): small
@@ -210,7 +211,7 @@ void ForgeReporter::planned(const RunView& run, const Plan& plan) {
   for (const auto& h : plan.hosts) affected += h.affected && inFilter(run, h.name);
   const bool progress = affected <= options_.progressHostLimit;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     memos_[run.id] = Memo{plan, progress};
   }
   bool added = false;
@@ -255,7 +256,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
   auto t = targetFor(run);
   std::optional<Plan> plan;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto it = memos_.find(run.id);
     if (it != memos_.end()) {
       plan = std::move(it->second.plan);
@@ -275,7 +276,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
             plan = c.model["plan"].get<Plan>();
         } catch (const std::exception& e) {
           log_.warn("run " + std::to_string(run.id) +
-                    ": cannot read the queued comment: " + e.what());
+                    ": cannot read the queued comment: " + describe(e));
         }
       }
     }

@@ -44,6 +44,7 @@
 #include "runner/core/clock.h"
 #include "runner/core/log.h"
 #include "runner/core/run.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/report/calls.h"
 #include "runner/report/templates.h"
 #include "runner/store/database.h"
@@ -105,9 +106,9 @@ class ForgeReporter final : public RunReporter {
   Clock& clock_;
   Logger& log_;
   ReporterOptions options_;
-  std::mutex mu_;
-  std::map<int64_t, Memo> memos_;       // GUARDED_BY(mu_)
-  std::set<std::string> warnedForges_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<int64_t, Memo> memos_ GUARDED_BY(mu_);
+  std::set<std::string> warnedForges_ GUARDED_BY(mu_);
 };
 
 }  // namespace runner::report

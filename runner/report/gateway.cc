@@ -36,8 +36,7 @@ std::string hostsWords(const std::vector<std::string>& hosts) {
 
 ForgeGateway::ForgeGateway(store::Database& db, Forges forges, Clock& clock, Logger& log,
                            std::function<void()> onEnqueued)
-    : db_(db),
-      outbox_(db),
+    : outbox_(db),
       forges_(std::move(forges)),
       clock_(clock),
       log_(log),

@@ -98,7 +98,6 @@ class ForgeGateway {
   GatewayDecision refuse(const Event& event, std::string reason, bool tell);
   void queue(const store::NewOutboxRow& row);
 
-  store::Database& db_;
   store::Outbox outbox_;
   Forges forges_;
   Clock& clock_;

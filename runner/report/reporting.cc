@@ -2,7 +2,7 @@
 
 namespace runner::report {
 
-Reporting::Reporting(store::Database& db, Forges forges, nix::NixCli* nix, Clock& clock,
+Reporting::Reporting(store::Database& db, const Forges& forges, nix::NixCli* nix, Clock& clock,
                      Logger& log, ReportingOptions options)
     : templates_(options.templatesDir ? Templates::withOverrides(*options.templatesDir)
                                       : Templates::builtIn()) {

@@ -52,7 +52,7 @@ class Reporting {
  public:
   // `db`, the Forge objects, `nix` (may be null: no closure diffs), `clock` and `log` must
   // outlive this object. Throws InputError when a template override cannot be read.
-  Reporting(store::Database& db, Forges forges, nix::NixCli* nix, Clock& clock, Logger& log,
+  Reporting(store::Database& db, const Forges& forges, nix::NixCli* nix, Clock& clock, Logger& log,
             ReportingOptions options = {});
   ~Reporting();  // stop()
 

@@ -26,8 +26,7 @@ milliseconds spacingFor(std::string_view forgeType) {
 
 OutboxSender::OutboxSender(store::Database& db, Forges forges, const CommentRenderer& renderer,
                            Clock& clock, Logger& log, SenderOptions options)
-    : db_(db),
-      outbox_(db),
+    : outbox_(db),
       objects_(db),
       forges_(std::move(forges)),
       renderer_(renderer),
@@ -167,7 +166,7 @@ OutboxSender::Outcome OutboxSender::deliver(Forge& forge, const store::OutboxRow
     return {CallResult::refused("unknown outbox row kind '" + row.kind + "'")};
   } catch (const InputError& e) {
     // a payload or template we cannot use: sending it again cannot help
-    return {CallResult::refused(e.what())};
+    return {CallResult::refused(describe(e))};
   } catch (const std::invalid_argument&) {
     return {CallResult::refused("malformed forge object id for " + row.orderKey)};
   } catch (const std::out_of_range&) {
@@ -186,7 +185,7 @@ std::vector<StepResult> OutboxSender::drain(int maxSteps) {
 
 void OutboxSender::start() {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     stopping_ = false;
   }
   thread_ = std::thread([this] { loop(); });
@@ -194,7 +193,7 @@ void OutboxSender::start() {
 
 void OutboxSender::stop() noexcept {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -203,7 +202,7 @@ void OutboxSender::stop() noexcept {
 
 void OutboxSender::wake() {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     woken_ = true;
   }
   cv_.notify_all();
@@ -221,14 +220,15 @@ void OutboxSender::loop() noexcept {
                           options_.idlePoll);
       }
     } catch (const std::exception& e) {
-      log_.error(std::string("outbox sender: ") + e.what() + "; trying again in 1s");
+      log_.error(std::string("outbox sender: ") + describe(e) + "; trying again in 1s");
       wait = std::chrono::seconds(1);
     } catch (...) {
       log_.error("outbox sender: unknown exception; trying again in 1s");
       wait = std::chrono::seconds(1);
     }
-    std::unique_lock lk(mu_);
-    if (wait.count() > 0) cv_.wait_for(lk, wait, [&] { return stopping_ || woken_; });
+    MutexLock lk(mu_);
+    if (wait.count() > 0)
+      lk.waitFor(cv_, wait, [&]() REQUIRES(mu_) { return stopping_ || woken_; });
     if (stopping_) return;
     woken_ = false;
   }

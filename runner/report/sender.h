@@ -37,6 +37,7 @@
 
 #include "runner/core/clock.h"
 #include "runner/core/log.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/report/calls.h"
 #include "runner/report/comment.h"
 #include "runner/store/database.h"
@@ -110,7 +111,6 @@ class OutboxSender {
   std::chrono::milliseconds backoff(int failures);
   void loop() noexcept;
 
-  store::Database& db_;
   store::Outbox outbox_;
   store::ForgeObjects objects_;
   Forges forges_;
@@ -122,10 +122,10 @@ class OutboxSender {
   std::map<std::string, ForgeState, std::less<>> states_;  // used by step() only
   std::optional<std::chrono::system_clock::time_point> lastPrune_;
 
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
-  bool woken_ = false;     // GUARDED_BY(mu_)
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool woken_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -25,7 +25,7 @@ fs::path Mirrors::mirrorPath(const RepoConfig& repo) const {
 }
 
 std::mutex& Mirrors::lockFor(const std::string& key) {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   auto& m = locks_[key];
   if (!m) m = std::make_unique<std::mutex>();
   return *m;

@@ -20,6 +20,7 @@
 
 #include "runner/core/config.h"
 #include "runner/core/log.h"
+#include "runner/core/thread_annotations.h"
 
 namespace runner::scheduler {
 
@@ -48,8 +49,8 @@ class Mirrors {
   std::mutex& lockFor(const std::string& key);
   std::filesystem::path stateDir_;
   Logger& log_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> locks_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<std::mutex>> locks_ GUARDED_BY(mu_);
 };
 
 // True when `sha` names a commit in the repository at `gitDir`.

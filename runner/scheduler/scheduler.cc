@@ -8,6 +8,7 @@
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/git/repository.h"
 #include "runner/os/files.h"
 #include "runner/os/log_file.h"
@@ -74,25 +75,25 @@ class RunContext final : public StageListener {
       : runs_(runs), reporter_(reporter), clock_(clock), log_(log), view_(std::move(view)) {}
 
   RunView view() {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     return view_;
   }
   void setBase(const std::string& base) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     view_.baseSha = base;
   }
   void setError(const std::string& error) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     view_.error = error;
   }
   std::optional<RunHostView> get(const std::string& host) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     auto it = hosts_.find(host);
     if (it == hosts_.end()) return std::nullopt;
     return it->second;
   }
   void load(const std::vector<RunHostView>& hosts) {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     for (const auto& h : hosts) hosts_[h.host] = h;
   }
   // Sets a host's stage/state/summary (and whatever `edit` changes), writes and reports it.
@@ -103,7 +104,7 @@ class RunContext final : public StageListener {
     RunHostView copy;
     RunView view;
     {
-      std::scoped_lock lk(mu_);
+      MutexLock lk(mu_);
       RunHostView& h = hosts_[host];
       h.host = host;
       bool stageChanged = h.stage != stage;
@@ -128,7 +129,7 @@ class RunContext final : public StageListener {
                [&] { reporter_.hostChanged(view, copy); });
   }
   std::vector<RunHostView> all() {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     std::vector<RunHostView> out;
     for (const auto& [_, h] : hosts_) out.push_back(h);
     return out;
@@ -148,7 +149,7 @@ class RunContext final : public StageListener {
     bestEffort(log_, "run progress of " + host, [&] {
       Stage stage;
       {
-        std::scoped_lock lk(mu_);
+        MutexLock lk(mu_);
         stage = hosts_.count(host) ? hosts_[host].stage : Stage::Plan;
       }
       set(host, stage, HostState::Running, what);
@@ -159,9 +160,9 @@ class RunContext final : public StageListener {
   RunReporter& reporter_;
   const Clock& clock_;
   Logger& log_;
-  std::mutex mu_;
-  RunView view_;                              // GUARDED_BY(mu_)
-  std::map<std::string, RunHostView> hosts_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  RunView view_ GUARDED_BY(mu_);
+  std::map<std::string, RunHostView> hosts_ GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -199,7 +200,7 @@ void Scheduler::start() {
 
 void Scheduler::stop() noexcept {
   {
-    std::scoped_lock lk(mu_);  // a thread between its predicate check and its wait sees it
+    MutexLock lk(mu_);  // a thread between its predicate check and its wait sees it
     stopping_ = true;
   }
   wake_.notify_all();
@@ -210,7 +211,7 @@ void Scheduler::stop() noexcept {
 
 void Scheduler::wake() noexcept {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     pending_ = true;
   }
   wake_.notify_all();
@@ -236,15 +237,15 @@ void Scheduler::dispatcherLoop() {
         p_.log.warn("pruning ignored deliveries: " + describe(e));
       }
     }
-    std::unique_lock lk(mu_);
-    wake_.wait_for(lk, o_.poll, [&] { return stopping_ || pending_; });
+    MutexLock lk(mu_);
+    lk.waitFor(wake_, o_.poll, [&]() REQUIRES(mu_) { return stopping_ || pending_; });
     pending_ = false;
   }
 }
 
 void Scheduler::runsChanged() noexcept {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     ++runsChanged_;
   }
   wake_.notify_all();
@@ -256,7 +257,7 @@ void Scheduler::workerLoop() {
     // claim found nothing) ends the wait below at once instead of after the poll.
     uint64_t seen;
     {
-      std::scoped_lock lk(mu_);
+      MutexLock lk(mu_);
       seen = runsChanged_;
     }
     bool ran = false;
@@ -266,8 +267,8 @@ void Scheduler::workerLoop() {
       p_.log.error("claiming a run: " + describe(e));
     }
     if (ran) continue;
-    std::unique_lock lk(mu_);
-    wake_.wait_for(lk, o_.poll, [&] { return stopping_ || runsChanged_ != seen; });
+    MutexLock lk(mu_);
+    lk.waitFor(wake_, o_.poll, [&]() REQUIRES(mu_) { return stopping_ || runsChanged_ != seen; });
   }
 }
 
@@ -649,12 +650,13 @@ void Scheduler::prepareSource(RunWork& w) {
 Plan Scheduler::planStep(RunWork& w) {
   const RunView& run = w.rec.view;
   // A fork's code is evaluated in the jail (README "Untrusted evaluation").
-  PlanInput pin{w.repo, w.gitDir, w.base, run.sha, w.logDir / "plan.log", run.fromFork, w.priority};
+  const fs::path planLogPath = os::pathUnder(w.logDir, kPlanLogName, ".log");
+  PlanInput pin{w.repo, w.gitDir, w.base, run.sha, planLogPath, run.fromFork, w.priority};
   Plan plan = p_.planner.plan(pin);
   nlohmann::json pj = plan;
   runs_.setPlan(w.id(), w.base.value_or(""), pj.dump());
   {
-    os::LogFile planLog(w.logDir / "plan.log", os::LogFile::Mode::Truncate, p_.redactor);
+    os::LogFile planLog(planLogPath, os::LogFile::Mode::Truncate, p_.redactor);
     planLog.line("# plan " + (w.base ? shortSha(*w.base) : std::string("(no base)")) + ".." +
                  shortSha(run.sha) + " (" + toString(plan.mode) + ")");
     for (const auto& line : split(plan::formatPlanTable(plan), '\n')) planLog.line(line);
@@ -802,7 +804,7 @@ void Scheduler::finishRun(RunEnd end) {
                          toString(end.state) + "): " + describe(e);
       if (attempt >= attempts) {
         p_.log.error(what + "; retrying later");
-        std::scoped_lock lk(unfinishedMu_);
+        MutexLock lk(unfinishedMu_);
         unfinished_.push_back(std::move(end));
         return;
       }
@@ -817,14 +819,14 @@ void Scheduler::finishRun(RunEnd end) {
 void Scheduler::retryUnfinished() {
   std::vector<RunEnd> todo;
   {
-    std::scoped_lock lk(unfinishedMu_);
+    MutexLock lk(unfinishedMu_);
     todo.swap(unfinished_);
   }
   for (auto& end : todo) {
     try {
       recordEnd(end);
     } catch (const std::exception&) {  // still failing: logged once, by finishRun
-      std::scoped_lock lk(unfinishedMu_);
+      MutexLock lk(unfinishedMu_);
       unfinished_.push_back(std::move(end));
       continue;
     }

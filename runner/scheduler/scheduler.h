@@ -53,10 +53,11 @@
 #include "runner/core/event.h"
 #include "runner/core/log.h"
 #include "runner/core/run.h"
+#include "runner/core/stages.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/report/gateway.h"
 #include "runner/scheduler/mirrors.h"
 #include "runner/scheduler/rules.h"
-#include "runner/scheduler/stages.h"
 #include "runner/store/approvals.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
@@ -191,10 +192,10 @@ class Scheduler {
   store::Deliveries deliveries_;
   store::Runs runs_;
   store::Approvals approvals_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable wake_;
-  bool pending_ = false;      // GUARDED_BY(mu_): deliveries to dispatch (wake())
-  uint64_t runsChanged_ = 0;  // GUARDED_BY(mu_): bumped by runsChanged()
+  bool pending_ GUARDED_BY(mu_) = false;      // deliveries to dispatch (wake())
+  uint64_t runsChanged_ GUARDED_BY(mu_) = 0;  // bumped by runsChanged()
   // Deliveries the gateway asked to retry: id -> not before, by Clock::steadyNow()
   // (dispatcher thread only).
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;
@@ -202,12 +203,13 @@ class Scheduler {
   std::map<int64_t, int> setbacks_;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> threads_;
-  std::mutex unfinishedMu_;
-  std::vector<RunEnd> unfinished_;  // GUARDED_BY(unfinishedMu_)
+  Mutex unfinishedMu_;
+  std::vector<RunEnd> unfinished_ GUARDED_BY(unfinishedMu_);
 };
 
-// Whether a run of `repo` deploys: deploy runs, and reruns of a deploy branch's commit that
-// are not limited to plan/build and come from no pull request or fork.
+// Whether a run of `repo` deploys: a run that is not a check, comes from no pull request or
+// fork, is not limited to plan or build, and whose ref is one of the repo's deploy branches (a
+// deploy or rerun of another branch only plans and builds).
 bool runDeploys(const RunView& run, const RepoConfig& repo);
 
 // Whose slots a run takes (slots.h): Deploy for runs that deploy, Fork for a fork's pull

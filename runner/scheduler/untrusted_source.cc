@@ -22,7 +22,7 @@ std::string UntrustedSources::flakeRef(const RepoConfig& repo, const std::filesy
                                        const std::optional<std::string>& base) {
   const std::string key = gitDir.string() + "\n" + sha + "\n" + base.value_or("");
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (auto it = done_.find(key); it != done_.end()) return it->second;
   }
   auto git = git::Repository::open(gitDir);
@@ -51,7 +51,7 @@ std::string UntrustedSources::flakeRef(const RepoConfig& repo, const std::filesy
     credentialless_.fetchInputs(others);
   }
   std::string ref = nix::sourceFlakeRef(trusted_.fetchGitSource(gitDir, sha));
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   done_[key] = ref;
   return ref;
 }

@@ -15,11 +15,13 @@
 #include <string>
 
 #include "runner/core/config.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/nix/nix_cli.h"
+#include "runner/nix/untrusted_nix.h"
 
 namespace runner::scheduler {
 
-class UntrustedSources {
+class UntrustedSources final : public nix::UntrustedFlakes {
  public:
   // `trusted` reads repositories and fetches the base branch's inputs (the runner's own
   // nix, credentials and all); `credentialless` fetches the inputs only a fork locks
@@ -33,13 +35,13 @@ class UntrustedSources {
   // listing every refused input ("input 'x' (path:/etc): local paths are refused …") or
   // naming a flake.lock that cannot be read, NixError when a fetch fails.
   std::string flakeRef(const RepoConfig& repo, const std::filesystem::path& gitDir,
-                       const std::string& sha, const std::optional<std::string>& base);
+                       const std::string& sha, const std::optional<std::string>& base) override;
 
  private:
   nix::NixCli& trusted_;
   nix::NixCli& credentialless_;
-  std::mutex mu_;
-  std::map<std::string, std::string> done_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::string> done_ GUARDED_BY(mu_);
 };
 
 }  // namespace runner::scheduler

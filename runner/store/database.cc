@@ -128,7 +128,7 @@ void Database::migrate() {
 }
 
 void Database::transaction(const std::function<void()>& fn) {
-  std::scoped_lock lk(mu_);
+  RecursiveMutexLock lk(mu_);
   if (txnDepth_ > 0) {
     ++txnDepth_;
     try {
@@ -154,7 +154,7 @@ void Database::transaction(const std::function<void()>& fn) {
 }
 
 std::vector<SqlRow> Database::query(std::string_view sql, const std::vector<SqlValue>& params) {
-  std::scoped_lock lk(mu_);
+  RecursiveMutexLock lk(mu_);
   sqlite3* db = impl_->db.get();
   sqlite3_stmt* st = impl_->prepare(sql);
   sqlite3_reset(st);
@@ -217,7 +217,7 @@ std::vector<SqlRow> Database::query(std::string_view sql, const std::vector<SqlV
 }
 
 int64_t Database::exec(std::string_view sql, const std::vector<SqlValue>& params) {
-  std::scoped_lock lk(mu_);
+  RecursiveMutexLock lk(mu_);
   query(sql, params);
   return sqlite3_changes64(impl_->db.get());
 }
@@ -225,7 +225,7 @@ int64_t Database::exec(std::string_view sql, const std::vector<SqlValue>& params
 void Database::setRedactor(const Redactor* redactor) { redactor_ = redactor; }
 
 int64_t Database::lastInsertId() {
-  std::scoped_lock lk(mu_);
+  RecursiveMutexLock lk(mu_);
   return sqlite3_last_insert_rowid(impl_->db.get());
 }
 

@@ -20,6 +20,8 @@
 #include <variant>
 #include <vector>
 
+#include "runner/core/thread_annotations.h"
+
 namespace runner {
 class Redactor;
 }
@@ -79,8 +81,8 @@ class Database {
   void migrate();
   std::unique_ptr<Impl> impl_;
   std::filesystem::path file_;
-  std::recursive_mutex mu_;
-  int txnDepth_ = 0;  // GUARDED_BY(mu_)
+  RecursiveMutex mu_;
+  int txnDepth_ GUARDED_BY(mu_) = 0;
   std::atomic<const Redactor*> redactor_{nullptr};
 };
 

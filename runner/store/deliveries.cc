@@ -122,7 +122,7 @@ DeliveryWriter::DeliveryWriter(Database& db, const Clock& clock, std::function<v
 
 DeliveryWriter::~DeliveryWriter() {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -132,7 +132,7 @@ DeliveryWriter::~DeliveryWriter() {
 StoredDelivery DeliveryWriter::submit(NewDelivery d) {
   std::future<StoredDelivery> result;
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     if (stopping_) throw StoreError("the delivery writer is shutting down");
     pending_.push_back(Pending{std::move(d), {}});
     result = pending_.back().result.get_future();
@@ -142,11 +142,11 @@ StoredDelivery DeliveryWriter::submit(NewDelivery d) {
 }
 
 uint64_t DeliveryWriter::batches() const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   return batches_;
 }
 uint64_t DeliveryWriter::stored() const {
-  std::scoped_lock lk(mu_);
+  MutexLock lk(mu_);
   return stored_;
 }
 
@@ -154,8 +154,8 @@ void DeliveryWriter::loop() {
   for (;;) {
     std::vector<Pending> batch;
     {
-      std::unique_lock lk(mu_);
-      wake_.wait(lk, [&] { return stopping_ || !pending_.empty(); });
+      MutexLock lk(mu_);
+      lk.wait(wake_, [&]() REQUIRES(mu_) { return stopping_ || !pending_.empty(); });
       if (stopping_) {
         for (auto& p : pending_)
           p.result.set_exception(
@@ -177,7 +177,7 @@ void DeliveryWriter::loop() {
       for (size_t i = 0; i < batch.size(); ++i)
         anyQueued |= !stored[i].duplicate && stored[i].state == "queued";
       {
-        std::scoped_lock lk(mu_);
+        MutexLock lk(mu_);
         ++batches_;
         stored_ += batch.size();
       }
@@ -198,9 +198,9 @@ WalCheckpointer::WalCheckpointer(Database& writerDb, const std::filesystem::path
     : db_(Database::open(file, Durability::Full)), interval_(interval) {
   writerDb.query("PRAGMA wal_autocheckpoint=0");
   thread_ = std::thread([this] {
-    std::unique_lock lk(mu_);
+    MutexLock lk(mu_);
     while (!stopping_) {
-      wake_.wait_for(lk, interval_, [&] { return stopping_; });
+      lk.waitFor(wake_, interval_, [&]() REQUIRES(mu_) { return stopping_; });
       if (stopping_) break;
       lk.unlock();
       try {
@@ -214,7 +214,7 @@ WalCheckpointer::WalCheckpointer(Database& writerDb, const std::filesystem::path
 
 WalCheckpointer::~WalCheckpointer() {
   {
-    std::scoped_lock lk(mu_);
+    MutexLock lk(mu_);
     stopping_ = true;
   }
   wake_.notify_all();

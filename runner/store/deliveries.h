@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "runner/core/clock.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/store/database.h"
 
 namespace runner::store {
@@ -137,12 +138,12 @@ class DeliveryWriter {
   Deliveries deliveries_;
   std::function<void()> onCommitted_;
   size_t maxBatch_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable wake_;
-  std::deque<Pending> pending_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;        // GUARDED_BY(mu_)
-  uint64_t batches_ = 0;         // GUARDED_BY(mu_)
-  uint64_t stored_ = 0;          // GUARDED_BY(mu_)
+  std::deque<Pending> pending_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  uint64_t batches_ GUARDED_BY(mu_) = 0;
+  uint64_t stored_ GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 
@@ -161,9 +162,9 @@ class WalCheckpointer {
  private:
   std::unique_ptr<Database> db_;
   std::chrono::milliseconds interval_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -1,4 +1,4 @@
-# The daemon (issue 6): HTTP intake through the real server, the delivery queue and runs
+# The daemon: HTTP intake through the real server, the delivery queue and runs
 # stores, the scheduler's rules and restart recovery (fake stages, real SQLite and git), the
 # crash test (SIGKILL of the built binary) and the hook-driven end-to-end run with real Nix.
 switchyard_test(tests_daemon

@@ -1,1 +1,1 @@
-switchyard_test(tests_lab SOURCES runner/app/lab_test.cc LIBS runner_lab)
+switchyard_test(tests_lab SOURCES runner/lab/lab_test.cc LIBS runner_lab)

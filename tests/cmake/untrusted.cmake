@@ -1,4 +1,4 @@
-# Untrusted evaluation (issue 19): pull requests from forks attack the runner through the real
+# Untrusted evaluation (README "Untrusted evaluation"): pull requests from forks attack the runner through the real
 # daemon, the jail (switchyard-untrusted, created by scripts/install-deps.sh) and a nix-daemon
 # this fixture starts for them.
 add_test(NAME nix_daemon_start COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/support/nix_daemon_fixture.sh start)

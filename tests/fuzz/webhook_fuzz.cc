@@ -1,5 +1,5 @@
 // libFuzzer target for webhook deliveries (integrations/{github,gitea}/webhook.h and the
-// shared rules in runner/core/forge_webhook.h): any body under any event header must become
+// shared rules in integrations/common/forge_webhook.h): any body under any event header must become
 // an event or a BadPayload answer — never a crash, an exception or a hang — and an event
 // that is accepted must serialise to JSON and back (the intake stores it so).
 //

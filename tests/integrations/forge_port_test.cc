@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "integrations/common/rest.h"
 #include "runner/core/forge.h"
 
 using namespace std::chrono_literals;

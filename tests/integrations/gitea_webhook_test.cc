@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "integrations/common/rest.h"
 #include "integrations/gitea/webhook.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "integrations/common/rest.h"
 #include "integrations/github/webhook.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"

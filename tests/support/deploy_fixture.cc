@@ -41,12 +41,12 @@ std::vector<std::string> RecordingDeployObserver::finishedHosts() {
 
 namespace {
 
-std::vector<app::lab::LabHost> labHostsFor(const std::vector<std::string>& names,
-                                           const DeployFixtureOptions& o) {
+std::vector<lab::LabHost> labHostsFor(const std::vector<std::string>& names,
+                                      const DeployFixtureOptions& o) {
   if (!o.labHosts.empty()) return o.labHosts;
-  std::vector<app::lab::LabHost> out;
+  std::vector<lab::LabHost> out;
   for (const auto& n : names) {
-    app::lab::LabHost h;
+    lab::LabHost h;
     h.name = n;
     out.push_back(h);
   }
@@ -57,8 +57,7 @@ std::vector<app::lab::LabHost> labHostsFor(const std::vector<std::string>& names
 
 DeployFixture::DeployFixture(const std::vector<std::string>& hostNames,
                              DeployFixtureOptions options)
-    : lab(app::lab::Lab::create(procs, tmp.path() / "lab",
-                                {.hosts = labHostsFor(hostNames, options)})),
+    : lab(lab::Lab::create(procs, tmp.path() / "lab", {.hosts = labHostsFor(hostNames, options)})),
       hosts({.names = hostNames}),
       db(store::Database::open(tmp.path() / "state.db")),
       locks(*db, clock),
@@ -77,7 +76,7 @@ std::map<std::string, std::string> DeployFixture::build(const std::string& rev,
   if (which.empty()) which = lab.infra.hostNames();
   std::vector<std::string> args = {"build", "--no-link", "--json"};
   for (const auto& h : which)
-    args.push_back(lab.infra.url(rev) + "#" + app::lab::InfraFlake::toplevelAttr(h));
+    args.push_back(lab.infra.url(rev) + "#" + lab::InfraFlake::toplevelAttr(h));
   auto r = run("nix", args);
   INFO(r.errTail);
   REQUIRE(r.exitStatus == 0);

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
 #include "runner/core/log.h"
 #include "runner/deploy/ssh_deployer.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/store/database.h"
@@ -48,7 +48,7 @@ class RecordingDeployObserver final : public runner::deploy::DeployObserver {
 };
 
 struct DeployFixtureOptions {
-  std::vector<runner::app::lab::LabHost> labHosts;  // empty: one plain LabHost per name
+  std::vector<runner::lab::LabHost> labHosts;  // empty: one plain LabHost per name
   std::chrono::seconds confirmTimeout{3};
   std::chrono::seconds switchTimeout{30};
 };
@@ -72,8 +72,8 @@ class DeployFixture {
 
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp{"sy-deploy"};
-  runner::app::lab::Lab lab;
-  runner::app::lab::TestHosts hosts;
+  runner::lab::Lab lab;
+  runner::lab::TestHosts hosts;
   std::unique_ptr<runner::store::Database> db;
   runner::SystemClock clock;
   runner::store::HostLocks locks;

@@ -8,6 +8,7 @@
 #include "runner/core/forge.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "tests/support/wait.h"
 
 namespace tests {
 
@@ -110,7 +111,8 @@ void FakeForgeServer::start() {
   REQUIRE(port_ > 0);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() is only effective once the server runs: wait for it
-  while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(tests::waitUntil([&] { return server_->is_running(); }, std::chrono::seconds(30),
+                           std::chrono::milliseconds(1)));
 }
 
 void FakeForgeServer::stop() {

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "runner/app/lab/nix_text.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/lab/nix_text.h"
 #include "runner/os/files.h"
 
 namespace fs = std::filesystem;
-using runner::app::lab::nixString;
+using runner::lab::nixString;
 
 namespace tests::labgen {
 namespace {
@@ -279,9 +279,10 @@ std::string LabFlake::renderModule(const std::string& name) const {
     s += "{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.lab-tool ];\n"
          "  environment.etc.\"tools\".text = \"" +
          rev + "\\n\";\n}\n";
-  else if (name == "motd")
-    s += "{ pkgs, ... }:\n{\n  environment.systemPackages = [ pkgs.lab-motd ];\n"
-         "  environment.etc.\"motd-extra\".text = \"" +
+  else if (name == "motd")  // also reads flake.nix as data (issue 12 cause 2)
+    s += "{ pkgs, self, ... }:\nlet flake = import \"${self}/flake.nix\"; in\n{\n"
+         "  environment.systemPackages = [ pkgs.lab-motd ];\n"
+         "  environment.etc.\"motd-extra\".text = \"${flake.description} " +
          rev + "\\n\";\n}\n";
   else if (name == "monitoring")
     s += "{ ... }:\n{\n  imports = [ ./metrics.nix ];\n"
@@ -465,6 +466,7 @@ std::string LabFlake::renderFlakeNix() const {
            "      }) inventory;\n";
       break;
     case Shape::FlakeParts:
+    case Shape::Roles:  // written whole above
       break;
   }
   return s + "    };\n}\n";
@@ -582,6 +584,8 @@ inputs.nixpkgs.lib.nixosSystem {
   f["pkgs/lab-cli.nix"] =
       "{ mkPackage }:\nmkPackage \"lab-cli-" + r(cliRev_) + "\" { src = ../cli; }\n";
   f["cli/run.sh"] = "#!/bin/sh\necho lab-cli " + r(cliSrcRev_) + "\n";
+  // a dev shell in the package's source: data, never evaluated (issue 12 cause 10)
+  f["cli/shell.nix"] = "with import <nixpkgs> { }; mkShell { packages = [ hello ]; }\n";
   f["README.md"] = "# Differential lab\n\nrevision " + std::to_string(readmeRev_) + "\n";
   return f;
 }

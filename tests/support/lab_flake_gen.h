@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "runner/app/lab/git_cli.h"
 #include "runner/core/process.h"
+#include "runner/lab/git_cli.h"
 
 namespace tests::labgen {
 
@@ -138,7 +138,7 @@ class LabFlake {
   Shape shape_;
   uint64_t seed_;
   Prng rng_;
-  runner::app::lab::GitCli git_;
+  runner::lab::GitCli git_;
   std::map<std::string, Host> hosts_;
   std::map<std::string, int> moduleRev_, moduleComments_, dataRev_;
   int overlayRev_ = 1, toolSrcRev_ = 1, toolNotesRev_ = 1, helloMinor_ = 12;

@@ -7,14 +7,14 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/text.h"
+#include "runner/lab/lab.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "tests/support/run.h"
 
 namespace fs = std::filesystem;
-using namespace runner::app::lab;
+using namespace runner::lab;
 
 namespace {
 

@@ -45,6 +45,22 @@ TEST_CASE("the example config is valid and reads as documented", "[unit][config]
   CHECK(cfg.untrusted.maxSilentTime == std::chrono::minutes(10));
   CHECK(cfg.untrusted.defaults.build == UntrustedBuild::Approve);
   CHECK(r.untrusted.build == UntrustedBuild::Never);
+  // the HTTP server's limits, written out with their defaults
+  const http::ServerOptions so = app::serverOptionsFor(cfg), defaults{};
+  CHECK(cfg.server.maxConnections == 4096u);
+  CHECK(so.maxBodyBytes == defaults.maxBodyBytes);
+  CHECK(so.maxConnections == defaults.maxConnections);
+  CHECK(so.maxConnectionsPerAddress == defaults.maxConnectionsPerAddress);
+  CHECK(so.maxStreams == defaults.maxStreams);
+  CHECK(so.maxRequestLineBytes == defaults.maxRequestLineBytes);
+  CHECK(so.maxHeaderBytes == defaults.maxHeaderBytes);
+  CHECK(so.maxHeaderCount == defaults.maxHeaderCount);
+  CHECK(so.maxBufferedBodyBytes == defaults.maxBufferedBodyBytes);
+  CHECK(so.keepAliveMaxRequests == defaults.keepAliveMaxRequests);
+  CHECK(so.headerTimeout == defaults.headerTimeout);
+  CHECK(so.bodyTimeout == defaults.bodyTimeout);
+  CHECK(so.keepAlive == defaults.keepAlive);
+  CHECK(so.writeTimeout == defaults.writeTimeout);
   // secret files do not exist on this machine: warnings, not errors
   CHECK(std::any_of(c.issues.begin(), c.issues.end(), [](const auto& i) { return i.warning; }));
 }
@@ -89,6 +105,55 @@ TEST_CASE("every mistake is reported with its line and key", "[unit][config]") {
             "5m, 1h)",
             "s.yaml:15: repos[0].hosts.web1.target: invalid target 'fd00::2': IPv6 addresses "
             "must be in brackets (expected [user@]host[:port], IPv6 in brackets)",
+        });
+}
+
+TEST_CASE("server: limits are read, checked and reach the HTTP server's options",
+          "[unit][config]") {
+  auto c = checkConfigText(
+      "listen: 0.0.0.0:8470\n"
+      "max_body_bytes: 1048576\n"
+      "server:\n"
+      "  max_connections: 20000\n"
+      "  max_connections_per_address: 50\n"
+      "  header_timeout: 3s\n"
+      "  keep_alive: 1m\n",
+      "s.yaml", "/tmp");
+  REQUIRE(c.ok());
+  const http::ServerOptions so = app::serverOptionsFor(c.config), defaults{};
+  CHECK(so.listen == "0.0.0.0:8470");
+  CHECK(so.maxBodyBytes == 1048576u);
+  CHECK(so.maxConnections == 20000u);
+  CHECK(so.maxConnectionsPerAddress == 50u);
+  CHECK(so.headerTimeout == std::chrono::seconds(3));
+  CHECK(so.keepAlive == std::chrono::minutes(1));
+  CHECK(so.bodyTimeout == defaults.bodyTimeout);  // unset: the server's default
+  CHECK(so.maxHeaderBytes == defaults.maxHeaderBytes);
+
+  auto bad = checkConfigText(
+      "max_body_bytes: 33554432\n"             // 1
+      "server:\n"                              // 2
+      "  max_connections: 8\n"                 // 3
+      "  max_connections_per_address: 5000\n"  // 4
+      "  max_request_line_bytes: 100\n"        // 5
+      "  max_header_count: -1\n"               // 6
+      "  max_buffered_body_bytes: 16777216\n"  // 7
+      "  header_timeout: 2h\n"                 // 8
+      "  body_timeout: 0s\n"                   // 9
+      "  keepalive: 5s\n",                     // 10
+      "s.yaml", "/tmp");
+  CHECK(errors(bad) ==
+        std::vector<std::string>{
+            "s.yaml:3: server.max_connections: must be between 16 and 1000000",
+            "s.yaml:4: server.max_connections_per_address: must be at most max_connections "
+            "(4096)",
+            "s.yaml:5: server.max_request_line_bytes: must be between 1024 and 1048576",
+            "s.yaml:6: server.max_header_count: must be a positive integer",
+            "s.yaml:7: server.max_buffered_body_bytes: must be at least max_body_bytes "
+            "(33554432): one body must fit",
+            "s.yaml:8: server.header_timeout: must be between 1s and 600s",
+            "s.yaml:9: server.body_timeout: must be between 1s and 3600s",
+            "s.yaml:10: server.keepalive: unknown key (did you mean 'keep_alive'?)",
         });
 }
 

@@ -20,6 +20,7 @@
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/runner/app/daemon_process.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 
@@ -77,8 +78,10 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
         char two[8];
         std::snprintf(two, sizeof two, "%02d", i);
         std::string after = std::string(38, 'b') + two;
-        for (int attempt = 0;; ++attempt) {
-          if (attempt >= 400) {  // (Catch2 assertions are not for threads)
+        const auto giveUpAt = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+        for (;;) {
+          if (std::chrono::steady_clock::now() >
+              giveUpAt) {  // (Catch2 assertions are not for threads)
             ++gaveUp;
             break;
           }
@@ -108,10 +111,20 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
   std::mt19937 rng(20261125);
   int kills = 0;
   for (;;) {
+    size_t ackedBefore = 0;
     {
       std::scoped_lock lk(mu);
       if (static_cast<int>(acked.size()) == kDeliveries || gaveUp > 0) break;
+      ackedBefore = acked.size();
     }
+    // Each daemon gets at least one delivery through before it is killed, however slow this
+    // machine (or a sanitizer) makes it; then it dies at a random moment of the traffic.
+    tests::waitUntil(
+        [&] {
+          std::scoped_lock lk(mu);
+          return acked.size() > ackedBefore || gaveUp > 0;
+        },
+        std::chrono::seconds(60));
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 150));
     {
       std::scoped_lock lk(mu);
@@ -142,8 +155,7 @@ TEST_CASE("crash test: SIGKILL at random points loses and duplicates no acknowle
         .at(0)
         .integer(0);
   };
-  for (int i = 0; i < 600 && pending() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  tests::waitUntil([&] { return pending() == 0; }, std::chrono::seconds(30));
   CHECK(pending() == 0);
   CHECK(WEXITSTATUS(daemon->kill(SIGTERM)) == 0);
 

@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/app/daemon.h"
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
 #include "runner/core/log.h"
 #include "runner/http/curl_client.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/store/runs.h"
@@ -28,12 +28,12 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
           "[integration][daemon][e2e]") {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-e2e");
-  app::lab::LabHost web1, web2;
+  lab::LabHost web1, web2;
   web1.name = "web1";
   web1.modules = {"base", "ssh", "web"};
   web2.name = "web2";
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1, web2}});
-  app::lab::TestHosts hosts({.names = {"web1", "web2"}});
+  auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1, web2}});
+  lab::TestHosts hosts({.names = {"web1", "web2"}});
 
   // The bare repository people push to, with the hook.
   fs::path bare = tmp.path() / "infra.git";
@@ -127,7 +127,7 @@ TEST_CASE("e2e: a git push through hooks/post-receive plans, builds and deploys 
   CHECK(page.status == 200);
   CHECK(page.body.find("web1") != std::string::npos);
   CHECK(page.body.find("succeeded") != std::string::npos);
-  get.url = daemon.baseUrl() + "/runs/1/logs/plan";
+  get.url = daemon.baseUrl() + "/runs/1/logs/@plan";
   CHECK(http.send(get).body.find("web1") != std::string::npos);
   daemon.stop();
 }

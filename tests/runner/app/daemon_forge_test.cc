@@ -19,15 +19,16 @@
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
 
 namespace {
 
-class OnePlan final : public scheduler::PlanStage {
+class OnePlan final : public PlanStage {
  public:
-  Plan plan(const scheduler::PlanInput& in) override {
+  Plan plan(const PlanInput& in) override {
     Plan p;
     p.from = in.from.value_or("");
     p.to = in.to;
@@ -41,36 +42,24 @@ class OnePlan final : public scheduler::PlanStage {
     return p;
   }
 };
-class OkBuild final : public scheduler::BuildStage {
+class OkBuild final : public BuildStage {
  public:
-  std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
-                                                 scheduler::StageListener&) override {
-    std::vector<scheduler::BuildHostOutcome> out;
+  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener&) override {
+    std::vector<BuildHostOutcome> out;
     for (const auto& h : in.hosts)
       out.push_back({h.host, true, std::nullopt,
                      "/nix/store/" + std::string(32, 'x') + "-" + h.host, "built in 1s", ""});
     return out;
   }
 };
-class OkDeploy final : public scheduler::DeployStage {
+class OkDeploy final : public DeployStage {
  public:
-  std::vector<scheduler::DeployHostOutcome> deploy(const scheduler::DeployInput& in,
-                                                   scheduler::StageListener&) override {
-    std::vector<scheduler::DeployHostOutcome> out;
+  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
+    std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) out.push_back({h.host, HostState::Succeeded, "deployed"});
     return out;
   }
 };
-
-template <class F>
-bool eventually(F f, std::chrono::seconds limit = std::chrono::seconds(30)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return f();
-}
 
 }  // namespace
 
@@ -130,9 +119,10 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
     return state;
   };
   std::string runUrl = daemon.baseUrl() + "/runs/1";
-  CHECK(eventually([&] { return stateOf("switchyard/deploy/web1").rfind("success", 0) == 0; }));
+  CHECK(
+      tests::waitUntil([&] { return stateOf("switchyard/deploy/web1").rfind("success", 0) == 0; }));
   CHECK(stateOf("switchyard/deploy/web1").find(runUrl) != std::string::npos);
-  CHECK(eventually(
+  CHECK(tests::waitUntil(
       [&] { return stateOf("switchyard/build/web2").find("success not affected") == 0; }));
   for (const auto& req : gitea.requests())
     if (req.method == "POST")
@@ -167,7 +157,7 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
 
   REQUIRE(comment("bob", "c-2").status == 202);
   auto db = store::Database::open(app::databasePath(daemon.config()), store::Durability::Normal);
-  CHECK(eventually([&] {
+  CHECK(tests::waitUntil([&] {
     return db->query("SELECT state FROM deliveries WHERE delivery_id = 'c-2'").at(0).text(0) ==
            "ignored";
   }));

@@ -8,14 +8,15 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
-#include "runner/app/lab/test_hosts.h"
+#include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "runner/store/database.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/runner/app/daemon_process.h"
 #include "tests/support/run.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -24,10 +25,10 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
           "[integration][daemon][recovery]") {
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-recover");
-  app::lab::LabHost web1;
+  lab::LabHost web1;
   web1.name = "web1";
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
-  app::lab::TestHosts hosts({.names = {"web1"}});
+  auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
+  lab::TestHosts hosts({.names = {"web1"}});
   fs::path bare = tmp.path() / "infra.git";
   tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), bare.string()});
   fs::copy_file(tests::sourceDir() / "hooks" / "post-receive", bare / "hooks" / "post-receive");
@@ -62,8 +63,7 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
   tests::runOk("git", {"-C", bare.string(), "config", "switchyard.repo", "lab/infra"});
 
   // A change whose build takes a while.
-  std::string after =
-      lab.infra.updateHost("web1", [](app::lab::LabHost& h) { h.buildSeconds = 6; });
+  std::string after = lab.infra.updateHost("web1", [](lab::LabHost& h) { h.buildSeconds = 6; });
   auto push = tests::run(
       "git", {"-C", lab.infra.path().string(), "push", bare.string(), "HEAD:refs/heads/main"});
   REQUIRE(push.exitStatus == 0);
@@ -76,8 +76,7 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
         "host = 'web1'");
     return rows.empty() ? std::string() : rows[0].text(0);
   };
-  for (int i = 0; i < 600 && hostState() != "build/running"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  tests::waitUntil([&] { return hostState() == "build/running"; }, std::chrono::seconds(30));
   REQUIRE(hostState() == "build/running");
   std::this_thread::sleep_for(std::chrono::seconds(1));  // well inside the 6 s build
   daemon->kill(SIGKILL);
@@ -87,8 +86,8 @@ TEST_CASE("recovery: SIGKILL during a build — the restarted daemon resumes the
   auto final = [&] {
     return db->query("SELECT state, attempts, error FROM runs WHERE id = 1").at(0);
   };
-  for (int i = 0; i < 1200 && (final().text(0) == "queued" || final().text(0) == "running"); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  tests::waitUntil([&] { return final().text(0) != "queued" && final().text(0) != "running"; },
+                   std::chrono::seconds(120), std::chrono::milliseconds(100));
   INFO(os::readFile(log));
   auto run = final();
   CHECK(run.text(0) == "succeeded");

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "runner/app/lab/lab.h"
+#include "runner/lab/lab.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "tests/support/run.h"
@@ -80,7 +80,7 @@ TEST_CASE("plan --mode exact on a bare mirror whose HEAD names no branch",
   // by libgit2 has HEAD -> master, which does not exist. The CLI pins the commit on a ref.
   runner::os::TempDir dir("sy-bare-plan");
   runner::os::PosixProcessRunner procs;
-  auto lab = runner::app::lab::Lab::create(procs, dir.path() / "lab");
+  auto lab = runner::lab::Lab::create(procs, dir.path() / "lab");
   std::string a = lab.infra.head();
   std::string b = lab.infra.changeModule("web");
   auto bare = dir.path() / "mirror.git";
@@ -106,7 +106,7 @@ TEST_CASE("plan: a flake that does not parse or evaluate at the new commit exits
   // Issue 11 item 5: a failed plan, never "0 of 0 hosts affected" with exit 0.
   runner::os::TempDir dir("sy-broken-plan");
   runner::os::PosixProcessRunner procs;
-  auto lab = runner::app::lab::Lab::create(procs, dir.path() / "lab");
+  auto lab = runner::lab::Lab::create(procs, dir.path() / "lab");
   const std::string flake = runner::os::readFile(lab.infra.path() / "flake.nix");
   std::string a = lab.infra.head();
   std::string syntax = lab.infra.commitFiles({{"flake.nix", flake + " }"}}, "syntax error");

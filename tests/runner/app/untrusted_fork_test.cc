@@ -24,9 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/app/daemon.h"
-#include "runner/app/lab/lab.h"
 #include "runner/core/log.h"
 #include "runner/http/curl_client.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -36,6 +36,7 @@
 #include "tests/support/fake_forge.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -90,16 +91,6 @@ std::string randomToken(const std::string& prefix) {
   std::string s = prefix;
   for (int i = 0; i < 24; ++i) s += "abcdefghijklmnopqrstuvwxyz0123456789"[rd() % 36];
   return s;
-}
-
-template <class F>
-bool eventually(F f, std::chrono::seconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return f();
 }
 
 std::set<std::string> storeEntries() {
@@ -191,9 +182,9 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   const std::string port = std::to_string(listener.port());
   const auto storeBefore = storeEntries();
 
-  app::lab::LabHost web1;
+  lab::LabHost web1;
   web1.name = "web1";
-  auto lab = app::lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
+  auto lab = lab::Lab::create(procs, tmp.path() / "lab", {.hosts = {web1}});
   // The forge's repository (the mirror fetches it) and the fork, which is the lab's work tree.
   const fs::path upstream = tmp.path() / "upstream.git";
   tests::runOk("git", {"clone", "-q", "--bare", lab.infra.path().string(), upstream.string()});
@@ -234,7 +225,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   http::CurlHttpClient http;
 
   auto attack = [&](const std::string& name, const std::string& extra) {
-    app::lab::LabHost h;
+    lab::LabHost h;
     h.name = name;
     h.extraConfig = extra;
     return lab.infra.addHost(h);
@@ -255,7 +246,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   REQUIRE(postPullRequest(http, daemon.baseUrl(), 10, exfil, "writer", "alice/infra",
                           upstream.string(), base, upstream.string())
               .status == 202);
-  REQUIRE(eventually(
+  REQUIRE(tests::waitUntil(
       [&] {
         auto r = runOfPr(config, 10);
         return r && isFinal(r->view.state);
@@ -280,15 +271,15 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
              port +
              "/fod\" ]; outputHashMode = \"flat\"; outputHashAlgo = \"sha256\"; outputHash = "
              "\"0000000000000000000000000000000000000000000000000000\"; }) ];");
-  lab.infra.updateHost("web1", [](app::lab::LabHost& h) { h.revision = 2; });
-  std::string head1 = lab.infra.updateHost("web1", [](app::lab::LabHost& h) {
+  lab.infra.updateHost("web1", [](lab::LabHost& h) { h.revision = 2; });
+  std::string head1 = lab.infra.updateHost("web1", [](lab::LabHost& h) {
     h.buildSeconds = 30;  // prints one line, then sleeps silently
   });
 
   REQUIRE(postPullRequest(http, daemon.baseUrl(), 1, head1, "main", "mallory/infra",
                           lab.infra.path().string(), base, upstream.string())
               .status == 202);
-  REQUIRE(eventually(
+  REQUIRE(tests::waitUntil(
       [&] {
         auto r = runOfPr(config, 1);
         return r && isFinal(r->view.state);
@@ -337,7 +328,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
     REQUIRE(postPullRequest(http, daemon.baseUrl(), 2, head2, "main", "mallory/infra",
                             lab.infra.path().string(), base, upstream.string())
                 .status == 202);
-    REQUIRE(eventually(
+    REQUIRE(tests::waitUntil(
         [&] {
           auto r = runOfPr(config, 2);
           return r && isFinal(r->view.state);
@@ -352,7 +343,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
   // --- PR 3: an endless evaluation; a deploy pushed meanwhile starts at once --------------
   {
     lab.infra.commitFiles({{"flake.lock", goodLock}}, "the lock again");
-    std::string head3 = lab.infra.updateHost("web1", [](app::lab::LabHost& h) {
+    std::string head3 = lab.infra.updateHost("web1", [](lab::LabHost& h) {
       h.buildSeconds = 0;
       h.extraConfig =
           "environment.etc.forever.text = toString (builtins.length (builtins.genericClosure { "
@@ -362,7 +353,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
     REQUIRE(postPullRequest(http, daemon.baseUrl(), 3, head3, "main", "mallory/infra",
                             lab.infra.path().string(), base, upstream.string())
                 .status == 202);
-    bool running = eventually(
+    bool running = tests::waitUntil(
         [&] {
           auto r = runOfPr(config, 3);
           return r && r->view.state != RunState::Queued;
@@ -397,7 +388,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
                           {"X-Gitea-Delivery", "push-during-fork"},
                           {"X-Gitea-Signature", tests::hexHmac(tests::kGiteaSecret, body)}});
     REQUIRE(r.status == 202);
-    REQUIRE(eventually(
+    REQUIRE(tests::waitUntil(
         [&] {
           auto x = runOfPr(config, 3);
           return x && isFinal(x->view.state);

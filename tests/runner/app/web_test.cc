@@ -2,11 +2,16 @@
 // token guarding the Re-run button (no session, wrong token, missing/wrong CSRF, open
 // redirect), the JSON API, log streaming while a run grows its log, `switchyard rerun`
 // (a "cli" delivery the daemon turns into a run) and `switchyard logs --follow`.
+#include <arpa/inet.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <netinet/in.h>
+#include <poll.h>
 #include <regex>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -16,7 +21,6 @@
 #include "runner/git/repository.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
-#include "runner/scheduler/nix_stages.h"
 #include "runner/store/runs.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/run.h"
@@ -98,6 +102,67 @@ struct WebFixture {
   std::unique_ptr<app::Daemon> daemon;
   std::string url;
   http::CurlHttpClient http;
+};
+
+// A GET whose answer is read as it arrives (the HTTP client returns whole answers only), so a
+// test can tell a streamed log from one sent at the end.
+class StreamingGet {
+ public:
+  StreamingGet(const std::string& baseUrl, const std::string& path) {
+    const std::string host = baseUrl.substr(baseUrl.find("//") + 2);  // 127.0.0.1:port
+    const int port = std::stoi(host.substr(host.rfind(':') + 1));
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const std::string req =
+        "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    REQUIRE(::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  }
+  ~StreamingGet() { ::close(fd_); }
+  StreamingGet(const StreamingGet&) = delete;
+  StreamingGet& operator=(const StreamingGet&) = delete;
+
+  // Reads until what arrived contains `text` (true), or the server closes or `limit` passes.
+  bool until(std::string_view text, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (got_.find(text) == std::string::npos) {
+      if (!readSome(end)) return false;
+    }
+    return true;
+  }
+  // Reads until the server closes the connection (true) or `limit` passes.
+  bool untilClosed(std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!closed_)
+      if (!readSome(end)) return closed_;
+    return true;
+  }
+  const std::string& got() const { return got_; }
+
+ private:
+  bool readSome(std::chrono::steady_clock::time_point end) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (closed_ || left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      closed_ = true;
+      return false;
+    }
+    got_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string got_;
+  bool closed_ = false;
 };
 
 std::string sessionCookie(const HttpResponse& r) {
@@ -272,15 +337,20 @@ TEST_CASE("web: run list, JSON API and a log that streams while the run runs",
   fs::path log = f.config.stateDir / "logs" / "1" / "web1.log";
   fs::create_directories(log.parent_path());
   os::writeFileAtomic(log, "first line\n");
-  HttpResponse streamed;
-  std::thread reader([&] { streamed = f.get("/runs/1/logs/web1"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  // Each step waits for the stream to show the last one, so a late reader cannot make this pass
+  // without streaming anything.
+  StreamingGet stream(f.url, "/runs/1/logs/web1");
+  REQUIRE(stream.until("first line\n"));
+  CHECK(stream.got().find("second line") == std::string::npos);
+  CHECK(stream.got().find("HTTP/1.1 200") == 0);
   std::ofstream(log, std::ios::app) << "second line\n";
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  CHECK(stream.until("second line\n"));  // while the run is still running
   runs.setState(1, RunState::Succeeded);
-  reader.join();
-  CHECK(streamed.status == 200);
-  CHECK(streamed.body == "first line\nsecond line\n");
+  CHECK(stream.untilClosed());  // the stream ends with the run
+  // and the whole answer, read by an ordinary client after the end
+  HttpResponse whole = f.get("/runs/1/logs/web1");
+  CHECK(whole.status == 200);
+  CHECK(whole.body == "first line\nsecond line\n");
 }
 
 TEST_CASE("cli: rerun queues a delivery the daemon turns into a run — logs --follow ends with it",

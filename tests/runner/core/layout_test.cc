@@ -25,6 +25,8 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
   static const std::set<std::string> kStages = {"runner/plan",        "runner/build",
                                                 "runner/deploy",      "runner/report",
                                                 "integrations/gitea", "integrations/github"};
+  // what the forge integrations share (RestForge, webhook rules): level 2, used by them only
+  static const std::string kForgeCommon = "integrations/common";
   static const std::map<std::string, std::set<std::string>> kRules = [] {
     std::map<std::string, std::set<std::string>> r;
     r["runner/core"] = {};
@@ -32,12 +34,18 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
          {"runner/os", "runner/git", "runner/ssh", "runner/store", "runner/http", "runner/crypto"})
       r[f] = {"runner/core"};
     r["runner/nix"] = {"runner/core", "runner/os"};
+    // the lab (demo, tests, benchmarks): beside level 1, used by runner/app only
+    r["runner/lab"] = {"runner/core", "runner/os"};
     for (const auto& s : kStages) r[s] = kLevel1;  // stages never include each other
+    r[kForgeCommon] = kLevel1;
+    for (auto f : {"integrations/gitea", "integrations/github"}) r[f].insert(kForgeCommon);
     std::set<std::string> sched = kLevel1;
     sched.insert(kStages.begin(), kStages.end());
+    sched.insert(kForgeCommon);
     r["runner/scheduler"] = sched;
     std::set<std::string> all = sched;
     all.insert("runner/scheduler");
+    all.insert("runner/lab");
     r["runner/app"] = all;
     return r;
   }();
@@ -114,8 +122,9 @@ TEST_CASE("every folder includes only what its level may use", "[unit][layout]")
   CHECK(violations.empty());
 }
 
-TEST_CASE("the layout check catches a stage including another stage and a stray C header",
-          "[unit][layout]") {
+TEST_CASE(
+    "the layout check catches a stage including another stage or the lab, and a stray C header",
+    "[unit][layout]") {
   runner::os::TempDir dir("sy-layout");
   fs::create_directories(dir.path() / "runner/build");
   fs::create_directories(dir.path() / "runner/plan");
@@ -123,10 +132,15 @@ TEST_CASE("the layout check catches a stage including another stage and a stray 
       << "#include \"runner/plan/planner.h\"\n#include <sqlite3.h>\n#include "
          "\"runner/git/repository.h\"\n";
   std::ofstream(dir.path() / "runner/plan/y.h") << "#include \"runner/core/error.h\"\n";
+  fs::create_directories(dir.path() / "runner/deploy");
+  std::ofstream(dir.path() / "runner/deploy/z.cc") << "#include \"runner/lab/test_hosts.h\"\n";
   auto v = checkTree(dir.path());
-  REQUIRE(v.size() == 2);
-  CHECK(v[0].why == "runner/build may not use runner/plan");
-  CHECK(v[1].why == "only runner/store may include <sqlite3>");
+  REQUIRE(v.size() == 3);
+  std::set<std::string> why;
+  for (const auto& x : v) why.insert(x.why);
+  CHECK(why.count("runner/build may not use runner/plan"));
+  CHECK(why.count("only runner/store may include <sqlite3>"));
+  CHECK(why.count("runner/deploy may not use runner/lab"));  // the lab stays out of the runner
 }
 
 TEST_CASE("no test name contains a semicolon (CTest would split it and run nothing)",

@@ -51,6 +51,8 @@ TEST_CASE("the host-name rule accepts what NixOS users name hosts and refuses pa
   CHECK(hostNameProblem(".hidden"));
   CHECK(hostNameProblem(std::string(254, 'a')));
   CHECK_FALSE(hostNameProblem(std::string(253, 'a')));
+  // The planner's log sits beside the hosts' logs: no host can take its name.
+  CHECK(hostNameProblem(kPlanLogName));
 }
 
 TEST_CASE("a plan refuses hosts whose names break the rule, and says so", "[unit][core]") {

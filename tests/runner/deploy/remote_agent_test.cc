@@ -13,6 +13,7 @@
 #include "runner/core/text.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner::deploy;
@@ -274,9 +275,11 @@ TEST_CASE("agent: a failed or hung activation rolls back without waiting for any
     CHECK(b.profileLink() == "system-1-link");
     // What the hung switch started went with it (gone, or a zombie waiting to be reaped).
     auto child = std::string(runner::trim(runner::os::readFile(b.state() / "child.pid")));
-    std::this_thread::sleep_for(200ms);
-    auto stat = runner::os::readFileIfExists("/proc/" + child + "/stat").value_or("");
-    CHECK((stat.empty() || stat.find(") Z ") != std::string::npos));
+    auto goneOrZombie = [&] {
+      auto stat = runner::os::readFileIfExists("/proc/" + child + "/stat").value_or("");
+      return stat.empty() || stat.find(") Z ") != std::string::npos;
+    };
+    CHECK(tests::waitUntil(goneOrZombie, 10s));
   }
 }
 

@@ -12,6 +12,8 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include "tests/support/wait.h"
+
 using runner::HttpRequest;
 using runner::http::CurlHttpClient;
 using namespace std::chrono_literals;
@@ -61,7 +63,7 @@ class EchoServer {
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+    REQUIRE(tests::waitUntil([&] { return server_.is_running(); }, 30s, 1ms));
   }
   ~EchoServer() { stop(); }
   void stop() {

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -639,4 +641,74 @@ TEST_CASE("bodies that never end get 408 and their memory goes to the next reque
   RawClient c(t.port);
   c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
   CHECK(c.answer().body == "body=abc a= b=");
+}
+
+namespace {
+struct LinesLogger final : runner::Logger {
+  void log(runner::LogLevel, std::string_view m) override {
+    std::lock_guard<std::mutex> g(mu);
+    lines.emplace_back(m);
+  }
+  std::string all() {
+    std::lock_guard<std::mutex> g(mu);
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+  std::mutex mu;
+  std::vector<std::string> lines;
+};
+}  // namespace
+
+TEST_CASE("start() raises the open-file limit only as far as its connections need, and says so",
+          "[unit][http]") {
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  const rlim_t needed = 100 + runner::http::kOtherDescriptors;
+  if (saved.rlim_max < needed + 100) {
+    WARN("the hard open-file limit " << saved.rlim_max << " is too low for this test");
+    return;
+  }
+  struct Restore {
+    rlimit rl;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &rl); }
+  } restore{saved};
+  rlimit low = saved;
+  low.rlim_cur = 600;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+
+  LinesLogger log;
+  ServerOptions o;
+  o.maxConnections = 100;
+  {
+    Server server(o, log);
+    server.start();
+    server.stop();
+  }
+  rlimit now{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &now) == 0);
+  CHECK(now.rlim_cur == needed);  // not the hard limit: the limit is the whole process's
+  CHECK(now.rlim_max == saved.rlim_max);
+  CHECK(log.all().find("raised the open-file limit from 600 to " + std::to_string(needed)) !=
+        std::string::npos);
+
+  // already enough: left alone, nothing said
+  LinesLogger quiet;
+  runner::http::raiseFileLimitFor(50, quiet);
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &now) == 0);
+  CHECK(now.rlim_cur == needed);
+  CHECK(quiet.all().empty());
+
+  // the hard limit is too low: raised to it, with a warning
+  rlimit capped{};
+  capped.rlim_cur = 600;
+  capped.rlim_max = needed - 50;
+  // (only as root: raising the hard limit back afterwards needs the privilege)
+  if (::geteuid() == 0 && ::setrlimit(RLIMIT_NOFILE, &capped) == 0) {
+    LinesLogger warned;
+    runner::http::raiseFileLimitFor(100, warned);
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &now) == 0);
+    CHECK(now.rlim_cur == needed - 50);
+    CHECK(warned.all().find("is below the " + std::to_string(needed)) != std::string::npos);
+  }
 }

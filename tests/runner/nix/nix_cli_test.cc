@@ -9,20 +9,21 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/lab/lab.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "tests/runner/nix/counting_process_runner.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner::nix;
-using runner::app::lab::Lab;
-using runner::app::lab::LabHost;
-using runner::app::lab::numberedHosts;
+using runner::lab::Lab;
+using runner::lab::LabHost;
+using runner::lab::numberedHosts;
 
 namespace {
 
@@ -147,7 +148,7 @@ TEST_CASE("NixCli reads targets and platforms of every host in one process", "[i
   runner::os::PosixProcessRunner real;
   tests::CountingProcessRunner procs(real);
   runner::os::TempDir tmp("sy-nixcli");
-  auto hosts = runner::app::lab::seedHosts();
+  auto hosts = runner::lab::seedHosts();
   hosts[1].system = "aarch64-linux";  // demo
   auto lab = Lab::create(real, tmp.path(), {.hosts = hosts});
   NixCli nix(procs);
@@ -221,16 +222,14 @@ TEST_CASE("NixCli kills a build at its timeout", "[integration][nix]") {
   CHECK(run.process.timedOut);
   CHECK(run.process.duration < std::chrono::seconds(10));
   // the sandboxed builder (a build user's `sleep 61`) went with it
-  bool builderLeft = true;
-  for (int i = 0; i < 50 && builderLeft; ++i) {
+  auto builderLeft = [] {
     auto ps = tests::run("ps", {"-eo", "user:20,args"});
-    builderLeft = false;
     for (const auto& line : runner::split(ps.out, '\n'))
-      if (runner::startsWith(line, "nixbld") && runner::endsWith(line, " sleep 61"))
-        builderLeft = true;
-    if (builderLeft) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  CHECK_FALSE(builderLeft);
+      if (runner::startsWith(line, "nixbld") && runner::endsWith(line, " sleep 61")) return true;
+    return false;
+  };
+  CHECK(tests::waitUntil([&] { return !builderLeft(); }, std::chrono::seconds(10),
+                         std::chrono::milliseconds(100)));
 }
 
 TEST_CASE("NixCli finds the revision in a closure only when the flake uses it",

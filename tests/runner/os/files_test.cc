@@ -1,5 +1,7 @@
 #include "runner/os/files.h"
 
+#include <sys/statvfs.h>
+
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
@@ -52,4 +54,23 @@ TEST_CASE("writeProblem tells a writable directory from a full or missing one", 
   REQUIRE(missing);
   CHECK(missing->find("No such file or directory") != std::string::npos);
   CHECK(fs::is_empty(tmp.path()));  // the probe file is gone
+}
+
+TEST_CASE("writeProblem does not count the blocks the file system reserves for root",
+          "[unit][os]") {
+  // The daemon runs as root, which may write into the reserve; it must stop taking work
+  // before that, so the machine stays administrable.
+  os::TempDir tmp("sy-write");
+  struct statvfs st {};
+  REQUIRE(::statvfs(tmp.path().c_str(), &st) == 0);
+  const uint64_t avail = uint64_t(st.f_bavail) * st.f_frsize;
+  const uint64_t withReserve = uint64_t(st.f_bfree) * st.f_frsize;
+  if (withReserve - avail < (uint64_t(4) << 20)) {
+    WARN("the file system of " << tmp.path() << " reserves no blocks for root: nothing to check");
+    return;
+  }
+  // more than unprivileged writers may use, less than root could
+  auto problem = os::writeProblem(tmp.path(), avail + (withReserve - avail) / 2);
+  REQUIRE(problem);
+  CHECK(problem->find("MiB free (at least ") != std::string::npos);
 }

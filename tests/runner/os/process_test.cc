@@ -13,6 +13,7 @@
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/os/files.h"
+#include "tests/support/wait.h"
 
 using namespace runner;
 using namespace std::chrono_literals;
@@ -69,19 +70,15 @@ TEST_CASE("a child does not outlive a runner that is killed", "[unit][os]") {
     ::_exit(0);
   }
   pid_t child = 0;
-  for (int i = 0; i < 500 && child == 0; ++i) {
+  tests::waitUntil([&] {
     if (auto text = os::readFileIfExists(pidFile)) child = std::stoi(*text);
-    std::this_thread::sleep_for(10ms);
-  }
+    return child > 0;
+  });
   REQUIRE(child > 0);
   ::kill(runner, SIGKILL);
   ::waitpid(runner, nullptr, 0);
   // The child is re-parented and, with no death signal, would sleep on for a minute.
-  bool gone = false;
-  for (int i = 0; i < 300 && !gone; ++i) {
-    gone = ::kill(child, 0) != 0 || isZombie(child);
-    if (!gone) std::this_thread::sleep_for(10ms);
-  }
+  bool gone = tests::waitUntil([&] { return ::kill(child, 0) != 0 || isZombie(child); }, 10s);
   CHECK(gone);
   if (!gone) ::kill(child, SIGKILL);
 }

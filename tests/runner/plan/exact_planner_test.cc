@@ -7,10 +7,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -21,10 +21,10 @@
 
 namespace fs = std::filesystem;
 using namespace runner;
-using app::lab::Lab;
-using app::lab::LabHost;
-using app::lab::numberedHosts;
-using app::lab::Wiring;
+using lab::Lab;
+using lab::LabHost;
+using lab::numberedHosts;
+using lab::Wiring;
 
 namespace {
 
@@ -40,7 +40,7 @@ struct Fixture {
   std::unique_ptr<store::Database> db;
   std::unique_ptr<store::SqliteDrvCache> cache;
 
-  explicit Fixture(app::lab::InfraOptions options = {})
+  explicit Fixture(lab::InfraOptions options = {})
       : lab(Lab::create(real, tmp.path(), std::move(options))) {
     repo = git::Repository::open(lab.infra.path());
     db = store::Database::open(tmp.path() / "state.db", store::Durability::Normal);

@@ -1042,3 +1042,174 @@ TEST_CASE("hosts from builtins.fromJSON of an inventory file", "[unit][plan]") {
     CHECK(affected(p) == std::vector<std::string>{"a", "b"});
   }
 }
+
+namespace {
+
+// A Clan flake with machines/ and sops/ as clan-core lays them out: alpha and beta, a secret
+// per machine, one shared through the group `servers` (both), one for users only.
+std::map<std::string, std::optional<std::string>> clanFiles() {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.clan-core.url = "github:clan/clan-core";
+  outputs = { self, clan-core, ... }: let
+    clan = clan-core.lib.clan { inherit self; meta.name = "lab"; };
+  in { inherit (clan.config) nixosConfigurations; };
+})nix";
+  f["flake.lock"] = homelabLock();
+  for (const char* m : {"alpha", "beta"}) {
+    std::string d = std::string("machines/") + m + "/";
+    f[d + "configuration.nix"] = "{ ... }: { imports = [ ./extra.nix ]; }\n";
+    f[d + "extra.nix"] = "{ ... }: { }\n";
+    f[d + "facter.json"] = "{}\n";
+    f[d + "reboot.sh"] = "#!/bin/sh\nreboot\n";
+    f[d + "notes.md"] = "notes\n";
+    f[std::string("sops/machines/") + m + "/key.json"] = "{}\n";
+    f[std::string("sops/secrets/") + m + "-age.key/secret"] = "enc\n";
+    f[std::string("sops/secrets/") + m + "-age.key/machines/" + m] = "link\n";
+    f[std::string("sops/secrets/") + m + "-wifi/secret"] = "enc\n";
+    f[std::string("sops/secrets/") + m + "-wifi/machines/" + m] = "link\n";
+    f[std::string("sops/groups/servers/machines/") + m] = "link\n";
+  }
+  f["sops/secrets/shared-token/secret"] = "enc\n";
+  f["sops/secrets/shared-token/groups/servers"] = "link\n";
+  f["sops/secrets/admin-only/secret"] = "enc\n";
+  f["sops/secrets/admin-only/users/alice"] = "link\n";
+  f["sops/users/alice/key.json"] = "{}\n";
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("Clan machine directories: only what clan-core reads", "[unit][plan]") {
+  // Issue 12 cause 8: machines/<m>/ was charged whole, so a script or notes next to the
+  // configuration affected the machine.
+  Scenario s(clanFiles());
+  CHECK(affected(s.planChange({{"machines/alpha/reboot.sh", "#!/bin/sh\n"}})).empty());
+  CHECK(affected(s.planChange({{"machines/alpha/notes.md", "more\n"}})).empty());
+  CHECK(affected(s.planChange({{"machines/alpha/facter.json", "{ \"x\": 1 }\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  CHECK(affected(s.planChange({{"machines/alpha/extra.nix", "{ ... }: { x = 1; }\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  // clan-core imports these when they exist: a new one changes the machine
+  CHECK(affected(s.planChange({{"machines/beta/hardware-configuration.nix", "{ ... }: { }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"machines/beta/disko.nix", "{ ... }: { }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"machines/beta/facts/ssh.pub", "key\n"}})) ==
+        std::vector<std::string>{"beta"});
+}
+
+TEST_CASE("Clan sops secrets belong to the machines clan-core gives them", "[unit][plan]") {
+  // Issue 12 cause 6: sops/secrets/ and sops/users/ were charged to every Clan machine.
+  Scenario s(clanFiles());
+  CHECK(affected(s.planChange({{"sops/secrets/alpha-wifi/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"alpha"});
+  CHECK(affected(s.planChange({{"sops/secrets/beta-age.key/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"sops/secrets/shared-token/secret", "enc2\n"}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+  // users only: no machine
+  CHECK(affected(s.planChange({{"sops/secrets/admin-only/secret", "enc2\n"}})).empty());
+  CHECK(affected(s.planChange({{"sops/users/alice/key.json", "{ \"k\": 2 }\n"}})).empty());
+  // a machine given a secret, or taken out of a group, at either commit
+  CHECK(affected(s.planChange({{"sops/secrets/admin-only/machines/beta", "link\n"}})) ==
+        std::vector<std::string>{"beta"});
+  CHECK(affected(s.planChange({{"sops/secrets/beta-wifi/machines/beta", std::nullopt}})) ==
+        std::vector<std::string>{"beta"});
+  // the group's membership changes: its members at both commits
+  CHECK(affected(s.planChange({{"sops/groups/servers/machines/alpha", std::nullopt}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+  CHECK(affected(s.planChange({{"sops/groups/servers/machines/gamma", "link\n"}})) ==
+        std::vector<std::string>{"alpha", "beta"});
+}
+
+TEST_CASE("a dev shell's `import <nixpkgs>` in a package's source is not dynamic", "[unit][plan]") {
+  // Issue 12 cause 10: `src = ../tool;` where tool/shell.nix does `with import <nixpkgs> { };`
+  // made the host dynamic (affected by every change); pure flake evaluation refuses <…>.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] =
+      "{ pkgs, ... }: { environment.systemPackages = [ (pkgs.callPackage ./pkgs/tool.nix { }) "
+      "]; }\n";
+  f["pkgs/tool.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"tool\"; src = ../tool; }\n";
+  f["tool/main.zig"] = "pub fn main() void {}\n";
+  f["tool/shell.nix"] = "with import <nixpkgs> { }; mkShell { packages = [ zig ]; }\n";
+  f["README.md"] = "x\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"README.md", "y\n"}})).empty());
+  CHECK(affected(s.planChange({{"tool/main.zig", "pub fn main() void { }\n"}})) ==
+        std::vector<std::string>{"a"});
+  // an import the planner cannot follow is still dynamic
+  Plan p =
+      s.planChange({{"b.nix", "{ pkgs, ... }: { imports = [ (import /etc/nixos/extra.nix) ]; }\n"},
+                    {"README.md", "z\n"}});
+  CHECK(affected(p) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("a module reading flake.nix as data does not follow the flake's code", "[unit][plan]") {
+  // Issue 12 cause 2: `flake = import "${self}/flake.nix"` in a module scanned flake.nix as a
+  // module, so every path and input of the flake reached the host.
+  auto f = twoHosts(R"nix({
+  nixConfig.extra-substituters = [ "https://cache.example.org" ];
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.home-manager.url = "github:nix-community/home-manager";
+  outputs = { self, nixpkgs, home-manager }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem {
+      specialArgs = { inherit self; };
+      modules = [ ./a.nix ];
+    };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem {
+      modules = [ ./b.nix home-manager.nixosModules.default ];
+    };
+  };
+})nix");
+  f["a.nix"] = R"nix({ self, ... }:
+let flake = import "${self}/flake.nix"; in {
+  nix.settings.substituters = flake.nixConfig.extra-substituters;
+  environment.etc.name.text = (import "${self}/flake.nix").description or "lab";
+})nix";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"b.nix", "{ ... }: { x = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+  {
+    Plan p = s.planChange({{"flake.lock", homelabLock("n1", "h2")}});
+    CHECK(affected(p) == std::vector<std::string>{"b"});
+  }
+  // flake.nix itself stays a dependency of the module that reads it
+  CHECK(affected(s.planChange(
+            {{"flake.nix", replaced(*f["flake.nix"], "cache.example.org", "c2.example.org")}})) ==
+        std::vector<std::string>{"a"});
+  // passed on whole, the file is still followed as code
+  f["a.nix"] =
+      "{ self, ... }: let flake = import \"${self}/flake.nix\"; in { y = flake.x; z = flake; }\n";
+  Scenario whole(f);
+  CHECK(affected(whole.planChange({{"b.nix", "{ ... }: { x = 2; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a directory used as a module is its default.nix", "[unit][plan]") {
+  // A README next to a host's default.nix made the host affected (`./hosts/${h}` counted as
+  // the whole directory); Nix imports only default.nix, which may refer to the rest.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "a" "b" ]
+      (h: nixpkgs.lib.nixosSystem { modules = [ ./hosts/${h} ]; });
+  };
+})nix");
+  f["hosts/a/default.nix"] = "{ ... }: { environment.etc.x.text = builtins.readFile ./x.txt; }\n";
+  f["hosts/a/x.txt"] = "x\n";
+  f["hosts/a/README.md"] = "a\n";
+  f["hosts/b/default.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"hosts/a/README.md", "b\n"}})).empty());
+  CHECK(affected(s.planChange({{"hosts/a/x.txt", "y\n"}})) == std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"hosts/b/default.nix", "{ ... }: { y = 1; }\n"}})) ==
+        std::vector<std::string>{"b"});
+}

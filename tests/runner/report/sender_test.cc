@@ -11,6 +11,7 @@
 #include "runner/core/text.h"
 #include "runner/report/reporting.h"
 #include "tests/runner/report/report_fixture.h"
+#include "tests/support/wait.h"
 
 using namespace tests::report;
 using runner::HostState;
@@ -29,13 +30,12 @@ size_t requestCount(const tests::FakeForgeServer& fake) { return fake.requests()
 // Waits (real time, bounded) until the fake has answered every request it received: a
 // request the client gave up on may still be in the fake's hands.
 void settle(const tests::FakeForgeServer& fake) {
-  for (int i = 0; i < 400; ++i) {
-    bool done = true;
-    for (const auto& r : fake.requests()) done = done && r.answeredStatus != 0;
-    if (done) return;
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL("the fake forge did not answer");
+  bool answered = tests::waitUntil([&] {
+    for (const auto& r : fake.requests())
+      if (r.answeredStatus == 0) return false;
+    return true;
+  });
+  if (!answered) FAIL("the fake forge did not answer");
 }
 
 // The status bodies the forge accepted, in order.
@@ -316,7 +316,7 @@ TEST_CASE("sender: on its own thread it sends what the reporter queues, woken at
   auto run = deployRun();
   reporter.runQueued(run);
   reporter.hostChanged(run, hostView("web1", Stage::Deploy, HostState::Succeeded, "deployed"));
-  for (int i = 0; i < 500 && accepted(f.gitea).size() < 2; ++i) std::this_thread::sleep_for(10ms);
+  tests::waitUntil([&] { return accepted(f.gitea).size() >= 2; });
   sender.stop();
   CHECK(accepted(f.gitea) ==
         std::vector<std::string>{"switchyard/plan=pending", "switchyard/deploy/web1=success"});
@@ -343,7 +343,7 @@ TEST_CASE("reporting: the bundle the daemon wires — reporter and gateway wake 
   e.commentAuthor = "alice";
   e.commentId = f.gitea.addComment(kRepo, 7, "alice", "/switchyard rerun");
   CHECK(reporting.gateway().handle(e).accepted());
-  for (int i = 0; i < 500 && f.gitea.reactions().empty(); ++i) std::this_thread::sleep_for(10ms);
+  tests::waitUntil([&] { return !f.gitea.reactions().empty(); });
   reporting.stop();
   CHECK(accepted(f.gitea) == std::vector<std::string>{"switchyard/plan=pending"});
   REQUIRE(f.gitea.reactions().size() == 1);

@@ -1,18 +1,18 @@
 // The real stages' pieces that talk to Nix, on lab flakes: deploy targets from the config and
 // from the flake's Clan/Colmena options, and flake-given targets that are refused.
-#include "runner/scheduler/nix_stages.h"
-
 #include <catch2/catch.hpp>
 
-#include "runner/app/lab/lab.h"
 #include "runner/core/error.h"
 #include "runner/core/log.h"
+#include "runner/deploy/deploy_stage.h"
+#include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "runner/plan/plan_stage.h"
 
-using runner::app::lab::Lab;
-using runner::app::lab::LabHost;
+using runner::lab::Lab;
+using runner::lab::LabHost;
 
 TEST_CASE("deploy targets: config first, then Clan, Colmena, the name, bad flake text refused",
           "[integration][scheduler][nix]") {
@@ -34,9 +34,9 @@ TEST_CASE("deploy targets: config first, then Clan, Colmena, the name, bad flake
   repo.hosts = {{"configured", "admin@[fd00::7]"}, {"plain", std::nullopt}};
   runner::nix::NixCli nix(procs);
   std::map<std::string, std::string> problems;
-  auto t = runner::scheduler::resolveTargets(
-      nix, repo, lab.infra.path(), lab.infra.head(),
-      {"configured", "clanned", "colmenad", "plain", "hostile"}, problems);
+  auto t = runner::deploy::resolveTargets(nix, repo, lab.infra.path(), lab.infra.head(),
+                                          {"configured", "clanned", "colmenad", "plain", "hostile"},
+                                          problems);
   CHECK(t.at("configured").toString() == "admin@[fd00::7]");
   CHECK(t.at("clanned").toString() == "deploy@10.0.0.2:2222");
   CHECK(t.at("colmenad").toString() == "root@web.example.org");
@@ -53,7 +53,7 @@ TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluat
   // planning "every host removed" and ending green.
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-plan-stage");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::app::lab::numberedHosts(2)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::lab::numberedHosts(2)});
   const std::string flake = runner::os::readFile(lab.infra.path() / "flake.nix");
   std::string a = lab.infra.head();
   std::string missing = flake;
@@ -63,21 +63,21 @@ TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluat
   missing.replace(pos, call.size(), "lib.genAttrsThatDoesNotExist [");
   std::string b = lab.infra.commitFiles({{"flake.nix", missing}}, "missing lib function");
   runner::nix::NixCli nix(procs);
-  runner::scheduler::PrioritySlots slots(2);
+  runner::PrioritySlots slots(2);
   runner::NullLogger log;
-  runner::scheduler::NixPlanStage stage(nix, {}, slots, nullptr, 2, log);
+  runner::plan::NixPlanStage stage(nix, {}, slots, nullptr, 2, log);
   runner::RepoConfig repo;
   repo.name = "infra";
   for (auto mode : {runner::PlanMode::Auto, runner::PlanMode::Exact}) {
     INFO(runner::toString(mode));
     repo.detection = mode;
-    runner::scheduler::PlanInput in{&repo, lab.infra.path(), a, b, tmp.path() / "plan.log"};
+    runner::PlanInput in{&repo, lab.infra.path(), a, b, tmp.path() / "plan.log"};
     CHECK_THROWS_AS(stage.plan(in), runner::PlanError);
     in.from = std::nullopt;  // no base: the hosts come from Nix, which fails
     CHECK_THROWS_AS(stage.plan(in), runner::PlanError);
   }
   repo.detection = runner::PlanMode::Static;
-  runner::scheduler::PlanInput in{&repo, lab.infra.path(), a, b, tmp.path() / "plan.log"};
+  runner::PlanInput in{&repo, lab.infra.path(), a, b, tmp.path() / "plan.log"};
   runner::Plan p = stage.plan(in);  // the old hosts, dynamic: their build fails the run
   CHECK(p.affectedHosts() == std::vector<std::string>{"host01", "host02"});
   in.from = std::nullopt;  // no base and no host known: a failed plan
@@ -88,16 +88,15 @@ TEST_CASE("a run without a base asks Nix for the hosts when static discovery is 
           "[integration][scheduler][nix]") {
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-plan-nobase");
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::app::lab::numberedHosts(2)});
+  auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::lab::numberedHosts(2)});
   std::string to = lab.infra.addComputedHost("host03", "host01");
   runner::nix::NixCli nix(procs);
-  runner::scheduler::PrioritySlots slots(2);
+  runner::PrioritySlots slots(2);
   runner::NullLogger log;
-  runner::scheduler::NixPlanStage stage(nix, {}, slots, nullptr, 2, log);
+  runner::plan::NixPlanStage stage(nix, {}, slots, nullptr, 2, log);
   runner::RepoConfig repo;
   repo.name = "infra";
-  runner::scheduler::PlanInput in{&repo, lab.infra.path(), std::nullopt, to,
-                                  tmp.path() / "plan.log"};
+  runner::PlanInput in{&repo, lab.infra.path(), std::nullopt, to, tmp.path() / "plan.log"};
   runner::Plan p = stage.plan(in);
   CHECK(p.affectedHosts() == std::vector<std::string>{"host01", "host02", "host03"});
 }

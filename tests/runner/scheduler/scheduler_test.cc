@@ -35,12 +35,12 @@ namespace {
 
 const std::vector<std::string> kHosts = {"db1", "web1", "web2"};
 
-class FakePlan final : public scheduler::PlanStage {
+class FakePlan final : public PlanStage {
  public:
   // to-sha -> affected hosts (default: web1 only)
   std::map<std::string, std::set<std::string>> affected;
-  std::vector<scheduler::PlanInput> calls;
-  Plan plan(const scheduler::PlanInput& in) override {
+  std::vector<PlanInput> calls;
+  Plan plan(const PlanInput& in) override {
     std::scoped_lock lk(mu_);
     calls.push_back(in);
     Plan p;
@@ -64,20 +64,19 @@ class FakePlan final : public scheduler::PlanStage {
   std::mutex mu_;
 };
 
-class FakeBuild final : public scheduler::BuildStage {
+class FakeBuild final : public BuildStage {
  public:
   std::vector<std::vector<std::string>> calls;  // hosts per call
   std::vector<bool> untrusted;                  // BuildInput::untrusted per call
   std::set<std::string> failing;
   std::string storeError;  // non-empty: the build throws StoreError with it after starting
-  std::vector<scheduler::BuildHostOutcome> build(const scheduler::BuildInput& in,
-                                                 scheduler::StageListener& l) override {
+  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener& l) override {
     if (!storeError.empty()) {
       for (const auto& h : in.hosts) l.hostStarted(h.host, "building");
       throw StoreError(storeError);
     }
     std::vector<std::string> names;
-    std::vector<scheduler::BuildHostOutcome> out;
+    std::vector<BuildHostOutcome> out;
     for (const auto& h : in.hosts) {
       names.push_back(h.host);
       l.hostStarted(h.host, "building");
@@ -93,14 +92,13 @@ class FakeBuild final : public scheduler::BuildStage {
   }
 };
 
-class FakeDeploy final : public scheduler::DeployStage {
+class FakeDeploy final : public DeployStage {
  public:
-  std::vector<std::vector<scheduler::DeployHost>> calls;
+  std::vector<std::vector<DeployHost>> calls;
   std::set<std::string> refused;
-  std::vector<scheduler::DeployHostOutcome> deploy(const scheduler::DeployInput& in,
-                                                   scheduler::StageListener& l) override {
+  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener& l) override {
     calls.push_back(in.hosts);
-    std::vector<scheduler::DeployHostOutcome> out;
+    std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) {
       l.hostStarted(h.host, "deploy: lock");
       if (refused.count(h.host))
@@ -218,8 +216,8 @@ struct Harness {
     return o;
   }
   std::string commit(const std::string& file) {
-    return upstream.commit({{file, "{ x = " + std::to_string(++n) + "; }"}},
-                           "c" + std::to_string(n));
+    const int k = ++n;  // (not ++n and n in one call: their order is unspecified)
+    return upstream.commit({{file, "{ x = " + std::to_string(k) + "; }"}}, "c" + std::to_string(k));
   }
   int64_t deliver(Event e) {
     e.deliveryId = "d" + std::to_string(++deliveries);
@@ -353,7 +351,10 @@ TEST_CASE("a push to a deploy branch plans, builds and deploys the affected host
   CHECK(h.reporter.saw("host 1 web1 deploy succeeded"));
   CHECK(h.reporter.events().back() == "finished 1 succeeded");
   CHECK(r.planJson);
-  CHECK(fs::exists(h.config.stateDir / "logs" / "1" / "plan.log"));
+  // The planner's log has a name no host's log (<host>.log) can take: a host named `plan`
+  // writes plan.log, never into the plan's log.
+  CHECK(fs::exists(h.config.stateDir / "logs" / "1" / "@plan.log"));
+  CHECK_FALSE(fs::exists(h.config.stateDir / "logs" / "1" / "plan.log"));
 
   // The next push plans from what this run deployed.
   std::string sha2 = h.commit("hosts/web2.nix");

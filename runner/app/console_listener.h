@@ -1,0 +1,33 @@
+// The stages' progress for a person at a terminal (core/stages.h): what `switchyard build`
+// and `switchyard deploy` print on stderr while they drive the same stages as the daemon.
+// One line per event, "[host] what", "[host]   | a log line", "[host] => result".
+//
+// Thread-safe (the deploy stage reports from several hosts' threads at once).
+#pragma once
+
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "runner/core/stages.h"
+
+namespace runner::app {
+
+class ConsoleListener final : public StageListener {
+ public:
+  // `out` must outlive this object. `progressLines`: print hostProgress too (off while a
+  // build's terminal progress line shows the same).
+  ConsoleListener(std::ostream& out, bool progressLines) : out_(out), progress_(progressLines) {}
+  void hostStarted(const std::string& host, const std::string& what) override;
+  void hostProgress(const std::string& host, const std::string& what) override;
+  void hostLine(const std::string& host, std::string_view line) override;
+  void hostFinished(const std::string& host, const std::string& what) override;
+
+ private:
+  std::mutex mu_;
+  std::ostream& out_;  // written only under mu_
+  const bool progress_;
+};
+
+}  // namespace runner::app

@@ -1,0 +1,59 @@
+// The build stage (core/stages.h) with the real builder: drvPaths the plan did not know are
+// evaluated (in an evaluation slot), then one nix build for the hosts (in a build slot), with
+// per-host logs and GC roots. The daemon's scheduler and `switchyard build` / `deploy` drive
+// it.
+//
+// Thread-safe: several runs call it at once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runner/build/builder.h"
+#include "runner/core/clock.h"
+#include "runner/core/log.h"
+#include "runner/core/slots.h"
+#include "runner/core/stages.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/nix/untrusted_nix.h"
+
+namespace runner::build {
+
+class NixBuildStage final : public BuildStage {
+ public:
+  // `nix`, the parts of `untrusted`, `evals`, `builds`, `clock` and `log` must outlive it.
+  // `redactor` (may be null) scrubs the build logs.
+  NixBuildStage(nix::NixCli& nix, nix::UntrustedNix untrusted, const Clock& clock,
+                PrioritySlots& builds, PrioritySlots& evals, Logger& log,
+                const Redactor* redactor = nullptr)
+      : nix_(nix),
+        untrusted_(std::move(untrusted)),
+        clock_(clock),
+        builds_(builds),
+        evals_(evals),
+        log_(log),
+        redactor_(redactor) {}
+  std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
+
+  // The same build with each host's whole result, for callers that show more than the port's
+  // outcome (the CLI). A host that does not evaluate is Failed with the message "does not
+  // evaluate: …"; one the flake does not have is also listed in `missing`. `progress` (may be
+  // null) receives the builder's progress as it comes (a terminal progress line).
+  struct Result {
+    BuildResult build;
+    std::vector<std::string> missing;
+  };
+  Result buildHosts(const BuildInput& input, StageListener& listener,
+                    BuildObserver* progress = nullptr);
+
+ private:
+  nix::NixCli& nix_;
+  nix::UntrustedNix untrusted_;
+  const Clock& clock_;
+  PrioritySlots& builds_;
+  PrioritySlots& evals_;
+  Logger& log_;
+  const Redactor* redactor_;
+};
+
+}  // namespace runner::build

@@ -1,0 +1,105 @@
+// The deploy stage (core/stages.h) over SSH: deploy targets from the config or the flake, the
+// repository's rollout (canaries, max_parallel, stop_on_failure) with deploy/ssh_deployer.h,
+// per-host logs, and a cap on the hosts being deployed at once across every run
+// (Concurrency::deploys). The daemon's scheduler and `switchyard deploy` drive it.
+//
+// Thread-safe: several runs call it at once.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <semaphore>
+#include <string>
+#include <vector>
+
+#include "runner/core/clock.h"
+#include "runner/core/config.h"
+#include "runner/core/http_client.h"
+#include "runner/core/log.h"
+#include "runner/core/process.h"
+#include "runner/core/stages.h"
+#include "runner/deploy/deploy.h"
+#include "runner/deploy/host_lock.h"
+#include "runner/nix/nix_cli.h"
+#include "runner/ssh/ssh.h"
+#include "runner/store/deployments.h"
+
+namespace runner::deploy {
+
+// A counting semaphore with a runtime count, released by RAII.
+class Slots {
+ public:
+  explicit Slots(int count) : sem_(count < 1 ? 1 : count) {}
+  class Held {
+   public:
+    explicit Held(Slots& s) : s_(s) { s_.sem_.acquire(); }
+    ~Held() { s_.sem_.release(); }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+
+   private:
+    Slots& s_;
+  };
+
+ private:
+  std::counting_semaphore<4096> sem_;
+};
+
+// What the SSH deploy stage needs; each must outlive the stage and be thread-safe.
+struct DeployPorts {
+  ssh::Connector& ssh;
+  ProcessRunner& processes;
+  HttpClient& http;
+  HostLockGuard& locks;
+  store::Deployments& deployments;
+  nix::NixCli& nix;  // target discovery (clan / colmena options)
+  const Clock& clock;
+  Logger& log;
+  const Redactor* redactor = nullptr;  // scrubs the deploy logs; may be null
+};
+
+class SshDeployStage final : public DeployStage {
+ public:
+  // `ssh` is Config::ssh; `deploys` is Config::concurrency.deploys. `lockWait` is how long a
+  // host held by another deploy is waited for before it is refused.
+  SshDeployStage(DeployPorts ports, SshConfig ssh, int deploys,
+                 std::chrono::milliseconds lockWait = std::chrono::minutes(30))
+      : ports_(ports), ssh_(std::move(ssh)), deploys_(deploys), lockWait_(lockWait) {}
+  std::vector<DeployHostOutcome> deploy(const DeployInput& input, StageListener& listener) override;
+
+  // The same deploy with each host's whole outcome, for callers that show more than the
+  // port's summary (the CLI: generations, step durations, a dry run's plan). A host whose
+  // target is refused is Refused with the reason; `targets` are the hosts' resolved targets.
+  struct Result {
+    std::vector<HostOutcome> hosts;
+    std::map<std::string, Target> targets;
+  };
+  Result deployHosts(const DeployInput& input, StageListener& listener);
+
+ private:
+  class LimitedDeployer;
+  struct Run;
+  Run run(const DeployInput& input, StageListener& listener);
+  std::optional<DeployHostOutcome> alreadyRunning(const DeployInput& input, const DeployHost& h,
+                                                  const Target& target);
+  DeployPorts ports_;
+  SshConfig ssh_;
+  Slots deploys_;
+  std::chrono::milliseconds lockWait_;
+};
+
+// Deploy targets for `hosts` at `sha` of the flake in `gitDir`: the config's `hosts:` entry,
+// else clan.core.networking.targetHost / deployment.targetHost from the flake, else the
+// host's name. Never throws for a host whose options do not evaluate (it gets its name). A
+// target text from the flake that is not [user@]host[:port] leaves the host out of the result
+// and puts the reason in `problems`.
+std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
+                                             const std::filesystem::path& gitDir,
+                                             const std::string& sha,
+                                             const std::vector<std::string>& hosts,
+                                             std::map<std::string, std::string>& problems);
+
+}  // namespace runner::deploy
