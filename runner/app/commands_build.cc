@@ -227,7 +227,7 @@ int runBuild(const BuildOpts& o) {
   plan::NixPlanStage planner(
       nix, {}, evals, &cache,
       l.config ? l.config->concurrency.evals : plan::ExactOptions{}.evalWorkers, log);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals, log);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals);
 
   Selection sel;
   if (!o.hosts.empty()) {

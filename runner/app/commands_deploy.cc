@@ -173,7 +173,7 @@ int runDeploy(const DeployOpts& o) {
   SystemClock clock;
   StderrLogger log;
   PrioritySlots evals(1), builds(1);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals, log);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals);
   BuildInput bi;
   bi.repo = &settings;
   bi.gitDir = flakeDir;

@@ -270,7 +270,7 @@ int Daemon::start() {
     P.planner = std::make_unique<plan::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
                                                      P.drvCache.get(), cc.evals, *log_);
     P.builder = std::make_unique<build::NixBuildStage>(*P.nix, untrusted, P.clock, *P.buildSlots,
-                                                       *P.evalSlots, *log_, &redactor_);
+                                                       *P.evalSlots, &redactor_);
     P.deployer = std::make_unique<deploy::SshDeployStage>(
         deploy::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix, P.clock,
                             *log_, &redactor_},

@@ -11,7 +11,6 @@
 
 #include "runner/build/builder.h"
 #include "runner/core/clock.h"
-#include "runner/core/log.h"
 #include "runner/core/slots.h"
 #include "runner/core/stages.h"
 #include "runner/nix/nix_cli.h"
@@ -24,14 +23,12 @@ class NixBuildStage final : public BuildStage {
   // `nix`, the parts of `untrusted`, `evals`, `builds`, `clock` and `log` must outlive it.
   // `redactor` (may be null) scrubs the build logs.
   NixBuildStage(nix::NixCli& nix, nix::UntrustedNix untrusted, const Clock& clock,
-                PrioritySlots& builds, PrioritySlots& evals, Logger& log,
-                const Redactor* redactor = nullptr)
+                PrioritySlots& builds, PrioritySlots& evals, const Redactor* redactor = nullptr)
       : nix_(nix),
         untrusted_(std::move(untrusted)),
         clock_(clock),
         builds_(builds),
         evals_(evals),
-        log_(log),
         redactor_(redactor) {}
   std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
 
@@ -52,7 +49,6 @@ class NixBuildStage final : public BuildStage {
   const Clock& clock_;
   PrioritySlots& builds_;
   PrioritySlots& evals_;
-  Logger& log_;
   const Redactor* redactor_;
 };
 
