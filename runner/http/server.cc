@@ -334,6 +334,7 @@ struct Server::Impl {
   // loop-thread state
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
   std::unordered_map<std::string, size_t> perAddress;
+  std::atomic<size_t> openCount{0};  // conns.size(), readable from other threads
   uint64_t nextId = 1;
   bool listening = false;
   Clock::time_point acceptPausedUntil{};
@@ -400,6 +401,7 @@ struct Server::Impl {
     if (auto a = perAddress.find(c.addr); a != perAddress.end() && --a->second == 0)
       perAddress.erase(a);
     conns.erase(it);
+    openCount = conns.size();
   }
 
   void acceptAll(Clock::time_point now) {
@@ -442,6 +444,7 @@ struct Server::Impl {
       e.data.u64 = c->id;
       ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
       conns.emplace(c->id, std::move(c));
+      openCount = conns.size();
     }
   }
 
@@ -1042,6 +1045,8 @@ void Server::route(const std::string& method, const std::string& pattern, Handle
 
 bool Server::running() const { return impl_->started && !impl_->stopping; }
 
+size_t Server::openConnections() const { return impl_->openCount; }
+
 int Server::start() {
   auto [host, port] = splitListen(options_.listen);
   raiseFileLimitFor(options_.maxConnections, log_);
@@ -1120,6 +1125,7 @@ void Server::stop() noexcept {
   for (auto& t : streams) t.join();
   for (auto& [id, c] : I.conns) ::close(c->fd);
   I.conns.clear();
+  I.openCount = 0;
   if (I.listenFd >= 0) ::close(I.listenFd);
   ::close(I.epfd);
   ::close(I.wakeFd);

@@ -129,6 +129,9 @@ class Server {
   void stop() noexcept;
   int port() const { return port_; }
   bool running() const;
+  // Connections accepted and not yet closed (readable from any thread; tests wait on it
+  // instead of sleeping, a metric could show it).
+  size_t openConnections() const;
 
  private:
   struct Impl;

@@ -216,7 +216,8 @@ bool runDeploys(const RunView& run, const RepoConfig& repo);
 // request, Check for the other pull request runs.
 SlotClass slotClassOf(const RunView& run, const RepoConfig& repo);
 
-// A RunReporter that only logs (until runner/report is wired in).
+// A RunReporter that writes runs' progress to the log; the daemon tees it with runner/report's
+// forge reporter.
 class LoggingRunReporter final : public RunReporter {
  public:
   explicit LoggingRunReporter(Logger& log) : log_(log) {}

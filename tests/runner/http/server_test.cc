@@ -24,6 +24,7 @@
 #include "runner/core/error.h"
 #include "runner/core/log.h"
 #include "runner/http/request_parser.h"
+#include "tests/support/wait.h"
 
 using namespace std::chrono_literals;
 using runner::http::Request;
@@ -175,7 +176,8 @@ struct TestServer {
     server.route("GET", "/runs/:id", [](const Request& r) {
       return Response::text(200, "run " + r.param("id") + " q=" + r.param("q"));
     });
-    server.route("GET", "/slow", [](const Request&) {
+    server.route("GET", "/slow", [this](const Request&) {
+      slowStarted = true;
       std::this_thread::sleep_for(300ms);
       return Response::text(200, "slow done");
     });
@@ -187,6 +189,7 @@ struct TestServer {
     server.route("GET", "/stream", [this](const Request&) {
       Response r;
       r.stream = [this](runner::http::StreamSink& out) {
+        streamStarted = true;
         for (int i = 0; i < 5; ++i)
           if (!out.write("part " + std::to_string(i) + "\n")) return;
         while (holdStream && !out.stopping()) std::this_thread::sleep_for(10ms);
@@ -208,6 +211,7 @@ struct TestServer {
   Server server;
   std::atomic<bool> holdStream{false};
   std::atomic<bool> sawStopping{false};
+  std::atomic<bool> slowStarted{false}, streamStarted{false};
   std::atomic<int> producedChunks{0};
   int port = 0;
 };
@@ -492,7 +496,7 @@ TEST_CASE("1000 idle connections do not keep a request from being served", "[uni
     idle.push_back(std::make_unique<RawClient>(t.port));
     if (i % 2) idle.back()->send("GET /healthz HTTP/1.1\r\nHost");  // half a head
   }
-  std::this_thread::sleep_for(100ms);
+  CHECK(tests::waitUntil([&] { return t.server.openConnections() == 1000; }));
   std::chrono::milliseconds worst{0};
   for (int i = 0; i < 20; ++i) worst = std::max(worst, timeHealthz(t.port));
   CHECK(worst < 500ms);
@@ -508,7 +512,7 @@ TEST_CASE("connections over the per-address and total limits get 503", "[unit][h
   TestServer t(o);
   std::vector<std::unique_ptr<RawClient>> held;
   for (int i = 0; i < 4; ++i) held.push_back(std::make_unique<RawClient>(t.port, "127.0.0.1"));
-  std::this_thread::sleep_for(50ms);
+  CHECK(tests::waitUntil([&] { return t.server.openConnections() == 4; }));
   {
     RawClient over(t.port, "127.0.0.1");
     CHECK(over.answer().status == 503);
@@ -518,11 +522,11 @@ TEST_CASE("connections over the per-address and total limits get 503", "[unit][h
   held.back()->send(get("/healthz"));
   CHECK(held.back()->answer().status == 200);
   held.push_back(std::make_unique<RawClient>(t.port, "127.0.0.3"));
-  std::this_thread::sleep_for(50ms);
+  CHECK(tests::waitUntil([&] { return t.server.openConnections() == 6; }));
   RawClient total(t.port, "127.0.0.4");
   CHECK(total.answer().status == 503);
   held.clear();  // freed slots serve again
-  std::this_thread::sleep_for(100ms);
+  CHECK(tests::waitUntil([&] { return t.server.openConnections() == 0; }));
   CHECK(timeHealthz(t.port) < 1000ms);
 }
 
@@ -560,7 +564,7 @@ TEST_CASE("stop() finishes requests in progress and tells streams", "[unit][http
   streaming.send(get("/stream"));
   RawClient slow(t->port);
   slow.send(get("/slow"));
-  std::this_thread::sleep_for(100ms);
+  CHECK(tests::waitUntil([&] { return t->slowStarted && t->streamStarted; }));
   auto t0 = Clock::now();
   t->server.stop();
   CHECK(Clock::now() - t0 < 2000ms);

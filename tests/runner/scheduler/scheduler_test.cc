@@ -26,6 +26,7 @@
 #include "runner/store/deliveries.h"
 #include "runner/store/runs.h"
 #include "tests/support/temp_git_repo.h"
+#include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
@@ -995,14 +996,11 @@ TEST_CASE("a woken worker starts a queued run at once, not at its next poll", "[
   std::string s1 = h.commit("hosts/web1.nix");
   h.deliver(h.push("refs/heads/main", h.sha0, s1));
   h.sched->wake();  // what intake's group commit does after storing the delivery
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   auto finished = [&] {
     auto r = h.runs().get(1);
     return r && isFinal(r->view.state);
   };
-  while (!finished() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  REQUIRE(finished());
+  REQUIRE(tests::waitUntil(finished, std::chrono::seconds(60)));
   CHECK(h.run(1).view.state == RunState::Succeeded);
   h.sched->stop();
 }
