@@ -77,7 +77,7 @@ for guide in "${guides[@]}"; do
     kill "$lab_pid" 2>/dev/null || true
     wait "$lab_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
+  [ -n "${GUIDES_KEEP:-}" ] && echo "kept: $work" || rm -rf "$work"
 done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -16,26 +16,27 @@
 //
 // Variables in DIR/env: LAB_INFRA (the clone), MACHINES ("name=root@addr:port ..."),
 // DEPLOY_KEY (the private key every machine accepts), LAB_FORGE_DIR, PORT (free for the
-// guide's daemon), HOOKS (this checkout's hooks/, installed as /usr/share/switchyard/hooks);
-// with a forge also
-// FORGE_URL (its web/API base), FORGE_API (what switchyard's api_url would be), FORGE_TOKEN,
-// REPO (alice/infra), CLONE_URL (the bare repository).
+// guide's daemon), RUNNER_URL (http://127.0.0.1:PORT), HOOKS (this checkout's hooks/, which
+// packages install as /usr/share/switchyard/hooks); with a forge also FORGE_URL (its web/API
+// base), FORGE_API (what switchyard's api_url would be), FORGE_TOKEN, REPO (alice/infra) and
+// CLONE_URL (the bare repository).
+
 // The fake forges check what they receive with Catch2 assertions (REQUIRE): this program
 // carries Catch's implementation, without its main.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <netinet/in.h>
+#include <signal.h>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
 #include "runner/lab/git_cli.h"
@@ -85,6 +86,20 @@ int usage(const std::string& why) {
 
 }  // namespace
 
+namespace {
+
+fs::path gDir;
+std::string gForge = "none";
+int gStatus = 1;
+
+int runLab(fs::path dir, const std::string& forge);
+
+}  // namespace
+
+// The fake forges report protocol errors with Catch2 assertions, which need a running test
+// case: the lab runs as the one test case of this program.
+TEST_CASE("guide lab", "[guide_lab]") { gStatus = runLab(gDir, gForge); }
+
 int main(int argc, char** argv) {
   fs::path dir;
   std::string forge = "none";
@@ -102,7 +117,16 @@ int main(int argc, char** argv) {
   if (forge != "none" && forge != "gitea" && forge != "github")
     return usage("--forge must be none, gitea or github, not " + forge);
   if (::geteuid() != 0) return usage("needs root (the SSH test hosts use namespaces)");
+  gDir = dir;
+  gForge = forge;
+  const char* args[] = {argv[0], "[guide_lab]"};
+  int failed = Catch::Session().run(2, args);
+  return failed != 0 ? 1 : gStatus;
+}
 
+namespace {
+
+int runLab(fs::path dir, const std::string& forge) {
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
@@ -133,7 +157,9 @@ int main(int argc, char** argv) {
     var("DEPLOY_KEY", hosts.identityFile().string());
     const fs::path forgeDir = dir / "forge";
     var("LAB_FORGE_DIR", forgeDir.string());
-    var("PORT", std::to_string(freePort()));
+    const int port = freePort();
+    var("PORT", std::to_string(port));
+    var("RUNNER_URL", "http://127.0.0.1:" + std::to_string(port));
     var("HOOKS", std::string(SWITCHYARD_SOURCE_DIR) + "/hooks");
 
     std::unique_ptr<tests::FakeForgeServer> server;
@@ -165,8 +191,8 @@ int main(int argc, char** argv) {
                                 "/tests/support/fake_forge_push_hook.sh") +
                     " " + shellQuoted(forge) + " " + shellQuoted(forgeDir.string()) +
                     " alice/infra " + shellQuoted(bare.string()) + "\n");
-      fs::permissions(bare / "hooks" / "post-receive", fs::perms::owner_all | fs::perms::group_read |
-                                                           fs::perms::group_exec);
+      fs::permissions(bare / "hooks" / "post-receive",
+                      fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
       var("FORGE_URL", server->baseUrl());
       var("FORGE_API", server->apiUrl());
       var("FORGE_TOKEN", token);
@@ -187,3 +213,5 @@ int main(int argc, char** argv) {
     return 1;
   }
 }
+
+}  // namespace
