@@ -10,7 +10,14 @@ switchyard_test(tests_packaging
 add_test(NAME packaging:deb COMMAND ${PROJECT_SOURCE_DIR}/tests/packaging/deb_test.sh ${PROJECT_BINARY_DIR})
 set_tests_properties(packaging:deb PROPERTIES LABELS integration TIMEOUT 600
   RESOURCE_LOCK system_packages SKIP_REGULAR_EXPRESSION "^SKIPPED: the Debian|^SKIPPED: a switchyard")
-# The guides in docs/: every ```sh block run as written (with the built switchyard on PATH).
+# The lab the guides run against (tests/support/guide_lab.cc): the seed's machines as SSH test
+# hosts, the sample flake, and a fake Gitea/GitHub with a git side that delivers webhooks.
+add_executable(guide_lab support/guide_lab.cc)
+target_link_libraries(guide_lab PRIVATE test_fake_forge runner_lab runner_os)
+add_dependencies(guide_lab switchyard)
+# The guides in docs/: every ```sh block run as written (with the built switchyard on PATH),
+# against the lab a guide asks for (guide_lab). Build guide_lab before running it.
 add_test(NAME packaging:guides
-  COMMAND ${PROJECT_SOURCE_DIR}/tests/packaging/guides_test.sh ${PROJECT_SOURCE_DIR} $<TARGET_FILE:switchyard>)
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/packaging/guides_test.sh ${PROJECT_SOURCE_DIR}
+          $<TARGET_FILE:switchyard> $<TARGET_FILE:guide_lab>)
 set_tests_properties(packaging:guides PROPERTIES LABELS integration TIMEOUT 300)

@@ -631,6 +631,38 @@ FakeForgeServer::Reply FakeGitHub::route(const RecordedRequest& req) {
     return editComment(repo, std::stoll(m[1]), body);
   if (std::regex_match(rest, m, kReactions) && req.method == "POST")
     return react(repo, std::stoll(m[1]), body, user);
+  // GET /repos/{owner}/{repo}/commits/{ref}/status (repos/get-combined-status-for-ref): the
+  // latest status per context (contexts are case-insensitive), and the combined state
+  // (FORGE-FACTS 2.3: failure if any is error/failure, pending if none or any pending).
+  static const std::regex kCombined(R"(/commits/([^/]+)/status)");
+  if (std::regex_match(rest, m, kCombined) && req.method == "GET") {
+    std::map<std::string, const FakeStatus*> latest;
+    for (const auto& st : statuses_) {
+      if (st.repo != repo || st.sha != m[1].str()) continue;
+      std::string key = st.context;
+      for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      latest[key] = &st;  // statuses_ is oldest first
+    }
+    json list = json::array();
+    bool failure = false, pending = latest.empty();
+    for (const auto& [key, st] : latest) {
+      failure |= st->state == "error" || st->state == "failure";
+      pending |= st->state == "pending";
+      list.push_back({{"id", st->id},
+                      {"state", st->state},
+                      {"context", st->context},
+                      {"description", st->description},
+                      {"target_url", st->targetUrl}});
+    }
+    return {200,
+            {{"state", failure   ? "failure"
+                       : pending ? "pending"
+                                 : "success"},
+             {"sha", m[1].str()},
+             {"total_count", list.size()},
+             {"statuses", list},
+             {"repository", repoJson(repo)}}};
+  }
   if (std::regex_match(rest, m, kPermission) && req.method == "GET") {
     auto it = permissions_.find({repo, m[1]});
     if (it == permissions_.end()) return error(404, "Not Found");
