@@ -159,11 +159,13 @@ std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
       if (auto it = probeOf.find({repo.name, name}); it != probeOf.end()) row.probe = it->second;
       in.probe = row.probe;
       row.target = targets.count(name) ? targets[name] : row.probe ? row.probe->target : "";
-      if (row.probe && row.probe->reached) {
+      const bool probeFresh =
+          row.probe && (!row.lastSucceeded || row.probe->probedAt >= row.lastSucceeded->finishedAt);
+      if (row.probe && row.probe->reached && probeFresh) {
         row.currentPath = row.probe->currentPath ? row.probe->currentPath : row.probe->profilePath;
         row.generation = row.probe->generation;
         row.currentFrom = "probe";
-      } else if (row.probe && row.probe->lastSeen && row.probe->currentPath) {
+      } else if (row.probe && probeFresh && row.probe->lastSeen && row.probe->currentPath) {
         row.currentPath = row.probe->currentPath;  // as last seen
         row.generation = row.probe->generation;
         row.currentFrom = "probe";

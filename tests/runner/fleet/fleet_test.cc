@@ -97,6 +97,12 @@ TEST_CASE("drift: each verdict from what the host runs, what we deployed, what t
   in.probe = seen(kC, 2);  // an older generation, whatever its path: rolled back
   CHECK(fleet::classifyDrift(in).drift == Drift::RolledBack);
 
+  // a probe from before our last deploy is stale: the deploy record wins
+  in.probe = seen(kA, 3);
+  in.probe->probedAt = 500;
+  CHECK(fleet::classifyDrift(in).drift == Drift::NotProbed);
+  in.probe = seen(kC, 2);
+
   in.probe->reached = false;
   in.probe->error = "unreachable: connection refused";
   v = fleet::classifyDrift(in);
