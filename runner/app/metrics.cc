@@ -95,6 +95,14 @@ std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow
     w.sample("switchyard_deliveries_total", {{"forge", key.first}, {"state", key.second}},
              static_cast<double>(n));
 
+  // The older family (kept for existing dashboards): every source together, by state.
+  std::map<std::string, int64_t> byState;
+  for (const auto& [key, n] : m.deliveries) byState[key.second] += n;
+  w.family("switchyard_deliveries", "gauge", "Deliveries stored, by state.");
+  for (const char* s : {"queued", "processed", "ignored", "failed"})
+    w.sample("switchyard_deliveries", {{"state", s}},
+             static_cast<double>(byState.count(s) ? byState.at(s) : 0));
+
   SystemClock clock;
   store::Runs runs(db, clock, "");
   auto rs = runs.countByState();

@@ -1,12 +1,13 @@
 // The ops console in a real browser (issue 14): Debian's Chromium driven by puppeteer-core,
 // against the daemon `switchyard demo --serve` left running after its two pushes.
 //   node console_test.mjs <base url> <demo dir> <screenshot dir>
-// Checks: the fleet page shows the generations the pushes made; a run page updates live
+// Checks: the fleet page shows the generations the pushes made, then a change made by hand
+// on a test host; a run page updates live
 // (no reload) when the run's state changes in the database; a hostile host name renders as
 // text; at 390 px wide the fleet, run and host pages have no horizontal overflow.
 // Screenshots of each page go to <screenshot dir>. Exits 1 on the first failed check.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
 
 const [base, demoDir, shots] = process.argv.slice(2);
@@ -39,6 +40,22 @@ try {
   check('the other three at generation 1', rows.filter((r) => r.gen === '1').length === 3, JSON.stringify(gen));
   check('no host drifted', rows.every((r) => r.drift === 'in-sync' || r.drift === 'not-probed'), JSON.stringify(rows));
   await page.screenshot({ path: `${shots}/fleet.png`, fullPage: true });
+
+  // 1b. A change by hand on a host (someone activated a system no deploy put there): the
+  //     probe sees it within a round and the fleet page says so.
+  const link = `${demoDir}/hosts/hosts/octavia/state/current-system`;
+  unlinkSync(link);
+  symlinkSync('/nix/store/00000000000000000000000000000000-nixos-system-by-hand', link);
+  let drift = '';
+  for (let i = 0; i < 30 && drift !== 'changed-by-hand'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    await page.goto(`${base}/fleet`, { waitUntil: 'load' });
+    drift = await page.$eval('tr[id="octavia"]', (tr) => tr.dataset.drift);
+  }
+  check('a drift made by hand on octavia appears', drift === 'changed-by-hand', drift);
+  const firstRow = await page.$eval('tr[data-host]', (tr) => tr.dataset.host);
+  check('the drifted host is listed first', firstRow === 'octavia', firstRow);
+  await page.screenshot({ path: `${shots}/fleet-drift.png`, fullPage: true });
 
   // 2. A run page updates live. The run is written into the daemon's database directly
   //    (the state a deploy in progress leaves there), so the test controls when it changes.

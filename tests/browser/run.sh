@@ -7,7 +7,7 @@
 #   tests/browser/run.sh <switchyard binary> <build dir>
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${1:?switchyard binary} build=${2:?build dir}
+bin=$(realpath "${1:?switchyard binary}") build=$(realpath "${2:?build dir}")
 work="$build/browser-test"
 mkdir -p "$work"
 skip() { echo "SKIPPED: $*"; exit 0; }

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "runner/app/config_loader.h"
 #include "runner/app/daemon.h"
 #include "runner/app/metrics.h"
 #include "runner/core/log.h"
@@ -379,4 +380,29 @@ TEST_CASE("run events: the run's state, counts and hosts as server-sent events u
   CHECK(last["hosts"][0]["name"] == "db1");  // failures first
   CHECK(last["counts"][0] == nlohmann::json({{"state", "failed"}, {"count", 1}}));
   CHECK(f.get("/runs/999/events").status == 404);
+}
+
+TEST_CASE("fleet: settings are read and checked", "[unit][console]") {
+  auto good = app::checkConfigText(
+      "fleet:\n  probe_interval: 30s\n  probe_concurrency: 2\n  probe_timeout: 5s\n"
+      "  current_system: /var/lib/fake-nixos/current-system\n",
+      "s.yaml", "/");
+  REQUIRE(good.ok());
+  CHECK(good.config.fleet.probeInterval == std::chrono::seconds(30));
+  CHECK(good.config.fleet.probeConcurrency == 2);
+  CHECK(good.config.fleet.probeTimeout == std::chrono::seconds(5));
+  CHECK(good.config.fleet.currentSystemLink == "/var/lib/fake-nixos/current-system");
+  auto off = app::checkConfigText("fleet: {probe_interval: 0s}\n", "s.yaml", "/");
+  REQUIRE(off.ok());
+  CHECK(off.config.fleet.probeInterval.count() == 0);
+  for (const char* bad :
+       {"fleet: {current_system: 'relative/path'}\n",
+        "fleet: {current_system: '/run/x; rm -rf /'}\n", "fleet: {probe_concurrency: 0}\n",
+        "fleet: {probe_timeout: 0s}\n", "fleet: {probe_every: 5s}\n"}) {
+    INFO(bad);
+    auto c = app::checkConfigText(bad, "s.yaml", "/");
+    CHECK_FALSE(c.ok());
+    REQUIRE_FALSE(c.issues.empty());
+    CHECK(c.issues[0].key.rfind("fleet", 0) == 0);
+  }
 }
