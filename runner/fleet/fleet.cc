@@ -66,9 +66,13 @@ std::optional<int64_t> generationOfLink(std::string_view s) {
   return n;
 }
 
-DriftVerdict classifyDrift(const DriftInput& in) {
-  if (!in.managed) return {Drift::NotManaged, "in the flake, but the config's hosts: leave it out"};
+DriftVerdict classifyDrift(const DriftInput& given) {
+  if (!given.managed)
+    return {Drift::NotManaged, "in the flake, but the config's hosts: leave it out"};
+  DriftInput in = given;
   const auto& ok = in.lastSucceeded;
+  // A probe older than our last deploy saw the system before it: the deploy is newer news.
+  if (in.probe && in.probe->reached && ok && in.probe->probedAt < ok->finishedAt) in.probe.reset();
   if (in.probe && !in.probe->reached) {
     std::string d = in.probe->lastSeen ? "not reached since " + timeOf(*in.probe->lastSeen)
                                        : std::string("never reached");

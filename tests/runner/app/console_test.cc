@@ -263,7 +263,7 @@ TEST_CASE("fleet page, /api/fleet and `switchyard fleet` show what each host run
   CHECK(bad.exitStatus == 2);
 }
 
-TEST_CASE("host page: what the host runs and its deploy history; bad names refused",
+TEST_CASE("host page: what the host runs and its deploy history, bad names refused",
           "[integration][console]") {
   ConsoleFixture f;
   auto page = f.get("/hosts/web1");
