@@ -232,6 +232,9 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
       if (ssh.knownHosts) yaml += "  known_hosts: " + quoted(ssh.knownHosts->string()) + "\n";
       yaml += "  connect_timeout: " + std::to_string(ssh.connectTimeout.count()) + "s\n";
       yaml += std::string("  use_agent: ") + (ssh.useAgent ? "true" : "false") + "\n";
+      // the fleet probe reads what the lab's fake NixOS activated (no /run/current-system)
+      yaml +=
+          "fleet:\n  probe_interval: 5s\n  current_system: /var/lib/fake-nixos/current-system\n";
       yaml += "repos:\n";
       yaml += "  - name: lab/infra\n";
       yaml += "    path: " + quoted(bare.string()) + "\n";

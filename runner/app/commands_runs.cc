@@ -21,6 +21,7 @@
 #include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "runner/fleet/fleet.h"
 #include "runner/os/files.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
@@ -62,6 +63,39 @@ int64_t parseRunId(const std::string& s) {
 }  // namespace
 
 void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
+  {
+    auto* cmd = app.add_subcommand(
+        "fleet", "Every host: what it runs (generation, commit, run), its last deploy, drift");
+    struct Opts {
+      std::string config;
+      bool json = false;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("--config", o->config, "switchyard.yaml (default: ./.switchyard)");
+    cmd->add_flag("--json", o->json, "print the table as JSON");
+    cmd->callback([&ctx, o] {
+      ctx.action = [o] {
+        Config config = configOrDefaults(o->config);
+        auto db = openState(config);
+        auto rows = fleet::fleetTable(*db, config, [&](const RepoConfig& repo) {
+          std::string sha = deployHead(*db, repo);
+          if (sha.empty()) return std::vector<std::string>{};
+          try {
+            return flakeHostsAt(config, repo, sha);
+          } catch (const std::exception& e) {
+            std::cerr << "note: the flake's hosts of " << repo.name << " are not known ("
+                      << describe(e) << ")\n";
+            return std::vector<std::string>{};
+          }
+        });
+        if (o->json)
+          std::cout << fleet::fleetJson(rows).dump(2) << "\n";
+        else
+          std::cout << fleet::fleetText(rows);
+        return 0;
+      };
+    });
+  }
   {
     auto* cmd = app.add_subcommand("runs", "Recent runs of the daemon, newest first");
     struct Opts {

@@ -484,7 +484,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (!r.mapping(root, "",
                  {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
                   "max_body_bytes", "server", "hook_secret_file", "ui_token_file", "untrusted",
-                  "private_ui"}))
+                  "private_ui", "fleet"}))
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {
@@ -584,6 +584,30 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
         c.ssh.connectTimeout = *d;
     if (s["use_agent"])
       if (auto v = r.boolean(s["use_agent"], "ssh.use_agent")) c.ssh.useAgent = *v;
+  }
+  if (const auto& f = root["fleet"];
+      f && r.mapping(f, "fleet",
+                     {"probe_interval", "probe_concurrency", "probe_timeout", "current_system"})) {
+    if (f["probe_interval"])
+      if (auto d = r.duration(f["probe_interval"], "fleet.probe_interval"))
+        c.fleet.probeInterval = *d;
+    if (f["probe_concurrency"])
+      if (auto v = r.positiveInt(f["probe_concurrency"], "fleet.probe_concurrency"))
+        c.fleet.probeConcurrency = int(std::min<int64_t>(*v, 64));
+    if (f["probe_timeout"])
+      if (auto d = r.duration(f["probe_timeout"], "fleet.probe_timeout")) {
+        if (d->count() == 0) r.error(f["probe_timeout"], "fleet.probe_timeout", "must be > 0");
+        c.fleet.probeTimeout = *d;
+      }
+    if (f["current_system"])
+      if (auto s = r.string(f["current_system"], "fleet.current_system")) {
+        if (s->empty() || (*s)[0] != '/' ||
+            s->find_first_of(" \t\n'\"$`\\;&|<>()") != std::string::npos)
+          r.error(f["current_system"], "fleet.current_system",
+                  "must be an absolute path without spaces or shell characters");
+        else
+          c.fleet.currentSystemLink = *s;
+      }
   }
   if (root["max_body_bytes"])
     if (auto v = r.positiveInt(root["max_body_bytes"], "max_body_bytes"))

@@ -13,6 +13,7 @@
 #include "runner/core/error.h"
 #include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/host_lock.h"
+#include "runner/fleet/probe.h"
 #include "runner/http/curl_client.h"
 #include "runner/http/server.h"
 #include "runner/nix/nix_cli.h"
@@ -155,6 +156,10 @@ struct Daemon::Parts {
   std::unique_ptr<report::Reporting> reporting;
   std::unique_ptr<RunReporter> tee;
   std::unique_ptr<scheduler::Scheduler> sched;
+  // The fleet probe (fleet/probe.h): its own database connection and thread.
+  std::unique_ptr<store::Database> probeDb;
+  std::unique_ptr<fleet::Prober> prober;
+  std::unique_ptr<fleet::ProbeLoop> probeLoop;
 };
 
 Daemon::Daemon(Config config, DaemonOptions options)
@@ -318,6 +323,30 @@ int Daemon::start() {
     P.sched->start();
     P.scheduler = P.sched.get();
     P.sched->wake();
+    if (config_.fleet.probeInterval.count() > 0 && config_.ssh.knownHosts) {
+      P.probeDb = store::Database::open(databasePath(config_), store::Durability::Normal);
+      P.probeDb->setRedactor(&redactor_);
+      P.prober = std::make_unique<fleet::Prober>(*P.ssh, config_.ssh, config_.fleet, *P.probeDb,
+                                                 P.clock, *log_);
+      // Hosts with a configured target (targets that come from the flake are resolved by a
+      // deploy's evaluation, which the probe does not repeat).
+      P.probeLoop = std::make_unique<fleet::ProbeLoop>(
+          *P.prober, config_.fleet.probeInterval,
+          [this] {
+            std::vector<fleet::ProbeTarget> out;
+            for (const auto& repo : config_.repos)
+              for (const auto& h : repo.hosts)
+                if (h.target) {
+                  try {
+                    out.push_back({repo.name, h.name, parseTarget(*h.target)});
+                  } catch (const InputError&) {  // config_loader checked it; skip if not
+                  }
+                }
+            return out;
+          },
+          *log_);
+      P.probeLoop->start();
+    }
   }
   started_ = true;
   return port_;
@@ -328,6 +357,7 @@ void Daemon::stop() noexcept {
   auto& P = *parts_;
   if (P.server) P.server->stop();
   P.scheduler = nullptr;
+  if (P.probeLoop) P.probeLoop->stop();
   if (P.sched) P.sched->stop();
   if (P.reporting) P.reporting->stop();
   log_->info("stopped");

@@ -7,13 +7,18 @@
 #include <kainjow/mustache.hpp>
 #include <thread>
 
+#include "runner/app/metrics.h"
 #include "runner/core/error.h"
 #include "runner/core/plan.h"
 #include "runner/core/text.h"
 #include "runner/crypto/crypto.h"
+#include "runner/git/repository.h"
 #include "runner/os/files.h"
 #include "runner/plan/plan_format.h"
+#include "runner/plan/static_planner.h"
+#include "runner/scheduler/mirrors.h"
 #include "runner/store/deliveries.h"
+#include "runner/store/deployments.h"
 
 namespace fs = std::filesystem;
 namespace mstch = kainjow::mustache;
@@ -56,7 +61,9 @@ http::Response page(int status, const std::string& title, const std::string& con
   mstch::data d;
   d.set("title", title);
   d.set("content", content);
+  // > 0: reload every n seconds; < 0: only without scripts (the page updates itself)
   if (refreshSeconds > 0) d.set("refresh", std::to_string(refreshSeconds));
+  if (refreshSeconds < 0) d.set("noscript_refresh", std::to_string(-refreshSeconds));
   return http::Response::html(status, render("layout", d));
 }
 
@@ -94,6 +101,66 @@ bool isIpLiteral(const std::string& host) {
   for (char c : host)
     if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.')) return false;
   return true;
+}
+
+// Failures first, then what is in flight, then the rest (the run page's order).
+int stateRank(HostState s) {
+  switch (s) {
+    case HostState::Failed:
+    case HostState::RolledBack:
+    case HostState::Unreachable:
+    case HostState::Refused:
+    case HostState::Interrupted:
+      return 0;
+    case HostState::Running:
+    case HostState::Waiting:
+      return 1;
+    case HostState::Pending:
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+std::vector<RunHostView> orderedHosts(std::vector<RunHostView> hosts) {
+  std::stable_sort(hosts.begin(), hosts.end(), [](const auto& a, const auto& b) {
+    return stateRank(a.state) < stateRank(b.state);
+  });
+  return hosts;
+}
+
+// The counts per host state, most urgent first: [{"state": "failed", "count": 2}, …].
+std::vector<std::pair<std::string, int>> stateCounts(const std::vector<RunHostView>& hosts) {
+  std::map<std::string, int> n;
+  std::map<std::string, int> rank;
+  for (const auto& h : hosts) {
+    ++n[toString(h.state)];
+    rank[toString(h.state)] = stateRank(h.state);
+  }
+  std::vector<std::pair<std::string, int>> out(n.begin(), n.end());
+  std::stable_sort(out.begin(), out.end(),
+                   [&](const auto& a, const auto& b) { return rank[a.first] < rank[b.first]; });
+  return out;
+}
+
+// What the run page's script applies: the run's state and every host's row.
+nlohmann::json runSnapshot(const store::RunRecord& r, const std::vector<RunHostView>& hosts) {
+  nlohmann::json hs = nlohmann::json::array();
+  for (const auto& h : orderedHosts(hosts))
+    hs.push_back({{"name", h.host},
+                  {"stage", toString(h.stage)},
+                  {"state", toString(h.state)},
+                  {"summary", h.summary},
+                  {"out_path", h.outPath.value_or("")}});
+  nlohmann::json counts = nlohmann::json::array();
+  for (const auto& [state, n] : stateCounts(hosts))
+    counts.push_back({{"state", state}, {"count", n}});
+  return {{"id", r.view.id},
+          {"state", toString(r.view.state)},
+          {"final", isFinal(r.view.state)},
+          {"error", r.view.error},
+          {"counts", counts},
+          {"hosts", hs}};
 }
 
 }  // namespace
@@ -250,11 +317,20 @@ void Web::install(http::Server& server) {
                  return http::Response::json(200,
                                              runDetailJson(*r, runs.hosts(r->view.id)).dump(2));
                }));
+  server.route("GET", "/fleet",
+               site(true, [this](const http::Request& req) { return fleetPage(req); }));
+  server.route("GET", "/api/fleet", site(true, [this](const http::Request&) {
+                 return http::Response::json(200, fleet::fleetJson(fleetRows()).dump(2));
+               }));
+  server.route("GET", "/hosts/:host",
+               site(true, [this](const http::Request& req) { return hostPage(req); }));
   auto runs = [this](const http::Request& req) { return runsPage(req); };
   server.route("GET", "/", site(true, runs));
   server.route("GET", "/runs", site(true, runs));
   server.route("GET", "/runs/:id",
                site(true, [this](const http::Request& req) { return runPage(req); }));
+  server.route("GET", "/runs/:id/events",
+               site(true, [this](const http::Request& req) { return runEvents(req); }));
   server.route("GET", "/runs/:id/logs/:host",
                site(true, [this](const http::Request& req) { return logStream(req); }));
   server.route("POST", "/runs/:id/rerun",
@@ -335,7 +411,16 @@ http::Response Web::runPage(const http::Request& req) {
   fs::path logDir = ctx_.config.stateDir / "logs" / std::to_string(v.id);
   mstch::data hosts{mstch::data::type::list};
   bool waiting = false;
-  for (const auto& h : runs.hosts(v.id)) {
+  auto runHosts = runs.hosts(v.id);
+  mstch::data counts{mstch::data::type::list};
+  for (const auto& [state, n] : stateCounts(runHosts)) {
+    mstch::data c;
+    c.set("state", state);
+    c.set("count", std::to_string(n));
+    counts.push_back(c);
+  }
+  d.set("counts", counts);
+  for (const auto& h : orderedHosts(runHosts)) {
     waiting |= h.state == HostState::Waiting;
     mstch::data hd;
     hd.set("run_id", std::to_string(v.id));
@@ -357,7 +442,9 @@ http::Response Web::runPage(const http::Request& req) {
     auto pj = nlohmann::json::parse(*r->planJson, nullptr, false);
     if (!pj.is_discarded()) d.set("plan", plan::formatPlanTable(pj.get<Plan>()));
   }
-  return page(200, "run #" + std::to_string(v.id), render("run", d), isFinal(v.state) ? 0 : 5);
+  // Live without reloading: the page's script follows /runs/<id>/events; the refresh is for
+  // browsers without scripts only (<noscript>), so focus and screen readers are left alone.
+  return page(200, "run #" + std::to_string(v.id), render("run", d), isFinal(v.state) ? 0 : -5);
 }
 
 http::Response Web::logStream(const http::Request& req) {
@@ -422,6 +509,44 @@ http::Response Web::logStream(const http::Request& req) {
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  };
+  return res;
+}
+
+http::Response Web::runEvents(const http::Request& req) {
+  int64_t id = parseId(req.param("id"));
+  store::Runs probe(ctx_.db, kClock, "");
+  if (!probe.get(id)) return http::Response::text(404, "no such run\n");
+  http::Response res;
+  res.contentType = "text/event-stream; charset=utf-8";
+  res.headers.emplace_back("Cache-Control", "no-store");
+  res.headers.emplace_back("X-Accel-Buffering", "no");
+  store::Database& db = ctx_.db;
+  auto followers = followers_;
+  res.stream = [id, &db, followers](http::StreamSink& out) {
+    // Shares the log streams' cap: each holds a thread. Beyond it: one snapshot, and the
+    // browser's EventSource reconnects a few seconds later.
+    bool follow = ++*followers <= kMaxFollowers;
+    struct Release {
+      std::atomic<int>& n;
+      ~Release() { --n; }
+    } release{*followers};
+    store::Runs runs(db, kClock, "");
+    std::string last;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+    while (!out.stopping() && std::chrono::steady_clock::now() < deadline) {
+      auto run = runs.get(id);
+      if (!run) return;
+      std::string snap = runSnapshot(*run, runs.hosts(id)).dump();
+      if (snap != last) {
+        if (!out.write("event: run\ndata: " + snap + "\n\n")) return;
+        last = snap;
+      } else if (!out.write(": keep-alive\n\n")) {
+        return;
+      }
+      if (isFinal(run->view.state) || !follow) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
     }
   };
   return res;
@@ -551,31 +676,156 @@ http::Response Web::health() {
 }
 
 http::Response Web::metrics() {
-  store::Deliveries deliveries(ctx_.db, kClock);
-  store::Runs runs(ctx_.db, kClock, "");
-  std::string out;
-  out += "# HELP switchyard_deliveries Deliveries stored, by state.\n";
-  out += "# TYPE switchyard_deliveries gauge\n";
-  auto ds = deliveries.countByState();
-  for (const char* s : {"queued", "processed", "ignored", "failed"})
-    out += "switchyard_deliveries{state=\"" + std::string(s) + "\"} " +
-           std::to_string(ds.count(s) ? ds.at(s) : 0) + "\n";
-  out += "# HELP switchyard_runs Runs, by state.\n# TYPE switchyard_runs gauge\n";
-  auto rs = runs.countByState();
-  for (auto s : {RunState::Queued, RunState::Running, RunState::Succeeded, RunState::Failed,
-                 RunState::Superseded, RunState::Interrupted}) {
-    std::string name = toString(s);
-    out += "switchyard_runs{state=\"" + name + "\"} " +
-           std::to_string(rs.count(name) ? rs.at(name) : 0) + "\n";
-  }
-  int64_t depth =
-      (ds.count("queued") ? ds.at("queued") : 0) + (rs.count("queued") ? rs.at("queued") : 0);
-  out += "# HELP switchyard_queue_depth Deliveries and runs waiting.\n";
-  out +=
-      "# TYPE switchyard_queue_depth gauge\nswitchyard_queue_depth " + std::to_string(depth) + "\n";
-  auto res = http::Response::text(200, out);
-  res.contentType = "text/plain; version=0.0.4";
+  auto res = http::Response::text(200, renderMetrics(ctx_.db, fleetRows(), kClock.nowMillis()));
+  res.contentType = "text/plain; version=0.0.4; charset=utf-8";
   return res;
+}
+
+std::string deployHead(store::Database& db, const RepoConfig& repo) {
+  std::string sha;
+  int64_t newest = -1;
+  store::Runs runs(db, kClock, "");
+  for (const auto& r : runs.list(200)) {
+    const RunView& v = r.view;
+    if (v.repo != repo.name || v.fromFork || v.id <= newest) continue;
+    for (const auto& b : repo.deployBranches)
+      if (v.ref == "refs/heads/" + b) {
+        newest = v.id;
+        sha = v.sha;
+      }
+  }
+  return sha;
+}
+
+std::vector<std::string> flakeHostsAt(const Config& config, const RepoConfig& repo,
+                                      const std::string& sha) {
+  NullLogger quiet;
+  fs::path gitDir =
+      repo.path ? *repo.path : scheduler::Mirrors(config.stateDir, quiet).mirrorPath(repo);
+  auto git = git::Repository::open(gitDir);
+  return plan::discoverHosts(*git, sha);
+}
+
+std::vector<std::string> Web::flakeHosts(const RepoConfig& repo) {
+  const std::string sha = deployHead(ctx_.db, repo);
+  if (sha.empty()) return {};
+  const std::string key = repo.name + "@" + sha;
+  {
+    MutexLock lk(flakeMu_);
+    if (auto it = flakeHostsCache_.find(key); it != flakeHostsCache_.end()) return it->second;
+  }
+  std::vector<std::string> hosts;
+  try {
+    hosts = flakeHostsAt(ctx_.config, repo, sha);
+  } catch (const std::exception& e) {
+    ctx_.log.debug("fleet: the flake's hosts of " + repo.name + " at " + shortSha(sha) +
+                   " are not known: " + describe(e));
+  }
+  MutexLock lk(flakeMu_);
+  if (flakeHostsCache_.size() > 64) flakeHostsCache_.clear();
+  flakeHostsCache_[key] = hosts;
+  return hosts;
+}
+
+std::vector<fleet::FleetRow> Web::fleetRows() {
+  return fleet::fleetTable(ctx_.db, ctx_.config,
+                           [this](const RepoConfig& repo) { return flakeHosts(repo); });
+}
+
+namespace {
+
+mstch::data fleetRowData(const fleet::FleetRow& r) {
+  mstch::data row;
+  row.set("repo", r.repo);
+  row.set("host", r.host);
+  row.set("target", r.target);
+  row.set("drift", fleet::toString(r.drift.drift));
+  row.set("drift_detail", r.drift.detail);
+  row.set("attention", fleet::needsAttention(r.drift.drift));
+  if (r.generation) row.set("generation", std::to_string(*r.generation));
+  if (r.currentPath) row.set("current_path", *r.currentPath);
+  row.set("current_from", r.currentFrom);
+  if (r.lastSucceeded) {
+    row.set("commit", shortSha(r.lastSucceeded->sha));
+    row.set("full_commit", r.lastSucceeded->sha);
+    if (r.lastSucceeded->runId) row.set("run", std::to_string(*r.lastSucceeded->runId));
+    row.set("deployed_at", isoTime(r.lastSucceeded->finishedAt));
+  }
+  if (r.lastDeploy) {
+    row.set("last_result", r.lastDeploy->result);
+    row.set("last_at", isoTime(r.lastDeploy->finishedAt));
+  }
+  if (r.probe && r.probe->lastSeen) row.set("last_seen", isoTime(*r.probe->lastSeen));
+  if (r.expected) {
+    row.set("expected_path", r.expected->path);
+    row.set("expected_run", std::to_string(r.expected->runId));
+  }
+  return row;
+}
+
+}  // namespace
+
+http::Response Web::fleetPage(const http::Request&) {
+  auto rows = fleetRows();
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return fleet::needsAttention(a.drift.drift) > fleet::needsAttention(b.drift.drift);
+  });
+  mstch::data list{mstch::data::type::list};
+  std::map<std::string, int> counts;
+  for (const auto& r : rows) {
+    list.push_back(fleetRowData(r));
+    ++counts[fleet::toString(r.drift.drift)];
+  }
+  mstch::data summary{mstch::data::type::list};
+  for (const auto& [drift, n] : counts) {
+    mstch::data c;
+    c.set("drift", drift);
+    c.set("count", std::to_string(n));
+    summary.push_back(c);
+  }
+  mstch::data d;
+  d.set("hosts", list);
+  d.set("summary", summary);
+  d.set("probe_interval", std::to_string(ctx_.config.fleet.probeInterval.count()));
+  return page(200, "fleet", render("fleet", d));
+}
+
+http::Response Web::hostPage(const http::Request& req) {
+  const std::string host = req.param("host");
+  if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
+  const std::string repo = req.param("repo");
+  std::optional<fleet::FleetRow> row;
+  for (auto& r : fleetRows())
+    if (r.host == host && (repo.empty() || r.repo == repo)) {
+      row = r;
+      break;
+    }
+  store::Deployments deployments(ctx_.db);
+  auto history = deployments.history(host, 50);
+  if (!row && history.empty())
+    return page(404, "no such host", "<p>No host of that name is known.</p>");
+  mstch::data d = row ? fleetRowData(*row) : mstch::data();
+  d.set("host", host);
+  mstch::data list{mstch::data::type::list};
+  for (const auto& h : history) {
+    if (row && h.repo != row->repo) continue;
+    mstch::data e;
+    e.set("result", h.result);
+    e.set("repo", h.repo);
+    e.set("commit", shortSha(h.sha));
+    e.set("full_commit", h.sha);
+    if (h.runId) e.set("run", std::to_string(*h.runId));
+    if (h.generation) e.set("generation", std::to_string(*h.generation));
+    if (h.previousGeneration) e.set("previous_generation", std::to_string(*h.previousGeneration));
+    e.set("store_path", h.storePath);
+    e.set("started_at", isoTime(h.startedAt));
+    e.set("finished_at", isoTime(h.finishedAt));
+    e.set("duration", formatDuration(std::chrono::milliseconds(h.finishedAt - h.startedAt)));
+    e.set("detail", h.detail);
+    list.push_back(e);
+  }
+  d.set("history", list);
+  return page(200, "host " + host, render("host", d));
 }
 
 }  // namespace runner::app

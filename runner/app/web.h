@@ -8,6 +8,10 @@
 //   GET  /api/runs/<id>            one run with its hosts (summary, paths) and plan
 //   GET  /                         run list (server-rendered, templates/ui_runs.mustache)
 //   GET  /runs/<id>                run page: hosts, plan table, log links, Re-run buttons
+//   GET  /fleet                    every host: what it runs, its last deploy, drift (fleet.h)
+//   GET  /api/fleet                the same as `switchyard fleet --json`
+//   GET  /hosts/<host>[?repo=R]    a host: what it runs, its deploy history
+//   GET  /runs/<id>/events         server-sent events: the run page updates itself with them
 //   GET  /runs/<id>/logs/<host>    the host's log ("plan" = the plan), streamed (chunked) while
 //                                  the run is running
 //   GET  /login, POST /login       exchange the UI token (Config::uiTokenFile) for a session
@@ -41,6 +45,7 @@
 #include "runner/core/config.h"
 #include "runner/core/log.h"
 #include "runner/core/thread_annotations.h"
+#include "runner/fleet/fleet.h"
 #include "runner/http/server.h"
 #include "runner/scheduler/intake.h"
 #include "runner/store/database.h"
@@ -82,11 +87,22 @@ class Web {
   http::Response runsPage(const http::Request& req);
   http::Response runPage(const http::Request& req);
   http::Response logStream(const http::Request& req);
+  // Server-sent events: the run's state, counts per host state and each host's row as JSON
+  // (event "run"), sent when it changes, until the run is final (bounded: an hour).
+  http::Response runEvents(const http::Request& req);
   http::Response loginForm(const http::Request& req, const std::string& problem = "");
   http::Response login(const http::Request& req);
   http::Response logout(const http::Request& req);
   http::Response rerun(const http::Request& req);
   http::Response metrics();
+  http::Response fleetPage(const http::Request& req);
+  http::Response hostPage(const http::Request& req);
+  // The fleet table, with the flake's hosts at each deploy branch's newest planned commit
+  // (static discovery, cached per commit) so hosts the config leaves out are listed.
+  std::vector<fleet::FleetRow> fleetRows();
+  std::vector<std::string> flakeHosts(const RepoConfig& repo);
+  Mutex flakeMu_;
+  std::map<std::string, std::vector<std::string>> flakeHostsCache_ GUARDED_BY(flakeMu_);
   // /healthz: 200 "ok" only when a delivery could be stored now — a real database write
   // and a real file write in the state directory (free space included) — else 503 with why.
   // Checked at most once a second; answers in between reuse the last verdict.
@@ -116,6 +132,13 @@ nlohmann::json runDetailJson(const store::RunRecord& run, const std::vector<RunH
 
 // A mustache template from templates/ui_<name>.mustache (embedded at build time).
 const std::string& uiTemplate(const std::string& name);
+
+// The commit of the newest run on one of `repo`'s deploy branches ("" when none).
+std::string deployHead(store::Database& db, const RepoConfig& repo);
+// The hosts the flake defines at `sha` (static discovery from git: repo.path or its mirror).
+// Throws GitError / Error when the commit cannot be read or discovery fails.
+std::vector<std::string> flakeHostsAt(const Config& config, const RepoConfig& repo,
+                                      const std::string& sha);
 
 // True for names a log file may have: host attribute names and "plan".
 bool validLogName(std::string_view name);

@@ -127,6 +127,18 @@ struct ServerLimits {
   std::optional<std::chrono::seconds> headerTimeout, bodyTimeout, keepAlive, writeTimeout;
 };
 
+// The fleet probe (issue 14): every `probeInterval` the daemon asks each host with a known
+// target what it runs (readlink of `currentSystemLink` and of the system profile), at most
+// `probeConcurrency` hosts at once, each bounded by `probeTimeout`.
+struct FleetConfig {
+  std::chrono::seconds probeInterval{300};  // 0: never probe
+  int probeConcurrency = 4;
+  std::chrono::seconds probeTimeout{15};
+  // What the host runs now. NixOS: /run/current-system. The lab's fake NixOS records it in
+  // /var/lib/fake-nixos/current-system (`switchyard demo` sets that).
+  std::string currentSystemLink = "/run/current-system";
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8470";
   std::string publicUrl;  // base of status links; default http://<listen>
@@ -136,6 +148,7 @@ struct Config {
   std::vector<RepoConfig> repos;
   SshConfig ssh;
   UntrustedConfig untrusted;
+  FleetConfig fleet;
   size_t maxBodyBytes = 25u << 20;
   ServerLimits server;
   std::optional<std::filesystem::path> hookSecretFile;  // shared secret of hooks/post-receive

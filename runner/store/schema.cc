@@ -158,6 +158,24 @@ CREATE TABLE health (
 ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT;
 CREATE UNIQUE INDEX deliveries_by_body ON deliveries(source, body_sha256);
 )sql",
+      // 8: what each host was seen running by the fleet probe (issue 14): one row per host,
+      // rewritten by each probe; last_seen survives probes that could not reach it
+      R"sql(
+CREATE TABLE host_probes (
+  repo          TEXT NOT NULL,
+  host          TEXT NOT NULL,
+  target        TEXT NOT NULL DEFAULT '',
+  probed_at     INTEGER NOT NULL,    -- unix ms of the last attempt
+  reached       INTEGER NOT NULL,    -- 1: the last attempt answered
+  current_path  TEXT,                -- readlink -f /run/current-system
+  profile_path  TEXT,                -- readlink -f the system profile
+  generation    INTEGER,             -- the profile's system-N-link
+  error         TEXT NOT NULL DEFAULT '',
+  last_seen     INTEGER,             -- unix ms of the last attempt that answered
+  PRIMARY KEY (repo, host)
+);
+CREATE INDEX deployments_by_repo_host ON deployments(repo, host, id);
+)sql",
   };
   return kMigrations;
 }

@@ -22,9 +22,9 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
   static const std::set<std::string> kLevel1 = {"runner/core", "runner/os",    "runner/git",
                                                 "runner/ssh",  "runner/store", "runner/http",
                                                 "runner/nix",  "runner/crypto"};
-  static const std::set<std::string> kStages = {"runner/plan",        "runner/build",
-                                                "runner/deploy",      "runner/report",
-                                                "integrations/gitea", "integrations/github"};
+  static const std::set<std::string> kStages = {
+      "runner/plan",  "runner/build",       "runner/deploy",      "runner/report",
+      "runner/fleet", "integrations/gitea", "integrations/github"};
   // what the forge integrations share (RestForge, webhook rules): level 2, used by them only
   static const std::string kForgeCommon = "integrations/common";
   static const std::map<std::string, std::set<std::string>> kRules = [] {

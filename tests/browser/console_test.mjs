@@ -1,0 +1,106 @@
+// The ops console in a real browser (issue 14): Debian's Chromium driven by puppeteer-core,
+// against the daemon `switchyard demo --serve` left running after its two pushes.
+//   node console_test.mjs <base url> <demo dir> <screenshot dir>
+// Checks: the fleet page shows the generations the pushes made, then a change made by hand
+// on a test host; a run page updates live
+// (no reload) when the run's state changes in the database; a hostile host name renders as
+// text; at 390 px wide the fleet, run and host pages have no horizontal overflow.
+// Screenshots of each page go to <screenshot dir>. Exits 1 on the first failed check.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import puppeteer from 'puppeteer-core';
+
+const [base, demoDir, shots] = process.argv.slice(2);
+mkdirSync(shots, { recursive: true });
+const db = `${demoDir}/state/switchyard.db`;
+let passed = 0;
+let failed = 0;
+function check(what, ok, detail = '') {
+  if (ok) { passed++; console.log(`ok: ${what}`); } else { failed++; console.log(`FAILED: ${what} ${detail}`); }
+}
+const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', db, q], { encoding: 'utf8' }).trim();
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+
+  // 1. The fleet after the demo's two pushes: every machine deployed once, the two that
+  //    import web.nix twice (generation 2).
+  await page.goto(`${base}/fleet`, { waitUntil: 'load' });
+  const rows = await page.$$eval('tr[data-host]', (trs) => trs.map((tr) => ({
+    host: tr.dataset.host, drift: tr.dataset.drift, gen: tr.querySelector('.gen').textContent.trim() })));
+  const gen = Object.fromEntries(rows.map((r) => [r.host, r.gen]));
+  check('fleet lists the five demo hosts', rows.length === 5, JSON.stringify(rows));
+  check('vps-het-1 and wellsjaha at generation 2', gen['vps-het-1'] === '2' && gen.wellsjaha === '2', JSON.stringify(gen));
+  check('the other three at generation 1', rows.filter((r) => r.gen === '1').length === 3, JSON.stringify(gen));
+  check('no host drifted', rows.every((r) => r.drift === 'in-sync' || r.drift === 'not-probed'), JSON.stringify(rows));
+  await page.screenshot({ path: `${shots}/fleet.png`, fullPage: true });
+
+  // 1b. A change by hand on a host (someone activated a system no deploy put there): the
+  //     probe sees it within a round and the fleet page says so.
+  const link = `${demoDir}/hosts/hosts/octavia/state/current-system`;
+  unlinkSync(link);
+  symlinkSync('/nix/store/00000000000000000000000000000000-nixos-system-by-hand', link);
+  let drift = '';
+  for (let i = 0; i < 30 && drift !== 'changed-by-hand'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    await page.goto(`${base}/fleet`, { waitUntil: 'load' });
+    drift = await page.$eval('tr[id="octavia"]', (tr) => tr.dataset.drift);
+  }
+  check('a drift made by hand on octavia appears', drift === 'changed-by-hand', drift);
+  const firstRow = await page.$eval('tr[data-host]', (tr) => tr.dataset.host);
+  check('the drifted host is listed first', firstRow === 'octavia', firstRow);
+  await page.screenshot({ path: `${shots}/fleet-drift.png`, fullPage: true });
+
+  // 2. A run page updates live. The run is written into the daemon's database directly
+  //    (the state a deploy in progress leaves there), so the test controls when it changes.
+  const now = Date.now();
+  const hostile = `<b>&"'x`;
+  const id = sql(`INSERT INTO runs(repo, kind, trigger, sha, ref, state, created_at, started_at)
+      VALUES ('lab/infra', 'deploy', 'manual', '${'f'.repeat(40)}', 'refs/heads/live-test', 'running', ${now}, ${now});
+    SELECT last_insert_rowid();`);
+  sql(`INSERT INTO run_hosts(run, host, stage, state, summary, started_at) VALUES
+      (${id}, 'web-live', 'deploy', 'running', 'copying', ${now}),
+      (${id}, 'db-live', 'deploy', 'running', 'copying', ${now}),
+      (${id}, '${hostile.replace(/'/g, "''")}', 'plan', 'refused', 'not a host name', ${now});`);
+  await page.goto(`${base}/runs/${id}`, { waitUntil: 'load' });
+  await page.evaluate(() => { window.__sameDocument = 42; });
+  check('hostile host name shown as text', await page.$$eval('tr[data-host]', (trs, h) =>
+    trs.some((tr) => tr.dataset.host === h && tr.cells[0].textContent === h), hostile));
+  check('no element injected by the hostile name', (await page.$$('#sy\\:hosts td b')).length === 0);
+  sql(`UPDATE run_hosts SET state = 'failed', summary = 'activation failed' WHERE run = ${id} AND host = 'db-live';
+       UPDATE run_hosts SET state = 'succeeded', summary = 'deployed' WHERE run = ${id} AND host = 'web-live';
+       UPDATE runs SET state = 'failed', finished_at = ${Date.now()} WHERE id = ${id};`);
+  let live = true;
+  try {
+    await page.waitForFunction(() => document.getElementById('sy:state').textContent === 'failed', { timeout: 15000 });
+  } catch (e) { live = false; }
+  check('the run state changed on the page without a reload', live &&
+    (await page.evaluate(() => window.__sameDocument)) === 42);
+  const order = await page.$$eval('tr[data-host]', (trs) => trs.map((tr) => [tr.dataset.host, tr.cells[2].textContent]));
+  check('failures first', order[0][1] === 'refused' || order[0][1] === 'failed', JSON.stringify(order));
+  check('db-live shows failed', order.some(([h, s]) => h === 'db-live' && s === 'failed'), JSON.stringify(order));
+  const counts = await page.$eval('#sy\\:counts', (el) => el.textContent);
+  check('counts per state', counts.includes('1 failed') && counts.includes('1 succeeded'), counts);
+  check('#host anchor', await page.evaluate(() => !!document.getElementById('db-live')));
+  await page.screenshot({ path: `${shots}/run-live.png`, fullPage: true });
+
+  // 3. A phone, 390 px wide: no horizontal scrolling on the main pages.
+  const demoRun = sql(`SELECT MAX(id) FROM runs WHERE ref = 'refs/heads/main'`);
+  await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
+  for (const [name, path] of [['fleet', '/fleet'], ['run', `/runs/${demoRun}`], ['host', '/hosts/wellsjaha'], ['runs', '/']]) {
+    await page.goto(`${base}${path}`, { waitUntil: 'load' });
+    const w = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    check(`${name} page fits 390 px`, w[0] <= w[1], `scrollWidth ${w[0]} > clientWidth ${w[1]}`);
+    await page.screenshot({ path: `${shots}/${name}-phone.png`, fullPage: true });
+  }
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,15 @@
+# The fleet (issue 14): drift rules, the probe (fake connector and real sshd test hosts), the
+# fleet table over a real SQLite store.
+switchyard_test(tests_fleet
+  SOURCES runner/fleet/fleet_test.cc
+  LIBS runner_fleet runner_lab runner_store runner_ssh runner_os)
+# The console from the user's side: fleet/host pages, /api/fleet, `switchyard fleet`, /metrics.
+switchyard_test(tests_console
+  SOURCES runner/app/console_test.cc
+  LIBS runner_app runner_store runner_http runner_os)
+# The console in a real Chromium (tests/browser/run.sh: installs chromium and puppeteer-core,
+# runs the demo, writes screenshots to <build>/browser-screenshots/); skipped without them.
+add_test(NAME browser_console
+  COMMAND ${PROJECT_SOURCE_DIR}/tests/browser/run.sh $<TARGET_FILE:switchyard> ${PROJECT_BINARY_DIR})
+set_tests_properties(browser_console PROPERTIES LABELS integration TIMEOUT 300
+  SKIP_REGULAR_EXPRESSION "SKIPPED:")

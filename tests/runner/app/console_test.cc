@@ -1,0 +1,408 @@
+// The ops console (issue 14) from the user's side, against a real daemon over HTTP and the
+// built binary: the fleet page, /api/fleet and `switchyard fleet [--json]` agree on what
+// each host runs and its drift; hosts the config leaves out are listed; hostile names are
+// escaped; the host page shows the deploy history; /metrics parses as Prometheus text
+// (HELP/TYPE before samples, escaped label values, cumulative histograms).
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "runner/app/config_loader.h"
+#include "runner/app/daemon.h"
+#include "runner/app/metrics.h"
+#include "runner/core/log.h"
+#include "runner/core/plan.h"
+#include "runner/http/curl_client.h"
+#include "runner/os/files.h"
+#include "runner/store/deployments.h"
+#include "runner/store/host_probes.h"
+#include "runner/store/runs.h"
+#include "tests/runner/app/daemon_helpers.h"
+#include "tests/support/run.h"
+
+namespace fs = std::filesystem;
+using namespace runner;
+
+namespace {
+
+const std::string kOld = "/nix/store/0000000000000000000000000000000a-nixos-system-web1";
+const std::string kNew = "/nix/store/0000000000000000000000000000000b-nixos-system-web1";
+const std::string kHand = "/nix/store/0000000000000000000000000000000c-nixos-system-web1";
+const std::string kDb = "/nix/store/0000000000000000000000000000000d-nixos-system-db1";
+const std::string kHostile = "<b>&\"'";
+
+// A daemon (no scheduler) over a store holding: a deploy run of main that built web1 and
+// db1; web1 deployed twice (generations 3, 4) and then found running a system nobody
+// deployed; db1 deployed and in sync; a host the config leaves out; a hostile name the
+// planner refused.
+struct ConsoleFixture {
+  ConsoleFixture() {
+    config = tests::daemonConfig(tmp.path());
+    RepoConfig r;
+    r.name = "lab/infra";
+    r.hosts = {HostConfig{"web1", "root@127.0.0.1:1"}, HostConfig{"db1", std::nullopt}};
+    config.repos = {r};
+    auto db = store::Database::open(app::databasePath(config));
+    store::Runs runs(*db, clock);
+    store::NewRun n;
+    n.repo = "lab/infra";
+    n.kind = RunKind::Deploy;
+    n.sha = std::string(40, 'a');
+    n.ref = "refs/heads/main";
+    int64_t id = runs.create(n);
+    for (auto [host, path] : {std::pair{"web1", kNew}, std::pair{"db1", kDb}}) {
+      RunHostView h;
+      h.host = host;
+      h.stage = Stage::Deploy;
+      h.state = HostState::Succeeded;
+      h.outPath = path;
+      runs.putHost(id, h);
+    }
+    Plan plan;
+    plan.repo = "lab/infra";
+    plan.hosts = {HostPlan{.name = "db1"}, HostPlan{.name = "laptop"}, HostPlan{.name = "web1"},
+                  HostPlan{.name = kHostile, .refused = "bad name"}};
+    runs.setPlan(id, "", nlohmann::json(plan).dump());
+    runs.setState(id, RunState::Succeeded);
+    store::Deployments deployments(*db);
+    auto record = [&](const std::string& host, const std::string& path, int64_t gen, int64_t at) {
+      store::DeploymentRecord d;
+      d.host = host;
+      d.repo = "lab/infra";
+      d.sha = std::string(40, 'a');
+      d.storePath = path;
+      d.generation = gen;
+      d.result = "succeeded";
+      d.runId = id;
+      d.startedAt = at - 2500;
+      d.finishedAt = at;
+      d.durationsJson = R"({"copy": 1200, "activate": 800})";
+      deployments.record(d);
+    };
+    record("web1", kOld, 3, 1'000'000);
+    record("web1", kNew, 4, 2'000'000);
+    record("db1", kDb, 7, 2'000'000);
+    store::ProbeRecord p;
+    p.repo = "lab/infra";
+    p.host = "web1";
+    p.target = "root@127.0.0.1:1";
+    p.reached = true;
+    p.currentPath = p.profilePath = kHand;
+    p.generation = 5;
+    p.probedAt = 3'000'000;
+    p.lastSeen = 3'000'000;
+    store::HostProbes(*db).record(p);
+
+    app::DaemonOptions o;
+    o.log = &log;
+    o.runScheduler = false;
+    daemon = std::make_unique<app::Daemon>(config, o);
+    daemon->start();
+    url = daemon->baseUrl();
+  }
+  HttpResponse get(const std::string& path) {
+    HttpRequest r;
+    r.url = url + path;
+    return http.send(r);
+  }
+  os::TempDir tmp{"sy-console"};
+  SystemClock clock;
+  NullLogger log;
+  Config config;
+  std::unique_ptr<app::Daemon> daemon;
+  std::string url;
+  http::CurlHttpClient http;
+};
+
+// Prometheus text format 0.0.4, strictly: every sample belongs to a family declared by
+// # HELP and # TYPE lines before it; names and label names are valid; label values are
+// quoted with only \\, \" and \n escaped; values are numbers. Returns samples by name.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+std::vector<Sample> parsePrometheus(const std::string& text,
+                                    std::map<std::string, std::string>& types) {
+  static const std::regex kName("[a-zA-Z_:][a-zA-Z0-9_:]*");
+  static const std::regex kLabel("[a-zA-Z_][a-zA-Z0-9_]*");
+  std::vector<Sample> out;
+  std::set<std::string> helped;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    REQUIRE_FALSE(line.empty());
+    if (line.rfind("# HELP ", 0) == 0) {
+      std::string name = line.substr(7, line.find(' ', 7) - 7);
+      REQUIRE(std::regex_match(name, kName));
+      REQUIRE(helped.insert(name).second);  // once per family
+      continue;
+    }
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::string rest = line.substr(7);
+      std::string name = rest.substr(0, rest.find(' ')), type = rest.substr(rest.find(' ') + 1);
+      REQUIRE(helped.count(name));
+      REQUIRE(std::set<std::string>{"counter", "gauge", "histogram"}.count(type));
+      REQUIRE_FALSE(types.count(name));
+      types[name] = type;
+      continue;
+    }
+    REQUIRE(line[0] != '#');
+    Sample s;
+    size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+    s.name = line.substr(0, i);
+    INFO(line);
+    REQUIRE(std::regex_match(s.name, kName));
+    if (line[i] == '{') {
+      ++i;
+      while (line[i] != '}') {
+        size_t eq = line.find('=', i);
+        std::string key = line.substr(i, eq - i);
+        REQUIRE(std::regex_match(key, kLabel));
+        REQUIRE(line[eq + 1] == '"');
+        std::string value;
+        size_t j = eq + 2;
+        for (; line[j] != '"'; ++j) {
+          REQUIRE(j < line.size());
+          if (line[j] == '\\') {
+            ++j;
+            REQUIRE((line[j] == '\\' || line[j] == '"' || line[j] == 'n'));
+            value += line[j] == 'n' ? '\n' : line[j];
+          } else {
+            value += line[j];
+          }
+        }
+        s.labels[key] = value;
+        i = j + 1;
+        if (line[i] == ',') ++i;
+      }
+      ++i;
+    }
+    REQUIRE(line[i] == ' ');
+    std::string v = line.substr(i + 1);
+    s.value = v == "+Inf" ? INFINITY : std::stod(v);
+    // the family: the name itself, or a histogram's _bucket/_sum/_count
+    std::string family = s.name;
+    for (const char* suffix : {"_bucket", "_sum", "_count"})
+      if (!types.count(family) && family.size() > strlen(suffix) &&
+          family.compare(family.size() - strlen(suffix), strlen(suffix), suffix) == 0)
+        family = family.substr(0, family.size() - strlen(suffix));
+    REQUIRE(types.count(family));
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("fleet page, /api/fleet and `switchyard fleet` show what each host runs and its drift",
+          "[integration][console]") {
+  ConsoleFixture f;
+  auto page = f.get("/fleet");
+  REQUIRE(page.status == 200);
+  const std::string& html = page.body;
+  // web1: the probe saw a system nobody deployed (generation 5)
+  std::smatch m;
+  REQUIRE(std::regex_search(html, m, std::regex("<tr id=\"web1\"[^>]*data-drift=\"([a-z-]+)\"")));
+  CHECK(m[1] == "changed-by-hand");
+  CHECK(html.find(kHand) != std::string::npos);
+  CHECK(std::regex_search(html,
+                          std::regex("data-drift=\"changed-by-hand\">[\\s\\S]*?class=\"gen\">5<")));
+  // db1: as deployed, as built
+  REQUIRE(std::regex_search(html, m, std::regex("<tr id=\"db1\"[^>]*data-drift=\"([a-z-]+)\"")));
+  CHECK(m[1] == "not-probed");
+  // left out by the config, and the hostile name, escaped
+  CHECK(html.find("id=\"laptop\"") != std::string::npos);
+  CHECK(html.find("&lt;b&gt;&amp;&quot;&apos;") != std::string::npos);
+  CHECK(html.find("<b>&") == std::string::npos);
+  // needing attention first: web1's row before db1's
+  CHECK(html.find("id=\"web1\"") < html.find("id=\"db1\""));
+
+  auto api = f.get("/api/fleet");
+  REQUIRE(api.status == 200);
+  auto j = nlohmann::json::parse(api.body);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& row : j) by[row["host"].get<std::string>()] = row;
+  REQUIRE(by.size() == 4);
+  CHECK(by["web1"]["generation"] == 5);
+  CHECK(by["web1"]["drift"] == "changed-by-hand");
+  CHECK(by["web1"]["last_succeeded"]["generation"] == 4);
+  CHECK(by["db1"]["generation"] == 7);
+  CHECK(by["db1"]["current_from"] == "deploy");
+  CHECK(by["laptop"]["managed"] == false);
+  CHECK(by["laptop"]["drift"] == "not-managed");
+  CHECK(by[kHostile]["drift"] == "not-managed");
+
+  // the CLI, reading the same database with the daemon's config file
+  const fs::path yaml = f.tmp.path() / "switchyard.yaml";
+  os::writeFileAtomic(yaml,
+                      "state_dir: '" + f.config.stateDir.string() +
+                          "'\nrepos:\n  - name: lab/infra\n    url: https://example.invalid/x\n"
+                          "    hosts:\n      web1: {target: 'root@127.0.0.1:1'}\n      db1: {}\n");
+  auto cli = tests::switchyard({"fleet", "--json", "--config", yaml.string()});
+  INFO(cli.errTail);
+  REQUIRE(cli.exitStatus == 0);
+  auto cj = nlohmann::json::parse(cli.out);
+  std::map<std::string, nlohmann::json> cby;
+  for (const auto& row : cj) cby[row["host"].get<std::string>()] = row;
+  CHECK(cby["web1"]["generation"] == 5);
+  CHECK(cby["web1"]["drift"] == "changed-by-hand");
+  CHECK(cby["db1"]["drift"] == "not-probed");
+  CHECK(cby.count("laptop"));
+  auto table = tests::switchyard({"fleet", "--config", yaml.string()});
+  REQUIRE(table.exitStatus == 0);
+  CHECK(table.out.find("changed-by-hand") != std::string::npos);
+  CHECK(std::regex_search(table.out, std::regex("\\bweb1\\s+5\\s+aaaaaaaa")));
+  auto bad = tests::switchyard({"fleet", "--config", (f.tmp.path() / "missing.yaml").string()});
+  CHECK(bad.exitStatus == 2);
+}
+
+TEST_CASE("host page: what the host runs and its deploy history, bad names refused",
+          "[integration][console]") {
+  ConsoleFixture f;
+  auto page = f.get("/hosts/web1");
+  REQUIRE(page.status == 200);
+  CHECK(page.body.find(kHand) != std::string::npos);
+  CHECK(page.body.find("generation 5") != std::string::npos);
+  // both deploys, newest first, with their generations and durations
+  auto first = page.body.find(kNew), second = page.body.find(kOld);
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  CHECK(first < second);
+  CHECK(page.body.find("2.5s") != std::string::npos);
+  CHECK(f.get("/hosts/nobody").status == 404);
+  CHECK(f.get("/hosts/%3Cb%3E").status == 400);
+  CHECK(f.get("/hosts/.hidden").status == 400);
+}
+
+TEST_CASE("/metrics is valid Prometheus text with per-host deploy, generation and drift",
+          "[integration][console]") {
+  ConsoleFixture f;
+  auto res = f.get("/metrics");
+  REQUIRE(res.status == 200);
+  std::map<std::string, std::string> types;
+  auto samples = parsePrometheus(res.body, types);
+  CHECK(types["switchyard_deliveries_total"] == "counter");
+  CHECK(types["switchyard_run_duration_seconds"] == "histogram");
+  CHECK(types["switchyard_host_last_deploy_timestamp_seconds"] == "gauge");
+  auto find = [&](const std::string& name, const std::map<std::string, std::string>& labels) {
+    for (const auto& s : samples)
+      if (s.name == name &&
+          std::includes(s.labels.begin(), s.labels.end(), labels.begin(), labels.end()))
+        return std::optional<double>(s.value);
+    return std::optional<double>();
+  };
+  CHECK(find("switchyard_host_last_deploy_timestamp_seconds", {{"host", "web1"}}) == 2000.0);
+  CHECK(find("switchyard_host_last_deploy_result", {{"host", "web1"}, {"result", "succeeded"}}) ==
+        1.0);
+  CHECK(find("switchyard_host_generation", {{"host", "web1"}}) == 5.0);
+  CHECK(find("switchyard_host_drift", {{"host", "web1"}, {"drift", "changed-by-hand"}}) == 1.0);
+  CHECK(find("switchyard_host_drift", {{"host", "db1"}, {"drift", "not-probed"}}) == 0.0);
+  CHECK(find("switchyard_host_drift", {{"host", kHostile}}) == 0.0);  // escaped and read back
+  // deploy steps: three records of copy 1.2 s -> le=1 has 0, le=2.5 has 3, +Inf == _count
+  CHECK(find("switchyard_deploy_step_duration_seconds_bucket", {{"step", "copy"}, {"le", "1"}}) ==
+        0.0);
+  CHECK(find("switchyard_deploy_step_duration_seconds_bucket", {{"step", "copy"}, {"le", "2.5"}}) ==
+        3.0);
+  CHECK(
+      find("switchyard_deploy_step_duration_seconds_bucket", {{"step", "copy"}, {"le", "+Inf"}}) ==
+      find("switchyard_deploy_step_duration_seconds_count", {{"step", "copy"}}));
+  CHECK(find("switchyard_queue_depth", {}) == 0.0);
+}
+
+TEST_CASE("Prometheus label values are escaped", "[unit][console]") {
+  CHECK(app::escapeLabelValue("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
+  app::PromWriter w;
+  w.family("x_total", "counter", "help with \\ and\nnewline");
+  w.sample("x_total", {{"host", "q\""}}, 3);
+  std::map<std::string, std::string> types;
+  auto s = parsePrometheus(w.text(), types);
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].labels["host"] == "q\"");
+  CHECK(s[0].value == 3);
+}
+
+TEST_CASE("run events: the run's state, counts and hosts as server-sent events until it is final",
+          "[integration][console]") {
+  ConsoleFixture f;
+  auto db = store::Database::open(app::databasePath(f.config));
+  store::Runs runs(*db, f.clock);
+  store::NewRun n;
+  n.repo = "lab/infra";
+  n.kind = RunKind::Deploy;
+  n.sha = std::string(40, 'b');
+  n.ref = "refs/heads/main";
+  int64_t id = runs.create(n);
+  runs.setState(id, RunState::Running);
+  RunHostView h;
+  h.host = "web1";
+  h.stage = Stage::Deploy;
+  h.state = HostState::Running;
+  runs.putHost(id, h);
+  h.host = "db1";
+  runs.putHost(id, h);
+  // the run page follows the events (no full-page refresh for browsers with scripts)
+  auto page = f.get("/runs/" + std::to_string(id));
+  CHECK(page.body.find("new EventSource('/runs/" + std::to_string(id) + "/events')") !=
+        std::string::npos);
+  CHECK(page.body.find("<noscript><meta http-equiv=\"refresh\"") != std::string::npos);
+  CHECK(page.body.find("<tr id=\"web1\"") != std::string::npos);
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    h.host = "db1";
+    h.state = HostState::Failed;
+    runs.putHost(id, h);
+    h.host = "web1";
+    h.state = HostState::Succeeded;
+    runs.putHost(id, h);
+    runs.setState(id, RunState::Failed);
+  });
+  auto res = f.get("/runs/" + std::to_string(id) + "/events");  // ends when the run is final
+  later.join();
+  REQUIRE(res.status == 200);
+  std::vector<nlohmann::json> events;
+  std::regex ev("event: run\ndata: (.*)\n\n");
+  for (std::sregex_iterator it(res.body.begin(), res.body.end(), ev), end; it != end; ++it)
+    events.push_back(nlohmann::json::parse((*it)[1].str()));
+  REQUIRE(events.size() >= 2);
+  CHECK(events.front()["state"] == "running");
+  CHECK(events.front()["counts"][0]["state"] == "running");
+  CHECK(events.front()["counts"][0]["count"] == 2);
+  const auto& last = events.back();
+  CHECK(last["state"] == "failed");
+  CHECK(last["final"] == true);
+  CHECK(last["hosts"][0]["name"] == "db1");  // failures first
+  CHECK(last["counts"][0] == nlohmann::json({{"state", "failed"}, {"count", 1}}));
+  CHECK(f.get("/runs/999/events").status == 404);
+}
+
+TEST_CASE("fleet: settings are read and checked", "[unit][console]") {
+  auto good = app::checkConfigText(
+      "fleet:\n  probe_interval: 30s\n  probe_concurrency: 2\n  probe_timeout: 5s\n"
+      "  current_system: /var/lib/fake-nixos/current-system\n",
+      "s.yaml", "/");
+  REQUIRE(good.ok());
+  CHECK(good.config.fleet.probeInterval == std::chrono::seconds(30));
+  CHECK(good.config.fleet.probeConcurrency == 2);
+  CHECK(good.config.fleet.probeTimeout == std::chrono::seconds(5));
+  CHECK(good.config.fleet.currentSystemLink == "/var/lib/fake-nixos/current-system");
+  auto off = app::checkConfigText("fleet: {probe_interval: 0s}\n", "s.yaml", "/");
+  REQUIRE(off.ok());
+  CHECK(off.config.fleet.probeInterval.count() == 0);
+  for (const char* bad :
+       {"fleet: {current_system: 'relative/path'}\n",
+        "fleet: {current_system: '/run/x; rm -rf /'}\n", "fleet: {probe_concurrency: 0}\n",
+        "fleet: {probe_timeout: 0s}\n", "fleet: {probe_every: 5s}\n"}) {
+    INFO(bad);
+    auto c = app::checkConfigText(bad, "s.yaml", "/");
+    CHECK_FALSE(c.ok());
+    REQUIRE_FALSE(c.issues.empty());
+    CHECK(c.issues[0].key.rfind("fleet", 0) == 0);
+  }
+}
