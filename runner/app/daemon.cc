@@ -11,6 +11,7 @@
 #include "runner/app/web.h"
 #include "runner/build/build_stage.h"
 #include "runner/core/error.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/host_lock.h"
 #include "runner/fleet/probe.h"
@@ -120,7 +121,11 @@ struct Daemon::Parts {
   // intakeDb: every writer (intake, scheduler, stages, reporter); webDb: the web handlers.
   // ownIntakeDb: intake's writer alone, only with DaemonOptions::ownIntakeConnection.
   std::unique_ptr<store::Database> intakeDb, webDb, ownIntakeDb;
-  std::atomic<scheduler::Scheduler*> scheduler{nullptr};
+  // Whom the intake writer's thread wakes after a commit. Set and cleared under wakeMu, and
+  // woken under it, so stop() returning means no wake() is still running on a scheduler
+  // about to be destroyed (TSan found the writer's notify racing the scheduler's destructor).
+  Mutex wakeMu;
+  scheduler::Scheduler* scheduler GUARDED_BY(wakeMu) = nullptr;
   std::unique_ptr<store::WalCheckpointer> checkpointer;
   std::unique_ptr<store::DeliveryWriter> writer;
   std::unique_ptr<scheduler::Intake> intake;
@@ -193,8 +198,8 @@ Daemon::Daemon(Config config, DaemonOptions options)
   P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
   P.writer = std::make_unique<store::DeliveryWriter>(P.ownIntakeDb ? *P.ownIntakeDb : *P.intakeDb,
                                                      P.clock, [this] {
-                                                       if (auto* s = parts_->scheduler.load())
-                                                         s->wake();
+                                                       MutexLock lk(parts_->wakeMu);
+                                                       if (auto* s = parts_->scheduler) s->wake();
                                                      });
   P.intake = std::make_unique<scheduler::Intake>(*P.writer, *log_);
   for (const auto& [name, fc] : config_.forges) {
@@ -321,7 +326,10 @@ int Daemon::start() {
                                   planner, builder, deployer, &redactor_},
         opts);
     P.sched->start();
-    P.scheduler = P.sched.get();
+    {
+      MutexLock lk(P.wakeMu);
+      P.scheduler = P.sched.get();
+    }
     P.sched->wake();
     if (config_.fleet.probeInterval.count() > 0 && config_.ssh.knownHosts) {
       P.probeDb = store::Database::open(databasePath(config_), store::Durability::Normal);
@@ -356,7 +364,10 @@ void Daemon::stop() noexcept {
   if (!started_.exchange(false)) return;
   auto& P = *parts_;
   if (P.server) P.server->stop();
-  P.scheduler = nullptr;
+  {
+    MutexLock lk(P.wakeMu);
+    P.scheduler = nullptr;
+  }
   if (P.probeLoop) P.probeLoop->stop();
   if (P.sched) P.sched->stop();
   if (P.reporting) P.reporting->stop();

@@ -157,7 +157,13 @@ void killProcessesMountingFrom(const std::string& hostsDir) {
     for (const auto& e : fs::directory_iterator("/proc", ec)) {
       const std::string name = e.path().filename().string();
       if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-      auto info = os::readFileIfExists(e.path() / "mountinfo");
+      std::optional<std::string> info;
+      try {  // a process that exits while we look is simply gone (the error varies: ENOENT,
+             // ESRCH, EINVAL)
+        info = os::readFileIfExists(e.path() / "mountinfo");
+      } catch (const InputError&) {
+        continue;
+      }
       if (info && info->find(needle) != std::string::npos)
         victims.push_back(static_cast<pid_t>(std::stol(name)));
     }

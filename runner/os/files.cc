@@ -21,15 +21,28 @@ namespace fs = std::filesystem;
 namespace runner::os {
 
 std::optional<std::string> readFileIfExists(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // open(2)/read(2) rather than a stream: the error a caller sees is the one the call gave
+  // (a stream leaves errno to chance).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
     throw InputError(path.string() + ": cannot read: " + std::strerror(errno));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw InputError(path.string() + ": read error");
-  return ss.str();
+  std::string out;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      throw InputError(path.string() + ": read error: " + std::strerror(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 fs::path pathUnder(const fs::path& base, std::string_view name, std::string_view suffix) {
