@@ -109,7 +109,6 @@ NixBuildStage::Result NixBuildStage::buildHosts(const BuildInput& in, StageListe
       opts.notes = std::move(setup.notes);
       opts.refusal = std::move(setup.failure);
       if (in.maxJobs <= 0 && setup.maxJobs) opts.maxJobs = *setup.maxJobs;
-      for (const auto& n : opts.notes) log_.info("build: " + n);
     }
     Builder builder(nix, clock_);
     out.build = builder.build(targets, opts, &relay);
