@@ -227,7 +227,11 @@ int runBuild(const BuildOpts& o) {
   plan::NixPlanStage planner(
       nix, {}, evals, &cache,
       l.config ? l.config->concurrency.evals : plan::ExactOptions{}.evalWorkers, log);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals);
+  std::unique_ptr<build::RemoteBuilders> remote;
+  if (l.config && (!l.config->build.builders.empty() || l.config->build.maxJobs))
+    remote =
+        std::make_unique<build::RemoteBuilders>(procs, l.config->build, l.config->ssh, l.stateDir);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get());
 
   Selection sel;
   if (!o.hosts.empty()) {

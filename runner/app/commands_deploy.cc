@@ -173,7 +173,10 @@ int runDeploy(const DeployOpts& o) {
   SystemClock clock;
   StderrLogger log;
   PrioritySlots evals(1), builds(1);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals);
+  std::unique_ptr<build::RemoteBuilders> remote;
+  if (config && (!config->build.builders.empty() || config->build.maxJobs))
+    remote = std::make_unique<build::RemoteBuilders>(procs, config->build, config->ssh, stateDir);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get());
   BuildInput bi;
   bi.repo = &settings;
   bi.gitDir = flakeDir;

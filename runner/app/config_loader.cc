@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
+#include <map>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -188,6 +189,102 @@ class Reader {
   std::vector<ConfigIssue>& issues_;
   fs::path baseDir_;
 };
+
+// `build:` (issue 16): remote builders for trusted builds, in Nix's own `builders` syntax (a
+// string) or as a list of entries.
+void readBuild(Reader& r, const YAML::Node& n, Config& c) {
+  if (!r.mapping(n, "build", {"builders", "builders_use_substitutes", "max_jobs", "known_hosts"}))
+    return;
+  if (const auto& b = n["builders"]; b) {
+    if (b.IsScalar()) {
+      try {
+        c.build.builders = parseNixBuilders(b.Scalar());
+      } catch (const InputError& e) {
+        r.error(b, "build.builders", describe(e));
+      }
+    } else if (b.IsSequence()) {
+      for (size_t i = 0; i < b.size(); ++i) {
+        const std::string key = "build.builders[" + std::to_string(i) + "]";
+        const YAML::Node& e = b[i];
+        if (!r.mapping(e, key,
+                       {"uri", "systems", "max_jobs", "speed_factor", "features",
+                        "mandatory_features", "identity_file"}))
+          continue;
+        if (!e["uri"]) {
+          r.error(e, key + ".uri", "is required (ssh://user@host or ssh-ng://user@host)");
+          continue;
+        }
+        auto uri = r.string(e["uri"], key + ".uri");
+        if (!uri) continue;
+        RemoteBuilderConfig rb;
+        try {
+          rb = parseBuilderUri(*uri);
+        } catch (const InputError& x) {
+          r.error(e["uri"], key + ".uri", describe(x));
+          continue;
+        }
+        auto words = [&](const char* k) {
+          std::vector<std::string> out;
+          if (!e[k]) return out;
+          if (e[k].IsScalar()) {
+            for (auto& w : split(e[k].Scalar(), ','))
+              if (!std::string(trim(w)).empty()) out.emplace_back(trim(w));
+          } else {
+            out = r.stringList(e[k], key + "." + k);
+          }
+          return out;
+        };
+        rb.systems = words("systems");
+        rb.features = words("features");
+        rb.mandatoryFeatures = words("mandatory_features");
+        if (e["max_jobs"])
+          if (auto v = r.positiveInt(e["max_jobs"], key + ".max_jobs")) rb.maxJobs = int(*v);
+        if (e["speed_factor"])
+          if (auto v = r.positiveInt(e["speed_factor"], key + ".speed_factor"))
+            rb.speedFactor = int(*v);
+        if (e["identity_file"])
+          rb.identityFile = r.secretFile(e["identity_file"], key + ".identity_file");
+        c.build.builders.push_back(std::move(rb));
+      }
+    } else {
+      r.error(b, "build.builders", "must be Nix's builders string or a list of builders");
+    }
+    // One client config entry per host: two builders on one host must agree on how to reach it.
+    std::map<std::string, const RemoteBuilderConfig*> byHost;
+    for (const auto& rb : c.build.builders) {
+      auto [it, fresh] = byHost.emplace(rb.host, &rb);
+      if (!fresh && (it->second->port != rb.port || it->second->user != rb.user ||
+                     it->second->identityFile != rb.identityFile))
+        r.error(b, "build.builders",
+                "host '" + rb.host + "' is listed twice with a different user, port or key");
+    }
+  }
+  if (n["builders_use_substitutes"])
+    if (auto v = r.boolean(n["builders_use_substitutes"], "build.builders_use_substitutes"))
+      c.build.buildersUseSubstitutes = *v;
+  if (const auto& m = n["max_jobs"]; m) {
+    int64_t v = -1;
+    try {
+      if (m.IsScalar()) v = m.as<int64_t>();
+    } catch (const YAML::Exception&) {
+    }
+    if (v < 0)
+      r.error(m, "build.max_jobs", "must be 0 (build only on the builders) or more");
+    else
+      c.build.maxJobs = int(v);
+  }
+  if (n["known_hosts"])
+    if (auto p = r.string(n["known_hosts"], "build.known_hosts")) {
+      c.build.knownHosts = r.resolve(*p);
+      std::error_code ec;
+      if (!fs::is_regular_file(*c.build.knownHosts, ec))
+        r.warn(n["known_hosts"], "build.known_hosts",
+               "file " + c.build.knownHosts->string() +
+                   " does not exist (builders' host keys are pinned: builds on them need it)");
+    }
+  if (c.build.maxJobs == 0 && c.build.builders.empty())
+    r.error(n["max_jobs"], "build.max_jobs", "0 needs at least one entry in build.builders");
+}
 
 void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& c) {
   std::string key = "forges." + name;
@@ -484,7 +581,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (!r.mapping(root, "",
                  {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
                   "max_body_bytes", "server", "hook_secret_file", "ui_token_file", "untrusted",
-                  "private_ui", "fleet"}))
+                  "private_ui", "fleet", "build"}))
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {
@@ -609,6 +706,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
           c.fleet.currentSystemLink = *s;
       }
   }
+  if (const auto& b = root["build"]; b) readBuild(r, b, c);
   if (root["max_body_bytes"])
     if (auto v = r.positiveInt(root["max_body_bytes"], "max_body_bytes"))
       c.maxBodyBytes = static_cast<size_t>(*v);
@@ -618,6 +716,10 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (root["ui_token_file"]) c.uiTokenFile = r.secretFile(root["ui_token_file"], "ui_token_file");
   if (root["private_ui"])
     if (auto v = r.boolean(root["private_ui"], "private_ui")) c.privateUi = *v;
+  if (!c.build.builders.empty() && !c.build.knownHosts && !c.ssh.knownHosts)
+    r.error(root["build"], "build.builders",
+            "needs build.known_hosts or ssh.known_hosts: builders' host keys are pinned like "
+            "deploy targets'");
   if (c.privateUi && !c.uiTokenFile)
     r.error(root["private_ui"], "private_ui", "needs ui_token_file (the login token)");
   std::set<std::string> names;

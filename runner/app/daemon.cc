@@ -153,6 +153,7 @@ struct Daemon::Parts {
   std::unique_ptr<deploy::HostLockGuard> lockGuard;
   std::unique_ptr<store::Deployments> deployments;
   std::unique_ptr<plan::NixPlanStage> planner;
+  std::unique_ptr<build::RemoteBuilders> remoteBuilders;  // build: (issue 16)
   std::unique_ptr<build::NixBuildStage> builder;
   std::unique_ptr<deploy::SshDeployStage> deployer;
   std::unique_ptr<scheduler::LoggingRunReporter> logReporter;
@@ -279,8 +280,12 @@ int Daemon::start() {
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
     P.planner = std::make_unique<plan::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
                                                      P.drvCache.get(), cc.evals, *log_);
-    P.builder = std::make_unique<build::NixBuildStage>(*P.nix, untrusted, P.clock, *P.buildSlots,
-                                                       *P.evalSlots, &redactor_);
+    if (!config_.build.builders.empty() || config_.build.maxJobs)
+      P.remoteBuilders = std::make_unique<build::RemoteBuilders>(P.procs, config_.build,
+                                                                 config_.ssh, config_.stateDir);
+    P.builder =
+        std::make_unique<build::NixBuildStage>(*P.nix, untrusted, P.clock, *P.buildSlots,
+                                               *P.evalSlots, &redactor_, P.remoteBuilders.get());
     P.deployer = std::make_unique<deploy::SshDeployStage>(
         deploy::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix, P.clock,
                             *log_, &redactor_},

@@ -109,6 +109,16 @@ void BuildMonitor::markFailed(const std::string& drv) {
   it->second.done = true;
 }
 
+namespace {
+// " on ssh://root@host" for a derivation Nix hands to a remote builder (the Build activity's
+// second field names the machine; empty when it builds here).
+std::string machineSuffix(const nix::ActivityStart& s) {
+  if (s.fields.size() < 2) return "";
+  const auto* m = std::get_if<std::string>(&s.fields[1]);
+  return m && !m->empty() ? " on " + *m : "";
+}
+}  // namespace
+
 bool BuildMonitor::handle(const nix::LogEvent& event, std::chrono::milliseconds elapsed) {
   bool changed = false;
   if (const auto* s = std::get_if<nix::ActivityStart>(&event)) {
@@ -118,12 +128,12 @@ bool BuildMonitor::handle(const nix::LogEvent& event, std::chrono::milliseconds 
       const std::string drv = *s->path();
       buildActivities_[s->id] = drv;
       auto it = drvs_.find(drv);
-      if (it != drvs_.end()) {
+      if (it != drvs_.end() && it->second.openActivities++ == 0) {
         it->second.running = true;
         changed = true;
         if (onHostLine)
           for (const auto& h : it->second.hosts)
-            onHostLine(h, nix::storePathName(drv), "building " + drv);
+            onHostLine(h, nix::storePathName(drv), "building " + drv + machineSuffix(*s));
       }
     } else if (s->type == nix::ActivityType::CopyPath && s->path()) {
       if (auto it = outputToDrv_.find(*s->path()); it != outputToDrv_.end())
@@ -132,7 +142,7 @@ bool BuildMonitor::handle(const nix::LogEvent& event, std::chrono::milliseconds 
   } else if (const auto* st = std::get_if<nix::ActivityStop>(&event)) {
     if (auto it = buildActivities_.find(st->id); it != buildActivities_.end()) {
       auto d = drvs_.find(it->second);
-      if (d != drvs_.end() && !d->second.done) {
+      if (d != drvs_.end() && --d->second.openActivities <= 0 && !d->second.done) {
         d->second.running = false;
         d->second.done = true;
         for (const auto& out : outputsOf_[it->second])

@@ -96,6 +96,9 @@ class BuildMonitor {
     std::vector<std::string> hosts;  // hosts whose closure contains it
     bool willBuild = false;
     bool running = false, done = false, failed = false;
+    // Build activities open for it: over ssh-ng the remote daemon's own activity arrives
+    // inside the local one, and only the outer one's end means the output is here.
+    int openActivities = 0;
     std::string phase;
     std::deque<std::string> tail;
   };

@@ -102,6 +102,14 @@ NixBuildStage::Result NixBuildStage::buildHosts(const BuildInput& in, StageListe
     }
     BuildProgressRelay relay(listener, clock_, progress);
     PrioritySlots::Held slot(builds_, in.priority);
+    if (remote_ && remote_->active() && !in.untrusted) {
+      RemoteBuildSetup setup = remote_->setup();
+      opts.nixArgs = std::move(setup.nixArgs);
+      opts.nixEnv = std::move(setup.env);
+      opts.notes = std::move(setup.notes);
+      opts.refusal = std::move(setup.failure);
+      if (in.maxJobs <= 0 && setup.maxJobs) opts.maxJobs = *setup.maxJobs;
+    }
     Builder builder(nix, clock_);
     out.build = builder.build(targets, opts, &relay);
   }

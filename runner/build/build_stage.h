@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runner/build/builder.h"
+#include "runner/build/remote_builders.h"
 #include "runner/core/clock.h"
 #include "runner/core/slots.h"
 #include "runner/core/stages.h"
@@ -20,16 +21,19 @@ namespace runner::build {
 
 class NixBuildStage final : public BuildStage {
  public:
-  // `nix`, the parts of `untrusted`, `evals`, `builds`, `clock` and `log` must outlive it.
-  // `redactor` (may be null) scrubs the build logs.
+  // `nix`, the parts of `untrusted`, `evals`, `builds`, and `clock` must outlive it.
+  // `redactor` (may be null) scrubs the build logs. `remote` (may be null; must outlive it):
+  // the remote builders and local job limit of trusted builds (never of forks' builds).
   NixBuildStage(nix::NixCli& nix, nix::UntrustedNix untrusted, const Clock& clock,
-                PrioritySlots& builds, PrioritySlots& evals, const Redactor* redactor = nullptr)
+                PrioritySlots& builds, PrioritySlots& evals, const Redactor* redactor = nullptr,
+                const RemoteBuilders* remote = nullptr)
       : nix_(nix),
         untrusted_(std::move(untrusted)),
         clock_(clock),
         builds_(builds),
         evals_(evals),
-        redactor_(redactor) {}
+        redactor_(redactor),
+        remote_(remote) {}
   std::vector<BuildHostOutcome> build(const BuildInput& input, StageListener& listener) override;
 
   // The same build with each host's whole result, for callers that show more than the port's
@@ -50,6 +54,7 @@ class NixBuildStage final : public BuildStage {
   PrioritySlots& builds_;
   PrioritySlots& evals_;
   const Redactor* redactor_;
+  const RemoteBuilders* remote_;
 };
 
 }  // namespace runner::build

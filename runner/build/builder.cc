@@ -95,8 +95,26 @@ BuildResult Builder::build(const std::vector<HostTarget>& requested, const Build
       auto out = std::make_unique<os::LogFile>(os::pathUnder(options.logDir, t.host, ".log"),
                                                os::LogFile::Mode::Truncate, options.redactor);
       out->line("# switchyard build of " + t.host + ": " + t.drvPath);
+      for (const auto& n : options.notes) out->line("# " + n);
       logs[t.host] = std::move(out);
     }
+  }
+  if (options.refusal) {
+    for (const auto& t : toBuild) {
+      HostBuildResult r;
+      r.host = t.host;
+      r.drvPath = t.drvPath;
+      r.state = HostState::Failed;
+      r.message = "not built: " + *options.refusal;
+      if (auto it = logs.find(t.host); it != logs.end()) it->second->line("# " + r.message);
+      refused.push_back(std::move(r));
+    }
+    result.duration = elapsed();
+    result.hosts = std::move(refused);
+    std::sort(result.hosts.begin(), result.hosts.end(),
+              [](const HostBuildResult& a, const HostBuildResult& b) { return a.host < b.host; });
+    if (observer) observer->onFinished(result);
+    return result;
   }
 
   BuildMonitor monitor(
@@ -125,7 +143,9 @@ BuildResult Builder::build(const std::vector<HostTarget>& requested, const Build
                       .timeout = options.timeout,
                       .drvTimeout = options.drvTimeout,
                       .maxJobs = options.maxJobs,
-                      .maxSilentTime = options.maxSilentTime},
+                      .maxSilentTime = options.maxSilentTime,
+                      .extraArgs = options.nixArgs,
+                      .env = options.nixEnv},
                      [&](const nix::LogEvent& ev) {
                        if (monitor.handle(ev, elapsed())) notify();
                      });

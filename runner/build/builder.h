@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,13 @@ struct BuildOptions {
   // outputs may then be garbage collected at any time).
   std::filesystem::path gcRootDir;
   size_t tailLines = 25;  // lines of the failing derivation's log in HostBuildResult::logTail
+  // Remote builders (remote_builders.h): extra nix arguments and environment of the build.
+  std::vector<std::string> nixArgs;
+  std::map<std::string, std::string> nixEnv;
+  // Lines written at the top of each host's log (which builders answered).
+  std::vector<std::string> notes;
+  // Set: nothing is built; every host fails with this message (no builder answered).
+  std::optional<std::string> refusal;
   // Log lines pass through it (os::LogFile): secrets redacted, control characters made
   // visible. Not owned; may be null.
   const Redactor* redactor = nullptr;

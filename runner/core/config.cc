@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 
 namespace runner {
 
@@ -123,6 +124,104 @@ std::chrono::milliseconds parseDuration(std::string_view text) {
   if (unit == "h") return hours(n);
   throw InputError("invalid duration '" + std::string(text) + "': unknown unit '" +
                    std::string(unit) + "' (use ms, s, m or h)");
+}
+
+std::string RemoteBuilderConfig::uri() const {
+  return protocol + "://" + (user.empty() ? "" : user + "@") + host;
+}
+
+RemoteBuilderConfig parseBuilderUri(std::string_view uri) {
+  RemoteBuilderConfig b;
+  auto sep = uri.find("://");
+  if (sep == std::string_view::npos)
+    throw InputError("builder '" + std::string(uri) +
+                     "': expected ssh://[user@]host[:port] or ssh-ng://[user@]host[:port]");
+  b.protocol = std::string(uri.substr(0, sep));
+  if (b.protocol != "ssh" && b.protocol != "ssh-ng")
+    throw InputError("builder '" + std::string(uri) + "': protocol '" + b.protocol +
+                     "' is not ssh or ssh-ng (the runner pins builders' host keys, which only "
+                     "ssh stores have)");
+  std::string_view rest = uri.substr(sep + 3);
+  if (rest.find_first_of("/?#") != std::string_view::npos)
+    throw InputError("builder '" + std::string(uri) +
+                     "': only [user@]host[:port] may follow the protocol (set keys and options "
+                     "in the builder's fields)");
+  Target t;
+  try {
+    t = parseTarget(rest);
+  } catch (const InputError& e) {
+    throw InputError("builder '" + std::string(uri) + "': " + e.what());
+  }
+  if (t.host.find(':') != std::string::npos)
+    throw InputError("builder '" + std::string(uri) +
+                     "': IPv6 addresses are not supported for builders (Nix 2.8 hands the "
+                     "URI's host to ssh as is); use a host name");
+  b.user = t.user;
+  b.host = t.host;
+  b.port = t.port;
+  return b;
+}
+
+std::vector<RemoteBuilderConfig> parseNixBuilders(std::string_view text) {
+  std::vector<RemoteBuilderConfig> out;
+  std::string entries(text);
+  for (char& c : entries)
+    if (c == '\n') c = ';';
+  for (const auto& raw : split(entries, ';')) {
+    std::string entry(trim(raw));
+    if (entry.empty() || entry.front() == '#') continue;
+    if (entry.front() == '@')
+      throw InputError("builders entry '" + entry +
+                       "': '@file' is not supported; list the builders (the runner pins each "
+                       "one's host key and probes it before a build)");
+    std::vector<std::string> f;
+    for (auto& w : split(entry, ' '))
+      for (auto& x : split(w, '\t'))
+        if (!x.empty()) f.push_back(x);
+    if (f.size() > 8) throw InputError("builders entry '" + entry + "': more than 8 fields");
+    RemoteBuilderConfig b = parseBuilderUri(f[0]);
+    auto field = [&](size_t i) -> std::optional<std::string> {
+      if (i >= f.size() || f[i] == "-") return std::nullopt;
+      return f[i];
+    };
+    auto number = [&](size_t i, const char* what, int min) -> std::optional<int> {
+      auto v = field(i);
+      if (!v) return std::nullopt;
+      int n = 0;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || p != v->data() + v->size() || n < min)
+        throw InputError("builders entry '" + entry + "': " + what + " '" + *v +
+                         "' is not a number >= " + std::to_string(min));
+      return n;
+    };
+    auto list = [&](size_t i) {
+      std::vector<std::string> l;
+      if (auto v = field(i))
+        for (auto& x : split(*v, ','))
+          if (!x.empty()) l.push_back(x);
+      return l;
+    };
+    b.systems = list(1);
+    if (auto k = field(2)) {
+      if (k->front() != '/')
+        throw InputError("builders entry '" + entry + "': the ssh key '" + *k +
+                         "' must be an absolute path");
+      b.identityFile = *k;
+    }
+    if (auto n = number(3, "max-jobs", 0)) b.maxJobs = *n;
+    if (auto n = number(4, "speed factor", 1)) b.speedFactor = *n;
+    b.features = list(5);
+    b.mandatoryFeatures = list(6);
+    if (auto k = field(7)) {
+      if (k->find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+          std::string::npos)
+        throw InputError("builders entry '" + entry + "': the host key field is not base64");
+      b.publicHostKey = *k;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 }  // namespace runner

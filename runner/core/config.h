@@ -87,6 +87,42 @@ struct SshConfig {
   bool useAgent = true;  // also try ssh-agent when SSH_AUTH_SOCK is set
 };
 
+// A Nix remote builder (issue 16): `nix build` of a trusted run may hand derivations to it
+// (`--builders`). Its ssh user, port, key and host key are pinned like a deploy target's
+// (build/remote_builders.h writes them into an OpenSSH client config for NIX_SSHOPTS).
+struct RemoteBuilderConfig {
+  std::string protocol = "ssh";  // "ssh" (nix-store --serve) | "ssh-ng" (nix-daemon --stdio)
+  std::string user = "root";
+  std::string host;  // a host name or IPv4 address
+  int port = 22;
+  std::vector<std::string> systems;  // empty: the runner's own system
+  int maxJobs = 1;
+  int speedFactor = 1;
+  std::vector<std::string> features;                  // supported-features
+  std::vector<std::string> mandatoryFeatures;         // mandatory-features
+  std::optional<std::filesystem::path> identityFile;  // empty: ssh.identity_file
+  std::string publicHostKey;  // Nix's 8th field (base64 of a known_hosts key), passed as is
+  // Nix's store URI: "ssh://root@host". No port: Nix 2.8 gives the URI's host to ssh as is,
+  // so the port is in the client config.
+  std::string uri() const;
+};
+// Nix's `builders` syntax ("URI SYSTEMS KEY MAX-JOBS SPEED FEATURES MANDATORY HOSTKEY", entries
+// separated by ';' or newlines, '-' for a default; the URI may carry ":port"). Throws
+// InputError naming the entry and field. "@file" is refused: the runner must see each builder
+// to pin its host key and probe it.
+std::vector<RemoteBuilderConfig> parseNixBuilders(std::string_view text);
+// One builder from "ssh://user@host[:port]" or "ssh-ng://…". Throws InputError.
+RemoteBuilderConfig parseBuilderUri(std::string_view uri);
+
+struct BuildConfig {
+  std::vector<RemoteBuilderConfig> builders;
+  bool buildersUseSubstitutes = false;  // builders fetch from their own substituters
+  std::optional<int> maxJobs;           // local --max-jobs of trusted builds; 0: builders only
+  // The builders' host keys; empty: ssh.known_hosts. A builder whose key is not in it is
+  // refused by ssh (StrictHostKeyChecking yes).
+  std::optional<std::filesystem::path> knownHosts;
+};
+
 // Slots shared by every run. Deploys come first: a run that deploys takes any free slot,
 // pull request checks at most `checks` evaluation and build slots at once, and checks of
 // forks at most `forks` of those — so with the defaults one evaluation and one build slot is
@@ -147,6 +183,7 @@ struct Config {
   std::map<std::string, ForgeConfig> forges;
   std::vector<RepoConfig> repos;
   SshConfig ssh;
+  BuildConfig build;  // trusted builds only (forks never use the builders)
   UntrustedConfig untrusted;
   FleetConfig fleet;
   size_t maxBodyBytes = 25u << 20;

@@ -648,6 +648,7 @@ BuildRun NixCli::build(const BuildRequest& req,
   args.insert(args.end(), req.drvPaths.begin(), req.drvPaths.end());
   RunOptions o = nixCommand(std::move(args));
   o.timeout = req.timeout;
+  for (const auto& [k, v] : req.env) o.env[k] = v;
   BuildRun run;
   o.onStderrLine = [&](std::string_view line) {
     LogEvent ev = parseLogLine(line);

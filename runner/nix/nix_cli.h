@@ -149,6 +149,7 @@ struct BuildRequest {
   std::chrono::seconds maxSilentTime{0};
   bool keepGoing = true;  // one failing host does not stop the others
   std::vector<std::string> extraArgs;
+  std::map<std::string, std::string> env;  // on top of NixCliOptions::env (NIX_SSHOPTS)
 };
 
 struct BuildRun {

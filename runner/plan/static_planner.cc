@@ -332,6 +332,10 @@ Plan planStatic(CommitFiles& fromFiles, const std::string& fromSha, CommitFiles&
         "mode reports it as self-revision-only");
   }
   refuseBadHostNames(plan);
+  if (opts.stats) {
+    opts.stats->fromWork = from.ev ? from.ev->work() : 0;
+    opts.stats->toWork = to.ev ? to.ev->work() : 0;
+  }
   return plan;
 }
 

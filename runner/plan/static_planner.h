@@ -5,6 +5,7 @@
 // marks the host affected with reason `dynamic`.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,17 @@
 
 namespace runner::plan {
 
+// What a plan cost (benchmarks: how close a fleet comes to EvalLimits::maxWork).
+struct StaticStats {
+  uint64_t fromWork = 0;  // units of work of the old commit's evaluation (0: none)
+  uint64_t toWork = 0;    // of the new commit's
+};
+
 struct StaticOptions {
   std::string repoLabel;          // Plan::repo ("alice/infra" or a path)
   std::vector<HostConfig> hosts;  // config override: exactly these hosts
   EvalLimits limits;              // per commit's evaluation
+  StaticStats* stats = nullptr;   // filled in when set and the plan was made
 };
 
 // Plans `fromSha`..`toSha` (full shas). Throws InputError when `to` has no flake.nix or a sha

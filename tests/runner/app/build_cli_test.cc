@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "runner/core/text.h"
 #include "runner/lab/lab.h"
+#include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
 #include "tests/support/run.h"
@@ -159,4 +161,46 @@ TEST_CASE("switchyard build: named hosts, the affected hosts, failures and timeo
   auto unknown = cli.run({"build", "--repo", repo, "--rev", "HEAD", "nope"});
   CHECK(unknown.exitStatus == 2);
   CHECK(unknown.errTail.find("no host 'nope'") != std::string::npos);
+}
+
+TEST_CASE("switchyard build --config: build.builders with max_jobs 0 builds on the builder",
+          "[integration][nix][ssh][cli]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: test hosts need root");
+    return;
+  }
+  std::vector<LabHost> hosts(1);
+  hosts[0].name = "alpha";
+  Cli cli({.hosts = hosts});
+  TestHosts th({.names = {"builder1"}});
+  const TestHost& b = th.host("builder1");
+  auto ssh = th.sshConfig();
+  fs::path config = cli.tmp.path() / "switchyard.yaml";
+  const std::string stateDir = (cli.tmp.path() / "state").string();
+  runner::os::writeFileAtomic(
+      config, "state_dir: " + stateDir + "\nssh:\n  identity_file: " + ssh.identityFile->string() +
+                  "\n  known_hosts: " + ssh.knownHosts->string() +
+                  "\n  connect_timeout: 5s\nbuild:\n  max_jobs: 0\n  builders:\n    - uri: "
+                  "ssh-ng://root@" +
+                  b.address + ":" + std::to_string(b.port) + "\n");
+  auto j = cli.json({"build", "--repo", cli.repo(), "--rev", "HEAD", "alpha", "--config",
+                     config.string(), "--json"});
+  auto alpha = byName(j["hosts"], "alpha");
+  INFO(alpha.dump());
+  REQUIRE(alpha["state"] == "built");
+  CHECK(b.storeHas(alpha["out_path"].get<std::string>()));
+  std::string log = runner::os::readFile(fs::path(j["log_dir"].get<std::string>()) / "alpha.log");
+  INFO(log);
+  CHECK(log.find("on ssh-ng://root@" + b.address) != std::string::npos);
+
+  // The builder goes away: the host fails with ssh's words, quickly, and exit status 1.
+  th.stop("builder1");
+  cli.lab.infra.changeHost("alpha");
+  auto r = cli.run({"build", "--repo", cli.repo(), "--rev", "HEAD", "alpha", "--config",
+                    config.string(), "--json"});
+  INFO(r.errTail);
+  CHECK(r.exitStatus == 1);
+  auto failed = byName(nlohmann::json::parse(r.out)["hosts"], "alpha");
+  CHECK(failed["state"] == "failed");
+  CHECK(failed["message"].get<std::string>().find("Connection refused") != std::string::npos);
 }

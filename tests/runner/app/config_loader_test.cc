@@ -1,11 +1,15 @@
 #include "runner/app/config_loader.h"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 #include "runner/os/files.h"
 #include "tests/support/run.h"
 
+namespace fs = std::filesystem;
 using namespace runner;
 using runner::app::checkConfigText;
 
@@ -241,4 +245,69 @@ TEST_CASE("config host and repository names follow the same rule as the flake's"
   CHECK(e[1] ==
         "s.yaml:5: repos[0].hosts.../x: is not an accepted host name: the name starts "
         "with '.'");
+}
+
+TEST_CASE("build: remote builders in Nix's syntax or as a list, with pinned host keys",
+          "[unit][config]") {
+  auto list = checkConfigText(R"(ssh:
+  known_hosts: /etc/switchyard/known_hosts
+  identity_file: /etc/switchyard/id
+build:
+  max_jobs: 0
+  builders_use_substitutes: true
+  builders:
+    - uri: ssh-ng://nix@big.example:2222
+      systems: x86_64-linux, aarch64-linux
+      max_jobs: 8
+      features: [kvm, big-parallel]
+      identity_file: /etc/switchyard/builder_id
+    - uri: ssh://small.example
+)",
+                              "s.yaml", "/etc/switchyard");
+  INFO(errors(list).size());
+  REQUIRE(list.ok());
+  const BuildConfig& b = list.config.build;
+  CHECK(b.maxJobs == 0);
+  CHECK(b.buildersUseSubstitutes);
+  REQUIRE(b.builders.size() == 2);
+  CHECK(b.builders[0].uri() == "ssh-ng://nix@big.example");
+  CHECK(b.builders[0].port == 2222);
+  CHECK(b.builders[0].systems == std::vector<std::string>{"x86_64-linux", "aarch64-linux"});
+  CHECK(b.builders[0].maxJobs == 8);
+  CHECK(b.builders[0].features == std::vector<std::string>{"kvm", "big-parallel"});
+  CHECK(b.builders[0].identityFile == fs::path("/etc/switchyard/builder_id"));
+  CHECK(b.builders[1].uri() == "ssh://root@small.example");
+
+  auto nixSyntax = checkConfigText(
+      "ssh: {known_hosts: /k}\nbuild:\n  builders: \"ssh://a x86_64-linux - 2; ssh://b\"\n",
+      "s.yaml", "/");
+  REQUIRE(nixSyntax.ok());
+  CHECK(nixSyntax.config.build.builders.size() == 2);
+
+  auto bad = checkConfigText(R"(build:
+  max_jobs: -1
+  builders:
+    - uri: http://cache.example
+    - systems: x86_64-linux
+    - uri: ssh://a.example:22
+    - uri: ssh://a.example:2222
+  bogus: 1
+)",
+                             "s.yaml", "/");
+  auto e = errors(bad);
+  INFO(join(e, "\n"));
+  auto has = [&](const std::string& part) {
+    return std::any_of(e.begin(), e.end(),
+                       [&](const std::string& s) { return s.find(part) != std::string::npos; });
+  };
+  CHECK(has("s.yaml:2: build.max_jobs: must be 0 (build only on the builders) or more"));
+  CHECK(has("s.yaml:4: build.builders[0].uri: builder 'http://cache.example': protocol 'http'"));
+  CHECK(has("s.yaml:5: build.builders[1].uri: is required"));
+  CHECK(has("build.builders: host 'a.example' is listed twice with a different user, port or key"));
+  CHECK(has("build.builders: needs build.known_hosts or ssh.known_hosts"));
+  CHECK(has("s.yaml:8: build.bogus: unknown key"));
+  auto noBuilders = checkConfigText("build:\n  max_jobs: 0\n", "s.yaml", "/");
+  CHECK(errors(noBuilders) ==
+        std::vector<std::string>{
+            "s.yaml:2: build.max_jobs: 0 needs at least one entry in build.builders"});
 }
