@@ -849,6 +849,7 @@ void Scheduler::execute(store::RunRecord rec) {
       din.runId = id;
       din.force = rec.forced;
       din.logDir = logDir;
+      din.named = rec.view.hostsFilter;  // deploy: manual hosts go only when named
       for (const auto& b : toBuild) {
         auto it = built.find(b.host);
         if (it == built.end() || !it->second.ok || !it->second.outPath) continue;

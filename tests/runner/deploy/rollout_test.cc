@@ -163,6 +163,22 @@ TEST_CASE("rollout: without stop_on_failure an unreachable host does not stop th
                                                "h4:failed", "h5:succeeded"});
 }
 
+TEST_CASE("rollout: with stop_on_failure an unreachable canary does not stop the rollout",
+          "[unit][deploy]") {
+  FakeDeployer d;
+  d.results["c1"] = HostResult::Unreachable;  // the seed's `demo`: off for months
+  d.results["h2"] = HostResult::Failed;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.canary = {"c1"};
+  cfg.maxParallel = 1;
+  cfg.stopOnFailure = true;
+  auto out = runRollout(jobs({"h1", "c1", "h2", "h3"}), {}, cfg, d, obs);
+  CHECK(names(out) ==
+        std::vector<std::string>{"c1:unreachable", "h1:succeeded", "h2:failed", "h3:skipped"});
+  CHECK(out[3].reason == "not started: the rollout stopped after h2 failed");
+}
+
 TEST_CASE("rollout: stop_on_failure lets running hosts finish and skips the ones not started",
           "[unit][deploy]") {
   FakeDeployer d;
