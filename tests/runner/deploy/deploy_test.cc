@@ -304,9 +304,10 @@ TEST_CASE("deploy: two concurrent deploys to one host — the second is refused 
   }
 }
 
-TEST_CASE("rollout: an unreachable host is reported and the others continue, even with "
-          "stop_on_failure",
-          "[integration][ssh][deploy]") {
+TEST_CASE(
+    "rollout: an unreachable host is reported and the others continue, even with "
+    "stop_on_failure",
+    "[integration][ssh][deploy]") {
   DeployFixture f({"web1", "web2", "db1"});
   std::string rev = f.lab.infra.head();
   auto paths = f.build(rev);
