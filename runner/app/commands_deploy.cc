@@ -161,7 +161,33 @@ int runDeploy(const DeployOpts& o) {
 
   os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
-  std::vector<std::string> hosts = o.hosts;
+  // HOST arguments are names or @tag (Colmena deployment.tags). Only names count as naming a
+  // host: a `deploy: manual` host (or Clan's requireExplicitUpdate) selected by a tag alone
+  // is left alone, as on a push.
+  std::vector<std::string> hosts, named;
+  if (std::any_of(o.hosts.begin(), o.hosts.end(),
+                  [](const std::string& h) { return startsWith(h, "@"); })) {
+    const std::vector<std::string> all = nix.hostNames(flakeRef);
+    nix::HostEvals info = nix.evalHostInfo(flakeRef, all);
+    std::map<std::string, deploy::HostFacts> facts;
+    for (const auto& h : all) {
+      auto it = info.hosts.find(h);
+      facts[h] = deploy::hostFactsFrom(it == info.hosts.end() ? nullptr : &it->second);
+    }
+    for (const auto& sel : o.hosts) {
+      if (sel == "@") throw UsageError("'@' names no tag (deploy @TAG selects by deployment.tags)");
+      auto picked = deploy::selectHosts(sel, all, facts);
+      if (picked.empty())
+        throw UsageError("no host carries the tag '" + sel.substr(1) + "' (deployment.tags) at " +
+                         shortSha(sha));
+      for (auto& h : picked)
+        if (std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(h);
+    }
+  } else {
+    hosts = o.hosts;
+  }
+  for (const auto& h : o.hosts)
+    if (!startsWith(h, "@")) named.push_back(h);
   if (hosts.empty() && rc)
     for (const auto& h : rc->hosts) hosts.push_back(h.name);
   if (hosts.empty()) hosts = nix.hostNames(flakeRef);
@@ -198,6 +224,7 @@ int runDeploy(const DeployOpts& o) {
   di.force = o.force;
   di.dryRun = o.dryRun;
   di.logDir = stateDir / "logs" / "deploys" / sha.substr(0, 12);
+  di.named = named;
   for (const auto& h : hosts) {  // in the order the hosts were named
     auto b = std::find_if(built.build.hosts.begin(), built.build.hosts.end(),
                           [&](const build::HostBuildResult& r) { return r.host == h; });
@@ -270,7 +297,9 @@ void registerDeployCommands(CLI::App& app, CommandContext& ctx) {
   auto o = std::make_shared<DeployOpts>();
   cmd->add_option("--repo", o->repo, "repository (work tree or bare)")->capture_default_str();
   cmd->add_option("--rev", o->rev, "revision to deploy")->required();
-  cmd->add_option("HOST", o->hosts, "hosts (default: the config's hosts, else every host)");
+  cmd->add_option("HOST", o->hosts,
+                  "hosts, or @TAG for the hosts with that deployment.tags entry (default: the "
+                  "config's hosts, else every host)");
   cmd->add_option("--config", o->config, "switchyard.yaml (ssh, rollout, activation, targets)");
   cmd->add_flag("--dry-run", o->dryRun, "inspect the hosts and print what would be done");
   cmd->add_flag("--force", o->force, "allow a commit older than the one deployed");

@@ -448,7 +448,7 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
   }
   if (const auto& hs = n["hosts"]; hs) {
     if (!hs.IsMap()) {
-      r.error(hs, key + ".hosts", "must be a mapping of host name to {target: …}");
+      r.error(hs, key + ".hosts", "must be a mapping of host name to {target, deploy, action}");
     } else {
       for (const auto& kv : hs) {
         std::string hk = key + ".hosts." + kv.first.Scalar();
@@ -462,7 +462,33 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
           repo.hosts.push_back(h);
           continue;
         }
-        if (!r.mapping(kv.second, hk, {"target"})) continue;
+        if (!r.mapping(kv.second, hk, {"target", "deploy", "action"})) continue;
+        if (kv.second["deploy"]) {
+          if (auto s = r.string(kv.second["deploy"], hk + ".deploy")) {
+            if (*s == "auto")
+              h.deploy = DeployPolicy::Auto;
+            else if (*s == "manual")
+              h.deploy = DeployPolicy::Manual;
+            else if (*s == "never")
+              h.deploy = DeployPolicy::Never;
+            else
+              r.error(kv.second["deploy"], hk + ".deploy",
+                      "must be auto, manual or never, not '" + *s + "'");
+          }
+        }
+        if (kv.second["action"]) {
+          if (auto s = r.string(kv.second["action"], hk + ".action")) {
+            if (*s == "switch")
+              h.action = SwitchAction::Switch;
+            else if (*s == "boot")
+              h.action = SwitchAction::Boot;
+            else if (*s == "test")
+              h.action = SwitchAction::Test;
+            else
+              r.error(kv.second["action"], hk + ".action",
+                      "must be switch, boot or test, not '" + *s + "'");
+          }
+        }
         if (kv.second["target"]) {
           if (auto t = r.string(kv.second["target"], hk + ".target")) {
             try {
@@ -484,6 +510,10 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
     if (auto d = r.duration(n["build_timeout"], key + ".build_timeout")) repo.buildTimeout = *d;
   if (n["untrusted"]) readUntrustedPolicy(r, n["untrusted"], key + ".untrusted", repo.untrusted);
   for (const auto& canary : repo.rollout.canary) {
+    if (startsWith(canary, "@")) {  // a Colmena tag: the flake says which hosts carry it
+      if (canary.size() == 1) r.error(n["rollout"], key + ".rollout.canary", "'@' names no tag");
+      continue;
+    }
     if (!repo.hosts.empty() && std::none_of(repo.hosts.begin(), repo.hosts.end(),
                                             [&](const HostConfig& h) { return h.name == canary; }))
       r.warn(n["rollout"], key + ".rollout.canary", "'" + canary + "' is not under hosts:");

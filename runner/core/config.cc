@@ -19,6 +19,30 @@ const char* toString(UntrustedBuild b) {
   return "approve";
 }
 
+const char* toString(DeployPolicy p) {
+  switch (p) {
+    case DeployPolicy::Auto:
+      return "auto";
+    case DeployPolicy::Manual:
+      return "manual";
+    case DeployPolicy::Never:
+      return "never";
+  }
+  return "auto";
+}
+
+const char* toString(SwitchAction a) {
+  switch (a) {
+    case SwitchAction::Switch:
+      return "switch";
+    case SwitchAction::Boot:
+      return "boot";
+    case SwitchAction::Test:
+      return "test";
+  }
+  return "switch";
+}
+
 const RepoConfig* Config::repoFor(const std::filesystem::path& repoPath) const {
   std::error_code ec;
   auto want = std::filesystem::weakly_canonical(repoPath, ec);

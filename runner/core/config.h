@@ -29,7 +29,9 @@ struct ForgeConfig {
 };
 
 struct RolloutConfig {
-  std::vector<std::string> canary;  // deployed first, one at a time
+  // Deployed first, one at a time: host names, or `@tag` for every host carrying the
+  // Colmena tag (deployment.tags), in the order the hosts are deployed.
+  std::vector<std::string> canary;
   int maxParallel = 4;
   bool stopOnFailure = true;
 };
@@ -42,9 +44,23 @@ struct ActivationConfig {
   bool substituteOnTarget = true;  // nix copy --substitute-on-destination
 };
 
+// When a host is deployed (README "Deploying"): `auto` on every push to a deploy branch,
+// `manual` only when a person names it (a re-run or `switchyard deploy HOST` naming the host;
+// a tag does not name it), `never` not by Switchyard at all (built and checked only).
+enum class DeployPolicy { Auto, Manual, Never };
+// What switch-to-configuration does with the new system: `switch` activates it and makes it
+// the boot default, `boot` only makes it the boot default (picked up at the next reboot),
+// `test` only activates it (the next reboot returns to the boot default).
+enum class SwitchAction { Switch, Boot, Test };
+const char* toString(DeployPolicy p);  // "auto" | "manual" | "never"
+const char* toString(SwitchAction a);  // "switch" | "boot" | "test"
+
 struct HostConfig {
   std::string name;
   std::optional<std::string> target;  // [user@]host[:port], IPv6 in brackets
+  // nullopt: auto, or manual when the flake sets clan.core.deployment.requireExplicitUpdate.
+  std::optional<DeployPolicy> deploy;
+  SwitchAction action = SwitchAction::Switch;
 };
 
 // What a pull request from a fork may do (README "Untrusted evaluation"). Its Nix code

@@ -111,6 +111,10 @@ struct DeployInput {
   bool dryRun = false;  // inspect the hosts, change nothing (the CLI's --dry-run)
   std::vector<DeployHost> hosts;
   std::filesystem::path logDir;  // deploy output is appended to <logDir>/<host>.log
+  // Hosts a person named for this deploy (a re-run's hosts, `switchyard deploy HOST`; not
+  // hosts selected by a tag): only these are deployed when their policy is `manual`
+  // (config `deploy: manual`, Clan's requireExplicitUpdate).
+  std::vector<std::string> named;
 };
 
 struct DeployHostOutcome {

@@ -16,15 +16,47 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "runner/core/config.h"
 
 namespace runner::deploy {
+
+// A secret uploaded to the host at deploy time, outside the Nix store: Colmena's
+// deployment.keys.<attr> (src/nix/hive/options.nix there). Exactly one source is set. The
+// content is read on the runner only while the host is deployed (HostRun), and never goes
+// into a log, a record or an outcome.
+struct KeySpec {
+  enum class Source { Text, File, Command };
+  enum class UploadAt { PreActivation, PostActivation };
+  std::string name;  // the file's name in destDir (no '/')
+  Source source = Source::Text;
+  std::string text;                     // Source::Text: the content itself
+  std::string keyFile;                  // Source::File: a path on the runner
+  std::vector<std::string> keyCommand;  // Source::Command: argv run on the runner, no shell
+  std::string destDir = "/run/keys";    // absolute
+  std::string user = "root";
+  std::string group = "root";
+  std::string permissions = "0600";  // octal, 3 or 4 digits
+  UploadAt uploadAt = UploadAt::PreActivation;
+
+  std::string destination() const { return destDir + "/" + name; }
+  // "db-password -> /run/keys/db-password (postgres:postgres 0640, post-activation)"
+  std::string describe() const;
+};
+// Reads one key's declaration as `evalKeysFn` prints it. Throws InputError naming the key for
+// anything that is not a valid declaration (no or several sources, a name with '/', a
+// relative destDir, permissions that are not octal, an unknown uploadAt, unsafe characters in
+// user or group).
+KeySpec parseKeySpec(const std::string& attr, const nlohmann::json& j);
 
 // One host to deploy: where it is and what goes there.
 struct HostJob {
   std::string host;       // the nixosConfigurations name
   Target target;          // [user@]host[:port]
   std::string storePath;  // the built toplevel (config.system.build.toplevel), on this machine
+  SwitchAction action = SwitchAction::Switch;
+  std::vector<KeySpec> keys;  // uploaded before (or right after) activation
 };
 
 // What this deploy is, for every host of a run.
@@ -59,6 +91,7 @@ enum class Step {
   Connect,   // SSH with pinned host keys (reachability)
   Inspect,   // current generation and store path on the target
   Copy,      // nix copy --to ssh://
+  Keys,      // deployment.keys read on the runner, the pre-activation ones uploaded
   Activate,  // set the profile and switch, detached, watched by the target's watchdog
   Confirm,   // new connection, health checks, confirmation
   Verify,    // after a rollback: the previous generation is active again
@@ -82,7 +115,13 @@ struct HostOutcome {
   std::string dryActivate;          // dry run: `switch-to-configuration dry-activate` output
   std::optional<int64_t> recordId;  // the Deployments row, when recorded
 
-  bool ok() const { return result == HostResult::Succeeded || result == HostResult::DryRun; }
+  // Skipped by the host's deploy policy (deploy: manual | never, Clan's
+  // requireExplicitUpdate): not an error, `reason` says why.
+  bool heldBack = false;
+
+  bool ok() const {
+    return result == HostResult::Succeeded || result == HostResult::DryRun || heldBack;
+  }
   std::chrono::milliseconds duration(Step s) const;  // 0 when the step did not run
 };
 

@@ -1,5 +1,7 @@
 #include "runner/deploy/deploy_stage.h"
 
+#include <algorithm>
+#include <set>
 #include <thread>
 
 #include "runner/core/error.h"
@@ -38,26 +40,148 @@ class LogFiles {
 
 }  // namespace
 
+HostFacts hostFactsFrom(const nix::HostValue* info) {
+  HostFacts f;
+  if (!info || !info->value || !info->value->is_object()) return f;
+  const auto& v = *info->value;
+  if (auto it = v.find("explicitUpdate"); it != v.end() && it->is_boolean())
+    f.requireExplicitUpdate = it->get<bool>();
+  if (auto it = v.find("tags"); it != v.end() && it->is_array())
+    for (const auto& t : *it)
+      if (t.is_string()) f.tags.push_back(t.get<std::string>());
+  return f;
+}
+
+std::optional<std::string> heldBackReason(const std::string& host, const RepoConfig& repo,
+                                          const HostFacts& facts, bool named) {
+  std::optional<DeployPolicy> configured;
+  for (const auto& h : repo.hosts)
+    if (h.name == host) configured = h.deploy;
+  const std::string onlyNamed = " - deployed only when a person names it (a re-run naming " + host +
+                                ", or switchyard deploy " + host + ")";
+  if (configured == DeployPolicy::Never)
+    return "not deployed: deploy: never in the config (built and checked only)";
+  if (named) return std::nullopt;
+  if (configured == DeployPolicy::Manual)
+    return "not deployed: deploy: manual in the config" + onlyNamed;
+  if (!configured && facts.requireExplicitUpdate)
+    return "not deployed: the flake sets clan.core.deployment.requireExplicitUpdate" + onlyNamed;
+  return std::nullopt;
+}
+
+SwitchAction actionFor(const std::string& host, const RepoConfig& repo) {
+  for (const auto& h : repo.hosts)
+    if (h.name == host) return h.action;
+  return SwitchAction::Switch;
+}
+
+std::vector<std::string> selectHosts(const std::string& selector,
+                                     const std::vector<std::string>& hosts,
+                                     const std::map<std::string, HostFacts>& facts) {
+  if (!startsWith(selector, "@")) return {selector};
+  const std::string tag = selector.substr(1);
+  std::vector<std::string> out;
+  for (const auto& h : hosts) {
+    auto it = facts.find(h);
+    if (it != facts.end() &&
+        std::find(it->second.tags.begin(), it->second.tags.end(), tag) != it->second.tags.end())
+      out.push_back(h);
+  }
+  return out;
+}
+
+FleetInfo discoverFleet(nix::NixCli& nix, const RepoConfig& repo, const fs::path& gitDir,
+                        const std::string& sha, const std::vector<std::string>& hosts) {
+  std::map<std::string, std::string> given;
+  for (const auto& c : repo.hosts)
+    if (c.target) given[c.name] = *c.target;
+  nix::HostEvals info;
+  if (!hosts.empty()) info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), hosts);
+  FleetInfo out;
+  for (const auto& h : hosts) {
+    auto it = info.hosts.find(h);
+    const nix::HostValue* v = it == info.hosts.end() ? nullptr : &it->second;
+    out.facts[h] = hostFactsFrom(v);
+    auto choice = nix::chooseTarget(h, given, v);
+    try {
+      out.targets[h] = parseTarget(choice.text);  // the flake's text is checked like the config's
+    } catch (const InputError& e) {
+      out.problems[h] = "the deploy target from " + choice.from + ": " + describe(e);
+    }
+  }
+  return out;
+}
+
 std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig& repo,
                                              const fs::path& gitDir, const std::string& sha,
                                              const std::vector<std::string>& hosts,
                                              std::map<std::string, std::string>& problems) {
-  std::map<std::string, std::string> given;
-  for (const auto& c : repo.hosts)
-    if (c.target) given[c.name] = *c.target;
-  std::vector<std::string> discover;
-  for (const auto& h : hosts)
-    if (!given.count(h)) discover.push_back(h);
-  nix::HostEvals info;
-  if (!discover.empty()) info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), discover);
-  std::map<std::string, Target> out;
+  FleetInfo f = discoverFleet(nix, repo, gitDir, sha, hosts);
+  for (auto& [h, why] : f.problems) problems[h] = std::move(why);
+  return std::move(f.targets);
+}
+
+namespace {
+
+// Per host: its deployment.keys with every field Colmena declares (defaults as Colmena's),
+// keyFile as a string so that a path is never copied into the store.
+constexpr const char* kKeysFn =
+    "n: c: let\n"
+    "    keys = c.config.deployment.keys or { };\n"
+    "    str = v: if v == null then null else toString v;\n"
+    "  in builtins.mapAttrs (k: v: {\n"
+    "    name = v.name or k;\n"
+    "    text = v.text or null;\n"
+    "    keyFile = str (v.keyFile or null);\n"
+    "    keyCommand = v.keyCommand or null;\n"
+    "    destDir = v.destDir or \"/run/keys\";\n"
+    "    user = v.user or \"root\";\n"
+    "    group = v.group or \"root\";\n"
+    "    permissions = v.permissions or \"0600\";\n"
+    "    uploadAt = v.uploadAt or \"pre-activation\";\n"
+    "  }) keys";
+
+}  // namespace
+
+std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> evalKeys(
+    nix::NixCli& nix, const std::string& flakeRef, const std::vector<std::string>& hosts) {
+  std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> out;
+  if (hosts.empty()) return out;
+  nix::HostEvals ev = nix.evalPerHost(flakeRef, kKeysFn, hosts);
   for (const auto& h : hosts) {
-    auto it = info.hosts.find(h);
-    auto choice = nix::chooseTarget(h, given, it == info.hosts.end() ? nullptr : &it->second);
+    auto it = ev.hosts.find(h);
+    if (ev.flakeError) {
+      out[h] = "deployment.keys do not evaluate: " + *ev.flakeError;
+      continue;
+    }
+    if (it == ev.hosts.end() || it->second.missing) {
+      out[h] = std::vector<KeySpec>{};
+      continue;
+    }
+    if (it->second.error) {
+      out[h] = "deployment.keys do not evaluate: " + truncateUtf8(*it->second.error, 400);
+      continue;
+    }
+    const auto& v = it->second.value;
+    if (!v || v->is_null()) {
+      out[h] = std::vector<KeySpec>{};
+      continue;
+    }
+    if (!v->is_object()) {
+      out[h] = std::string("deployment.keys is not an attribute set");
+      continue;
+    }
     try {
-      out[h] = parseTarget(choice.text);  // the flake's text is checked like the config's
+      std::vector<KeySpec> keys;
+      std::set<std::string> destinations;
+      for (const auto& [attr, decl] : v->items()) {
+        keys.push_back(parseKeySpec(attr, decl));
+        if (!destinations.insert(keys.back().destination()).second)
+          throw InputError("two keys are uploaded to " + keys.back().destination());
+      }
+      out[h] = std::move(keys);
     } catch (const InputError& e) {
-      problems[h] = "the deploy target from " + choice.from + ": " + describe(e);
+      out[h] = describe(e);
     }
   }
   return out;
@@ -176,39 +300,89 @@ std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInpu
                            "already running " + h.outPath + " (checked after a restart)"};
 }
 
-// What a deploy did: hosts settled before the rollout (a refused target, found running after
-// a restart) with their summary, then the rollout's outcomes.
+// What a deploy did: hosts settled before the rollout (a refused target, held back by its
+// policy, keys that cannot be used, found running after a restart), then the rollout's
+// outcomes.
 struct SshDeployStage::Run {
-  std::vector<DeployHostOutcome> settled;
+  std::vector<HostOutcome> settled;
   std::vector<HostOutcome> rolled;
   std::map<std::string, Target> targets;
 };
+
+namespace {
+
+HostOutcome settledOutcome(const std::string& host, const std::string& storePath, HostResult r,
+                           const std::string& reason) {
+  HostOutcome o;
+  o.host = host;
+  o.storePath = storePath;
+  o.result = r;
+  o.reason = truncateUtf8(reason, 500);
+  return o;
+}
+
+}  // namespace
 
 SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& listener) {
   Run out;
   if (in.hosts.empty()) return out;
   std::vector<std::string> names;
   for (const auto& h : in.hosts) names.push_back(h.host);
-  std::map<std::string, std::string> problems;
-  out.targets = resolveTargets(ports_.nix, *in.repo, in.gitDir, in.sha, names, problems);
+  FleetInfo fleet = discoverFleet(ports_.nix, *in.repo, in.gitDir, in.sha, names);
+  out.targets = fleet.targets;
+  const std::set<std::string> named(in.named.begin(), in.named.end());
+
+  std::vector<const DeployHost*> toDeploy;
+  for (const auto& h : in.hosts) {
+    if (auto p = fleet.problems.find(h.host); p != fleet.problems.end()) {
+      out.settled.push_back(settledOutcome(h.host, h.outPath, HostResult::Refused, p->second));
+      continue;
+    }
+    if (auto why = heldBackReason(h.host, *in.repo, fleet.facts[h.host], named.count(h.host) > 0)) {
+      HostOutcome o = settledOutcome(h.host, h.outPath, HostResult::Skipped, *why);
+      o.heldBack = true;
+      listener.hostFinished(h.host, "skipped: " + *why);
+      out.settled.push_back(std::move(o));
+      continue;
+    }
+    toDeploy.push_back(&h);
+  }
+  std::vector<std::string> keyHosts;
+  for (const auto* h : toDeploy) keyHosts.push_back(h->host);
+  auto keys = evalKeys(ports_.nix, nix::gitFlakeRef(in.gitDir, in.sha), keyHosts);
 
   std::vector<HostJob> jobs;
-  for (const auto& h : in.hosts) {
-    if (auto p = problems.find(h.host); p != problems.end()) {
-      out.settled.push_back({h.host, HostState::Refused, truncateUtf8(p->second, 500)});
+  for (const auto* hp : toDeploy) {
+    const DeployHost& h = *hp;
+    auto k = keys.find(h.host);
+    if (k != keys.end() && std::holds_alternative<std::string>(k->second)) {
+      HostOutcome o =
+          settledOutcome(h.host, h.outPath, HostResult::Failed, std::get<std::string>(k->second));
+      o.failedStep = Step::Keys;
+      out.settled.push_back(std::move(o));
       continue;
     }
     const Target& t = out.targets.at(h.host);
     if (h.checkCurrentFirst) {
       listener.hostStarted(h.host, "deploy: checking what the host runs after a restart");
       if (auto done = alreadyRunning(in, h, t)) {
-        out.settled.push_back(*done);
+        out.settled.push_back(
+            settledOutcome(h.host, h.outPath, HostResult::Succeeded, done->summary));
         continue;
       }
     }
-    jobs.push_back({h.host, t, h.outPath});
+    HostJob job{h.host, t, h.outPath};
+    job.action = actionFor(h.host, *in.repo);
+    if (k != keys.end()) job.keys = std::get<std::vector<KeySpec>>(k->second);
+    jobs.push_back(std::move(job));
   }
   if (jobs.empty()) return out;
+
+  // Canaries may name Colmena tags (@tag): each stands for the hosts carrying it.
+  RolloutConfig rollout = in.repo->rollout;
+  rollout.canary.clear();
+  for (const auto& c : in.repo->rollout.canary)
+    for (auto& h : selectHosts(c, names, fleet.facts)) rollout.canary.push_back(std::move(h));
 
   DeploySettings settings;
   settings.activation = in.repo->activation;
@@ -227,14 +401,16 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
   request.force = in.force;
   request.dryRun = in.dryRun;
   if (in.runId != 0) request.runId = in.runId;
-  out.rolled = runRollout(jobs, request, in.repo->rollout, limited, relay);
+  out.rolled = runRollout(jobs, request, rollout, limited, relay);
   return out;
 }
 
 std::vector<DeployHostOutcome> SshDeployStage::deploy(const DeployInput& in,
                                                       StageListener& listener) {
   Run r = run(in, listener);
-  std::vector<DeployHostOutcome> out = std::move(r.settled);
+  std::vector<DeployHostOutcome> out;
+  for (const auto& o : r.settled)
+    out.push_back({o.host, hostStateOf(o.result), truncateUtf8(o.reason, 500)});
   for (const auto& o : r.rolled) {
     std::string summary = resultLabel(o.result);
     if (o.result == HostResult::Succeeded && o.newGeneration)
@@ -250,13 +426,7 @@ std::vector<DeployHostOutcome> SshDeployStage::deploy(const DeployInput& in,
 SshDeployStage::Result SshDeployStage::deployHosts(const DeployInput& in, StageListener& listener) {
   Run r = run(in, listener);
   Result out;
-  for (const auto& s : r.settled) {
-    HostOutcome o;
-    o.host = s.host;
-    o.result = s.state == HostState::Succeeded ? HostResult::Succeeded : HostResult::Refused;
-    o.reason = s.summary;
-    out.hosts.push_back(std::move(o));
-  }
+  for (auto& o : r.settled) out.hosts.push_back(std::move(o));
   for (auto& o : r.rolled) out.hosts.push_back(std::move(o));
   out.targets = std::move(r.targets);
   return out;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <semaphore>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "runner/core/clock.h"
@@ -90,6 +91,44 @@ class SshDeployStage final : public DeployStage {
   Slots deploys_;
   std::chrono::milliseconds lockWait_;
 };
+
+// What the flake says about deploying a host, besides its target (NixCli::evalHostInfo).
+struct HostFacts {
+  std::vector<std::string> tags;       // Colmena deployment.tags
+  bool requireExplicitUpdate = false;  // Clan clan.core.deployment.requireExplicitUpdate
+};
+// Reads the facts from one host's evalHostInfo value (missing or odd fields: defaults).
+HostFacts hostFactsFrom(const nix::HostValue* info);
+
+// Why `host` is not deployed by this deploy under its policy (the config's `deploy:`, else
+// `manual` when Clan's requireExplicitUpdate is set), or nullopt when it is deployed.
+// `named`: a person named the host for this deploy.
+std::optional<std::string> heldBackReason(const std::string& host, const RepoConfig& repo,
+                                          const HostFacts& facts, bool named);
+// The switch action the config gives `host` (default switch).
+SwitchAction actionFor(const std::string& host, const RepoConfig& repo);
+
+// The hosts `selector` stands for: "@tag" every host of `hosts` whose tags hold the tag (in
+// the order of `hosts`), any other text itself.
+std::vector<std::string> selectHosts(const std::string& selector,
+                                     const std::vector<std::string>& hosts,
+                                     const std::map<std::string, HostFacts>& facts);
+
+// Deploy targets and facts for `hosts`, from one evaluation of the flake.
+struct FleetInfo {
+  std::map<std::string, Target> targets;
+  std::map<std::string, std::string> problems;  // hosts whose target text is refused: why
+  std::map<std::string, HostFacts> facts;
+};
+FleetInfo discoverFleet(nix::NixCli& nix, const RepoConfig& repo,
+                        const std::filesystem::path& gitDir, const std::string& sha,
+                        const std::vector<std::string>& hosts);
+
+// Colmena deployment.keys of `hosts` at the flake reference (one nix process). Per host:
+// the keys, or why they cannot be used (the declarations do not evaluate or are invalid).
+// The text of `text` keys is in the result: keep it out of logs.
+std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> evalKeys(
+    nix::NixCli& nix, const std::string& flakeRef, const std::vector<std::string>& hosts);
 
 // Deploy targets for `hosts` at `sha` of the flake in `gitDir`: the config's `hosts:` entry,
 // else clan.core.networking.targetHost / deployment.targetHost from the flake, else the

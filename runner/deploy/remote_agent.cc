@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kAgent = R"SH(#!/bin/sh
 # Switchyard deploy agent: activation detached from the SSH session, and the watchdog that
 # rolls back when the runner does not confirm in time. Written by runner/deploy/remote_agent.cc.
-#   agent.sh start   DIR STORE_PATH PROFILE PREV_GEN CONFIRM_SECS SWITCH_SECS DETACH
+#   agent.sh start   DIR STORE_PATH PROFILE PREV_GEN CONFIRM_SECS SWITCH_SECS DETACH ACTION
+#   (ACTION: switch | boot | test, what switch-to-configuration is asked to do)
 #   agent.sh run     DIR                     (the detached watchdog; started by `start`)
 #   agent.sh watch   DIR OFFSET PHASE WAIT   (long poll: status once something changed)
 #   agent.sh status  DIR [OFFSET]
@@ -79,8 +80,10 @@ rollback() {
     exit 0
   fi
   log "$1; rolling back to generation $PREV_GEN"
-  if nix-env -p "$PROFILE" --switch-generation "$PREV_GEN" >> "$D/activation.log" 2>&1 &&
-     run_bounded "$SWITCH_SECS" "$PROFILE-$PREV_GEN-link/bin/switch-to-configuration" switch; then
+  # `test` never changed the profile: only the running system goes back.
+  if { [ "$ACTION" = test ] ||
+       nix-env -p "$PROFILE" --switch-generation "$PREV_GEN" >> "$D/activation.log" 2>&1; } &&
+     run_bounded "$SWITCH_SECS" "$PROFILE-$PREV_GEN-link/bin/switch-to-configuration" "$ACTION"; then
     log "rolled back to generation $PREV_GEN"
     phase rolled-back
   else
@@ -109,6 +112,8 @@ status() {
 case "$cmd" in
 start)
   STORE_PATH=$3 PROFILE=$4 PREV_GEN=$5 CONFIRM_SECS=$6 SWITCH_SECS=$7 DETACH=${8:-auto}
+  ACTION=${9:-switch}
+  case "$ACTION" in switch|boot|test) ;; *) echo "unknown action $ACTION" >&2; exit 2 ;; esac
   if [ ! -x "$STORE_PATH/bin/switch-to-configuration" ]; then
     echo "$STORE_PATH/bin/switch-to-configuration is missing on this host" >&2
     exit 3
@@ -159,6 +164,7 @@ start)
     echo "PREV_GEN='$PREV_GEN'"
     echo "CONFIRM_SECS='$CONFIRM_SECS'"
     echo "SWITCH_SECS='$SWITCH_SECS'"
+    echo "ACTION='$ACTION'"
   } > "$D/params"
   : > "$D/activation.log"
   phase armed
@@ -204,15 +210,18 @@ run)
     phase failed
     exit 0
   fi
-  phase setting-profile
-  if ! nix-env -p "$PROFILE" --set "$STORE_PATH" >> "$D/activation.log" 2>&1; then
-    set_ reason "setting the system profile failed"
-    phase failed
-    exit 0
+  ACTION=${ACTION:-switch}
+  if [ "$ACTION" != test ]; then  # `test` activates without making a generation
+    phase setting-profile
+    if ! nix-env -p "$PROFILE" --set "$STORE_PATH" >> "$D/activation.log" 2>&1; then
+      set_ reason "setting the system profile failed"
+      phase failed
+      exit 0
+    fi
+    set_ new-gen "$(readlink "$PROFILE")"
   fi
-  set_ new-gen "$(readlink "$PROFILE")"
   phase switching
-  run_bounded "$SWITCH_SECS" "$STORE_PATH/bin/switch-to-configuration" switch
+  run_bounded "$SWITCH_SECS" "$STORE_PATH/bin/switch-to-configuration" "$ACTION"
   rc=$?
   set_ switch.rc "$rc"
   if [ "$rc" -ne 0 ]; then
@@ -312,7 +321,8 @@ std::string agentStartCommand(const AgentParams& p) {
   return "/bin/sh " + shellQuote(agentPath(p.dir)) + " start " + shellQuote(p.dir) + " " +
          shellQuote(p.storePath) + " " + shellQuote(p.profile) + " " + shellQuote(prev) + " " +
          std::to_string(std::max<int64_t>(1, p.confirmTimeout.count())) + " " +
-         std::to_string(std::max<int64_t>(1, p.switchTimeout.count())) + " " + shellQuote(p.detach);
+         std::to_string(std::max<int64_t>(1, p.switchTimeout.count())) + " " +
+         shellQuote(p.detach) + " " + toString(p.action);
 }
 
 std::string agentInstallAndStartCommand(const AgentParams& p) {

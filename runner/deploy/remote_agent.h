@@ -40,6 +40,8 @@
 #include <optional>
 #include <string>
 
+#include "runner/core/config.h"
+
 namespace runner::deploy {
 
 // The agent script (POSIX sh; uses only coreutils/busybox: cat, mkdir, mv, readlink, sleep,
@@ -55,6 +57,11 @@ struct AgentParams {
   std::chrono::seconds switchTimeout{600};
   // "auto" (systemd-run when /run/systemd/system exists, else setsid), "systemd" or "setsid".
   std::string detach = "auto";
+  // What switch-to-configuration does: `switch`; `boot` (the profile is set, the running
+  // system stays; a rollback restores the profile and the boot default); `test` (the
+  // profile is not touched, nothing for new-gen; a rollback runs the recorded generation's
+  // `test`).
+  SwitchAction action = SwitchAction::Switch;
 };
 
 // Command lines the runner sends over ssh (each one shell-quoted command line).

@@ -58,7 +58,10 @@ class Rollout {
         out.result = HostResult::Failed;
         out.reason = "internal error: " + describe(e);
       }
-      if (config_.stopOnFailure && !request_.dryRun && isFailure(out.result)) {
+      // An unreachable host was not touched and says nothing about the new configuration:
+      // the others go on (it is reported `unreachable`, apart from failed deploys).
+      if (config_.stopOnFailure && !request_.dryRun && isFailure(out.result) &&
+          out.result != HostResult::Unreachable) {
         MutexLock lk(mu_);
         if (stoppedBy_.empty()) stoppedBy_ = out.host + " " + resultLabel(out.result);
       }

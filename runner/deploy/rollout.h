@@ -1,8 +1,8 @@
 // Rollout policy (DESIGN.md §6, issue 5): canary hosts first, one at a time, then the rest
-// with at most max_parallel at once; with stop_on_failure, the first failed, rolled-back,
-// unreachable or refused host stops the rollout — hosts not yet started are reported as
-// skipped, hosts already running finish. Independent of how one host is deployed: it drives
-// any HostDeployer.
+// with at most max_parallel at once; with stop_on_failure, the first failed, rolled-back
+// or refused host stops the rollout (an unreachable one does not: nothing was changed on it) —
+// hosts not yet started are reported as skipped, hosts already running finish. Independent of how
+// one host is deployed: it drives any HostDeployer.
 #pragma once
 
 #include <vector>

@@ -12,6 +12,7 @@
 #include "runner/core/line_splitter.h"
 #include "runner/core/text.h"
 #include "runner/deploy/remote_agent.h"
+#include "runner/os/files.h"
 
 namespace runner::deploy {
 
@@ -85,6 +86,19 @@ std::string inspectCommand(const std::string& storePath) {
 }
 
 }  // namespace
+
+std::string keyUploadCommand(const KeySpec& key) {
+  const std::string dir = shellQuote(key.destDir);
+  // The temporary file is made (0600, root) in the destination directory, gets its owner and
+  // mode while still empty, and only then receives the content from stdin; the rename makes
+  // it appear whole. A failure removes it.
+  return "set -e; umask 077; d=" + dir +
+         "; if [ ! -d \"$d\" ]; then mkdir -p \"$d\"; chmod 0751 \"$d\"; fi; "
+         "t=$(mktemp \"$d/.switchyard-key.XXXXXXXX\"); trap 'rm -f \"$t\"' EXIT; "
+         "chown " +
+         shellQuote(key.user + ":" + key.group) + " \"$t\"; chmod " + shellQuote(key.permissions) +
+         " \"$t\"; cat > \"$t\"; mv -f \"$t\" " + shellQuote(key.destination()) + "; trap - EXIT";
+}
 
 // ---- pure helpers ------------------------------------------------------------------------
 
@@ -302,7 +316,71 @@ class HostRun {
       end();
     }
 
+    if (!job_.keys.empty()) {
+      begin(Step::Keys);
+      if (auto problem = readKeys()) return finish(HostResult::Failed, *problem);
+      if (auto problem = uploadKeys(KeySpec::UploadAt::PreActivation, *session_))
+        return finish(HostResult::Failed, *problem);
+      end();
+    }
+
     activate();
+  }
+
+  // The keys' contents, read on the runner: text as given, keyFile read, keyCommand run (argv,
+  // no shell). Returns why one could not be had. Nothing of a content goes into the reason.
+  std::optional<std::string> readKeys() {
+    keyContents_.clear();
+    for (const auto& k : job_.keys) {
+      switch (k.source) {
+        case KeySpec::Source::Text:
+          keyContents_.push_back(k.text);
+          break;
+        case KeySpec::Source::File:
+          try {
+            keyContents_.push_back(os::readFile(k.keyFile));
+          } catch (const Error& e) {
+            return "key " + k.name + ": cannot read its keyFile on the runner: " + e.describe();
+          }
+          break;
+        case KeySpec::Source::Command: {
+          RunOptions o;
+          o.program = k.keyCommand.front();
+          o.args.assign(k.keyCommand.begin() + 1, k.keyCommand.end());
+          o.timeout = 60s;
+          o.stderrTailBytes = 0;  // a secret tool's complaints may quote the secret
+          RunResult r;
+          try {
+            r = svc_.processes.run(o);
+          } catch (const Error& e) {
+            return "key " + k.name + ": its keyCommand could not be started: " + e.describe();
+          }
+          if (!r.ok())
+            return "key " + k.name + ": its keyCommand (" + k.keyCommand.front() + ") " +
+                   r.describeStatus();
+          keyContents_.push_back(std::move(r.out));
+          break;
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Uploads the keys of one phase over `session`. Returns why one failed.
+  std::optional<std::string> uploadKeys(KeySpec::UploadAt phase, ssh::Session& session) {
+    for (size_t i = 0; i < job_.keys.size() && i < keyContents_.size(); ++i) {
+      const KeySpec& k = job_.keys[i];
+      if (k.uploadAt != phase) continue;
+      auto r = session.exec({.command = keyUploadCommand(k),
+                             .stdinData = keyContents_[i],
+                             .timeout = 60s,
+                             .maxStdout = 4096});
+      if (!r.ok())
+        return "uploading key " + k.name + " to " + k.destination() +
+               " failed: " + describeFailure(r.describeStatus(), r.errTail);
+      logLine("switchyard: key " + k.describe());
+    }
+    return std::nullopt;
   }
 
   void activate() {
@@ -318,6 +396,7 @@ class HostRun {
     p.confirmTimeout = cfg_.activation.confirmTimeout;
     p.switchTimeout = cfg_.activation.switchTimeout;
     p.detach = cfg_.detach;
+    p.action = job_.action;
     // Upload the agent and start it in one round trip.
     auto st = session_->exec(
         {.command = agentInstallAndStartCommand(p), .stdinData = agentScript(), .timeout = 30s});
@@ -374,6 +453,8 @@ class HostRun {
     }
     spare_ = std::move(session_);
     session_ = std::move(fresh);
+    if (auto problem = uploadKeys(KeySpec::UploadAt::PostActivation, *session_))
+      return reject(*problem);
     auto remaining = [&] {
       return std::max<milliseconds>(1000ms, duration_cast<milliseconds>(deadline - now()));
     };
@@ -469,9 +550,13 @@ class HostRun {
       plan.push_back("copy:    " + describeMissing() + " with nix copy --to ssh://" +
                      job_.target.user + "@" + job_.target.host);
     }
-    plan.push_back(std::string("switch:  set ") + kProfile +
-                   " to it and run switch-to-configuration "
-                   "switch detached from the SSH session (" +
+    for (const auto& k : job_.keys) plan.push_back("key:     " + k.describe());
+    const std::string action = toString(job_.action);
+    plan.push_back(std::string("switch:  ") +
+                   (job_.action == SwitchAction::Test
+                        ? std::string("leave ") + kProfile + " and"
+                        : std::string("set ") + kProfile + " to it and") +
+                   " run switch-to-configuration " + action + " detached from the SSH session (" +
                    (cfg_.detach != "auto" ? cfg_.detach
                     : insp.systemd        ? "systemd-run"
                                           : "setsid") +
@@ -649,6 +734,7 @@ class HostRun {
   LineSplitter logLines_;  // the agent log's unfinished last line
   std::deque<std::string> logTail_;
   std::string hostKeyProblem_;
+  std::vector<std::string> keyContents_;  // job_.keys' contents, in order (never logged)
 };
 
 SshDeployer::SshDeployer(DeployServices services, DeploySettings settings)

@@ -90,6 +90,10 @@ std::string nixSshOpts(const Target& target, const SshConfig& ssh,
                        const std::string& kexAlgorithms = "");
 // The `nix copy` invocation for a job (Nix 2.8: no port in the store URL; it goes in NIX_SSHOPTS).
 RunOptions nixCopyOptions(const HostJob& job, const DeploySettings& settings);
+// The command that writes one key on the target from stdin: a temporary file in destDir
+// (created 0751 when missing) gets the key's owner and mode while empty, then the content,
+// then is renamed over destDir/name.
+std::string keyUploadCommand(const KeySpec& key);
 // An HTTP check URL with "{host}" replaced by the target's address ([v6] in brackets) and
 // "{name}" by the host's name.
 std::string expandCheckUrl(const std::string& url, const HostJob& job);

@@ -106,6 +106,8 @@ const char* kHostInfoFn =
     "  in {\n"
     "    clan = try (cfg.clan.core.networking.targetHost or null);\n"
     "    colmena = try (cfg.deployment.targetHost or null);\n"
+    "    explicitUpdate = try (cfg.clan.core.deployment.requireExplicitUpdate or null);\n"
+    "    tags = try (cfg.deployment.tags or null);\n"
     "    system = if fromPlat != null then fromPlat\n"
     "      else try (c.pkgs.stdenv.hostPlatform.system or c.pkgs.system or null);\n"
     "  }";

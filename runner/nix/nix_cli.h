@@ -183,8 +183,10 @@ class NixCli {
                          const EvalParallelism& parallelism = {});
 
   // Per host: {"clan": clan.core.networking.targetHost or null, "colmena":
-  // deployment.targetHost or null, "system": nixpkgs.hostPlatform (its .system when it is an
-  // attribute set) or pkgs' system, or null}. One process for all hosts.
+  // deployment.targetHost or null, "explicitUpdate":
+  // clan.core.deployment.requireExplicitUpdate or null, "tags": deployment.tags or null,
+  // "system": nixpkgs.hostPlatform (its .system when it is an attribute set) or pkgs' system,
+  // or null}. One process for all hosts.
   HostEvals evalHostInfo(const std::string& flakeRef,
                          const std::optional<std::vector<std::string>>& hosts = std::nullopt);
 

@@ -765,6 +765,7 @@ void Scheduler::deployStep(RunWork& w) {
   din.runId = w.id();
   din.force = w.rec.forced;
   din.logDir = w.logDir;
+  din.named = w.rec.view.hostsFilter;  // deploy: manual hosts go only when named
   for (const auto& b : w.toBuild) {
     auto it = w.built.find(b.host);
     if (it == w.built.end() || !it->second.ok || !it->second.outPath) continue;

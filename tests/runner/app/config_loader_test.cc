@@ -40,8 +40,13 @@ TEST_CASE("the example config is valid and reads as documented", "[unit][config]
   CHECK(r.rollout.canary == std::vector<std::string>{"octavia"});
   CHECK(r.rollout.maxParallel == 4);
   CHECK(r.activation.confirmTimeout == std::chrono::seconds(30));
-  REQUIRE(r.hosts.size() == 2);
+  REQUIRE(r.hosts.size() == 4);
   CHECK(r.hosts[1].target == "root@[2a01:4f8::1]:2222");
+  CHECK_FALSE(r.hosts[1].deploy);
+  CHECK(r.hosts[1].action == SwitchAction::Switch);
+  CHECK(r.hosts[2].name == "nixos");
+  CHECK(r.hosts[2].deploy == DeployPolicy::Manual);
+  CHECK(r.hosts[3].action == SwitchAction::Boot);
   CHECK(cfg.ssh.knownHosts == "/etc/switchyard/known_hosts");
   // forks: the top level's policy, overridden per repository
   CHECK(cfg.untrusted.user == "switchyard-untrusted");
@@ -110,6 +115,35 @@ TEST_CASE("every mistake is reported with its line and key", "[unit][config]") {
             "s.yaml:15: repos[0].hosts.web1.target: invalid target 'fd00::2': IPv6 addresses "
             "must be in brackets (expected [user@]host[:port], IPv6 in brackets)",
         });
+}
+
+TEST_CASE("hosts: deploy policy and switch action are read and checked", "[unit][config]") {
+  auto c = checkConfigText(
+      "repos:\n"                                           // 1
+      "  - name: lab/infra\n"                              // 2
+      "    path: /tmp\n"                                   // 3
+      "    rollout: {canary: ['@web', web1, '@']}\n"       // 4
+      "    hosts:\n"                                       // 5
+      "      web1: {deploy: manual, action: test}\n"       // 6
+      "      web2: {deploy: never}\n"                      // 7
+      "      web3: {deploy: sometimes, action: reboot}\n"  // 8
+      "      web4: {tags: [web]}\n",                       // 9
+      "s.yaml", "/tmp");
+  CHECK(errors(c) ==
+        std::vector<std::string>{
+            "s.yaml:4: repos[0].rollout.canary: '@' names no tag",
+            "s.yaml:8: repos[0].hosts.web3.deploy: must be auto, manual or never, not 'sometimes'",
+            "s.yaml:8: repos[0].hosts.web3.action: must be switch, boot or test, not 'reboot'",
+            "s.yaml:9: repos[0].hosts.web4.tags: unknown key (did you mean 'target'?)",
+        });
+  const RepoConfig& r = c.config.repos.at(0);
+  CHECK(r.rollout.canary == std::vector<std::string>{"@web", "web1", "@"});
+  REQUIRE(r.hosts.size() >= 2);
+  CHECK(r.hosts[0].deploy == DeployPolicy::Manual);
+  CHECK(r.hosts[0].action == SwitchAction::Test);
+  CHECK(r.hosts[1].deploy == DeployPolicy::Never);
+  CHECK(std::string(toString(DeployPolicy::Manual)) == "manual");
+  CHECK(std::string(toString(SwitchAction::Boot)) == "boot");
 }
 
 TEST_CASE("server: limits are read, checked and reach the HTTP server's options",

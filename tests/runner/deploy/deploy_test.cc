@@ -304,8 +304,10 @@ TEST_CASE("deploy: two concurrent deploys to one host — the second is refused 
   }
 }
 
-TEST_CASE("rollout: an unreachable host is reported and the others continue unless stop_on_failure",
-          "[integration][ssh][deploy]") {
+TEST_CASE(
+    "rollout: an unreachable host is reported and the others continue, even with "
+    "stop_on_failure",
+    "[integration][ssh][deploy]") {
   DeployFixture f({"web1", "web2", "db1"});
   std::string rev = f.lab.infra.head();
   auto paths = f.build(rev);
@@ -330,6 +332,8 @@ TEST_CASE("rollout: an unreachable host is reported and the others continue unle
     CHECK(f.hosts.host("web2").storePathCount() == 0);
   }
   SECTION("stop_on_failure on, the unreachable host a canary") {
+    // Issue 18: a host that is off (the seed's demo) was not touched and says nothing about
+    // the new configuration; it must not hold back the others.
     rollout.stopOnFailure = true;
     rollout.canary = {"web2"};
     auto d = f.deployer();
@@ -337,11 +341,10 @@ TEST_CASE("rollout: an unreachable host is reported and the others continue unle
     REQUIRE(out.size() == 3);
     CHECK(out[0].host == "web2");
     CHECK(out[0].result == HostResult::Unreachable);
-    CHECK(out[1].result == HostResult::Skipped);
-    CHECK(out[2].result == HostResult::Skipped);
-    CHECK(out[1].reason == "not started: the rollout stopped after web2 unreachable");
-    CHECK_FALSE(f.hosts.host("web1").profileGeneration());
-    CHECK(f.hosts.host("web1").storePathCount() == 0);
+    CHECK(out[1].result == HostResult::Succeeded);
+    CHECK(out[2].result == HostResult::Succeeded);
+    CHECK(f.hosts.host("web1").profilePath() == paths.at("web1"));
+    CHECK(f.hosts.host("web2").storePathCount() == 0);
   }
 }
 

@@ -283,6 +283,49 @@ TEST_CASE("agent: a failed or hung activation rolls back without waiting for any
   }
 }
 
+TEST_CASE("agent: action test leaves the profile, boot leaves the running system",
+          "[unit][deploy][agent]") {
+  AgentBench b;
+  std::string good = b.closure("good");
+  auto d1 = b.newDeployDir();
+  b.deployAndWait(d1, b.params(d1, good, std::nullopt));
+  b.waitFor(d1, awaiting);
+  b.sh(agentConfirmCommand(d1));
+  REQUIRE(b.waitFor(d1, finished).phase == "confirmed");
+
+  SECTION("test: activated, no new generation; a failure re-runs the recorded one's test") {
+    std::string next = b.closure("next");
+    auto d = b.newDeployDir();
+    auto p = b.params(d, next, 1);
+    p.action = runner::SwitchAction::Test;
+    b.deployAndWait(d, p);
+    auto st = b.waitFor(d, awaiting);
+    CHECK(st.newGeneration.empty());
+    CHECK(b.activated() == next);
+    CHECK(b.profileLink() == "system-1-link");
+    b.sh(agentRejectCommand(d, "health check failed"));
+    st = b.waitFor(d, finished);
+    CHECK(st.phase == "rolled-back");
+    CHECK(b.activated() == good);
+    CHECK(b.profileLink() == "system-1-link");
+    CHECK(b.switchLog() == "good switch\nnext test\ngood test\n");
+  }
+  SECTION("boot: a new generation, switch-to-configuration boot; a rollback boots the old one") {
+    std::string next = b.closure("next");
+    auto d = b.newDeployDir();
+    auto p = b.params(d, next, 1);
+    p.action = runner::SwitchAction::Boot;
+    b.deployAndWait(d, p);
+    auto st = b.waitFor(d, awaiting);
+    CHECK(st.newGeneration == "system-2-link");
+    b.sh(agentRejectCommand(d, "no"));
+    st = b.waitFor(d, finished);
+    CHECK(st.phase == "rolled-back");
+    CHECK(b.profileLink() == "system-1-link");
+    CHECK(b.switchLog() == "good switch\nnext boot\ngood boot\n");
+  }
+}
+
 TEST_CASE("agent: a first deploy that fails has nothing to return to", "[unit][deploy][agent]") {
   AgentBench b;
   std::string bad = b.closure("bad", "exit 3");
@@ -423,9 +466,10 @@ TEST_CASE("agent status parsing and generation links", "[unit][deploy]") {
   p.previousGeneration = 4;
   p.confirmTimeout = 30s;
   p.switchTimeout = 600s;
-  CHECK(agentStartCommand(p) ==
-        "/bin/sh '/run/switchyard/deploy-1/agent.sh' start '/run/switchyard/deploy-1' "
-        "'/nix/store/abc-nixos-system-web1' '/nix/var/nix/profiles/system' '4' 30 600 'auto'");
+  CHECK(
+      agentStartCommand(p) ==
+      "/bin/sh '/run/switchyard/deploy-1/agent.sh' start '/run/switchyard/deploy-1' "
+      "'/nix/store/abc-nixos-system-web1' '/nix/var/nix/profiles/system' '4' 30 600 'auto' switch");
   p.storePath = "/nix/store/x'; rm -rf /";
   CHECK_THROWS_AS(agentStartCommand(p), runner::InputError);
   CHECK(agentRejectCommand("/d", "it's\nbad") ==

@@ -9,9 +9,11 @@
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
 #include "runner/core/log.h"
+#include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/ssh_deployer.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
@@ -161,6 +163,22 @@ TEST_CASE("rollout: without stop_on_failure an unreachable host does not stop th
   auto out = runRollout(jobs({"h1", "h2", "h3", "h4", "h5"}), {}, cfg, d, obs);
   CHECK(names(out) == std::vector<std::string>{"h1:succeeded", "h2:unreachable", "h3:succeeded",
                                                "h4:failed", "h5:succeeded"});
+}
+
+TEST_CASE("rollout: with stop_on_failure an unreachable canary does not stop the rollout",
+          "[unit][deploy]") {
+  FakeDeployer d;
+  d.results["c1"] = HostResult::Unreachable;  // the seed's `demo`: off for months
+  d.results["h2"] = HostResult::Failed;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.canary = {"c1"};
+  cfg.maxParallel = 1;
+  cfg.stopOnFailure = true;
+  auto out = runRollout(jobs({"h1", "c1", "h2", "h3"}), {}, cfg, d, obs);
+  CHECK(names(out) ==
+        std::vector<std::string>{"c1:unreachable", "h1:succeeded", "h2:failed", "h3:skipped"});
+  CHECK(out[3].reason == "not started: the rollout stopped after h2 failed");
 }
 
 TEST_CASE("rollout: stop_on_failure lets running hosts finish and skips the ones not started",
@@ -371,4 +389,96 @@ TEST_CASE("deployer refuses a locked host and an older commit before connecting"
                       "process since ") == 0);
   CHECK(l.reason.find(": deploying cccc from infra (run 3))") != std::string::npos);
   CHECK(ssh.calls().size() == 1);
+}
+
+TEST_CASE("deploy policy: manual, never, Clan's requireExplicitUpdate and named hosts",
+          "[unit][deploy][fleet]") {
+  runner::RepoConfig repo;
+  repo.hosts = {{"ws", std::nullopt, runner::DeployPolicy::Manual},
+                {"off", std::nullopt, runner::DeployPolicy::Never},
+                {"forced", std::nullopt, runner::DeployPolicy::Auto, runner::SwitchAction::Boot}};
+  HostFacts explicitUpdate{{}, true};
+  CHECK_FALSE(heldBackReason("web", repo, {}, false));
+  CHECK(heldBackReason("ws", repo, {}, false)->find("deploy: manual in the config") !=
+        std::string::npos);
+  CHECK_FALSE(heldBackReason("ws", repo, {}, true));
+  CHECK(heldBackReason("off", repo, {}, true) ==
+        "not deployed: deploy: never in the config (built and checked only)");
+  CHECK(heldBackReason("octavia", repo, explicitUpdate, false)
+            ->find("clan.core.deployment.requireExplicitUpdate") != std::string::npos);
+  CHECK_FALSE(heldBackReason("octavia", repo, explicitUpdate, true));
+  CHECK_FALSE(heldBackReason("forced", repo, explicitUpdate, false));  // the config wins
+  CHECK(actionFor("forced", repo) == runner::SwitchAction::Boot);
+  CHECK(actionFor("web", repo) == runner::SwitchAction::Switch);
+}
+
+TEST_CASE("tags select hosts in their order; a name stands for itself", "[unit][deploy][fleet]") {
+  std::map<std::string, HostFacts> facts{
+      {"a", {{"web"}, false}}, {"b", {{"db", "web"}, false}}, {"c", {}}};
+  CHECK(selectHosts("@web", {"c", "b", "a"}, facts) == std::vector<std::string>{"b", "a"});
+  CHECK(selectHosts("@none", {"a", "b"}, facts).empty());
+  CHECK(selectHosts("c", {"a"}, facts) == std::vector<std::string>{"c"});
+  runner::nix::HostValue v;
+  v.value = nlohmann::json{{"tags", {"x", 3, "y"}}, {"explicitUpdate", true}};
+  auto f = hostFactsFrom(&v);
+  CHECK(f.tags == std::vector<std::string>{"x", "y"});
+  CHECK(f.requireExplicitUpdate);
+  CHECK(hostFactsFrom(nullptr).tags.empty());
+}
+
+TEST_CASE("key declarations: Colmena's defaults, and precise errors for bad ones",
+          "[unit][deploy][fleet]") {
+  auto k = parseKeySpec("db", nlohmann::json{{"text", "s3cret"}});
+  CHECK(k.name == "db");
+  CHECK(k.destination() == "/run/keys/db");
+  CHECK(k.describe() == "db -> /run/keys/db (root:root 0600, pre-activation)");
+  CHECK(k.text == "s3cret");
+  k = parseKeySpec("x", nlohmann::json{{"name", "tls.pem"},
+                                       {"keyCommand", {"pass", "show", "tls"}},
+                                       {"destDir", "/var/keys/"},
+                                       {"user", "nginx"},
+                                       {"group", "nginx"},
+                                       {"permissions", "640"},
+                                       {"uploadAt", "post-activation"}});
+  CHECK(k.source == KeySpec::Source::Command);
+  CHECK(k.describe() == "tls.pem -> /var/keys/tls.pem (nginx:nginx 640, post-activation)");
+  auto err = [](const nlohmann::json& j) {
+    try {
+      parseKeySpec("k", j);
+    } catch (const runner::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(err({{"text", "a"}, {"keyFile", "/b"}}) ==
+        "deployment.keys.k needs exactly one of text, keyFile and keyCommand (it has 2)");
+  CHECK(err(nlohmann::json::object()) ==
+        "deployment.keys.k needs exactly one of text, keyFile and keyCommand (it has 0)");
+  CHECK(err({{"text", "a"}, {"name", "../etc/shadow"}}) ==
+        "deployment.keys.k.name '../etc/shadow' is not a file name");
+  CHECK(err({{"keyFile", "relative/path"}}) ==
+        "deployment.keys.k.keyFile 'relative/path' is not an absolute path");
+  CHECK(err({{"text", "a"}, {"destDir", "/run/keys/../../etc"}}) ==
+        "deployment.keys.k.destDir '/run/keys/../../etc' is not an absolute directory");
+  CHECK(err({{"text", "a"}, {"permissions", "rw-r--r--"}}) ==
+        "deployment.keys.k.permissions 'rw-r--r--' is not an octal mode like 0600");
+  CHECK(err({{"text", "a"}, {"user", "root; rm -rf /"}}) ==
+        "deployment.keys.k.user 'root; rm -rf /' is not a user name");
+  CHECK(err({{"text", "a"}, {"uploadAt", "later"}}) ==
+        "deployment.keys.k.uploadAt must be pre-activation or post-activation, not 'later'");
+  CHECK(err({{"keyCommand", nlohmann::json::array()}}) ==
+        "deployment.keys.k.keyCommand is not a non-empty list of strings");
+}
+
+TEST_CASE("the key upload command sets owner and mode before the content, then renames",
+          "[unit][deploy][fleet]") {
+  KeySpec k = parseKeySpec("db", nlohmann::json{{"text", "x"}, {"user", "postgres"}});
+  std::string c = keyUploadCommand(k);
+  auto at = [&](const std::string& s) { return c.find(s); };
+  REQUIRE(at("chown 'postgres:root'") != std::string::npos);
+  CHECK(at("chown") < at("chmod '0600'"));
+  CHECK(at("chmod '0600'") < at("cat >"));
+  CHECK(at("cat >") < at("mv -f"));
+  CHECK(keyUploadCommand(parseKeySpec("db", nlohmann::json{{"text", "TOPSECRET"}}))
+            .find("TOPSECRET") == std::string::npos);
 }

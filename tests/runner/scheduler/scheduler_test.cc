@@ -96,9 +96,11 @@ class FakeBuild final : public BuildStage {
 class FakeDeploy final : public DeployStage {
  public:
   std::vector<std::vector<DeployHost>> calls;
+  std::vector<std::vector<std::string>> named;  // each call's DeployInput::named
   std::set<std::string> refused;
   std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener& l) override {
     calls.push_back(in.hosts);
+    named.push_back(in.named);
     std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) {
       l.hostStarted(h.host, "deploy: lock");
@@ -520,6 +522,9 @@ TEST_CASE("a re-run builds exactly the named hosts — deploys only where the pa
   CHECK(h.build.calls.back() == std::vector<std::string>{"db1"});
   CHECK(h.deployer.calls.back().size() == 1);
   CHECK(h.deployer.calls.back()[0].host == "db1");
+  // Named by a person: a `deploy: manual` host goes (issue 18); a push names nobody.
+  CHECK(h.deployer.named.front().empty());
+  CHECK(h.deployer.named.back() == std::vector<std::string>{"db1"});
   CHECK(h.hostStates(2) == std::map<std::string, std::string>{{"db1", "deploy/succeeded"},
                                                               {"web1", "plan/skipped"},
                                                               {"web2", "plan/not-affected"}});
