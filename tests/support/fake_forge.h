@@ -53,6 +53,9 @@ struct RecordedRequest {
   std::string body;
   int answeredStatus = 0;    // what the fake answered (after faults)
   std::string answeredBody;  // and the body it answered with
+  // ForwardingForge: what the upstream answered (the client may have been answered otherwise)
+  int upstreamStatus = 0;
+  std::string upstreamBody;
 
   // The header's value, or "" (name in any case).
   std::string header(std::string_view name) const;
@@ -147,6 +150,8 @@ class FakeForgeServer {
     int status = 200;
     nlohmann::json body;  // sent as JSON unless null
     std::map<std::string, std::string> headers;
+    int upstreamStatus = 0;  // copied to the record (ForwardingForge)
+    std::string upstreamBody;
   };
 
   FakeForgeServer();
@@ -189,8 +194,9 @@ class FakeForgeServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
-  std::vector<RecordedRequest> requests_;  // GUARDED_BY(mu_)
-  std::vector<QueuedFault> faults_;        // GUARDED_BY(mu_)
+  std::vector<RecordedRequest> requests_;                    // GUARDED_BY(mu_)
+  std::vector<QueuedFault> faults_;                          // GUARDED_BY(mu_)
+  std::optional<std::pair<int, std::string>> lastUpstream_;  // route() -> handle(); mu_
   std::condition_variable stopCv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
 };
@@ -284,16 +290,32 @@ class FakeGitHub final : public FakeForgeServer {
   std::map<std::string, Rename> renames_;  // old name -> new; GUARDED_BY(mu_)
 };
 
+// True for Prism's answer (with --errors) that the request was valid but the description's
+// own example answer fails the description's schema: a 500 "Request/Response not valid" whose
+// every violation is located in the response.
+bool responseOnlyViolation(int status, const std::string& body);
+
 // A recording forwarder with no state of its own: every request is recorded as the fakes
 // above record them and forwarded to `upstream` ("http://127.0.0.1:4010", e.g. Stoplight
 // Prism serving a forge's API description); its answer — status, JSON body and the headers
 // a client reads (Link, Location, Retry-After, X-RateLimit-*) — goes back unchanged.
 // `rewrite` may change the forwarded request's headers (names lowercased); what the client
-// sent is what requests() shows. apiUrl() is baseUrl() + `apiPath` ("/api/v1" or "").
+// sent is what requests() shows. apiUrl() is baseUrl() + `apiPath` ("/api/v1" or ""); the
+// upstream serves the API at its root (Prism ignores Swagger's basePath), so `apiPath` is
+// taken off the forwarded path. When the upstream says its example answer fails its own
+// schema (responseOnlyViolation), the request is sent again with `Prefer: dynamic=true`
+// (Prism then makes the answer from the schema); the record keeps the first verdict.
 class ForwardingForge final : public FakeForgeServer {
  public:
   ForwardingForge(std::string upstream, std::string apiPath,
                   std::function<void(std::map<std::string, std::string>&)> rewrite = {});
+  // When `answer` returns a body for a request (after the upstream answered it with
+  // `upstreamStatus`), the client gets that body with status 200 instead: the upstream still
+  // judged the request (upstreamStatus/upstreamBody of the record), the test picks the
+  // answer that drives its flow.
+  void answerWith(
+      std::function<std::optional<nlohmann::json>(const RecordedRequest&, int upstreamStatus)>
+          answer);
   ~ForwardingForge() override;
   std::string apiUrl() const override { return baseUrl() + apiPath_; }
 
@@ -303,6 +325,7 @@ class ForwardingForge final : public FakeForgeServer {
  private:
   std::string upstream_, apiPath_;
   std::function<void(std::map<std::string, std::string>&)> rewrite_;
+  std::function<std::optional<nlohmann::json>(const RecordedRequest&, int)> answer_;  // mu_
 };
 
 }  // namespace tests
