@@ -13,8 +13,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,7 +50,10 @@ struct RestApiSettings {
 class RestForge : public Forge {
  public:
   // POST /statuses/<sha>. Refuses a malformed sha. The description is cut to
-  // capabilities().maxStatusDescription characters (sent as given when that is 0).
+  // capabilities().maxStatusDescription characters (sent as given when that is 0). When
+  // capabilities().statusContextsIgnoreCase, a context that differs only in case from one
+  // this client already set on the same commit (the last 4096 commits are remembered) is
+  // refused (Permanent, httpStatus 0) instead of replacing that status.
   CallResult setStatus(const std::string& repo, const std::string& sha,
                        const CommitStatus& status) override;
   // Lists the PR's comments page by page (at most 20 pages; a next page on another host is
@@ -55,6 +61,10 @@ class RestForge : public Forge {
   // (selfLogin) or posts a new one.
   ForgeResult<CommentRef> upsertComment(const std::string& repo, int64_t prNumber,
                                         const std::string& marker,
+                                        const std::string& body) override;
+  // PATCH /issues/comments/<id>; on a 404, upsertComment.
+  ForgeResult<CommentRef> updateComment(const std::string& repo, int64_t prNumber,
+                                        int64_t commentId, const std::string& marker,
                                         const std::string& body) override;
   // POST /issues/<number>/comments.
   ForgeResult<CommentRef> postComment(const std::string& repo, int64_t number,
@@ -96,7 +106,12 @@ class RestForge : public Forge {
                   const nlohmann::json* body, HttpResponse* out = nullptr);
 
   // Sends `method url` with `headers`, plus Content-Type: application/json and the dumped
-  // `body` when non-null, within the configured timeout. Returns what the HttpClient does.
+  // `body` when non-null, within the configured timeout. Returns what the HttpClient does,
+  // after following up to 3 redirects (301, 302, 307, 308: a renamed or transferred
+  // repository) with the same method, headers and body — only to URLs below the API URL on
+  // the same host; any other redirect is returned as it is (and classified Permanent). A
+  // repository's move is logged once, with its new name (GitHub redirects to
+  // /repositories/<id>/…: the name is asked of GET /repositories/<id>).
   HttpResponse send(const std::string& method, const std::string& url, const nlohmann::json* body,
                     std::vector<std::pair<std::string, std::string>> headers);
 
@@ -123,6 +138,16 @@ class RestForge : public Forge {
   std::string nextPage(const HttpResponse& response) const;
   // fetchSelfLogin, remembered after the first answer.
   ForgeResult<std::string> selfLogin(const std::string& repo);
+  // The redirect target of `response` to follow from `url`, or "" (not a redirect, or one
+  // that leaves the API or its host).
+  std::string redirectTarget(const std::string& url, const HttpResponse& response) const;
+  // Logs, once per repository, that `from` moved to `to` (both below the API URL).
+  void noteMove(const std::string& from, const std::string& to,
+                const std::vector<std::pair<std::string, std::string>>& headers);
+  // Records `context` as set on (repo, sha); returns the context it clashes with (same
+  // letters, other case), if any.
+  std::optional<std::string> claimContext(const std::string& repo, const std::string& sha,
+                                          const std::string& context);
 
   RestApiSettings api_;
   HttpClient& http_;
@@ -130,6 +155,14 @@ class RestForge : public Forge {
   Logger& log_;
   Mutex selfMu_;
   std::optional<std::string> self_ GUARDED_BY(selfMu_);
+  Mutex movedMu_;
+  std::set<std::string> movedLogged_ GUARDED_BY(movedMu_);  // "/repos/o/n" already logged
+  Mutex contextsMu_;
+  // (repo, sha) -> lowercased context -> context as set; at most kRememberedCommits keys,
+  // the oldest dropped first (contextOrder_).
+  std::map<std::pair<std::string, std::string>, std::map<std::string, std::string>> contexts_
+      GUARDED_BY(contextsMu_);
+  std::deque<std::pair<std::string, std::string>> contextOrder_ GUARDED_BY(contextsMu_);
 };
 
 }  // namespace runner

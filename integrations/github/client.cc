@@ -27,6 +27,27 @@ constexpr size_t kMaxDescription = 140;    // characters, commit status descript
 constexpr size_t kMaxOutputBytes = 65535;  // check run output summary / text
 constexpr size_t kMaxActions = 3;
 constexpr size_t kMaxActionLabel = 20, kMaxActionDescription = 40, kMaxActionIdentifier = 20;
+constexpr size_t kAnnotationsPerRequest = 50;
+constexpr size_t kMaxAnnotationTitle = 255;   // characters
+constexpr size_t kMaxAnnotationText = 65535;  // bytes, message and raw_details
+
+// Annotations [from, from + 50) as GitHub takes them.
+json annotationsJson(const std::vector<runner::CheckAnnotation>& all, size_t from) {
+  json out = json::array();
+  for (size_t i = from; i < all.size() && i < from + kAnnotationsPerRequest; ++i) {
+    const auto& a = all[i];
+    json j = {{"path", a.path},
+              {"start_line", a.startLine},
+              {"end_line", a.endLine},
+              {"annotation_level", runner::toString(a.level)},
+              {"message", runner::truncateUtf8(a.message, kMaxAnnotationText)}};
+    if (!a.title.empty()) j["title"] = runner::truncateChars(a.title, kMaxAnnotationTitle);
+    if (!a.rawDetails.empty())
+      j["raw_details"] = runner::truncateUtf8(a.rawDetails, kMaxAnnotationText);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
 
 CallResult withContext(CallResult r, const std::string& doing) {
   r.message = doing + ": " + r.message;
@@ -46,6 +67,16 @@ std::optional<std::string> checkRunBody(const runner::CheckRunSpec& run, bool cr
         runner::truncateChars(a.identifier, kMaxActionIdentifier) != a.identifier)
       return "action identifier '" + a.identifier + "' must be 1 to 20 characters";
 
+  for (const auto& a : run.annotations) {
+    if (a.path.empty() || a.path.front() == '/' || a.message.empty())
+      return "an annotation needs a path in the repository and a message (got '" + a.path + "')";
+    if (a.startLine < 1 || a.endLine < a.startLine)
+      return "annotation lines " + std::to_string(a.startLine) + "-" + std::to_string(a.endLine) +
+             " of " + a.path + " are not a range";
+  }
+  if (!run.annotations.empty() && run.title.empty())
+    return "annotations are sent with the output: the check run needs a title";
+
   out = json::object();
   if (!run.name.empty()) out["name"] = run.name;
   if (create) out["head_sha"] = run.headSha;
@@ -61,6 +92,7 @@ std::optional<std::string> checkRunBody(const runner::CheckRunSpec& run, bool cr
                    {"summary", runner::truncateUtf8(run.summary.empty() ? run.title : run.summary,
                                                     kMaxOutputBytes)}};
     if (!run.text.empty()) output["text"] = runner::truncateUtf8(run.text, kMaxOutputBytes);
+    if (!run.annotations.empty()) output["annotations"] = annotationsJson(run.annotations, 0);
     out["output"] = std::move(output);
   }
   if (!run.actions.empty()) {
@@ -93,7 +125,7 @@ class GitHubForge final : public runner::RestForge {
   }
 
   runner::ForgeCapabilities capabilities() const override {
-    return {key_.has_value(), kMaxDescription};
+    return {key_.has_value(), kMaxDescription, /*statusContextsIgnoreCase=*/true};
   }
 
   ForgeResult<int64_t> createCheckRun(const std::string& repo,
@@ -108,6 +140,7 @@ class GitHubForge final : public runner::RestForge {
     if (!r.ok()) return r;
     int64_t id = runner::jsonInt(json::parse(resp.body, nullptr, false), {"id"});
     if (id == 0) return unexpected(r, "check run answer has no id");
+    sendMoreAnnotations(repo, *base, id, body, run);
     return ForgeResult<int64_t>(r, id);
   }
 
@@ -118,7 +151,23 @@ class GitHubForge final : public runner::RestForge {
     if (!key_) return CallResult::refused("check runs need a GitHub App (app_id and private key)");
     json body;
     if (auto why = checkRunBody(run, /*create=*/false, body)) return CallResult::refused(*why);
-    return call(repo, "PATCH", *base + "/check-runs/" + std::to_string(checkRunId), &body);
+    auto r = call(repo, "PATCH", *base + "/check-runs/" + std::to_string(checkRunId), &body);
+    if (r.ok()) sendMoreAnnotations(repo, *base, checkRunId, body, run);
+    return r;
+  }
+
+  // Annotations past the first 50 (sent with the run): GitHub adds those of each update to
+  // the run's, so they go in further updates of its output, 50 at a time. Best effort: the
+  // run itself was made, and sending it again would make another (a failure is logged).
+  void sendMoreAnnotations(const std::string& repo, const std::string& base, int64_t id,
+                           const json& sent, const runner::CheckRunSpec& run) {
+    for (size_t from = kAnnotationsPerRequest; from < run.annotations.size();
+         from += kAnnotationsPerRequest) {
+      json output = sent.at("output");
+      output["annotations"] = annotationsJson(run.annotations, from);
+      json body = {{"output", std::move(output)}};
+      if (!call(repo, "PATCH", base + "/check-runs/" + std::to_string(id), &body).ok()) return;
+    }
   }
 
   // A GitHub App posts as "<slug>[bot]" (GET /app, with the App's JWT); a token as its user.

@@ -321,6 +321,7 @@ int Daemon::start() {
         std::make_unique<report::Reporting>(*P.intakeDb, forges, P.nix.get(), P.clock, *log_, ro);
     P.reporting->start();
     opts.gateway = [this](const Event& e) { return parts_->reporting->gateway().handle(e); };
+    opts.observe = [this](const Event& e) { parts_->reporting->gateway().observe(e); };
     P.tee = std::make_unique<TeeReporter>(*P.logReporter, P.reporting->reporter());
     RunReporter& reporter = options_.reporter ? *options_.reporter : *P.tee;
     PlanStage& planner = options_.planner ? *options_.planner : *P.planner;

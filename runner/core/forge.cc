@@ -281,6 +281,18 @@ const char* toString(CheckConclusion c) {
   return "?";
 }
 
+const char* toString(CheckAnnotation::Level l) {
+  switch (l) {
+    case CheckAnnotation::Level::Notice:
+      return "notice";
+    case CheckAnnotation::Level::Warning:
+      return "warning";
+    case CheckAnnotation::Level::Failure:
+      return "failure";
+  }
+  return "?";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 

@@ -237,6 +237,19 @@ struct CheckAction {
   std::string identifier;   // at most 20 characters (refused if longer: it must round-trip)
 };
 
+// A note on a line range of a file in the repository, shown on the check run and in the pull
+// request's diff (GitHub check run annotations).
+struct CheckAnnotation {
+  enum class Level { Notice, Warning, Failure };
+  std::string path;  // relative to the repository root ("hosts/web1.nix")
+  int startLine = 1, endLine = 1;
+  Level level = Level::Failure;
+  std::string title;       // "" sends none; cut to 255 characters
+  std::string message;     // required; cut to 64 KiB
+  std::string rawDetails;  // "" sends none; cut to 64 KiB
+};
+const char* toString(CheckAnnotation::Level level);  // "notice" | "warning" | "failure"
+
 struct CheckRunSpec {
   std::string name;     // required on create; on update sent only when non-empty
   std::string headSha;  // required on create; ignored on update
@@ -251,11 +264,17 @@ struct CheckRunSpec {
   std::string summary;
   std::string text;
   std::vector<CheckAction> actions;  // at most 3 (refused if more)
+  // Sent with the output (so only with a title); GitHub takes 50 per request: the rest go
+  // in further updates of the same check run, 50 at a time.
+  std::vector<CheckAnnotation> annotations;
 };
 
 struct ForgeCapabilities {
   bool checkRuns = false;           // createCheckRun/updateCheckRun can work
   size_t maxStatusDescription = 0;  // characters kept of a status description; 0 = no limit
+  // The forge keeps one status per context compared without case (GitHub: "…/Web" replaces
+  // "…/web" on a commit); setStatus refuses a context that would replace another one.
+  bool statusContextsIgnoreCase = false;
 };
 
 // The API client of one configured forge. Implementations are thread-safe: any method may
@@ -281,6 +300,17 @@ class Forge {
   virtual ForgeResult<CommentRef> upsertComment(const std::string& repo, int64_t prNumber,
                                                 const std::string& marker,
                                                 const std::string& body) = 0;
+
+  // upsertComment for a comment whose id an earlier upsertComment returned: edits comment
+  // `commentId` to `marker` + "\n" + `body` without listing the pull request's comments, and
+  // falls back to upsertComment when the forge answers 404 (the comment was deleted). Ok
+  // value: the comment (Updated), or what upsertComment returned. The default lists.
+  virtual ForgeResult<CommentRef> updateComment(const std::string& repo, int64_t prNumber,
+                                                int64_t commentId, const std::string& marker,
+                                                const std::string& body) {
+    (void)commentId;
+    return upsertComment(repo, prNumber, marker, body);
+  }
 
   // Posts a new comment on an issue or pull request (a reply to a comment command).
   virtual ForgeResult<CommentRef> postComment(const std::string& repo, int64_t number,

@@ -103,6 +103,8 @@ HttpResponse CurlHttpClient::send(const HttpRequest& req) {
     checkCurl(curl_easy_setopt(h, CURLOPT_CAINFO, options_.caFile.c_str()), "setting the CA file");
 
   // Method and body. POSTFIELDS points into `req`, which outlives the transfer.
+  const bool sendsBody =
+      req.method != "GET" && req.method != "HEAD" && (req.method == "POST" || !req.body.empty());
   if (req.method == "GET") {
     checkCurl(curl_easy_setopt(h, CURLOPT_HTTPGET, 1L), "setting GET");
   } else if (req.method == "HEAD") {
@@ -111,7 +113,7 @@ HttpResponse CurlHttpClient::send(const HttpRequest& req) {
     if (req.method != "POST")
       checkCurl(curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str()),
                 "setting the method");
-    if (req.method == "POST" || !req.body.empty()) {
+    if (sendsBody) {
       checkCurl(curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                                  static_cast<curl_off_t>(req.body.size())),
                 "setting the body size");
@@ -129,8 +131,15 @@ HttpResponse CurlHttpClient::send(const HttpRequest& req) {
   for (const auto& [name, value] : req.headers) addHeader(name + ": " + value);
   if (!hasHeader(req, "User-Agent")) addHeader("User-Agent: " + options_.userAgent);
   if (!hasHeader(req, "Expect")) addHeader("Expect:");  // no 100-continue round trip
-  if (!req.body.empty() && !hasHeader(req, "Content-Type"))
-    addHeader("Content-Type: application/octet-stream");  // not curl's form default
+  if (!hasHeader(req, "Content-Type")) {
+    if (!req.body.empty())
+      addHeader("Content-Type: application/octet-stream");  // not curl's form default
+    else if (sendsBody)
+      // An empty POST/PATCH gets curl's "application/x-www-form-urlencoded" unless told
+      // otherwise: no content, so no content type (RFC 9110 §8.3), as a bare `curl -X POST`
+      // without -d would send it. "application/json" would declare an empty, invalid document.
+      addHeader("Content-Type:");
+  }
   checkCurl(curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()), "setting headers");
 
   checkCurl(curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, onBody), "setting the body callback");

@@ -62,7 +62,26 @@ json specJson(const CheckRunSpec& s) {
     actions.push_back(
         {{"label", a.label}, {"description", a.description}, {"identifier", a.identifier}});
   j["actions"] = std::move(actions);
+  if (!s.annotations.empty()) {
+    json notes = json::array();
+    for (const auto& a : s.annotations)
+      notes.push_back({{"path", a.path},
+                       {"start_line", a.startLine},
+                       {"end_line", a.endLine},
+                       {"level", toString(a.level)},
+                       {"title", a.title},
+                       {"message", a.message},
+                       {"raw_details", a.rawDetails}});
+    j["annotations"] = std::move(notes);
+  }
   return j;
+}
+
+CheckAnnotation::Level annotationLevelFrom(const std::string& s) {
+  for (auto l : {CheckAnnotation::Level::Notice, CheckAnnotation::Level::Warning,
+                 CheckAnnotation::Level::Failure})
+    if (s == toString(l)) return l;
+  throw InputError("unknown annotation level '" + s + "'");
 }
 
 CheckRunSpec specFrom(const json& j) {
@@ -81,6 +100,13 @@ CheckRunSpec specFrom(const json& j) {
   for (const auto& a : j.at("actions"))
     s.actions.push_back({a.at("label").get<std::string>(), a.at("description").get<std::string>(),
                          a.at("identifier").get<std::string>()});
+  if (auto notes = j.find("annotations"); notes != j.end())  // rows written before have none
+    for (const auto& a : *notes)
+      s.annotations.push_back({a.at("path").get<std::string>(), a.at("start_line").get<int>(),
+                               a.at("end_line").get<int>(),
+                               annotationLevelFrom(a.at("level").get<std::string>()),
+                               a.at("title").get<std::string>(), a.at("message").get<std::string>(),
+                               a.at("raw_details").get<std::string>()});
   return s;
 }
 

@@ -121,8 +121,11 @@ bool ForgeReporter::emit(const Target& t, const RunView& run, Stage stage, const
   s.title = truncateChars(words, 250);
   bool failed = offersRerun(host.state);
   s.summary = renderCheckRunSummary(templates_, run, words, plan, failed ? host.logTail : "");
-  if (failed)
+  if (failed) {
     s.actions.push_back({"Re-run", std::string("Run this ") + toString(stage) + " again", "rerun"});
+    s.annotations =
+        failureAnnotations(stage == Stage::Plan ? "plan" : host.host, words, host.logTail);
+  }
   return enqueueCall(outbox_, toRow(run.forge, run.repo, c), now);
 }
 
@@ -292,6 +295,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
         case RunState::Failed:
           p.state = HostState::Failed;
           p.summary = run.error.empty() ? "plan failed" : "plan failed: " + oneLine(run.error);
+          p.logTail = run.error;  // Nix's error trace: where evaluation failed
           break;
         case RunState::Superseded:
           p.state = HostState::Superseded;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <set>
 
 #include "runner/core/text.h"
 
@@ -168,6 +169,78 @@ bool runDeploys(const RunView& run) {
   if (run.kind == RunKind::Deploy) return true;
   if (run.kind == RunKind::Rerun) return !run.stageFilter || *run.stageFilter == Stage::Deploy;
   return false;
+}
+
+namespace {
+
+bool inNixpkgsTree(std::string_view rel) {
+  if (startsWith(rel, "nixos/") || startsWith(rel, "pkgs/")) return true;
+  return startsWith(rel, "lib/") && rel.find('/', 4) == std::string_view::npos;
+}
+
+// "hosts/web1.nix", 12 of a line holding "/nix/store/<32>-source/hosts/web1.nix:12:5".
+std::optional<std::pair<std::string, int>> sourcePlace(std::string_view line) {
+  static constexpr std::string_view kStore = "/nix/store/";
+  for (size_t at = line.find(kStore); at != std::string_view::npos;
+       at = line.find(kStore, at + 1)) {
+    std::string_view rest = line.substr(at + kStore.size());
+    if (rest.size() < 40 || rest.substr(32, 8) != "-source/") continue;
+    rest.remove_prefix(40);
+    size_t colon = rest.find(':');
+    if (colon == 0 || colon == std::string_view::npos) continue;
+    std::string_view rel = rest.substr(0, colon);
+    if (rel.find_first_of(" \t\"'") != std::string_view::npos || rel.find("..") != rel.npos)
+      continue;
+    std::string_view digits = rest.substr(colon + 1);
+    int lineNo = 0;
+    size_t n = 0;
+    while (n < digits.size() && n < 7 && digits[n] >= '0' && digits[n] <= '9')
+      lineNo = lineNo * 10 + (digits[n++] - '0');
+    if (n == 0 || lineNo < 1) continue;
+    return std::make_pair(std::string(rel), lineNo);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<CheckAnnotation> failureAnnotations(std::string_view subject, std::string_view words,
+                                                std::string_view log) {
+  constexpr size_t kMaxPlaces = 10, kTailLines = 20;
+  std::vector<CheckAnnotation> out;
+  if (trim(log).empty()) return out;
+  auto lines = split(log, '\n');
+  std::string error;
+  for (const auto& l : lines)
+    if (auto e = l.find("error:"); e != std::string::npos && error.empty())
+      error = std::string(trim(std::string_view(l).substr(e)));
+  size_t first = lines.size() > kTailLines ? lines.size() - kTailLines : 0;
+  std::string tail;
+  for (size_t i = first; i < lines.size(); ++i)
+    tail += lines[i] + (i + 1 < lines.size() ? "\n" : "");
+  const std::string title = std::string(subject) + ": " + std::string(words);
+
+  std::set<std::pair<std::string, int>> seen;
+  for (const auto& l : lines) {
+    auto place = sourcePlace(l);
+    if (!place || inNixpkgsTree(place->first) || !seen.insert(*place).second) continue;
+    CheckAnnotation a;
+    a.path = place->first;
+    a.startLine = a.endLine = place->second;
+    a.title = title;
+    a.message = error.empty() ? std::string(words) : error;
+    if (out.empty()) a.rawDetails = tail;
+    out.push_back(std::move(a));
+    if (out.size() == kMaxPlaces) break;
+  }
+  if (out.empty()) {
+    CheckAnnotation a;
+    a.path = "flake.nix";
+    a.title = title + " (last log lines)";
+    a.message = tail;
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 }  // namespace runner::report

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runner/core/forge.h"
 #include "runner/core/plan.h"
@@ -51,6 +52,16 @@ std::string describePlan(const Plan& plan);
 // True when the run has a deploy stage: a deploy run, or a re-run that is not for a pull
 // request (nor a fork) and not limited to plan or build. Pull requests never deploy.
 bool runDeploys(const RunView& run);
+
+// Check run annotations for a failure of `subject` (a host, or "plan") described by `words`,
+// from its log: each place Nix's error trace names in a flake's source
+// ("at /nix/store/<hash>-source/hosts/web1.nix:12:5:"), innermost first, without repeats,
+// at most 10, with the log's first "error:" line as message; the first also carries the
+// last 20 log lines. A log that names no place gives one annotation on flake.nix line 1 with
+// those lines. The reporter does not know which store path is the repository's own source,
+// so places in nixpkgs' own tree (lib/*.nix, nixos/, pkgs/) are left out. Empty log: none.
+std::vector<CheckAnnotation> failureAnnotations(std::string_view subject, std::string_view words,
+                                                std::string_view log);
 
 // Collapses runs of whitespace (newlines included) to one space and trims.
 std::string oneLine(std::string_view text);

@@ -145,7 +145,11 @@ OutboxSender::Outcome OutboxSender::deliver(Forge& forge, const store::OutboxRow
     }
     if (row.kind == kCommentKind) {
       auto c = commentCallFrom(row.payload);
-      auto r = forge.upsertComment(row.repo, c.pr, c.marker, renderer_.render(c.model));
+      // the comment's id once known: edited at once, listed again only if it was deleted
+      auto known = objects_.find(row.forge, row.repo, commentObjectKey(c.pr));
+      const std::string text = renderer_.render(c.model);
+      auto r = known ? forge.updateComment(row.repo, c.pr, std::stoll(*known), c.marker, text)
+                     : forge.upsertComment(row.repo, c.pr, c.marker, text);
       if (!r.ok()) return {r};
       objects_.remember(row.forge, row.repo, commentObjectKey(c.pr), std::to_string(r.value.id));
       const char* change = r.value.change == CommentRef::Change::Created   ? "created"

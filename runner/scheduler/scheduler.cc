@@ -388,6 +388,7 @@ std::optional<Scheduler::Prepared> Scheduler::prepare(const store::DeliveryRecor
   Prepared p;
   p.event = nlohmann::json::parse(d.eventJson).get<Event>();
   const Event& e = p.event;
+  if (o_.observe) o_.observe(e);
   bool gated = e.kind == EventKind::CommentCommand ||
                (e.kind == EventKind::Rerun && e.forgeType != "cli" && e.forgeType != "ui");
   if (!gated) return p;

@@ -73,6 +73,11 @@ struct SchedulerOptions {
   // The re-run gateway (runner/report's ForgeGateway::handle in the daemon) for comment
   // commands and forge re-run requests. Unset: those are refused ("no re-run gateway").
   std::function<report::GatewayDecision(const Event&)> gateway;
+  // Shown every forge event before it is dispatched (the daemon: ForgeGateway::observe, so a
+  // GitHub App learns the installation of a push or pull request from its delivery and
+  // need not ask the API). Unset: nothing. Called on the dispatcher thread, outside any
+  // transaction; must not throw.
+  std::function<void(const Event&)> observe;
   // How long a delivery waits when the gateway says Retry without a time.
   std::chrono::seconds gatewayRetry{30};
   // Recording a run's end (its state and hosts) when the database fails (busy, disk full):

@@ -13,3 +13,9 @@ switchyard_test(tests_integrations
           integrations/gitea_client_test.cc
           integrations/github_client_test.cc
   LIBS integrations_gitea integrations_github runner_http runner_crypto runner_os test_fake_forge)
+
+# Contract tests: the daemon's forge calls against GitHub's OpenAPI description and Gitea's
+# Swagger served by Stoplight Prism (npm, installed by the test itself; skipped without npm).
+switchyard_test(tests_contract
+  SOURCES integrations/contract_test.cc
+  LIBS runner_app runner_report test_fake_forge runner_http runner_scheduler runner_store runner_crypto runner_os)

@@ -138,6 +138,110 @@ TEST_CASE("github client: the PR comment is found across pages and edited in pla
                                  "POST /repos/alice/infra/issues/3/comments"});
 }
 
+TEST_CASE(
+    "github client: the comment whose id is known is edited without listing, and found "
+    "again when it was deleted",
+    "[integration][github]") {
+  TokenFixture f;
+  const std::string marker = "<!-- switchyard:plan -->";
+  for (int i = 0; i < 150; ++i)
+    f.github.addComment(kRepo, 4, "bob", "chatter " + std::to_string(i));
+  auto first = f.forge->upsertComment(kRepo, 4, marker, "plan 1");
+  REQUIRE(first.ok());
+  CHECK(first.value.change == CommentRef::Change::Created);
+
+  f.github.clearRequests();
+  auto second = f.forge->updateComment(kRepo, 4, first.value.id, marker, "plan 2");
+  REQUIRE(second.ok());
+  CHECK(second.value.change == CommentRef::Change::Updated);
+  CHECK(second.value.id == first.value.id);
+  CHECK(runner::endsWith(second.value.url, "#issuecomment-" + std::to_string(first.value.id)));
+  const std::string patch = "PATCH /repos/alice/infra/issues/comments/";
+  CHECK(f.github.targets() ==
+        std::vector<std::string>{patch + std::to_string(first.value.id)});  // no GET pages
+  CHECK(f.github.comments(kRepo, 4).back().body == marker + "\nplan 2");
+
+  // someone deleted it: the edit answers 404, then the list is read and a new one posted
+  REQUIRE(f.github.deleteComment(first.value.id));
+  f.github.clearRequests();
+  auto third = f.forge->updateComment(kRepo, 4, first.value.id, marker, "plan 3");
+  REQUIRE(third.ok());
+  CHECK(third.value.change == CommentRef::Change::Created);
+  CHECK(third.value.id != first.value.id);
+  CHECK(f.github.targets() ==
+        std::vector<std::string>{patch + std::to_string(first.value.id),
+                                 "GET /repos/alice/infra/issues/4/comments?per_page=100",
+                                 "GET /repos/alice/infra/issues/4/comments?per_page=100&page=2",
+                                 "POST /repos/alice/infra/issues/4/comments"});
+  CHECK(f.github.comments(kRepo, 4).back().body == marker + "\nplan 3");
+}
+
+TEST_CASE("github client: contexts that differ only in case are refused, not overwritten",
+          "[integration][github]") {
+  TokenFixture f;
+  CHECK(f.forge->capabilities().statusContextsIgnoreCase);
+  const runner::CommitStatus lower{StatusState::Success, "switchyard/build/web", "built", ""};
+  const runner::CommitStatus upper{StatusState::Failure, "switchyard/build/Web", "failed", ""};
+  REQUIRE(f.forge->setStatus(kRepo, kSha, lower).ok());
+  auto clash = f.forge->setStatus(kRepo, kSha, upper);
+  CHECK(clash.status == CallStatus::Permanent);
+  CHECK(clash.httpStatus == 0);
+  CHECK(clash.message ==
+        "forge 'gh' compares status contexts without case: 'switchyard/build/Web' would "
+        "replace 'switchyard/build/web' on ec26c3e57ca3 — rename one of the two hosts whose "
+        "names differ only in case, or report through a GitHub App (check runs keep them "
+        "apart)");
+  CHECK(f.github.requests().size() == 1);  // nothing sent: web's status stands
+  // the same context again, and the other case on another commit, are fine
+  CHECK(f.forge->setStatus(kRepo, kSha, lower).ok());
+  CHECK(f.forge->setStatus(kRepo, std::string(40, 'a'), upper).ok());
+  CHECK(f.forge->setStatus("alice/other", kSha, upper).ok());
+  CHECK(f.github.requests().size() == 4);
+}
+
+TEST_CASE(
+    "github client: a renamed repository is followed on the same host, and its new name "
+    "logged",
+    "[integration][github]") {
+  TokenFixture f;
+  f.github.renameRepo(kRepo, "alice/fleet", 1296269);
+  auto r = f.forge->setStatus(kRepo, kSha, {StatusState::Success, "switchyard/plan", "ok", ""});
+  INFO(r.message);
+  CHECK(r.ok());
+  CHECK(r.httpStatus == 201);
+  CHECK(f.github.statuses("alice/fleet", kSha).size() == 1);
+  f.github.addPullRequest({"alice/fleet", 9, "open", false, kSha, "feature", kSha, "main"});
+  auto pr = f.forge->pullRequest(kRepo, 9);
+  REQUIRE(pr.ok());
+  CHECK(pr.value.baseRepo == "alice/fleet");
+  auto reqs = f.github.requests();
+  CHECK(f.github.targets() ==
+        std::vector<std::string>{"POST /repos/alice/infra/statuses/" + kSha,
+                                 "GET /repositories/1296269",  // its new name, asked once
+                                 "POST /repositories/1296269/statuses/" + kSha,
+                                 "GET /repos/alice/infra/pulls/9",
+                                 "GET /repositories/1296269/pulls/9"});
+  CHECK(reqs[0].answeredStatus == 307);
+  CHECK(reqs[3].answeredStatus == 301);
+  CHECK(reqs[2].json()["context"] == "switchyard/plan");  // the same body again
+  CHECK(reqs[2].header("Authorization") == "Bearer " + f.github.token());
+  const std::string log = f.log.all();
+  CHECK(log.find("repository alice/infra has moved to alice/fleet") != std::string::npos);
+  CHECK(log.find("update repos[].name in the configuration to alice/fleet") != std::string::npos);
+
+  // a redirect to another host is never followed: the token stays with the API
+  f.github.failNext(
+      {.status = 301,
+       .headers = {{"Location", "http://127.0.0.2:9/repos/alice/infra/statuses/" + kSha}},
+       .body = R"({"message":"Moved Permanently"})"});
+  f.github.clearRequests();
+  auto away = f.forge->setStatus(kRepo, kSha, {StatusState::Success, "switchyard/plan", "ok", ""});
+  CHECK(away.status == CallStatus::Permanent);
+  CHECK(away.httpStatus == 301);
+  CHECK(away.message.find("(moved to http://127.0.0.2:9/") != std::string::npos);
+  CHECK(f.github.requests().size() == 1);
+}
+
 TEST_CASE("github client: permissions read role_name, so maintain can write and triage cannot",
           "[integration][github]") {
   TokenFixture f;
@@ -243,6 +347,9 @@ TEST_CASE("github app: JWT -> installation token -> call, then the cached token"
     CHECK(reqs[i].header("X-GitHub-Api-Version") == "2022-11-28");
   }
   CHECK(reqs[1].body.empty());
+  // a body-less POST names no content type (libcurl would send its form default)
+  CHECK(reqs[1].header("Content-Type").empty());
+  CHECK(reqs[1].header("Content-Length") == "0");
   CHECK(f.github.mintedTokens() == std::vector<std::string>{"ghs_fake1_77"});
   CHECK(reqs[2].header("Authorization") == "Bearer ghs_fake1_77");
 
@@ -367,6 +474,62 @@ TEST_CASE("github app: check runs are created and completed with output and acti
   auto stored = f.github.checkRuns().at(created.value);
   CHECK(stored["conclusion"] == "success");
   CHECK(stored["external_id"] == "run:7:build:octavia");
+}
+
+TEST_CASE("github app: annotations go 50 to a request, the rest in further updates",
+          "[integration][github]") {
+  AppFixture f;
+  runner::CheckRunSpec run{.name = "switchyard/build/octavia",
+                           .headSha = kSha,
+                           .status = CheckStatus::Completed,
+                           .conclusion = CheckConclusion::Failure,
+                           .title = "build failed",
+                           .summary = "octavia: build failed"};
+  for (int i = 1; i <= 120; ++i)
+    run.annotations.push_back({"hosts/octavia.nix", i, i, runner::CheckAnnotation::Level::Failure,
+                               i == 1 ? "octavia: build failed" : "",
+                               "error: line " + std::to_string(i), i == 1 ? "last lines" : ""});
+  auto created = f.forge->createCheckRun(kRepo, run);
+  INFO(created.message);
+  REQUIRE(created.ok());
+  const std::string patch = "PATCH /repos/alice/infra/check-runs/" + std::to_string(created.value);
+  auto reqs = f.github.requests();
+  REQUIRE(reqs.size() == 5);  // token, the run with 50, then 50 and 20 more
+  CHECK(reqs[2].target() == "POST /repos/alice/infra/check-runs");
+  CHECK(reqs[3].target() == patch);
+  CHECK(reqs[4].target() == patch);
+  auto first = reqs[2].json()["output"]["annotations"];
+  REQUIRE(first.size() == 50);
+  CHECK(first[0] == nlohmann::json{{"path", "hosts/octavia.nix"},
+                                   {"start_line", 1},
+                                   {"end_line", 1},
+                                   {"annotation_level", "failure"},
+                                   {"title", "octavia: build failed"},
+                                   {"message", "error: line 1"},
+                                   {"raw_details", "last lines"}});
+  CHECK(reqs[3].json()["output"]["annotations"].size() == 50);
+  CHECK(reqs[3].json()["output"]["title"] == "build failed");  // GitHub needs the output's
+  CHECK(reqs[4].json()["output"]["annotations"].size() == 20);
+  CHECK(reqs[4].json().size() == 1);  // only the output: the run itself is not sent again
+  auto kept = f.github.annotations(created.value);
+  REQUIRE(kept.size() == 120);
+  CHECK(kept[119]["message"] == "error: line 120");
+  CHECK(f.github.checkRuns().at(created.value)["output"]["annotations_count"] == 120);
+
+  // an annotation without a place in the repository is refused before anything is sent
+  f.github.clearRequests();
+  runner::CheckRunSpec bad = run;
+  bad.annotations = {{"/nix/store/x-source/flake.nix", 1, 1}};
+  bad.annotations[0].message = "m";
+  auto refused = f.forge->createCheckRun(kRepo, bad);
+  CHECK(refused.status == CallStatus::Permanent);
+  CHECK(refused.message ==
+        "an annotation needs a path in the repository and a message (got "
+        "'/nix/store/x-source/flake.nix')");
+  bad.annotations = {{"flake.nix", 3, 2, runner::CheckAnnotation::Level::Failure, "", "m", ""}};
+  CHECK(f.forge->createCheckRun(kRepo, bad).message ==
+        "annotation lines 3-2 of flake.nix are not a range");
+  CHECK(f.github.requests().empty());
 }
 
 TEST_CASE("github app: check runs outside GitHub's limits are refused before sending",

@@ -51,7 +51,11 @@ struct RecordedRequest {
   std::string query;                           // raw, without '?': "per_page=100&page=2"
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
-  int answeredStatus = 0;  // what the fake answered (after faults)
+  int answeredStatus = 0;    // what the fake answered (after faults)
+  std::string answeredBody;  // and the body it answered with
+  // ForwardingForge: what the upstream answered (the client may have been answered otherwise)
+  int upstreamStatus = 0;
+  std::string upstreamBody;
 
   // The header's value, or "" (name in any case).
   std::string header(std::string_view name) const;
@@ -135,6 +139,8 @@ class FakeForgeServer {
   std::vector<FakeStatus> statuses(const std::string& repo, const std::string& sha) const;
   std::vector<FakeComment> comments(const std::string& repo, int64_t issue) const;
   std::vector<FakeReaction> reactions() const;
+  // Deletes a comment (as its author or an admin would on the forge); false if unknown.
+  bool deleteComment(int64_t id);
 
   // Stops serving (idempotent). Called by the destructor.
   void stop();
@@ -144,6 +150,8 @@ class FakeForgeServer {
     int status = 200;
     nlohmann::json body;  // sent as JSON unless null
     std::map<std::string, std::string> headers;
+    int upstreamStatus = 0;  // copied to the record (ForwardingForge)
+    std::string upstreamBody;
   };
 
   FakeForgeServer();
@@ -186,8 +194,9 @@ class FakeForgeServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
-  std::vector<RecordedRequest> requests_;  // GUARDED_BY(mu_)
-  std::vector<QueuedFault> faults_;        // GUARDED_BY(mu_)
+  std::vector<RecordedRequest> requests_;                    // GUARDED_BY(mu_)
+  std::vector<QueuedFault> faults_;                          // GUARDED_BY(mu_)
+  std::optional<std::pair<int, std::string>> lastUpstream_;  // route() -> handle(); mu_
   std::condition_variable stopCv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
 };
@@ -245,6 +254,14 @@ class FakeGitHub final : public FakeForgeServer {
   std::vector<std::string> mintedTokens() const;
   // Check runs as GitHub keeps them (the JSON it would answer with), by id.
   std::map<int64_t, nlohmann::json> checkRuns() const;
+  // The annotations a check run got, in order (GitHub adds each request's to the run's; the
+  // run's output shows their number as annotations_count).
+  std::vector<nlohmann::json> annotations(int64_t checkRunId) const;
+  // Renames (or transfers) repository `from` to `to`, whose id is `repositoryId`: as GitHub
+  // does, every API call under /repos/<from>/… answers 301 (GET, HEAD) or 307 (any other
+  // method) with Location: <api>/repositories/<id>/…, which serves `to`; GET
+  // /repositories/<id> answers the repository (full_name `to`).
+  void renameRepo(const std::string& from, const std::string& to, int64_t repositoryId);
 
  protected:
   Reply route(const RecordedRequest& req) override;
@@ -263,8 +280,52 @@ class FakeGitHub final : public FakeForgeServer {
     std::chrono::system_clock::time_point expiresAt;
     bool revoked = false;
   };
-  std::vector<Minted> minted_;                   // GUARDED_BY(mu_)
-  std::map<int64_t, nlohmann::json> checkRuns_;  // GUARDED_BY(mu_)
+  std::vector<Minted> minted_;                                  // GUARDED_BY(mu_)
+  std::map<int64_t, nlohmann::json> checkRuns_;                 // GUARDED_BY(mu_)
+  std::map<int64_t, std::vector<nlohmann::json>> annotations_;  // GUARDED_BY(mu_)
+  struct Rename {
+    std::string to;
+    int64_t id;
+  };
+  std::map<std::string, Rename> renames_;  // old name -> new; GUARDED_BY(mu_)
+};
+
+// True for Prism's answer (with --errors) that the request was valid but the description's
+// own example answer fails the description's schema: a 500 "Request/Response not valid" whose
+// every violation is located in the response.
+bool responseOnlyViolation(int status, const std::string& body);
+
+// A recording forwarder with no state of its own: every request is recorded as the fakes
+// above record them and forwarded to `upstream` ("http://127.0.0.1:4010", e.g. Stoplight
+// Prism serving a forge's API description); its answer — status, JSON body and the headers
+// a client reads (Link, Location, Retry-After, X-RateLimit-*) — goes back unchanged.
+// `rewrite` may change the forwarded request's headers (names lowercased); what the client
+// sent is what requests() shows. apiUrl() is baseUrl() + `apiPath` ("/api/v1" or ""); the
+// upstream serves the API at its root (Prism ignores Swagger's basePath), so `apiPath` is
+// taken off the forwarded path. When the upstream says its example answer fails its own
+// schema (responseOnlyViolation), the request is sent again with `Prefer: dynamic=true`
+// (Prism then makes the answer from the schema); the record keeps the first verdict.
+class ForwardingForge final : public FakeForgeServer {
+ public:
+  ForwardingForge(std::string upstream, std::string apiPath,
+                  std::function<void(std::map<std::string, std::string>&)> rewrite = {});
+  // When `answer` returns a body for a request (after the upstream answered it with
+  // `upstreamStatus`), the client gets that body with status 200 instead: the upstream still
+  // judged the request (upstreamStatus/upstreamBody of the record), the test picks the
+  // answer that drives its flow.
+  void answerWith(
+      std::function<std::optional<nlohmann::json>(const RecordedRequest&, int upstreamStatus)>
+          answer);
+  ~ForwardingForge() override;
+  std::string apiUrl() const override { return baseUrl() + apiPath_; }
+
+ protected:
+  Reply route(const RecordedRequest& req) override;
+
+ private:
+  std::string upstream_, apiPath_;
+  std::function<void(std::map<std::string, std::string>&)> rewrite_;
+  std::function<std::optional<nlohmann::json>(const RecordedRequest&, int)> answer_;  // mu_
 };
 
 }  // namespace tests

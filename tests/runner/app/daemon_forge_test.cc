@@ -168,3 +168,67 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
   CHECK(db->query("SELECT COUNT(*) FROM runs").at(0).integer(0) == 2);
   daemon.stop();
 }
+
+TEST_CASE("forge: a GitHub App takes the installation from a push delivery and never asks for it",
+          "[integration][daemon][forge]") {
+  tests::FakeGitHub github;
+  github.enableApp(4242, {{"alice/infra", 78}});
+  tests::TempGitRepo upstream;
+  std::string sha0 = upstream.commit({{"flake.nix", "{ }"}}, "zero");
+  std::string sha1 = upstream.commit({{"hosts/web1.nix", "{ }"}}, "one");
+  os::TempDir tmp("sy-forge-app");
+  Config config = tests::daemonConfig(tmp.path());
+  os::writeFileAtomic(
+      tmp.path() / "app.pem",
+      tests::webhookJson(
+          "github/app-jwt/universal-github-app-jwt-vector.json")["private_key_pkcs8_pem"]
+          .get<std::string>());
+  config.forges["hub"].url = github.baseUrl();
+  config.forges["hub"].apiUrl = github.apiUrl();
+  config.forges["hub"].appId = 4242;
+  config.forges["hub"].privateKeyFile = tmp.path() / "app.pem";
+  config.forges.erase("home");
+  RepoConfig repo;
+  repo.forge = "hub";
+  repo.name = "alice/infra";
+  repo.deployBranches = {"main"};
+  config.repos = {repo};
+  OnePlan plan;
+  OkBuild build;
+  OkDeploy deploy;
+  NullLogger log;
+  app::DaemonOptions o;
+  o.log = &log;
+  o.planner = &plan;
+  o.builder = &build;
+  o.deployer = &deploy;
+  o.poll = std::chrono::milliseconds(50);
+  app::Daemon daemon(config, o);
+  daemon.start();
+  http::CurlHttpClient http;
+
+  auto push = tests::webhookJson("github/push/octokit-branch-created.json");
+  push["ref"] = "refs/heads/main";
+  push["before"] = sha0;
+  push["after"] = sha1;
+  push["created"] = false;
+  push["repository"]["full_name"] = "alice/infra";
+  push["repository"]["clone_url"] = upstream.path().string();
+  push["installation"]["id"] = 78;
+  std::string body = push.dump();
+  auto r = tests::post(
+      http, daemon.baseUrl() + "/hooks/hub", body,
+      {{"X-GitHub-Event", "push"},
+       {"X-GitHub-Delivery", "push-1"},
+       {"X-Hub-Signature-256", "sha256=" + tests::hexHmac(tests::kGithubSecret, body)}});
+  REQUIRE(r.status == 202);
+  auto run = daemon.waitForRunState(1, std::chrono::seconds(30));
+  REQUIRE(run);
+  CHECK(run->view.state == RunState::Succeeded);
+  CHECK(tests::waitUntil([&] { return github.checkRuns().size() >= 3; }));  // plan, build, deploy
+  auto targets = github.targets();
+  REQUIRE_FALSE(targets.empty());
+  CHECK(targets.front() == "POST /app/installations/78/access_tokens");
+  for (const auto& t : targets) CHECK(t != "GET /repos/alice/infra/installation");
+  daemon.stop();
+}

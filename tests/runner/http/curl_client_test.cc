@@ -129,6 +129,9 @@ TEST_CASE("CurlHttpClient sends each method with its body and headers intact",
   CHECK(r.body == "POST:");
   std::scoped_lock lk(server.mu_);
   CHECK(server.lastUserAgent == "custom/1");
+  // no body, no content type: not curl's default application/x-www-form-urlencoded (a
+  // GitHub App's POST /app/installations/{id}/access_tokens carries no body)
+  CHECK(server.lastContentType.empty());
 }
 
 TEST_CASE("CurlHttpClient returns HTTP errors as statuses, not transport errors",

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "runner/core/text.h"
+
 using namespace runner;
 using namespace runner::report;
 
@@ -137,4 +139,62 @@ TEST_CASE("mapping: only deploy runs outside pull requests deploy", "[unit][repo
   run.fromFork = true;
   run.kind = RunKind::Deploy;
   CHECK_FALSE(runDeploys(run));
+}
+
+TEST_CASE("mapping: failure annotations point at the places Nix's error trace names",
+          "[unit][report]") {
+  const std::string nixpkgs = "/nix/store/0i4fcp0cd1rcaxnb8mbqirdpikdzvjmp-source";
+  const std::string ours = "/nix/store/3x0nqkbbpwjmq3y2hg0hbq9pmv5afq2i-source";
+  const std::string log =
+      "error: undefined variable 'pkgz'\n"
+      "\n"
+      "       at " +
+      ours +
+      "/hosts/web1.nix:12:14:\n"
+      "\n"
+      "           11|   environment.systemPackages = [\n"
+      "           12|     pkgz.hello\n"
+      "             |              ^\n"
+      "       … while evaluating the module argument\n"
+      "       at " +
+      nixpkgs +
+      "/lib/modules.nix:508:28:\n"
+      "       at " +
+      nixpkgs +
+      "/nixos/modules/system/activation/top-level.nix:85:7:\n"
+      "       at " +
+      ours +
+      "/modules/common.nix:3:5:\n"
+      "       at " +
+      ours + "/hosts/web1.nix:12:14:\n";
+  auto notes = failureAnnotations("web1", "build failed", log);
+  REQUIRE(notes.size() == 2);  // nixpkgs' own places and the repeat are left out
+  CHECK(notes[0].path == "hosts/web1.nix");
+  CHECK(notes[0].startLine == 12);
+  CHECK(notes[0].endLine == 12);
+  CHECK(notes[0].level == CheckAnnotation::Level::Failure);
+  CHECK(notes[0].title == "web1: build failed");
+  CHECK(notes[0].message == "error: undefined variable 'pkgz'");
+  CHECK(notes[0].rawDetails.find("pkgz.hello") != std::string::npos);  // the last lines
+  CHECK(notes[1].path == "modules/common.nix");
+  CHECK(notes[1].startLine == 3);
+  CHECK(notes[1].rawDetails.empty());
+
+  // a build failure names no source: the last 20 lines, on flake.nix
+  std::string buildLog;
+  for (int i = 1; i <= 30; ++i) buildLog += "line " + std::to_string(i) + "\n";
+  buildLog += "error: builder for '/nix/store/x-hello.drv' failed with exit code 1";
+  auto tail = failureAnnotations("web2", "build failed: hello.drv", buildLog);
+  REQUIRE(tail.size() == 1);
+  CHECK(tail[0].path == "flake.nix");
+  CHECK(tail[0].startLine == 1);
+  CHECK(tail[0].title == "web2: build failed: hello.drv (last log lines)");
+  CHECK(tail[0].message.rfind("line 12\n", 0) == 0);
+  CHECK(runner::endsWith(tail[0].message, "failed with exit code 1"));
+  CHECK(failureAnnotations("web3", "failed", "  \n").empty());
+  // store paths that are not a flake's source, or malformed, are no place
+  CHECK(failureAnnotations("x", "y", "at /nix/store/short-source/a.nix:1:1:")[0].path ==
+        "flake.nix");
+  CHECK(failureAnnotations("x", "y", "at " + ours + "/a b.nix:1:1:")[0].path == "flake.nix");
+  CHECK(failureAnnotations("x", "y", "at " + ours + "/a.nix:0:1:")[0].path == "flake.nix");
 }

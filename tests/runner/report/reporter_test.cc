@@ -77,8 +77,8 @@ TEST_CASE(
   expected.push_back("POST " + comments);
   expected.insert(expected.end(), 5, statuses);  // web1 building, built; web2 building,
                                                  // failed; db built
-  expected.push_back("GET " + comments);         // … and edited in place when finished
-  expected.push_back(patch);
+  expected.push_back(patch);  // … and edited in place when finished: its id is known, so
+                              // the comments are not listed again
   CHECK(f.gitea.targets() == expected);  // finals already sent are not sent again
   CHECK(statusBodies(f.gitea) == std::vector<std::string>{
                                      "switchyard/plan=pending:waiting to plan",
@@ -346,6 +346,14 @@ TEST_CASE(
   std::string out = body["output"]["summary"];
   CHECK(out.find("```text\nbuilding '/nix/store/x-hello-2.13.drv'...\nerror: builder failed with "
                  "exit code 1\n```") != std::string::npos);
+  // the failure as an annotation: no source place in a build log, so its last lines
+  auto notes = body["output"]["annotations"];
+  REQUIRE(notes.size() == 1);
+  CHECK(notes[0]["path"] == "flake.nix");
+  CHECK(notes[0]["annotation_level"] == "failure");
+  CHECK(notes[0]["title"] == "web2: build failed: hello-2.13.drv (last log lines)");
+  CHECK(notes[0]["message"] ==
+        "building '/nix/store/x-hello-2.13.drv'...\nerror: builder failed with exit code 1");
 
   // what GitHub holds: six check runs, one per stage and host, each with our external_id
   std::map<std::string, std::string> conclusions;
