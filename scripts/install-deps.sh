@@ -19,6 +19,8 @@ PACKAGES=(
   nix-bin busybox-static openssh-server openssh-client git iproute2 procps ca-certificates
   # benchmarks
   wrk
+  # the browser test of the web UI (tests/browser: puppeteer-core drives Debian's chromium)
+  chromium
 )
 if [ -z "${SKIP_APT:-}" ]; then
   missing=()
@@ -30,6 +32,14 @@ if [ -z "${SKIP_APT:-}" ]; then
     # --no-install-recommends: nix-bin recommends nix-setup-systemd, which needs systemd as PID 1.
     apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+fi
+
+# npm for the contract tests (Prism against the forges' API descriptions) and the browser test
+# (puppeteer-core); each installs its own pinned packages. A machine whose node already
+# brings npm (e.g. a nodejs from elsewhere) keeps it.
+if [ -z "${SKIP_APT:-}" ] && ! command -v npm >/dev/null; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends nodejs npm
 fi
 
 # What nix-setup-systemd's postinst would do: the build users. 32 of them: with only a few,
