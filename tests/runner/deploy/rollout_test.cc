@@ -412,7 +412,7 @@ TEST_CASE("deploy policy: manual, never, Clan's requireExplicitUpdate and named 
   CHECK(actionFor("web", repo) == runner::SwitchAction::Switch);
 }
 
-TEST_CASE("tags select hosts in their order; a name stands for itself", "[unit][deploy][fleet]") {
+TEST_CASE("tags select hosts in their order, a name stands for itself", "[unit][deploy][fleet]") {
   std::map<std::string, HostFacts> facts{
       {"a", {{"web"}, false}}, {"b", {{"db", "web"}, false}}, {"c", {}}};
   CHECK(selectHosts("@web", {"c", "b", "a"}, facts) == std::vector<std::string>{"b", "a"});
