@@ -34,44 +34,12 @@
 #include "tests/integrations/test_helpers.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
+#include "tests/support/fake_stages.h"
 
 using namespace runner;
 using Steady = std::chrono::steady_clock;
 
 namespace {
-
-class OneHostPlan final : public PlanStage {
- public:
-  Plan plan(const PlanInput& in) override {
-    Plan p;
-    p.from = in.from.value_or("");
-    p.to = in.to;
-    HostPlan hp;
-    hp.name = "web1";
-    hp.affected = true;
-    hp.reasons = {Reason{ReasonKind::File, "hosts/web1.nix", "", ""}};
-    p.hosts.push_back(hp);
-    return p;
-  }
-};
-class OkBuild final : public BuildStage {
- public:
-  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener&) override {
-    std::vector<BuildHostOutcome> out;
-    for (const auto& h : in.hosts)
-      out.push_back({h.host, true, std::nullopt,
-                     "/nix/store/" + std::string(32, 'x') + "-" + h.host, "built in 1s", ""});
-    return out;
-  }
-};
-class OkDeploy final : public DeployStage {
- public:
-  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
-    std::vector<DeployHostOutcome> out;
-    for (const auto& h : in.hosts) out.push_back({h.host, HostState::Succeeded, "deployed"});
-    return out;
-  }
-};
 
 // A work tree in `dir` with one commit per call of commit(); git through the process port.
 class GitRepo {
@@ -177,9 +145,9 @@ int bench() {
     repo.name = "alice/infra";
     repo.deployBranches = {"main"};
     config.repos = {repo};
-    OneHostPlan plan;
-    OkBuild build;
-    OkDeploy deploy;
+    tests::FixedPlanStage plan({"web1"}, {"web1"});
+    tests::FakeBuildStage build;
+    tests::OkDeployStage deploy;
     NullLogger log;
     app::DaemonOptions o;
     o.log = &log;

@@ -53,6 +53,7 @@
 #include "tests/integrations/test_helpers.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
+#include "tests/support/fake_stages.h"
 #include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
 #include "tests/support/wait.h"
@@ -248,43 +249,6 @@ std::string endpointOf(const tests::RecordedRequest& r, const std::string& apiPr
 // ---------------------------------------------------------------------------------------------
 // The daemon
 
-class OnePlan final : public PlanStage {
- public:
-  Plan plan(const PlanInput& in) override {
-    Plan p;
-    p.from = in.from.value_or("");
-    p.to = in.to;
-    for (const char* h : {"web1", "web2"}) {
-      HostPlan hp;
-      hp.name = h;
-      hp.affected = std::string(h) == "web1";
-      if (hp.affected) hp.reasons = {Reason{ReasonKind::File, "hosts/web1.nix", "", ""}};
-      p.hosts.push_back(hp);
-    }
-    return p;
-  }
-};
-class OkBuild final : public BuildStage {
- public:
-  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener&) override {
-    std::vector<BuildHostOutcome> out;
-    for (const auto& h : in.hosts)
-      out.push_back({h.host, h.host != "web1", std::nullopt,
-                     "/nix/store/" + std::string(32, 'x') + "-" + h.host,
-                     h.host != "web1" ? "built in 1s" : "build failed: hello.drv",
-                     "error: builder for '/nix/store/x-hello.drv' failed with exit code 1"});
-    return out;
-  }
-};
-class OkDeploy final : public DeployStage {
- public:
-  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
-    std::vector<DeployHostOutcome> out;
-    for (const auto& h : in.hosts) out.push_back({h.host, HostState::Succeeded, "deployed"});
-    return out;
-  }
-};
-
 struct DaemonUnderTest {
   DaemonUnderTest(const Contract& c, const tests::TempGitRepo& upstream) : tmp("sy-contract-d") {
     config = tests::daemonConfig(tmp.path());
@@ -354,9 +318,10 @@ struct DaemonUnderTest {
 
   os::TempDir tmp;
   Config config;
-  OnePlan plan;
-  OkBuild build;
-  OkDeploy deploy;
+  tests::FixedPlanStage plan{std::vector<std::string>{"web1", "web2"},
+                             std::set<std::string>{"web1"}};
+  tests::FakeBuildStage build{std::set<std::string>{"web1"}};
+  tests::OkDeployStage deploy;
   NullLogger log;
   app::DaemonOptions o;
   std::optional<app::Daemon> daemon;

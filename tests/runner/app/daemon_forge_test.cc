@@ -18,50 +18,14 @@
 #include "tests/integrations/test_helpers.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
+#include "tests/support/fake_stages.h"
 #include "tests/support/temp_git_repo.h"
 #include "tests/support/wait.h"
 
 namespace fs = std::filesystem;
 using namespace runner;
 
-namespace {
-
-class OnePlan final : public PlanStage {
- public:
-  Plan plan(const PlanInput& in) override {
-    Plan p;
-    p.from = in.from.value_or("");
-    p.to = in.to;
-    for (const char* h : {"web1", "web2"}) {
-      HostPlan hp;
-      hp.name = h;
-      hp.affected = std::string(h) == "web1";
-      if (hp.affected) hp.reasons = {Reason{ReasonKind::File, "hosts/web1.nix", "", ""}};
-      p.hosts.push_back(hp);
-    }
-    return p;
-  }
-};
-class OkBuild final : public BuildStage {
- public:
-  std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener&) override {
-    std::vector<BuildHostOutcome> out;
-    for (const auto& h : in.hosts)
-      out.push_back({h.host, true, std::nullopt,
-                     "/nix/store/" + std::string(32, 'x') + "-" + h.host, "built in 1s", ""});
-    return out;
-  }
-};
-class OkDeploy final : public DeployStage {
- public:
-  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
-    std::vector<DeployHostOutcome> out;
-    for (const auto& h : in.hosts) out.push_back({h.host, HostState::Succeeded, "deployed"});
-    return out;
-  }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment re-runs are gated",
           "[integration][daemon][forge]") {
@@ -81,9 +45,9 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
   repo.name = "alice/infra";
   repo.deployBranches = {"main"};
   config.repos = {repo};
-  OnePlan plan;
-  OkBuild build;
-  OkDeploy deploy;
+  tests::FixedPlanStage plan({"web1", "web2"}, {"web1"});
+  tests::FakeBuildStage build;
+  tests::OkDeployStage deploy;
   NullLogger log;
   app::DaemonOptions o;
   o.log = &log;
@@ -193,9 +157,9 @@ TEST_CASE("forge: a GitHub App takes the installation from a push delivery and n
   repo.name = "alice/infra";
   repo.deployBranches = {"main"};
   config.repos = {repo};
-  OnePlan plan;
-  OkBuild build;
-  OkDeploy deploy;
+  tests::FixedPlanStage plan({"web1", "web2"}, {"web1"});
+  tests::FakeBuildStage build;
+  tests::OkDeployStage deploy;
   NullLogger log;
   app::DaemonOptions o;
   o.log = &log;
