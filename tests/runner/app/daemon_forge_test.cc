@@ -25,6 +25,38 @@
 namespace fs = std::filesystem;
 using namespace runner;
 
+namespace {
+
+// The forge tests' daemon parts: instant stages (web1 of web1 and web2 is affected, every
+// build and deploy succeeds) and a silent log.
+struct InstantParts {
+  tests::FixedPlanStage plan{std::vector<std::string>{"web1", "web2"},
+                             std::set<std::string>{"web1"}};
+  tests::FakeBuildStage build;
+  tests::OkDeployStage deploy;
+  NullLogger log;
+  app::DaemonOptions options() {
+    app::DaemonOptions o;
+    o.log = &log;
+    o.planner = &plan;
+    o.builder = &build;
+    o.deployer = &deploy;
+    o.poll = std::chrono::milliseconds(50);
+    return o;
+  }
+};
+
+// alice/infra on `forge`, deploying main.
+RepoConfig infraRepo(const std::string& forge) {
+  RepoConfig repo;
+  repo.forge = forge;
+  repo.name = "alice/infra";
+  repo.deployBranches = {"main"};
+  return repo;
+}
+
+}  // namespace
+
 namespace {}  // namespace
 
 TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment re-runs are gated",
@@ -40,22 +72,9 @@ TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment r
   config.forges["home"].apiUrl = gitea.apiUrl();
   config.forges["home"].tokenFile = tmp.path() / "gitea.token";
   config.forges.erase("hub");
-  RepoConfig repo;
-  repo.forge = "home";
-  repo.name = "alice/infra";
-  repo.deployBranches = {"main"};
-  config.repos = {repo};
-  tests::FixedPlanStage plan({"web1", "web2"}, {"web1"});
-  tests::FakeBuildStage build;
-  tests::OkDeployStage deploy;
-  NullLogger log;
-  app::DaemonOptions o;
-  o.log = &log;
-  o.planner = &plan;
-  o.builder = &build;
-  o.deployer = &deploy;
-  o.poll = std::chrono::milliseconds(50);
-  app::Daemon daemon(config, o);
+  config.repos = {infraRepo("home")};
+  InstantParts parts;
+  app::Daemon daemon(config, parts.options());
   daemon.start();
   http::CurlHttpClient http;
 
@@ -152,22 +171,9 @@ TEST_CASE("forge: a GitHub App takes the installation from a push delivery and n
   config.forges["hub"].appId = 4242;
   config.forges["hub"].privateKeyFile = tmp.path() / "app.pem";
   config.forges.erase("home");
-  RepoConfig repo;
-  repo.forge = "hub";
-  repo.name = "alice/infra";
-  repo.deployBranches = {"main"};
-  config.repos = {repo};
-  tests::FixedPlanStage plan({"web1", "web2"}, {"web1"});
-  tests::FakeBuildStage build;
-  tests::OkDeployStage deploy;
-  NullLogger log;
-  app::DaemonOptions o;
-  o.log = &log;
-  o.planner = &plan;
-  o.builder = &build;
-  o.deployer = &deploy;
-  o.poll = std::chrono::milliseconds(50);
-  app::Daemon daemon(config, o);
+  config.repos = {infraRepo("hub")};
+  InstantParts parts;
+  app::Daemon daemon(config, parts.options());
   daemon.start();
   http::CurlHttpClient http;
 
