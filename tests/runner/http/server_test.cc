@@ -192,6 +192,7 @@ struct TestServer {
         streamStarted = true;
         for (int i = 0; i < 5; ++i)
           if (!out.write("part " + std::to_string(i) + "\n")) return;
+        streamWritten = true;  // all parts are queued: stop() must still deliver them
         while (holdStream && !out.stopping()) std::this_thread::sleep_for(10ms);
         sawStopping = out.stopping();
       };
@@ -211,7 +212,7 @@ struct TestServer {
   Server server;
   std::atomic<bool> holdStream{false};
   std::atomic<bool> sawStopping{false};
-  std::atomic<bool> slowStarted{false}, streamStarted{false};
+  std::atomic<bool> slowStarted{false}, streamStarted{false}, streamWritten{false};
   std::atomic<int> producedChunks{0};
   int port = 0;
 };
@@ -564,7 +565,7 @@ TEST_CASE("stop() finishes requests in progress and tells streams", "[unit][http
   streaming.send(get("/stream"));
   RawClient slow(t->port);
   slow.send(get("/slow"));
-  CHECK(tests::waitUntil([&] { return t->slowStarted && t->streamStarted; }));
+  CHECK(tests::waitUntil([&] { return t->slowStarted && t->streamWritten; }));
   auto t0 = Clock::now();
   t->server.stop();
   CHECK(Clock::now() - t0 < 2000ms);

@@ -1,10 +1,9 @@
-// The real stages' pieces that talk to Nix, on lab flakes: deploy targets from the config and
-// from the flake's Clan/Colmena options, and flake-given targets that are refused.
+// The daemon's plan stage (NixPlanStage) on lab flakes: a flake that does not evaluate fails
+// the plan, and a run without a base asks Nix for the hosts.
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
 #include "runner/core/log.h"
-#include "runner/deploy/deploy_stage.h"
 #include "runner/lab/lab.h"
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
@@ -12,43 +11,9 @@
 #include "runner/plan/plan_stage.h"
 
 using runner::lab::Lab;
-using runner::lab::LabHost;
-
-TEST_CASE("deploy targets: config first, then Clan, Colmena, the name, bad flake text refused",
-          "[integration][scheduler][nix]") {
-  runner::os::PosixProcessRunner procs;
-  runner::os::TempDir tmp("sy-targets");
-  std::vector<LabHost> hosts(5);
-  hosts[0].name = "configured";
-  hosts[0].clanTarget = "root@10.9.9.9";  // the config wins over it
-  hosts[1].name = "clanned";
-  hosts[1].clanTarget = "deploy@10.0.0.2:2222";
-  hosts[2].name = "colmenad";
-  hosts[2].colmenaTarget = "web.example.org";
-  hosts[3].name = "plain";
-  hosts[4].name = "hostile";
-  hosts[4].colmenaTarget = "-oProxyCommand=touch${IFS}/tmp/pwned@x";
-  auto lab = Lab::create(procs, tmp.path(), {.hosts = hosts});
-  runner::RepoConfig repo;
-  repo.name = "infra";
-  repo.hosts = {{"configured", "admin@[fd00::7]"}, {"plain", std::nullopt}};
-  runner::nix::NixCli nix(procs);
-  std::map<std::string, std::string> problems;
-  auto t = runner::deploy::resolveTargets(nix, repo, lab.infra.path(), lab.infra.head(),
-                                          {"configured", "clanned", "colmenad", "plain", "hostile"},
-                                          problems);
-  CHECK(t.at("configured").toString() == "admin@[fd00::7]");
-  CHECK(t.at("clanned").toString() == "deploy@10.0.0.2:2222");
-  CHECK(t.at("colmenad").toString() == "root@web.example.org");
-  CHECK(t.at("plain").toString() == "root@plain");
-  CHECK_FALSE(t.count("hostile"));
-  REQUIRE(problems.size() == 1);
-  CHECK(problems.at("hostile").find("the deploy target from colmena: invalid target") == 0);
-  CHECK(problems.at("hostile").find("user must be letters") != std::string::npos);
-}
 
 TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluate",
-          "[integration][scheduler][nix]") {
+          "[integration][plan][nix]") {
   // Issue 11 item 5: the run fails (the scheduler marks it failed with the reason) instead of
   // planning "every host removed" and ending green.
   runner::os::PosixProcessRunner procs;
@@ -85,7 +50,7 @@ TEST_CASE("the daemon's plan stage fails a plan of a flake that does not evaluat
 }
 
 TEST_CASE("a run without a base asks Nix for the hosts when static discovery is incomplete",
-          "[integration][scheduler][nix]") {
+          "[integration][plan][nix]") {
   runner::os::PosixProcessRunner procs;
   runner::os::TempDir tmp("sy-plan-nobase");
   auto lab = Lab::create(procs, tmp.path(), {.hosts = runner::lab::numberedHosts(2)});
