@@ -1,5 +1,7 @@
 // The daemon's plan stage (NixPlanStage) on lab flakes: a flake that does not evaluate fails
 // the plan, and a run without a base asks Nix for the hosts.
+#include "runner/plan/plan_stage.h"
+
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
@@ -8,7 +10,6 @@
 #include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
-#include "runner/plan/plan_stage.h"
 
 using runner::lab::Lab;
 
