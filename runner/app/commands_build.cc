@@ -13,6 +13,7 @@
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
 #include "runner/app/console_listener.h"
+#include "runner/app/repo_choice.h"
 #include "runner/build/build_stage.h"
 #include "runner/build/terminal_progress.h"
 #include "runner/core/clock.h"
@@ -43,16 +44,17 @@ struct Loaded {
   fs::path stateDir;
 };
 
-Loaded load(const std::string& repoPath, const std::string& configPath) {
+Loaded load(const std::string& repoPath, const std::string& configPath, const std::string& forge) {
   Loaded l;
-  l.repo = git::Repository::open(repoPath);
-  l.label = fs::absolute(repoPath).lexically_normal().string();
   l.stateDir = cacheDir();
   if (!configPath.empty()) {
     l.config = loadConfig(configPath);
     l.stateDir = l.config->stateDir;
-    if ((l.rc = l.config->repoFor(repoPath))) l.label = l.rc->name;
   }
+  RepoChoice choice = chooseRepo(l.config ? &*l.config : nullptr, repoPath, forge);
+  l.repo = git::Repository::open(choice.gitDir);
+  l.label = fs::absolute(choice.gitDir).lexically_normal().string();
+  if ((l.rc = choice.repo)) l.label = l.rc->name;
   return l;
 }
 
@@ -83,8 +85,8 @@ void to_json(nlohmann::json& j, const HostRow& h) {
 }
 
 int runHosts(const std::string& repoPath, const std::string& rev, const std::string& configPath,
-             bool asJson) {
-  Loaded l = load(repoPath, configPath);
+             const std::string& forge, bool asJson) {
+  Loaded l = load(repoPath, configPath, forge);
   std::string sha = l.repo->resolveCommit(rev);
   os::PosixProcessRunner procs;
   nix::NixCli nix(procs);
@@ -154,7 +156,7 @@ struct BuildOpts {
   std::string repo = ".";
   std::string rev;
   std::vector<std::string> hosts;
-  std::string config;
+  std::string config, forge;
   std::string logDir, gcRoots, timeout;
   int maxJobs = 0;
   bool json = false;
@@ -211,7 +213,7 @@ nlohmann::json hostJson(const build::HostBuildResult& h) {
 }
 
 int runBuild(const BuildOpts& o) {
-  Loaded l = load(o.repo, o.config);
+  Loaded l = load(o.repo, o.config, o.forge);
   const std::string sha = l.repo->resolveCommit(o.rev);
   RepoConfig rc = repoSettings(l);
   if (!o.timeout.empty())
@@ -309,23 +311,28 @@ void registerBuildCommands(CLI::App& app, CommandContext& ctx) {
     auto repo = std::make_shared<std::string>(".");
     auto rev = std::make_shared<std::string>("HEAD");
     auto config = std::make_shared<std::string>();
+    auto forge = std::make_shared<std::string>();
     auto asJson = std::make_shared<bool>(false);
-    cmd->add_option("--repo", *repo, "repository (work tree or bare)")->capture_default_str();
+    cmd->add_option("--repo", *repo, "repository (work tree or bare, or a configured name)")
+        ->capture_default_str();
     cmd->add_option("--rev", *rev, "revision")->capture_default_str();
     cmd->add_option("--config", *config, "switchyard.yaml (its hosts: targets come first)");
+    cmd->add_option("--forge", *forge, "the config's forge whose repository is meant");
     cmd->add_flag("--json", *asJson, "print JSON");
-    cmd->callback([&ctx, repo, rev, config, asJson] {
-      ctx.action = [=] { return runHosts(*repo, *rev, *config, *asJson); };
+    cmd->callback([&ctx, repo, rev, config, forge, asJson] {
+      ctx.action = [=] { return runHosts(*repo, *rev, *config, *forge, *asJson); };
     });
   }
   {
     auto* cmd = app.add_subcommand(
         "build", "Build the hosts' system closures (default: the hosts the commit affects)");
     auto o = std::make_shared<BuildOpts>();
-    cmd->add_option("--repo", o->repo, "repository (work tree or bare)")->capture_default_str();
+    cmd->add_option("--repo", o->repo, "repository (work tree or bare, or a configured name)")
+        ->capture_default_str();
     cmd->add_option("--rev", o->rev, "revision to build")->required();
     cmd->add_option("HOST", o->hosts, "hosts to build (default: those the commit affects)");
     cmd->add_option("--config", o->config, "switchyard.yaml (detection, hosts, build timeout)");
+    cmd->add_option("--forge", o->forge, "the config's forge whose repository is meant");
     cmd->add_option("--log-dir", o->logDir,
                     "per-host log files (default: STATE/logs/builds/<sha12>)");
     cmd->add_option("--gc-roots", o->gcRoots, "GC root per host (default: STATE/gcroots)");

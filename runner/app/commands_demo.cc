@@ -125,7 +125,8 @@ store::RunRecord follow(store::Runs& runs, int64_t id) {
 // The run created for commit `sha` (the hook delivers asynchronously).
 int64_t waitForRunOf(store::Runs& runs, const std::string& repo, const std::string& sha) {
   for (int i = 0; i < 600; ++i) {
-    if (auto r = runs.latestForSha(repo, sha)) return r->view.id;
+    if (auto r = runs.latestForSha("", repo, sha))
+      return r->view.id;  // a hook repository: no forge
     if (signalled(std::chrono::milliseconds(100))) throw Interrupted();
   }
   throw Error("no run appeared for " + shortSha(sha) + " within a minute (see the daemon log)");

@@ -22,6 +22,7 @@
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
 #include "runner/app/console_listener.h"
+#include "runner/app/repo_choice.h"
 #include "runner/build/build_stage.h"
 #include "runner/build/terminal_progress.h"
 #include "runner/core/clock.h"
@@ -53,7 +54,7 @@ struct DeployOpts {
   std::string repo = ".";
   std::string rev;
   std::vector<std::string> hosts;
-  std::string config;
+  std::string config, forge;
   bool dryRun = false, force = false, json = false;
   std::vector<std::string> targets;  // HOST=[user@]host[:port]
   std::string identity, knownHosts, confirmTimeout, lockWait;
@@ -111,22 +112,19 @@ void printTable(std::ostream& out, const std::vector<deploy::HostOutcome>& outco
 }
 
 int runDeploy(const DeployOpts& o) {
-  auto repo = git::Repository::open(o.repo);
+  std::optional<Config> config;
+  if (!o.config.empty()) config = loadConfig(o.config);
+  const RepoChoice choice = chooseRepo(config ? &*config : nullptr, o.repo, o.forge);
+  const RepoConfig* rc = choice.repo;
+  auto repo = git::Repository::open(choice.gitDir);
   const std::string sha = repo->resolveCommit(o.rev);
   const fs::path flakeDir = repo->workDir().value_or(repo->gitDir());
   const std::string flakeRef = nix::gitFlakeRef(flakeDir, sha);
-
-  std::optional<Config> config;
-  const RepoConfig* rc = nullptr;
-  if (!o.config.empty()) {
-    config = loadConfig(o.config);
-    rc = config->repoFor(o.repo);
-  }
   const fs::path stateDir = config ? config->stateDir : fs::path(".switchyard");
 
   // The repository's settings for the stages: the config's entry with the flags on top.
   RepoConfig settings = rc ? *rc : RepoConfig{};
-  settings.name = rc ? rc->name : fs::absolute(o.repo).lexically_normal().string();
+  settings.name = rc ? rc->name : fs::absolute(choice.gitDir).lexically_normal().string();
   SshConfig ssh = config ? config->ssh : SshConfig{};
   if (!o.identity.empty()) ssh.identityFile = o.identity;
   if (!o.knownHosts.empty()) ssh.knownHosts = o.knownHosts;
@@ -295,12 +293,14 @@ int runDeploy(const DeployOpts& o) {
 void registerDeployCommands(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("deploy", "Build hosts and deploy them over SSH");
   auto o = std::make_shared<DeployOpts>();
-  cmd->add_option("--repo", o->repo, "repository (work tree or bare)")->capture_default_str();
+  cmd->add_option("--repo", o->repo, "repository (work tree or bare, or a configured name)")
+      ->capture_default_str();
   cmd->add_option("--rev", o->rev, "revision to deploy")->required();
   cmd->add_option("HOST", o->hosts,
                   "hosts, or @TAG for the hosts with that deployment.tags entry (default: the "
                   "config's hosts, else every host)");
   cmd->add_option("--config", o->config, "switchyard.yaml (ssh, rollout, activation, targets)");
+  cmd->add_option("--forge", o->forge, "the config's forge whose repository is meant");
   cmd->add_flag("--dry-run", o->dryRun, "inspect the hosts and print what would be done");
   cmd->add_flag("--force", o->force, "allow a commit older than the one deployed");
   cmd->add_option("--target", o->targets, "HOST=[user@]host[:port] (overrides the config)");

@@ -8,6 +8,7 @@
 #include "runner/app/commands.h"
 #include "runner/app/config_loader.h"
 #include "runner/app/github_actions.h"
+#include "runner/app/repo_choice.h"
 #include "runner/core/error.h"
 #include "runner/git/repository.h"
 #include "runner/nix/nix_cli.h"
@@ -46,17 +47,19 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
   auto* cmd = app.add_subcommand("plan", "Which hosts a change affects, and why");
   struct Opts {
     std::string repo = ".";
-    std::string from, to, mode = "auto", config, format;
+    std::string from, to, mode = "auto", config, format, forge;
     bool json = false, markdown = false;
   };
   auto o = std::make_shared<Opts>();
-  cmd->add_option("--repo", o->repo, "repository (work tree or bare)")->capture_default_str();
+  cmd->add_option("--repo", o->repo, "repository (work tree or bare, or a configured name)")
+      ->capture_default_str();
   cmd->add_option("--from", o->from, "old revision")->required();
   cmd->add_option("--to", o->to, "new revision")->required();
   cmd->add_option("--mode", o->mode, "static | exact | auto")
       ->check(CLI::IsMember({"static", "exact", "auto"}))
       ->capture_default_str();
   cmd->add_option("--config", o->config, "switchyard.yaml (hosts: overrides discovery)");
+  cmd->add_option("--forge", o->forge, "the config's forge whose repository is meant");
   auto* j = cmd->add_flag("--json", o->json, "print the plan as JSON");
   auto* md = cmd->add_flag("--markdown", o->markdown, "print the plan as a pull request comment")
                  ->excludes(j);
@@ -73,17 +76,15 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
       // checked before planning: a step without GITHUB_OUTPUT should not wait for Nix first
       std::optional<GithubActionsTargets> actions;
       if (o->format == "github-actions") actions = githubActionsTargetsFromEnv();
-      auto repo = git::Repository::open(o->repo);
-      plan::StaticOptions opts;
-      opts.repoLabel = std::filesystem::absolute(o->repo).lexically_normal().string();
       std::optional<Config> config;
-      const RepoConfig* rc = nullptr;
-      if (!o->config.empty()) {
-        config = loadConfig(o->config);
-        if ((rc = config->repoFor(o->repo))) {
-          opts.hosts = rc->hosts;
-          opts.repoLabel = rc->name;
-        }
+      if (!o->config.empty()) config = loadConfig(o->config);
+      const RepoChoice choice = chooseRepo(config ? &*config : nullptr, o->repo, o->forge);
+      auto repo = git::Repository::open(choice.gitDir);
+      plan::StaticOptions opts;
+      opts.repoLabel = std::filesystem::absolute(choice.gitDir).lexically_normal().string();
+      if (const RepoConfig* rc = choice.repo) {
+        opts.hosts = rc->hosts;
+        opts.repoLabel = rc->name;
       }
       std::string from = repo->resolveCommit(o->from);
       std::string to = repo->resolveCommit(o->to);
@@ -108,7 +109,7 @@ void registerPlanCommands(CLI::App& app, CommandContext& ctx) {
         } else {
           p = plan::planAuto(*repo, nix, from, to, opts, eo);
         }
-        if (rc && rc->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
+        if (choice.repo && choice.repo->skipSelfRevisionOnly) plan::dropSelfRevisionOnly(p);
       }
       if (actions) {
         std::cout << plan::formatPlanTable(p);  // the step's log

@@ -16,6 +16,7 @@
 
 #include "runner/app/commands.h"
 #include "runner/app/daemon.h"
+#include "runner/app/repo_choice.h"
 #include "runner/app/web.h"
 #include "runner/core/error.h"
 #include "runner/core/plan.h"
@@ -99,20 +100,49 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
   {
     auto* cmd = app.add_subcommand("runs", "Recent runs of the daemon, newest first");
     struct Opts {
-      std::string config;
+      std::string config, repo, forge;
       bool json = false;
       int limit = 30;
     };
     auto o = std::make_shared<Opts>();
     cmd->add_option("--config", o->config, "switchyard.yaml (default: ./.switchyard)");
+    cmd->add_option("--repo", o->repo, "only this repository's runs (owner/name)");
+    cmd->add_option("--forge", o->forge,
+                    "only runs of this forge's repositories (and names the forge of --repo)");
     cmd->add_flag("--json", o->json, "print the runs as JSON");
     cmd->add_option("--limit", o->limit, "how many runs")->capture_default_str();
     cmd->callback([&ctx, o] {
       ctx.action = [o] {
         Config config = configOrDefaults(o->config);
+        // A repository is (forge, name): a name on several forges needs --forge.
+        if (!o->forge.empty() && !config.forges.count(o->forge))
+          throw UsageError("--forge: no forge named '" + o->forge + "' in the config");
+        std::optional<std::string> forge;  // the runs' forge, when known
+        if (!o->forge.empty()) forge = o->forge;
+        if (!o->repo.empty()) {
+          auto named = config.reposNamed(o->repo);
+          std::vector<const RepoConfig*> fit;
+          for (const auto* r : named)
+            if (!forge || r->forge.value_or("") == *forge) fit.push_back(r);
+          if (fit.size() > 1)
+            throw UsageError("repository '" + o->repo + "' is ambiguous: " + describeRepos(fit) +
+                             " — pass --forge");
+          if (fit.size() == 1) forge = fit.front()->forge.value_or("");
+        }
         auto db = openState(config);
         store::Runs runs(*db, kClock, config.effectivePublicUrl());
-        auto list = runs.list(std::max(1, o->limit));
+        const size_t want = static_cast<size_t>(std::max(1, o->limit));
+        std::vector<store::RunRecord> list;
+        for (int offset = 0; list.size() < want; offset += 200) {
+          auto page = runs.list(200, offset);
+          for (auto& r : page) {
+            const RunView& v = r.view;
+            if (forge && v.forge != *forge) continue;
+            if (!o->repo.empty() && toLower(v.repo) != toLower(o->repo)) continue;
+            if (list.size() < want) list.push_back(std::move(r));
+          }
+          if (page.size() < 200) break;
+        }
         if (o->json) {
           nlohmann::json out = nlohmann::json::array();
           for (const auto& r : list) out.push_back(runJson(r, runs.hosts(r.view.id)));
@@ -126,7 +156,7 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
           for (const auto& h : runs.hosts(v.id))
             hosts += (hosts.empty() ? "" : " ") + h.host + ":" + toString(h.state);
           std::cout << pad("#" + std::to_string(v.id), 6) << pad(toString(v.state), 12)
-                    << pad(toString(v.kind), 8) << pad(v.repo, 20) << pad(shortSha(v.sha), 10)
+                    << pad(toString(v.kind), 8) << pad(repoLabel(v), 20) << pad(shortSha(v.sha), 10)
                     << pad(v.ref, 22) << hosts << "\n";
         }
         return 0;

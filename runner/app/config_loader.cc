@@ -288,6 +288,14 @@ void readBuild(Reader& r, const YAML::Node& n, Config& c) {
 
 void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& c) {
   std::string key = "forges." + name;
+  // The name is a URL part (/hooks/<name>) and a directory (mirrors/<name>/owner/repo.git).
+  if (name.empty() || name.size() > 64 || name.front() == '.' ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+          std::string::npos)
+    r.error(
+        n, key,
+        "'" + neutralizeControls(name) +
+            "' is not a forge name (1-64 letters, digits, '-', '_', '.', not starting with '.')");
   if (!r.mapping(n, key,
                  {"type", "url", "api_url", "token_file", "webhook_secret_file", "app_id",
                   "private_key_file"}))
@@ -752,11 +760,16 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
             "deploy targets'");
   if (c.privateUi && !c.uiTokenFile)
     r.error(root["private_ui"], "private_ui", "needs ui_token_file (the login token)");
-  std::set<std::string> names;
-  for (size_t i = 0; i < c.repos.size(); ++i)
-    if (!c.repos[i].name.empty() && !names.insert(c.repos[i].name).second)
+  // A repository is (forge, name): the same owner/name may be on two forges, not twice on one
+  // (forges compare names without case).
+  std::set<std::pair<std::string, std::string>> names;
+  for (size_t i = 0; i < c.repos.size(); ++i) {
+    const RepoConfig& repo = c.repos[i];
+    if (!repo.name.empty() && !names.insert({repo.forge.value_or(""), toLower(repo.name)}).second)
       r.error(root["repos"][i], "repos[" + std::to_string(i) + "].name",
-              "repository '" + c.repos[i].name + "' is listed twice");
+              "repository '" + repo.name + "' is listed twice" +
+                  (repo.forge ? " for forge '" + *repo.forge + "'" : " without a forge"));
+  }
   std::stable_sort(out.issues.begin(), out.issues.end(),
                    [](const ConfigIssue& a, const ConfigIssue& b) { return a.line < b.line; });
   return out;

@@ -291,6 +291,8 @@ int Daemon::start() {
                             *log_, &redactor_},
         config_.ssh, config_.concurrency.deploys);
     P.logReporter = std::make_unique<scheduler::LoggingRunReporter>(*log_);
+    // Mirrors from before repositories were (forge, name) move to their forge's directory.
+    scheduler::migrateMirrorLayout(config_.stateDir, config_.repos, *log_);
     P.mirrors = std::make_unique<scheduler::Mirrors>(config_.stateDir, *log_);
     for (const auto& [name, fc] : config_.forges) {
       if (!fc.tokenFile && !fc.privateKeyFile) continue;
@@ -313,9 +315,8 @@ int Daemon::start() {
       ro.forgeTypes[name] = config_.forges.at(name).type;
     }
     ro.runDeploys = [this](const RunView& run) {
-      for (const auto& r : config_.repos)
-        if (r.name == run.repo) return scheduler::runDeploys(run, r);
-      return false;
+      const RepoConfig* r = config_.findRepo(run.forge, run.repo);
+      return r && scheduler::runDeploys(run, *r);
     };
     P.reporting =
         std::make_unique<report::Reporting>(*P.intakeDb, forges, P.nix.get(), P.clock, *log_, ro);

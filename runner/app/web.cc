@@ -167,6 +167,10 @@ nlohmann::json runSnapshot(const store::RunRecord& r, const std::vector<RunHostV
 
 bool validLogName(std::string_view name) { return !hostNameProblem(name).has_value(); }
 
+std::string repoLabel(const RunView& run) {
+  return run.forge.empty() ? run.repo : run.forge + ":" + run.repo;
+}
+
 nlohmann::json runJson(const store::RunRecord& r, const std::vector<RunHostView>& hosts) {
   const RunView& v = r.view;
   nlohmann::json hs = nlohmann::json::array();
@@ -174,6 +178,7 @@ nlohmann::json runJson(const store::RunRecord& r, const std::vector<RunHostView>
     hs.push_back({{"name", h.host}, {"stage", toString(h.stage)}, {"state", toString(h.state)}});
   return {{"id", v.id},
           {"repo", v.repo},
+          {"forge", v.forge},
           {"sha", v.sha},
           {"ref", v.ref},
           {"kind", toString(v.kind)},
@@ -357,7 +362,7 @@ http::Response Web::runsPage(const http::Request&) {
     row.set("state", toString(v.state));
     row.set("kind", toString(v.kind));
     row.set("trigger", toString(v.trigger));
-    row.set("repo", v.repo);
+    row.set("repo", repoLabel(v));
     row.set("ref", v.ref);
     row.set("short_sha", shortSha(v.sha));
     row.set("created_at", isoTime(v.createdAt));
@@ -391,7 +396,7 @@ http::Response Web::runPage(const http::Request& req) {
   d.set("final", isFinal(v.state));
   d.set("kind", toString(v.kind));
   d.set("trigger", toString(v.trigger));
-  d.set("repo", v.repo);
+  d.set("repo", repoLabel(v));
   d.set("ref", v.ref);
   d.set("sha", v.sha);
   if (!v.baseSha.empty()) d.set("base_sha", v.baseSha);
@@ -687,7 +692,8 @@ std::string deployHead(store::Database& db, const RepoConfig& repo) {
   store::Runs runs(db, kClock, "");
   for (const auto& r : runs.list(200)) {
     const RunView& v = r.view;
-    if (v.repo != repo.name || v.fromFork || v.id <= newest) continue;
+    if (v.forge != repo.forge.value_or("") || v.repo != repo.name || v.fromFork || v.id <= newest)
+      continue;
     for (const auto& b : repo.deployBranches)
       if (v.ref == "refs/heads/" + b) {
         newest = v.id;
@@ -699,9 +705,7 @@ std::string deployHead(store::Database& db, const RepoConfig& repo) {
 
 std::vector<std::string> flakeHostsAt(const Config& config, const RepoConfig& repo,
                                       const std::string& sha) {
-  NullLogger quiet;
-  fs::path gitDir =
-      repo.path ? *repo.path : scheduler::Mirrors(config.stateDir, quiet).mirrorPath(repo);
+  fs::path gitDir = repo.path ? *repo.path : scheduler::mirrorPath(config.stateDir, repo);
   auto git = git::Repository::open(gitDir);
   return plan::discoverHosts(*git, sha);
 }
@@ -709,7 +713,7 @@ std::vector<std::string> flakeHostsAt(const Config& config, const RepoConfig& re
 std::vector<std::string> Web::flakeHosts(const RepoConfig& repo) {
   const std::string sha = deployHead(ctx_.db, repo);
   if (sha.empty()) return {};
-  const std::string key = repo.name + "@" + sha;
+  const std::string key = repo.forge.value_or("") + ":" + repo.name + "@" + sha;
   {
     MutexLock lk(flakeMu_);
     if (auto it = flakeHostsCache_.find(key); it != flakeHostsCache_.end()) return it->second;

@@ -124,6 +124,10 @@ class Web {
   std::shared_ptr<std::atomic<int>> followers_ = std::make_shared<std::atomic<int>>(0);
 };
 
+// How pages and the CLI name a run's repository: "<forge>:<owner>/<name>", or just the name
+// for a repository without a forge (hook and CLI repos). A repository is (forge, name).
+std::string repoLabel(const RunView& run);
+
 // The `runs --json` shape of DESIGN.md §3 for one run.
 nlohmann::json runJson(const store::RunRecord& run, const std::vector<RunHostView>& hosts);
 // The fuller shape of /api/runs/<id>: + base_sha, pr_number, error, parent/superseded_by,

@@ -43,21 +43,17 @@ const char* toString(SwitchAction a) {
   return "switch";
 }
 
-const RepoConfig* Config::repoFor(const std::filesystem::path& repoPath) const {
-  std::error_code ec;
-  auto want = std::filesystem::weakly_canonical(repoPath, ec);
-  for (const auto& r : repos) {
-    if (!r.path) continue;
-    auto have = std::filesystem::weakly_canonical(*r.path, ec);
-    if (have == want) return &r;
-  }
-  return repos.size() == 1 ? &repos.front() : nullptr;
+const RepoConfig* Config::findRepo(std::string_view forge, std::string_view name) const {
+  for (const auto& r : repos)
+    if (r.forge.value_or("") == forge && toLower(r.name) == toLower(name)) return &r;
+  return nullptr;
 }
 
-const RepoConfig* Config::repoNamed(std::string_view name) const {
+std::vector<const RepoConfig*> Config::reposNamed(std::string_view name) const {
+  std::vector<const RepoConfig*> out;
   for (const auto& r : repos)
-    if (r.name == name) return &r;
-  return nullptr;
+    if (toLower(r.name) == toLower(name)) out.push_back(&r);
+  return out;
 }
 
 std::string Config::effectivePublicUrl() const {

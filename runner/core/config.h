@@ -211,9 +211,12 @@ struct Config {
   // stay open.
   bool privateUi = false;
 
-  // The repo whose `path` is `repoPath` or, when there is exactly one repo, that one.
-  const RepoConfig* repoFor(const std::filesystem::path& repoPath) const;
-  const RepoConfig* repoNamed(std::string_view name) const;
+  // A repository is (forge, name) (issue 17): the same owner/name may be configured on a
+  // GitHub and on a Gitea. The repo on `forge` ("" for repos without one) named `name`,
+  // compared without case as both forges do; nullptr when none.
+  const RepoConfig* findRepo(std::string_view forge, std::string_view name) const;
+  // Every repo named `name` (without case), on any forge, in config order.
+  std::vector<const RepoConfig*> reposNamed(std::string_view name) const;
   std::string effectivePublicUrl() const;
 };
 

@@ -1,5 +1,7 @@
 #include "runner/scheduler/mirrors.h"
 
+#include <set>
+
 #include "runner/core/error.h"
 #include "runner/core/text.h"
 #include "runner/git/repository.h"
@@ -20,8 +22,54 @@ bool hasCommit(const fs::path& gitDir, const std::string& sha) {
   }
 }
 
+fs::path mirrorPath(const fs::path& stateDir, const RepoConfig& repo) {
+  return os::pathUnder(stateDir / "mirrors", repo.forge.value_or("@url") + "/" + repo.name, ".git");
+}
+
 fs::path Mirrors::mirrorPath(const RepoConfig& repo) const {
-  return os::pathUnder(stateDir_ / "mirrors", repo.name, ".git");
+  return scheduler::mirrorPath(stateDir_, repo);
+}
+
+int migrateMirrorLayout(const fs::path& stateDir, const std::vector<RepoConfig>& repos,
+                        Logger& log) {
+  std::error_code ec;
+  const fs::path root = stateDir / "mirrors";
+  if (!fs::is_directory(root, ec)) return 0;
+  std::map<std::string, std::vector<const RepoConfig*>> byName;  // mirrored repos by old path
+  std::set<fs::path> current;  // every new-layout mirror: an old path may coincide with one
+  for (const auto& r : repos) {
+    if (r.path) continue;
+    try {
+      current.insert(mirrorPath(stateDir, r));
+      byName[os::pathUnder(root, r.name, ".git").string()].push_back(&r);
+    } catch (const InputError&) {  // config_loader refuses such names already
+    }
+  }
+  int moved = 0;
+  for (const auto& [old, owners] : byName) {
+    const fs::path from = old;
+    if (current.count(from) || !fs::exists(from / "HEAD", ec)) continue;
+    if (owners.size() > 1) {
+      std::string forges;
+      for (const auto* r : owners) forges += (forges.empty() ? "" : ", ") + r->forge.value_or("-");
+      log.warn("mirror " + from.string() + " (from before repositories were told apart by forge)" +
+               " is left in place: " + owners.front()->name + " is configured on several forges (" +
+               forges + "); each fetches a mirror of its own, and this one can be removed");
+      continue;
+    }
+    const fs::path to = mirrorPath(stateDir, *owners.front());
+    if (fs::exists(to, ec)) {
+      log.warn("mirror " + from.string() + " is left in place: " + to.string() +
+               " exists already; this one can be removed");
+      continue;
+    }
+    fs::create_directories(to.parent_path());
+    fs::rename(from, to);
+    fs::remove(from.parent_path(), ec);  // the old owner directory, when it is empty now
+    log.info("moved the mirror of " + owners.front()->name + " to " + to.string());
+    ++moved;
+  }
+  return moved;
 }
 
 std::mutex& Mirrors::lockFor(const std::string& key) {

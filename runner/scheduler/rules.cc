@@ -38,7 +38,7 @@ Decision decidePush(const Event& e, const RepoConfig* repo, RunLookup& runs) {
   // redelivery) or an older one arriving after a newer. The branch's newest deploy run
   // tells: this push ends at its commit, or at the commit its changes start from, without
   // starting from its commit (that would be the branch moving back, e.g. a force push).
-  if (auto last = runs.latestForRef(repo->name, e.ref, RunKind::Deploy);
+  if (auto last = runs.latestForRef(repo->forge.value_or(""), repo->name, e.ref, RunKind::Deploy);
       last && e.before != last->sha &&
       (e.after == last->sha || (!last->baseSha.empty() && e.after == last->baseSha))) {
     if (e.after == last->sha)
@@ -70,6 +70,7 @@ Decision decidePullRequest(const Event& e, const RepoConfig* repo) {
     Decision d;
     d.verdict = Verdict::SupersedeQueued;
     d.reason = e.prAction == PrAction::Merged ? "pull request merged" : "pull request closed";
+    d.forge = repo->forge.value_or("");
     d.repo = repo->name;
     d.ref = ref;
     return d;
@@ -95,7 +96,7 @@ Decision decideComment(const Event& e, const std::optional<report::GatewayDecisi
     return ignore("re-run refused: " + (gate ? gate->reason : std::string("?")));
   const report::RerunRequest& rq = gate->request;
   std::string sha = rq.sha.empty() ? e.headSha : rq.sha;
-  auto parent = runs.latestForPullRequest(repo->name, e.prNumber);
+  auto parent = runs.latestForPullRequest(repo->forge.value_or(""), repo->name, e.prNumber);
   store::NewRun n;
   n.repo = repo->name;
   n.forge = repo->forge.value_or("");
@@ -149,7 +150,8 @@ Decision decideRerun(const Event& e, const std::optional<report::GatewayDecision
   }
   std::optional<RunView> parent;
   if (runId > 0) parent = runs.run(runId);
-  if (!parent && !sha.empty() && repo) parent = runs.latestForSha(repo->name, sha);
+  if (!parent && !sha.empty() && repo)
+    parent = runs.latestForSha(repo->forge.value_or(""), repo->name, sha);
   if (!parent) return ignore("no run to re-run");
   if (gate) {
     // A forge's re-run names the run by a check run's external_id: it only stands for a run

@@ -24,17 +24,19 @@ class RunLookup {
  public:
   virtual ~RunLookup() = default;
   virtual std::optional<RunView> run(int64_t id) = 0;
-  // The newest run of `kind` for repo+ref.
-  virtual std::optional<RunView> latestForRef(const std::string& repo, const std::string& ref,
-                                              RunKind kind) = 0;
-  virtual std::optional<RunView> latestForPullRequest(const std::string& repo, int64_t pr) = 0;
-  virtual std::optional<RunView> latestForSha(const std::string& repo, const std::string& sha) = 0;
+  // The newest run of `kind` for (forge, repo, ref); `forge` is "" for repos without one.
+  virtual std::optional<RunView> latestForRef(const std::string& forge, const std::string& repo,
+                                              const std::string& ref, RunKind kind) = 0;
+  virtual std::optional<RunView> latestForPullRequest(const std::string& forge,
+                                                      const std::string& repo, int64_t pr) = 0;
+  virtual std::optional<RunView> latestForSha(const std::string& forge, const std::string& repo,
+                                              const std::string& sha) = 0;
 };
 
 enum class Verdict {
   Ignore,           // nothing starts; `reason` says why (the delivery is stored as ignored)
   StartRun,         // a new queued run, `run`
-  SupersedeQueued,  // the queued runs of `repo`/`ref` end (a pull request closed or merged)
+  SupersedeQueued,  // the queued runs of `forge`/`repo`/`ref` end (a pull request closed or merged)
 };
 
 // Who approved which commit of a fork's pull request (store::Approvals).
@@ -63,8 +65,8 @@ struct Decision {
   // (run id, base sha).
   std::optional<std::pair<int64_t, std::string>> rebase;
 
-  // SupersedeQueued: whose queued runs end.
-  std::string repo, ref;
+  // SupersedeQueued: whose queued runs end (forge "" for repos without one).
+  std::string forge, repo, ref;
 };
 
 // `repo`: the configured repository the event is about (Scheduler::repoFor), or null.

@@ -33,15 +33,17 @@ class StoreRunLookup final : public RunLookup {
  public:
   explicit StoreRunLookup(store::Runs& runs) : runs_(runs) {}
   std::optional<RunView> run(int64_t id) override { return viewOf(runs_.get(id)); }
-  std::optional<RunView> latestForRef(const std::string& repo, const std::string& ref,
-                                      RunKind kind) override {
-    return viewOf(runs_.latestForRef(repo, ref, kind));
+  std::optional<RunView> latestForRef(const std::string& forge, const std::string& repo,
+                                      const std::string& ref, RunKind kind) override {
+    return viewOf(runs_.latestForRef(forge, repo, ref, kind));
   }
-  std::optional<RunView> latestForPullRequest(const std::string& repo, int64_t pr) override {
-    return viewOf(runs_.latestForPullRequest(repo, pr));
+  std::optional<RunView> latestForPullRequest(const std::string& forge, const std::string& repo,
+                                              int64_t pr) override {
+    return viewOf(runs_.latestForPullRequest(forge, repo, pr));
   }
-  std::optional<RunView> latestForSha(const std::string& repo, const std::string& sha) override {
-    return viewOf(runs_.latestForSha(repo, sha));
+  std::optional<RunView> latestForSha(const std::string& forge, const std::string& repo,
+                                      const std::string& sha) override {
+    return viewOf(runs_.latestForSha(forge, repo, sha));
   }
 
  private:
@@ -311,24 +313,21 @@ int Scheduler::recover() {
 // ---------------------------------------------------------------------------------------------
 // deliveries -> runs
 
-const RepoConfig* Scheduler::repoNamed(const std::string& forge, const std::string& name) const {
-  for (const auto& r : p_.config.repos) {
-    if (toLower(r.name) != toLower(name)) continue;
-    if (forge.empty() || r.forge.value_or("") == forge) return &r;
-  }
-  return nullptr;
-}
-
+// A repository is (forge, name) (issue 17). Hook deliveries name a repository by its path or
+// name (no forge); CLI and web re-runs name a run, whose repository comes with it, so their
+// name only matters when no run is found (then it must be unambiguous).
 const RepoConfig* Scheduler::repoFor(const Event& e) const {
-  if (e.forgeType == "hook") {
-    for (const auto& r : p_.config.repos) {
-      if (r.name == e.repo) return &r;
+  const Config& c = p_.config;
+  if (e.forgeType == "hook" || e.forgeType == "cli" || e.forgeType == "ui") {
+    for (const auto& r : c.repos) {
       std::error_code ec;
-      if (r.path && fs::equivalent(*r.path, e.repo, ec)) return &r;
+      if (e.forgeType == "hook" && r.path && fs::equivalent(*r.path, e.repo, ec)) return &r;
     }
-    return nullptr;
+    if (const RepoConfig* r = c.findRepo("", e.repo)) return r;
+    auto named = c.reposNamed(e.repo);
+    return named.size() == 1 ? named.front() : nullptr;
   }
-  return repoNamed(e.forge, e.repo);
+  return c.findRepo(e.forge, e.repo);
 }
 
 int Scheduler::dispatchQueued() {
@@ -431,7 +430,7 @@ Scheduler::Dispatched Scheduler::carryOut(const store::DeliveryRecord& d, const 
       return out;
     case Verdict::SupersedeQueued:
       out.created.superseded =
-          runs_.supersedeQueued(dec.repo, dec.ref, std::nullopt, 0, dec.reason);
+          runs_.supersedeQueued(dec.forge, dec.repo, dec.ref, std::nullopt, 0, dec.reason);
       out.detail = dec.reason + superseded();
       return out;
     case Verdict::StartRun:
@@ -445,7 +444,7 @@ Scheduler::Dispatched Scheduler::carryOut(const store::DeliveryRecord& d, const 
   out.created.queued.push_back(id);
   if (dec.supersedeRef) {
     out.created.superseded = runs_.supersedeQueued(
-        n.repo, n.ref, id, id,
+        n.forge, n.repo, n.ref, id, id,
         "superseded by run " + std::to_string(id) + " (" + shortSha(n.sha) + ")");
     // The superseded runs never started, so their changes are not deployed: plan from where
     // the oldest of them would have started.
@@ -619,8 +618,11 @@ void Scheduler::execute(store::RunRecord rec) {
 void Scheduler::prepareSource(RunWork& w) {
   const RunView& run = w.rec.view;
   w.ctx.load(runs_.hosts(w.id()));
-  w.repo = repoNamed(run.forge, run.repo);
-  if (!w.repo) throw InputError("repository " + run.repo + " is no longer configured");
+  w.repo = p_.config.findRepo(run.forge, run.repo);
+  if (!w.repo)
+    throw InputError("repository " + run.repo +
+                     (run.forge.empty() ? "" : " on forge " + run.forge) +
+                     " is no longer configured");
   w.logDir = o_.stateDir / "logs" / std::to_string(w.id());
   fs::create_directories(w.logDir);
   // A full or read-only state disk: the run does not start (its logs, GC roots and
@@ -638,7 +640,7 @@ void Scheduler::prepareSource(RunWork& w) {
     return !sha.empty() && !isZeroSha(sha) && hasCommit(w.gitDir, sha);
   };
   if (run.kind == RunKind::Deploy) {
-    auto last = runs_.lastDeployedSha(run.repo, run.ref);
+    auto last = runs_.lastDeployedSha(run.forge, run.repo, run.ref);
     if (last && *last != run.sha && usable(*last) &&
         git::Repository::open(w.gitDir)->isAncestor(*last, run.sha))
       w.base = *last;

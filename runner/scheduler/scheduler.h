@@ -166,7 +166,6 @@ class Scheduler {
   bool failOrDefer(const store::DeliveryRecord& d, const std::exception& e);
   void announce(const store::DeliveryRecord& d, const Dispatched& out);
   const RepoConfig* repoFor(const Event& e) const;
-  const RepoConfig* repoNamed(const std::string& forge, const std::string& name) const;
   // Executes a claimed run: its steps below, in order, then finishRun. A step that throws
   // fails the run (the job-runner boundary, STYLE.md P3).
   void execute(store::RunRecord run);

@@ -107,16 +107,16 @@ std::optional<RunRecord> Runs::byDelivery(int64_t deliveryId) {
   return std::move(rows[0]);
 }
 
-std::vector<int64_t> Runs::supersedeQueued(const std::string& repo, const std::string& ref,
-                                           std::optional<int64_t> by, int64_t except,
-                                           const std::string& why) {
+std::vector<int64_t> Runs::supersedeQueued(const std::string& forge, const std::string& repo,
+                                           const std::string& ref, std::optional<int64_t> by,
+                                           int64_t except, const std::string& why) {
   std::vector<int64_t> ids;
   db_.transaction([&] {
     ids.clear();
     for (const auto& r : db_.query(
-             "SELECT id FROM runs WHERE repo = ?1 AND ref = ?2 AND state = 'queued' AND id != ?3 "
-             "ORDER BY id",
-             {repo, ref, except}))
+             "SELECT id FROM runs WHERE forge = ?4 AND repo = ?1 AND ref = ?2 AND state = 'queued' "
+             "AND id != ?3 ORDER BY id",
+             {repo, ref, except, forge}))
       ids.push_back(r.integer(0));
     for (int64_t id : ids)
       db_.exec(
@@ -141,7 +141,7 @@ std::optional<RunRecord> Runs::claimNext(int maxRunningChecks) {
   db_.transaction([&] {
     auto rows = select(
         "AS r WHERE state = 'queued' AND NOT EXISTS (SELECT 1 FROM runs AS o WHERE "
-        "o.state = 'running' AND o.repo = r.repo AND o.ref = r.ref) AND (" +
+        "o.state = 'running' AND o.forge = r.forge AND o.repo = r.repo AND o.ref = r.ref) AND (" +
             deploysSql("r") +
             " OR (SELECT COUNT(*) FROM runs AS c WHERE c.state = 'running' AND NOT " +
             deploysSql("c") + ") < ?1) ORDER BY " + deploysSql("r") + " DESC, id LIMIT 1",
@@ -210,9 +210,10 @@ std::optional<RunHostView> Runs::host(int64_t id, const std::string& name) {
   return hostFrom(rows[0]);
 }
 
-std::optional<RunRecord> Runs::latestForPullRequest(const std::string& repo, int64_t prNumber) {
-  auto rows =
-      select("WHERE repo = ?1 AND pr_number = ?2 ORDER BY id DESC LIMIT 1", {repo, prNumber});
+std::optional<RunRecord> Runs::latestForPullRequest(const std::string& forge,
+                                                    const std::string& repo, int64_t prNumber) {
+  auto rows = select("WHERE forge = ?3 AND repo = ?1 AND pr_number = ?2 ORDER BY id DESC LIMIT 1",
+                     {repo, prNumber, forge});
   if (rows.empty()) return std::nullopt;
   return std::move(rows[0]);
 }
@@ -226,26 +227,30 @@ std::vector<RunRecord> Runs::unannounced() {
   return select("WHERE state != announced_state AND state != 'running' ORDER BY id", {});
 }
 
-std::optional<RunRecord> Runs::latestForRef(const std::string& repo, const std::string& ref,
-                                            RunKind kind) {
-  auto rows = select("WHERE repo = ?1 AND ref = ?2 AND kind = ?3 ORDER BY id DESC LIMIT 1",
-                     {repo, ref, std::string(toString(kind))});
+std::optional<RunRecord> Runs::latestForRef(const std::string& forge, const std::string& repo,
+                                            const std::string& ref, RunKind kind) {
+  auto rows =
+      select("WHERE forge = ?4 AND repo = ?1 AND ref = ?2 AND kind = ?3 ORDER BY id DESC LIMIT 1",
+             {repo, ref, std::string(toString(kind)), forge});
   if (rows.empty()) return std::nullopt;
   return std::move(rows[0]);
 }
 
-std::optional<RunRecord> Runs::latestForSha(const std::string& repo, const std::string& sha) {
-  auto rows = select("WHERE repo = ?1 AND sha = ?2 ORDER BY id DESC LIMIT 1", {repo, sha});
+std::optional<RunRecord> Runs::latestForSha(const std::string& forge, const std::string& repo,
+                                            const std::string& sha) {
+  auto rows = select("WHERE forge = ?3 AND repo = ?1 AND sha = ?2 ORDER BY id DESC LIMIT 1",
+                     {repo, sha, forge});
   if (rows.empty()) return std::nullopt;
   return std::move(rows[0]);
 }
 
-std::optional<std::string> Runs::lastDeployedSha(const std::string& repo, const std::string& ref) {
+std::optional<std::string> Runs::lastDeployedSha(const std::string& forge, const std::string& repo,
+                                                 const std::string& ref) {
   auto rows = db_.query(
-      "SELECT sha FROM runs WHERE repo = ?1 AND ref = ?2 AND state = 'succeeded' AND "
-      "kind IN ('deploy', 'rerun') AND pr_number = 0 AND stage_filter IN ('', 'deploy') "
+      "SELECT sha FROM runs WHERE forge = ?3 AND repo = ?1 AND ref = ?2 AND state = 'succeeded' "
+      "AND kind IN ('deploy', 'rerun') AND pr_number = 0 AND stage_filter IN ('', 'deploy') "
       "ORDER BY id DESC LIMIT 1",
-      {repo, ref});
+      {repo, ref, forge});
   if (rows.empty()) return std::nullopt;
   return rows[0].text(0);
 }

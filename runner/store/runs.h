@@ -60,13 +60,16 @@ class Runs {
   // The run made from a delivery, if any.
   std::optional<RunRecord> byDelivery(int64_t deliveryId);
 
-  // Marks every QUEUED run of (repo, ref) other than `except` superseded, with superseded_by
-  // = `by` (nullopt for "the pull request was closed") and `why` as its error. Returns the
-  // ids it changed, oldest first.
-  std::vector<int64_t> supersedeQueued(const std::string& repo, const std::string& ref,
-                                       std::optional<int64_t> by, int64_t except,
-                                       const std::string& why);
-  // Takes the oldest queued run whose (repo, ref) has no running run, marks it running
+  // A repository is (forge, repo): `forge` is the configured forge's name, "" for repos
+  // without one (issue 17). Queries by repository match both.
+
+  // Marks every QUEUED run of (forge, repo, ref) other than `except` superseded, with
+  // superseded_by = `by` (nullopt for "the pull request was closed") and `why` as its error.
+  // Returns the ids it changed, oldest first.
+  std::vector<int64_t> supersedeQueued(const std::string& forge, const std::string& repo,
+                                       const std::string& ref, std::optional<int64_t> by,
+                                       int64_t except, const std::string& why);
+  // Takes the oldest queued run whose (forge, repo, ref) has no running run, marks it running
   // (started_at, attempts + 1) and returns it; nullopt when none can start. One transaction.
   // Runs that may deploy (kind deploy, or a re-run of no pull request) are claimed first, and
   // a pull request's run only while fewer than `maxRunningChecks` of those run: the workers
@@ -87,17 +90,20 @@ class Runs {
   std::optional<RunHostView> host(int64_t id, const std::string& name);
 
   // The newest run of a pull request (any kind), of a commit, and the sha of the newest
-  // SUCCEEDED deploy (or deploy rerun) of (repo, ref).
-  std::optional<RunRecord> latestForPullRequest(const std::string& repo, int64_t prNumber);
-  std::optional<RunRecord> latestForSha(const std::string& repo, const std::string& sha);
+  // SUCCEEDED deploy (or deploy rerun) of (forge, repo, ref).
+  std::optional<RunRecord> latestForPullRequest(const std::string& forge, const std::string& repo,
+                                                int64_t prNumber);
+  std::optional<RunRecord> latestForSha(const std::string& forge, const std::string& repo,
+                                        const std::string& sha);
   // The reporter was told that the run is in `state` (queued, or its final state).
   void markAnnounced(int64_t id, RunState state);
   // Runs queued or ended whose state the reporter was not told yet, oldest first.
   std::vector<RunRecord> unannounced();
-  // The newest run of `kind` on (repo, ref), in any state.
-  std::optional<RunRecord> latestForRef(const std::string& repo, const std::string& ref,
-                                        RunKind kind);
-  std::optional<std::string> lastDeployedSha(const std::string& repo, const std::string& ref);
+  // The newest run of `kind` on (forge, repo, ref), in any state.
+  std::optional<RunRecord> latestForRef(const std::string& forge, const std::string& repo,
+                                        const std::string& ref, RunKind kind);
+  std::optional<std::string> lastDeployedSha(const std::string& forge, const std::string& repo,
+                                             const std::string& ref);
 
   // state -> count (for /metrics).
   std::map<std::string, int64_t> countByState();

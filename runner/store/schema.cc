@@ -176,6 +176,15 @@ CREATE TABLE host_probes (
 );
 CREATE INDEX deployments_by_repo_host ON deployments(repo, host, id);
 )sql",
+      // 9: a repository is (forge, name) (issue 17): the same owner/name on two forges has
+      // runs of its own; the queries by repository (supersede, latest run of a ref, a pull
+      // request or a commit, the last deploy) also name the forge. runs_by_repo_ref stays for
+      // the fleet's queries, which know a repository by name only.
+      R"sql(
+DROP INDEX runs_by_pr;
+CREATE INDEX runs_by_forge_repo_ref ON runs(forge, repo, ref, id);
+CREATE INDEX runs_by_forge_repo_pr ON runs(forge, repo, pr_number, id);
+)sql",
   };
   return kMigrations;
 }

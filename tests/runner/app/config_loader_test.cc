@@ -345,3 +345,35 @@ build:
         std::vector<std::string>{
             "s.yaml:2: build.max_jobs: 0 needs at least one entry in build.builders"});
 }
+
+TEST_CASE("a repository is (forge, name): one name on two forges, never twice on one",
+          "[unit][config]") {
+  const std::string forges =
+      "forges:\n"                                                                   // 1
+      "  hub: {type: github, webhook_secret_file: /s}\n"                            // 2
+      "  home: {type: gitea, url: https://git.example, webhook_secret_file: /s}\n"  // 3
+      "repos:\n"                                                                    // 4
+      "  - {forge: hub, name: alice/infra}\n"                                       // 5
+      "  - {forge: home, name: alice/infra}\n";                                     // 6
+  auto ok = checkConfigText(forges, "s.yaml", "/tmp");
+  INFO(join(errors(ok), "\n"));
+  REQUIRE(ok.ok());
+  const Config& c = ok.config;
+  REQUIRE(c.findRepo("hub", "alice/infra"));
+  CHECK(c.findRepo("hub", "alice/infra")->forge == "hub");
+  CHECK(c.findRepo("home", "Alice/Infra")->forge == "home");  // forges compare without case
+  CHECK_FALSE(c.findRepo("", "alice/infra"));
+  CHECK(c.reposNamed("alice/infra").size() == 2);
+
+  auto twice = checkConfigText(forges + "  - {forge: home, name: Alice/Infra}\n", "s.yaml", "/tmp");
+  auto e = errors(twice);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0] ==
+        "s.yaml:7: repos[2].name: repository 'Alice/Infra' is listed twice for forge 'home'");
+
+  auto badForge = checkConfigText("forges:\n  \"a/b\": {type: github, webhook_secret_file: /s}\n",
+                                  "s.yaml", "/tmp");
+  e = errors(badForge);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("forges.a/b: 'a/b' is not a forge name") != std::string::npos);
+}

@@ -2,9 +2,15 @@
 // repository in a temp dir) makes a deploy run whose statuses reach a fake Gitea through
 // runner/report's outbox, with the run page as target_url; a "/switchyard rerun web2" comment
 // by a writer goes through the re-run gateway (permission and pull request asked of the fake
-// forge) and re-runs that host; the same comment by a reader is refused. Stages are fakes
-// here (the real ones are in daemon_e2e_test.cc): this is about the wiring.
+// forge) and re-runs that host; the same comment by a reader is refused. Repository identity
+// (issue 17): alice/infra on a fake GitHub and on a fake Gitea are two repositories (own
+// mirror, own statuses, own supersede), and mirrors of the layout before that are moved at
+// start. Stages are fakes here (the real ones are in daemon_e2e_test.cc): this is about the
+// wiring.
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -14,11 +20,14 @@
 #include "runner/core/log.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
+#include "runner/scheduler/mirrors.h"
+#include "runner/store/database.h"
 #include "runner/store/runs.h"
 #include "tests/integrations/test_helpers.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/fake_forge.h"
 #include "tests/support/fake_stages.h"
+#include "tests/support/run.h"
 #include "tests/support/temp_git_repo.h"
 #include "tests/support/wait.h"
 
@@ -56,8 +65,6 @@ RepoConfig infraRepo(const std::string& forge) {
 }
 
 }  // namespace
-
-namespace {}  // namespace
 
 TEST_CASE("forge: a signed Gitea push deploys and reports statuses — comment re-runs are gated",
           "[integration][daemon][forge]") {
@@ -201,4 +208,307 @@ TEST_CASE("forge: a GitHub App takes the installation from a push delivery and n
   CHECK(targets.front() == "POST /app/installations/78/access_tokens");
   for (const auto& t : targets) CHECK(t != "GET /repos/alice/infra/installation");
   daemon.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repository identity (issue 17): alice/infra on a GitHub and on a Gitea are two repositories.
+
+namespace {
+
+// Plans like FixedPlanStage, records which repository it was given, and holds every plan
+// while closed (so runs stay running and later pushes queue behind them).
+class GatedPlanStage final : public PlanStage {
+ public:
+  struct Call {
+    std::string forge;
+    fs::path gitDir;
+    std::string to;
+  };
+  Plan plan(const PlanInput& in) override {
+    {
+      std::unique_lock lk(mu_);
+      calls_.push_back({in.repo ? in.repo->forge.value_or("") : "", in.gitDir, in.to});
+      cv_.wait(lk, [&] { return open_; });
+    }
+    return inner_.plan(in);
+  }
+  void open() {
+    std::scoped_lock lk(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  std::vector<Call> calls() {
+    std::scoped_lock lk(mu_);
+    return calls_;
+  }
+
+ private:
+  tests::FixedPlanStage inner_{std::vector<std::string>{"web1", "web2"},
+                               std::set<std::string>{"web1"}};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  std::vector<Call> calls_;
+};
+
+// Opens the gate when the test leaves early, before the daemon waits for its workers.
+struct GateOpener {
+  GatedPlanStage& gate;
+  ~GateOpener() { gate.open(); }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "forge: the same owner/name on GitHub and Gitea — each push runs against its own mirror, "
+    "reports to its own forge, and supersedes only its own queued runs",
+    "[integration][daemon][forge]") {
+  tests::FakeGitHub github;
+  tests::FakeGitea gitea;
+  // Two different histories under one name: a commit of one is not in the other.
+  tests::TempGitRepo ghUp, gtUp;
+  const std::string g0 = ghUp.commit({{"flake.nix", "{ } # github"}}, "zero");
+  const std::string g1 = ghUp.commit({{"hosts/web1.nix", "{ } # g1"}}, "g1");
+  const std::string g2 = ghUp.commit({{"hosts/web1.nix", "{ } # g2"}}, "g2");
+  const std::string g3 = ghUp.commit({{"hosts/web1.nix", "{ } # g3"}}, "g3");
+  const std::string t0 = gtUp.commit({{"flake.nix", "{ } # gitea"}}, "zero");
+  const std::string t1 = gtUp.commit({{"hosts/web1.nix", "{ } # t1"}}, "t1");
+  const std::string t2 = gtUp.commit({{"hosts/web1.nix", "{ } # t2"}}, "t2");
+
+  os::TempDir tmp("sy-forge-ident");
+  Config config = tests::daemonConfig(tmp.path());
+  os::writeFileAtomic(tmp.path() / "github.token", github.token());
+  os::writeFileAtomic(tmp.path() / "gitea.token", gitea.token());
+  config.forges["hub"].url = github.baseUrl();
+  config.forges["hub"].apiUrl = github.apiUrl();
+  config.forges["hub"].tokenFile = tmp.path() / "github.token";
+  config.forges["home"].url = gitea.baseUrl();
+  config.forges["home"].apiUrl = gitea.apiUrl();
+  config.forges["home"].tokenFile = tmp.path() / "gitea.token";
+  RepoConfig onHub = infraRepo("hub"), onHome = infraRepo("home");
+  onHub.url = ghUp.path().string();
+  onHome.url = gtUp.path().string();
+  config.repos = {onHub, onHome};
+
+  InstantParts parts;
+  GatedPlanStage gate;
+  app::DaemonOptions o = parts.options();
+  o.planner = &gate;
+  o.runWorkers = 3;
+  app::Daemon daemon(config, o);
+  GateOpener opener{gate};
+  daemon.start();
+  http::CurlHttpClient http;
+
+  auto pushHub = [&](const std::string& id, const std::string& before, const std::string& after) {
+    auto j = tests::webhookJson("github/push/octokit-branch-created.json");
+    j["ref"] = "refs/heads/main";
+    j["before"] = before;
+    j["after"] = after;
+    j["created"] = false;
+    j["repository"]["full_name"] = "alice/infra";
+    j.erase("installation");
+    std::string body = j.dump();
+    return tests::post(
+        http, daemon.baseUrl() + "/hooks/hub", body,
+        {{"X-GitHub-Event", "push"},
+         {"X-GitHub-Delivery", id},
+         {"X-Hub-Signature-256", "sha256=" + tests::hexHmac(tests::kGithubSecret, body)}});
+  };
+  auto pushHome = [&](const std::string& id, const std::string& before, const std::string& after) {
+    auto j = tests::webhookJson("gitea/push/go-scm-push.json");
+    j["ref"] = "refs/heads/main";
+    j["before"] = before;
+    j["after"] = after;
+    j["repository"]["full_name"] = "alice/infra";
+    std::string body = j.dump();
+    return tests::post(http, daemon.baseUrl() + "/hooks/home", body,
+                       {{"X-Gitea-Event", "push"},
+                        {"X-Gitea-Delivery", id},
+                        {"X-Gitea-Signature", tests::hexHmac(tests::kGiteaSecret, body)}});
+  };
+  auto db = store::Database::open(app::databasePath(daemon.config()), store::Durability::Normal);
+  auto stateOf = [&](int64_t run) {
+    auto rows = db->query("SELECT state FROM runs WHERE id = ?1", {run});
+    return rows.empty() ? std::string() : rows[0].text(0);
+  };
+
+  // Run 1 (GitHub) and run 2 (Gitea) both start: the same name and ref on another forge is
+  // another repository, so one does not wait for the other.
+  REQUIRE(pushHub("h1", g0, g1).status == 202);
+  REQUIRE(tests::waitUntil([&] { return gate.calls().size() == 1; }));
+  REQUIRE(pushHome("t1", t0, t1).status == 202);
+  REQUIRE(tests::waitUntil([&] { return gate.calls().size() == 2; }));
+  CHECK(stateOf(1) == "running");
+  CHECK(stateOf(2) == "running");
+  // Run 3 (GitHub g2) and run 4 (Gitea t2) queue behind them.
+  REQUIRE(pushHub("h2", g1, g2).status == 202);
+  REQUIRE(tests::waitUntil([&] { return stateOf(3) == "queued"; }));
+  REQUIRE(pushHome("t2", t1, t2).status == 202);
+  REQUIRE(tests::waitUntil([&] { return stateOf(4) == "queued"; }));
+  // Run 5 (GitHub g3) supersedes GitHub's queued run 3, not Gitea's run 4.
+  REQUIRE(pushHub("h3", g2, g3).status == 202);
+  REQUIRE(tests::waitUntil([&] { return stateOf(5) == "queued"; }));
+  CHECK(stateOf(3) == "superseded");
+  CHECK(stateOf(4) == "queued");
+
+  gate.open();
+  for (int64_t id : {1, 2, 4, 5}) {
+    auto run = daemon.waitForRunState(id, std::chrono::seconds(30));
+    REQUIRE(run);
+    INFO("run " << id << ": " << run->view.error);
+    CHECK(run->view.state == RunState::Succeeded);
+  }
+  CHECK(stateOf(3) == "superseded");
+
+  // Each run read its own forge's mirror, under mirrors/<forge>/<owner>/<name>.git.
+  const fs::path hubMirror = config.stateDir / "mirrors" / "hub" / "alice" / "infra.git";
+  const fs::path homeMirror = config.stateDir / "mirrors" / "home" / "alice" / "infra.git";
+  auto calls = gate.calls();
+  REQUIRE(calls.size() == 4);
+  for (const auto& c : calls) {
+    INFO(c.forge << " " << c.gitDir << " " << c.to);
+    CHECK(c.gitDir == (c.forge == "hub" ? hubMirror : homeMirror));
+    CHECK((c.forge == "hub" ? std::set<std::string>{g1, g3} : std::set<std::string>{t1, t2})
+              .count(c.to) == 1);
+  }
+  CHECK(scheduler::hasCommit(hubMirror, g3));
+  CHECK_FALSE(scheduler::hasCommit(hubMirror, t1));
+  CHECK(scheduler::hasCommit(homeMirror, t2));
+  CHECK_FALSE(scheduler::hasCommit(homeMirror, g1));
+
+  // Statuses went to the forge the push came from, and only there.
+  auto deployed = [](const std::vector<tests::FakeStatus>& ss) {
+    for (const auto& s : ss)
+      if (s.context == "switchyard/deploy/web1" && s.state == "success") return true;
+    return false;
+  };
+  CHECK(tests::waitUntil([&] {
+    return deployed(github.statuses("alice/infra", g3)) &&
+           deployed(gitea.statuses("alice/infra", t2));
+  }));
+  CHECK(deployed(github.statuses("alice/infra", g1)));
+  CHECK(deployed(gitea.statuses("alice/infra", t1)));
+  for (const auto& r : github.requests())
+    for (const auto& sha : {t0, t1, t2}) CHECK(r.path.find(sha) == std::string::npos);
+  for (const auto& r : gitea.requests())
+    for (const auto& sha : {g0, g1, g2, g3}) CHECK(r.path.find(sha) == std::string::npos);
+  daemon.stop();
+
+  // The CLI: a name on two forges needs --forge, and the error lists the candidates.
+  const fs::path cfg = tmp.path() / "switchyard.yaml";
+  os::writeFileAtomic(cfg,
+                      "state_dir: " + config.stateDir.string() +
+                          "\nforges:\n"
+                          "  hub: {type: github, webhook_secret_file: " +
+                          (tmp.path() / "github.secret").string() +
+                          "}\n"
+                          "  home: {type: gitea, url: https://git.example, webhook_secret_file: " +
+                          (tmp.path() / "gitea.secret").string() +
+                          "}\n"
+                          "repos:\n"
+                          "  - {forge: hub, name: alice/infra}\n"
+                          "  - {forge: home, name: alice/infra}\n");
+  auto ambiguous = tests::switchyard({"runs", "--config", cfg.string(), "--repo", "alice/infra"});
+  CHECK(ambiguous.exitStatus == 2);
+  CHECK(ambiguous.errTail.find("repository 'alice/infra' is ambiguous: hub:alice/infra, "
+                               "home:alice/infra") != std::string::npos);
+  auto homeRuns = tests::switchyard(
+      {"runs", "--config", cfg.string(), "--repo", "alice/infra", "--forge", "home", "--json"});
+  REQUIRE(homeRuns.exitStatus == 0);
+  std::set<int64_t> ids;
+  for (const auto& r : nlohmann::json::parse(homeRuns.out)) {
+    CHECK(r["forge"] == "home");
+    ids.insert(r["id"].get<int64_t>());
+  }
+  CHECK(ids == std::set<int64_t>{2, 4});
+  auto table = tests::switchyard({"runs", "--config", cfg.string()});
+  CHECK(table.out.find("hub:alice/infra") != std::string::npos);
+  CHECK(table.out.find("home:alice/infra") != std::string::npos);
+  // `--repo NAME` reads that repository's mirror; which one, --forge says.
+  auto plan = [&](const std::vector<std::string>& more) {
+    std::vector<std::string> args = {"plan",   "--mode",      "static", "--config", cfg.string(),
+                                     "--repo", "alice/infra", "--from", t1,         "--to",
+                                     t2};
+    args.insert(args.end(), more.begin(), more.end());
+    return tests::switchyard(args);
+  };
+  auto noForge = plan({});
+  CHECK(noForge.exitStatus == 2);
+  CHECK(noForge.errTail.find("is ambiguous: hub:alice/infra, home:alice/infra — pass --forge "
+                             "hub or --forge home") != std::string::npos);
+  auto wrongForge = plan({"--forge", "hub"});  // t1 is Gitea's commit: not in GitHub's mirror
+  CHECK(wrongForge.exitStatus == 2);
+  CHECK(wrongForge.errTail.find(t1) != std::string::npos);
+  auto rightForge = plan({"--forge", "home"});
+  INFO(rightForge.errTail);
+  CHECK(rightForge.errTail.find(t1) == std::string::npos);
+  CHECK(rightForge.errTail.find("ambiguous") == std::string::npos);
+  auto unknown = plan({"--forge", "nope"});
+  CHECK(unknown.exitStatus == 2);
+  CHECK(unknown.errTail.find("--forge: no forge named 'nope' in the config") != std::string::npos);
+}
+
+TEST_CASE("forge: a state directory with mirrors of the old layout is migrated at start",
+          "[integration][daemon][forge]") {
+  tests::TempGitRepo upstream;
+  const std::string sha0 = upstream.commit({{"flake.nix", "{ }"}}, "zero");
+  const std::string sha1 = upstream.commit({{"hosts/web1.nix", "{ }"}}, "one");
+  os::TempDir tmp("sy-forge-migrate");
+  Config config = tests::daemonConfig(tmp.path());
+  config.forges.erase("hub");
+  RepoConfig repo = infraRepo("home");
+  repo.url = (tmp.path() / "gone").string();  // nothing to fetch from: the mirror must do
+  config.repos = {repo};
+  // The layout before (forge, name): <state_dir>/mirrors/<owner>/<name>.git
+  const fs::path old = config.stateDir / "mirrors" / "alice" / "infra.git";
+  fs::create_directories(old.parent_path());
+  tests::run("git", {"clone", "--bare", "--quiet", upstream.path().string(), old.string()});
+  REQUIRE(scheduler::hasCommit(old, sha1));
+
+  InstantParts parts;
+  tests::RecordingLogger log;
+  app::DaemonOptions o = parts.options();
+  o.log = &log;
+  app::Daemon daemon(config, o);
+  daemon.start();
+  const fs::path moved = config.stateDir / "mirrors" / "home" / "alice" / "infra.git";
+  CHECK(scheduler::hasCommit(moved, sha1));
+  CHECK_FALSE(fs::exists(old));
+  CHECK(log.all().find("moved the mirror of alice/infra to " + moved.string()) !=
+        std::string::npos);
+
+  // A push of a commit the old mirror had deploys from the moved mirror (no fetch).
+  http::CurlHttpClient http;
+  auto r = tests::postHook(http, daemon.baseUrl(), "hook-1", "alice/infra", "refs/heads/main", sha0,
+                           sha1);
+  REQUIRE(r.status == 202);
+  auto run = daemon.waitForRunState(1, std::chrono::seconds(30));
+  REQUIRE(run);
+  INFO(run->view.error);
+  CHECK(run->view.state == RunState::Succeeded);
+  daemon.stop();
+}
+
+TEST_CASE("forge: an old-layout mirror whose name is now on two forges is left in place",
+          "[integration][forge]") {
+  tests::TempGitRepo upstream;
+  upstream.commit({{"flake.nix", "{ }"}}, "zero");
+  os::TempDir tmp("sy-forge-migrate2");
+  const fs::path state = tmp.path() / "state";
+  const fs::path old = state / "mirrors" / "alice" / "infra.git";
+  fs::create_directories(old.parent_path());
+  tests::run("git", {"clone", "--bare", "--quiet", upstream.path().string(), old.string()});
+  RepoConfig onHub = infraRepo("hub"), onHome = infraRepo("home"), other = infraRepo("home");
+  other.name = "alice/other";  // no old mirror: nothing to do
+  tests::RecordingLogger log;
+  CHECK(scheduler::migrateMirrorLayout(state, {onHub, onHome, other}, log) == 0);
+  CHECK(fs::exists(old / "HEAD"));
+  CHECK_FALSE(fs::exists(state / "mirrors" / "hub" / "alice" / "infra.git"));
+  CHECK(log.all().find("alice/infra is configured on several forges (hub, home)") !=
+        std::string::npos);
+  // With one of them left, it moves; a second start finds nothing to move.
+  CHECK(scheduler::migrateMirrorLayout(state, {onHome}, log) == 1);
+  CHECK(fs::exists(state / "mirrors" / "home" / "alice" / "infra.git" / "HEAD"));
+  CHECK(scheduler::migrateMirrorLayout(state, {onHome}, log) == 0);
 }

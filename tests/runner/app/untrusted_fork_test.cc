@@ -152,7 +152,7 @@ std::optional<store::RunRecord> runOfPr(const Config& config, int64_t pr) {
   auto db = store::Database::open(app::databasePath(config), store::Durability::Normal);
   SystemClock clock;
   store::Runs runs(*db, clock, config.effectivePublicUrl());
-  return runs.latestForPullRequest("alice/infra", pr);
+  return runs.latestForPullRequest("home", "alice/infra", pr);
 }
 
 std::map<std::string, RunHostView> hostsOf(const Config& config, int64_t run) {
@@ -398,7 +398,7 @@ TEST_CASE("untrusted: a fork's attacks reach nothing of the runner, a writer's s
     auto db = store::Database::open(app::databasePath(config), store::Durability::Normal);
     SystemClock clock;
     store::Runs runs(*db, clock, config.effectivePublicUrl());
-    auto deployRun = runs.latestForSha("alice/infra", pushSha);
+    auto deployRun = runs.latestForSha("home", "alice/infra", pushSha);
     REQUIRE(deployRun);
     REQUIRE(deployRun->view.startedAt);
     REQUIRE(run3.view.finishedAt);

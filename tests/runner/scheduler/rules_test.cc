@@ -24,16 +24,21 @@ class TableLookup final : public scheduler::RunLookup {
   std::optional<RunView> run(int64_t id) override {
     return newest([&](const RunView& r) { return r.id == id; });
   }
-  std::optional<RunView> latestForRef(const std::string& repo, const std::string& ref,
-                                      RunKind kind) override {
+  std::optional<RunView> latestForRef(const std::string& forge, const std::string& repo,
+                                      const std::string& ref, RunKind kind) override {
+    return newest([&](const RunView& r) {
+      return r.forge == forge && r.repo == repo && r.ref == ref && r.kind == kind;
+    });
+  }
+  std::optional<RunView> latestForPullRequest(const std::string& forge, const std::string& repo,
+                                              int64_t pr) override {
     return newest(
-        [&](const RunView& r) { return r.repo == repo && r.ref == ref && r.kind == kind; });
+        [&](const RunView& r) { return r.forge == forge && r.repo == repo && r.prNumber == pr; });
   }
-  std::optional<RunView> latestForPullRequest(const std::string& repo, int64_t pr) override {
-    return newest([&](const RunView& r) { return r.repo == repo && r.prNumber == pr; });
-  }
-  std::optional<RunView> latestForSha(const std::string& repo, const std::string& sha) override {
-    return newest([&](const RunView& r) { return r.repo == repo && r.sha == sha; });
+  std::optional<RunView> latestForSha(const std::string& forge, const std::string& repo,
+                                      const std::string& sha) override {
+    return newest(
+        [&](const RunView& r) { return r.forge == forge && r.repo == repo && r.sha == sha; });
   }
 
  private:

@@ -340,7 +340,7 @@ TEST_CASE("a push to a deploy branch plans, builds and deploys the affected host
   REQUIRE(h.plan.calls.size() == 1);
   CHECK(h.plan.calls[0].from == h.sha0);
   CHECK(h.plan.calls[0].to == sha1);
-  CHECK(h.plan.calls[0].gitDir == h.config.stateDir / "mirrors" / "alice" / "infra.git");
+  CHECK(h.plan.calls[0].gitDir == h.config.stateDir / "mirrors" / "home" / "alice" / "infra.git");
   CHECK(h.build.calls == std::vector<std::vector<std::string>>{{"web1"}});
   REQUIRE(h.deployer.calls.size() == 1);
   CHECK(h.deployer.calls[0][0].host == "web1");

@@ -161,13 +161,13 @@ TEST_CASE("runs: round trip, supersede, claiming per ref, last deployed commit",
   CHECK_FALSE(runs.claimNext());           // b waits for a (same ref)
   m.sha = std::string(40, '3');
   int64_t c = runs.create(m);
-  CHECK(runs.supersedeQueued("alice/infra", "refs/heads/main", c, c, "newer") ==
+  CHECK(runs.supersedeQueued("", "alice/infra", "refs/heads/main", c, c, "newer") ==
         std::vector<int64_t>{b});
   CHECK(runs.get(a)->view.state == RunState::Running);
   CHECK(runs.get(b)->view.supersededBy == c);
-  CHECK_FALSE(runs.lastDeployedSha("alice/infra", "refs/heads/main"));
+  CHECK_FALSE(runs.lastDeployedSha("", "alice/infra", "refs/heads/main"));
   runs.setState(a, RunState::Succeeded);
-  CHECK(runs.lastDeployedSha("alice/infra", "refs/heads/main") == std::string(40, '1'));
+  CHECK(runs.lastDeployedSha("", "alice/infra", "refs/heads/main") == std::string(40, '1'));
   CHECK(runs.get(a)->view.finishedAt);
   // Re-queued after a restart: attempts are kept, the note is the error.
   auto claimed = runs.claimNext();
