@@ -2,8 +2,9 @@
 # The browser test of the ops console (issue 14): installs what it needs (Debian's chromium
 # and sqlite3 with apt-get when root; puppeteer-core from npm into the build directory), runs
 # `switchyard demo --serve` (five SSH test hosts, two pushes), then console_test.mjs against
-# its daemon. Screenshots: <build dir>/browser-screenshots/; prints how long the demo and the checks took. When chromium or npm cannot be
-# had, prints "SKIPPED: <why>" (CTest reports the test as skipped) and exits 0.
+# its daemon. Screenshots: <build dir>/browser-screenshots/; it prints how long the demo and
+# the checks took. When chromium or npm cannot be had, prints "SKIPPED: <why>" (CTest reports
+# the test as skipped) and exits 0.
 #   tests/browser/run.sh <switchyard binary> <build dir>
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
