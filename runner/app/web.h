@@ -6,7 +6,8 @@
 //   GET  /metrics                  Prometheus text: deliveries and runs by state, queue depth
 //   GET  /api/runs[?limit=N]       the `switchyard runs --json` list, newest first
 //   GET  /api/runs/<id>            one run with its hosts (summary, paths) and plan
-//   GET  /                         run list (server-rendered, templates/ui_runs.mustache)
+//   GET  /                         run list (server-rendered, templates/ui_runs.mustache);
+//                                  ?repo= &branch= &state= &host= filter it, ?page=N (50 each)
 //   GET  /runs/<id>                run page: hosts, plan table, log links, Re-run buttons
 //   GET  /fleet                    every host: what it runs, its last deploy, drift (fleet.h)
 //   GET  /api/fleet                the same as `switchyard fleet --json`
