@@ -147,6 +147,8 @@ struct Daemon::Parts {
   std::unique_ptr<scheduler::UntrustedSources> untrustedSources;
   std::unique_ptr<PrioritySlots> evalSlots, buildSlots;
   std::unique_ptr<store::SqliteDrvCache> drvCache;
+  LiveCounters counters;  // /metrics: evaluations run or cached, forges' answers
+  std::unique_ptr<CountingDrvCache> countingCache;
   std::unique_ptr<http::CurlHttpClient> http;
   ssh::ConnectorPtr ssh;
   std::unique_ptr<store::HostLocks> hostLocks;
@@ -240,7 +242,8 @@ int Daemon::start() {
   http::ServerOptions so = serverOptionsFor(config_);
   so.threads = options_.httpThreads;
   P.server = std::make_unique<http::Server>(so, *log_);
-  P.web = std::make_unique<Web>(WebContext{config_, *P.webDb, *P.intake, P.uiToken, *log_});
+  P.web = std::make_unique<Web>(
+      WebContext{config_, *P.webDb, *P.intake, P.uiToken, *log_, &P.counters});
   P.web->install(*P.server);
   port_ = P.server->start();
   if (config_.publicUrl.empty()) config_.publicUrl = baseUrl();
@@ -273,13 +276,14 @@ int Daemon::start() {
     P.evalSlots = std::make_unique<PrioritySlots>(cc.evals, cc.checks, cc.forks);
     P.buildSlots = std::make_unique<PrioritySlots>(cc.builds, cc.checks, cc.forks);
     P.drvCache = std::make_unique<store::SqliteDrvCache>(*P.intakeDb);
+    P.countingCache = std::make_unique<CountingDrvCache>(*P.drvCache, P.counters.evals);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();
     P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
     P.planner = std::make_unique<plan::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
-                                                     P.drvCache.get(), cc.evals, *log_);
+                                                     P.countingCache.get(), cc.evals, *log_);
     if (!config_.build.builders.empty() || config_.build.maxJobs)
       P.remoteBuilders = std::make_unique<build::RemoteBuilders>(P.procs, config_.build,
                                                                  config_.ssh, config_.stateDir);
@@ -317,6 +321,10 @@ int Daemon::start() {
     ro.runDeploys = [this](const RunView& run) {
       const RepoConfig* r = config_.findRepo(run.forge, run.repo);
       return r && scheduler::runDeploys(run, *r);
+    };
+    ForgeAnswers* answers = &P.counters.forgeAnswers;
+    ro.sender.answered = [answers](const std::string& forge, int status) {
+      answers->add(forge, status);
     };
     P.reporting =
         std::make_unique<report::Reporting>(*P.intakeDb, forges, P.nix.get(), P.clock, *log_, ro);

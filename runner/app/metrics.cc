@@ -83,10 +83,41 @@ void PromWriter::histogram(const std::string& name, const std::string& help,
   }
 }
 
+std::optional<std::string> CountingDrvCache::get(const std::string& treeHash,
+                                                 const std::string& host) {
+  auto hit = inner_.get(treeHash, host);
+  ++(hit ? counters_.cached : counters_.run);
+  return hit;
+}
+
+void CountingDrvCache::put(const std::string& treeHash, const std::string& host,
+                           const std::string& drvPath) {
+  inner_.put(treeHash, host, drvPath);
+}
+
+void ForgeAnswers::add(const std::string& forge, int httpStatus) {
+  MutexLock lk(mu_);
+  ++n_[{forge, httpStatus}];
+}
+
+std::map<std::pair<std::string, int>, int64_t> ForgeAnswers::counts() const {
+  MutexLock lk(mu_);
+  return n_;
+}
+
 std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow>& fleet,
-                          int64_t nowMs) {
+                          int64_t nowMs, const LiveCounters* live) {
   auto m = store::readMetrics(db);
   PromWriter w;
+  const EvalCounters* evals = live ? &live->evals : nullptr;
+
+  w.family("switchyard_nix_evaluations_total", "counter",
+           "Evaluations of a host's drvPath since the daemon started: run by Nix (a cache "
+           "miss) or answered from the drvPath cache.");
+  w.sample("switchyard_nix_evaluations_total", {{"result", "run"}},
+           static_cast<double>(evals ? evals->run.load() : 0));
+  w.sample("switchyard_nix_evaluations_total", {{"result", "cached"}},
+           static_cast<double>(evals ? evals->cached.load() : 0));
 
   w.family("switchyard_deliveries_total", "counter",
            "Deliveries stored, by source (forge name, hook, cli, ui) and state. Ignored "
@@ -108,7 +139,7 @@ std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow
   auto rs = runs.countByState();
   w.family("switchyard_runs", "gauge", "Runs, by state.");
   for (auto s : {RunState::Queued, RunState::Running, RunState::Succeeded, RunState::Failed,
-                 RunState::Superseded, RunState::Interrupted}) {
+                 RunState::Superseded, RunState::Interrupted, RunState::Cancelled}) {
     std::string name = toString(s);
     w.sample("switchyard_runs", {{"state", name}},
              static_cast<double>(rs.count(name) ? rs.at(name) : 0));
@@ -134,6 +165,14 @@ std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow
   for (const auto& [key, n] : m.forgeCalls)
     w.sample("switchyard_forge_calls_total", {{"forge", key.first}, {"result", key.second}},
              static_cast<double>(n));
+  w.family("switchyard_forge_responses_total", "counter",
+           "The forges' answers to outbox calls since the daemon started, by forge and HTTP "
+           "status code (\"none\": no answer, e.g. a timeout or a refused connection).");
+  if (live)
+    for (const auto& [key, n] : live->forgeAnswers.counts())
+      w.sample("switchyard_forge_responses_total",
+               {{"forge", key.first}, {"code", key.second ? std::to_string(key.second) : "none"}},
+               static_cast<double>(n));
   w.family("switchyard_forge_call_attempts_total", "counter",
            "HTTP attempts made for forge calls, retries included, by forge.");
   for (const auto& [forge, n] : m.forgeAttempts)

@@ -8,14 +8,20 @@
 // queue depth, outbox depth and oldest pending age per forge, forge calls by forge and
 // outcome (and attempts), run / host stage / deploy step duration histograms, and per host:
 // the last deploy's time and result, the current generation, the drift state (one series per
-// host, labelled with it) and when the probe last reached it.
+// host, labelled with it) and when the probe last reached it. Counted in memory since the
+// daemon started: forge answers by status code, Nix evaluations run vs answered from the
+// drvPath cache. templates/grafana-dashboard.json charts them.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "runner/core/config.h"
+#include "runner/core/drv_cache.h"
+#include "runner/core/thread_annotations.h"
 #include "runner/fleet/fleet.h"
 #include "runner/store/database.h"
 
@@ -40,8 +46,49 @@ class PromWriter {
 // "a\"b" -> a\"b with backslash, double quote and newline escaped.
 std::string escapeLabelValue(const std::string& v);
 
-// Everything above, from the database and the fleet table. `nowMs` for ages.
+// How Nix evaluations of hosts' drvPaths went since the daemon started: answered from the
+// drvPath cache, or run (a cache miss: the planner asks Nix). Counted by CountingDrvCache.
+struct EvalCounters {
+  std::atomic<int64_t> cached{0};
+  std::atomic<int64_t> run{0};
+};
+
+// A DrvPathCache that counts its answers into `counters` and forwards everything to `inner`.
+// Thread-safe as far as `inner` is; both must outlive it.
+class CountingDrvCache final : public DrvPathCache {
+ public:
+  CountingDrvCache(DrvPathCache& inner, EvalCounters& counters)
+      : inner_(inner), counters_(counters) {}
+  std::optional<std::string> get(const std::string& treeHash, const std::string& host) override;
+  void put(const std::string& treeHash, const std::string& host,
+           const std::string& drvPath) override;
+
+ private:
+  DrvPathCache& inner_;
+  EvalCounters& counters_;
+};
+
+// The forges' answers to the outbox's calls since the daemon started, by forge and HTTP status
+// (0: no answer). Fed by report::SenderOptions::answered. Thread-safe.
+class ForgeAnswers {
+ public:
+  void add(const std::string& forge, int httpStatus);
+  std::map<std::pair<std::string, int>, int64_t> counts() const;
+
+ private:
+  mutable Mutex mu_;
+  std::map<std::pair<std::string, int>, int64_t> n_ GUARDED_BY(mu_);
+};
+
+// What only the running daemon knows (counted in memory since it started).
+struct LiveCounters {
+  EvalCounters evals;
+  ForgeAnswers forgeAnswers;
+};
+
+// Everything above, from the database and the fleet table. `nowMs` for ages. `live`: the
+// daemon's counters (nullptr: those families are written without samples, or zeros).
 std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow>& fleet,
-                          int64_t nowMs);
+                          int64_t nowMs, const LiveCounters* live = nullptr);
 
 }  // namespace runner::app

@@ -1,11 +1,14 @@
 #include "runner/app/web.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <kainjow/mustache.hpp>
 #include <thread>
+#include <variant>
 
 #include "runner/app/metrics.h"
 #include "runner/core/error.h"
@@ -40,6 +43,33 @@ WebhookDelivery deliveryOf(const http::Request& req) {
 }
 
 std::string isoTime(int64_t ms) { return ms ? formatUtcMillis(ms) : ""; }
+
+// "3 min ago", "2 h ago", "5 d ago" (the page shows the exact time on hover and in <time>).
+std::string ago(int64_t ms, int64_t now) {
+  const int64_t s = std::max<int64_t>(0, (now - ms) / 1000);
+  if (s < 60) return std::to_string(s) + " s ago";
+  if (s < 3600) return std::to_string(s / 60) + " min ago";
+  if (s < 86400) return std::to_string(s / 3600) + " h ago";
+  return std::to_string(s / 86400) + " d ago";
+}
+
+// Sets <p>started_at / _ago, <p>finished_at / _ago (ISO, and "3 min ago") and <p>took on
+// `d`. Host rows use a prefix of their own: mustache would find the run's keys otherwise.
+void setTimes(kainjow::mustache::data& d, const std::string& p, std::optional<int64_t> started,
+              std::optional<int64_t> finished, int64_t now) {
+  if (started) {
+    d.set(p + "started_at", isoTime(*started));
+    d.set(p + "started_ago", ago(*started, now));
+  }
+  if (finished) {
+    d.set(p + "finished_at", isoTime(*finished));
+    d.set(p + "finished_ago", ago(*finished, now));
+  }
+  if (started && finished)
+    d.set(p + "took", formatDuration(std::chrono::milliseconds(*finished - *started)));
+  else if (started)
+    d.set(p + "took", formatDuration(std::chrono::milliseconds(now - *started)) + " so far");
+}
 
 int64_t parseId(const std::string& s) {
   if (s.empty() || s.size() > 18) throw InputError("bad run id '" + s + "'");
@@ -159,6 +189,11 @@ nlohmann::json runSnapshot(const store::RunRecord& r, const std::vector<RunHostV
           {"state", toString(r.view.state)},
           {"final", isFinal(r.view.state)},
           {"error", r.view.error},
+          {"took", r.view.startedAt
+                       ? formatDuration(std::chrono::milliseconds(
+                             r.view.finishedAt.value_or(kClock.nowMillis()) - *r.view.startedAt)) +
+                             (r.view.finishedAt ? "" : " so far")
+                       : ""},
           {"counts", counts},
           {"hosts", hs}};
 }
@@ -302,7 +337,9 @@ void Web::install(http::Server& server) {
           return http::Response::text(401, "log in, or send Authorization: Bearer <ui token>\n");
         return http::Response::redirect("/login?next=" + safeNext(req.path));
       }
-      return handler(req);
+      http::Response res = handler(req);
+      if (startsWith(res.contentType, "text/html")) showLogin(req, res.body);
+      return res;
     };
   };
   server.route("GET", "/metrics", site(true, [this](const http::Request&) { return metrics(); }));
@@ -338,10 +375,18 @@ void Web::install(http::Server& server) {
                site(true, [this](const http::Request& req) { return runEvents(req); }));
   server.route("GET", "/runs/:id/logs/:host",
                site(true, [this](const http::Request& req) { return logStream(req); }));
+  server.route("GET", "/runs/:id/hosts/:host/log",
+               site(true, [this](const http::Request& req) { return logPage(req); }));
   server.route("POST", "/runs/:id/rerun",
                site(false, [this](const http::Request& req) { return rerun(req); }));
   server.route("POST", "/runs/:id/approve",
                site(false, [this](const http::Request& req) { return approve(req); }));
+  server.route("POST", "/runs/:id/cancel",
+               site(false, [this](const http::Request& req) { return cancel(req); }));
+  server.route("POST", "/hosts/:host/rollback",
+               site(false, [this](const http::Request& req) { return rollback(req); }));
+  server.route("GET", "/deliveries/:id",
+               site(true, [this](const http::Request& req) { return deliveryPage(req); }));
   server.route("GET", "/login",
                site(false, [this](const http::Request& req) { return loginForm(req); }));
   server.route("POST", "/login",
@@ -350,11 +395,61 @@ void Web::install(http::Server& server) {
                site(false, [this](const http::Request& req) { return logout(req); }));
 }
 
-http::Response Web::runsPage(const http::Request&) {
+namespace {
+
+// A URL query value: everything but unreserved characters percent-encoded.
+std::string queryEscape(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// A run state's mark: the state is never told by colour alone.
+const char* stateIcon(std::string_view state) {
+  if (state == "succeeded") return "\u2713";                                               // ✓
+  if (state == "failed" || state == "rolled-back" || state == "refused") return "\u2717";  // ✗
+  if (state == "unreachable") return "\u26A0";                                             // ⚠
+  if (state == "running") return "\u25B6";                                                 // ▶
+  if (state == "queued" || state == "pending" || state == "waiting") return "\u23F3";      // ⏳
+  return "\u2013";                                                                         // –
+}
+
+}  // namespace
+
+http::Response Web::runsPage(const http::Request& req) {
   store::Runs runs(ctx_.db, kClock, ctx_.config.effectivePublicUrl());
+  // Filters (repo, branch, state, host) and pages of kPageSize, newest first.
+  constexpr int kPageSize = 50;
+  const std::string repo = req.param("repo"), branch = req.param("branch"),
+                    state = req.param("state"), host = req.param("host");
+  int64_t pageNo = 1;
+  if (auto p = req.param("page"); !p.empty()) pageNo = std::clamp<int64_t>(parseId(p), 1, 100000);
+  if (!state.empty()) runStateFrom(state);  // InputError (400) for a state that does not exist
+  if (!host.empty() && !validLogName(host)) throw InputError("bad host name '" + host + "'");
+  const std::string ref =
+      branch.empty() || startsWith(branch, "refs/") ? branch : "refs/heads/" + branch;
+  auto ids = ctx_.db.query(
+      "SELECT id FROM runs WHERE (?1 = '' OR repo = ?1) AND (?2 = '' OR ref = ?2) AND "
+      "(?3 = '' OR state = ?3) AND (?4 = '' OR EXISTS (SELECT 1 FROM run_hosts "
+      "WHERE run_hosts.run = runs.id AND run_hosts.host = ?4)) ORDER BY id DESC LIMIT ?5 OFFSET ?6",
+      {repo, ref, state, host, int64_t{kPageSize + 1}, (pageNo - 1) * kPageSize});
+  const bool more = ids.size() > static_cast<size_t>(kPageSize);
+  std::vector<store::RunRecord> shown;
+  for (size_t i = 0; i < ids.size() && i < static_cast<size_t>(kPageSize); ++i)
+    if (auto r = runs.get(ids[i].integer(0))) shown.push_back(std::move(*r));
   mstch::data list{mstch::data::type::list};
   bool active = false;
-  for (const auto& r : runs.list(100)) {
+  const int64_t now = kClock.nowMillis();
+  for (const auto& r : shown) {
     const RunView& v = r.view;
     active |= !isFinal(v.state);
     mstch::data row;
@@ -366,9 +461,12 @@ http::Response Web::runsPage(const http::Request&) {
     row.set("ref", v.ref);
     row.set("short_sha", shortSha(v.sha));
     row.set("created_at", isoTime(v.createdAt));
+    row.set("created_ago", ago(v.createdAt, now));
+    row.set("icon", stateIcon(toString(v.state)));
     mstch::data hosts{mstch::data::type::list};
     for (const auto& h : runs.hosts(v.id)) {
       mstch::data hd;
+      hd.set("icon", stateIcon(toString(h.state)));
       hd.set("name", h.host);
       hd.set("stage", toString(h.stage));
       hd.set("state", toString(h.state));
@@ -379,7 +477,25 @@ http::Response Web::runsPage(const http::Request&) {
   }
   mstch::data d;
   d.set("runs", list);
-  return page(200, "runs", render("runs", d), active ? 5 : 0);
+  d.set("repo", repo);
+  d.set("branch", branch);
+  d.set("host", host);
+  mstch::data states{mstch::data::type::list};
+  for (auto st : {RunState::Queued, RunState::Running, RunState::Succeeded, RunState::Failed,
+                  RunState::Cancelled, RunState::Superseded, RunState::Interrupted}) {
+    mstch::data o;
+    o.set("value", toString(st));
+    o.set("selected", state == toString(st));
+    states.push_back(o);
+  }
+  d.set("states", states);
+  d.set("filtered", !repo.empty() || !branch.empty() || !state.empty() || !host.empty());
+  const std::string query = "repo=" + queryEscape(repo) + "&branch=" + queryEscape(branch) +
+                            "&state=" + queryEscape(state) + "&host=" + queryEscape(host);
+  d.set("page", std::to_string(pageNo));
+  if (pageNo > 1) d.set("newer", "/?" + query + "&page=" + std::to_string(pageNo - 1));
+  if (more) d.set("older", "/?" + query + "&page=" + std::to_string(pageNo + 1));
+  return page(200, "runs", render("runs", d), active && pageNo == 1 ? 5 : 0);
 }
 
 http::Response Web::runPage(const http::Request& req) {
@@ -408,8 +524,38 @@ http::Response Web::runPage(const http::Request& req) {
   if (v.stageFilter) d.set("stage_filter", toString(*v.stageFilter));
   if (v.supersededBy) d.set("superseded_by", std::to_string(*v.supersededBy));
   if (!v.error.empty()) d.set("error", v.error);
-  if (auto q = req.param("rerun"); !q.empty()) d.set("rerun_queued", q);
+  const int64_t now = kClock.nowMillis();
+  d.set("created_ago", ago(v.createdAt, now));
+  setTimes(d, "", v.startedAt, v.finishedAt, now);
+  // Who or what started it: the delivery's sender (a pusher, a commenter, a web login).
+  if (r->delivery) {
+    store::Deliveries deliveries(ctx_.db, kClock);
+    if (auto dl = deliveries.get(*r->delivery)) {
+      auto ej = nlohmann::json::parse(dl->eventJson, nullptr, false);
+      if (ej.is_object()) {
+        if (auto it = ej.find("sender"); it != ej.end() && it->is_string() && !it->empty())
+          d.set("actor", it->get<std::string>());
+        if (dl->eventName == "rollback" && !v.hostsFilter.empty())
+          d.set("rollback_of", v.hostsFilter.front());
+      }
+    }
+  }
+  // The commit as git has it (the configured repository or its mirror).
+  if (const RepoConfig* rc = ctx_.config.repoNamed(v.repo)) {
+    try {
+      NullLogger quiet;
+      fs::path gitDir =
+          rc->path ? *rc->path : scheduler::Mirrors(ctx_.config.stateDir, quiet).mirrorPath(*rc);
+      auto c = git::Repository::open(gitDir)->commit(v.sha);
+      d.set("commit_summary", c.summary);
+      d.set("commit_author", c.author);
+    } catch (const std::exception& e) {
+      ctx_.log.debug("run page " + std::to_string(v.id) + ": commit " + shortSha(v.sha) +
+                     " not readable: " + describe(e));
+    }
+  }
   d.set("can_rerun", canRerun);
+  d.set("can_cancel", canRerun && !isFinal(v.state));
   d.set("login_to_rerun", ctx_.uiToken.has_value() && !sess);
   d.set("rerun_disabled", !ctx_.uiToken.has_value());
   if (canRerun) d.set("csrf", sess->csrf);
@@ -434,6 +580,7 @@ http::Response Web::runPage(const http::Request& req) {
     hd.set("state", toString(h.state));
     hd.set("summary", h.summary);
     if (h.outPath) hd.set("out_path", *h.outPath);
+    setTimes(hd, "host_", h.startedAt, h.finishedAt, now);
     std::error_code ec;
     hd.set("has_log",
            validLogName(h.host) && fs::exists(os::pathUnder(logDir, h.host, ".log"), ec));
@@ -468,6 +615,9 @@ http::Response Web::logStream(const http::Request& req) {
   res.contentType = "text/plain; charset=utf-8";
   res.headers.emplace_back("X-Content-Type-Options", "nosniff");
   res.headers.emplace_back("Cache-Control", "no-store");
+  if (req.param("download") == "1")  // the name is a host name or @plan: safe in the header
+    res.headers.emplace_back("Content-Disposition", "attachment; filename=\"run-" +
+                                                        std::to_string(id) + "-" + name + ".log\"");
   const Config& config = ctx_.config;
   store::Database& db = ctx_.db;
   auto followers = followers_;
@@ -517,6 +667,83 @@ http::Response Web::logStream(const http::Request& req) {
     }
   };
   return res;
+}
+
+http::Response Web::logPage(const http::Request& req) {
+  const int64_t id = parseId(req.param("id"));
+  const std::string name = req.param("host");
+  if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
+  store::Runs runs(ctx_.db, kClock, "");
+  auto run = runs.get(id);
+  if (!run) return page(404, "no such run", "<p>There is no run " + std::to_string(id) + ".</p>");
+  auto host = runs.host(id, name);
+  const fs::path file =
+      os::pathUnder(ctx_.config.stateDir / "logs" / std::to_string(id), name, ".log");
+  // What a browser page can hold: the last 2 MiB (the raw log has everything).
+  constexpr std::uintmax_t kShown = 2u << 20;
+  std::string text;
+  bool cut = false;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (in) {
+      std::error_code ec;
+      const auto size = fs::file_size(file, ec);
+      if (!ec && size > kShown) {
+        in.seekg(static_cast<std::streamoff>(size - kShown));
+        cut = true;
+      }
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (cut) text = text.substr(std::min(text.size(), text.find('\n') + 1));
+    }
+  }
+  // Sections: the stages write "# …" headings (build, deploy: lock, copy, activate, confirm…).
+  struct Section {
+    std::string title;
+    std::vector<std::string> lines;
+  };
+  std::vector<Section> sections{{"start", {}}};
+  std::vector<std::string> all = split(text, '\n');
+  if (!all.empty() && all.back().empty()) all.pop_back();
+  for (const auto& l : all) {
+    if (startsWith(l, "# ")) {
+      sections.push_back({l.substr(2), {}});
+    } else {
+      sections.back().lines.push_back(l);
+    }
+  }
+  if (sections.front().lines.empty()) sections.erase(sections.begin());
+  const bool failed =
+      host && (host->state == HostState::Failed || host->state == HostState::RolledBack ||
+               host->state == HostState::Unreachable || host->state == HostState::Refused);
+  mstch::data d;
+  d.set("id", std::to_string(id));
+  d.set("host", name);
+  d.set("cut", cut);
+  d.set("empty", all.empty());
+  if (host) {
+    d.set("state", toString(host->state));
+    d.set("stage", toString(host->stage));
+    d.set("summary", host->summary);
+  }
+  if (failed) {
+    // The end of the log first: where it failed.
+    const size_t from = all.size() > 40 ? all.size() - 40 : 0;
+    std::vector<std::string> tail(all.begin() + static_cast<std::ptrdiff_t>(from), all.end());
+    d.set("failed_tail", join(tail, "\n"));
+  }
+  mstch::data list{mstch::data::type::list};
+  for (size_t i = 0; i < sections.size(); ++i) {
+    mstch::data sd;
+    sd.set("title", sections[i].title);
+    sd.set("n", std::to_string(sections[i].lines.size()));
+    sd.set("text", join(sections[i].lines, "\n"));
+    sd.set("anchor", "sy:section-" + std::to_string(i + 1));
+    // the last section is open (where a failure shows); the rest fold
+    sd.set("open", i + 1 == sections.size());
+    list.push_back(sd);
+  }
+  d.set("sections", list);
+  return page(200, name + " · run #" + std::to_string(id), render("log", d));
 }
 
 http::Response Web::runEvents(const http::Request& req) {
@@ -606,15 +833,88 @@ http::Response Web::logout(const http::Request& req) {
   return res;
 }
 
-std::optional<http::Response> Web::formRefusal(const http::Request& req, int64_t id) {
+void Web::showLogin(const http::Request& req, std::string& body) {
+  const std::string slot = "<!--sy:login-->";
+  const auto at = body.find(slot);
+  if (at == std::string::npos) return;
+  std::string bar;
+  if (!ctx_.uiToken) {
+    bar = "";
+  } else if (auto sess = session(req)) {
+    bar =
+        "<form class=\"inline login\" method=\"post\" action=\"/logout\"><input "
+        "type=\"hidden\" name=\"csrf\" value=\"" +
+        htmlEscape(sess->csrf) +
+        "\"><span class=\"note\">logged in</span> <button type=\"submit\">Log "
+        "out</button></form>";
+  } else if (req.path != "/login") {
+    bar =
+        "<a class=\"login\" href=\"/login?next=" + htmlEscape(safeNext(req.path)) + "\">Log in</a>";
+  }
+  body.replace(at, slot.size(), bar);
+}
+
+std::optional<http::Response> Web::sessionRefusal(const http::Request& req,
+                                                  const std::string& back) {
   if (!ctx_.uiToken) return http::Response::text(403, "re-runs from the web are off\n");
   auto sess = session(req);
-  if (!sess) return http::Response::redirect("/login?next=/runs/" + std::to_string(id));
+  if (!sess) return http::Response::redirect("/login?next=" + safeNext(back));
   if (req.param("csrf").empty() || !constantTimeEquals(req.param("csrf"), sess->csrf))
-    return http::Response::text(403, "missing or wrong CSRF token; reload the run page\n");
+    return http::Response::text(403, "missing or wrong CSRF token; reload the page\n");
+  return std::nullopt;
+}
+
+std::optional<http::Response> Web::formRefusal(const http::Request& req, int64_t id) {
+  if (auto refused = sessionRefusal(req, "/runs/" + std::to_string(id))) return refused;
   store::Runs runs(ctx_.db, kClock, "");
   if (!runs.get(id)) return http::Response::text(404, "no such run\n");
   return std::nullopt;
+}
+
+namespace {
+
+// Who pressed a button: the UI has one shared token, so the login's address says who.
+std::string webActor(const http::Request& req) { return "web login from " + req.remoteAddr; }
+
+}  // namespace
+
+void Web::waitHandled(int64_t deliveryId) {
+  store::Deliveries deliveries(ctx_.db, kClock);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    auto d = deliveries.get(deliveryId);
+    if (d && d->state != "queued") return;
+    if (std::chrono::steady_clock::now() >= deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
+http::Response Web::afterSubmit(int64_t deliveryId) {
+  // The intake wakes the dispatcher, which turns a re-run into a run in milliseconds; a busy
+  // one leaves the person on /deliveries/<id>, which keeps looking.
+  waitHandled(deliveryId);
+  store::Runs runs(ctx_.db, kClock, "");
+  if (auto r = runs.byDelivery(deliveryId))
+    return http::Response::redirect("/runs/" + std::to_string(r->view.id));
+  return http::Response::redirect("/deliveries/" + std::to_string(deliveryId));
+}
+
+http::Response Web::deliveryPage(const http::Request& req) {
+  const int64_t id = parseId(req.param("id"));
+  store::Deliveries deliveries(ctx_.db, kClock);
+  auto d = deliveries.get(id);
+  if (!d || (d->source != "ui" && d->source != "cli"))
+    return page(404, "no such request", "<p>No re-run request of that number.</p>");
+  store::Runs runs(ctx_.db, kClock, "");
+  if (auto r = runs.byDelivery(id))
+    return http::Response::redirect("/runs/" + std::to_string(r->view.id));
+  mstch::data v;
+  v.set("id", std::to_string(id));
+  v.set("what", d->eventName);
+  v.set("queued", d->state == "queued");
+  v.set("detail", d->detail);
+  return page(d->state == "queued" ? 200 : 409, "request " + std::to_string(id),
+              render("delivery", v), d->state == "queued" ? 2 : 0);
 }
 
 http::Response Web::approve(const http::Request& req) {
@@ -630,13 +930,12 @@ http::Response Web::approve(const http::Request& req) {
   e.forgeType = "ui";
   e.eventName = "approve";
   e.command = "approve";
-  e.sender = "web login from " + req.remoteAddr;
+  e.sender = webActor(req);
   e.runId = id;
   auto stored = ctx_.intake.submit(e);
   ctx_.log.info("web approval of run " + std::to_string(id) + " from " + req.remoteAddr +
                 " queued as delivery " + std::to_string(stored.id));
-  return http::Response::redirect("/runs/" + std::to_string(id) +
-                                  "?rerun=" + std::to_string(stored.id));
+  return afterSubmit(stored.id);
 }
 
 http::Response Web::rerun(const http::Request& req) {
@@ -646,16 +945,120 @@ http::Response Web::rerun(const http::Request& req) {
   e.kind = EventKind::Rerun;
   e.forgeType = "ui";
   e.eventName = "rerun";
+  e.sender = webActor(req);
   e.runId = id;
   if (auto host = req.param("host"); !host.empty()) {
     if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
+    // A host the run does not have would make a run that fails at once: refuse it here.
+    store::Runs runs(ctx_.db, kClock, "");
+    auto hosts = runs.hosts(id);
+    std::vector<std::string> names;
+    for (const auto& h : hosts) names.push_back(h.host);
+    if (!hosts.empty() && std::find(names.begin(), names.end(), host) == names.end())
+      return page(400, "not a host of run " + std::to_string(id),
+                  "<p>" + htmlEscape(host) + " is not a host of <a href=\"/runs/" +
+                      std::to_string(id) + "\">run #" + std::to_string(id) +
+                      "</a>; nothing was re-run. Its hosts: " + htmlEscape(join(names, ", ")) +
+                      ".</p>");
     e.hosts = {host};
   }
   auto stored = ctx_.intake.submit(e);
   ctx_.log.info("web re-run of run " + std::to_string(id) + " from " + req.remoteAddr +
                 " queued as delivery " + std::to_string(stored.id));
-  return http::Response::redirect("/runs/" + std::to_string(id) +
-                                  "?rerun=" + std::to_string(stored.id));
+  return afterSubmit(stored.id);
+}
+
+http::Response Web::cancel(const http::Request& req) {
+  const int64_t id = parseId(req.param("id"));
+  if (auto refused = formRefusal(req, id)) return *refused;
+  store::Runs runs(ctx_.db, kClock, "");
+  auto r = runs.get(id);
+  if (isFinal(r->view.state))
+    return page(409, "run #" + std::to_string(id) + " ended",
+                "<p>Run <a href=\"/runs/" + std::to_string(id) + "\">#" + std::to_string(id) +
+                    "</a> already ended (" + toString(r->view.state) + "): nothing to cancel.</p>");
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.eventName = "cancel";
+  e.command = "cancel";
+  e.sender = webActor(req);
+  e.runId = id;
+  auto stored = ctx_.intake.submit(e);
+  ctx_.log.info("web cancel of run " + std::to_string(id) + " from " + req.remoteAddr +
+                " queued as delivery " + std::to_string(stored.id));
+  waitHandled(stored.id);
+  return http::Response::redirect("/runs/" + std::to_string(id));
+}
+
+namespace {
+
+// What a roll back of `host` in `repo` would deploy: the system the host ran before its last
+// successful deploy, and the record of the deploy that had put it there.
+struct RollbackTarget {
+  store::DeploymentRecord current, previous;
+};
+
+std::variant<RollbackTarget, std::string> rollbackTarget(store::Database& db,
+                                                         const std::string& host,
+                                                         const std::string& repo) {
+  store::Deployments deployments(db);
+  auto current = deployments.lastSucceeded(host, repo);
+  if (!current) return std::string("no successful deploy of " + host + " is recorded");
+  if (!current->previousPath)
+    return std::string("the deploy of " + host + " did not see what ran there before it");
+  if (*current->previousPath == current->storePath)
+    return std::string("the previous system is the one it runs now");
+  auto previous = deployments.lastSucceededWithPath(host, current->repo, *current->previousPath);
+  if (!previous)
+    return std::string("the system " + host + " ran before (" + *current->previousPath +
+                       ") was not deployed by this runner, so no run can deploy it again; "
+                       "roll back on the machine");
+  return RollbackTarget{*current, *previous};
+}
+
+}  // namespace
+
+http::Response Web::rollback(const http::Request& req) {
+  const std::string host = req.param("host");
+  const std::string back = "/hosts/" + host;
+  if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
+  if (auto refused = sessionRefusal(req, back)) return *refused;
+  const std::string repo = req.param("repo");
+  auto target = rollbackTarget(ctx_.db, host, repo);
+  if (auto* why = std::get_if<std::string>(&target))
+    return page(409, "cannot roll back " + host,
+                "<p>" + htmlEscape(host) + " cannot be rolled back: " + htmlEscape(*why) +
+                    ".</p><p><a href=\"" + htmlEscape(back) + "\">Back to " + htmlEscape(host) +
+                    "</a></p>");
+  const auto& t = std::get<RollbackTarget>(target);
+  if (req.param("confirm") != "yes") {
+    mstch::data d;
+    d.set("host", host);
+    d.set("repo", t.current.repo);
+    d.set("csrf", session(req)->csrf);
+    d.set("current_path", t.current.storePath);
+    d.set("current_commit", shortSha(t.current.sha));
+    if (t.current.generation) d.set("current_generation", std::to_string(*t.current.generation));
+    d.set("target_path", t.previous.storePath);
+    d.set("target_commit", shortSha(t.previous.sha));
+    if (t.previous.generation) d.set("target_generation", std::to_string(*t.previous.generation));
+    d.set("target_run", std::to_string(*t.previous.runId));
+    return page(200, "roll back " + host, render("rollback", d));
+  }
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.eventName = "rollback";
+  e.command = "rollback";
+  e.sender = webActor(req);
+  e.runId = *t.previous.runId;
+  e.hosts = {host};
+  auto stored = ctx_.intake.submit(e);
+  ctx_.log.info("web roll back of " + host + " to " + t.previous.storePath + " (run " +
+                std::to_string(*t.previous.runId) + ") from " + req.remoteAddr +
+                " queued as delivery " + std::to_string(stored.id));
+  return afterSubmit(stored.id);
 }
 
 http::Response Web::health() {
@@ -681,7 +1084,8 @@ http::Response Web::health() {
 }
 
 http::Response Web::metrics() {
-  auto res = http::Response::text(200, renderMetrics(ctx_.db, fleetRows(), kClock.nowMillis()));
+  auto res = http::Response::text(
+      200, renderMetrics(ctx_.db, fleetRows(), kClock.nowMillis(), ctx_.counters));
   res.contentType = "text/plain; version=0.0.4; charset=utf-8";
   return res;
 }
@@ -829,6 +1233,19 @@ http::Response Web::hostPage(const http::Request& req) {
     list.push_back(e);
   }
   d.set("history", list);
+  auto target = rollbackTarget(ctx_.db, host, row ? row->repo : repo);
+  if (auto* t = std::get_if<RollbackTarget>(&target)) {
+    auto sess = session(req);
+    d.set("rollback_repo", t->current.repo);
+    d.set("rollback_path", t->previous.storePath);
+    d.set("rollback_commit", shortSha(t->previous.sha));
+    d.set("rollback_run", std::to_string(*t->previous.runId));
+    d.set("can_rollback", ctx_.uiToken && sess);
+    if (ctx_.uiToken && sess) d.set("csrf", sess->csrf);
+    d.set("login_to_rollback", ctx_.uiToken.has_value() && !sess);
+  } else {
+    d.set("rollback_unavailable", std::get<std::string>(target));
+  }
   return page(200, "host " + host, render("host", d));
 }
 

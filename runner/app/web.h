@@ -6,19 +6,27 @@
 //   GET  /metrics                  Prometheus text: deliveries and runs by state, queue depth
 //   GET  /api/runs[?limit=N]       the `switchyard runs --json` list, newest first
 //   GET  /api/runs/<id>            one run with its hosts (summary, paths) and plan
-//   GET  /                         run list (server-rendered, templates/ui_runs.mustache)
+//   GET  /                         run list (server-rendered, templates/ui_runs.mustache);
+//                                  ?repo= &branch= &state= &host= filter it, ?page=N (50 each)
 //   GET  /runs/<id>                run page: hosts, plan table, log links, Re-run buttons
 //   GET  /fleet                    every host: what it runs, its last deploy, drift (fleet.h)
 //   GET  /api/fleet                the same as `switchyard fleet --json`
 //   GET  /hosts/<host>[?repo=R]    a host: what it runs, its deploy history
 //   GET  /runs/<id>/events         server-sent events: the run page updates itself with them
 //   GET  /runs/<id>/logs/<host>    the host's log ("plan" = the plan), streamed (chunked) while
-//                                  the run is running
+//                                  the run is running; ?download=1 as an attachment
+//   GET  /runs/<id>/hosts/<host>/log  the same as a page: failed tail first, sections per stage
 //   GET  /login, POST /login       exchange the UI token (Config::uiTokenFile) for a session
 //                                  cookie; POST /logout
 //   POST /runs/<id>/rerun          re-run (form: host, csrf); needs the session cookie AND the
 //                                  session's CSRF token; queues a "ui" re-run delivery
 //   POST /runs/<id>/approve        approve a fork's commit so it builds (same protection)
+//   POST /runs/<id>/cancel         cancel a queued or running run (same protection): hosts
+//                                  being deployed finish (or roll back), the rest are skipped
+//   POST /hosts/<host>/rollback    roll the host back to the system it ran before its last
+//                                  deploy (same protection; asks to confirm first): a forced
+//                                  re-run, for that host, of the run that deployed that system
+//   GET  /deliveries/<id>          where a queued re-run / roll back went: its run, or why none
 //
 // Protection: the token is compared in constant time, and wrong tokens are rate-limited (5
 // per client and 50 in all per minute, then 429); sessions live in memory (a restart logs
@@ -42,6 +50,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runner/app/metrics.h"
 #include "runner/core/config.h"
 #include "runner/core/log.h"
 #include "runner/core/thread_annotations.h"
@@ -59,6 +68,7 @@ struct WebContext {
   scheduler::Intake& intake;
   std::optional<std::string> uiToken;  // a secret; nullopt: re-runs from the web are off
   Logger& log;
+  const LiveCounters* counters = nullptr;  // /metrics: what the daemon counted (may be null)
 };
 
 class Web {
@@ -80,13 +90,34 @@ class Web {
   bool tooManyFailures(const std::string& client);
   void recordFailure(const std::string& client);
   bool hostAllowed(const http::Request& req) const;
+  // Fills the layout's login slot of an HTML page: "logged in" and Log out (with the
+  // session's CSRF token), or a Log in link, or nothing when logging in is off.
+  void showLogin(const http::Request& req, std::string& body);
   http::Response approve(const http::Request& req);
-  // The session and CSRF checks of a state-changing form for run `id`; nullopt when they
-  // pass, else the answer to give.
+  // The session and CSRF checks of a state-changing form; nullopt when they pass, else the
+  // answer to give (without a session: the login page, coming back to `back`).
+  std::optional<http::Response> sessionRefusal(const http::Request& req, const std::string& back);
+  // The same for a form of run `id`, which must exist.
   std::optional<http::Response> formRefusal(const http::Request& req, int64_t id);
+  // Where a form that queued delivery `id` leads: the run the scheduler made of it (it
+  // usually has within a moment), the reason when it made none, else /deliveries/<id>,
+  // which goes on waiting.
+  http::Response afterSubmit(int64_t deliveryId);
+  // Waits (up to 3 s) until the scheduler has handled delivery `id`.
+  void waitHandled(int64_t deliveryId);
+  // POST /runs/<id>/cancel: a queued run ends; a running one skips what it has not started.
+  http::Response cancel(const http::Request& req);
+  http::Response deliveryPage(const http::Request& req);
+  // POST /hosts/<host>/rollback (form: repo, csrf, confirm): without confirm=yes a page that
+  // says what will happen; with it a re-run, forced, of the run that deployed the host's
+  // previous system, for that host only.
+  http::Response rollback(const http::Request& req);
   http::Response runsPage(const http::Request& req);
   http::Response runPage(const http::Request& req);
   http::Response logStream(const http::Request& req);
+  // The host's log as a page: the failed tail first, then a section per "# …" heading the
+  // stages write (build, deploy: lock, copy, activate, confirm, …); links to the raw log.
+  http::Response logPage(const http::Request& req);
   // Server-sent events: the run's state, counts per host state and each host's row as JSON
   // (event "run"), sent when it changes, until the run is final (bounded: an hour).
   http::Response runEvents(const http::Request& req);

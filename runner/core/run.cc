@@ -50,6 +50,8 @@ const char* toString(RunState s) {
       return "superseded";
     case RunState::Interrupted:
       return "interrupted";
+    case RunState::Cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -114,7 +116,7 @@ RunTrigger runTriggerFrom(std::string_view s) {
 }
 RunState runStateFrom(std::string_view s) {
   return parse(s, "run state", RunState::Queued, RunState::Running, RunState::Succeeded,
-               RunState::Failed, RunState::Superseded, RunState::Interrupted);
+               RunState::Failed, RunState::Superseded, RunState::Interrupted, RunState::Cancelled);
 }
 Stage stageFrom(std::string_view s) {
   return parse(s, "stage", Stage::Plan, Stage::Build, Stage::Deploy);

@@ -17,7 +17,8 @@ namespace runner {
 
 enum class RunKind { Check, Deploy, Rerun };
 enum class RunTrigger { Push, PullRequest, Comment, Rerequest, Manual, Hook };
-enum class RunState { Queued, Running, Succeeded, Failed, Superseded, Interrupted };
+// Cancelled: a person stopped it (the web's Cancel); hosts not started are skipped.
+enum class RunState { Queued, Running, Succeeded, Failed, Superseded, Interrupted, Cancelled };
 enum class Stage { Plan, Build, Deploy };
 enum class HostState {
   Pending,  // waiting for its stage

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -115,6 +116,9 @@ struct DeployInput {
   // hosts selected by a tag): only these are deployed when their policy is `manual`
   // (config `deploy: manual`, Clan's requireExplicitUpdate).
   std::vector<std::string> named;
+  // Asked before each host's deploy starts: a reason ("cancelled by …") skips the host; a
+  // deploy under way is never cut short. Unset: never. Called on the rollout's threads.
+  std::function<std::optional<std::string>()> stopRequested;
 };
 
 struct DeployHostOutcome {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,8 @@ struct DeployRequest {
   bool force = false;   // allow a commit that is not a descendant of the deployed one
   bool dryRun = false;  // inspect and print; change nothing
   std::optional<int64_t> runId;
+  // Asked before each host starts (runRollout): a reason skips the host. Unset: never.
+  std::function<std::optional<std::string>()> stopRequested;
 };
 
 enum class HostResult {

@@ -401,6 +401,7 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
   request.force = in.force;
   request.dryRun = in.dryRun;
   if (in.runId != 0) request.runId = in.runId;
+  request.stopRequested = in.stopRequested;
   out.rolled = runRollout(jobs, request, rollout, limited, relay);
   return out;
 }

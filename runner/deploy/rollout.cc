@@ -43,7 +43,14 @@ class Rollout {
       MutexLock lk(mu_);
       stoppedBy = stoppedBy_;
     }
-    if (!stoppedBy.empty()) {
+    std::optional<std::string> stopRequested;
+    if (request_.stopRequested) stopRequested = request_.stopRequested();
+    if (stopRequested) {
+      out.host = job.host;
+      out.storePath = job.storePath;
+      out.result = HostResult::Skipped;
+      out.reason = "not started: the run was " + *stopRequested;
+    } else if (!stoppedBy.empty()) {
       out.host = job.host;
       out.storePath = job.storePath;
       out.result = HostResult::Skipped;

@@ -128,6 +128,8 @@ std::string runStatusWords(const RunView& run) {
                               : std::string("superseded");
     case RunState::Interrupted:
       return "interrupted";
+    case RunState::Cancelled:
+      return "cancelled";
   }
   return "running";
 }

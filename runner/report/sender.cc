@@ -97,6 +97,7 @@ StepResult OutboxSender::send(const store::OutboxRow& row, TimePoint now) {
   state.readyAt = now + (spacing == options_.spacing.end() ? milliseconds(0) : spacing->second);
 
   Outcome out = deliver(forge, row);
+  if (options_.answered) options_.answered(row.forge, out.result.httpStatus);
   const TimePoint done = clock_.now();  // waits the forge asks for count from its answer
   const int64_t doneMs = millisOf(done);
   const std::string what =

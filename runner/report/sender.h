@@ -27,6 +27,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -55,6 +56,9 @@ struct SenderOptions {
   std::chrono::milliseconds idlePoll = std::chrono::seconds(5);     // start(): re-check this often
   std::chrono::milliseconds keepSent = std::chrono::hours(24 * 7);  // then prune sent rows
   uint32_t seed = 0;  // jitter's random seed; 0: from std::random_device
+  // Told each forge's answer to a send: the forge's name and the HTTP status (0: no answer,
+  // e.g. a timeout). For /metrics; called on the sender's thread, must be quick and not throw.
+  std::function<void(const std::string& forge, int httpStatus)> answered;
 };
 
 // The pacing a forge type needs: "github" 1 s (secondary rate limits), others none.

@@ -150,6 +150,17 @@ Decision decideRerun(const Event& e, const std::optional<report::GatewayDecision
   }
   std::optional<RunView> parent;
   if (runId > 0) parent = runs.run(runId);
+  if (!gate && e.command == "cancel") {  // the web's Cancel (authenticated by the daemon)
+    if (!parent) return ignore("no run " + std::to_string(runId) + " to cancel");
+    if (isFinal(parent->state))
+      return ignore("run " + std::to_string(parent->id) + " already ended (" +
+                    toString(parent->state) + ")");
+    Decision d;
+    d.verdict = Verdict::CancelRun;
+    d.cancelRun = parent->id;
+    d.reason = "cancelled by " + (e.sender.empty() ? e.forgeType : e.sender);
+    return d;
+  }
   if (!parent && !sha.empty() && repo)
     parent = runs.latestForSha(repo->forge.value_or(""), repo->name, sha);
   if (!parent) return ignore("no run to re-run");
@@ -186,7 +197,16 @@ Decision decideRerun(const Event& e, const std::optional<report::GatewayDecision
   n.hostsFilter = hosts;
   n.stageFilter = stage;
   n.parentRun = parent->id;
-  Decision d = start(std::move(n), false);
+  std::string note;
+  if (!gate && e.command == "rollback") {
+    // A roll back from the host page (authenticated by the daemon): the run that deployed the
+    // host's previous system deploys it again, through the same locked, confirmed path. That
+    // commit is older than the deployed one, so the run is forced past the ancestry check.
+    if (hosts.size() != 1) return ignore("a roll back names exactly one host");
+    n.forced = true;
+    note = " (roll back of " + hosts.front() + " to run " + std::to_string(parent->id) + ")";
+  }
+  Decision d = start(std::move(n), false, std::move(note));
   d.approval = std::move(approval);
   return d;
 }

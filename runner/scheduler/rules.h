@@ -37,6 +37,7 @@ enum class Verdict {
   Ignore,           // nothing starts; `reason` says why (the delivery is stored as ignored)
   StartRun,         // a new queued run, `run`
   SupersedeQueued,  // the queued runs of `forge`/`repo`/`ref` end (a pull request closed or merged)
+  CancelRun,        // a person cancels run `cancelRun`; `reason` says who
 };
 
 // Who approved which commit of a fork's pull request (store::Approvals).
@@ -67,6 +68,9 @@ struct Decision {
 
   // SupersedeQueued: whose queued runs end (forge "" for repos without one).
   std::string forge, repo, ref;
+
+  // CancelRun: the run (queued: it ends now; running: it stops before its next host/stage).
+  int64_t cancelRun = 0;
 };
 
 // `repo`: the configured repository the event is about (Scheduler::repoFor), or null.

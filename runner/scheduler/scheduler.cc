@@ -433,6 +433,18 @@ Scheduler::Dispatched Scheduler::carryOut(const store::DeliveryRecord& d, const 
           runs_.supersedeQueued(dec.forge, dec.repo, dec.ref, std::nullopt, 0, dec.reason);
       out.detail = dec.reason + superseded();
       return out;
+    case Verdict::CancelRun:
+      // A queued run ends now (and is reported like a superseded one); a running one is
+      // asked to stop: its worker skips the stages and hosts it has not started.
+      if (runs_.cancelQueued(dec.cancelRun, dec.reason)) {
+        out.created.superseded.push_back(dec.cancelRun);
+        out.detail = "run " + std::to_string(dec.cancelRun) + " " + dec.reason;
+      } else {
+        MutexLock lk(mu_);
+        cancelRequests_[dec.cancelRun] = dec.reason;
+        out.detail = "run " + std::to_string(dec.cancelRun) + " stops: " + dec.reason;
+      }
+      return out;
     case Verdict::StartRun:
       break;
   }
@@ -590,12 +602,37 @@ void Scheduler::execute(store::RunRecord rec) {
     Plan plan = planStep(w);
     selectHosts(w, plan);
     holdForkBuild(w);
-    buildStep(w);
-    deployStep(w);
-    bool failed = false;
-    for (const auto& h : ctx.all()) failed |= isFailure(h.state);
-    end.state = failed ? RunState::Failed : RunState::Succeeded;
-    end.error = join(w.notes, "; ");
+    const bool buildCancelled = cancelRequest(id).has_value();
+    if (!buildCancelled) buildStep(w);
+    const bool deployCancelled = cancelRequest(id).has_value();
+    if (!deployCancelled) deployStep(w);
+    // Stopped by a person: what finished stays as it is (a host whose deploy was under way
+    // finished it, or was rolled back); what was still to do is skipped. A run that had
+    // nothing left to do when the request came ends as it would have.
+    bool stopped = false;
+    if (auto why = cancelRequest(id)) {
+      const std::string skipped = "not started: the run was " + *why;
+      for (const auto& h : ctx.all()) {
+        if (!isFinal(h.state)) ctx.set(h.host, h.stage, HostState::Skipped, skipped);
+        stopped |= !isFinal(h.state) || h.summary.find(skipped) != std::string::npos;
+      }
+      if (deployCancelled && runDeploys(ctx.view(), *w.repo))
+        for (const auto& b : w.toBuild)
+          if (auto it = w.built.find(b.host); it != w.built.end() && it->second.ok) {
+            ctx.set(b.host, Stage::Deploy, HostState::Skipped, skipped);
+            stopped = true;
+          }
+      if (stopped) {
+        end.state = RunState::Cancelled;
+        end.error = *why;
+      }
+    }
+    if (!stopped) {
+      bool failed = false;
+      for (const auto& h : ctx.all()) failed |= isFailure(h.state);
+      end.state = failed ? RunState::Failed : RunState::Succeeded;
+      end.error = join(w.notes, "; ");
+    }
   } catch (const std::exception& e) {
     end.state = RunState::Failed;
     end.error = describe(e);
@@ -612,6 +649,10 @@ void Scheduler::execute(store::RunRecord rec) {
     }
   }
   end.hosts = ctx.all();
+  {
+    MutexLock lk(mu_);
+    cancelRequests_.erase(id);
+  }
   finishRun(std::move(end));
 }
 
@@ -769,6 +810,7 @@ void Scheduler::deployStep(RunWork& w) {
   din.force = w.rec.forced;
   din.logDir = w.logDir;
   din.named = w.rec.view.hostsFilter;  // deploy: manual hosts go only when named
+  din.stopRequested = [this, id = w.id()] { return cancelRequest(id); };
   for (const auto& b : w.toBuild) {
     auto it = w.built.find(b.host);
     if (it == w.built.end() || !it->second.ok || !it->second.outPath) continue;
@@ -785,6 +827,13 @@ void Scheduler::deployStep(RunWork& w) {
     else
       w.ctx.set(h.host, Stage::Deploy, it->second.state, it->second.summary);
   }
+}
+
+std::optional<std::string> Scheduler::cancelRequest(int64_t id) {
+  MutexLock lk(mu_);
+  auto it = cancelRequests_.find(id);
+  if (it == cancelRequests_.end()) return std::nullopt;
+  return it->second;
 }
 
 void Scheduler::recordEnd(const RunEnd& end) {

@@ -25,7 +25,10 @@
 //    commit; a PR without one gets a new check run), limited to the hosts/stage asked for.
 //    A forge's re-run of a named run is refused unless that run is of the event's repository
 //    and (when the event names one) commit.
-//  * CLI and UI re-runs (authenticated by the daemon) -> a rerun of the named run.
+//  * CLI and UI re-runs (authenticated by the daemon) -> a rerun of the named run; a UI roll
+//    back -> a forced rerun of the run that deployed the host's previous system, that host
+//    only; a UI cancel -> a queued run ends `cancelled`, a running one skips the stages and
+//    hosts it has not started (a host being deployed finishes, or rolls back).
 //  * a rerun deploys only when its commit is on a deploy branch of a non-fork push run.
 //  * plan base: push -> the last successfully deployed sha of the branch when it is an
 //    ancestor of the new commit, else `before`; pull request -> its base sha; none -> every
@@ -188,6 +191,8 @@ class Scheduler {
   void reportQueued(int64_t id);    // runQueued while it is queued, likewise
   // A run may have become claimable (queued, or a run of its ref ended): wakes the workers.
   void runsChanged() noexcept;
+  // Why run `id` is to stop ("cancelled by …"), or nullopt. Thread-safe.
+  std::optional<std::string> cancelRequest(int64_t id);
   void dispatcherLoop();
   void workerLoop();
 
@@ -200,6 +205,9 @@ class Scheduler {
   std::condition_variable wake_;
   bool pending_ GUARDED_BY(mu_) = false;      // deliveries to dispatch (wake())
   uint64_t runsChanged_ GUARDED_BY(mu_) = 0;  // bumped by runsChanged()
+  // Running runs a person cancelled: id -> "cancelled by …" (in memory: a run resumed after
+  // a restart is not cancelled any more).
+  std::map<int64_t, std::string> cancelRequests_ GUARDED_BY(mu_);
   // Deliveries the gateway asked to retry: id -> not before, by Clock::steadyNow()
   // (dispatcher thread only).
   std::map<int64_t, std::chrono::steady_clock::time_point> deferred_;

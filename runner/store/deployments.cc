@@ -53,6 +53,18 @@ std::optional<DeploymentRecord> Deployments::lastSucceeded(const std::string& ho
   return fromRow(rows[0]);
 }
 
+std::optional<DeploymentRecord> Deployments::lastSucceededWithPath(const std::string& host,
+                                                                   const std::string& repo,
+                                                                   const std::string& storePath) {
+  auto rows = db_.query(std::string("SELECT ") + kColumns +
+                            " FROM deployments WHERE host = ?1 AND repo = ?2 AND store_path = ?3 "
+                            "AND result = 'succeeded' AND run_id IS NOT NULL "
+                            "ORDER BY id DESC LIMIT 1",
+                        {host, repo, storePath});
+  if (rows.empty()) return std::nullopt;
+  return fromRow(rows[0]);
+}
+
 std::vector<DeploymentRecord> Deployments::history(const std::string& host, int limit) {
   auto rows = db_.query(std::string("SELECT ") + kColumns +
                             " FROM deployments WHERE host = ? ORDER BY id DESC LIMIT ?",

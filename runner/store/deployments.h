@@ -37,6 +37,11 @@ class Deployments {
   // The newest record with result "succeeded" for `host` (any repo when `repo` is empty).
   std::optional<DeploymentRecord> lastSucceeded(const std::string& host,
                                                 const std::string& repo = "");
+  // The newest "succeeded" record of `host` in `repo` that put `storePath` there (the run a
+  // roll back to that system re-deploys), or nullopt.
+  std::optional<DeploymentRecord> lastSucceededWithPath(const std::string& host,
+                                                        const std::string& repo,
+                                                        const std::string& storePath);
   // Newest first.
   std::vector<DeploymentRecord> history(const std::string& host, int limit = 20);
 

@@ -171,6 +171,13 @@ void Runs::setState(int64_t id, RunState state, const std::string& error) {
              {std::string(toString(state)), sqlOpt(finished), error, id});
 }
 
+bool Runs::cancelQueued(int64_t id, const std::string& why) {
+  return db_.exec(
+             "UPDATE runs SET state = 'cancelled', error = ?1, finished_at = ?2 "
+             "WHERE id = ?3 AND state = 'queued'",
+             {why, clock_.nowMillis(), id}) > 0;
+}
+
 void Runs::requeue(int64_t id, const std::string& note) {
   db_.exec("UPDATE runs SET state = 'queued', error = ?1, finished_at = NULL WHERE id = ?2",
            {note, id});

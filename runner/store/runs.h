@@ -78,6 +78,9 @@ class Runs {
 
   // Sets the state (and finished_at for final states; error when non-empty).
   void setState(int64_t id, RunState state, const std::string& error = "");
+  // Ends a QUEUED run as cancelled (finished_at, `why` as its error); false when it is not
+  // queued (any more).
+  bool cancelQueued(int64_t id, const std::string& why);
   // Puts a run back in the queue (restart recovery); keeps attempts.
   void requeue(int64_t id, const std::string& note);
   void setPlan(int64_t id, const std::string& baseSha, const std::string& planJson);

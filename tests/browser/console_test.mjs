@@ -4,10 +4,12 @@
 // Checks: the fleet page shows the generations the pushes made, then a change made by hand
 // on a test host; a run page updates live
 // (no reload) when the run's state changes in the database; a hostile host name renders as
-// text; at 390 px wide the fleet, run and host pages have no horizontal overflow.
+// text; roll back from the host page (refused without a login or the CSRF token; with them the
+// browser lands on the new run, which deploys the earlier system); landmarks, names and focus;
+// at 390 px wide the fleet, run, host and runs pages have no horizontal overflow.
 // Screenshots of each page go to <screenshot dir>. Exits 1 on the first failed check.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import puppeteer from 'puppeteer-core';
 
 const [base, demoDir, shots] = process.argv.slice(2);
@@ -90,10 +92,70 @@ try {
   check('#host anchor', await page.evaluate(() => !!document.getElementById('db-live')));
   await page.screenshot({ path: `${shots}/run-live.png`, fullPage: true });
 
-  // 3. A phone, 390 px wide: no horizontal scrolling on the main pages.
+  // 3. Roll back from the host page: refused without a login or without the CSRF token;
+  //    with both it asks first, then starts a run that deploys the first push's system to
+  //    wellsjaha again, and the browser lands on that run, which goes live to its end.
+  const runsBefore = sql('SELECT COUNT(*) FROM runs');
+  const anon = await page.evaluate(async (u) => {
+    const r = await fetch(u, { method: 'POST', body: new URLSearchParams({ repo: 'lab/infra', confirm: 'yes' }) });
+    return [r.status, r.url];
+  }, `${base}/hosts/wellsjaha/rollback`);
+  check('roll back without a login goes to the login page', anon[1].includes('/login?next=/hosts/wellsjaha'), JSON.stringify(anon));
+  const token = readFileSync(`${demoDir}/ui.token`, 'utf8').trim();
+  await page.goto(`${base}/login?next=/hosts/wellsjaha`, { waitUntil: 'load' });
+  await page.type('input[name=token]', token);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  check('logged in, back on the host page', page.url().endsWith('/hosts/wellsjaha'), page.url());
+  const noCsrf = await page.evaluate(async (u) => {
+    const r = await fetch(u, { method: 'POST', body: new URLSearchParams({ repo: 'lab/infra', confirm: 'yes' }) });
+    return r.status;
+  }, `${base}/hosts/wellsjaha/rollback`);
+  check('roll back without the CSRF token is refused', noCsrf === 403, String(noCsrf));
+  check('nothing was started by the refused requests', sql('SELECT COUNT(*) FROM runs') === runsBefore);
+  await page.screenshot({ path: `${shots}/host-logged-in.png`, fullPage: true });
+  await Promise.all([page.waitForNavigation(), page.click('form[action$="/rollback"] button')]);
+  check('roll back asks to confirm', (await page.content()).includes('Roll back wellsjaha now'));
+  await page.screenshot({ path: `${shots}/rollback-confirm.png`, fullPage: true });
+  await Promise.all([page.waitForNavigation(), page.click('form[action$="/rollback"] button')]);
+  const rollbackRun = page.url().match(/\/runs\/(\d+)$/);
+  check('the browser lands on the new run', !!rollbackRun && Number(rollbackRun[1]) > Number(runsBefore), page.url());
+  let ended = true;
+  try {
+    await page.waitForFunction(() => ['succeeded', 'failed'].includes(document.getElementById('sy:state').textContent), { timeout: 120000 });
+  } catch (e) { ended = false; }
+  const rbState = await page.$eval('#sy\\:state', (el) => el.textContent);
+  check('the roll back run succeeded (seen live)', ended && rbState === 'succeeded', rbState);
+  check('the run says it is a roll back and who asked', (await page.content()).includes('Roll back of wellsjaha') &&
+    (await page.content()).includes('web login from'));
+  await page.screenshot({ path: `${shots}/rollback-run.png`, fullPage: true });
+  const firstPath = sql(`SELECT out_path FROM run_hosts WHERE host = 'wellsjaha' AND run = (SELECT MIN(id) FROM runs WHERE ref = 'refs/heads/main')`);
+  const nowPath = readlinkSync(`${demoDir}/hosts/hosts/wellsjaha/state/current-system`);
+  check('wellsjaha runs the first push\'s system again', nowPath === firstPath, `${nowPath} vs ${firstPath}`);
+  await page.goto(`${base}/fleet`, { waitUntil: 'load' });
+  const wgen = await page.$eval('tr[id="wellsjaha"] .gen', (el) => el.textContent.trim());
+  check('the fleet shows wellsjaha at generation 3', wgen === '3', wgen);
+
+  // 4. Everyone's screen: landmarks, every button and link named, focus visible.
+  const a11y = await page.evaluate(() => {
+    const named = (el) => (el.getAttribute('aria-label') || el.textContent || '').trim().length > 0;
+    const buttons = [...document.querySelectorAll('button, a')];
+    return {
+      landmarks: !!document.querySelector('header') && !!document.querySelector('nav') && !!document.querySelector('main'),
+      unnamed: buttons.filter((b) => !named(b)).map((b) => b.outerHTML),
+    };
+  });
+  check('landmarks: header, nav, main', a11y.landmarks);
+  check('every button and link has a name', a11y.unnamed.length === 0, JSON.stringify(a11y.unnamed));
+  await page.keyboard.press('Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  check('keyboard focus is visible', outline !== 'none', outline);
+
+  // 5. A phone, 390 px wide: no horizontal scrolling on the main pages.
   const demoRun = sql(`SELECT MAX(id) FROM runs WHERE ref = 'refs/heads/main'`);
   await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
-  for (const [name, path] of [['fleet', '/fleet'], ['run', `/runs/${demoRun}`], ['host', '/hosts/wellsjaha'], ['runs', '/']]) {
+  const pages = [['fleet', '/fleet'], ['run', `/runs/${demoRun}`], ['host', '/hosts/wellsjaha'], ['runs', '/'],
+    ['log', `/runs/${demoRun}/hosts/wellsjaha/log`]];
+  for (const [name, path] of pages) {
     await page.goto(`${base}${path}`, { waitUntil: 'load' });
     const w = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
     check(`${name} page fits 390 px`, w[0] <= w[1], `scrollWidth ${w[0]} > clientWidth ${w[1]}`);

@@ -2,8 +2,9 @@
 # The browser test of the ops console (issue 14): installs what it needs (Debian's chromium
 # and sqlite3 with apt-get when root; puppeteer-core from npm into the build directory), runs
 # `switchyard demo --serve` (five SSH test hosts, two pushes), then console_test.mjs against
-# its daemon. Screenshots: <build dir>/browser-screenshots/. When chromium or npm cannot be
-# had, prints "SKIPPED: <why>" (CTest reports the test as skipped) and exits 0.
+# its daemon. Screenshots: <build dir>/browser-screenshots/; it prints how long the demo and
+# the checks took. When chromium or npm cannot be had, prints "SKIPPED: <why>" (CTest reports
+# the test as skipped) and exits 0.
 #   tests/browser/run.sh <switchyard binary> <build dir>
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,6 +32,7 @@ cp "$here/console_test.mjs" "$work/console_test.mjs"
 
 demo="$work/demo"
 rm -rf "$demo"
+started=$SECONDS
 "$bin" demo --dir "$demo" --port 0 --serve >"$work/demo.out" 2>&1 &
 demo_pid=$!
 stop_demo() { kill -INT "$demo_pid" 2>/dev/null; wait "$demo_pid" 2>/dev/null; }
@@ -42,6 +44,11 @@ for _ in $(seq 1 600); do
 done
 grep -q "The daemon keeps running" "$work/demo.out" || { cat "$work/demo.out"; echo "the demo did not finish"; exit 1; }
 base=$(grep -o 'daemon at http://[0-9.:]*' "$work/demo.out" | head -1 | sed 's/daemon at //')
-echo "demo daemon at $base"
-sleep 6  # one probe round (fleet.probe_interval: 5s in the demo's config)
+echo "demo daemon at $base (ready after $((SECONDS - started)) s)"
+# no wait for a probe round: the fleet shows the last deploys until one has run, and the
+# drift check waits for the probe itself (fleet.probe_interval: 5s in the demo's config)
+checks=$SECONDS
 node "$work/console_test.mjs" "$base" "$demo" "$build/browser-screenshots"
+status=$?
+echo "browser checks took $((SECONDS - checks)) s"
+exit $status

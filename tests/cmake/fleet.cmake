@@ -4,9 +4,10 @@ switchyard_test(tests_fleet
   SOURCES runner/fleet/fleet_test.cc
   LIBS runner_fleet runner_lab runner_store runner_ssh runner_os)
 # The console from the user's side: fleet/host pages, /api/fleet, `switchyard fleet`, /metrics.
+# console_actions_test: roll back and re-run against sshd test hosts with real Nix.
 switchyard_test(tests_console
-  SOURCES runner/app/console_test.cc
-  LIBS runner_app runner_store runner_http runner_os)
+  SOURCES runner/app/console_test.cc runner/app/console_actions_test.cc
+  LIBS runner_app runner_lab runner_store runner_http runner_os)
 # The console in a real Chromium (tests/browser/run.sh: installs chromium and puppeteer-core,
 # runs the demo, writes screenshots to <build>/browser-screenshots/); skipped without them.
 add_test(NAME browser_console

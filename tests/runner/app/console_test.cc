@@ -3,6 +3,7 @@
 // each host runs and its drift; hosts the config leaves out are listed; hostile names are
 // escaped; the host page shows the deploy history; /metrics parses as Prometheus text
 // (HELP/TYPE before samples, escaped label values, cumulative histograms).
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -15,6 +16,7 @@
 #include "runner/app/config_loader.h"
 #include "runner/app/daemon.h"
 #include "runner/app/metrics.h"
+#include "runner/app/web.h"
 #include "runner/core/log.h"
 #include "runner/core/plan.h"
 #include "runner/http/curl_client.h"
@@ -405,4 +407,118 @@ TEST_CASE("fleet: settings are read and checked", "[unit][console]") {
     REQUIRE_FALSE(c.issues.empty());
     CHECK(c.issues[0].key.rfind("fleet", 0) == 0);
   }
+}
+
+namespace {
+
+// WCAG 2.x relative luminance of "#rrggbb".
+double luminance(const std::string& hex) {
+  auto channel = [&](size_t at) {
+    double c = std::stoi(hex.substr(at, 2), nullptr, 16) / 255.0;
+    return c <= 0.04045 ? c / 12.92 : std::pow((c + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+}
+
+double contrast(const std::string& a, const std::string& b) {
+  double la = luminance(a), lb = luminance(b);
+  return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
+}
+
+}  // namespace
+
+TEST_CASE("every text colour of the web UI has WCAG AA contrast on its backgrounds",
+          "[unit][console]") {
+  // The layout's stylesheet: each `color:` against the page (white) and the log/plan boxes.
+  const std::string& css = app::uiTemplate("layout");
+  std::regex colour("(^|[^-])color:\\s*(#[0-9a-fA-F]{6})");
+  std::set<std::string> colours;
+  for (auto it = std::sregex_iterator(css.begin(), css.end(), colour); it != std::sregex_iterator();
+       ++it)
+    colours.insert((*it)[2]);
+  REQUIRE(colours.size() >= 6);  // the states' colours are all there
+  std::smatch pre;
+  REQUIRE(std::regex_search(css, pre, std::regex("pre \\{[^}]*background: (#[0-9a-fA-F]{6})")));
+  for (const auto& c : colours)
+    for (const std::string& bg : {std::string("#ffffff"), pre[1].str()}) {
+      INFO(c << " on " << bg);
+      CHECK(contrast(c, bg) >= 4.5);  // AA for normal text
+    }
+  // the test can fail: a light grey on white is far below
+  CHECK(contrast("#a0a0a0", "#ffffff") < 4.5);
+}
+
+TEST_CASE("the Grafana dashboard parses and every metric it queries is in /metrics",
+          "[integration][console]") {
+  auto dashboard = nlohmann::json::parse(
+      os::readFile(tests::sourceDir() / "templates" / "grafana-dashboard.json"));
+  REQUIRE(dashboard["panels"].is_array());
+  std::set<std::string> queried;
+  std::regex name("switchyard_[a-z_]+");
+  for (const auto& p : dashboard["panels"]) {
+    CHECK(p.contains("title"));
+    CHECK(p.contains("gridPos"));
+    for (const auto& t : p["targets"]) {
+      const std::string expr = t["expr"].get<std::string>();
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name);
+           it != std::sregex_iterator(); ++it)
+        queried.insert(it->str());
+    }
+  }
+  REQUIRE(queried.size() >= 10);
+  ConsoleFixture f;
+  std::map<std::string, std::string> types;
+  parsePrometheus(f.get("/metrics").body, types);
+  std::set<std::string> exposed;
+  for (const auto& [family, type] : types) {
+    exposed.insert(family);
+    if (type == "histogram")
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) exposed.insert(family + suffix);
+  }
+  for (const auto& q : queried) {
+    INFO(q);
+    CHECK(exposed.count(q) == 1);
+  }
+  CHECK(exposed.count("switchyard_no_such_metric") == 0);
+}
+
+TEST_CASE("Nix evaluations (run or cached) and forge answers by status code are counted",
+          "[unit][console]") {
+  class MapCache final : public DrvPathCache {
+   public:
+    std::optional<std::string> get(const std::string& t, const std::string& h) override {
+      auto it = m.find(t + "/" + h);
+      if (it == m.end()) return std::nullopt;
+      return it->second;
+    }
+    void put(const std::string& t, const std::string& h, const std::string& d) override {
+      m[t + "/" + h] = d;
+    }
+    std::map<std::string, std::string> m;
+  } inner;
+  app::LiveCounters live;
+  app::EvalCounters& counters = live.evals;
+  app::CountingDrvCache cache(inner, counters);
+  CHECK_FALSE(cache.get("tree1", "web1"));  // a miss: Nix evaluates it
+  cache.put("tree1", "web1", "/nix/store/a.drv");
+  CHECK(cache.get("tree1", "web1") == "/nix/store/a.drv");
+  CHECK(cache.get("tree1", "web1") == "/nix/store/a.drv");
+  CHECK(inner.m.size() == 1);
+  CHECK(counters.run == 1);
+  CHECK(counters.cached == 2);
+  os::TempDir tmp("sy-evals");
+  auto db = store::Database::open(tmp.path() / "s.db");
+  live.forgeAnswers.add("hub", 201);
+  live.forgeAnswers.add("hub", 201);
+  live.forgeAnswers.add("hub", 502);
+  live.forgeAnswers.add("home", 0);
+  const std::string text = app::renderMetrics(*db, {}, 0, &live);
+  CHECK(text.find("switchyard_forge_responses_total{code=\"201\",forge=\"hub\"} 2\n") !=
+        std::string::npos);
+  CHECK(text.find("switchyard_forge_responses_total{code=\"502\",forge=\"hub\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("switchyard_forge_responses_total{code=\"none\",forge=\"home\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("switchyard_nix_evaluations_total{result=\"run\"} 1\n") != std::string::npos);
+  CHECK(text.find("switchyard_nix_evaluations_total{result=\"cached\"} 2\n") != std::string::npos);
 }

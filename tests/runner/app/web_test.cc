@@ -181,7 +181,7 @@ TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
   CHECK(anon.status == 200);
   CHECK(anon.body.find("deployed &lt;generation 3&gt;") != std::string::npos);  // escaped
   CHECK(anon.body.find("/login?next=/runs/1") != std::string::npos);
-  CHECK(anon.body.find("Re-run</button>") == std::string::npos);
+  CHECK(anon.body.find("Re-run all hosts</button>") == std::string::npos);
 
   auto noSession = f.form("/runs/1/rerun", "host=web1");
   CHECK(noSession.status == 303);
@@ -201,7 +201,13 @@ TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
   std::smatch m;
   REQUIRE(std::regex_search(page.body, m, std::regex("name=\"csrf\" value=\"([^\"]+)\"")));
   std::string csrf = m[1];
-  CHECK(page.body.find("Re-run</button>") != std::string::npos);
+  CHECK(page.body.find("Re-run all hosts</button>") != std::string::npos);
+  CHECK(page.body.find("Re-run web1</button>") != std::string::npos);
+  // the header says who is logged in and offers to log out; without a session, to log in
+  CHECK(page.body.find("logged in</span> <button type=\"submit\">Log out</button>") !=
+        std::string::npos);
+  CHECK(anon.body.find("href=\"/login?next=/runs/1\">Log in</a>") != std::string::npos);
+  CHECK(anon.body.find("Log out") == std::string::npos);
 
   CHECK(f.form("/runs/1/rerun", "host=web1", cookie).status == 403);
   CHECK(f.form("/runs/1/rerun", "host=web1&csrf=nope", cookie).status == 403);
@@ -210,7 +216,11 @@ TEST_CASE("web: the Re-run button needs a login and the session's CSRF token",
 
   auto rerun = f.form("/runs/1/rerun", "host=web1&csrf=" + csrf, cookie);
   REQUIRE(rerun.status == 303);
-  CHECK(std::regex_match(rerun.header("location"), std::regex("/runs/1\\?rerun=[0-9]+")));
+  // no scheduler here: the request waits, and its page says so until a run is made of it
+  REQUIRE(std::regex_match(rerun.header("location"), std::regex("/deliveries/[0-9]+")));
+  auto waiting = f.get(rerun.header("location"));
+  CHECK(waiting.status == 200);
+  CHECK(waiting.body.find("Queued") != std::string::npos);
   auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
   auto rows = db->query("SELECT source, event_name, event FROM deliveries");
   REQUIRE(rows.size() == 1);
@@ -496,4 +506,134 @@ TEST_CASE(
       }(),
       Catch::Contains("cannot open database " + (mountPoint / "switchyard.db").string()));
   REQUIRE(run("mount -o remount,rw '" + mountPoint.string() + "'"));
+}
+
+TEST_CASE("web: Cancel needs a login and the CSRF token, and only a run that has not ended",
+          "[integration][web]") {
+  WebFixture f;
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::Runs runs(*db, f.clock);
+    store::NewRun n;
+    n.repo = "alice/infra";
+    n.kind = RunKind::Deploy;
+    n.sha = std::string(40, 'b');
+    n.ref = "refs/heads/main";
+    REQUIRE(runs.create(n) == 2);  // queued
+  }
+  CHECK(f.get("/runs/2").body.find("/runs/2/cancel") == std::string::npos);  // not logged in
+  auto anon = f.form("/runs/2/cancel", "csrf=x");
+  CHECK(anon.status == 303);
+  CHECK(anon.header("location") == "/login?next=/runs/2");
+  std::string cookie = sessionCookie(f.form("/login", std::string("token=") + kUiToken));
+  auto page = f.get("/runs/2", cookie);
+  REQUIRE(page.body.find("action=\"/runs/2/cancel\"") != std::string::npos);
+  CHECK(page.body.find("Cancel run #2</button>") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(page.body, m, std::regex("name=\"csrf\" value=\"([^\"]+)\"")));
+  CHECK(f.form("/runs/2/cancel", "", cookie).status == 403);
+  CHECK(f.form("/runs/2/cancel", "csrf=wrong", cookie).status == 403);
+  CHECK(f.get("/runs/1", cookie).body.find("/runs/1/cancel") == std::string::npos);  // ended
+  CHECK(f.form("/runs/1/cancel", "csrf=" + m[1].str(), cookie).status == 409);
+  CHECK(tests::countRows(f.config, "SELECT COUNT(*) FROM deliveries") == 0);
+  auto ok = f.form("/runs/2/cancel", "csrf=" + m[1].str(), cookie);
+  CHECK(ok.status == 303);
+  CHECK(ok.header("location") == "/runs/2");
+  auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+  auto rows = db->query("SELECT event_name, event FROM deliveries");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].text(0) == "cancel");
+  auto e = nlohmann::json::parse(rows[0].text(1)).get<Event>();
+  CHECK(e.command == "cancel");
+  CHECK(e.runId == 2);
+  CHECK(e.sender == "web login from 127.0.0.1");
+}
+
+TEST_CASE("web: the runs list filters by repository, branch, state and host, a page at a time",
+          "[integration][web]") {
+  WebFixture f;
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::Runs runs(*db, f.clock);
+    for (int i = 0; i < 60; ++i) {
+      store::NewRun n;
+      n.repo = i % 2 ? "alice/infra" : "bob/other";
+      n.kind = RunKind::Deploy;
+      n.sha = std::string(40, 'c');
+      n.ref = i % 3 ? "refs/heads/main" : "refs/heads/staging";
+      int64_t id = runs.create(n);
+      runs.setState(id, i % 5 ? RunState::Succeeded : RunState::Failed);
+    }
+    RunHostView h;
+    h.host = "cache7";
+    h.stage = Stage::Deploy;
+    h.state = HostState::Failed;
+    runs.putHost(40, h);
+  }
+  auto rowsOf = [](const std::string& body) {
+    std::vector<std::string> ids;
+    std::regex row("<tr data-run=\"([0-9]+)\">");
+    for (auto it = std::sregex_iterator(body.begin(), body.end(), row);
+         it != std::sregex_iterator(); ++it)
+      ids.push_back((*it)[1]);
+    return ids;
+  };
+  auto all = f.get("/");
+  CHECK(rowsOf(all.body).size() == 50);  // 61 runs: a page of 50 …
+  CHECK(all.body.find("href=\"/?repo=&amp;branch=&amp;state=&amp;host=&amp;page=2\"") !=
+        std::string::npos);
+  CHECK(rowsOf(f.get("/?page=2").body).size() == 11);  // … and the rest
+  CHECK(rowsOf(f.get("/?host=cache7").body) == std::vector<std::string>{"40"});
+  auto failedMain = rowsOf(f.get("/?repo=alice%2Finfra&branch=main&state=failed").body);
+  CHECK(failedMain.size() == 4);  // i odd, i % 3 != 0, i % 5 == 0: 5, 25, 35, 55
+  CHECK(rowsOf(f.get("/?branch=refs%2Fheads%2Fmain&state=failed&repo=alice%2Finfra").body) ==
+        failedMain);
+  CHECK(f.get("/?state=exploded").status == 400);
+  CHECK(f.get("/?host=%3Cb%3E").status == 400);
+  auto none = f.get("/?repo=nobody%2Fnothing");
+  CHECK(none.body.find("No runs match these filters.") != std::string::npos);
+  // states are told in words and marks, not colour alone
+  CHECK(all.body.find("\xE2\x9C\x93</span> succeeded") != std::string::npos);
+  CHECK(all.body.find("\xE2\x9C\x97</span> failed") != std::string::npos);
+}
+
+TEST_CASE("web: a host's log page puts the failed tail first, then a section per stage",
+          "[integration][web]") {
+  WebFixture f;
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::Runs runs(*db, f.clock);
+    RunHostView h;
+    h.host = "web3";
+    h.stage = Stage::Deploy;
+    h.state = HostState::RolledBack;
+    h.summary = "rolled back: health check failed";
+    runs.putHost(1, h);
+  }
+  fs::create_directories(f.config.stateDir / "logs" / "1");
+  std::string log = "# switchyard build of web3: /nix/store/x.drv\nbuilding <b>\n# deploy: copy\n";
+  for (int i = 0; i < 60; ++i) log += "copying path " + std::to_string(i) + "\n";
+  log += "# deploy: confirm\nhealth check failed: curl exited with 7\n# deploy rolled back\n";
+  os::writeFileAtomic(f.config.stateDir / "logs" / "1" / "web3.log", log);
+  auto page = f.get("/runs/1/hosts/web3/log");
+  REQUIRE(page.status == 200);
+  const auto tail = page.body.find("Where it failed");
+  const auto sections = page.body.find("By stage");
+  REQUIRE(tail != std::string::npos);
+  REQUIRE(sections != std::string::npos);
+  CHECK(tail < sections);
+  CHECK(page.body.find("health check failed: curl exited with 7", tail) < sections);
+  CHECK(page.body.find("copying path 5\n", tail) > sections);  // only the last 40 lines first
+  CHECK(page.body.find("<summary>deploy: copy <span class=\"note\">(60 lines)") !=
+        std::string::npos);
+  CHECK(page.body.find("<summary>deploy: confirm") != std::string::npos);
+  CHECK(page.body.find("building &lt;b&gt;") != std::string::npos);  // escaped
+  CHECK(page.body.find("href=\"/runs/1/logs/web3?download=1\"") != std::string::npos);
+  auto raw = f.get("/runs/1/logs/web3?download=1");
+  CHECK(raw.body == log);
+  CHECK(raw.header("content-disposition") == "attachment; filename=\"run-1-web3.log\"");
+  // a succeeded host: no tail first
+  CHECK(f.get("/runs/1/hosts/web1/log").body.find("Where it failed") == std::string::npos);
+  CHECK(f.get("/runs/1/hosts/.x/log").status == 400);
+  CHECK(f.get("/runs/9/hosts/web1/log").status == 404);
 }

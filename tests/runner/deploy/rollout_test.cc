@@ -482,3 +482,24 @@ TEST_CASE("the key upload command sets owner and mode before the content, then r
   CHECK(keyUploadCommand(parseKeySpec("db", nlohmann::json{{"text", "TOPSECRET"}}))
             .find("TOPSECRET") == std::string::npos);
 }
+
+TEST_CASE(
+    "rollout: a stop request (the run was cancelled) lets the host under way finish and "
+    "skips the rest",
+    "[unit][deploy]") {
+  FakeDeployer d;
+  RecordingObserver obs;
+  runner::RolloutConfig cfg;
+  cfg.maxParallel = 1;
+  DeployRequest request;
+  // cancelled while the first host deploys: asked before each host starts
+  request.stopRequested = [&d]() -> std::optional<std::string> {
+    if (d.started.empty()) return std::nullopt;
+    return std::string("cancelled by web login from 127.0.0.1");
+  };
+  auto out = runRollout(jobs({"a", "b", "c"}), request, cfg, d, obs);
+  CHECK(d.started == std::vector<std::string>{"a"});
+  CHECK(names(out) == std::vector<std::string>{"a:succeeded", "b:skipped", "c:skipped"});
+  CHECK(out[1].reason == "not started: the run was cancelled by web login from 127.0.0.1");
+  CHECK(obs.finished.size() == 3);
+}

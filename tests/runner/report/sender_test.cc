@@ -171,6 +171,24 @@ TEST_CASE("sender: a 429 with retry-after is honoured — no request before it",
   CHECK(row.state == OutboxState::Sent);
 }
 
+TEST_CASE("sender: every answer of the forge is told with its status code (for /metrics)",
+          "[integration][report]") {
+  std::vector<std::pair<std::string, int>> told;
+  runner::report::SenderOptions o;
+  o.answered = [&](const std::string& forge, int status) { told.emplace_back(forge, status); };
+  GitHubFixture f(o);
+  f.github.failNext(tests::Fault::tooManyRequests(30), 1);
+  auto run = deployRun();
+  f.reporter->runQueued(run);
+  CHECK(f.sender->step().kind == Kind::Retrying);
+  f.clock.advance(30s);
+  f.drain();
+  REQUIRE(told.size() == 2);
+  CHECK(told[0].second == 429);
+  CHECK(told[1].second == 201);
+  CHECK(told[0].first == told[1].first);
+}
+
 TEST_CASE("sender: a retry-after shorter than the back-off does not shorten it",
           "[integration][report]") {
   GiteaFixture f;

@@ -350,5 +350,58 @@ TEST_CASE("decide: the runs it starts", "[unit][scheduler]") {
     CHECK(d.run.ref == "refs/heads/main");
     CHECK(d.run.stageFilter == Stage::Build);
     CHECK(d.run.parentRun == 3);
+    CHECK_FALSE(d.run.forced);
+  }
+  SECTION("a roll back re-deploys one host from its parent, forced past the ancestry check") {
+    lookup.runs = {runView(3, RunKind::Deploy, "refs/heads/main", kB, kA)};
+    Event e;
+    e.kind = EventKind::Rerun;
+    e.forgeType = "ui";
+    e.command = "rollback";
+    e.runId = 3;
+    e.hosts = {"web1"};
+    Decision d = scheduler::decide(e, {}, &r, lookup);
+    REQUIRE(d.verdict == Verdict::StartRun);
+    CHECK(d.run.forced);
+    CHECK(d.run.hostsFilter == std::vector<std::string>{"web1"});
+    CHECK(d.run.sha == kB);
+    CHECK(d.note == " (roll back of web1 to run 3)");
+    e.hosts = {"web1", "web2"};
+    CHECK(scheduler::decide(e, {}, &r, lookup).verdict == Verdict::Ignore);
+  }
+  SECTION("a cancel from the web stops a run that has not ended, names who, and no other") {
+    lookup.runs = {runView(3, RunKind::Deploy, "refs/heads/main", kB, kA, RunState::Running),
+                   runView(4, RunKind::Deploy, "refs/heads/main", kC, kB)};
+    Event e;
+    e.kind = EventKind::Rerun;
+    e.forgeType = "ui";
+    e.command = "cancel";
+    e.sender = "web login from 10.0.0.1";
+    e.runId = 3;
+    Decision d = scheduler::decide(e, {}, &r, lookup);
+    REQUIRE(d.verdict == Verdict::CancelRun);
+    CHECK(d.cancelRun == 3);
+    CHECK(d.reason == "cancelled by web login from 10.0.0.1");
+    e.runId = 4;
+    d = scheduler::decide(e, {}, &r, lookup);
+    CHECK(d.verdict == Verdict::Ignore);
+    CHECK(d.reason == "run 4 already ended (succeeded)");
+    e.runId = 9;
+    CHECK(scheduler::decide(e, {}, &r, lookup).reason == "no run 9 to cancel");
+  }
+  SECTION("a forge's re-run is never forced, whatever its command says") {
+    lookup.runs = {runView(3, RunKind::Deploy, "refs/heads/main", kB, kA)};
+    Event e;
+    e.kind = EventKind::Rerun;
+    e.forgeType = "github";
+    e.repo = "alice/infra";
+    e.command = "rollback";
+    e.runId = 3;
+    report::RerunRequest rq;
+    rq.runId = 3;
+    rq.hosts = {"web1"};
+    Decision d = scheduler::decide(e, accepted(rq), &r, lookup);
+    REQUIRE(d.verdict == Verdict::StartRun);
+    CHECK_FALSE(d.run.forced);
   }
 }

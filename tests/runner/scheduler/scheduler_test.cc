@@ -70,8 +70,10 @@ class FakeBuild final : public BuildStage {
   std::vector<std::vector<std::string>> calls;  // hosts per call
   std::vector<bool> untrusted;                  // BuildInput::untrusted per call
   std::set<std::string> failing;
-  std::string storeError;  // non-empty: the build throws StoreError with it after starting
+  std::string storeError;        // non-empty: the build throws StoreError with it after starting
+  std::function<void()> during;  // called (once) while building
   std::vector<BuildHostOutcome> build(const BuildInput& in, StageListener& l) override {
+    if (during) std::exchange(during, nullptr)();
     if (!storeError.empty()) {
       for (const auto& h : in.hosts) l.hostStarted(h.host, "building");
       throw StoreError(storeError);
@@ -96,11 +98,13 @@ class FakeBuild final : public BuildStage {
 class FakeDeploy final : public DeployStage {
  public:
   std::vector<std::vector<DeployHost>> calls;
-  std::vector<std::vector<std::string>> named;  // each call's DeployInput::named
+  std::vector<std::vector<std::string>> named;           // each call's DeployInput::named
+  std::vector<std::optional<std::string>> stopRequests;  // DeployInput::stopRequested()
   std::set<std::string> refused;
   std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener& l) override {
     calls.push_back(in.hosts);
     named.push_back(in.named);
+    stopRequests.push_back(in.stopRequested ? in.stopRequested() : std::nullopt);
     std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) {
       l.hostStarted(h.host, "deploy: lock");
@@ -1027,4 +1031,59 @@ TEST_CASE("a delivery the forge could not answer waits by the scheduler's clock"
   CHECK(h.sched->dispatchQueued() == 1);
   CHECK(h.gatewayCalls == 2);
   CHECK(h.deliveryState(rr) == "processed: run 2");
+}
+
+TEST_CASE("a cancelled queued run never starts; a running one skips what it has not started",
+          "[unit][scheduler]") {
+  Harness h;
+  auto cancel = [&](int64_t run) {
+    Event e;
+    e.kind = EventKind::Rerun;
+    e.forgeType = "ui";
+    e.command = "cancel";
+    e.sender = "web login from 127.0.0.1";
+    e.runId = run;
+    return h.deliver(e);
+  };
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.sched->dispatchQueued();
+  REQUIRE(h.run(1).view.state == RunState::Queued);
+  int64_t d = cancel(1);
+  h.drain();
+  CHECK(h.run(1).view.state == RunState::Cancelled);
+  CHECK(h.run(1).view.error == "cancelled by web login from 127.0.0.1");
+  CHECK(h.build.calls.empty());
+  CHECK(h.reporter.saw("finished 1 cancelled"));
+  CHECK(h.deliveryState(d) == "processed: run 1 cancelled by web login from 127.0.0.1");
+  // Cancelling it again: it already ended; nothing changes.
+  d = cancel(1);
+  h.drain();
+  CHECK(h.deliveryState(d) == "ignored: run 1 already ended (cancelled)");
+
+  // Running: cancelled while it builds; the build ends, nothing is deployed.
+  std::string s2 = h.commit("hosts/web2.nix");
+  h.deliver(h.push("refs/heads/main", s1, s2));
+  h.sched->dispatchQueued();
+  h.build.during = [&] {
+    cancel(2);
+    h.sched->dispatchQueued();
+  };
+  h.drain();
+  CHECK(h.run(2).view.state == RunState::Cancelled);
+  CHECK(h.build.calls.size() == 1);
+  CHECK(h.deployer.calls.empty());
+  // built, then not deployed
+  CHECK(h.hostStates(2).at("web1") == "deploy/skipped");
+  CHECK(h.summaryOf(2, "web1") == "not started: the run was cancelled by web login from 127.0.0.1");
+  CHECK(h.run(2).view.error == "cancelled by web login from 127.0.0.1");
+  CHECK(h.reporter.saw("finished 2 cancelled"));
+
+  // The deploy stage is asked before each host: no request, no reason.
+  std::string s3 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", s2, s3));
+  h.drain();
+  CHECK(h.run(3).view.state == RunState::Succeeded);
+  REQUIRE(h.deployer.stopRequests.size() == 1);
+  CHECK_FALSE(h.deployer.stopRequests[0]);
 }
