@@ -2,13 +2,12 @@
 // (runner/lab/test_hosts.h), the real SshDeployer (libssh, nix copy, the watchdog agent)
 // and the real rollout. Never a timed assertion; the numbers go to bench/RESULTS.md.
 //
-//   deploy_bench [--hosts 10] [--runs 5]
+//   deploy_bench [--hosts 10] [--runs 5] [--parallel 10,25,50]
 //
 // Each run deploys fresh closures (a new commit that changes every host, built before the
-// clock starts) three ways:
+// clock starts) in these ways:
 //   one   — a single host alone (the baseline: what one deploy costs)
-//   p10   — all hosts, max_parallel = hosts
-//   p1    — all hosts, max_parallel = 1
+//   pN    — all hosts, max_parallel = N for each N of --parallel (default: hosts, then 1)
 // and measures the runner's own overhead: wall time minus the time covered by nix/ssh
 // operations (ssh connects and commands, and child processes such as nix copy), measured by
 // pass-through decorators around the ssh and process ports (the union of their intervals,
@@ -202,6 +201,7 @@ struct Sample {
 
 int main(int argc, char** argv) {
   int hostCount = 10, runs = 5;
+  std::vector<int> parallel;
   bool probe = false;
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--probe") probe = true;
@@ -209,7 +209,10 @@ int main(int argc, char** argv) {
     std::string k = argv[i];
     if (k == "--hosts") hostCount = std::stoi(argv[i + 1]);
     if (k == "--runs") runs = std::stoi(argv[i + 1]);
+    if (k == "--parallel")
+      for (const auto& p : split(argv[i + 1], ',')) parallel.push_back(std::stoi(p));
   }
+  if (parallel.empty()) parallel = {hostCount, 1};
   CpuAccount cpu("");  // first: everything started later is accounted
   // The test hosts' processes (sshd, the commands it runs, nix-store on the target, the agent,
   // switch-to-configuration) are moved here: on real machines that CPU is not the runner's.
@@ -347,29 +350,31 @@ int main(int argc, char** argv) {
       std::string rev = lab.infra.head();
       measure(freshJobs(rev), rev, hostCount, nullptr);
     }
-    std::vector<Sample> one, p10, p1;
+    std::vector<Sample> one;
+    std::map<int, std::vector<Sample>> fan;  // max_parallel -> samples
     std::map<std::string, std::vector<double>> steps;
-    std::printf("run  one-host ms  p%d ms  p1 ms  overhead p%d  overhead p1\n", hostCount,
-                hostCount);
+    std::printf("run  one-host ms");
+    for (int p : parallel) std::printf("  p%d ms", p);
+    std::printf("\n");
     for (int r = 0; r < runs; ++r) {
       std::string rev = lab.infra.changeModule("base");
       auto jobs = freshJobs(rev);
       one.push_back(measure({jobs.front()}, rev, 1, &steps));
-      // the other hosts of this commit, in parallel
-      std::vector<deploy::HostJob> others(jobs.begin() + 1, jobs.end());
-      rev = lab.infra.changeModule("base");
-      jobs = freshJobs(rev);
-      p10.push_back(measure(jobs, rev, hostCount, nullptr));
-      rev = lab.infra.changeModule("base");
-      jobs = freshJobs(rev);
-      p1.push_back(measure(jobs, rev, 1, nullptr));
-      std::printf(
-          "%3d  %11.0f  %6.0f  %5.0f  %5.1f ms %4.1f%%  %5.1f ms %4.1f%%  cpu runner "
-          "%.0f/%.0f/%.0f, targets %.0f/%.0f/%.0f ms\n",
-          r + 1, one.back().wallMs, p10.back().wallMs, p1.back().wallMs, p10.back().overheadMs(),
-          p10.back().overheadPct(), p1.back().overheadMs(), p1.back().overheadPct(),
-          one.back().cpuMs, p10.back().cpuMs, p1.back().cpuMs, one.back().targetCpuMs,
-          p10.back().targetCpuMs, p1.back().targetCpuMs);
+      std::printf("%3d  %11.0f", r + 1, one.back().wallMs);
+      std::string detail;
+      for (int p : parallel) {
+        rev = lab.infra.changeModule("base");
+        jobs = freshJobs(rev);
+        fan[p].push_back(measure(jobs, rev, p, nullptr));
+        const Sample& x = fan[p].back();
+        std::printf("  %6.0f", x.wallMs);
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "  [p%d overhead %.1f ms %.1f%%, cpu runner %.0f targets %.0f ms]", p,
+                      x.overheadMs(), x.overheadPct(), x.cpuMs, x.targetCpuMs);
+        detail += buf;
+      }
+      std::printf("%s\n", detail.c_str());
       std::fflush(stdout);
     }
     auto med = [](const std::vector<Sample>& v, double (Sample::*f)() const) {
@@ -382,31 +387,32 @@ int main(int argc, char** argv) {
       for (const auto& s : v) x.push_back(s.wallMs);
       return median(x);
     };
-    double mOne = medWall(one), mP10 = medWall(p10), mP1 = medWall(p1);
-    std::printf("\nmedian over %d runs, %d hosts:\n", runs, hostCount);
-    std::printf("  one host alone            %7.0f ms\n", mOne);
-    std::printf("  %2d hosts, max_parallel %2d %7.0f ms  (%.2fx one host)\n", hostCount, hostCount,
-                mP10, mP10 / mOne);
-    std::printf("  %2d hosts, max_parallel  1 %7.0f ms  (%.2fx one host)\n", hostCount, mP1,
-                mP1 / mOne);
-    std::printf("  runner overhead, p%d       %7.1f ms  (%.2f%% of wall)\n", hostCount,
-                med(p10, &Sample::overheadMs), med(p10, &Sample::overheadPct));
-    std::printf("  runner overhead, p1        %7.1f ms  (%.2f%% of wall)\n",
-                med(p1, &Sample::overheadMs), med(p1, &Sample::overheadPct));
-    std::printf("  runner overhead, one host  %7.1f ms  (%.2f%% of wall)\n",
+    const double mOne = medWall(one);
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    std::printf("\nmedian over %d runs, %d hosts (%ld cores, shared with the test hosts):\n", runs,
+                hostCount, cores);
+    std::printf("  one host alone              %7.0f ms  runner overhead %.1f ms (%.2f%%)\n", mOne,
                 med(one, &Sample::overheadMs), med(one, &Sample::overheadPct));
-    std::vector<double> rc, tc;
-    for (const auto& x : p10) {
-      rc.push_back(x.cpuMs / hostCount);
-      tc.push_back(x.targetCpuMs / hostCount);
+    for (int p : parallel) {
+      const auto& v = fan[p];
+      std::vector<double> rc, tc, share;
+      for (const auto& x : v) {
+        rc.push_back(x.cpuMs / hostCount);
+        tc.push_back(x.targetCpuMs / hostCount);
+        share.push_back(100.0 * x.cpuMs / (x.cpuMs + x.targetCpuMs));
+      }
+      const double w = medWall(v);
+      std::printf(
+          "  %2d hosts, max_parallel %2d %7.0f ms  (%.2fx one host)  runner overhead %.1f ms "
+          "(%.2f%%)\n"
+          "      CPU per host: runner side %.0f ms, target side %.0f ms; the runner's share of "
+          "all CPU %.0f%%\n"
+          "      floor on these %ld cores (runner + targets): %.0f ms; runner side alone: %.0f "
+          "ms\n",
+          hostCount, p, w, w / mOne, med(v, &Sample::overheadMs), med(v, &Sample::overheadPct),
+          median(rc), median(tc), median(share), cores,
+          hostCount * (median(rc) + median(tc)) / cores, hostCount * median(rc) / cores);
     }
-    std::printf(
-        "  CPU per host (p%d): runner side %.0f ms, target side %.0f ms; on %ld cores the\n"
-        "  fan-out cannot finish before %.0f ms here (all on one machine), %.0f ms with\n"
-        "  targets on their own machines (runner side only)\n",
-        hostCount, median(rc), median(tc), sysconf(_SC_NPROCESSORS_ONLN),
-        hostCount * (median(rc) + median(tc)) / sysconf(_SC_NPROCESSORS_ONLN),
-        hostCount * median(rc) / sysconf(_SC_NPROCESSORS_ONLN));
     std::printf("  one host's steps (median ms):");
     for (const char* s :
          {"lock", "ancestry", "connect", "inspect", "copy", "activate", "confirm", "record"})

@@ -28,6 +28,7 @@
 #include "runner/os/process.h"
 #include "runner/plan/exact_planner.h"
 #include "runner/plan/plan_stage.h"
+#include "runner/ssh/ssh.h"
 #include "runner/store/database.h"
 #include "runner/store/drv_cache.h"
 
@@ -233,7 +234,16 @@ int runBuild(const BuildOpts& o) {
   if (l.config && (!l.config->build.builders.empty() || l.config->build.maxJobs))
     remote =
         std::make_unique<build::RemoteBuilders>(procs, l.config->build, l.config->ssh, l.stateDir);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get());
+  // With a config, hosts placed on their targets (build_on, deployment.buildOnTarget) build
+  // there, as in the daemon; without one there are no pinned host keys and everything builds here.
+  ssh::ConnectorPtr connector;
+  std::unique_ptr<build::TargetBuilds> onTarget;
+  if (l.config) {
+    connector = ssh::makeLibsshConnector();
+    onTarget = std::make_unique<build::TargetBuilds>(procs, *connector, l.config->ssh, clock);
+  }
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get(),
+                               onTarget.get());
 
   Selection sel;
   if (!o.hosts.empty()) {

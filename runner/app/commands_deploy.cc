@@ -200,7 +200,9 @@ int runDeploy(const DeployOpts& o) {
   std::unique_ptr<build::RemoteBuilders> remote;
   if (config && (!config->build.builders.empty() || config->build.maxJobs))
     remote = std::make_unique<build::RemoteBuilders>(procs, config->build, config->ssh, stateDir);
-  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get());
+  auto connector = ssh::makeLibsshConnector();
+  build::TargetBuilds onTarget(procs, *connector, ssh, clock);
+  build::NixBuildStage builder(nix, {}, clock, builds, evals, nullptr, remote.get(), &onTarget);
   BuildInput bi;
   bi.repo = &settings;
   bi.gitDir = flakeDir;
@@ -244,7 +246,6 @@ int runDeploy(const DeployOpts& o) {
   store::HostLocks locks(*db, clock);
   store::Deployments deployments(*db);
   deploy::HostLockGuard guard(locks, clock);
-  auto connector = ssh::makeLibsshConnector();
   http::CurlHttpClient http;
   const int deploys = std::max(settings.rollout.maxParallel,
                                config ? config->concurrency.deploys : Concurrency{}.deploys);

@@ -133,6 +133,18 @@ class Reader {
     return std::nullopt;
   }
 
+  std::optional<int64_t> nonNegativeInt(const YAML::Node& n, const std::string& key) {
+    try {
+      if (n.IsScalar()) {
+        auto v = n.as<int64_t>();
+        if (v >= 0) return v;
+      }
+    } catch (const YAML::Exception&) {
+    }
+    error(n, key, "must be 0 or a positive integer");
+    return std::nullopt;
+  }
+
   std::optional<bool> boolean(const YAML::Node& n, const std::string& key) {
     try {
       if (n.IsScalar()) return n.as<bool>();
@@ -298,7 +310,7 @@ void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& 
             "' is not a forge name (1-64 letters, digits, '-', '_', '.', not starting with '.')");
   if (!r.mapping(n, key,
                  {"type", "url", "api_url", "token_file", "webhook_secret_file", "app_id",
-                  "private_key_file"}))
+                  "private_key_file", "fold_statuses_above"}))
     return;
   ForgeConfig f;
   f.name = name;
@@ -340,6 +352,9 @@ void readForge(Reader& r, const std::string& name, const YAML::Node& n, Config& 
   if (f.appId.has_value() != f.privateKeyFile.has_value())
     r.error(n, key, "app_id and private_key_file go together (a GitHub App)");
   if (f.appId && f.type != "github") r.error(n["app_id"], key + ".app_id", "only for github");
+  if (n["fold_statuses_above"])
+    if (auto v = r.nonNegativeInt(n["fold_statuses_above"], key + ".fold_statuses_above"))
+      f.foldStatusesAbove = static_cast<size_t>(*v);
   if (!f.appId && !f.tokenFile)
     r.warn(n, key, "no token_file (or GitHub App): statuses cannot be posted");
   c.forges[name] = std::move(f);
@@ -470,7 +485,19 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
           repo.hosts.push_back(h);
           continue;
         }
-        if (!r.mapping(kv.second, hk, {"target", "deploy", "action"})) continue;
+        if (!r.mapping(kv.second, hk, {"target", "deploy", "action", "build_on"})) continue;
+        if (kv.second["build_on"]) {
+          if (auto s = r.string(kv.second["build_on"], hk + ".build_on")) {
+            if (*s == "runner")
+              h.buildOn = BuildPlace::Runner;
+            else if (*s == "target")
+              h.buildOn = BuildPlace::Target;
+            else
+              r.error(kv.second["build_on"], hk + ".build_on",
+                      "must be runner or target, not '" + *s +
+                          "' (for other build machines use build.builders)");
+          }
+        }
         if (kv.second["deploy"]) {
           if (auto s = r.string(kv.second["deploy"], hk + ".deploy")) {
             if (*s == "auto")

@@ -156,6 +156,7 @@ struct Daemon::Parts {
   std::unique_ptr<store::Deployments> deployments;
   std::unique_ptr<plan::NixPlanStage> planner;
   std::unique_ptr<build::RemoteBuilders> remoteBuilders;  // build: (issue 16)
+  std::unique_ptr<build::TargetBuilds> targetBuilds;      // build_on: target (issue 16)
   std::unique_ptr<build::NixBuildStage> builder;
   std::unique_ptr<deploy::SshDeployStage> deployer;
   std::unique_ptr<scheduler::LoggingRunReporter> logReporter;
@@ -287,9 +288,10 @@ int Daemon::start() {
     if (!config_.build.builders.empty() || config_.build.maxJobs)
       P.remoteBuilders = std::make_unique<build::RemoteBuilders>(P.procs, config_.build,
                                                                  config_.ssh, config_.stateDir);
-    P.builder =
-        std::make_unique<build::NixBuildStage>(*P.nix, untrusted, P.clock, *P.buildSlots,
-                                               *P.evalSlots, &redactor_, P.remoteBuilders.get());
+    P.targetBuilds = std::make_unique<build::TargetBuilds>(P.procs, *P.ssh, config_.ssh, P.clock);
+    P.builder = std::make_unique<build::NixBuildStage>(
+        *P.nix, untrusted, P.clock, *P.buildSlots, *P.evalSlots, &redactor_, P.remoteBuilders.get(),
+        P.targetBuilds.get());
     P.deployer = std::make_unique<deploy::SshDeployStage>(
         deploy::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix, P.clock,
                             *log_, &redactor_},
@@ -317,6 +319,7 @@ int Daemon::start() {
     for (const auto& [name, forge] : P.forges) {
       forges[name] = forge.get();
       ro.forgeTypes[name] = config_.forges.at(name).type;
+      ro.foldStatusesAbove[name] = config_.forges.at(name).foldStatusesAbove;
     }
     ro.runDeploys = [this](const RunView& run) {
       const RepoConfig* r = config_.findRepo(run.forge, run.repo);

@@ -1,9 +1,12 @@
 #include "runner/build/build_stage.h"
 
 #include <algorithm>
+#include <future>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
+#include "runner/os/files.h"
+#include "runner/os/log_file.h"
 
 namespace runner::build {
 namespace {
@@ -87,6 +90,61 @@ NixBuildStage::Result NixBuildStage::buildHosts(const BuildInput& in, StageListe
       evalFailures.push_back(std::move(f));
     }
   }
+  // Hosts built on their targets (trusted code only: a fork's derivations never leave the jail).
+  std::vector<std::future<HostBuildResult>> onTarget;
+  std::vector<HostBuildResult> placementFailures;
+  if (onTarget_ && !in.untrusted && !targets.empty()) {
+    std::vector<std::string> names;
+    for (const auto& t : targets) names.push_back(t.host);
+    std::map<std::string, BuildPlacement> placed;
+    {
+      PrioritySlots::Held slot(evals_, in.priority);
+      placed = placeBuilds(nix, *in.repo, nix::gitFlakeRef(in.gitDir, in.sha), names);
+    }
+    std::vector<HostTarget> here;
+    std::vector<TargetBuildJob> jobs;
+    for (const auto& t : targets) {
+      auto p = placed.find(t.host);
+      if (p == placed.end() || (!p->second.onTarget && !p->second.problem)) {
+        here.push_back(t);
+        continue;
+      }
+      if (p->second.problem) {
+        HostBuildResult f;
+        f.host = t.host;
+        f.drvPath = t.drvPath;
+        f.state = HostState::Failed;
+        f.message = "not built: " + *p->second.problem;
+        f.logTail = f.message;
+        placementFailures.push_back(std::move(f));
+        continue;
+      }
+      jobs.push_back({t.host, t.drvPath, "", p->second});
+    }
+    if (!jobs.empty()) {
+      std::vector<std::string> drvs;
+      for (const auto& j : jobs) drvs.push_back(j.drvPath);
+      nix::DerivationSet d = nix.showDerivations(drvs, false);
+      for (auto& j : jobs)
+        if (auto it = d.find(j.drvPath); it != d.end() && it->second.outputs.count("out"))
+          j.outPath = it->second.outputs.at("out");
+    }
+    targets = std::move(here);
+    for (auto& job : jobs) {
+      listener.hostStarted(job.host, "building on the target " + job.placement.target.toString());
+      onTarget.push_back(std::async(std::launch::async, [this, &in, &listener, job] {
+        std::unique_ptr<os::LogFile> log;
+        if (!in.logDir.empty())
+          log = std::make_unique<os::LogFile>(os::pathUnder(in.logDir, job.host, ".log"),
+                                              os::LogFile::Mode::Truncate, redactor_);
+        if (log) log->line("# switchyard build of " + job.host + ": " + job.drvPath);
+        return onTarget_->build(job, in.repo->buildTimeout, [&](std::string_view l) {
+          if (log) log->line(l);
+          listener.hostLine(job.host, l);
+        });
+      }));
+    }
+  }
   if (!targets.empty()) {
     for (const auto& t : targets) listener.hostStarted(t.host, "building");
     BuildOptions opts;
@@ -113,6 +171,14 @@ NixBuildStage::Result NixBuildStage::buildHosts(const BuildInput& in, StageListe
     Builder builder(nix, clock_);
     out.build = builder.build(targets, opts, &relay);
   }
+  for (auto& f : onTarget) {
+    HostBuildResult r = f.get();
+    if (r.ok()) listener.hostProgress(r.host, r.message);
+    out.build.hosts.push_back(std::move(r));
+  }
+  for (auto& f : placementFailures) out.build.hosts.push_back(std::move(f));
+  std::sort(out.build.hosts.begin(), out.build.hosts.end(),
+            [](const HostBuildResult& a, const HostBuildResult& b) { return a.host < b.host; });
   out.build.hosts.insert(out.build.hosts.begin(), std::make_move_iterator(evalFailures.begin()),
                          std::make_move_iterator(evalFailures.end()));
   return out;
@@ -128,7 +194,9 @@ std::vector<BuildHostOutcome> NixBuildStage::build(const BuildInput& in, StageLi
     if (!h.drvPath.empty()) o.drvPath = h.drvPath;
     o.outPath = h.outPath;
     o.logTail = h.logTail;
-    if (h.ok())
+    if (h.ok() && startsWith(h.message, "built on the target"))
+      o.summary = h.message + " in " + formatDuration(h.duration);
+    else if (h.ok())
       o.summary =
           h.duration.count() > 0 ? "built in " + formatDuration(h.duration) : "already built";
     else

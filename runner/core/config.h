@@ -26,6 +26,9 @@ struct ForgeConfig {
   // GitHub App (Check Runs instead of commit statuses)
   std::optional<int64_t> appId;
   std::optional<std::filesystem::path> privateKeyFile;
+  // Runs planning more hosts than this report unaffected (and not selected) hosts in the
+  // switchyard/plan status only, not one status per host and stage; 0: never fold.
+  size_t foldStatusesAbove = 100;
 };
 
 struct RolloutConfig {
@@ -55,12 +58,17 @@ enum class SwitchAction { Switch, Boot, Test };
 const char* toString(DeployPolicy p);  // "auto" | "manual" | "never"
 const char* toString(SwitchAction a);  // "switch" | "boot" | "test"
 
+enum class BuildPlace { Runner, Target };
+
 struct HostConfig {
   std::string name;
   std::optional<std::string> target;  // [user@]host[:port], IPv6 in brackets
   // nullopt: auto, or manual when the flake sets clan.core.deployment.requireExplicitUpdate.
   std::optional<DeployPolicy> deploy;
   SwitchAction action = SwitchAction::Switch;
+  // Where its closure is built (build/target_builds.h); nullopt: as the flake says (Colmena
+  // deployment.buildOnTarget, Clan clan.core.networking.buildHost), else the runner.
+  std::optional<BuildPlace> buildOn;
 };
 
 // What a pull request from a fork may do (README "Untrusted evaluation"). Its Nix code

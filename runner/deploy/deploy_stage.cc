@@ -90,14 +90,98 @@ std::vector<std::string> selectHosts(const std::string& selector,
   return out;
 }
 
+namespace {
+
+// Per host: its deployment.keys with every field Colmena declares (defaults as Colmena's),
+// keyFile as a string so that a path is never copied into the store.
+constexpr const char* kKeysFn =
+    "n: c: let\n"
+    "    keys = c.config.deployment.keys or { };\n"
+    "    str = v: if v == null then null else toString v;\n"
+    "  in builtins.mapAttrs (k: v: {\n"
+    "    name = v.name or k;\n"
+    "    text = v.text or null;\n"
+    "    keyFile = str (v.keyFile or null);\n"
+    "    keyCommand = v.keyCommand or null;\n"
+    "    destDir = v.destDir or \"/run/keys\";\n"
+    "    user = v.user or \"root\";\n"
+    "    group = v.group or \"root\";\n"
+    "    permissions = v.permissions or \"0600\";\n"
+    "    uploadAt = v.uploadAt or \"pre-activation\";\n"
+    "  }) keys";
+
+// A host's keys from the value kKeysFn evaluated to.
+HostKeys keysFromValue(const std::optional<nlohmann::json>& v) {
+  if (!v || v->is_null()) return std::vector<KeySpec>{};
+  if (!v->is_object()) return std::string("deployment.keys is not an attribute set");
+  try {
+    std::vector<KeySpec> keys;
+    std::set<std::string> destinations;
+    for (const auto& [attr, decl] : v->items()) {
+      keys.push_back(parseKeySpec(attr, decl));
+      if (!destinations.insert(keys.back().destination()).second)
+        throw InputError("two keys are uploaded to " + keys.back().destination());
+    }
+    return keys;
+  } catch (const InputError& e) {
+    return describe(e);
+  }
+}
+
+// evalHostInfo's fields and `keys`: kKeysFn's value, or false when it does not evaluate.
+std::string fleetFunction() {
+  return std::string("n: c: (") + nix::hostInfoFunction() +
+         ") n c // { keys = let r = builtins.tryEval (let v = (" + kKeysFn +
+         ") n c; in builtins.deepSeq v v); in if r.success then r.value else false; }";
+}
+
+}  // namespace
+
 FleetInfo discoverFleet(nix::NixCli& nix, const RepoConfig& repo, const fs::path& gitDir,
-                        const std::string& sha, const std::vector<std::string>& hosts) {
+                        const std::string& sha, const std::vector<std::string>& hosts,
+                        bool withKeys) {
   std::map<std::string, std::string> given;
   for (const auto& c : repo.hosts)
     if (c.target) given[c.name] = *c.target;
-  nix::HostEvals info;
-  if (!hosts.empty()) info = nix.evalHostInfo(nix::gitFlakeRef(gitDir, sha), hosts);
   FleetInfo out;
+  if (hosts.empty()) return out;
+  const std::string flakeRef = nix::gitFlakeRef(gitDir, sha);
+  nix::HostEvals info;
+  if (withKeys) {
+    info =
+        nix.evalPerHost(flakeRef, fleetFunction(), hosts, {.processes = 1, .fallbackWorkers = 2});
+    // Keys that do not evaluate (or fail the whole host: an error tryEval cannot catch) are
+    // evaluated again on their own, for Nix's message; such hosts' facts too, without keys.
+    std::vector<std::string> again, keysAgain;
+    for (const auto& h : hosts) {
+      auto it = info.hosts.find(h);
+      if (info.flakeError || it == info.hosts.end() || it->second.missing) continue;
+      if (it->second.error) {
+        again.push_back(h);
+        keysAgain.push_back(h);
+        continue;
+      }
+      const auto& v = it->second.value;
+      const nlohmann::json* k = nullptr;
+      if (v && v->is_object())
+        if (auto f = v->find("keys"); f != v->end()) k = &*f;
+      if (k && k->is_boolean())
+        keysAgain.push_back(h);
+      else
+        out.keys[h] = keysFromValue(k ? std::optional<nlohmann::json>(*k) : std::nullopt);
+    }
+    if (!again.empty()) {
+      nix::HostEvals plain = nix.evalHostInfo(flakeRef, again);
+      for (const auto& h : again) info.hosts[h] = plain.hosts[h];
+    }
+    if (info.flakeError)
+      for (const auto& h : hosts)
+        out.keys[h] = "deployment.keys do not evaluate: " + *info.flakeError;
+    else
+      for (auto& [h, k] : evalKeys(nix, flakeRef, keysAgain)) out.keys[h] = std::move(k);
+  } else {
+    info = nix.evalHostInfo(flakeRef, hosts);
+  }
   for (const auto& h : hosts) {
     auto it = info.hosts.find(h);
     const nix::HostValue* v = it == info.hosts.end() ? nullptr : &it->second;
@@ -121,39 +205,17 @@ std::map<std::string, Target> resolveTargets(nix::NixCli& nix, const RepoConfig&
   return std::move(f.targets);
 }
 
-namespace {
-
-// Per host: its deployment.keys with every field Colmena declares (defaults as Colmena's),
-// keyFile as a string so that a path is never copied into the store.
-constexpr const char* kKeysFn =
-    "n: c: let\n"
-    "    keys = c.config.deployment.keys or { };\n"
-    "    str = v: if v == null then null else toString v;\n"
-    "  in builtins.mapAttrs (k: v: {\n"
-    "    name = v.name or k;\n"
-    "    text = v.text or null;\n"
-    "    keyFile = str (v.keyFile or null);\n"
-    "    keyCommand = v.keyCommand or null;\n"
-    "    destDir = v.destDir or \"/run/keys\";\n"
-    "    user = v.user or \"root\";\n"
-    "    group = v.group or \"root\";\n"
-    "    permissions = v.permissions or \"0600\";\n"
-    "    uploadAt = v.uploadAt or \"pre-activation\";\n"
-    "  }) keys";
-
-}  // namespace
-
-std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> evalKeys(
-    nix::NixCli& nix, const std::string& flakeRef, const std::vector<std::string>& hosts) {
-  std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> out;
+std::map<std::string, HostKeys> evalKeys(nix::NixCli& nix, const std::string& flakeRef,
+                                         const std::vector<std::string>& hosts) {
+  std::map<std::string, HostKeys> out;
   if (hosts.empty()) return out;
   nix::HostEvals ev = nix.evalPerHost(flakeRef, kKeysFn, hosts);
   for (const auto& h : hosts) {
-    auto it = ev.hosts.find(h);
     if (ev.flakeError) {
       out[h] = "deployment.keys do not evaluate: " + *ev.flakeError;
       continue;
     }
+    auto it = ev.hosts.find(h);
     if (it == ev.hosts.end() || it->second.missing) {
       out[h] = std::vector<KeySpec>{};
       continue;
@@ -162,27 +224,7 @@ std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> evalKeys(
       out[h] = "deployment.keys do not evaluate: " + truncateUtf8(*it->second.error, 400);
       continue;
     }
-    const auto& v = it->second.value;
-    if (!v || v->is_null()) {
-      out[h] = std::vector<KeySpec>{};
-      continue;
-    }
-    if (!v->is_object()) {
-      out[h] = std::string("deployment.keys is not an attribute set");
-      continue;
-    }
-    try {
-      std::vector<KeySpec> keys;
-      std::set<std::string> destinations;
-      for (const auto& [attr, decl] : v->items()) {
-        keys.push_back(parseKeySpec(attr, decl));
-        if (!destinations.insert(keys.back().destination()).second)
-          throw InputError("two keys are uploaded to " + keys.back().destination());
-      }
-      out[h] = std::move(keys);
-    } catch (const InputError& e) {
-      out[h] = describe(e);
-    }
+    out[h] = keysFromValue(it->second.value);
   }
   return out;
 }
@@ -328,7 +370,7 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
   if (in.hosts.empty()) return out;
   std::vector<std::string> names;
   for (const auto& h : in.hosts) names.push_back(h.host);
-  FleetInfo fleet = discoverFleet(ports_.nix, *in.repo, in.gitDir, in.sha, names);
+  FleetInfo fleet = discoverFleet(ports_.nix, *in.repo, in.gitDir, in.sha, names, true);
   out.targets = fleet.targets;
   const std::set<std::string> named(in.named.begin(), in.named.end());
 
@@ -347,9 +389,7 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
     }
     toDeploy.push_back(&h);
   }
-  std::vector<std::string> keyHosts;
-  for (const auto* h : toDeploy) keyHosts.push_back(h->host);
-  auto keys = evalKeys(ports_.nix, nix::gitFlakeRef(in.gitDir, in.sha), keyHosts);
+  const auto& keys = fleet.keys;
 
   std::vector<HostJob> jobs;
   for (const auto* hp : toDeploy) {

@@ -114,21 +114,29 @@ std::vector<std::string> selectHosts(const std::string& selector,
                                      const std::vector<std::string>& hosts,
                                      const std::map<std::string, HostFacts>& facts);
 
+// Per host: its Colmena deployment.keys, or why they cannot be used.
+using HostKeys = std::variant<std::vector<KeySpec>, std::string>;
+
 // Deploy targets and facts for `hosts`, from one evaluation of the flake.
 struct FleetInfo {
   std::map<std::string, Target> targets;
   std::map<std::string, std::string> problems;  // hosts whose target text is refused: why
   std::map<std::string, HostFacts> facts;
+  // With `withKeys`: every host's keys (the text of `text` keys: keep it out of logs).
+  std::map<std::string, HostKeys> keys;
 };
+// `withKeys`: the keys are evaluated in the same nix process as the targets (a host whose
+// evaluation then fails is evaluated again without them, so a broken key declaration never
+// hides its target, and again for the keys alone, for Nix's message).
 FleetInfo discoverFleet(nix::NixCli& nix, const RepoConfig& repo,
                         const std::filesystem::path& gitDir, const std::string& sha,
-                        const std::vector<std::string>& hosts);
+                        const std::vector<std::string>& hosts, bool withKeys = false);
 
 // Colmena deployment.keys of `hosts` at the flake reference (one nix process). Per host:
 // the keys, or why they cannot be used (the declarations do not evaluate or are invalid).
 // The text of `text` keys is in the result: keep it out of logs.
-std::map<std::string, std::variant<std::vector<KeySpec>, std::string>> evalKeys(
-    nix::NixCli& nix, const std::string& flakeRef, const std::vector<std::string>& hosts);
+std::map<std::string, HostKeys> evalKeys(nix::NixCli& nix, const std::string& flakeRef,
+                                         const std::vector<std::string>& hosts);
 
 // Deploy targets for `hosts` at `sha` of the flake in `gitDir`: the config's `hosts:` entry,
 // else clan.core.networking.targetHost / deployment.targetHost from the flake, else the

@@ -438,8 +438,12 @@ void TestHosts::prepare(Slot& s) {
       "# many short nix/ssh sessions at once\n"
       "MaxStartups 100:30:200\n"
       "MaxSessions 50\n"
+      "# Builds here run as root, not as the machine's nixbld users: every host (and the\n"
+      "# machine itself) has its own /nix/var/nix/userpool, so two of them could take the same\n"
+      "# nixbld uid at once, and Nix kills every process of a build user before it builds -\n"
+      "# the other's builder died of signal 9.\n"
       "SetEnv SWITCHYARD_TEST_HOST=" +
-      h.name + "\n";
+      h.name + " \"NIX_CONFIG=build-users-group =\"\n";
   os::writeFileAtomic(h.root / "etc-ssh/sshd_config", config, fs::perms(0644));
 }
 

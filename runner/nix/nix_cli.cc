@@ -498,6 +498,8 @@ TargetChoice chooseTarget(const std::string& host, const std::map<std::string, s
   return {host, "name"};
 }
 
+const char* hostInfoFunction() { return kHostInfoFn; }
+
 HostEvals NixCli::evalHostInfo(const std::string& flakeRef,
                                const std::optional<std::vector<std::string>>& hosts) {
   return evalPerHost(flakeRef, kHostInfoFn, hosts, {.processes = 1, .fallbackWorkers = 2});

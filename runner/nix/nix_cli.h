@@ -101,6 +101,10 @@ struct TargetChoice {
 TargetChoice chooseTarget(const std::string& host, const std::map<std::string, std::string>& given,
                           const HostValue* info);
 
+// The Nix function evalHostInfo evaluates (`name: nixosSystem: {clan, colmena, …}`), for callers
+// that evaluate more per host in the same process (deploy: Colmena keys).
+const char* hostInfoFunction();
+
 struct HostEvals {
   std::map<std::string, HostValue> hosts;
   // Set when not even the host list could be evaluated (flake.nix broken, lock missing, ...);

@@ -39,6 +39,13 @@ HostState settle(const RunView& run, HostState s) {
   }
 }
 
+// A host whose statuses a folding run leaves to switchyard/plan: unaffected, or not selected
+// at the plan stage.
+bool foldedHost(const RunHostView& h) {
+  return h.state == HostState::NotAffected ||
+         (h.stage == Stage::Plan && h.state == HostState::Skipped);
+}
+
 }  // namespace
 
 ForgeReporter::ForgeReporter(store::Database& db, const Forges& forges, const Templates& templates,
@@ -72,6 +79,22 @@ bool ForgeReporter::progressFor(const RunView& run) {
   // not planned here (a re-run of named hosts without a plan, or a restart): small
   // re-runs still show progress, anything else only final states
   return !run.hostsFilter.empty() && run.hostsFilter.size() <= options_.progressHostLimit;
+}
+
+std::optional<size_t> ForgeReporter::foldThreshold(const RunView& run, size_t hosts) const {
+  auto it = options_.foldStatusesAbove.find(run.forge);
+  if (it == options_.foldStatusesAbove.end() || it->second == 0 || hosts <= it->second)
+    return std::nullopt;
+  return it->second;
+}
+
+bool ForgeReporter::foldedFor(const RunView& run, size_t hosts) {
+  {
+    MutexLock lk(mu_);
+    auto it = memos_.find(run.id);
+    if (it != memos_.end()) return it->second.fold;
+  }
+  return foldThreshold(run, hosts).has_value();  // not planned here (a restart)
 }
 
 bool ForgeReporter::deploys(const RunView& run) const {
@@ -210,12 +233,17 @@ void ForgeReporter::runQueued(const RunView& run) {
 void ForgeReporter::planned(const RunView& run, const Plan& plan) {
   auto t = targetFor(run);
   if (!t) return;
-  size_t affected = 0;
-  for (const auto& h : plan.hosts) affected += h.affected && inFilter(run, h.name);
+  size_t affected = 0, reported = 0;
+  for (const auto& h : plan.hosts) {
+    if (h.hasReason(ReasonKind::RemovedHost) || !inFilter(run, h.name)) continue;
+    ++reported;
+    affected += h.affected;
+  }
   const bool progress = affected <= options_.progressHostLimit;
+  const std::optional<size_t> fold = foldThreshold(run, reported);
   {
     MutexLock lk(mu_);
-    memos_[run.id] = Memo{plan, progress};
+    memos_[run.id] = Memo{plan, progress, fold.has_value()};
   }
   bool added = false;
   db_.transaction([&] {
@@ -223,10 +251,15 @@ void ForgeReporter::planned(const RunView& run, const Plan& plan) {
     p.stage = Stage::Plan;
     p.state = HostState::Succeeded;
     p.summary = describePlan(plan);
+    if (fold && reported > affected)
+      p.summary += "; the " + std::to_string(reported - affected) +
+                   " unaffected are reported here only (over " + std::to_string(*fold) +
+                   " machines)";
     added |= emit(*t, run, Stage::Plan, p, &plan);
     for (const auto& h : plan.hosts) {
       if (h.hasReason(ReasonKind::RemovedHost) || !inFilter(run, h.name)) continue;
       if (h.affected && !progress) continue;
+      if (!h.affected && fold) continue;
       for (Stage s : hostStages(run)) {
         RunHostView v;
         v.host = h.name;
@@ -243,6 +276,7 @@ void ForgeReporter::planned(const RunView& run, const Plan& plan) {
 void ForgeReporter::hostChanged(const RunView& run, const RunHostView& host) {
   auto t = targetFor(run);
   if (!t) return;
+  if (foldedHost(host) && foldedFor(run, 0)) return;
   if (!isFinal(host.state)) {
     // a host being evaluated for the plan is the plan's business (switchyard/plan is pending)
     if (host.stage == Stage::Plan || !progressFor(run)) return;
@@ -258,15 +292,22 @@ void ForgeReporter::hostChanged(const RunView& run, const RunHostView& host) {
 void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostView>& hosts) {
   auto t = targetFor(run);
   std::optional<Plan> plan;
+  std::optional<bool> folded;
   {
     MutexLock lk(mu_);
     auto it = memos_.find(run.id);
     if (it != memos_.end()) {
       plan = std::move(it->second.plan);
+      folded = it->second.fold;
       memos_.erase(it);
     }
   }
   if (!t) return;
+  if (!folded) {
+    size_t n = 0;
+    for (const auto& h : hosts) n += inFilter(run, h.host);
+    folded = foldThreshold(run, n).has_value();
+  }
   bool added = false;
   db_.transaction([&] {
     if (!plan && run.prNumber > 0) {
@@ -306,7 +347,7 @@ void ForgeReporter::runFinished(const RunView& run, const std::vector<RunHostVie
       added |= emit(*t, run, Stage::Plan, p, nullptr);
     }
     for (const auto& h : hosts)
-      if (inFilter(run, h.host)) added |= emitFinal(*t, run, h);
+      if (inFilter(run, h.host) && !(*folded && foldedHost(h))) added |= emitFinal(*t, run, h);
     added |= emitComment(*t, run, plan ? &*plan : nullptr, hosts);
   });
   notify(added);

@@ -23,8 +23,11 @@
 // Bounded calls per commit: with N hosts of which A are affected, a run costs at most
 // 2 (plan) + (3A + (N−A)) per stage in statuses or check-run calls, and 2 comment upserts;
 // with more than `progressHostLimit` affected hosts only final states are reported:
-// 2 + N per stage. The outbox drops repeats of what is pending or sent, and a burst of
-// changes to one context leaves only the newest to send.
+// 2 + N per stage. Above the forge's fold_statuses_above hosts, the N − A unaffected hosts
+// make no calls at all (they are counted in switchyard/plan's description): 2 + 3A per stage
+// at most, so a fleet of hundreds stays under GitHub's secondary limit (about 500
+// content-creating calls an hour) when a push touches a few hosts. The outbox drops repeats of what
+// is pending or sent, and a burst of changes to one context leaves only the newest to send.
 //
 // Transactions: every method writes outbox rows with Database::transaction, which joins the
 // caller's transaction when the caller (the scheduler) is inside one on the same Database —
@@ -61,6 +64,10 @@ struct ReporterOptions {
   // mapping.h's runDeploys(run); the daemon passes the scheduler's rule, which also checks
   // the repository's deploy branches.
   std::function<bool(const RunView&)> runDeploys;
+  // Per forge name: runs whose plan has more hosts than this (ForgeConfig::foldStatusesAbove)
+  // report unaffected hosts in switchyard/plan only — no status or check run per such host
+  // and stage — and the plan's description says so. Missing or 0: never fold.
+  std::map<std::string, size_t> foldStatusesAbove;
 };
 
 class ForgeReporter final : public RunReporter {
@@ -79,6 +86,7 @@ class ForgeReporter final : public RunReporter {
   struct Memo {
     std::optional<Plan> plan;
     bool progress = true;  // report pending/running states, not only final ones
+    bool fold = false;     // unaffected hosts are reported in switchyard/plan only
   };
   struct Target {
     Forge* forge = nullptr;
@@ -88,6 +96,9 @@ class ForgeReporter final : public RunReporter {
 
   std::optional<Target> targetFor(const RunView& run);
   bool progressFor(const RunView& run);
+  // Whether a run over `hosts` hosts folds its unaffected ones, and the threshold.
+  std::optional<size_t> foldThreshold(const RunView& run, size_t hosts) const;
+  bool foldedFor(const RunView& run, size_t hosts);
   bool deploys(const RunView& run) const;
   std::vector<Stage> hostStages(const RunView& run) const;
   // Queues the status or check run of `host` in `stage`; returns true when a row was added.

@@ -15,7 +15,8 @@ Reporting::Reporting(store::Database& db, const Forges& forges, nix::NixCli* nix
   OutboxSender* sender = sender_.get();
   reporter_ = std::make_unique<ForgeReporter>(
       db, forges, templates_, clock, log,
-      ReporterOptions{options.progressHostLimit, [sender] { sender->wake(); }, options.runDeploys});
+      ReporterOptions{options.progressHostLimit, [sender] { sender->wake(); }, options.runDeploys,
+                      options.foldStatusesAbove});
   gateway_ = std::make_unique<ForgeGateway>(db, forges, clock, log, [sender] { sender->wake(); });
 }
 

@@ -45,6 +45,7 @@ struct ReportingOptions {
   std::optional<std::filesystem::path> templatesDir;           // overrides of templates/*.mustache
   std::function<bool(const RunView&)> runDeploys;              // ReporterOptions::runDeploys
   size_t progressHostLimit = 20;
+  std::map<std::string, size_t> foldStatusesAbove;  // ReporterOptions::foldStatusesAbove
   SenderOptions sender;  // spacing per forge is filled from forgeTypes unless set
 };
 

@@ -4,6 +4,8 @@
 // created then edited in place with closure diffs), a push deploy run (deploy contexts,
 // "rolled back" in words), a fork pull request (no deploy contexts), GitHub's 140-character
 // descriptions, and GitHub App check runs (JWT → installation token → created, then updated).
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "runner/core/text.h"
@@ -370,4 +372,54 @@ TEST_CASE(
                                            {"switchyard/build/web2 run:12:build:web2", "failure"}});
   CHECK(f.github.mintedTokens().size() == 1);  // cached
   CHECK(f.log.all().find("ghs_fake1_77") == std::string::npos);
+}
+
+TEST_CASE(
+    "report: above fold_statuses_above hosts, unaffected hosts are reported in "
+    "switchyard/plan only, and its description says so",
+    "[integration][report]") {
+  GitHubFixture f;
+  const size_t threshold = GENERATE(4, 5);  // 5 hosts: folded above 4, not above 5
+  runner::report::ReporterOptions o;
+  o.foldStatusesAbove = {{"home", threshold}};
+  f.reporter.emplace(*f.db, f.forges, f.templates, f.clock, f.log, o);
+  auto run = deployRun();
+  f.reporter->runQueued(run);
+  run.state = RunState::Running;
+  f.reporter->planned(run, fleetPlan());
+  f.drain();
+  auto edge = hostView("edge", Stage::Plan, HostState::NotAffected);
+  f.reporter->hostChanged(run, edge);  // as the scheduler does when it selects the hosts
+  auto web1 = hostView("web1", Stage::Deploy, HostState::Succeeded, "deployed in 12s");
+  f.reporter->hostChanged(run, web1);
+  run.state = RunState::Succeeded;
+  f.reporter->runFinished(run, {hostView("db", Stage::Deploy, HostState::Succeeded, "deployed"),
+                                edge, hostView("mail", Stage::Plan, HostState::NotAffected), web1,
+                                hostView("web2", Stage::Deploy, HostState::Succeeded, "deployed")});
+  f.drain();
+
+  std::vector<std::string> contexts;
+  for (const auto& s : f.github.statuses(kRepo, kSha)) contexts.push_back(s.context);
+  const bool unaffectedPosted =
+      std::count(contexts.begin(), contexts.end(), "switchyard/build/edge") +
+      std::count(contexts.begin(), contexts.end(), "switchyard/deploy/mail");
+  const auto bodies = statusBodies(f.github);
+  INFO(runner::join(bodies, "\n"));
+  REQUIRE_FALSE(bodies.empty());
+  if (threshold == 4) {
+    CHECK(bodies.front() ==
+          "switchyard/plan=success:3 of 5 machines affected; the 2 unaffected are reported "
+          "here only (over 4 machines)");
+    CHECK_FALSE(unaffectedPosted);
+    for (const auto& b : bodies) {
+      CHECK(b.find("/edge=") == std::string::npos);
+      CHECK(b.find("/mail=") == std::string::npos);
+    }
+  } else {
+    CHECK(bodies.front() == "switchyard/plan=success:3 of 5 machines affected");
+    CHECK(unaffectedPosted);
+    CHECK(std::count_if(bodies.begin(), bodies.end(), [](const std::string& b) {
+            return b.find("/edge=") != std::string::npos || b.find("/mail=") != std::string::npos;
+          }) == 4);  // 2 unaffected hosts × 2 stages
+  }
 }
