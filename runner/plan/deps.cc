@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <regex>
 
 #include "runner/core/text.h"
 #include "runner/plan/ast_walk.h"
@@ -83,6 +84,90 @@ std::string where(const std::string& file, const Expr* e) {
   return file + ":" + std::to_string(e ? e->pos.line : 0);
 }
 
+// The literal text of a string without interpolations.
+std::optional<std::string> literalString(const Expr& e) {
+  const auto* s = e.as<ExprString>();
+  return s ? s->literal() : std::nullopt;
+}
+
+// True when `c` calls a function named `want` (`want`, `x.want`, `x.y.want`).
+bool callsNamed(const ExprCall& c, const std::string& want) {
+  if (const auto* v = c.fn->as<ExprVar>()) return v->name == want;
+  if (const auto* sel = c.fn->as<ExprSelect>())
+    return !sel->path.empty() && sel->path.back().isStatic() && sel->path.back().name == want;
+  return false;
+}
+
+// `lib.sourceByRegex` keeps a file when its path relative to the source and the path of every
+// directory on the way match one of the regular expressions (POSIX extended, whole string).
+bool passesRegexFilter(const std::vector<std::regex>& res, const std::string& rel) {
+  for (size_t slash = rel.find('/');; slash = rel.find('/', slash + 1)) {
+    std::string part = slash == std::string::npos ? rel : rel.substr(0, slash);
+    bool ok = std::any_of(res.begin(), res.end(),
+                          [&](const std::regex& re) { return std::regex_match(part, re); });
+    if (!ok) return false;
+    if (slash == std::string::npos) return true;
+  }
+}
+
+std::optional<std::vector<std::regex>> compileRegexes(const std::vector<std::string>& texts) {
+  std::vector<std::regex> out;
+  try {
+    for (const auto& t : texts) out.emplace_back(t, std::regex::extended);
+  } catch (const std::regex_error&) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+// Plain data written out in full: literals, lists and attribute sets of them. Its value
+// changes exactly when its nodes do.
+bool plainData(const Expr& e, int depth = 0) {
+  if (depth > 64) return false;
+  switch (e.kind) {
+    case ExprKind::Int:
+    case ExprKind::Float:
+      return true;
+    case ExprKind::String:
+      return e.as<ExprString>()->literal().has_value();
+    case ExprKind::Var: {
+      const auto* v = e.as<ExprVar>();
+      return v->scope == VarScope::Global &&
+             (v->name == "true" || v->name == "false" || v->name == "null");
+    }
+    case ExprKind::List:
+      for (const auto& x : e.as<ExprList>()->elems)
+        if (!plainData(*x, depth + 1)) return false;
+      return true;
+    case ExprKind::Attrs: {
+      const auto* a = e.as<ExprAttrs>();
+      if (a->recursive || !a->dynamicAttrs.empty() || !a->inheritFrom.empty()) return false;
+      for (const auto& [name, def] : a->attrs)
+        if (def.kind != AttrDef::Kind::Plain || !def.value || !plainData(*def.value, depth + 1))
+          return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// What `(import file).a.b` selects, when `file` is an attribute set written out down to a
+// value that is plain data; null otherwise (a path there may be missing, computed, …).
+const Expr* selectedData(const Expr& root, const std::vector<AttrName>& path) {
+  const Expr* cur = &root;
+  for (const auto& a : path) {
+    const auto* attrs = cur->as<ExprAttrs>();
+    if (!attrs) break;  // a selection inside plain data
+    if (attrs->recursive || !attrs->dynamicAttrs.empty() || !a.isStatic()) return nullptr;
+    auto it = attrs->attrs.find(a.name);
+    if (it == attrs->attrs.end() || it->second.kind != AttrDef::Kind::Plain || !it->second.value)
+      return nullptr;
+    cur = it->second.value.get();
+  }
+  return plainData(*cur) ? cur : nullptr;
+}
+
 }  // namespace
 
 bool HostDeps::dependsOnFile(const std::string& path) const {
@@ -91,6 +176,11 @@ bool HostDeps::dependsOnFile(const std::string& path) const {
     if (d.empty() || startsWith(path, d)) return true;
   for (const auto& p : patterns)
     if (matches(p, path)) return true;
+  for (const auto& [dir, texts] : filtered) {
+    if (!startsWith(path, dir)) continue;
+    auto res = compileRegexes(texts);  // they compiled when added; a failure is a dependency
+    if (!res || passesRegexFilter(*res, path.substr(dir.size()))) return true;
+  }
   return false;
 }
 
@@ -105,6 +195,22 @@ struct DepScanner::HostCtx {
   std::vector<ValuePtr> hostNameValues;
   std::map<std::string, ThunkPtr> args;
   int work = 0;
+  // Overlays kept by name (issue 12 cause 3) and the names of pkgs the host refers to.
+  struct OverlayEntry {
+    std::string name;
+    const Expr* expr = nullptr;  // null: a by-name directory entry
+    EnvPtr env;
+    std::string file;
+    std::set<std::string> refs;  // final.N / prev.N it uses
+    bool refsAll = false;        // final or prev used whole
+    bool override = false;       // prev.<its own name>: changes what nixpkgs' own code sees
+    bool charged = false;
+  };
+  std::vector<OverlayEntry> overlayEntries;
+  std::vector<std::string> byNameDirs;  // packagesFromDirectoryRecursive directories ("d/")
+  std::set<std::string> byNameCharged;  // "d/" + name already charged
+  std::set<std::string> pkgsNames;
+  std::string pkgsWhole;  // where pkgs is used whole ("" when never)
 };
 
 const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::string& file) {
@@ -118,8 +224,80 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
   // let bindings `x = import P` whose uses only select from x: binding value -> P
   std::map<const Expr*, const Expr*> dataImports;
 
+  // values of `nixpkgs.overlays`: recorded as Overlays nodes, not visited
+  std::set<const Expr*> overlayValues;
+
+  // The module's function: the outermost lambda above the current node.
+  auto moduleFn = [&]() -> const Expr* {
+    auto fn = std::find_if(chain.begin(), chain.end(),
+                           [](const Expr* b) { return b->kind == ExprKind::Lambda; });
+    return fn == chain.end() ? nullptr : *fn;
+  };
+  auto isModulePkgs = [&](const ExprVar& v) {
+    return v.name == "pkgs" && v.scope == VarScope::Formal && v.binder && v.binder == moduleFn();
+  };
+  // `args@{ … }`: the module's arguments as one set
+  auto isModuleArgSet = [&](const ExprVar& v) {
+    if (v.scope != VarScope::Arg || !v.binder || v.binder != moduleFn()) return false;
+    const auto* l = v.binder->as<ExprLambda>();
+    return l->formals.has_value();
+  };
+  auto pkgsWhole = [&](const Expr& e, const std::string& how) {
+    if (s.pkgsWhole.empty()) s.pkgsWhole = where(file, &e) + ": " + how;
+  };
+  // The module's pkgs (or its argument set, `viaArgs`) at `e`: which names does this use read?
+  auto notePkgsUse = [&](const Expr& e, bool viaArgs) {
+    const Expr* p = parents.empty() ? nullptr : parents.back();
+    if (const auto* sel = p ? p->as<ExprSelect>() : nullptr; sel && sel->expr.get() == &e) {
+      size_t i = 0;
+      if (viaArgs) {
+        if (sel->path.empty() || !sel->path[0].isStatic()) return pkgsWhole(e, "args.${…}");
+        if (sel->path[0].name != "pkgs") return;
+        i = 1;
+      }
+      if (sel->path.size() > i && sel->path[i].isStatic()) {
+        s.pkgsNames.insert(sel->path[i].name);
+        return;
+      }
+      return pkgsWhole(e, sel->path.size() > i ? "pkgs.${…}" : "pkgs used whole");
+    }
+    if (viaArgs) return pkgsWhole(e, "the module's arguments used whole");
+    if (const auto* h = p ? p->as<ExprHasAttr>() : nullptr;
+        h && h->expr.get() == &e && !h->path.empty() && h->path[0].isStatic()) {
+      s.pkgsNames.insert(h->path[0].name);
+      return;
+    }
+    if (const auto* w = p ? p->as<ExprWith>() : nullptr; w && w->attrs.get() == &e)
+      return;  // the names used below it are noted where they are used
+    if (const auto* a = p ? p->as<ExprAttrs>() : nullptr) {
+      for (size_t i = 0; i < a->inheritFrom.size(); ++i) {
+        if (a->inheritFrom[i].get() != &e) continue;
+        for (const auto& [name, def] : a->attrs)
+          if (def.kind == AttrDef::Kind::InheritedFrom && def.fromIndex == i)
+            s.pkgsNames.insert(name);
+        return;
+      }
+      // `import ./x.nix { inherit pkgs; }`, `callPackage ./x.nix { inherit pkgs; }`: the
+      // file is followed, and its own uses of `pkgs` are noted there
+      auto it = a->attrs.find("pkgs");
+      const auto* c = parents.size() >= 2 ? parents[parents.size() - 2]->as<ExprCall>() : nullptr;
+      if (it != a->attrs.end() && it->second.value.get() == &e && c && !c->args.empty() &&
+          c->args.back().get() == a) {
+        const Expr* fileArg = c->args.size() >= 2 ? c->args[c->args.size() - 2].get() : nullptr;
+        if (!fileArg && importOf(*c->fn)) fileArg = importOf(*c->fn);
+        bool callee = importOf(*c->fn) || callsNamed(*c, "import") ||
+                      callsNamed(*c, "callPackage") || callsNamed(*c, "callPackages");
+        if (callee && fileArg && fileArg->kind == ExprKind::Path &&
+            fileArg->as<ExprPath>()->pathKind == PathKind::Relative)
+          return;
+      }
+    }
+    pkgsWhole(e, "pkgs used whole");
+  };
+
   std::function<void(const Expr&)> visit = [&](const Expr& e) {
     if (dataImports.count(&e)) return;  // read where it is selected from
+    if (overlayValues.count(&e)) return;
     auto valueUse = [&] {
       if (parents.empty()) return false;
       const Expr* p = parents.back();
@@ -242,6 +420,16 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         break;
       }
       case ExprKind::Var: {
+        const auto* v = e.as<ExprVar>();
+        if (isModulePkgs(*v) || isModuleArgSet(*v)) notePkgsUse(e, !isModulePkgs(*v));
+        if (v->scope == VarScope::With) {
+          // `with pkgs; [ N ]`: N may be a package (with other withs around it, maybe not)
+          for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+            const auto* w = (*it)->as<ExprWith>();
+            const auto* wv = w ? w->attrs->as<ExprVar>() : nullptr;
+            if (wv && isModulePkgs(*wv)) s.pkgsNames.insert(v->name);
+          }
+        }
         if (auto lit = letBoundPath(*e.as<ExprVar>())) {
           addLiteral(*lit);
           return;
@@ -280,8 +468,35 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
         }
         break;
       }
+      case ExprKind::Lambda: {
+        // a file's function: its formals are module arguments or, for a file callPackage'd,
+        // the packages it is called with
+        const auto* l = e.as<ExprLambda>();
+        if (!moduleFn() && l->formals)
+          for (const auto& f : l->formals->formals) s.pkgsNames.insert(f.name);
+        break;
+      }
       case ExprKind::Call: {
         const auto* c = e.as<ExprCall>();
+        // lib.sourceByRegex ./dir [ "re" … ]: only the files the expressions keep
+        if (callsNamed(*c, "sourceByRegex") && c->args.size() == 2) {
+          const auto* dirArg = c->args[0]->as<ExprPath>();
+          const auto* list = c->args[1]->as<ExprList>();
+          std::optional<std::string> lit =
+              dirArg && dirArg->pathKind == PathKind::Relative ? dirArg->literal() : std::nullopt;
+          std::optional<std::string> dirPath = lit ? resolveRelative(dir, *lit) : std::nullopt;
+          std::vector<std::string> res;
+          for (size_t i = 0; list && i < list->elems.size(); ++i)
+            if (auto t = literalString(*list->elems[i])) res.push_back(*t);
+          if (dirPath && !dirPath->empty() && list && res.size() == list->elems.size() &&
+              compileRegexes(res)) {
+            parents.push_back(&e);
+            visit(*c->fn);
+            parents.pop_back();
+            s.filtered.emplace_back(*dirPath, std::move(res));
+            return;
+          }
+        }
         // lib.fileset.toSource { root = ../..; fileset = …; }: only the fileset's files are
         // in the source; `root` is just where they are relative to.
         if (const auto* sel = c->fn->as<ExprSelect>();
@@ -331,6 +546,21 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
             auto hn = na->attrs.find("hostName");
             if (hn != na->attrs.end() && hn->second.value)
               s.nodes.push_back({hn->second.value.get(), chain, Interesting::Kind::HostNameDef});
+          }
+        }
+        // nixpkgs.overlays = [ … ]: charged by the names the host uses (chargeOverlays)
+        auto np = a->attrs.find("nixpkgs");
+        if (np != a->attrs.end() && np->second.kind == AttrDef::Kind::Plain && np->second.value) {
+          if (const auto* na = np->second.value->as<ExprAttrs>()) {
+            auto ov = na->attrs.find("overlays");
+            if (ov != na->attrs.end() && ov->second.kind == AttrDef::Kind::Plain &&
+                ov->second.value) {
+              std::vector<const Expr*> inner = chain;
+              if (isBinder(e)) inner.push_back(&e);
+              if (isBinder(*na)) inner.push_back(na);
+              s.nodes.push_back({ov->second.value.get(), inner, Interesting::Kind::Overlays});
+              overlayValues.insert(ov->second.value.get());
+            }
           }
         }
         break;
@@ -559,7 +789,20 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
   }
   const Summary& s = summarize(root, file);
   for (const auto& p : s.staticPaths) addPath(PathRef{true, p, "", ""}, ctx);
+  for (const auto& [dir, res] : s.filtered) {
+    auto& kept = ctx.deps->filtered[dir + "/"];
+    kept.insert(kept.end(), res.begin(), res.end());
+    auto compiled = compileRegexes(res);
+    int followed = 0;
+    for (const auto& f : ev_.tree().filesBelow(dir)) {  // its Nix files may refer to others
+      if (!endsWith(f.path, ".nix") || ++followed > 5000) continue;
+      if (compiled && passesRegexFilter(*compiled, f.path.substr(dir.size() + 1)))
+        scanFile(f.path, ctx);
+    }
+  }
   ctx.deps->dynamic.insert(ctx.deps->dynamic.end(), s.dynamic.begin(), s.dynamic.end());
+  ctx.pkgsNames.insert(s.pkgsNames.begin(), s.pkgsNames.end());
+  if (ctx.pkgsWhole.empty()) ctx.pkgsWhole = s.pkgsWhole;
   for (const auto& n : s.nodes) {
     EnvPtr env = buildEnv(startEnv, n.chain, bindModuleArgs, ctx);
     ValuePtr v = ev_.eval(*n.node, env);
@@ -577,12 +820,24 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
       case Interesting::Kind::Value:
         addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
         break;
+      case Interesting::Kind::Overlays:
+        addOverlays(v, n.node, file, ctx);
+        break;
       case Interesting::Kind::DataSelect: {
         ValuePtr p = ev_.eval(*n.importedFile, env);
         if ((p->kind == VKind::Path || p->kind == VKind::String) && p->path && p->path->exact) {
           std::string f = p->path->path;
           if (ev_.tree().isDir(f)) f = f.empty() ? "default.nix" : f + "/default.nix";
-          ctx.deps->files.insert(f);
+          // flake.nix's selected value, when it is plain data, counts by its own nodes (the
+          // host's fingerprint of flake.nix); otherwise the file counts whole
+          const auto* sel = n.node->as<ExprSelect>();
+          auto parsed = f == "flake.nix" && sel ? ev_.tree().parse(f) : nullptr;
+          const Expr* data =
+              parsed && parsed->ast ? selectedData(*parsed->ast, sel->path) : nullptr;
+          if (data)
+            ev_.touchDeep(*data);
+          else
+            ctx.deps->files.insert(f);
           for (const auto& c : p->carried.paths) addPath(c, ctx);
         } else {
           addValueDeps(p, n.node, file, ctx, 0);  // a file the planner cannot name: as before
@@ -590,6 +845,230 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
         addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
         break;
       }
+    }
+  }
+}
+
+namespace {
+
+// The names an overlay's code reads from `final` and `prev` (the binders of its two lambdas),
+// whether it uses either whole, and whether it reads `prev.<own>` (an override).
+struct OverlayRefs {
+  std::set<std::string> names;
+  bool all = false;
+  bool prevOwn = false;
+};
+
+void overlayRefs(const Expr& e, const Expr* parent, const Expr* finalFn, const Expr* prevFn,
+                 const std::string& own, OverlayRefs& out) {
+  if (const auto* v = e.as<ExprVar>();
+      v && (v->scope == VarScope::Arg || v->scope == VarScope::Formal) &&
+      (v->binder == finalFn || v->binder == prevFn)) {
+    const auto* sel = parent ? parent->as<ExprSelect>() : nullptr;
+    const auto* attrs = parent ? parent->as<ExprAttrs>() : nullptr;
+    if (sel && sel->expr.get() == &e && !sel->path.empty() && sel->path[0].isStatic()) {
+      out.names.insert(sel->path[0].name);
+      if (v->binder == prevFn && sel->path[0].name == own) out.prevOwn = true;
+      return;
+    }
+    if (attrs) {
+      for (size_t i = 0; i < attrs->inheritFrom.size(); ++i) {
+        if (attrs->inheritFrom[i].get() != &e) continue;
+        for (const auto& [name, def] : attrs->attrs)
+          if (def.kind == AttrDef::Kind::InheritedFrom && def.fromIndex == i) {
+            out.names.insert(name);
+            if (v->binder == prevFn && name == own) out.prevOwn = true;
+          }
+        return;
+      }
+    }
+    out.all = true;
+    if (v->binder == prevFn) out.prevOwn = true;  // prev.${x} may be its own name
+    return;
+  }
+  forEachChild(e,
+               [&](const Slot&, const Expr& c) { overlayRefs(c, &e, finalFn, prevFn, own, out); });
+}
+
+}  // namespace
+
+void DepScanner::addOverlays(const ValuePtr& v, const Expr* at, const std::string& file,
+                             HostCtx& ctx) {
+  if (v->kind != VKind::List || v->open) {
+    addValueDeps(v, at, file, ctx, 0);
+    return;
+  }
+  for (const auto& p : v->carried.paths) addPath(p, ctx);
+  ctx.deps->inputs.insert(v->carried.inputs.begin(), v->carried.inputs.end());
+  ctx.deps->dynamic.insert(ctx.deps->dynamic.end(), v->carried.dynamic.begin(),
+                           v->carried.dynamic.end());
+  for (const auto& t : v->elems) {
+    ValuePtr o = ev_.force(t);
+    if (!addOverlay(o, ctx)) addValueDeps(o, at, file, ctx, 0);
+  }
+}
+
+// An overlay `final: prev: BODY` where BODY is attribute sets (`{ N = …; }`), directories of
+// packages (`lib.packagesFromDirectoryRecursive { directory = ./d; … }`), joined with `//`,
+// under `let`s. Anything else is not understood: false, and the caller charges it whole.
+bool DepScanner::addOverlay(const ValuePtr& v, HostCtx& ctx) {
+  if (v->kind != VKind::Lambda || !v->origin || !v->originEnv || !v->carried.empty()) return false;
+  const auto* outer = v->origin->as<ExprLambda>();
+  if (!outer || outer->arg.empty() || outer->formals) return false;
+  const auto* inner = outer->body->as<ExprLambda>();
+  if (!inner || inner->arg.empty() || inner->formals) return false;
+  std::string file = v->originEnv->file ? v->originEnv->file->path : "flake.nix";
+
+  EnvPtr env = v->originEnv;
+  for (const ExprLambda* l : {outer, inner}) {
+    auto frame = ev_.newEnv();
+    frame->binder = l;
+    frame->parent = env;
+    frame->file = env->file;
+    frame->vars[l->arg] = ev_.ready(Evaluator::unknown("overlay argument"));
+    env = frame;
+  }
+  std::vector<HostCtx::OverlayEntry> entries;
+  std::vector<std::string> dirs;
+  // charged with the overlay: code to follow, and code whose final.N / prev.N count as used
+  std::vector<std::pair<const Expr*, EnvPtr>> common;
+  std::vector<const Expr*> commonRefs;
+  auto isOverlayArg = [&](const Expr& x) {
+    const auto* fv = x.as<ExprVar>();
+    return fv && (fv->binder == outer || fv->binder == inner);
+  };
+  std::vector<const Expr*> shallow{outer, inner};  // its structure, for the trace
+  std::function<bool(const Expr&, const EnvPtr&)> body = [&](const Expr& e, const EnvPtr& env) {
+    ev_.charge(1);
+    shallow.push_back(&e);
+    if (const auto* l = e.as<ExprLet>()) {
+      EnvPtr frame = ev_.letFrame(*l, env);
+      common.emplace_back(l->bindings.get(), frame);
+      commonRefs.push_back(l->bindings.get());
+      return body(*l->body, frame);
+    }
+    if (const auto* b = e.as<ExprBinOp>(); b && b->op == BinOp::Update)
+      return body(*b->lhs, env) && body(*b->rhs, env);
+    if (const auto* a = e.as<ExprAttrs>(); a && !a->recursive && a->dynamicAttrs.empty()) {
+      for (const auto& f : a->inheritFrom) {
+        if (isOverlayArg(*f)) continue;  // `inherit (final) N`: the entry's own reference
+        common.emplace_back(f.get(), env);
+        commonRefs.push_back(f.get());
+      }
+      for (const auto& [name, def] : a->attrs) {
+        HostCtx::OverlayEntry en;
+        en.name = name;
+        en.file = file;
+        en.env = env;
+        en.expr = def.value.get();  // inherit (from) N: null, the `from` is common
+        OverlayRefs refs;
+        if (def.kind == AttrDef::Kind::InheritedFrom) {
+          if (const auto* fv = a->inheritFrom[def.fromIndex]->as<ExprVar>();
+              fv && (fv->binder == outer || fv->binder == inner)) {
+            refs.names.insert(name);
+            refs.prevOwn = fv->binder == inner;
+          }
+        } else if (en.expr) {
+          overlayRefs(*en.expr, nullptr, outer, inner, name, refs);
+        }
+        en.refs = std::move(refs.names);
+        en.refsAll = refs.all;
+        en.override = refs.prevOwn;
+        entries.push_back(std::move(en));
+      }
+      return true;
+    }
+    if (const auto* c = e.as<ExprCall>();
+        c && callsNamed(*c, "packagesFromDirectoryRecursive") && c->args.size() == 1) {
+      const auto* a = c->args[0]->as<ExprAttrs>();
+      if (!a || !a->attrs.count("directory") || !a->dynamicAttrs.empty()) return false;
+      const auto& d = a->attrs.at("directory");
+      if (d.kind != AttrDef::Kind::Plain || !d.value) return false;
+      ValuePtr dir = ev_.eval(*d.value, env);
+      if (dir->kind != VKind::Path || !dir->path || !dir->path->exact || dir->path->path.empty() ||
+          !ev_.tree().isDir(dir->path->path) || !dir->carried.empty())
+        return false;
+      common.emplace_back(c->fn.get(), env);
+      commonRefs.push_back(c->fn.get());
+      commonRefs.push_back(a);  // `inherit (final) callPackage;` and the like
+      for (const auto& [name, def] : a->attrs)
+        if (name != "directory" && def.value && def.kind == AttrDef::Kind::Plain)
+          common.emplace_back(def.value.get(), env);
+      for (const auto& f : a->inheritFrom)
+        if (!isOverlayArg(*f)) common.emplace_back(f.get(), env);
+      dirs.push_back(dir->path->path + "/");
+      shallow.push_back(a);
+      shallow.push_back(d.value.get());
+      return true;
+    }
+    return false;
+  };
+  if (!body(*inner->body, env)) return false;
+
+  for (const Expr* x : shallow) ev_.touch(*x);
+  // A file that is not flake-level code (no trace records its nodes) is a dependency whole.
+  if (file != "flake.nix" && !ctx.deps->trace.externals.count("import:" + file))
+    ctx.deps->files.insert(file);
+  for (const Expr* x : commonRefs) {
+    ev_.touchDeep(*x);
+    OverlayRefs refs;
+    overlayRefs(*x, nullptr, outer, inner, "", refs);
+    ctx.pkgsNames.insert(refs.names.begin(), refs.names.end());
+    if (refs.all && ctx.pkgsWhole.empty())
+      ctx.pkgsWhole = where(file, x) + ": an overlay uses its final or prev set whole";
+  }
+  for (const auto& [x, xenv] : common) {
+    ev_.touchDeep(*x);
+    scanRoot(*x, xenv, false, file, ctx);
+  }
+  for (auto& en : entries) ctx.overlayEntries.push_back(std::move(en));
+  ctx.byNameDirs.insert(ctx.byNameDirs.end(), dirs.begin(), dirs.end());
+  return true;
+}
+
+// Charges the overlay attributes the host may read: the names its code refers to, those the
+// charged attributes refer to in turn, every override of an existing name, and everything
+// when the host uses pkgs whole. Charging follows files, which may refer to more names.
+void DepScanner::chargeOverlays(HostCtx& ctx) {
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (size_t i = 0; i < ctx.overlayEntries.size(); ++i) {
+      auto& en = ctx.overlayEntries[i];
+      if (en.charged) continue;
+      if (ctx.pkgsWhole.empty() && !en.override && !ctx.pkgsNames.count(en.name)) continue;
+      en.charged = true;
+      progress = true;
+      ctx.pkgsNames.insert(en.refs.begin(), en.refs.end());
+      if (en.refsAll && ctx.pkgsWhole.empty())
+        ctx.pkgsWhole = en.file + ": overlay attribute " + en.name + " uses final or prev whole";
+      if (!en.expr) continue;
+      const Expr* x = en.expr;
+      EnvPtr env = en.env;
+      std::string file = en.file;
+      ev_.touchDeep(*x);
+      scanRoot(*x, env, false, file, ctx);  // may add entries' names; `en` may move
+    }
+    for (const auto& dir : ctx.byNameDirs) {
+      auto charge = [&](const std::string& name) {
+        if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+          return;
+        if (!ctx.byNameCharged.insert(dir + name).second) return;
+        progress = true;
+        // a directory's package.nix may read its neighbours; N.nix is a package too. Both
+        // count when absent: a package added there replaces the one of the same name
+        addPath(PathRef{true, dir + name, "", ""}, ctx);
+        ctx.deps->dirs.insert(dir + name + "/");
+        addPath(PathRef{true, dir + name + ".nix", "", ""}, ctx);
+      };
+      if (!ctx.pkgsWhole.empty()) {
+        if (ctx.byNameCharged.insert(dir).second) {
+          progress = true;
+          addPath(PathRef{true, dir.substr(0, dir.size() - 1), "", ""}, ctx);
+        }
+        continue;
+      }
+      std::vector<std::string> names(ctx.pkgsNames.begin(), ctx.pkgsNames.end());
+      for (const auto& n : names) charge(n);
     }
   }
 }
@@ -683,6 +1162,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
                              "does not model (" +
                              (v->reason.empty() ? "not nixosSystem" : v->reason) + ")");
     }
+    chargeOverlays(ctx);
     pop();
     deps.inputs.insert(deps.trace.inputs.begin(), deps.trace.inputs.end());
     deps.inputs.erase("self");
@@ -719,6 +1199,7 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
   std::string file = env && env->file ? env->file->path : "flake.nix";
   const Summary& s = summarize(e, file);
   for (const auto& p : s.staticPaths) out.paths.insert(PathRef{true, p, "", ""});
+  for (const auto& f : s.filtered) out.paths.insert(PathRef{true, f.first, "", ""});  // whole
   out.dynamic.insert(out.dynamic.end(), s.dynamic.begin(), s.dynamic.end());
   HostCtx scratch;
   HostDef none{"", nullptr, ""};
@@ -731,6 +1212,10 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
       if (p->path) out.paths.insert(*p->path);
     }
     ValuePtr v = ev_.eval(*n.node, nodeEnv);
+    if (n.kind == Interesting::Kind::Overlays) {  // whole, as any other value
+      out.merge(ev_.valueCarried(v));
+      continue;
+    }
     out.merge(v->carried);
     if (v->path) out.paths.insert(*v->path);
     if (v->kind == VKind::Input && v->input != "self") out.inputs.insert(v->input);

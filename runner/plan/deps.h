@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runner/plan/evaluator.h"
@@ -20,9 +21,12 @@
 namespace runner::plan {
 
 struct HostDeps {
-  std::set<std::string> files;            // exact repo paths
-  std::set<std::string> dirs;             // "dir/": everything below; "" = the whole repository
-  std::set<PathRef> patterns;             // prefix*suffix
+  std::set<std::string> files;  // exact repo paths
+  std::set<std::string> dirs;   // "dir/": everything below; "" = the whole repository
+  std::set<PathRef> patterns;   // prefix*suffix
+  // "dir/" -> regular expressions: the files below dir whose path relative to it, and every
+  // directory on the way, match one of them (lib.sourceByRegex)
+  std::map<std::string, std::vector<std::string>> filtered;
   std::set<std::string> inputs;           // root inputs reached
   std::vector<std::string> dynamic;       // "file:line: what the analyser met"
   std::vector<std::string> selfRevision;  // "file:line" where self.rev or self itself is used
@@ -50,7 +54,9 @@ class DepScanner {
     std::vector<const nix::Expr*> chain;  // binders from the summary root down to the node
     // DataSelect: `(import P).a.b`, or `x.a.b` with `x = import P` bound by a let whose every
     // use selects from it: the file is data, not a module (issue 12 cause 2).
-    enum class Kind { Value, FileRef, HostNameDef, DataSelect } kind;
+    // Overlays: the value of `nixpkgs.overlays`, whose attributes are charged by name
+    // (issue 12 cause 3).
+    enum class Kind { Value, FileRef, HostNameDef, DataSelect, Overlays } kind;
     // The node is used as a value in the configuration (an attribute's or list element's
     // value), so a whole `self` there puts the flake's source into the system.
     bool valueUse = false;
@@ -61,6 +67,13 @@ class DepScanner {
     std::vector<std::string> outsidePaths;  // literal paths leaving the repository
     std::vector<Interesting> nodes;
     std::vector<std::string> dynamic;
+    // The names of the module's `pkgs` this code refers to (`pkgs.N`, `with pkgs; N`,
+    // `inherit (pkgs) N`, the formals of a file's function: callPackage arguments), and where
+    // it uses `pkgs` in a way that may reach any name ("" when it does not).
+    std::set<std::string> pkgsNames;
+    std::string pkgsWhole;
+    // `lib.sourceByRegex ./dir [ "re" … ]` with literal arguments: dir -> regexes
+    std::vector<std::pair<std::string, std::vector<std::string>>> filtered;
   };
 
  private:
@@ -76,6 +89,11 @@ class DepScanner {
   EnvPtr buildEnv(const EnvPtr& start, const std::vector<const nix::Expr*>& chain,
                   bool bindModuleArgs, HostCtx& ctx);
   ThunkPtr moduleArg(const std::string& name, HostCtx& ctx);
+  // Overlays of `nixpkgs.overlays`: each understood overlay is kept by attribute name and
+  // charged when the host refers to a name (chargeOverlays); others are charged whole.
+  void addOverlays(const ValuePtr& v, const nix::Expr* at, const std::string& file, HostCtx& ctx);
+  bool addOverlay(const ValuePtr& v, HostCtx& ctx);
+  void chargeOverlays(HostCtx& ctx);
 
   Evaluator& ev_;
   std::map<const nix::Expr*, Summary> summaries_;

@@ -210,6 +210,10 @@ void Evaluator::touchDeep(const Expr& e) {
   }
 }
 
+void Evaluator::touch(const Expr& e) {
+  if (!traces_.empty()) traces_.back()->nodes.insert(&e);
+}
+
 void Evaluator::recordExternal(std::string s) {
   if (!traces_.empty()) traces_.back()->externals.insert(std::move(s));
 }

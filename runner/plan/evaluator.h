@@ -235,6 +235,8 @@ class Evaluator {
   EnvPtr fileEnv(const std::shared_ptr<const ParsedFile>& file);
   // Deep-touch: record every node below `e` in the current trace.
   void touchDeep(const nix::Expr& e);
+  // Records `e` alone (not its children) in the current trace.
+  void touch(const nix::Expr& e);
   void recordExternal(std::string s);
   void recordInput(const std::string& name);
 

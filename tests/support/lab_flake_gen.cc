@@ -52,7 +52,11 @@ const char* kLabpkgsFlake =
       lib0 = nixpkgs-lib.lib;
       pkgsFor = import ./pkgs.nix { lib = lib0; };
     in {
-      lib = lib0 // { nixosSystem = import ./nixos-system.nix { lib = lib0; inherit pkgsFor; }; };
+      # as nixpkgs' own flake.nix: nixosSystem sets nixpkgs.flake.source = self.outPath, so
+      # (through the flake registry and NIX_PATH) every host's system holds the source
+      lib = lib0 // {
+        nixosSystem = import ./nixos-system.nix { lib = lib0; inherit pkgsFor; source = self.outPath; };
+      };
       legacyPackages.x86_64-linux = pkgsFor { system = "x86_64-linux"; overlays = [ ]; };
     };
 }
@@ -78,7 +82,7 @@ in lib.fix (lib.foldl' (acc: overlay: lib.extends overlay acc) base overlays)
 
 const char* kLabpkgsSystem =
     R"(# lib.nixosSystem: lib.evalModules over the host's modules and ./options.nix.
-{ lib, pkgsFor }:
+{ lib, pkgsFor, source }:
 { modules, specialArgs ? { }, system ? "x86_64-linux", ... }:
 lib.evalModules {
   specialArgs = { modulesPath = toString ./.; } // specialArgs;
@@ -86,6 +90,7 @@ lib.evalModules {
     ./options.nix
     ({ config, ... }: {
       _module.args.pkgs = pkgsFor { inherit system; overlays = config.nixpkgs.overlays; };
+      nixpkgs.flake.source = source;
     })
   ];
 }
@@ -106,6 +111,7 @@ in {
     networking.hostName = lib.mkOption { type = t.str; default = "nixos"; };
     nixpkgs.overlays = lib.mkOption { type = t.listOf overlay; default = [ ]; };
     nixpkgs.hostPlatform = lib.mkOption { type = t.str; default = "x86_64-linux"; };
+    nixpkgs.flake.source = lib.mkOption { type = t.nullOr t.str; default = null; };
     environment.etc = lib.mkOption {
       type = t.attrsOf (t.submodule { options.text = lib.mkOption { type = t.lines; }; });
       default = { };
@@ -128,6 +134,7 @@ in {
       users = config.users.users;
       target = config.deployment.targetHost;
     };
+    nixpkgsSource = toString config.nixpkgs.flake.source;
   };
 }
 )";
@@ -652,6 +659,8 @@ std::map<std::string, std::string> LabFlake::fingerprints() const {
     std::string fp =
         std::to_string(h.rev) + "/" + std::to_string(h.localRev) + "/" + std::to_string(h.noteRev);
     for (const auto& m : mods) fp += " " + m + ":" + std::to_string(moduleRev_.at(m));
+    // nixpkgs.flake.source: any change of the nixpkgs input's source (lock-noop, lock-hello)
+    fp += " nixpkgs-src:" + std::to_string(labpkgsReadmeRev_) + "/" + std::to_string(helloMinor_);
     if (mods.count("ssh")) fp += " ssh.conf:" + std::to_string(dataRev_.at("ssh"));
     if (mods.count("users"))
       fp += " users:" + std::to_string(dataRev_.at("users")) + "/" + std::to_string(userCount_);

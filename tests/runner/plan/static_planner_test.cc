@@ -556,6 +556,7 @@ TEST_CASE("packages from a directory and fileset sources", "[unit][plan]") {
     nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
   };
 })nix");
+  f["a.nix"] = "{ pkgs, ... }: { environment.systemPackages = [ pkgs.u ]; }\n";
   f["by-name/u/package.nix"] =
       "{ lib, stdenv }: stdenv.mkDerivation { name = \"u\"; src = lib.fileset.toSource {\n"
       "  root = ../..; fileset = lib.fileset.unions [ ../../build.zig ../../src ]; }; }\n";
@@ -1212,4 +1213,117 @@ TEST_CASE("a directory used as a module is its default.nix", "[unit][plan]") {
   CHECK(affected(s.planChange({{"hosts/a/x.txt", "y\n"}})) == std::vector<std::string>{"a"});
   CHECK(affected(s.planChange({{"hosts/b/default.nix", "{ ... }: { y = 1; }\n"}})) ==
         std::vector<std::string>{"b"});
+}
+
+TEST_CASE("an overlay's attributes are charged to the hosts that use them", "[unit][plan]") {
+  // Issue 12 cause 3: `nixpkgs.overlays = [ … ]` charged every package of the overlay (its
+  // by-name directory, every source) to every host that applied it.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    overlays.default = import ./overlays;
+    nixosConfigurations = nixpkgs.lib.genAttrs [ "a" "b" "c" "d" "e" "f" ] (h:
+      nixpkgs.lib.nixosSystem {
+        modules = [ ./${h}.nix { nixpkgs.overlays = [ self.overlays.default ]; } ];
+      });
+  };
+})nix");
+  f["overlays/default.nix"] = R"nix(final: prev:
+let common = "x"; in
+prev.lib.packagesFromDirectoryRecursive {
+  inherit (final) callPackage;
+  directory = ../by-name;
+} // {
+  motd = final.mkPackage "motd-1" { };
+  tool = final.mkPackage "tool" {
+    src = final.lib.sourceByRegex ../pkgs/tool [ "src" "src/.*" "build\\.zig" ];
+  };
+  wrapped = final.writeShellScript "w" "${final.motd}/bin/motd";
+  openssh = prev.openssh.override { withKerberos = true; };
+})nix";
+  f["by-name/greeter/package.nix"] = "{ mkPackage, hello, tool }: mkPackage \"greeter\" { }\n";
+  f["by-name/banner/package.nix"] = "{ mkPackage }: mkPackage \"banner\" { }\n";
+  f["pkgs/tool/src/main.c"] = "int main() { return 0; }\n";
+  f["pkgs/tool/build.zig"] = "// zig\n";
+  f["pkgs/tool/NOTES.md"] = "notes\n";
+  f["a.nix"] = "{ pkgs, ... }: { environment.systemPackages = [ pkgs.motd ]; }\n";
+  f["b.nix"] = "{ pkgs, ... }: { environment.systemPackages = with pkgs; [ greeter ]; }\n";
+  f["c.nix"] = "{ pkgs, ... }: { environment.systemPackages = builtins.attrValues pkgs; }\n";
+  f["d.nix"] = "{ pkgs, ... }: { inherit (pkgs) wrapped; }\n";
+  f["e.nix"] = "{ pkgs, ... }: { x = pkgs.\"${\"too\" + \"l\"}\"; }\n";
+  f["f.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  // by-name: greeter is b's (with pkgs), and c's and e's (pkgs whole: attrValues, pkgs.${…})
+  CHECK(affected(s.planChange({{"by-name/greeter/package.nix", "{ mkPackage }: 1\n"}})) ==
+        std::vector<std::string>{"b", "c", "e"});
+  CHECK(affected(s.planChange({{"by-name/banner/package.nix", "{ mkPackage }: 2\n"}})) ==
+        std::vector<std::string>{"c", "e"});
+  // a by-name package new in the directory replaces the attribute of that name
+  CHECK(affected(s.planChange({{"by-name/motd/package.nix", "{ mkPackage }: 3\n"}})) ==
+        std::vector<std::string>{"a", "c", "d", "e"});
+  // tool: an argument of greeter's package.nix (b); only the files its filter keeps
+  CHECK(affected(s.planChange({{"pkgs/tool/src/main.c", "int main() { return 1; }\n"}})) ==
+        std::vector<std::string>{"b", "c", "e"});
+  CHECK(affected(s.planChange({{"pkgs/tool/NOTES.md", "more notes\n"}})).empty());
+  // editing one attribute of the overlay reaches its users: motd's through wrapped too
+  CHECK(affected(s.planChange({{"overlays/default.nix",
+                                replaced(*f["overlays/default.nix"], "motd-1", "motd-2")}})) ==
+        std::vector<std::string>{"a", "c", "d", "e"});
+  // an override of an existing name (prev.openssh) reaches every host applying the overlay
+  CHECK(affected(s.planChange(
+            {{"overlays/default.nix", replaced(*f["overlays/default.nix"], "withKerberos = true",
+                                               "withKerberos = false")}})) ==
+        std::vector<std::string>{"a", "b", "c", "d", "e", "f"});
+  // the let's bindings are the overlay's too
+  CHECK(affected(s.planChange(
+            {{"overlays/default.nix", replaced(*f["overlays/default.nix"], "\"x\"", "\"y\"")}})) ==
+        std::vector<std::string>{"a", "b", "c", "d", "e", "f"});
+  // an overlay of a shape the planner does not understand is charged whole
+  f["overlays/default.nix"] = "final: prev: builtins.mapAttrs (n: v: v) { motd = ../by-name; }\n";
+  Scenario unknownShape(f);
+  CHECK(affected(unknownShape.planChange({{"by-name/banner/package.nix", "{ mkPackage }: 4\n"}})) ==
+        std::vector<std::string>{"a", "b", "c", "d", "e", "f"});
+}
+
+TEST_CASE("a module reading flake.nix as data depends on the part it selects", "[unit][plan]") {
+  // Every edit of flake.nix (a comment, another host, a specialArg) reached the hosts whose
+  // modules read `(import "${self}/flake.nix").description`.
+  auto f = twoHosts(R"nix({
+  description = "lab";
+  nixConfig.extra-substituters = [ "https://cache.example.org" ];
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem {
+      specialArgs = { inherit self; };
+      modules = [ ./a.nix ];
+    };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem {
+      specialArgs = { domain = "b.example.org"; };
+      modules = [ ./b.nix ];
+    };
+  };
+})nix");
+  f["a.nix"] = R"nix({ self, ... }:
+let flake = import "${self}/flake.nix"; in {
+  nix.settings.substituters = flake.nixConfig.extra-substituters;
+  environment.etc.name.text = (import "${self}/flake.nix").description or "none";
+})nix";
+  f["b.nix"] = "{ domain, ... }: { networking.domain = domain; }\n";
+  Scenario s(f);
+  const std::string flake = *f["flake.nix"];
+  CHECK(affected(s.planChange({{"flake.nix", "# a comment\n" + flake}})).empty());
+  CHECK(
+      affected(s.planChange({{"flake.nix", replaced(flake, "b.example.org", "c.example.org")}})) ==
+      std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"flake.nix", replaced(flake, "\"lab\"", "\"lab 2\"")}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"flake.nix", replaced(flake, "example.org\" ]",
+                                                      "example.org\" \"https://c2\" ]")}})) ==
+        std::vector<std::string>{"a"});
+  // the selected value gone (`or` gives the default) or computed: a change for the reader
+  CHECK(affected(s.planChange({{"flake.nix", replaced(flake, "description = \"lab\";", "")}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"flake.nix", replaced(flake, "description = \"lab\";",
+                                                      "description = builtins.readFile ./d.txt;")},
+                               {"d.txt", "lab"}})) == std::vector<std::string>{"a"});
 }
