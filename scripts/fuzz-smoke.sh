@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target (tests/fuzz/*_fuzz.cc) briefly (default 20 s each, at most 60):
+# Runs every libFuzzer target (tests/fuzz/*_fuzz.cc) briefly (default 20 s each, at most 60, two
+# targets at a time):
 # a smoke test for CI and for a change to a parser. Builds the targets with clang in
 # ./build-fuzz (-DSWITCHYARD_FUZZ=ON) first. Seeds: tests/fuzz/seeds/<name> (<name>_fuzz) when it exists,
 # else the test data the target reads (see seeds_of). Exits non-zero when a target crashes;
@@ -30,20 +31,35 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 flock /tmp/switchyard-build.lock cmake --build build-fuzz -j 2 --target "${targets[@]}"
 mkdir -p build-fuzz/artifacts
-status=0
-for t in "${targets[@]}"; do
+# one target: its corpus, then the run; prints its stats, fails when the target crashed
+run_one() {
+  local t=$1 seeds corpus
   seeds=$(seeds_of "$t")
   corpus=build-fuzz/corpus/$t
   mkdir -p "$corpus" "$corpus.seed"
   find "$seeds" -type f -size -64k -exec cp --backup=numbered {} "$corpus.seed/" \; 2>/dev/null || true
-  echo "== $t: ${secs} s"
   if ! nice -n 10 "build-fuzz/tests/fuzz/$t" -max_total_time="$secs" -timeout=30 \
       -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/artifacts/$t-" "$corpus" "$corpus.seed" 2>"build-fuzz/$t.log"; then
     echo "!! $t failed; see build-fuzz/$t.log and build-fuzz/artifacts/" >&2
     tail -30 "build-fuzz/$t.log" >&2
-    status=1
+    return 1
   fi
-  grep -E '^stat::number_of_executed_units|^Done' "build-fuzz/$t.log" || true
+  echo "== $t: ${secs} s, $(grep -E '^stat::number_of_executed_units' "build-fuzz/$t.log" | tr -s ' ')"
+}
+# two targets at a time (a fuzzer uses one core; CI machines have two)
+status=0
+running=0
+for t in "${targets[@]}"; do
+  if [ "$running" -ge "${SWITCHYARD_FUZZ_JOBS:-2}" ]; then
+    wait -n || status=1
+    running=$((running - 1))
+  fi
+  run_one "$t" &
+  running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+  wait -n || status=1
+  running=$((running - 1))
 done
 exit $status

@@ -4,7 +4,9 @@
 # that caused it (no recovery, halt on error).
 #
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer, with -Werror and
-#         -Wthread-safety: every test binary, the whole suite (build-asan)
+#         -Wthread-safety: every test binary, the whole suite (build-asan) except the tests of
+#         packaging (a .deb of a sanitized binary means nothing) and the browser test (Chromium
+#         against the web UI, which the C++ web tests already drive under ASan)
 #   tsan  ThreadSanitizer: the daemon, scheduler and store tests (build-tsan), the code where
 #         threads share state
 #
@@ -23,7 +25,7 @@ case $kind in
     dir=build-asan
     flags=(-DSWITCHYARD_SANITIZE=ON)
     targets=(all)
-    default_args=()
+    default_args=(-E '^(packaging:|browser_console$|test_labels$)')
     ;;
   tsan)
     dir=build-tsan
