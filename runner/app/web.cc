@@ -541,11 +541,9 @@ http::Response Web::runPage(const http::Request& req) {
     }
   }
   // The commit as git has it (the configured repository or its mirror).
-  if (const RepoConfig* rc = ctx_.config.repoNamed(v.repo)) {
+  if (const RepoConfig* rc = ctx_.config.findRepo(v.forge, v.repo)) {
     try {
-      NullLogger quiet;
-      fs::path gitDir =
-          rc->path ? *rc->path : scheduler::Mirrors(ctx_.config.stateDir, quiet).mirrorPath(*rc);
+      fs::path gitDir = rc->path ? *rc->path : scheduler::mirrorPath(ctx_.config.stateDir, *rc);
       auto c = git::Repository::open(gitDir)->commit(v.sha);
       d.set("commit_summary", c.summary);
       d.set("commit_author", c.author);
