@@ -1033,7 +1033,7 @@ TEST_CASE("a delivery the forge could not answer waits by the scheduler's clock"
   CHECK(h.deliveryState(rr) == "processed: run 2");
 }
 
-TEST_CASE("a cancelled queued run never starts; a running one skips what it has not started",
+TEST_CASE("a cancelled queued run never starts, a running one skips what it has not started",
           "[unit][scheduler]") {
   Harness h;
   auto cancel = [&](int64_t run) {
