@@ -17,6 +17,7 @@
 #include "runner/crypto/crypto.h"
 #include "runner/git/repository.h"
 #include "runner/os/files.h"
+#include "runner/os/log_file.h"
 #include "runner/plan/plan_format.h"
 #include "runner/plan/static_planner.h"
 #include "runner/scheduler/mirrors.h"
@@ -546,7 +547,7 @@ http::Response Web::runPage(const http::Request& req) {
       fs::path gitDir = rc->path ? *rc->path : scheduler::mirrorPath(ctx_.config.stateDir, *rc);
       auto c = git::Repository::open(gitDir)->commit(v.sha);
       d.set("commit_summary", c.summary);
-      d.set("commit_author", c.author);
+      if (!c.author.empty()) d.set("commit_author", c.author);
     } catch (const std::exception& e) {
       ctx_.log.debug("run page " + std::to_string(v.id) + ": commit " + shortSha(v.sha) +
                      " not readable: " + describe(e));
@@ -672,69 +673,105 @@ http::Response Web::logPage(const http::Request& req) {
   const std::string name = req.param("host");
   if (!validLogName(name)) return http::Response::text(400, "bad host name\n");
   store::Runs runs(ctx_.db, kClock, "");
-  auto run = runs.get(id);
-  if (!run) return page(404, "no such run", "<p>There is no run " + std::to_string(id) + ".</p>");
+  if (!runs.get(id))
+    return page(404, "no such run", "<p>There is no run " + std::to_string(id) + ".</p>");
   auto host = runs.host(id, name);
   const fs::path file =
       os::pathUnder(ctx_.config.stateDir / "logs" / std::to_string(id), name, ".log");
   // What a browser page can hold: the last 2 MiB (the raw log has everything).
   constexpr std::uintmax_t kShown = 2u << 20;
   std::string text;
-  bool cut = false;
+  std::uintmax_t base = 0;  // where `text` starts in the file
   {
     std::ifstream in(file, std::ios::binary);
     if (in) {
       std::error_code ec;
       const auto size = fs::file_size(file, ec);
       if (!ec && size > kShown) {
-        in.seekg(static_cast<std::streamoff>(size - kShown));
-        cut = true;
+        base = size - kShown;
+        in.seekg(static_cast<std::streamoff>(base));
       }
       text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      if (cut) text = text.substr(std::min(text.size(), text.find('\n') + 1));
+      if (base > 0) {  // from the first whole line
+        const size_t skip = std::min(text.size(), text.find('\n') + 1);
+        text.erase(0, skip);
+        base += skip;
+      }
     }
   }
+  // When each line was written (os::LogFile's <log>.times: "<offset> <unix ms>" per line).
+  std::vector<std::pair<std::uintmax_t, int64_t>> times;
+  {
+    std::ifstream in(os::LogFile::timesPathOf(file));
+    std::uintmax_t off = 0;
+    int64_t ms = 0;
+    while (in >> off >> ms) times.emplace_back(off, ms);
+  }
+  struct Line {
+    std::string time, text;
+  };
+  auto timeAt = [&, next = size_t{0}](std::uintmax_t offset) mutable -> std::string {
+    while (next < times.size() && times[next].first <= offset) ++next;
+    if (next == 0 || times[next - 1].first != offset) return "";
+    const std::string iso = formatUtcMillis(times[next - 1].second);  // …THH:MM:SSZ
+    return iso.size() >= 19 ? iso.substr(11, 8) : iso;
+  };
   // Sections: the stages write "# …" headings (build, deploy: lock, copy, activate, confirm…).
   struct Section {
-    std::string title;
-    std::vector<std::string> lines;
+    std::string title, time;
+    std::vector<Line> lines;
   };
-  std::vector<Section> sections{{"start", {}}};
-  std::vector<std::string> all = split(text, '\n');
-  if (!all.empty() && all.back().empty()) all.pop_back();
-  for (const auto& l : all) {
-    if (startsWith(l, "# ")) {
-      sections.push_back({l.substr(2), {}});
-    } else {
+  std::vector<Section> sections{{"start", "", {}}};
+  std::vector<Line> all;
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    Line l{timeAt(base + at), text.substr(at, end - at)};
+    if (startsWith(l.text, "# "))
+      sections.push_back({l.text.substr(2), l.time, {}});
+    else
       sections.back().lines.push_back(l);
-    }
+    all.push_back(std::move(l));
+    at = end + 1;
   }
   if (sections.front().lines.empty()) sections.erase(sections.begin());
   const bool failed =
       host && (host->state == HostState::Failed || host->state == HostState::RolledBack ||
                host->state == HostState::Unreachable || host->state == HostState::Refused);
+  auto lineList = [](auto first, auto last) {
+    mstch::data list{mstch::data::type::list};
+    for (auto it = first; it != last; ++it) {
+      mstch::data l;
+      l.set("t", it->time);
+      l.set("text", it->text);
+      list.push_back(l);
+    }
+    return list;
+  };
   mstch::data d;
   d.set("id", std::to_string(id));
   d.set("host", name);
-  d.set("cut", cut);
+  d.set("cut", base > 0);
   d.set("empty", all.empty());
   if (host) {
     d.set("state", toString(host->state));
     d.set("stage", toString(host->stage));
-    d.set("summary", host->summary);
+    if (!host->summary.empty()) d.set("summary", host->summary);
   }
-  if (failed) {
+  if (failed && !all.empty()) {
     // The end of the log first: where it failed.
     const size_t from = all.size() > 40 ? all.size() - 40 : 0;
-    std::vector<std::string> tail(all.begin() + static_cast<std::ptrdiff_t>(from), all.end());
-    d.set("failed_tail", join(tail, "\n"));
+    d.set("has_tail", true);
+    d.set("failed_tail", lineList(all.begin() + static_cast<std::ptrdiff_t>(from), all.end()));
   }
   mstch::data list{mstch::data::type::list};
   for (size_t i = 0; i < sections.size(); ++i) {
     mstch::data sd;
     sd.set("title", sections[i].title);
+    if (!sections[i].time.empty()) sd.set("time", sections[i].time);
     sd.set("n", std::to_string(sections[i].lines.size()));
-    sd.set("text", join(sections[i].lines, "\n"));
+    sd.set("lines", lineList(sections[i].lines.begin(), sections[i].lines.end()));
+    sd.set("has_lines", !sections[i].lines.empty());
     sd.set("anchor", "sy:section-" + std::to_string(i + 1));
     // the last section is open (where a failure shows); the rest fold
     sd.set("open", i + 1 == sections.size());
@@ -876,6 +913,23 @@ std::string webActor(const http::Request& req) { return "web login from " + req.
 
 }  // namespace
 
+int64_t Web::submitUi(const http::Request& req, const std::string& command, int64_t runId,
+                      std::vector<std::string> hosts) {
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.eventName = command;
+  if (command != "rerun") e.command = command;
+  e.sender = webActor(req);
+  e.runId = runId;
+  e.hosts = std::move(hosts);
+  auto stored = ctx_.intake.submit(e);
+  ctx_.log.info("web " + command + " of run " + std::to_string(runId) +
+                (e.hosts.empty() ? "" : " (" + join(e.hosts, ", ") + ")") + " from " +
+                req.remoteAddr + " queued as delivery " + std::to_string(stored.id));
+  return stored.id;
+}
+
 void Web::waitHandled(int64_t deliveryId) {
   store::Deliveries deliveries(ctx_.db, kClock);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
@@ -923,28 +977,13 @@ http::Response Web::approve(const http::Request& req) {
     return http::Response::text(400, "run " + std::to_string(id) +
                                          " is not of a pull request from a fork: nothing to "
                                          "approve\n");
-  Event e;
-  e.kind = EventKind::Rerun;
-  e.forgeType = "ui";
-  e.eventName = "approve";
-  e.command = "approve";
-  e.sender = webActor(req);
-  e.runId = id;
-  auto stored = ctx_.intake.submit(e);
-  ctx_.log.info("web approval of run " + std::to_string(id) + " from " + req.remoteAddr +
-                " queued as delivery " + std::to_string(stored.id));
-  return afterSubmit(stored.id);
+  return afterSubmit(submitUi(req, "approve", id));
 }
 
 http::Response Web::rerun(const http::Request& req) {
   int64_t id = parseId(req.param("id"));
   if (auto refused = formRefusal(req, id)) return *refused;
-  Event e;
-  e.kind = EventKind::Rerun;
-  e.forgeType = "ui";
-  e.eventName = "rerun";
-  e.sender = webActor(req);
-  e.runId = id;
+  std::vector<std::string> named;
   if (auto host = req.param("host"); !host.empty()) {
     if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
     // A host the run does not have would make a run that fails at once: refuse it here.
@@ -958,12 +997,9 @@ http::Response Web::rerun(const http::Request& req) {
                       std::to_string(id) + "\">run #" + std::to_string(id) +
                       "</a>; nothing was re-run. Its hosts: " + htmlEscape(join(names, ", ")) +
                       ".</p>");
-    e.hosts = {host};
+    named = {host};
   }
-  auto stored = ctx_.intake.submit(e);
-  ctx_.log.info("web re-run of run " + std::to_string(id) + " from " + req.remoteAddr +
-                " queued as delivery " + std::to_string(stored.id));
-  return afterSubmit(stored.id);
+  return afterSubmit(submitUi(req, "rerun", id, std::move(named)));
 }
 
 http::Response Web::cancel(const http::Request& req) {
@@ -975,17 +1011,7 @@ http::Response Web::cancel(const http::Request& req) {
     return page(409, "run #" + std::to_string(id) + " ended",
                 "<p>Run <a href=\"/runs/" + std::to_string(id) + "\">#" + std::to_string(id) +
                     "</a> already ended (" + toString(r->view.state) + "): nothing to cancel.</p>");
-  Event e;
-  e.kind = EventKind::Rerun;
-  e.forgeType = "ui";
-  e.eventName = "cancel";
-  e.command = "cancel";
-  e.sender = webActor(req);
-  e.runId = id;
-  auto stored = ctx_.intake.submit(e);
-  ctx_.log.info("web cancel of run " + std::to_string(id) + " from " + req.remoteAddr +
-                " queued as delivery " + std::to_string(stored.id));
-  waitHandled(stored.id);
+  waitHandled(submitUi(req, "cancel", id));
   return http::Response::redirect("/runs/" + std::to_string(id));
 }
 
@@ -1044,19 +1070,7 @@ http::Response Web::rollback(const http::Request& req) {
     d.set("target_run", std::to_string(*t.previous.runId));
     return page(200, "roll back " + host, render("rollback", d));
   }
-  Event e;
-  e.kind = EventKind::Rerun;
-  e.forgeType = "ui";
-  e.eventName = "rollback";
-  e.command = "rollback";
-  e.sender = webActor(req);
-  e.runId = *t.previous.runId;
-  e.hosts = {host};
-  auto stored = ctx_.intake.submit(e);
-  ctx_.log.info("web roll back of " + host + " to " + t.previous.storePath + " (run " +
-                std::to_string(*t.previous.runId) + ") from " + req.remoteAddr +
-                " queued as delivery " + std::to_string(stored.id));
-  return afterSubmit(stored.id);
+  return afterSubmit(submitUi(req, "rollback", *t.previous.runId, {host}));
 }
 
 http::Response Web::health() {

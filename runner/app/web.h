@@ -102,6 +102,10 @@ class Web {
   // Where a form that queued delivery `id` leads: the run the scheduler made of it (it
   // usually has within a moment), the reason when it made none, else /deliveries/<id>,
   // which goes on waiting.
+  // Queues a "ui" re-run delivery (command "rerun", "approve", "cancel" or "rollback") of
+  // run `runId` for `hosts`, sent by this login; returns the delivery's id.
+  int64_t submitUi(const http::Request& req, const std::string& command, int64_t runId,
+                   std::vector<std::string> hosts = {});
   http::Response afterSubmit(int64_t deliveryId);
   // Waits (up to 3 s) until the scheduler has handled delivery `id`.
   void waitHandled(int64_t deliveryId);

@@ -1,6 +1,7 @@
 #include "runner/os/log_file.h"
 
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -20,11 +21,15 @@ LogFile::LogFile(const fs::path& path, Mode mode, const Redactor* redactor)
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (mode == Mode::Append ? O_APPEND : O_TRUNC);
   fd_ = ::open(path.c_str(), flags, 0600);
   if (fd_ < 0) throw SysError(errno, "opening the log " + path.string());
+  timesFd_ = ::open(timesPathOf(path).c_str(), flags, 0600);
 }
 
 LogFile::~LogFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (timesFd_ >= 0) ::close(timesFd_);
 }
+
+fs::path LogFile::timesPathOf(const fs::path& log) { return fs::path(log.string() + ".times"); }
 
 void LogFile::line(std::string_view text) {
   std::string out = redactor_ ? redactor_->scrub(text) : neutralizeControls(text);
@@ -35,6 +40,18 @@ void LogFile::line(std::string_view text) {
     if (w < 0 && errno == EINTR) continue;
     if (w < 0) throw SysError(errno, "writing the log " + path_.string());
     off += static_cast<size_t>(w);
+  }
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  if (timesFd_ < 0 || end < static_cast<off_t>(out.size())) return;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  const std::string at =
+      std::to_string(end - static_cast<off_t>(out.size())) + " " + std::to_string(ms) + "\n";
+  // best effort: a line without a time is still shown
+  if (::write(timesFd_, at.data(), at.size()) < 0) {
+    ::close(timesFd_);
+    timesFd_ = -1;
   }
 }
 

@@ -4,6 +4,10 @@
 // grows. A write that fails (a full disk) throws SysError: the run records that its log is
 // incomplete instead of losing lines in silence.
 //
+// Beside it, <path>.times (timesPathOf) gets "<byte offset> <unix ms>\n" for each line():
+// where the line starts in the log and when it was written, so the web's log page can show
+// a time per line while the log itself stays plain text. Writing that file is best effort.
+//
 // Not thread-safe: one writer per file (callers that share one lock around it).
 #pragma once
 
@@ -29,11 +33,14 @@ class LogFile {
   // Writes `text` and a newline. Throws SysError naming the file when the write fails.
   void line(std::string_view text);
   const std::filesystem::path& path() const { return path_; }
+  // "<log path>.times"
+  static std::filesystem::path timesPathOf(const std::filesystem::path& log);
 
  private:
   std::filesystem::path path_;
   const Redactor* redactor_;
   int fd_ = -1;
+  int timesFd_ = -1;  // -1 when it could not be opened
 };
 
 }  // namespace runner::os

@@ -150,6 +150,17 @@ try {
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
   check('keyboard focus is visible', outline !== 'none', outline);
 
+  // 4b. The log page: the deploy's sections, each line with the time it was written.
+  await page.goto(`${base}/runs/${rollbackRun ? rollbackRun[1] : 0}/hosts/wellsjaha/log`, { waitUntil: 'load' });
+  const log = await page.evaluate(() => ({
+    sections: [...document.querySelectorAll('details summary')].map((s) => s.textContent),
+    stamped: [...document.querySelectorAll('pre.log .ts')].filter((t) => /^\d\d:\d\d:\d\d$/.test(t.textContent)).length +
+      [...document.querySelectorAll('details summary')].filter((s) => /\(\d\d:\d\d:\d\d, /.test(s.textContent)).length,
+  }));
+  check('the log page has a section per deploy step', log.sections.some((t) => t.startsWith('deploy: activate')), JSON.stringify(log.sections));
+  check('log lines and sections carry their time', log.stamped >= 10, String(log.stamped));
+  await page.screenshot({ path: `${shots}/log.png`, fullPage: true });
+
   // 5. A phone, 390 px wide: no horizontal scrolling on the main pages.
   const demoRun = sql(`SELECT MAX(id) FROM runs WHERE ref = 'refs/heads/main'`);
   await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });

@@ -21,6 +21,7 @@
 #include "runner/git/repository.h"
 #include "runner/http/curl_client.h"
 #include "runner/os/files.h"
+#include "runner/os/log_file.h"
 #include "runner/store/runs.h"
 #include "tests/runner/app/daemon_helpers.h"
 #include "tests/support/run.h"
@@ -634,6 +635,20 @@ TEST_CASE("web: a host's log page puts the failed tail first, then a section per
   CHECK(raw.header("content-disposition") == "attachment; filename=\"run-1-web3.log\"");
   // a succeeded host: no tail first
   CHECK(f.get("/runs/1/hosts/web1/log").body.find("Where it failed") == std::string::npos);
+  // lines written through os::LogFile carry the time they were written
+  {
+    os::LogFile lf(f.config.stateDir / "logs" / "1" / "web1.log", os::LogFile::Mode::Truncate,
+                   nullptr);
+    lf.line("# deploy: activate");
+    lf.line("switched web1");
+  }
+  auto timed = f.get("/runs/1/hosts/web1/log").body;
+  CHECK(std::regex_search(
+      timed, std::regex("<span class=\"ts\">[0-9]{2}:[0-9]{2}:[0-9]{2}</span> switched web1")));
+  CHECK(std::regex_search(
+      timed,
+      std::regex(
+          "deploy: activate <span class=\"note\">\\([0-9]{2}:[0-9]{2}:[0-9]{2}, 1 lines\\)")));
   CHECK(f.get("/runs/1/hosts/.x/log").status == 400);
   CHECK(f.get("/runs/9/hosts/web1/log").status == 404);
 }

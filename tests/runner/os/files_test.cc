@@ -1,11 +1,16 @@
 #include "runner/os/files.h"
 
+#include <algorithm>
+#include <regex>
+#include <string>
 #include <sys/statvfs.h>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "runner/core/error.h"
 #include "runner/core/log.h"
+#include "runner/os/log_file.h"
 
 using namespace runner;
 namespace fs = std::filesystem;
@@ -73,4 +78,32 @@ TEST_CASE("writeProblem does not count the blocks the file system reserves for r
   auto problem = os::writeProblem(tmp.path(), avail + (withReserve - avail) / 2);
   REQUIRE(problem);
   CHECK(problem->find("MiB free (at least ") != std::string::npos);
+}
+
+TEST_CASE("a log file notes where each line starts and when it was written, beside it",
+          "[unit][os]") {
+  runner::os::TempDir tmp("sy-logtimes");
+  const auto log = tmp.path() / "logs" / "web1.log";
+  {
+    runner::os::LogFile f(log, runner::os::LogFile::Mode::Truncate, nullptr);
+    f.line("# build");
+    f.line("building");
+  }
+  {
+    runner::os::LogFile f(log, runner::os::LogFile::Mode::Append, nullptr);  // the deploy's
+    f.line("# deploy: copy");
+  }
+  CHECK(runner::os::readFile(log) == "# build\nbuilding\n# deploy: copy\n");
+  const auto times = runner::os::readFile(runner::os::LogFile::timesPathOf(log));
+  std::regex record("([0-9]+) ([0-9]{13})\n");
+  std::vector<std::string> offsets;
+  for (auto it = std::sregex_iterator(times.begin(), times.end(), record);
+       it != std::sregex_iterator(); ++it)
+    offsets.push_back((*it)[1]);
+  CHECK(offsets == std::vector<std::string>{"0", "8", "17"});
+  // truncating the log starts its times again
+  runner::os::LogFile again(log, runner::os::LogFile::Mode::Truncate, nullptr);
+  again.line("x");
+  CHECK(runner::os::readFile(runner::os::LogFile::timesPathOf(log)).rfind("0 ", 0) == 0);
+  CHECK(std::count(times.begin(), times.end(), '\n') == 3);
 }
