@@ -250,7 +250,13 @@ int main(int argc, char** argv) {
       std::vector<std::string> args = {"build", "--no-link", "--json"};
       for (const auto& h : names)
         args.push_back(lab.infra.url(rev) + "#" + lab::InfraFlake::toplevelAttr(h));
-      auto r = procs.run({.program = "nix", .args = args, .timeout = std::chrono::minutes(10)});
+      // Retried: on a shared machine another tenant's build can take the same nixbld uid, and
+      // Nix kills that uid's processes before it builds (our builder dies of signal 9).
+      RunResult r;
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        r = procs.run({.program = "nix", .args = args, .timeout = std::chrono::minutes(10)});
+        if (r.ok()) break;
+      }
       if (!r.ok()) throw Error("nix build: " + r.errTail);
       std::map<std::string, std::string> outs;
       for (const auto& item : nlohmann::json::parse(r.out)) {

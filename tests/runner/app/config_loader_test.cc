@@ -377,3 +377,31 @@ TEST_CASE("a repository is (forge, name): one name on two forges, never twice on
   REQUIRE(e.size() == 1);
   CHECK(e[0].find("forges.a/b: 'a/b' is not a forge name") != std::string::npos);
 }
+
+TEST_CASE("build_on and fold_statuses_above are read and checked", "[unit][config]") {
+  auto c = checkConfigText(
+      "forges:\n"  // 1
+      "  home: {type: gitea, url: https://g.example, webhook_secret_file: /s, "
+      "fold_statuses_above: 50}\n"                                                // 2
+      "  gh: {type: github, webhook_secret_file: /s, fold_statuses_above: -1}\n"  // 3
+      "repos:\n"                                                                  // 4
+      "  - name: a/b\n"                                                           // 5
+      "    path: /srv/infra\n"                                                    // 6
+      "    hosts:\n"                                                              // 7
+      "      pi: {build_on: target}\n"                                            // 8
+      "      vm: {build_on: runner}\n"                                            // 9
+      "      big: {build_on: builder1}\n",                                        // 10
+      "s.yaml", "/tmp");
+  CHECK(errors(c) ==
+        std::vector<std::string>{
+            "s.yaml:3: forges.gh.fold_statuses_above: must be 0 or a positive integer",
+            "s.yaml:10: repos[0].hosts.big.build_on: must be runner or target, not 'builder1' "
+            "(for other build machines use build.builders)",
+        });
+  CHECK(c.config.forges.at("home").foldStatusesAbove == 50u);
+  CHECK(c.config.forges.at("gh").foldStatusesAbove == 100u);  // the default stays
+  const RepoConfig& r = c.config.repos.at(0);
+  REQUIRE(r.hosts.size() >= 2);
+  CHECK(r.hosts[0].buildOn == BuildPlace::Target);
+  CHECK(r.hosts[1].buildOn == BuildPlace::Runner);
+}

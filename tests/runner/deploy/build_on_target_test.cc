@@ -3,17 +3,21 @@
 // itself, and by the config's `build_on: target` are evaluated on the runner, built in the
 // target's own store and activated there, while the runner's store never gets their closures;
 // an unreachable target fails its host at once with the reason, and a Clan buildHost on
-// another machine is refused with what to do.
+// another machine is refused with what to do. Also: a deploy's targets and Colmena keys come
+// from one nix process.
 #include <chrono>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "runner/core/text.h"
+#include "runner/deploy/deploy_stage.h"
 #include "runner/lab/lab.h"
 #include "runner/lab/test_hosts.h"
+#include "runner/nix/nix_cli.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "tests/runner/nix/counting_process_runner.h"
 #include "tests/support/run.h"
 
 namespace fs = std::filesystem;
@@ -116,5 +120,50 @@ TEST_CASE("hosts placed on their targets are built there and deployed without a 
           "host's deploy target root@192.0.2.1: Switchyard builds on the runner (and its "
           "build.builders) or on the target itself; set hosts.elsewhere.build_on to runner or "
           "target");
+  }
+}
+
+TEST_CASE("a deploy's targets and Colmena keys come from one nix process",
+          "[integration][nix][deploy]") {
+  runner::os::PosixProcessRunner real;
+  tests::CountingProcessRunner procs(real);
+  runner::os::TempDir tmp("sy-fleetinfo");
+  std::vector<LabHost> lab(3);
+  lab[0].name = "keyless";
+  lab[0].colmenaTarget = "root@10.0.0.1";
+  lab[1].name = "keyed";
+  lab[1].colmenaTarget = "root@10.0.0.2";
+  lab[1].extraConfig = "deployment.keys.k = { text = \"s\"; permissions = \"0640\"; };";
+  lab[2].name = "broken";
+  lab[2].colmenaTarget = "root@10.0.0.3";
+  auto l = Lab::create(real, tmp.path(), {.hosts = lab});
+  runner::RepoConfig repo;
+  repo.name = "infra";
+  runner::nix::NixCli nix(procs);
+
+  auto fleet = runner::deploy::discoverFleet(nix, repo, l.infra.path(), l.infra.head(),
+                                             {"keyless", "keyed"}, true);
+  CHECK(procs.count("nix") == 1);  // was 2: the host info, then the keys
+  CHECK(fleet.targets.at("keyed").toString() == "root@10.0.0.2");
+  REQUIRE(fleet.keys.count("keyless"));
+  CHECK(std::get<std::vector<runner::deploy::KeySpec>>(fleet.keys.at("keyless")).empty());
+  const auto& keys = std::get<std::vector<runner::deploy::KeySpec>>(fleet.keys.at("keyed"));
+  REQUIRE(keys.size() == 1);
+  CHECK(keys[0].permissions == "0640");
+
+  SECTION("a key declaration that does not evaluate hides neither the target nor Nix's words") {
+    std::string rev = l.infra.updateHost(
+        "broken", [](LabHost& h) { h.extraConfig = "deployment.keys.k = { text = 1 + \"x\"; };"; });
+    procs.reset();
+    auto f =
+        runner::deploy::discoverFleet(nix, repo, l.infra.path(), rev, {"keyless", "broken"}, true);
+    CHECK(f.targets.at("broken").toString() == "root@10.0.0.3");
+    REQUIRE(f.keys.count("broken"));
+    REQUIRE(std::holds_alternative<std::string>(f.keys.at("broken")));
+    const std::string why = std::get<std::string>(f.keys.at("broken"));
+    INFO(why);
+    CHECK(runner::startsWith(why, "deployment.keys do not evaluate: "));
+    CHECK(why.find("cannot add a string to an integer") != std::string::npos);
+    CHECK(std::get<std::vector<runner::deploy::KeySpec>>(f.keys.at("keyless")).empty());
   }
 }
