@@ -378,11 +378,19 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
             if (const auto* c = up ? up->as<ExprCall>() : nullptr)
               code = !c->args.empty() && c->args[0].get() == &e &&
                      (callsNamed(*c, "import") || callsNamed(*c, "callPackage"));
-            if (up && up->kind == ExprKind::List && parents.size() >= 2)
-              if (const auto* a = parents[parents.size() - 2]->as<ExprAttrs>()) {
+            // the list may be one operand of `++` or a branch of `if` in the value
+            size_t i = parents.size();
+            if (up && up->kind == ExprKind::List) {
+              --i;
+              while (i > 0 && (parents[i - 1]->kind == ExprKind::If ||
+                               (parents[i - 1]->kind == ExprKind::BinOp &&
+                                parents[i - 1]->as<ExprBinOp>()->op == BinOp::Concat)))
+                --i;
+              if (const auto* a = i > 0 ? parents[i - 1]->as<ExprAttrs>() : nullptr) {
                 auto im = a->attrs.find("imports");
-                code = im != a->attrs.end() && im->second.value.get() == up;
+                code = im != a->attrs.end() && im->second.value.get() == parents[i];
               }
+            }
             (code ? s.codePaths : s.staticPaths).push_back(*r);
           } else {
             s.outsidePaths.push_back(*lit);

@@ -1342,13 +1342,18 @@ TEST_CASE("a comment in a module imported as code changes no host; read as text 
     nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
   };
 })nix");
-  f["a.nix"] = "{ ... }: { imports = [ ./m.nix ]; }\n";
+  f["a.nix"] = "{ ... }: { imports = [ ./m.nix ] ++ (if true then [ ./n.nix ] else [ ]); }\n";
   f["b.nix"] = "{ ... }: { environment.etc.m.text = builtins.readFile ./m.nix; }\n";
+  f["n.nix"] = "{ ... }: { }\n";
   f["m.nix"] = "{ ... }: { x = 1; }\n";
   Scenario s(f);
   CHECK(affected(s.planChange({{"m.nix", "# a remark\n{ ... }:\n{\n  x = 1;\n}\n"}})) ==
         std::vector<std::string>{"b"});
   CHECK(affected(s.planChange({{"m.nix", "{ ... }: { x = 2; }\n"}})) ==
         std::vector<std::string>{"a", "b"});
-  CHECK(affected(s.planChange({{"a.nix", "{ ... }: { imports = [ ./m.nix ]; } # m\n"}})).empty());
+  CHECK(affected(s.planChange({{"n.nix", "# n\n{ ... }: { }\n"}})).empty());
+  CHECK(affected(s.planChange({{"a.nix",
+                                "{ ... }: { imports = [ ./m.nix ] ++ (if true then "
+                                "[ ./n.nix ] else [ ]); } # m\n"}}))
+            .empty());
 }
