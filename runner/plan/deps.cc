@@ -170,6 +170,15 @@ const Expr* selectedData(const Expr& root, const std::vector<AttrName>& path) {
 
 }  // namespace
 
+bool HostDeps::dependsOnlyAsCode(const std::string& path) const {
+  if (!files.count(path) || textRefs.count(path) || !moduleFiles.count(path)) return false;
+  HostDeps rest;  // the same dependencies without the exact files
+  rest.dirs = dirs;
+  rest.patterns = patterns;
+  rest.filtered = filtered;
+  return !rest.dependsOnFile(path);
+}
+
 bool HostDeps::dependsOnFile(const std::string& path) const {
   if (files.count(path)) return true;
   for (const auto& d : dirs)
@@ -362,10 +371,30 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
           if (l && l->bindings.get() == parents.back() && p->literal()) return;  // see above
         }
         if (auto lit = p->literal()) {
-          if (auto r = resolveRelative(dir, *lit))
-            s.staticPaths.push_back(*r);
-          else
+          if (auto r = resolveRelative(dir, *lit)) {
+            // `imports = [ ./x.nix ]`, `import ./x.nix`, `callPackage ./x.nix`: code
+            const Expr* up = parents.empty() ? nullptr : parents.back();
+            bool code = false;
+            if (const auto* c = up ? up->as<ExprCall>() : nullptr)
+              code = !c->args.empty() && c->args[0].get() == &e &&
+                     (callsNamed(*c, "import") || callsNamed(*c, "callPackage"));
+            // the list may be one operand of `++` or a branch of `if` in the value
+            size_t i = parents.size();
+            if (up && up->kind == ExprKind::List) {
+              --i;
+              while (i > 0 && (parents[i - 1]->kind == ExprKind::If ||
+                               (parents[i - 1]->kind == ExprKind::BinOp &&
+                                parents[i - 1]->as<ExprBinOp>()->op == BinOp::Concat)))
+                --i;
+              if (const auto* a = i > 0 ? parents[i - 1]->as<ExprAttrs>() : nullptr) {
+                auto im = a->attrs.find("imports");
+                code = im != a->attrs.end() && im->second.value.get() == parents[i];
+              }
+            }
+            (code ? s.codePaths : s.staticPaths).push_back(*r);
+          } else {
             s.outsidePaths.push_back(*lit);
+          }
           return;
         }
         record(Interesting::Kind::Value);
@@ -698,7 +727,7 @@ EnvPtr DepScanner::buildEnv(const EnvPtr& start, const std::vector<const Expr*>&
   return env;
 }
 
-void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
+void DepScanner::addPath(const PathRef& p, HostCtx& ctx, bool asCode) {
   HostDeps& d = *ctx.deps;
   if (!p.exact) {
     if (!d.patterns.insert(p).second) return;
@@ -730,6 +759,8 @@ void DepScanner::addPath(const PathRef& p, HostCtx& ctx) {
     }
     return;
   }
+  bool code = asCode && kind && endsWith(p.path, ".nix");
+  if (!code) d.textRefs.insert(p.path);
   d.files.insert(p.path);
   if (kind && endsWith(p.path, ".nix")) scanFile(p.path, ctx);
 }
@@ -788,6 +819,7 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
     return;
   }
   const Summary& s = summarize(root, file);
+  for (const auto& p : s.codePaths) addPath(PathRef{true, p, "", ""}, ctx, true);
   for (const auto& p : s.staticPaths) addPath(PathRef{true, p, "", ""}, ctx);
   for (const auto& [dir, res] : s.filtered) {
     auto& kept = ctx.deps->filtered[dir + "/"];
@@ -834,10 +866,12 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
           auto parsed = f == "flake.nix" && sel ? ev_.tree().parse(f) : nullptr;
           const Expr* data =
               parsed && parsed->ast ? selectedData(*parsed->ast, sel->path) : nullptr;
-          if (data)
+          if (data) {
             ev_.touchDeep(*data);
-          else
+          } else {
             ctx.deps->files.insert(f);
+            ctx.deps->textRefs.insert(f);
+          }
           for (const auto& c : p->carried.paths) addPath(c, ctx);
         } else {
           addValueDeps(p, n.node, file, ctx, 0);  // a file the planner cannot name: as before
@@ -1009,6 +1043,7 @@ bool DepScanner::addOverlay(const ValuePtr& v, HostCtx& ctx) {
   // A file that is not flake-level code (no trace records its nodes) is a dependency whole.
   if (file != "flake.nix" && !ctx.deps->trace.externals.count("import:" + file))
     ctx.deps->files.insert(file);
+  ctx.deps->textRefs.insert(file);
   for (const Expr* x : commonRefs) {
     ev_.touchDeep(*x);
     OverlayRefs refs;
@@ -1115,7 +1150,12 @@ void DepScanner::scanModuleValue(const ValuePtr& v, HostCtx& ctx, int depth) {
       // files count only when that refers to them (a README next to a host's module does not)
       if (v->path && v->path->exact && !v->path->path.empty() && v->carried.empty() &&
           !v->selfRevision && ev_.tree().isDir(v->path->path)) {
-        addPath(PathRef{true, v->path->path + "/default.nix", "", ""}, ctx);
+        addPath(PathRef{true, v->path->path + "/default.nix", "", ""}, ctx, true);
+        return;
+      }
+      if (v->path && v->path->exact && v->carried.empty() && !v->selfRevision &&
+          endsWith(v->path->path, ".nix")) {
+        addPath(*v->path, ctx, true);
         return;
       }
       addValueDeps(v, nullptr, "flake.nix", ctx, 0);
@@ -1153,7 +1193,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
         else if (c.path.empty() || endsWith(c.path, "/"))
           deps.dirs.insert(c.path);
         else
-          deps.files.insert(c.path);
+          deps.files.insert(c.path), deps.textRefs.insert(c.path);
       }
       scanModuleValue(ev_.force(v->modules), ctx, 0);
     } else {
@@ -1186,6 +1226,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
   HostDeps second = attempt(std::nullopt, ignored);
   // keep whatever the first attempt reached too (an over-approximation is safe)
   second.files.insert(deps.files.begin(), deps.files.end());
+  second.textRefs.insert(deps.textRefs.begin(), deps.textRefs.end());
   second.dirs.insert(deps.dirs.begin(), deps.dirs.end());
   second.patterns.insert(deps.patterns.begin(), deps.patterns.end());
   second.inputs.insert(deps.inputs.begin(), deps.inputs.end());
@@ -1199,6 +1240,7 @@ Carried DepScanner::scanExpr(const Expr& e, const EnvPtr& env) {
   std::string file = env && env->file ? env->file->path : "flake.nix";
   const Summary& s = summarize(e, file);
   for (const auto& p : s.staticPaths) out.paths.insert(PathRef{true, p, "", ""});
+  for (const auto& p : s.codePaths) out.paths.insert(PathRef{true, p, "", ""});
   for (const auto& f : s.filtered) out.paths.insert(PathRef{true, f.first, "", ""});  // whole
   out.dynamic.insert(out.dynamic.end(), s.dynamic.begin(), s.dynamic.end());
   HostCtx scratch;

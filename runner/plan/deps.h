@@ -31,11 +31,17 @@ struct HostDeps {
   std::vector<std::string> dynamic;       // "file:line: what the analyser met"
   std::vector<std::string> selfRevision;  // "file:line" where self.rev or self itself is used
   std::set<std::string> moduleFiles;      // .nix files followed
-  Trace trace;                            // the flake-level code the host's definition used
-  std::string hostName;                   // the resolved networking.hostName ("" unknown)
+  // exact files whose text counts, not only their code (read, put in the store, …); a module
+  // file outside it is reached only as imported code, so an edit of its comments is none
+  std::set<std::string> textRefs;
+  Trace trace;           // the flake-level code the host's definition used
+  std::string hostName;  // the resolved networking.hostName ("" unknown)
 
   // True when the change of `path` can change this host.
   bool dependsOnFile(const std::string& path) const;
+  // True when `path` is a dependency only as Nix code that is imported (not read as text, not
+  // inside a directory or pattern the host depends on): only its syntax tree counts.
+  bool dependsOnlyAsCode(const std::string& path) const;
 };
 
 class DepScanner {
@@ -63,7 +69,8 @@ class DepScanner {
     const nix::Expr* importedFile = nullptr;  // DataSelect: P
   };
   struct Summary {
-    std::vector<std::string> staticPaths;   // resolved literal paths
+    std::vector<std::string> staticPaths;   // resolved literal paths (but code paths)
+    std::vector<std::string> codePaths;     // imported as code (imports = [ … ], import P)
     std::vector<std::string> outsidePaths;  // literal paths leaving the repository
     std::vector<Interesting> nodes;
     std::vector<std::string> dynamic;
@@ -83,7 +90,8 @@ class DepScanner {
   void scanFile(const std::string& path, HostCtx& ctx);
   void scanRoot(const nix::Expr& root, const EnvPtr& startEnv, bool bindModuleArgs,
                 const std::string& file, HostCtx& ctx);
-  void addPath(const PathRef& p, HostCtx& ctx);
+  // `asCode`: the path is imported as Nix code, its text does not count otherwise.
+  void addPath(const PathRef& p, HostCtx& ctx, bool asCode = false);
   void addValueDeps(const ValuePtr& v, const nix::Expr* at, const std::string& file, HostCtx& ctx,
                     int depth, bool valueUse = true);
   EnvPtr buildEnv(const EnvPtr& start, const std::vector<const nix::Expr*>& chain,

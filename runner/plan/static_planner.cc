@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "runner/core/error.h"
 #include "runner/core/text.h"
@@ -91,6 +92,29 @@ std::string fingerprint(const HostDeps& deps, Evaluator& ev) {
   }
   for (const auto& e : deps.trace.externals) out += e + "\n";
   return out;
+}
+
+// The whole syntax tree below `e`, positions and comments left out.
+void syntaxText(const nix::Expr& e, std::string& out) {
+  out += shallowLabel(e);
+  out += "{";
+  forEachChild(e, [&](const Slot& slot, const nix::Expr& c) {
+    out += slot.text() + "=";
+    syntaxText(c, out);
+    out += ";";
+  });
+  out += "}";
+}
+
+// True when `path` parses at both commits to the same syntax tree: only comments, spacing or
+// layout changed.
+bool sameSyntax(SourceTree& from, SourceTree& to, const std::string& path) {
+  auto a = from.parse(path), b = to.parse(path);
+  if (!a || !b || !a->ast || !b->ast) return false;
+  std::string x, y;
+  syntaxText(*a->ast, x);
+  syntaxText(*b->ast, y);
+  return x == y;
 }
 
 // True when flake-level code read `path` with readFile (an inventory.json of hosts).
@@ -204,6 +228,13 @@ Plan planStatic(CommitFiles& fromFiles, const std::string& fromSha, CommitFiles&
     if (f.oldPath) changedPaths.push_back(*f.oldPath);
   }
   bool anyChange = !plan.filesChanged.empty() || !plan.inputsChanged.empty();
+  // Nix files edited in comments or layout only: no change for a host that imports them as
+  // code and reads them no other way
+  std::set<std::string> layoutOnly;
+  for (const auto& f : plan.filesChanged)
+    if (f.status == FileStatus::Modified && !f.oldPath && endsWith(f.path, ".nix") &&
+        sameSyntax(from.tree, to.tree, f.path))
+      layoutOnly.insert(f.path);
 
   std::map<std::string, HostDeps> depsByHost;
   std::map<std::string, std::vector<std::string>> hostsByFile;  // changed file -> hosts
@@ -237,6 +268,7 @@ Plan planStatic(CommitFiles& fromFiles, const std::string& fromSha, CommitFiles&
           {ReasonKind::Global, "flake.nix", "", "the old commit could not be evaluated"});
     for (const auto& p : changedPaths) {
       if (deps.dependsOnFile(p)) {
+        if (layoutOnly.count(p) && deps.dependsOnlyAsCode(p)) continue;
         hostsByFile[p].push_back(name);
         hp.reasons.push_back({ReasonKind::File, p, "", ""});
       }

@@ -286,12 +286,16 @@ TEST_CASE("seed: lock bumps affect the hosts that reach the input", "[unit][plan
   CHECK(reasonsOf(dk, "octavia") == std::vector<Reason>{input("disko")});
 }
 
-TEST_CASE("seed: a comment-only change is still reported (static cannot tell)", "[unit][plan]") {
+TEST_CASE("seed: a comment-only change of a host's module changes nothing", "[unit][plan]") {
   Scenario s(seedFiles());
   Plan p = s.planChange({{"hosts/wellsjaha/default.nix",
                           "# the big one\n{ ... }: {\n  imports = [ ./hardware.nix ];\n  "
                           "system.stateVersion = \"24.05\";\n}\n"}});
-  CHECK(affected(p) == std::vector<std::string>{"wellsjaha"});
+  CHECK(affected(p).empty());
+  Plan q = s.planChange({{"hosts/wellsjaha/default.nix",
+                          "{ ... }: {\n  imports = [ ./hardware.nix ];\n  "
+                          "system.stateVersion = \"24.11\";\n}\n"}});
+  CHECK(affected(q) == std::vector<std::string>{"wellsjaha"});
 }
 
 TEST_CASE("readDir host sets: one host changes, one is added", "[unit][plan]") {
@@ -1326,4 +1330,30 @@ let flake = import "${self}/flake.nix"; in {
   CHECK(affected(s.planChange({{"flake.nix", replaced(flake, "description = \"lab\";",
                                                       "description = builtins.readFile ./d.txt;")},
                                {"d.txt", "lab"}})) == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("a comment in a module imported as code changes no host; read as text it does",
+          "[unit][plan]") {
+  // module-comment in the differential lab: files, not meaning, were compared.
+  auto f = twoHosts(R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.a = nixpkgs.lib.nixosSystem { modules = [ ./a.nix ]; };
+    nixosConfigurations.b = nixpkgs.lib.nixosSystem { modules = [ ./b.nix ]; };
+  };
+})nix");
+  f["a.nix"] = "{ ... }: { imports = [ ./m.nix ] ++ (if true then [ ./n.nix ] else [ ]); }\n";
+  f["b.nix"] = "{ ... }: { environment.etc.m.text = builtins.readFile ./m.nix; }\n";
+  f["n.nix"] = "{ ... }: { }\n";
+  f["m.nix"] = "{ ... }: { x = 1; }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"m.nix", "# a remark\n{ ... }:\n{\n  x = 1;\n}\n"}})) ==
+        std::vector<std::string>{"b"});
+  CHECK(affected(s.planChange({{"m.nix", "{ ... }: { x = 2; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK(affected(s.planChange({{"n.nix", "# n\n{ ... }: { }\n"}})).empty());
+  CHECK(affected(s.planChange({{"a.nix",
+                                "{ ... }: { imports = [ ./m.nix ] ++ (if true then "
+                                "[ ./n.nix ] else [ ]); } # m\n"}}))
+            .empty());
 }
