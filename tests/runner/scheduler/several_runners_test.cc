@@ -155,7 +155,8 @@ TEMPLATE_TEST_CASE("several runners: 200 deliveries on one database, each run ex
         .at(0)
         .integer(0);
   };
-  CHECK(tests::waitUntil([&] { return finalRuns() == kDeliveries; }, std::chrono::minutes(3),
+  // (>=: a runner running a delivery twice fails below at once instead of after the wait)
+  CHECK(tests::waitUntil([&] { return finalRuns() >= kDeliveries; }, std::chrono::minutes(3),
                          std::chrono::milliseconds(50)));
   a.sched->stop();
   b.sched->stop();
