@@ -45,11 +45,21 @@ port=$(sed -n 's/.* port \([0-9]*\)$/\1/p' "$tmp/out")
 # scheduler running alongside (so the dispatcher's writes compete with intake, as in life).
 body='{"repo":"bench/infra","ref":"refs/heads/feature","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","pusher":"bench"}'
 sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= *//')
+# Deliveries are told apart by their body (migration 7): one body per request, numbered in
+# "after", each with its signature, read by the wrk script (300,000: more than a run sends).
+python3 - "$secret" "$tmp/bodies" <<'PY'
+import hashlib, hmac, sys
+secret, out = sys.argv[1].encode(), open(sys.argv[2], "w")
+for i in range(300000):
+    b = ('{"repo":"bench/infra","ref":"refs/heads/feature","before":"1111111111111111111111111111111111111111",'
+         '"after":"%040x","pusher":"bench"}' % (i + 1))
+    out.write(hmac.new(secret, b.encode(), hashlib.sha256).hexdigest() + " " + b + "\n")
+PY
 tag="b$(date +%s)"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -r)"
 echo "command: wrk -t$wthreads -c$conns -d${secs}s --latency -s bench/intake_wrk.lua http://127.0.0.1:$port/hooks/git -- BODY SIG $tag"
 wrk -t"$wthreads" -c"$conns" -d"${secs}s" --latency -s bench/intake_wrk.lua \
-  "http://127.0.0.1:$port/hooks/git" -- "$body" "$sig" "$tag" | tee "$tmp/wrk.txt" | grep -E 'RESULT|Latency|Req/Sec|requests in'
+  "http://127.0.0.1:$port/hooks/git" -- "@$tmp/bodies" "$sig" "$tag" | tee "$tmp/wrk.txt" | grep -E 'RESULT|Latency|Req/Sec|requests in'
 sleep 1
 count() {
   if [ -n "${SWITCHYARD_BENCH_DATABASE:-}" ]; then
