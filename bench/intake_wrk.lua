@@ -17,6 +17,17 @@ function init(args)
   body = args[1]
   signature = args[2]
   tag = args[3] or "run"
+  -- BODY "@FILE": lines "SIGNATURE BODY", each thread taking every other line (deliveries are
+  -- told apart by their body since migration 7, so each request needs a body of its own)
+  pairs_ = nil
+  if body:sub(1, 1) == "@" then
+    pairs_ = {}
+    local i = 0
+    for line in io.lines(body:sub(2)) do
+      if i % 2 == tid then table.insert(pairs_, line) end
+      i = i + 1
+    end
+  end
   n = 0
   accepted = 0
   other = 0
@@ -24,6 +35,12 @@ end
 
 function request()
   n = n + 1
+  if pairs_ then
+    local line = pairs_[(n - 1) % #pairs_ + 1]
+    local space = line:find(" ")
+    signature = line:sub(1, space - 1)
+    body = line:sub(space + 1)
+  end
   return wrk.format("POST", "/hooks/git", {
     ["Content-Type"] = "application/json",
     ["X-Switchyard-Delivery"] = tag .. "-" .. tid .. "-" .. n,

@@ -13,6 +13,7 @@
   libssh,
   curl,
   sqlite,
+  libpqxx,
   yaml-cpp,
   cli11,
   openssl,
@@ -47,6 +48,7 @@ stdenv.mkDerivation {
     libssh
     curl
     sqlite
+    libpqxx
     yaml-cpp
     cli11
     openssl

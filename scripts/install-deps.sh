@@ -14,9 +14,11 @@ PACKAGES=(
   cmake ninja-build ccache g++ pkg-config clang-format clang clang-tidy libclang-rt-14-dev
   # libraries (each wrapped by exactly one runner/ folder)
   libgit2-dev libcurl4-openssl-dev libyaml-cpp-dev libssh-dev nlohmann-json3-dev catch2
-  libsqlite3-dev libssl-dev libcli11-dev libcpp-httplib-dev libkainjow-mustache-dev
+  libsqlite3-dev libpqxx-dev libssl-dev libcli11-dev libcpp-httplib-dev libkainjow-mustache-dev
   # runtime: nix, ssh test hosts, git
   nix-bin busybox-static openssh-server openssh-client git iproute2 procps ca-certificates
+  # PostgreSQL for the store's tests on both engines (tests/support/postgres_server.h)
+  postgresql
   # benchmarks
   wrk
   # the browser test of the web UI (tests/browser: puppeteer-core drives Debian's chromium)

@@ -280,7 +280,7 @@ void registerDemoCommands(CLI::App& app, CommandContext& ctx) {
       std::cout << "    daemon at " << daemon->baseUrl()
                 << " (log: " << (root / "daemon.log").string() << ")\n";
 
-      auto db = store::Database::open(databasePath(daemon->config()), store::Durability::Normal);
+      auto db = openDatabase(daemon->config(), store::Durability::Normal);
       SystemClock clock;
       store::Runs runs(*db, clock, daemon->config().effectivePublicUrl());
 

@@ -242,7 +242,9 @@ int runDeploy(const DeployOpts& o) {
     buildFailures.push_back(std::move(f));
   }
 
-  auto db = store::Database::open(stateDir / "switchyard.db");
+  // the runner's database (its host locks and deployment records), PostgreSQL when configured
+  auto db = store::Database::openConfigured(config ? config->database : std::string(),
+                                            stateDir / "switchyard.db");
   store::HostLocks locks(*db, clock);
   store::Deployments deployments(*db);
   deploy::HostLockGuard guard(locks, clock);

@@ -39,6 +39,7 @@ namespace {
 const SystemClock kClock;
 
 std::unique_ptr<store::Database> openState(const Config& config) {
+  if (!config.database.empty()) return openDatabase(config, store::Durability::Normal);
   fs::path file = databasePath(config);
   if (!fs::exists(file))
     throw InputError("no runner state at " + file.string() +

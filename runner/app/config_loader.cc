@@ -646,7 +646,7 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
   if (!r.mapping(root, "",
                  {"listen", "public_url", "state_dir", "concurrency", "forges", "repos", "ssh",
                   "max_body_bytes", "server", "hook_secret_file", "ui_token_file", "untrusted",
-                  "private_ui", "fleet", "build"}))
+                  "private_ui", "fleet", "build", "database"}))
     return out;
   if (root["listen"]) {
     if (auto s = r.string(root["listen"], "listen")) {
@@ -658,6 +658,13 @@ ConfigCheck checkConfigText(const std::string& text, const std::string& fileName
     if (auto s = r.string(root["public_url"], "public_url")) c.publicUrl = *s;
   if (root["state_dir"])
     if (auto s = r.string(root["state_dir"], "state_dir")) c.stateDir = r.resolve(*s);
+  if (root["database"])
+    if (auto s = r.string(root["database"], "database")) {
+      if (!s->starts_with("postgresql://") && !s->starts_with("postgres://"))
+        r.error(root["database"], "database",
+                "must be a postgresql:// URL (leave it out for SQLite in state_dir)");
+      c.database = *s;
+    }
   if (const auto& u = root["untrusted"]; u) {
     readUntrustedPolicy(
         r, u, "untrusted", c.untrusted.defaults,

@@ -69,6 +69,10 @@ class TeeReporter final : public RunReporter {
 
 fs::path databasePath(const Config& config) { return config.stateDir / "switchyard.db"; }
 
+std::unique_ptr<store::Database> openDatabase(const Config& config, store::Durability durability) {
+  return store::Database::openConfigured(config.database, databasePath(config), durability);
+}
+
 namespace {
 
 // Gives `path` exactly `mode` (creating it as a directory first when `directory`), with an
@@ -188,18 +192,19 @@ Daemon::Daemon(Config config, DaemonOptions options)
   // Every writer shares one connection (Database serialises it): their transactions then
   // queue on its mutex instead of on SQLite's file lock, whose busy handler sleeps for
   // milliseconds at a time (README "Decisions", bench/RESULTS.md: intake p99 454 ms -> 20 ms).
-  P.intakeDb = store::Database::open(dbFile, store::Durability::Full);
-  P.webDb = store::Database::open(dbFile, store::Durability::Full);
+  P.intakeDb = openDatabase(config_, store::Durability::Full);
+  P.webDb = openDatabase(config_, store::Durability::Full);
   if (options_.ownIntakeConnection) {
-    P.ownIntakeDb = store::Database::open(dbFile, store::Durability::Full);
+    P.ownIntakeDb = openDatabase(config_, store::Durability::Full);
     P.ownIntakeDb->setRedactor(&redactor_);
   }
+  const bool sqlite = P.intakeDb->backend() == store::Backend::Sqlite;
   // SQLite gives -wal and -shm the same mode
-  setPrivateMode(dbFile, fs::perms::owner_read | fs::perms::owner_write, false);
+  if (sqlite) setPrivateMode(dbFile, fs::perms::owner_read | fs::perms::owner_write, false);
   P.intakeDb->setRedactor(&redactor_);  // no row the daemon writes holds a secret
   P.webDb->setRedactor(&redactor_);
 
-  P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
+  if (sqlite) P.checkpointer = std::make_unique<store::WalCheckpointer>(*P.intakeDb, dbFile);
   P.writer = std::make_unique<store::DeliveryWriter>(P.ownIntakeDb ? *P.ownIntakeDb : *P.intakeDb,
                                                      P.clock, [this] {
                                                        MutexLock lk(parts_->wakeMu);
@@ -350,7 +355,7 @@ int Daemon::start() {
     }
     P.sched->wake();
     if (config_.fleet.probeInterval.count() > 0 && config_.ssh.knownHosts) {
-      P.probeDb = store::Database::open(databasePath(config_), store::Durability::Normal);
+      P.probeDb = openDatabase(config_, store::Durability::Normal);
       P.probeDb->setRedactor(&redactor_);
       P.prober = std::make_unique<fleet::Prober>(*P.ssh, config_.ssh, config_.fleet, *P.probeDb,
                                                  P.clock, *log_);
@@ -394,7 +399,7 @@ void Daemon::stop() noexcept {
 
 std::optional<store::RunRecord> Daemon::waitForRun(int64_t deliveryRow,
                                                    std::chrono::milliseconds timeout) {
-  auto db = store::Database::open(databasePath(config_), store::Durability::Normal);
+  auto db = openDatabase(config_, store::Durability::Normal);
   store::Deliveries deliveries(*db, parts_->clock);
   store::Runs runs(*db, parts_->clock, config_.effectivePublicUrl());
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -414,7 +419,7 @@ std::optional<store::RunRecord> Daemon::waitForRun(int64_t deliveryRow,
 
 std::optional<store::RunRecord> Daemon::waitForRunState(int64_t id,
                                                         std::chrono::milliseconds timeout) {
-  auto db = store::Database::open(databasePath(config_), store::Durability::Normal);
+  auto db = openDatabase(config_, store::Durability::Normal);
   store::Runs runs(*db, parts_->clock, config_.effectivePublicUrl());
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -103,6 +103,9 @@ class Daemon {
 
 // <state_dir>/switchyard.db
 std::filesystem::path databasePath(const Config& config);
+// A new connection to the runner's state: the PostgreSQL server of `database:` when set, else
+// the SQLite file databasePath(config). Throws StoreError when it cannot be opened.
+std::unique_ptr<store::Database> openDatabase(const Config& config, store::Durability durability);
 
 // The text of hooks/post-receive (embedded at build time).
 const std::string& postReceiveHook();

@@ -203,6 +203,10 @@ struct Config {
   std::string listen = "127.0.0.1:8470";
   std::string publicUrl;  // base of status links; default http://<listen>
   std::filesystem::path stateDir = ".switchyard";
+  // Where runs, deliveries, locks and the outbox live: empty for the SQLite file
+  // <stateDir>/switchyard.db (the default), or a postgresql:// URL (issue 16). A password is
+  // better kept in ~/.pgpass or PGPASSWORD (libpq reads both) than in this file.
+  std::string database;
   Concurrency concurrency;
   std::map<std::string, ForgeConfig> forges;
   std::vector<RepoConfig> repos;

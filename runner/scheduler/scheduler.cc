@@ -373,6 +373,7 @@ int Scheduler::dispatchQueued() {
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batched) {
+        if (!done[i].claimed) continue;
         setbacks_.erase(batch[i].id);
         announce(batch[i], done[i]);
         ++n;
@@ -411,6 +412,7 @@ std::optional<Scheduler::Prepared> Scheduler::prepare(const store::DeliveryRecor
 }
 
 Scheduler::Dispatched Scheduler::applyOne(const store::DeliveryRecord& d, const Prepared& p) {
+  if (!deliveries_.claim(d.id)) return Dispatched{.claimed = false};
   StoreRunLookup lookup(runs_);
   Dispatched out = carryOut(d, decide(p.event, p.decision, repoFor(p.event), lookup));
   deliveries_.finish(d.id, deliveryState(out.verdict), out.detail);
@@ -476,6 +478,7 @@ bool Scheduler::dispatchOne(const store::DeliveryRecord& d, const Prepared& prep
   } catch (const std::exception& e) {
     return failOrDefer(d, e);
   }
+  if (!out.claimed) return false;
   setbacks_.erase(d.id);
   announce(d, out);
   return true;

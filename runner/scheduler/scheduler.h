@@ -136,6 +136,8 @@ class Scheduler {
     std::vector<int64_t> superseded;  // runs that ended
   };
   struct Dispatched {
+    // false: another runner sharing the database dispatched (or is dispatching) it
+    bool claimed = true;
     Verdict verdict = Verdict::Ignore;  // Ignore: the delivery is "ignored", else "processed"
     std::string detail;
     Created created;

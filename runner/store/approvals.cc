@@ -5,8 +5,8 @@ namespace runner::store {
 void Approvals::approve(const std::string& forge, const std::string& repo, const std::string& sha,
                         int64_t prNumber, const std::string& by) {
   db_.exec(
-      "INSERT OR IGNORE INTO approvals(forge, repo, sha, pr_number, approved_by, approved_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+      "INSERT INTO approvals(forge, repo, sha, pr_number, approved_by, approved_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
       {forge, repo, sha, prNumber, by, clock_.nowMillis()});
 }
 

@@ -1,6 +1,7 @@
 #include "runner/store/deliveries.h"
 
 #include "runner/core/error.h"
+#include "runner/store/sql_dialect.h"
 
 namespace runner::store {
 namespace {
@@ -90,6 +91,13 @@ std::vector<DeliveryRecord> Deliveries::recent(int limit) {
                  {int64_t{limit}}))
     out.push_back(recordFrom(r));
   return out;
+}
+
+bool Deliveries::claim(int64_t id) {
+  return !db_.query("SELECT id FROM deliveries WHERE id = ?1 AND state = 'queued'" +
+                        std::string(claimRowsSuffix(db_.backend())),
+                    {id})
+              .empty();
 }
 
 void Deliveries::finish(int64_t id, const std::string& state, const std::string& detail) {

@@ -86,6 +86,12 @@ class Deliveries {
   std::optional<DeliveryRecord> get(int64_t id);
   // Newest first.
   std::vector<DeliveryRecord> recent(int limit);
+  // Claims queued delivery `id` for the caller's transaction: true when it is still queued
+  // and no other runner's transaction holds it (PostgreSQL: the row stays locked until the
+  // transaction ends, FOR UPDATE SKIP LOCKED; another runner skips it meanwhile). False when
+  // it was finished already or is being dispatched elsewhere: leave it alone.
+  // REQUIRES: inside Database::transaction(). Throws StoreError.
+  bool claim(int64_t id);
   // Sets the final state ("processed" | "ignored" | "failed") and detail. Joins the
   // caller's transaction when there is one (Database::transaction nests).
   void finish(int64_t id, const std::string& state, const std::string& detail);

@@ -29,18 +29,16 @@ DeploymentRecord fromRow(const SqlRow& r) {
 }  // namespace
 
 int64_t Deployments::record(const DeploymentRecord& r) {
-  int64_t id = 0;
-  db_.transaction([&] {
-    db_.exec(
-        "INSERT INTO deployments(host, repo, sha, store_path, generation, previous_path, "
-        "previous_generation, result, detail, run_id, started_at, finished_at, durations) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {r.host, r.repo, r.sha, r.storePath, sqlOpt(r.generation), sqlOpt(r.previousPath),
-         sqlOpt(r.previousGeneration), r.result, r.detail, sqlOpt(r.runId), r.startedAt,
-         r.finishedAt, r.durationsJson});
-    id = db_.lastInsertId();
-  });
-  return id;
+  return db_
+      .query(
+          "INSERT INTO deployments(host, repo, sha, store_path, generation, previous_path, "
+          "previous_generation, result, detail, run_id, started_at, finished_at, durations) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+          {r.host, r.repo, r.sha, r.storePath, sqlOpt(r.generation), sqlOpt(r.previousPath),
+           sqlOpt(r.previousGeneration), r.result, r.detail, sqlOpt(r.runId), r.startedAt,
+           r.finishedAt, r.durationsJson})
+      .at(0)
+      .integer(0);
 }
 
 std::optional<DeploymentRecord> Deployments::lastSucceeded(const std::string& host,

@@ -12,8 +12,10 @@ std::optional<std::string> SqliteDrvCache::get(const std::string& treeHash,
 
 void SqliteDrvCache::put(const std::string& treeHash, const std::string& host,
                          const std::string& drvPath) {
-  db_.exec("INSERT OR REPLACE INTO drv_cache(tree_hash, host, drv_path) VALUES (?, ?, ?)",
-           {treeHash, host, drvPath});
+  db_.exec(
+      "INSERT INTO drv_cache(tree_hash, host, drv_path) VALUES (?, ?, ?) "
+      "ON CONFLICT(tree_hash, host) DO UPDATE SET drv_path = excluded.drv_path",
+      {treeHash, host, drvPath});
 }
 
 }  // namespace runner::store

@@ -81,11 +81,13 @@ EnqueueOutcome Outbox::enqueue(const NewOutboxRow& row, int64_t nowMs, const Adm
         "UPDATE outbox SET state = 'superseded' WHERE order_key = ?1 AND forge = ?2 AND "
         "repo = ?3 AND state = 'pending'",
         {row.orderKey, row.forge, row.repo});
-    db_.exec(
-        "INSERT INTO outbox(forge, repo, kind, order_key, payload, state, attempts, "
-        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-        {row.forge, row.repo, row.kind, row.orderKey, row.payload, nowMs, nowMs});
-    out.id = db_.lastInsertId();
+    out.id = db_.query(
+                    "INSERT INTO outbox(forge, repo, kind, order_key, payload, state, attempts, "
+                    "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+                    "RETURNING id",
+                    {row.forge, row.repo, row.kind, row.orderKey, row.payload, nowMs, nowMs})
+                 .at(0)
+                 .integer(0);
   });
   return out;
 }

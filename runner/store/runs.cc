@@ -139,6 +139,8 @@ std::string deploysSql(const std::string& r) {
 std::optional<RunRecord> Runs::claimNext(int maxRunningChecks) {
   std::optional<RunRecord> out;
   db_.transaction([&] {
+    // another runner choosing at the same time would not see this one's choice yet
+    db_.lockForTransaction(Database::TxnLock::RunClaims);
     auto rows = select(
         "AS r WHERE state = 'queued' AND NOT EXISTS (SELECT 1 FROM runs AS o WHERE "
         "o.state = 'running' AND o.forge = r.forge AND o.repo = r.repo AND o.ref = r.ref) AND (" +
@@ -192,8 +194,14 @@ void Runs::setBaseSha(int64_t id, const std::string& baseSha) {
 }
 
 void Runs::putHost(int64_t id, const RunHostView& h) {
-  db_.exec(std::string("INSERT OR REPLACE INTO run_hosts(run, ") + kHostColumns +
-               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+  // every column is written: the row is replaced as a whole
+  db_.exec(std::string("INSERT INTO run_hosts(run, ") + kHostColumns +
+               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+               "ON CONFLICT(run, host) DO UPDATE SET stage = excluded.stage, state = "
+               "excluded.state, summary = excluded.summary, drv_path = excluded.drv_path, "
+               "out_path = excluded.out_path, base_out_path = excluded.base_out_path, log_path = "
+               "excluded.log_path, started_at = excluded.started_at, finished_at = "
+               "excluded.finished_at, log_tail = excluded.log_tail",
            {id, h.host, std::string(toString(h.stage)), std::string(toString(h.state)), h.summary,
             sqlOpt(h.drvPath), sqlOpt(h.outPath), sqlOpt(h.baseOutPath), sqlOpt(h.logPath),
             sqlOpt(h.startedAt), sqlOpt(h.finishedAt), h.logTail});

@@ -12,4 +12,4 @@ switchyard_test(tests_report
           runner/report/comment_test.cc
           runner/report/closure_diff_nix_test.cc
   LIBS runner_report runner_store runner_nix runner_http integrations_gitea integrations_github
-       runner_crypto runner_os test_fake_forge)
+       runner_crypto runner_os test_fake_forge test_postgres)

@@ -81,6 +81,17 @@ TEST_CASE("an empty config means the embedded defaults", "[unit][config]") {
   CHECK(c.config.stateDir == ".switchyard");
 }
 
+TEST_CASE("database: a postgresql:// URL, SQLite in state_dir when left out", "[unit][config]") {
+  CHECK(checkConfigText("", "s.yaml", "/tmp").config.database.empty());
+  auto c = checkConfigText("database: postgresql://sy@db.lan:5432/switchyard\n", "s.yaml", "/tmp");
+  CHECK(c.ok());
+  CHECK(c.config.database == "postgresql://sy@db.lan:5432/switchyard");
+  // the value is not echoed: it may hold a password
+  auto bad = checkConfigText("database: mysql://sy:pw@db.lan/sy\n", "s.yaml", "/tmp");
+  CHECK(errors(bad) == std::vector<std::string>{"s.yaml:1: database: must be a postgresql:// URL "
+                                                "(leave it out for SQLite in state_dir)"});
+}
+
 TEST_CASE("every mistake is reported with its line and key", "[unit][config]") {
   std::string text =
       "listen: 127.0.0.1\n"                        // 1

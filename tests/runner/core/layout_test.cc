@@ -55,9 +55,10 @@ const std::map<std::string, std::set<std::string>>& allowedFolders() {
 // header prefix -> the only folder allowed to include it
 const std::map<std::string, std::string>& libraryOwners() {
   static const std::map<std::string, std::string> kOwners = {
-      {"git2", "runner/git"},        {"libssh/", "runner/ssh"},  {"sqlite3", "runner/store"},
-      {"curl/", "runner/http"},      {"httplib", "runner/http"}, {"yaml-cpp/", "runner/app"},
-      {"openssl/", "runner/crypto"}, {"CLI/", "runner/app"},     {"catch2/", "tests"},
+      {"git2", "runner/git"},      {"libssh/", "runner/ssh"},     {"sqlite3", "runner/store"},
+      {"pqxx/", "runner/store"},   {"curl/", "runner/http"},      {"httplib", "runner/http"},
+      {"yaml-cpp/", "runner/app"}, {"openssl/", "runner/crypto"}, {"CLI/", "runner/app"},
+      {"catch2/", "tests"},
   };
   return kOwners;
 }

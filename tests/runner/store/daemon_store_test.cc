@@ -10,16 +10,19 @@
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
 #include "runner/store/runs.h"
+#include "tests/support/store_backends.h"
 
 using namespace runner;
 using namespace runner::store;
 
 namespace {
 
+// One database of the test's engine (tests/support/store_backends.h).
+template <class Backend>
 struct Db {
-  os::TempDir tmp{"sy-store"};
+  Backend backend;
   SystemClock clock;
-  std::unique_ptr<Database> db = Database::open(tmp.path() / "s.db");
+  std::unique_ptr<Database> db = backend.available() ? backend.open() : nullptr;
 };
 
 NewDelivery delivery(std::string source, std::string id, bool ignored = false) {
@@ -28,8 +31,10 @@ NewDelivery delivery(std::string source, std::string id, bool ignored = false) {
 
 }  // namespace
 
-TEST_CASE("deliveries: one row per source and delivery id", "[unit][store]") {
-  Db d;
+TEMPLATE_TEST_CASE("deliveries: one row per source and delivery id", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  Db<TestType> d;
+  SKIP_IF_UNAVAILABLE(d.backend);
   Deliveries q(*d.db, d.clock);
   auto a = q.insert(delivery("home", "x"));
   auto again = q.insert(delivery("home", "x"));
@@ -60,8 +65,10 @@ TEST_CASE("deliveries: one row per source and delivery id", "[unit][store]") {
   CHECK(q.queued(10).size() == 2);
 }
 
-TEST_CASE("deliveries: ignored rows are pruned after their time, others kept", "[unit][store]") {
-  Db d;
+TEMPLATE_TEST_CASE("deliveries: ignored rows are pruned after their time, others kept",
+                   "[unit][store]", tests::SqliteBackend, tests::PostgresBackend) {
+  Db<TestType> d;
+  SKIP_IF_UNAVAILABLE(d.backend);
   Deliveries q(*d.db, d.clock);
   auto ping = q.insert(delivery("hub", "ping", true));
   auto echo = q.insert(delivery("hub", "check-run-echo"));
@@ -79,8 +86,10 @@ TEST_CASE("deliveries: ignored rows are pruned after their time, others kept", "
   CHECK_FALSE(q.insert(delivery("hub", "ping", true)).duplicate);
 }
 
-TEST_CASE("deliveries: the writer commits concurrent submissions in groups", "[unit][store]") {
-  Db d;
+TEMPLATE_TEST_CASE("deliveries: the writer commits concurrent submissions in groups",
+                   "[unit][store]", tests::SqliteBackend, tests::PostgresBackend) {
+  Db<TestType> d;
+  SKIP_IF_UNAVAILABLE(d.backend);
   std::atomic<int> wakes{0};
   std::set<int64_t> ids;
   std::mutex mu;
@@ -106,8 +115,10 @@ TEST_CASE("deliveries: the writer commits concurrent submissions in groups", "[u
   CHECK(d.db->query("SELECT COUNT(*) FROM deliveries").at(0).integer(0) == 400);
 }
 
-TEST_CASE("runs: round trip, supersede, claiming per ref, last deployed commit", "[unit][store]") {
-  Db d;
+TEMPLATE_TEST_CASE("runs: round trip, supersede, claiming per ref, last deployed commit",
+                   "[unit][store]", tests::SqliteBackend, tests::PostgresBackend) {
+  Db<TestType> d;
+  SKIP_IF_UNAVAILABLE(d.backend);
   Runs runs(*d.db, d.clock, "https://ci.example.org");
   NewRun n;
   n.repo = "alice/infra";
@@ -181,9 +192,11 @@ TEST_CASE("runs: round trip, supersede, claiming per ref, last deployed commit",
 }
 
 TEST_CASE("the WAL checkpointer takes checkpoints off the writer's connection", "[unit][store]") {
-  Db d;
+  os::TempDir tmp{"sy-store"};
+  Db<tests::SqliteBackend> d;
+  d.db = Database::open(tmp.path() / "s.db");
   {
-    WalCheckpointer cp(*d.db, d.tmp.path() / "s.db", std::chrono::milliseconds(20));
+    WalCheckpointer cp(*d.db, tmp.path() / "s.db", std::chrono::milliseconds(20));
     CHECK(d.db->query("PRAGMA wal_autocheckpoint").at(0).integer(0) == 0);
     Deliveries q(*d.db, d.clock);
     for (int i = 0; i < 50; ++i) q.insert(delivery("hook", std::to_string(i)));

@@ -10,6 +10,7 @@
 #include "runner/os/files.h"
 #include "runner/store/database.h"
 #include "runner/store/forge_objects.h"
+#include "tests/support/store_backends.h"
 
 using namespace runner;
 using namespace runner::store;
@@ -28,10 +29,11 @@ std::vector<int64_t> ids(const std::vector<OutboxRow>& rows) {
 
 }  // namespace
 
-TEST_CASE("outbox: a newer row supersedes older pending rows with the same key only",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("outbox: a newer row supersedes older pending rows with the same key only",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   auto a = outbox.enqueue(row("status:abc:switchyard/plan", R"({"s":"pending"})"), 1000);
   auto b = outbox.enqueue(row("status:abc:switchyard/build/web", R"({"s":"pending"})"), 1001);
@@ -58,10 +60,11 @@ TEST_CASE("outbox: a newer row supersedes older pending rows with the same key o
   CHECK_FALSE(outbox.newest("home", "alice/infra", "nothing"));
 }
 
-TEST_CASE("outbox: admit sees the newest row and can turn the new one away",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("outbox: admit sees the newest row and can turn the new one away",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   auto first = outbox.enqueue(row("k", "one"), 1000);
   std::vector<std::string> seen;
@@ -82,10 +85,12 @@ TEST_CASE("outbox: admit sees the newest row and can turn the new one away",
   CHECK_FALSE(asked);
 }
 
-TEST_CASE("outbox: due rows come oldest first, not before their time, waiting forges left out",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE(
+    "outbox: due rows come oldest first, not before their time, waiting forges left out",
+    "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   auto a = *outbox.enqueue(row("a", "{}", "home"), 1000).id;
   auto b = *outbox.enqueue(row("b", "{}", "gh"), 1000).id;
@@ -130,12 +135,13 @@ TEST_CASE("outbox: due rows come oldest first, not before their time, waiting fo
   CHECK(ids(outbox.list()) == std::vector<int64_t>{a, b, c});
 }
 
-TEST_CASE(
+TEMPLATE_TEST_CASE(
     "outbox: a row superseded while in flight is recorded as sent, and stays superseded "
     "when it must be retried",
-    "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+    "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   auto a = *outbox.enqueue(row("k", "old"), 1000).id;
   auto b = *outbox.enqueue(row("k", "new"), 1001).id;  // arrives while `a` is being sent
@@ -150,10 +156,11 @@ TEST_CASE(
   CHECK(ids(outbox.due(6000, 10)) == std::vector<int64_t>{b, e});
 }
 
-TEST_CASE("outbox: prune deletes old sent and superseded rows, keeps failed and pending",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("outbox: prune deletes old sent and superseded rows, keeps failed and pending",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   auto sent = *outbox.enqueue(row("a", "1"), 1000).id;
   auto superseded = *outbox.enqueue(row("b", "1"), 1000).id;
@@ -171,10 +178,11 @@ TEST_CASE("outbox: prune deletes old sent and superseded rows, keeps failed and 
   CHECK(outbox.get(recent));
 }
 
-TEST_CASE("outbox: rows commit and roll back with the caller's transaction",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("outbox: rows commit and roll back with the caller's transaction",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Outbox outbox(*db);
   CHECK_THROWS_AS(db->transaction([&] {
     db->exec("INSERT INTO drv_cache VALUES ('tree', 'web', '/nix/store/x.drv')");
@@ -192,14 +200,16 @@ TEST_CASE("outbox: rows commit and roll back with the caller's transaction",
   CHECK(outbox.list().size() == 1);
 }
 
-TEST_CASE("outbox: rows survive closing and reopening the database", "[unit][store][outbox]") {
-  os::TempDir d;
+TEMPLATE_TEST_CASE("outbox: rows survive closing and reopening the database",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
   int64_t id = 0;
   {
-    auto db = Database::open(d.path() / "s.db");
+    auto db = backend.open();
     id = *Outbox(*db).enqueue(row("k", R"({"x":1})"), 1000).id;
   }
-  auto db = Database::open(d.path() / "s.db");
+  auto db = backend.open();
   auto due = Outbox(*db).due(1000, 10);
   REQUIRE(due.size() == 1);
   CHECK(due[0].id == id);
@@ -208,10 +218,11 @@ TEST_CASE("outbox: rows survive closing and reopening the database", "[unit][sto
   CHECK(due[0].orderKey == "k");
 }
 
-TEST_CASE("forge objects: remember, replace, find and forget ids per forge and repo",
-          "[unit][store][outbox]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("forge objects: remember, replace, find and forget ids per forge and repo",
+                   "[unit][store][outbox]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   ForgeObjects objects(*db);
   CHECK_FALSE(objects.find("gh", "alice/infra", "comment:pr:7"));
   objects.remember("gh", "alice/infra", "comment:pr:7", "1001");

@@ -8,6 +8,8 @@
 #include "runner/store/drv_cache.h"
 #include "runner/store/host_locks.h"
 #include "runner/store/schema.h"
+#include "runner/store/sql_dialect.h"
+#include "tests/support/store_backends.h"
 
 using namespace runner;
 using namespace runner::store;
@@ -49,9 +51,11 @@ TEST_CASE("a file that is not a database is a clear error", "[unit][store]") {
   CHECK_THROWS_AS(Database::open(d.path() / "junk.db"), StoreError);
 }
 
-TEST_CASE("a transaction rolls back when its body throws", "[unit][store]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("a transaction rolls back when its body throws", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   CHECK_THROWS_AS(db->transaction([&] {
     db->exec("INSERT INTO drv_cache VALUES ('t', 'h', '/nix/store/x.drv')");
     throw StoreError("boom");
@@ -63,9 +67,11 @@ TEST_CASE("a transaction rolls back when its body throws", "[unit][store]") {
   CHECK(db->query("SELECT count(*) FROM drv_cache").at(0).integer(0) == 1);
 }
 
-TEST_CASE("the drvPath cache answers by tree hash and host", "[unit][store]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("the drvPath cache answers by tree hash and host", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   SqliteDrvCache cache(*db);
   CHECK_FALSE(cache.get("tree1", "web1"));
   cache.put("tree1", "web1", "/nix/store/aaa-web1.drv");
@@ -74,11 +80,13 @@ TEST_CASE("the drvPath cache answers by tree hash and host", "[unit][store]") {
   CHECK_FALSE(cache.get("tree2", "web1"));
 }
 
-TEST_CASE("a host lock is held by one owner across connections", "[unit][store]") {
-  os::TempDir d;
+TEMPLATE_TEST_CASE("a host lock is held by one owner across connections", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
   FixedClock clock;
-  auto dbA = Database::open(d.path() / "s.db");
-  auto dbB = Database::open(d.path() / "s.db");  // another process, in effect
+  auto dbA = backend.open();
+  auto dbB = backend.open();  // another process, in effect
   HostLocks a(*dbA, clock, HostLocks::thisProcess());
   HostLocks b(*dbB, clock, "other-machine:42:1");
   CHECK_FALSE(a.tryAcquire("web1", "run 1 deploy abc"));
@@ -100,10 +108,12 @@ TEST_CASE("a host lock is held by one owner across connections", "[unit][store]"
   CHECK_FALSE(a.tryAcquire("web3", "y"));
 }
 
-TEST_CASE("a lock held by a process that died is taken over", "[unit][store]") {
-  os::TempDir d;
+TEMPLATE_TEST_CASE("a lock held by a process that died is taken over", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
   FixedClock clock;
-  auto db = Database::open(d.path() / "s.db");
+  auto db = backend.open();
   // a pid that existed and is gone now
   int deadPid = 0;
   os::PosixProcessRunner procs;
@@ -122,9 +132,11 @@ TEST_CASE("a lock held by a process that died is taken over", "[unit][store]") {
   CHECK(alive.holder("web1")->purpose == "run 2");
 }
 
-TEST_CASE("deployments remember the last successful commit per host", "[unit][store]") {
-  os::TempDir d;
-  auto db = Database::open(d.path() / "s.db");
+TEMPLATE_TEST_CASE("deployments remember the last successful commit per host", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
   Deployments deps(*db);
   CHECK_FALSE(deps.lastSucceeded("web1"));
   DeploymentRecord r;
@@ -150,4 +162,108 @@ TEST_CASE("deployments remember the last successful commit per host", "[unit][st
   REQUIRE(h.size() == 2);
   CHECK(h[0].result == "rolled-back");
   CHECK(h[0].previousGeneration == 3);
+}
+
+TEST_CASE("placeholders become PostgreSQL's $N outside strings and comments", "[unit][store]") {
+  CHECK(postgresPlaceholders("SELECT a FROM t WHERE b = ?2 AND c = ?1") ==
+        "SELECT a FROM t WHERE b = $2 AND c = $1");
+  CHECK(postgresPlaceholders("VALUES (?, ?, ?)") == "VALUES ($1, $2, $3)");
+  CHECK(postgresPlaceholders("WHERE a = ?3 AND b = ?") == "WHERE a = $3 AND b = $4");
+  CHECK(postgresPlaceholders("WHERE a = '?' AND b = 'it''s ?' -- why?\n AND c = ?") ==
+        "WHERE a = '?' AND b = 'it''s ?' -- why?\n AND c = $1");
+}
+
+TEST_CASE("the schema's SQLite types become PostgreSQL's", "[unit][store]") {
+  CHECK(ddlFor(Backend::Sqlite, "id INTEGER PRIMARY KEY") == "id INTEGER PRIMARY KEY");
+  CHECK(ddlFor(Backend::Postgres,
+               "CREATE TABLE t (\n  id INTEGER PRIMARY KEY,\n  n INTEGER "
+               "NOT NULL,\n  s TEXT\n) WITHOUT ROWID;") ==
+        "CREATE TABLE t (\n  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n  n BIGINT "
+        "NOT NULL,\n  s TEXT\n);");
+  // every shipped migration converts without SQLite-only words left
+  for (auto m : migrations()) {
+    std::string pg = ddlFor(Backend::Postgres, m);
+    CHECK(pg.find("INTEGER") == std::string::npos);
+    CHECK(pg.find("ROWID") == std::string::npos);
+  }
+}
+
+TEST_CASE("a database URL's password stays out of messages", "[unit][store]") {
+  CHECK(urlWithoutPassword("postgresql://sy:s3cret@db.lan:5432/switchyard") ==
+        "postgresql://sy:***@db.lan:5432/switchyard");
+  CHECK(urlWithoutPassword("postgresql://sy@db.lan/switchyard?password=s3cret&sslmode=require") ==
+        "postgresql://sy@db.lan/switchyard?password=***&sslmode=require");
+  CHECK(urlWithoutPassword("postgresql://db.lan/x") == "postgresql://db.lan/x");
+  CHECK(isPostgresUrl("postgres://h/x"));
+  CHECK_FALSE(isPostgresUrl("/var/lib/switchyard/switchyard.db"));
+}
+
+TEST_CASE("a database setting that is not a postgresql:// URL is refused by name",
+          "[unit][store]") {
+  os::TempDir d;
+  CHECK_THROWS_WITH(Database::openConfigured("mysql://u:pw@h/x", d.path() / "s.db"),
+                    Catch::Contains("'mysql://u:***@h/x' is not a postgresql:// URL"));
+  auto db = Database::openConfigured("", d.path() / "s.db");
+  CHECK(db->backend() == Backend::Sqlite);
+}
+
+TEST_CASE("an unreachable PostgreSQL server is a clear error without its password",
+          "[unit][store]") {
+  // port 1 on loopback: nothing listens there
+  try {
+    Database::connect("postgresql://sy:s3cret@127.0.0.1:1/switchyard?connect_timeout=5");
+    FAIL("connected to port 1");
+  } catch (const StoreError& e) {
+    std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("cannot connect to PostgreSQL"));
+    CHECK_THAT(what, !Catch::Contains("s3cret"));
+  }
+}
+
+TEST_CASE("a PostgreSQL database is migrated once and refused when newer", "[unit][store]") {
+  tests::PostgresBackend backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
+  CHECK(db->backend() == Backend::Postgres);
+  CHECK(db->schemaVersion() == static_cast<int>(migrations().size()));
+  // reconnecting does not migrate twice (a second CREATE TABLE would fail)
+  auto again = backend.open();
+  CHECK(again->schemaVersion() == static_cast<int>(migrations().size()));
+  again->exec("UPDATE switchyard_schema SET version = 999");
+  CHECK_THROWS_WITH(backend.open(), Catch::Contains("newer than this switchyard"));
+}
+
+TEST_CASE("PostgreSQL: ids, NULLs, integers beyond 32 bits and sums read back as SQLite's",
+          "[unit][store]") {
+  tests::PostgresBackend backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
+  Deployments deps(*db);
+  DeploymentRecord r;
+  r.host = "web1";
+  r.repo = "alice/infra";
+  r.sha = "aaa";
+  r.storePath = "/nix/store/a";
+  r.result = "succeeded";
+  r.startedAt = 1'700'000'000'000;
+  r.finishedAt = 1'700'000'000'123;
+  int64_t first = deps.record(r);
+  CHECK(deps.record(r) == first + 1);
+  auto h = deps.history("web1");
+  REQUIRE(h.size() == 2);
+  CHECK_FALSE(h[0].generation);  // NULL stays NULL
+  CHECK(h[0].finishedAt == 1'700'000'000'123);
+  auto row = db->query("SELECT SUM(finished_at), COUNT(*), 1 = 1 FROM deployments").at(0);
+  CHECK(row.integer(0) == 3'400'000'000'246);
+  CHECK(row.integer(1) == 2);
+  CHECK(row.integer(2) == 1);
+  // a failing statement inside a transaction rolls the whole transaction back
+  CHECK_THROWS_AS(db->transaction([&] {
+    deps.record(r);
+    db->exec("INSERT INTO no_such_table VALUES (1)");
+  }),
+                  StoreError);
+  CHECK(deps.history("web1").size() == 2);
+  // and the connection is usable afterwards
+  CHECK(deps.record(r) > first);
 }
