@@ -34,6 +34,10 @@ struct RolloutConfig {
   std::vector<std::string> canary;
   int maxParallel = 4;
   bool stopOnFailure = true;
+  // retry_unreachable (issue 18): a host a deploy found unreachable gets that deploy again
+  // when the fleet probe next reaches it, if that is within this long of the failed attempt
+  // (0: never retried). HostConfig::retryUnreachable overrides it per host.
+  std::chrono::seconds retryUnreachable{0};
 };
 
 struct ActivationConfig {
@@ -61,6 +65,10 @@ struct HostConfig {
   // nullopt: auto, or manual when the flake sets clan.core.deployment.requireExplicitUpdate.
   std::optional<DeployPolicy> deploy;
   SwitchAction action = SwitchAction::Switch;
+  std::optional<std::chrono::seconds> retryUnreachable;  // nullopt: the repo's rollout setting
+  // The login user, whatever the target says (issue 18); not root: commands that need root
+  // run through sudo (or Colmena's deployment.privilegeEscalationCommand).
+  std::optional<std::string> user;
 };
 
 // What a pull request from a fork may do (README "Untrusted evaluation"). Its Nix code
