@@ -39,6 +39,7 @@
 #include "runner/os/process.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/database.h"
+#include "runner/store/host_probes.h"
 
 namespace fs = std::filesystem;
 
@@ -247,13 +248,15 @@ int runDeploy(const DeployOpts& o) {
                                             stateDir / "switchyard.db");
   store::HostLocks locks(*db, clock);
   store::Deployments deployments(*db);
+  store::HostProbes probes(*db);
   deploy::HostLockGuard guard(locks, clock);
   http::CurlHttpClient http;
   const int deploys = std::max(settings.rollout.maxParallel,
                                config ? config->concurrency.deploys : Concurrency{}.deploys);
-  deploy::SshDeployStage deployer(
-      deploy::DeployPorts{*connector, procs, http, guard, deployments, nix, clock, log}, ssh,
-      deploys, std::chrono::duration_cast<std::chrono::milliseconds>(lockWait));
+  deploy::SshDeployStage deployer(deploy::DeployPorts{*connector, procs, http, guard, deployments,
+                                                      nix, clock, log, nullptr, &probes},
+                                  ssh, deploys,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(lockWait));
   ConsoleListener console(std::cerr, true);
   auto deployed = deployer.deployHosts(di, console);
   std::vector<deploy::HostOutcome>& outcomes = deployed.hosts;

@@ -441,7 +441,8 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
     }
   }
   if (const auto& ro = n["rollout"];
-      ro && r.mapping(ro, key + ".rollout", {"canary", "max_parallel", "stop_on_failure"})) {
+      ro && r.mapping(ro, key + ".rollout",
+                      {"canary", "max_parallel", "stop_on_failure", "retry_unreachable"})) {
     if (ro["canary"]) repo.rollout.canary = r.stringList(ro["canary"], key + ".rollout.canary");
     if (ro["max_parallel"])
       if (auto v = r.positiveInt(ro["max_parallel"], key + ".rollout.max_parallel"))
@@ -449,6 +450,9 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
     if (ro["stop_on_failure"])
       if (auto v = r.boolean(ro["stop_on_failure"], key + ".rollout.stop_on_failure"))
         repo.rollout.stopOnFailure = *v;
+    if (ro["retry_unreachable"])
+      if (auto d = r.duration(ro["retry_unreachable"], key + ".rollout.retry_unreachable"))
+        repo.rollout.retryUnreachable = *d;
   }
   if (const auto& a = n["activation"];
       a && r.mapping(a, key + ".activation",
@@ -485,7 +489,8 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
           repo.hosts.push_back(h);
           continue;
         }
-        if (!r.mapping(kv.second, hk, {"target", "deploy", "action", "build_on"})) continue;
+        if (!r.mapping(kv.second, hk, {"target", "deploy", "action", "build_on", "retry_unreachable",
+                                                  "user"})) continue;
         if (kv.second["build_on"]) {
           if (auto s = r.string(kv.second["build_on"], hk + ".build_on")) {
             if (*s == "runner")
@@ -498,6 +503,17 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
                           "' (for other build machines use build.builders)");
           }
         }
+        if (kv.second["user"])
+          if (auto u = r.string(kv.second["user"], hk + ".user")) {
+            try {
+              h.user = parseTarget(*u + "@x").user;  // the target's user-name rules
+            } catch (const InputError& e) {
+              r.error(kv.second["user"], hk + ".user", describe(e));
+            }
+          }
+        if (kv.second["retry_unreachable"])
+          h.retryUnreachable =
+              r.duration(kv.second["retry_unreachable"], hk + ".retry_unreachable");
         if (kv.second["deploy"]) {
           if (auto s = r.string(kv.second["deploy"], hk + ".deploy")) {
             if (*s == "auto")

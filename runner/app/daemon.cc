@@ -11,10 +11,12 @@
 #include "runner/app/web.h"
 #include "runner/build/build_stage.h"
 #include "runner/core/error.h"
+#include "runner/core/text.h"
 #include "runner/core/thread_annotations.h"
 #include "runner/deploy/deploy_stage.h"
 #include "runner/deploy/host_lock.h"
 #include "runner/fleet/probe.h"
+#include "runner/fleet/retry.h"
 #include "runner/http/curl_client.h"
 #include "runner/http/server.h"
 #include "runner/nix/nix_cli.h"
@@ -158,6 +160,7 @@ struct Daemon::Parts {
   std::unique_ptr<store::HostLocks> hostLocks;
   std::unique_ptr<deploy::HostLockGuard> lockGuard;
   std::unique_ptr<store::Deployments> deployments;
+  std::unique_ptr<store::HostProbes> hostProbes;  // deploys note when hosts were last seen
   std::unique_ptr<plan::NixPlanStage> planner;
   std::unique_ptr<build::RemoteBuilders> remoteBuilders;  // build: (issue 16)
   std::unique_ptr<build::TargetBuilds> targetBuilds;      // build_on: target (issue 16)
@@ -288,6 +291,7 @@ int Daemon::start() {
     P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
+    P.hostProbes = std::make_unique<store::HostProbes>(*P.intakeDb);
     P.planner = std::make_unique<plan::NixPlanStage>(*P.nix, untrusted, *P.evalSlots,
                                                      P.countingCache.get(), cc.evals, *log_);
     if (!config_.build.builders.empty() || config_.build.maxJobs)
@@ -299,7 +303,7 @@ int Daemon::start() {
         P.targetBuilds.get());
     P.deployer = std::make_unique<deploy::SshDeployStage>(
         deploy::DeployPorts{*P.ssh, P.procs, *P.http, *P.lockGuard, *P.deployments, *P.nix, P.clock,
-                            *log_, &redactor_},
+                            *log_, &redactor_, P.hostProbes.get()},
         config_.ssh, config_.concurrency.deploys);
     P.logReporter = std::make_unique<scheduler::LoggingRunReporter>(*log_);
     // Mirrors from before repositories were (forge, name) move to their forge's directory.
@@ -360,7 +364,8 @@ int Daemon::start() {
       P.prober = std::make_unique<fleet::Prober>(*P.ssh, config_.ssh, config_.fleet, *P.probeDb,
                                                  P.clock, *log_);
       // Hosts with a configured target (targets that come from the flake are resolved by a
-      // deploy's evaluation, which the probe does not repeat).
+      // deploy's evaluation, which the probe does not repeat), and hosts with a retry pending
+      // (fleet/retry.h) at the target their deploy tried.
       P.probeLoop = std::make_unique<fleet::ProbeLoop>(
           *P.prober, config_.fleet.probeInterval,
           [this] {
@@ -373,14 +378,32 @@ int Daemon::start() {
                   } catch (const InputError&) {  // config_loader checked it; skip if not
                   }
                 }
+            auto& parts = *parts_;
+            for (auto& t :
+                 fleet::retryProbeTargets(*parts.probeDb, config_, out, parts.clock.nowMillis()))
+              out.push_back(std::move(t));
             return out;
           },
-          *log_);
+          *log_, [this](const std::vector<store::ProbeRecord>& results) { retryReached(results); });
       P.probeLoop->start();
     }
   }
   started_ = true;
   return port_;
+}
+
+void Daemon::retryReached(const std::vector<store::ProbeRecord>& results) {
+  auto& P = *parts_;
+  bool queued = false;
+  for (const auto& r : fleet::dueRetries(*P.probeDb, config_, results, P.clock.nowMillis())) {
+    if (!fleet::queueRetry(*P.probeDb, P.clock, r)) continue;
+    log_->info(r.host + " answers again: re-running run " + std::to_string(r.runId) + " for it (" +
+               shortSha(r.sha) + ", retry_unreachable)");
+    queued = true;
+  }
+  if (!queued) return;
+  MutexLock lk(P.wakeMu);
+  if (P.scheduler) P.scheduler->wake();
 }
 
 void Daemon::stop() noexcept {

@@ -26,12 +26,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runner/core/clock.h"
 #include "runner/core/config.h"
 #include "runner/core/log.h"
 #include "runner/core/run.h"
 #include "runner/core/stages.h"
+#include "runner/store/host_probes.h"
 #include "runner/store/runs.h"
 
 namespace runner::scheduler {
@@ -91,6 +93,8 @@ class Daemon {
 
  private:
   struct Parts;
+  // After a fleet probe round: queues the retries due (fleet/retry.h) and wakes the scheduler.
+  void retryReached(const std::vector<store::ProbeRecord>& results);
   Config config_;
   DaemonOptions options_;
   Redactor redactor_;

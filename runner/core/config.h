@@ -37,6 +37,10 @@ struct RolloutConfig {
   std::vector<std::string> canary;
   int maxParallel = 4;
   bool stopOnFailure = true;
+  // retry_unreachable (issue 18): a host a deploy found unreachable gets that deploy again
+  // when the fleet probe next reaches it, if that is within this long of the failed attempt
+  // (0: never retried). HostConfig::retryUnreachable overrides it per host.
+  std::chrono::seconds retryUnreachable{0};
 };
 
 struct ActivationConfig {
@@ -69,6 +73,10 @@ struct HostConfig {
   // Where its closure is built (build/target_builds.h); nullopt: as the flake says (Colmena
   // deployment.buildOnTarget, Clan clan.core.networking.buildHost), else the runner.
   std::optional<BuildPlace> buildOn;
+  std::optional<std::chrono::seconds> retryUnreachable;  // nullopt: the repo's rollout setting
+  // The login user, whatever the target says (issue 18); not root: commands that need root
+  // run through sudo (or Colmena's deployment.privilegeEscalationCommand).
+  std::optional<std::string> user;
 };
 
 // What a pull request from a fork may do (README "Untrusted evaluation"). Its Nix code

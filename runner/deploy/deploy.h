@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,17 @@ struct HostJob {
   std::string storePath;  // the built toplevel (config.system.build.toplevel), on this machine
   SwitchAction action = SwitchAction::Switch;
   std::vector<KeySpec> keys;  // uploaded before (or right after) activation
+  // From Colmena's deployment.sshOptions (ssh_options.h): instead of the runner's ssh settings.
+  std::optional<std::filesystem::path> identityFile;
+  std::optional<std::chrono::seconds> connectTimeout;
+  // When the login user is not root: the argv every command on the host runs under (Colmena's
+  // privilegeEscalationCommand; default `sudo -n -H --`), nix copy's remote nix-store too.
+  std::vector<std::string> escalation;
+  // Colmena's deployment.replaceUnknownProfiles = false: refuse a host whose system profile
+  // is not one Switchyard deployed there.
+  bool replaceUnknownProfiles = true;
+  // Files that must exist on the host before anything is copied, and why (Clan's sops age key).
+  std::vector<std::pair<std::string, std::string>> requiredFiles;
 };
 
 // What this deploy is, for every host of a run.

@@ -10,6 +10,7 @@
 #include "runner/deploy/ancestry.h"
 #include "runner/deploy/rollout.h"
 #include "runner/deploy/ssh_deployer.h"
+#include "runner/deploy/ssh_options.h"
 #include "runner/os/files.h"
 #include "runner/os/log_file.h"
 
@@ -49,7 +50,52 @@ HostFacts hostFactsFrom(const nix::HostValue* info) {
   if (auto it = v.find("tags"); it != v.end() && it->is_array())
     for (const auto& t : *it)
       if (t.is_string()) f.tags.push_back(t.get<std::string>());
+  if (auto it = v.find("user"); it != v.end() && it->is_string()) f.user = it->get<std::string>();
+  if (auto it = v.find("port"); it != v.end() && it->is_number_integer()) f.port = it->get<int>();
+  if (auto it = v.find("sshOptions"); it != v.end() && it->is_array())
+    for (const auto& o : *it)
+      if (o.is_string()) f.sshOptions.push_back(o.get<std::string>());
+  if (auto it = v.find("escalation"); it != v.end() && it->is_array()) {
+    f.escalation.emplace();
+    for (const auto& a : *it)
+      if (a.is_string()) f.escalation->push_back(a.get<std::string>());
+  }
+  if (auto it = v.find("replaceUnknownProfiles"); it != v.end() && it->is_boolean())
+    f.replaceUnknownProfiles = it->get<bool>();
+  if (auto it = v.find("clanVars"); it != v.end() && it->is_object()) {
+    HostFacts::ClanVars c;
+    c.store = it->value("store", std::string("sops"));
+    c.secrets = it->value("secrets", 0);
+    c.activation = it->value("activation", 0);
+    if (auto k = it->find("ageKeyFile"); k != it->end() && k->is_string())
+      c.ageKeyFile = k->get<std::string>();
+    f.clanVars = c;
+  }
   return f;
+}
+
+std::optional<std::string> clanVarsProblem(const HostFacts::ClanVars& vars) {
+  if (vars.secrets == 0) return std::nullopt;
+  const std::string n =
+      std::to_string(vars.secrets) + " secret var file" + (vars.secrets == 1 ? "" : "s");
+  const std::string use =
+      "; deploy it with `clan machines update` (or set deploy: manual/never for it here)";
+  if (vars.store == "sops") {
+    if (vars.activation == 0) return std::nullopt;  // encrypted in the closure (sops-nix)
+    return "its Clan vars use sops with " + std::to_string(vars.activation) +
+           " secret(s) neededFor = \"activation\", which `clan machines update` decrypts on the "
+           "deploying machine and uploads to /var/lib/sops-nix/activation before switching; "
+           "Switchyard holds no sops admin key" +
+           use;
+  }
+  if (vars.store == "password-store")
+    return "its Clan vars use the password-store backend (" + n +
+           "), which `clan machines update` decrypts with pass/passage on the deploying machine "
+           "and uploads as a tarball to clan.core.vars.password-store.secretLocation before "
+           "switching; Switchyard cannot read that store" +
+           use;
+  return "its Clan vars use the '" + vars.store + "' secret store (" + n +
+         "), whose upload Switchyard does not know how to make" + use;
 }
 
 std::optional<std::string> heldBackReason(const std::string& host, const RepoConfig& repo,
@@ -73,6 +119,43 @@ SwitchAction actionFor(const std::string& host, const RepoConfig& repo) {
   for (const auto& h : repo.hosts)
     if (h.name == host) return h.action;
   return SwitchAction::Switch;
+}
+
+void applyHostFacts(HostJob& job, const RepoConfig& repo, const HostFacts& facts,
+                    const std::string& targetFrom) {
+  SshOverrides o = parseSshOptions(facts.sshOptions);
+  const HostConfig* conf = nullptr;
+  for (const auto& h : repo.hosts)
+    if (h.name == job.host) conf = &h;
+  const bool fromConfig = targetFrom == "config";
+  const bool userInTarget =
+      fromConfig && conf && conf->target && conf->target->find('@') != std::string::npos;
+  if (conf && conf->user)
+    job.target.user = *conf->user;
+  else if (!userInTarget && targetFrom == "colmena" && facts.user)
+    job.target.user = *facts.user;
+  else if (!userInTarget && targetFrom == "colmena" && o.user)
+    job.target.user = *o.user;
+  if (targetFrom == "colmena" && job.target.port == 22) {
+    if (facts.port)
+      job.target.port = *facts.port;
+    else if (o.port)
+      job.target.port = *o.port;
+  }
+  job.identityFile = o.identityFile;
+  job.connectTimeout = o.connectTimeout;
+  if (job.target.user != "root") {
+    job.escalation = facts.escalation && !facts.escalation->empty()
+                         ? *facts.escalation
+                         : std::vector<std::string>{"sudo", "-n", "-H", "--"};
+  }
+  job.replaceUnknownProfiles = facts.replaceUnknownProfiles;
+  if (facts.clanVars && facts.clanVars->store == "sops" && facts.clanVars->secrets > 0 &&
+      facts.clanVars->ageKeyFile)
+    job.requiredFiles.emplace_back(
+        *facts.clanVars->ageKeyFile,
+        "the machine's sops age key, which sops-nix needs to decrypt its Clan vars during "
+        "activation; `clan machines update` uploads it (Switchyard holds no sops admin key)");
 }
 
 std::vector<std::string> selectHosts(const std::string& selector,
@@ -187,6 +270,7 @@ FleetInfo discoverFleet(nix::NixCli& nix, const RepoConfig& repo, const fs::path
     const nix::HostValue* v = it == info.hosts.end() ? nullptr : &it->second;
     out.facts[h] = hostFactsFrom(v);
     auto choice = nix::chooseTarget(h, given, v);
+    out.targetFrom[h] = choice.from;
     try {
       out.targets[h] = parseTarget(choice.text);  // the flake's text is checked like the config's
     } catch (const InputError& e) {
@@ -296,10 +380,11 @@ HostState hostStateOf(HostResult r) {
 
 std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInput& in,
                                                                 const DeployHost& h,
-                                                                const Target& target) {
-  auto conn = ports_.ssh.connect(ssh::endpointFor(target, ssh_));
-  auto* session = std::get_if<ssh::SessionPtr>(&conn);
-  if (!session || !*session) return std::nullopt;  // the deploy reports why
+                                                                const HostJob& job) {
+  auto conn = ports_.ssh.connect(ssh::endpointFor(job.target, sshConfigFor(job, ssh_)));
+  auto* raw = std::get_if<ssh::SessionPtr>(&conn);
+  if (!raw || !*raw) return std::nullopt;  // the deploy reports why
+  auto session = escalate(std::move(*raw), job.escalation);
   // An activation the dead runner started may still be in flight on the target (its
   // watchdog confirms nothing and rolls back after confirm_timeout): wait until every deploy
   // agent there has settled, then look at what the host runs. Phases: remote_agent.h.
@@ -315,7 +400,7 @@ std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInpu
                         in.repo->activation.confirmTimeout + std::chrono::seconds(30);
   std::string profile, current;
   for (;;) {
-    auto r = (*session)->exec({.command = probe, .timeout = std::chrono::seconds(30)});
+    auto r = session->exec({.command = probe, .timeout = std::chrono::seconds(30)});
     if (!r.ok()) return std::nullopt;
     bool busy = false;
     for (const auto& line : split(r.out, '\n')) {
@@ -363,6 +448,28 @@ HostOutcome settledOutcome(const std::string& host, const std::string& storePath
   return o;
 }
 
+// What a deploy saw of a host, as a probe would have (store::HostProbes): unreachable with
+// ssh's words, or what the host runs after a successful deploy of `job`.
+store::ProbeRecord seenByDeploy(const std::string& repo, const HostJob& job, const HostOutcome& o,
+                                int64_t now) {
+  store::ProbeRecord p;
+  p.repo = repo;
+  p.host = job.host;
+  p.target = job.target.toString();
+  p.probedAt = now;
+  p.reached = o.result == HostResult::Succeeded;
+  if (!p.reached) {
+    p.error = o.reason;
+    return p;
+  }
+  p.lastSeen = now;
+  // boot: the running system stays until the next reboot; test: the profile stays.
+  p.currentPath = job.action == SwitchAction::Boot ? o.previousPath : job.storePath;
+  p.profilePath = job.action == SwitchAction::Test ? o.previousPath : job.storePath;
+  p.generation = job.action == SwitchAction::Test ? o.previousGeneration : o.newGeneration;
+  return p;
+}
+
 }  // namespace
 
 SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& listener) {
@@ -387,6 +494,12 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
       out.settled.push_back(std::move(o));
       continue;
     }
+    if (const auto& vars = fleet.facts[h.host].clanVars)
+      if (auto why = clanVarsProblem(*vars)) {
+        out.settled.push_back(
+            settledOutcome(h.host, h.outPath, HostResult::Refused, "not deployed: " + *why));
+        continue;
+      }
     toDeploy.push_back(&h);
   }
   const auto& keys = fleet.keys;
@@ -402,17 +515,23 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
       out.settled.push_back(std::move(o));
       continue;
     }
-    const Target& t = out.targets.at(h.host);
+    HostJob job{h.host, out.targets.at(h.host), h.outPath};
+    job.action = actionFor(h.host, *in.repo);
+    try {
+      applyHostFacts(job, *in.repo, fleet.facts[h.host], fleet.targetFrom[h.host]);
+    } catch (const InputError& e) {
+      out.settled.push_back(settledOutcome(h.host, h.outPath, HostResult::Refused, describe(e)));
+      continue;
+    }
+    out.targets[h.host] = job.target;
     if (h.checkCurrentFirst) {
       listener.hostStarted(h.host, "deploy: checking what the host runs after a restart");
-      if (auto done = alreadyRunning(in, h, t)) {
+      if (auto done = alreadyRunning(in, h, job)) {
         out.settled.push_back(
             settledOutcome(h.host, h.outPath, HostResult::Succeeded, done->summary));
         continue;
       }
     }
-    HostJob job{h.host, t, h.outPath};
-    job.action = actionFor(h.host, *in.repo);
     if (k != keys.end()) job.keys = std::get<std::vector<KeySpec>>(k->second);
     jobs.push_back(std::move(job));
   }
@@ -443,6 +562,19 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
   if (in.runId != 0) request.runId = in.runId;
   request.stopRequested = in.stopRequested;
   out.rolled = runRollout(jobs, request, rollout, limited, relay);
+  if (ports_.probes && !in.dryRun) {
+    for (const auto& o : out.rolled) {
+      if (o.result != HostResult::Unreachable && o.result != HostResult::Succeeded) continue;
+      const auto job = std::find_if(jobs.begin(), jobs.end(),
+                                    [&](const HostJob& j) { return j.host == o.host; });
+      if (job == jobs.end()) continue;
+      try {
+        ports_.probes->record(seenByDeploy(in.repo->name, *job, o, ports_.clock.nowMillis()));
+      } catch (const std::exception& e) {
+        ports_.log.warn("noting when " + o.host + " was last seen failed: " + describe(e));
+      }
+    }
+  }
   return out;
 }
 

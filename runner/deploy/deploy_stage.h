@@ -27,6 +27,7 @@
 #include "runner/nix/nix_cli.h"
 #include "runner/ssh/ssh.h"
 #include "runner/store/deployments.h"
+#include "runner/store/host_probes.h"
 
 namespace runner::deploy {
 
@@ -60,6 +61,10 @@ struct DeployPorts {
   const Clock& clock;
   Logger& log;
   const Redactor* redactor = nullptr;  // scrubs the deploy logs; may be null
+  // Where a deploy's connection counts as a look at the host (the fleet's last-seen time, and
+  // the target a retry_unreachable probe uses for hosts whose target comes from the flake);
+  // may be null.
+  store::HostProbes* probes = nullptr;
 };
 
 class SshDeployStage final : public DeployStage {
@@ -85,7 +90,7 @@ class SshDeployStage final : public DeployStage {
   struct Run;
   Run run(const DeployInput& input, StageListener& listener);
   std::optional<DeployHostOutcome> alreadyRunning(const DeployInput& input, const DeployHost& h,
-                                                  const Target& target);
+                                                  const HostJob& job);
   DeployPorts ports_;
   SshConfig ssh_;
   Slots deploys_;
@@ -94,11 +99,30 @@ class SshDeployStage final : public DeployStage {
 
 // What the flake says about deploying a host, besides its target (NixCli::evalHostInfo).
 struct HostFacts {
-  std::vector<std::string> tags;       // Colmena deployment.tags
-  bool requireExplicitUpdate = false;  // Clan clan.core.deployment.requireExplicitUpdate
+  std::vector<std::string> tags;        // Colmena deployment.tags
+  bool requireExplicitUpdate = false;   // Clan clan.core.deployment.requireExplicitUpdate
+  std::optional<std::string> user;      // Colmena deployment.targetUser
+  std::optional<int> port;              // Colmena deployment.targetPort
+  std::vector<std::string> sshOptions;  // Colmena deployment.sshOptions (ssh_options.h)
+  // Colmena deployment.privilegeEscalationCommand (argv; Colmena's default is sudo -H --);
+  // used when the login user is not root.
+  std::optional<std::vector<std::string>> escalation;
+  bool replaceUnknownProfiles = true;  // Colmena deployment.replaceUnknownProfiles
+  // Clan vars (clan.core.vars): the secret store and how many secret files it deploys.
+  struct ClanVars {
+    std::string store = "sops";             // clan.core.vars.settings.secretStore
+    int secrets = 0;                        // secret files with deploy = true
+    int activation = 0;                     // of those, neededFor = "activation"
+    std::optional<std::string> ageKeyFile;  // sops.age.keyFile on the host
+  };
+  std::optional<ClanVars> clanVars;
 };
 // Reads the facts from one host's evalHostInfo value (missing or odd fields: defaults).
 HostFacts hostFactsFrom(const nix::HostValue* info);
+
+// Why a host whose Clan vars need an upload at deploy time that the runner cannot make is
+// refused (README Decisions, "Clan vars"), or nullopt when its secrets need none.
+std::optional<std::string> clanVarsProblem(const HostFacts::ClanVars& vars);
 
 // Why `host` is not deployed by this deploy under its policy (the config's `deploy:`, else
 // `manual` when Clan's requireExplicitUpdate is set), or nullopt when it is deployed.
@@ -107,6 +131,15 @@ std::optional<std::string> heldBackReason(const std::string& host, const RepoCon
                                           const HostFacts& facts, bool named);
 // The switch action the config gives `host` (default switch).
 SwitchAction actionFor(const std::string& host, const RepoConfig& repo);
+
+// How to reach and deploy `job.host` beyond its target text (issue 18): the login user
+// (config `user:` > a user in the config's target > Colmena targetUser > sshOptions -l), the
+// port (config target > Colmena targetPort > sshOptions -p), sshOptions' identity file and
+// connect timeout, the escalation for a login user that is not root, replaceUnknownProfiles
+// and Clan's sops age key. Throws InputError when deployment.sshOptions is refused
+// (ssh_options.h).
+void applyHostFacts(HostJob& job, const RepoConfig& repo, const HostFacts& facts,
+                    const std::string& targetFrom);
 
 // The hosts `selector` stands for: "@tag" every host of `hosts` whose tags hold the tag (in
 // the order of `hosts`), any other text itself.
@@ -120,7 +153,8 @@ using HostKeys = std::variant<std::vector<KeySpec>, std::string>;
 // Deploy targets and facts for `hosts`, from one evaluation of the flake.
 struct FleetInfo {
   std::map<std::string, Target> targets;
-  std::map<std::string, std::string> problems;  // hosts whose target text is refused: why
+  std::map<std::string, std::string> targetFrom;  // "config" | "clan" | "colmena" | "name"
+  std::map<std::string, std::string> problems;    // hosts whose target text is refused: why
   std::map<std::string, HostFacts> facts;
   // With `withKeys`: every host's keys (the text of `text` keys: keep it out of logs).
   std::map<std::string, HostKeys> keys;

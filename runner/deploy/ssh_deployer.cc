@@ -1,6 +1,7 @@
 #include "runner/deploy/ssh_deployer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <deque>
 #include <functional>
 #include <random>
@@ -102,6 +103,66 @@ std::string keyUploadCommand(const KeySpec& key) {
 
 // ---- pure helpers ------------------------------------------------------------------------
 
+SshConfig sshConfigFor(const HostJob& job, const SshConfig& ssh) {
+  SshConfig c = ssh;
+  if (job.identityFile) c.identityFile = *job.identityFile;
+  if (job.connectTimeout) c.connectTimeout = *job.connectTimeout;
+  return c;
+}
+
+namespace {
+
+class EscalatedSession final : public ssh::Session {
+ public:
+  EscalatedSession(ssh::SessionPtr inner, std::string prefix)
+      : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+  ssh::ExecResult exec(const ssh::ExecRequest& request) override {
+    ssh::ExecRequest r = request;
+    r.command = prefix_ + " sh -c " + shellQuote(request.command);
+    return inner_->exec(r);
+  }
+  bool connected() const override { return inner_->connected(); }
+  std::string hostKey() const override { return inner_->hostKey(); }
+
+ private:
+  ssh::SessionPtr inner_;
+  std::string prefix_;
+};
+
+// Words of plain characters as they are (readable in logs and URLs), others shell-quoted.
+std::string quoteArgv(const std::vector<std::string>& argv) {
+  std::vector<std::string> q;
+  for (const auto& a : argv) {
+    const bool plain = !a.empty() && std::all_of(a.begin(), a.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/' || c == '=';
+    });
+    q.push_back(plain ? a : shellQuote(a));
+  }
+  return join(q, " ");
+}
+
+std::string percentEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ssh::SessionPtr escalate(ssh::SessionPtr session, const std::vector<std::string>& escalation) {
+  if (!session || escalation.empty()) return session;
+  return std::make_unique<EscalatedSession>(std::move(session), quoteArgv(escalation));
+}
+
 std::string nixSshOpts(const Target& target, const SshConfig& ssh,
                        std::chrono::milliseconds connectTimeout, const std::string& kexAlgorithms) {
   if (!ssh.knownHosts) throw ConfigError("ssh.known_hosts is not set");
@@ -133,13 +194,17 @@ RunOptions nixCopyOptions(const HostJob& job, const DeploySettings& settings) {
   RunOptions o;
   o.program = settings.nixCopyProgram;
   // Nix 2.8 takes no port in the store URL (it would hand "host:port" to ssh as the host).
-  o.args = {"--extra-experimental-features", "nix-command", "copy", "--to",
-            "ssh://" + job.target.user + "@" + job.target.host};
+  std::string to = "ssh://" + job.target.user + "@" + job.target.host;
+  // A login user that is not root writes to the store through the escalation (Nix runs
+  // `<remote-program> --serve --write` through the remote shell).
+  if (!job.escalation.empty())
+    to += "?remote-program=" + percentEncode(quoteArgv(job.escalation) + " nix-store");
+  o.args = {"--extra-experimental-features", "nix-command", "copy", "--to", to};
   if (settings.activation.substituteOnTarget) o.args.push_back("--substitute-on-destination");
   o.args.push_back(job.storePath);
-  o.env["NIX_SSHOPTS"] =
-      nixSshOpts(job.target, settings.ssh, duration_cast<milliseconds>(settings.ssh.connectTimeout),
-                 settings.copyKexAlgorithms);
+  const SshConfig ssh = sshConfigFor(job, settings.ssh);
+  o.env["NIX_SSHOPTS"] = nixSshOpts(
+      job.target, ssh, duration_cast<milliseconds>(ssh.connectTimeout), settings.copyKexAlgorithms);
   o.timeout = settings.copyTimeout;
   return o;
 }
@@ -168,7 +233,7 @@ class HostRun {
  public:
   HostRun(SshDeployer& d, const HostJob& job, const DeployRequest& req, DeployObserver& obs)
       : svc_(d.services_), cfg_(d.settings_), job_(job), req_(req), obs_(obs) {
-    endpoint_ = ssh::endpointFor(job.target, cfg_.ssh);
+    endpoint_ = ssh::endpointFor(job.target, sshConfigFor(job, cfg_.ssh));
   }
 
   HostOutcome run() {
@@ -272,7 +337,7 @@ class HostRun {
     begin(Step::Connect, job_.target.toString());
     {
       ssh::ConnectFailure failure;
-      session_ = ssh::takeSession(svc_.ssh.connect(endpoint_), failure);
+      session_ = escalate(ssh::takeSession(svc_.ssh.connect(endpoint_), failure), job_.escalation);
       if (!session_) {
         switch (failure.kind) {
           case ssh::ConnectFailure::Kind::Unreachable:
@@ -297,6 +362,14 @@ class HostRun {
                                             "', not at a system-N-link generation");
     out_.previousGeneration = insp.generation;
     out_.previousPath = insp.path;
+    if (auto why = unknownProfile(insp)) return finish(HostResult::Refused, *why);
+    for (const auto& [path, missing] : job_.requiredFiles) {
+      auto r = session_->exec({.command = "test -e " + shellQuote(path), .timeout = 30s});
+      if (r.exitStatus == 1) return finish(HostResult::Refused, path + " is missing: " + missing);
+      if (!r.ok())
+        return finish(HostResult::Failed, "checking for " + path + " failed: " +
+                                              describeFailure(r.describeStatus(), r.errTail));
+    }
     end(insp.generation ? "generation " + std::to_string(*insp.generation) + " (" +
                               insp.path.value_or("?") + ")"
                         : "no system profile yet");
@@ -325,6 +398,18 @@ class HostRun {
     }
 
     activate();
+  }
+
+  // deployment.replaceUnknownProfiles = false: why the host's system profile, which no deploy
+  // of ours put there, must not be replaced (nullopt: it may be).
+  std::optional<std::string> unknownProfile(const Inspection& insp) {
+    if (job_.replaceUnknownProfiles || !insp.path || *insp.path == job_.storePath)
+      return std::nullopt;
+    for (const auto& r : svc_.deployments.history(job_.host, 200))
+      if (r.result == "succeeded" && r.storePath == *insp.path) return std::nullopt;
+    return "the system profile points at " + *insp.path +
+           ", which no deploy of Switchyard's put there, and the flake sets "
+           "deployment.replaceUnknownProfiles = false";
   }
 
   // The keys' contents, read on the runner: text as given, keyFile read, keyCommand run (argv,
@@ -625,7 +710,7 @@ class HostRun {
           left, 500ms, std::max<milliseconds>(500ms, endpoint_.connectTimeout));
       ssh::ConnectFailure failure;
       auto s = ssh::takeSession(svc_.ssh.connect(ep), failure);
-      if (s) return s;
+      if (s) return escalate(std::move(s), job_.escalation);
       if (problem) *problem = failure.message;
       if (failure.kind == ssh::ConnectFailure::Kind::HostKeyRejected) {
         hostKeyProblem_ = failure.message;  // never retry past a changed key

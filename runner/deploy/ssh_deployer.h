@@ -82,6 +82,12 @@ class SshDeployer final : public HostDeployer {
   DeploySettings settings_;
 };
 
+// The runner's ssh settings with a job's own identity file and connect timeout.
+SshConfig sshConfigFor(const HostJob& job, const SshConfig& ssh);
+// `session` with every command run as `escalation` (argv, e.g. sudo -n -H --) + sh -c CMD;
+// `session` itself when `escalation` is empty.
+ssh::SessionPtr escalate(ssh::SessionPtr session, const std::vector<std::string>& escalation);
+
 // NIX_SSHOPTS for `nix copy` to `target`: -i key, -p port, the known_hosts file and strict
 // checking, no other config (-F /dev/null), batch mode. Throws InputError when a path has
 // whitespace (Nix splits NIX_SSHOPTS on whitespace).

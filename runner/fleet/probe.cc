@@ -125,8 +125,13 @@ std::vector<store::ProbeRecord> Prober::probeAll(const std::vector<ProbeTarget>&
 }
 
 ProbeLoop::ProbeLoop(Prober& prober, std::chrono::milliseconds interval,
-                     std::function<std::vector<ProbeTarget>()> targets, Logger& log)
-    : prober_(prober), interval_(interval), targets_(std::move(targets)), log_(log) {}
+                     std::function<std::vector<ProbeTarget>()> targets, Logger& log,
+                     RoundFn afterRound)
+    : prober_(prober),
+      interval_(interval),
+      targets_(std::move(targets)),
+      log_(log),
+      afterRound_(std::move(afterRound)) {}
 
 ProbeLoop::~ProbeLoop() { stop(); }
 
@@ -158,6 +163,7 @@ void ProbeLoop::loop() {
       for (const auto& r : results) reached += r.reached;
       log_.debug("fleet probe: " + std::to_string(reached) + " of " +
                  std::to_string(results.size()) + " hosts answered");
+      if (afterRound_) afterRound_(results);
     } catch (const std::exception& e) {
       log_.error("fleet probe round failed: " + describe(e));
     }

@@ -68,11 +68,15 @@ class Prober {
 };
 
 // Runs Prober::probeAll every FleetConfig::probeInterval on a thread of its own, over the
-// targets `targets()` returns at that moment. The first round starts at once.
+// targets `targets()` returns at that moment. The first round starts at once. `afterRound`
+// (may be empty) gets each round's results on the loop's thread (retry.h queues retries there);
+// what it throws is logged.
 class ProbeLoop {
  public:
+  using RoundFn = std::function<void(const std::vector<store::ProbeRecord>&)>;
   ProbeLoop(Prober& prober, std::chrono::milliseconds interval,
-            std::function<std::vector<ProbeTarget>()> targets, Logger& log);
+            std::function<std::vector<ProbeTarget>()> targets, Logger& log,
+            RoundFn afterRound = {});
   ~ProbeLoop();  // stop()
   void start();
   // Runs a round now (the next one waits a full interval after it).
@@ -86,6 +90,7 @@ class ProbeLoop {
   std::chrono::milliseconds interval_;
   std::function<std::vector<ProbeTarget>()> targets_;
   Logger& log_;
+  RoundFn afterRound_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

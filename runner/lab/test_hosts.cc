@@ -417,6 +417,25 @@ void TestHosts::prepare(Slot& s) {
   }
   os::writeFileAtomic(h.root / "etc-ssh/authorized_keys.d/root",
                       os::readFile(identityFile().string() + ".pub"), fs::perms(0644));
+  if (!options_.loginUser.empty()) {
+    const std::string& u = options_.loginUser;
+    fs::create_directories(h.root / "etc-users");
+    fs::create_directories(h.root / "sudoers.d");
+    fs::permissions(h.root / "sudoers.d", fs::perms(0755));
+    os::writeFileAtomic(h.root / "etc-users/passwd",
+                        os::readFile("/etc/passwd") + u + ":x:4242:4242::/tmp:/bin/sh\n",
+                        fs::perms(0644));
+    os::writeFileAtomic(h.root / "etc-users/group", os::readFile("/etc/group") + u + ":x:4242:\n",
+                        fs::perms(0644));
+    // "*": no password, but not a locked account (sshd refuses "!" ones)
+    os::writeFileAtomic(h.root / "etc-users/shadow",
+                        os::readFile("/etc/shadow") + u + ":*:19000:0:99999:7:::\n",
+                        fs::perms(0640));
+    os::writeFileAtomic(h.root / "sudoers.d/switchyard-test", u + " ALL=(ALL) NOPASSWD: ALL\n",
+                        fs::perms(0440));
+    os::writeFileAtomic(h.root / "etc-ssh/authorized_keys.d" / u,
+                        os::readFile(identityFile().string() + ".pub"), fs::perms(0644));
+  }
   const std::string listen = options_.network == TestNetwork::Netns
                                  ? "[" + h.address + "]:" + std::to_string(h.port)
                                  : h.address + ":" + std::to_string(h.port);
@@ -521,8 +540,15 @@ void TestHosts::launch(Slot& s) {
       q(h.root / "home") +
       " /root\n"
       "mount --bind " +
-      q(h.runDir()) +
-      " /run\n"
+      q(h.runDir()) + " /run\n" +
+      // (the host's own users before /tmp is covered: the hosts' files may live there)
+      (options_.loginUser.empty()
+           ? std::string()
+           : "for f in passwd group shadow; do mount --bind " + q(h.root / "etc-users") +
+                 "/$f /etc/$f; done\n"
+                 "mkdir -p /etc/sudoers.d\n"
+                 "mount --bind " +
+                 q(h.root / "sudoers.d") + " /etc/sudoers.d\n") +
       "mount -t tmpfs -o mode=1777 tmpfs /tmp\n"
       "hostname " +
       shellQuote(h.name) +

@@ -49,6 +49,11 @@ struct TestHostsOptions {
   // that is removed when the TestHosts is destroyed.
   std::filesystem::path dir;
   TestNetwork network = TestNetwork::Loopback;
+  // A login user besides root (issue 18: deploys as a user that is not root): each host gets
+  // its own /etc/passwd, group and shadow with this user added, the deployer's key authorized
+  // for it, and its own /etc/sudoers.d letting it run anything as root without a password.
+  // Empty: root only.
+  std::string loginUser;
 };
 
 struct TestHost {

@@ -14,3 +14,8 @@ add_test(NAME browser_console
   COMMAND ${PROJECT_SOURCE_DIR}/tests/browser/run.sh $<TARGET_FILE:switchyard> ${PROJECT_BINARY_DIR})
 set_tests_properties(browser_console PROPERTIES LABELS integration TIMEOUT 300
   SKIP_REGULAR_EXPRESSION "SKIPPED:")
+# retry_unreachable (issue 18): the daemon's probe re-runs a pending deploy when a host that was
+# off answers again (real stages, lab flake, sshd test hosts).
+switchyard_test(tests_fleet_retry
+  SOURCES runner/fleet/retry_test.cc
+  LIBS runner_app runner_lab runner_fleet runner_store runner_http runner_os)

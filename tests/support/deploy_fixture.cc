@@ -58,7 +58,7 @@ std::vector<lab::LabHost> labHostsFor(const std::vector<std::string>& names,
 DeployFixture::DeployFixture(const std::vector<std::string>& hostNames,
                              DeployFixtureOptions options)
     : lab(lab::Lab::create(procs, tmp.path() / "lab", {.hosts = labHostsFor(hostNames, options)})),
-      hosts({.names = hostNames}),
+      hosts({.names = hostNames, .loginUser = options.loginUser}),
       db(store::Database::open(tmp.path() / "state.db")),
       locks(*db, clock),
       deployments(*db),

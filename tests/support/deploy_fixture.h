@@ -51,6 +51,7 @@ struct DeployFixtureOptions {
   std::vector<runner::lab::LabHost> labHosts;  // empty: one plain LabHost per name
   std::chrono::seconds confirmTimeout{3};
   std::chrono::seconds switchTimeout{30};
+  std::string loginUser;  // TestHostsOptions::loginUser
 };
 
 class DeployFixture {

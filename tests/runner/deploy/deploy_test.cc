@@ -420,3 +420,48 @@ TEST_CASE("deploy: the activation survives the runner's connection being killed 
   CHECK(logins() - before == 4);
   CHECK(o.activationLog.find("switched web1 to " + nextPath + " (switch)") != std::string::npos);
 }
+
+TEST_CASE("deploy: a login user that is not root deploys through sudo, the watchdog intact",
+          "[integration][ssh][deploy]") {
+  if (!fs::exists("/usr/bin/sudo")) {
+    WARN("SKIPPED: sudo is not installed (apt-get install sudo)");
+    return;
+  }
+  DeployFixture f({"web1"}, {.loginUser = "deployer"});
+  const auto& h = f.hosts.host("web1");
+  const std::string rev1 = f.lab.infra.head();
+  const std::string path1 = f.build(rev1, {"web1"}).at("web1");
+  auto asDeployer = [&](const std::string& path, std::vector<std::string> escalation) {
+    auto job = f.job("web1", path);
+    job.target.user = "deployer";
+    job.escalation = std::move(escalation);
+    return job;
+  };
+
+  // Without the escalation the user cannot write the system's store: nothing changes.
+  auto denied = f.deployer()->deploy(asDeployer(path1, {}), f.request(rev1), f.observer);
+  INFO(denied.reason);
+  CHECK(denied.result == HostResult::Failed);
+  CHECK_FALSE(h.profileGeneration());
+
+  // Through sudo: copied, switched, confirmed.
+  const std::vector<std::string> sudo = {"sudo", "-n", "-H", "--"};
+  auto o1 = f.deployer()->deploy(asDeployer(path1, sudo), f.request(rev1), f.observer);
+  INFO(o1.reason << "\n" << o1.activationLog);
+  REQUIRE(o1.result == HostResult::Succeeded);
+  CHECK(h.profileGeneration() == 1);
+  CHECK(h.activated() == path1);
+  // sshd logged the login as the user, not as root
+  CHECK(runner::os::readFile(h.stateDir() / "sshd.log").find("for deployer from") !=
+        std::string::npos);
+
+  // The watchdog still rolls back under sudo: a failing health check.
+  const std::string rev2 = f.lab.infra.changeHost("web1");
+  const std::string path2 = f.build(rev2, {"web1"}).at("web1");
+  f.settings.activation.healthChecks = {"false"};
+  auto o2 = f.deployer()->deploy(asDeployer(path2, sudo), f.request(rev2), f.observer);
+  INFO(o2.reason << "\n" << o2.activationLog);
+  CHECK(o2.result == HostResult::RolledBack);
+  CHECK(h.profileGeneration() == 1);
+  CHECK(h.activated() == path1);
+}
