@@ -47,10 +47,10 @@ if [ $# -eq 0 ] && command -v clang++ >/dev/null; then
   fi
   phase fuzz-smoke
 fi
-# TSan on the daemon, scheduler and store tests, the suite under ASan+UBSan+LSan and clang-tidy
-# run by default (README "Decisions"; their times are in bench/RESULTS.md). They build in
-# directories of their own with ccache, so a CI run after a small change rebuilds little; set
-# SWITCHYARD_TSAN=0 or SWITCHYARD_SANITIZERS=0 to leave them out of a local run.
+# TSan on the daemon, scheduler and store tests runs by default (a few minutes with a warm
+# ccache). The suite under ASan+UBSan+LSan and clang-tidy run with SWITCHYARD_SANITIZERS=1: with
+# a warm ccache they should fit CI's 30 minutes, which has not been measured on a clean clone
+# yet (README "Decisions"; last results in bench/RESULTS.md).
 if [ $# -eq 0 ] && [ "${SWITCHYARD_TSAN:-1}" = 1 ] && command -v clang++ >/dev/null; then
   if ! scripts/sanitize.sh tsan; then
     echo "the daemon, scheduler and store tests under TSan failed" >&2
@@ -58,7 +58,7 @@ if [ $# -eq 0 ] && [ "${SWITCHYARD_TSAN:-1}" = 1 ] && command -v clang++ >/dev/n
   fi
   phase tsan
 fi
-if [ $# -eq 0 ] && [ "${SWITCHYARD_SANITIZERS:-1}" = 1 ] && command -v clang++ >/dev/null; then
+if [ $# -eq 0 ] && [ "${SWITCHYARD_SANITIZERS:-0}" = 1 ] && command -v clang++ >/dev/null; then
   if ! scripts/sanitize.sh asan; then
     echo "the suite under ASan+UBSan+LSan failed" >&2
     rc=1

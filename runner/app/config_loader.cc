@@ -489,8 +489,9 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
           repo.hosts.push_back(h);
           continue;
         }
-        if (!r.mapping(kv.second, hk, {"target", "deploy", "action", "build_on", "retry_unreachable",
-                                                  "user"})) continue;
+        if (!r.mapping(kv.second, hk,
+                       {"target", "deploy", "action", "build_on", "retry_unreachable", "user"}))
+          continue;
         if (kv.second["build_on"]) {
           if (auto s = r.string(kv.second["build_on"], hk + ".build_on")) {
             if (*s == "runner")

@@ -46,9 +46,10 @@ std::vector<PendingRetry> dueRetries(store::Database& db, const Config& config,
   std::vector<PendingRetry> out;
   for (const auto& p : probes) {
     if (!p.reached) continue;
-    const RepoConfig* repo = config.repoNamed(p.repo);
-    if (!repo) continue;
-    if (auto r = pendingFor(db, *repo, p.host, nowMs)) out.push_back(std::move(*r));
+    // host_probes and deployments know a repository by its name only (README: the fleet's
+    // tables do not carry the forge yet): every repository of that name is asked.
+    for (const RepoConfig* repo : config.reposNamed(p.repo))
+      if (auto r = pendingFor(db, *repo, p.host, nowMs)) out.push_back(std::move(*r));
   }
   return out;
 }
@@ -61,8 +62,10 @@ std::vector<ProbeTarget> retryProbeTargets(store::Database& db, const Config& co
   std::vector<ProbeTarget> out;
   for (const auto& row : store::HostProbes(db).all()) {
     if (row.target.empty() || seen.count({row.repo, row.host})) continue;
-    const RepoConfig* repo = config.repoNamed(row.repo);
-    if (!repo || !pendingFor(db, *repo, row.host, nowMs)) continue;
+    bool pending = false;
+    for (const RepoConfig* repo : config.reposNamed(row.repo))
+      pending = pending || pendingFor(db, *repo, row.host, nowMs).has_value();
+    if (!pending) continue;
     try {
       out.push_back({row.repo, row.host, parseTarget(row.target)});
     } catch (const InputError&) {  // written by us from a checked target; skip if not
