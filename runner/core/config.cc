@@ -142,8 +142,12 @@ std::chrono::milliseconds parseDuration(std::string_view text) {
   if (unit == "ms") return milliseconds(n);
   if (unit == "m") return minutes(n);
   if (unit == "h") return hours(n);
+  if (unit == "d") {  // retry windows are days long (retry_unreachable: 7d)
+    if (n > 36500) throw InputError("invalid duration '" + std::string(text) + "': over 100 years");
+    return hours(n * 24);
+  }
   throw InputError("invalid duration '" + std::string(text) + "': unknown unit '" +
-                   std::string(unit) + "' (use ms, s, m or h)");
+                   std::string(unit) + "' (use ms, s, m, h or d)");
 }
 
 std::string RemoteBuilderConfig::uri() const {

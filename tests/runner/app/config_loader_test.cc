@@ -40,7 +40,9 @@ TEST_CASE("the example config is valid and reads as documented", "[unit][config]
   CHECK(r.rollout.canary == std::vector<std::string>{"octavia"});
   CHECK(r.rollout.maxParallel == 4);
   CHECK(r.activation.confirmTimeout == std::chrono::seconds(30));
-  REQUIRE(r.hosts.size() == 4);
+  REQUIRE(r.hosts.size() == 5);
+  CHECK(r.hosts[4].name == "demo");  // off: retried when the fleet probe reaches it again
+  CHECK(r.hosts[4].retryUnreachable == std::chrono::hours(7 * 24));
   CHECK(r.hosts[1].target == "root@[2a01:4f8::1]:2222");
   CHECK_FALSE(r.hosts[1].deploy);
   CHECK(r.hosts[1].action == SwitchAction::Switch);

@@ -48,6 +48,8 @@ TEST_CASE("durations", "[unit][config]") {
   CHECK(parseDuration("5m") == minutes(5));
   CHECK(parseDuration("250ms") == milliseconds(250));
   CHECK(parseDuration("12") == seconds(12));
+  CHECK(parseDuration("7d") == hours(7 * 24));
+  CHECK_THROWS_WITH(parseDuration("99999d"), Catch::Contains("over 100 years"));
   CHECK_THROWS_WITH(parseDuration("5 minutes"), Catch::Contains("unknown unit ' minutes'"));
   CHECK_THROWS_AS(parseDuration("soon"), InputError);
 }

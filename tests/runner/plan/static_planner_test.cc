@@ -1332,7 +1332,7 @@ let flake = import "${self}/flake.nix"; in {
                                {"d.txt", "lab"}})) == std::vector<std::string>{"a"});
 }
 
-TEST_CASE("a comment in a module imported as code changes no host; read as text it does",
+TEST_CASE("a comment in a module imported as code changes no host, read as text it does",
           "[unit][plan]") {
   // module-comment in the differential lab: files, not meaning, were compared.
   auto f = twoHosts(R"nix({
