@@ -127,21 +127,7 @@ CallResult classifyResponse(const HttpResponse& r, std::chrono::system_clock::ti
   return out;
 }
 
-std::string urlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += char(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string urlEncode(std::string_view s) { return percentEncode(s); }
 
 std::optional<std::string> urlDecode(std::string_view s, bool plusIsSpace) {
   std::string out;

@@ -149,6 +149,22 @@ std::string htmlEscape(std::string_view s) {
   return out;
 }
 
+std::string percentEncode(std::string_view s, std::string_view keep) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || (c != 0 && keep.find(char(c)) != keep.npos)) {
+      out += char(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string shellQuote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {

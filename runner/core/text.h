@@ -40,6 +40,10 @@ std::string shortSha(std::string_view sha, size_t n = 8);
 // Escapes text for HTML element content and attribute values ('&', '<', '>', '"', '\'').
 std::string htmlEscape(std::string_view s);
 
+// Percent-encodes every byte but RFC 3986's unreserved characters (letters, digits, "-._~")
+// and those in `keep` (e.g. "/" for a path in a URL).
+std::string percentEncode(std::string_view s, std::string_view keep = "");
+
 // Quotes a string for a POSIX shell command line (single quotes).
 std::string shellQuote(std::string_view s);
 

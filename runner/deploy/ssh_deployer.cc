@@ -141,21 +141,6 @@ std::string quoteArgv(const std::vector<std::string>& argv) {
   return join(q, " ");
 }
 
-std::string percentEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 ssh::SessionPtr escalate(ssh::SessionPtr session, const std::vector<std::string>& escalation) {
@@ -198,7 +183,7 @@ RunOptions nixCopyOptions(const HostJob& job, const DeploySettings& settings) {
   // A login user that is not root writes to the store through the escalation (Nix runs
   // `<remote-program> --serve --write` through the remote shell).
   if (!job.escalation.empty())
-    to += "?remote-program=" + percentEncode(quoteArgv(job.escalation) + " nix-store");
+    to += "?remote-program=" + percentEncode(quoteArgv(job.escalation) + " nix-store", "/");
   o.args = {"--extra-experimental-features", "nix-command", "copy", "--to", to};
   if (settings.activation.substituteOnTarget) o.args.push_back("--substitute-on-destination");
   o.args.push_back(job.storePath);

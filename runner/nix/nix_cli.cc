@@ -52,22 +52,6 @@ void parallelFor(size_t n, int workers, const std::function<void(size_t)>& fn) {
   if (failure) std::rethrow_exception(failure);
 }
 
-std::string percentEncodePath(const std::string& p) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : p) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~' || c == '+' ||
-        c == '@' || c == ':' || c == '=' || c == ',') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The --apply function for the first pass: one attribute per host, each
 // {value = ...} | {failed = true} | {missing = true}.
 std::string chunkExpression(const std::string& fn,
@@ -264,7 +248,7 @@ NixCliOptions untrustedNixOptions(NixCliOptions base, const UntrustedJail& jail)
 
 std::string gitFlakeRef(const fs::path& repo, const std::string& rev) {
   GitSource src = gitSource(repo, rev);
-  std::string ref = "git+file://" + percentEncodePath(src.path) + "?rev=" + rev;
+  std::string ref = "git+file://" + percentEncode(src.path, "/+@:=,") + "?rev=" + rev;
   if (src.ref) ref += "&ref=" + *src.ref;
   return ref;
 }
@@ -284,7 +268,7 @@ std::string sourceFlakeRef(const FlakeMetadata& m) {
     }
     return out;
   };
-  std::string ref = "path:" + percentEncodePath(m.path) + "?narHash=" + q(m.narHash);
+  std::string ref = "path:" + percentEncode(m.path, "/+@:=,") + "?narHash=" + q(m.narHash);
   if (!m.rev.empty()) ref += "&rev=" + q(m.rev);
   if (m.revCount) ref += "&revCount=" + std::to_string(*m.revCount);
   ref += "&lastModified=" + std::to_string(m.lastModified);

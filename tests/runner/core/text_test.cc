@@ -48,6 +48,13 @@ TEST_CASE("errors carry their context on one line and map to exit codes", "[unit
   CHECK(exitCodeFor(ConfigError("x")) == 2);
 }
 
+TEST_CASE("percentEncode keeps the unreserved characters and those asked for", "[unit][core]") {
+  CHECK(percentEncode("a-Z_0.~") == "a-Z_0.~");
+  CHECK(percentEncode("a b/c?d&e") == "a%20b%2Fc%3Fd%26e");
+  CHECK(percentEncode("/srv/my repo", "/") == "/srv/my%20repo");
+  CHECK(percentEncode(std::string("\0\xff", 2), "/") == "%00%FF");
+}
+
 TEST_CASE("shellQuote survives single quotes", "[unit][core]") {
   CHECK(shellQuote("it's") == "'it'\\''s'");
 }
