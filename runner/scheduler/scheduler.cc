@@ -72,9 +72,15 @@ void bestEffort(Logger& log, const std::string& what, Fn&& fn) noexcept {
 // listeners call it from the stages' threads.
 class RunContext final : public StageListener {
  public:
+  // `runner`: this runner's id; a host is written only while the run is still its own.
   RunContext(store::Runs& runs, RunReporter& reporter, const Clock& clock, Logger& log,
-             RunView view)
-      : runs_(runs), reporter_(reporter), clock_(clock), log_(log), view_(std::move(view)) {}
+             RunView view, std::string runner)
+      : runs_(runs),
+        reporter_(reporter),
+        clock_(clock),
+        log_(log),
+        runner_(std::move(runner)),
+        view_(std::move(view)) {}
 
   RunView view() {
     MutexLock lk(mu_);
@@ -118,7 +124,12 @@ class RunContext final : public StageListener {
       h.summary = summary;
       if (edit) edit(h);
       try {
-        runs_.putHost(view_.id, h);
+        if (!runs_.putHostAs(view_.id, h, runner_)) {
+          // taken over by another runner after this one's lease expired: the run is theirs
+          log_.warn("run " + std::to_string(view_.id) + " " + host +
+                    ": not recorded, the run was taken over by another runner");
+          return;
+        }
       } catch (const std::exception& e) {
         if (isFinal(state)) throw;
         log_.warn("run " + std::to_string(view_.id) + " " + host +
@@ -162,6 +173,7 @@ class RunContext final : public StageListener {
   RunReporter& reporter_;
   const Clock& clock_;
   Logger& log_;
+  const std::string runner_;
   Mutex mu_;
   RunView view_ GUARDED_BY(mu_);
   std::map<std::string, RunHostView> hosts_ GUARDED_BY(mu_);
@@ -349,7 +361,7 @@ int Scheduler::recoverOrphans() {
     // another live runner may be recovering it too: the first to adopt it does
     if (!runs_.adopt(rec.view.id, rec.runner, runnerId_)) continue;
     ++n;
-    RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
+    RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view, runnerId_);
     ctx.load(runs_.hosts(rec.view.id));
     for (const auto& h : ctx.all()) {
       if (isFinal(h.state)) continue;
@@ -654,7 +666,7 @@ struct Scheduler::RunWork {
 
 void Scheduler::execute(store::RunRecord rec) {
   const int64_t id = rec.view.id;
-  RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
+  RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view, runnerId_);
   p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
               rec.view.repo + " " + shortSha(rec.view.sha) +
               (rec.attempts > 1 ? " (resumed)" : ""));

@@ -238,6 +238,15 @@ void Runs::putHost(int64_t id, const RunHostView& h) {
             sqlOpt(h.startedAt), sqlOpt(h.finishedAt), h.logTail});
 }
 
+bool Runs::putHostAs(int64_t id, const RunHostView& h, const std::string& runner) {
+  bool ours = false;
+  db_.transaction([&] {
+    ours = isRunBy(id, runner);
+    if (ours) putHost(id, h);
+  });
+  return ours;
+}
+
 std::vector<RunHostView> Runs::hosts(int64_t id) {
   std::vector<RunHostView> out;
   for (const auto& r : db_.query(std::string("SELECT ") + kHostColumns +

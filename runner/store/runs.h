@@ -102,6 +102,9 @@ class Runs {
 
   // Inserts or replaces one host's row.
   void putHost(int64_t id, const RunHostView& host);
+  // The same while run `id` is run by `runner` (isRunBy), in one transaction; false, writing
+  // nothing, when another runner took the run over (issue 16).
+  bool putHostAs(int64_t id, const RunHostView& host, const std::string& runner);
   std::vector<RunHostView> hosts(int64_t id);
   std::optional<RunHostView> host(int64_t id, const std::string& name);
 
