@@ -376,8 +376,8 @@ int Scheduler::recoverOrphans() {
       p_.log.warn("run " + std::to_string(rec.view.id) + ": " + why);
     } else {
       runs_.requeue(rec.view.id, "resumed after a runner restart");
-      p_.log.info("run " + std::to_string(rec.view.id) + " was in flight" +
-                  (rec.runner.empty() ? "" : " on runner " + rec.runner) + "; queued again");
+      p_.log.info("run " + std::to_string(rec.view.id) + " was in flight; queued again" +
+                  (rec.runner.empty() ? "" : " (its runner " + rec.runner + " is gone)"));
     }
   }
   return n;
