@@ -34,6 +34,7 @@
 #include "runner/store/deployments.h"
 #include "runner/store/drv_cache.h"
 #include "runner/store/host_locks.h"
+#include "runner/store/runners.h"
 
 namespace fs = std::filesystem;
 
@@ -288,7 +289,10 @@ int Daemon::start() {
     P.countingCache = std::make_unique<CountingDrvCache>(*P.drvCache, P.counters.evals);
     P.http = std::make_unique<http::CurlHttpClient>();
     P.ssh = ssh::makeLibsshConnector();
-    P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock);
+    // This process as a runner (issue 16): its runs, host locks and outbox claims name it,
+    // and its scheduler's heartbeat keeps its lease.
+    const std::string runnerId = store::Runners::newId();
+    P.hostLocks = std::make_unique<store::HostLocks>(*P.intakeDb, P.clock, runnerId);
     P.lockGuard = std::make_unique<deploy::HostLockGuard>(*P.hostLocks, P.clock);
     P.deployments = std::make_unique<store::Deployments>(*P.intakeDb);
     P.hostProbes = std::make_unique<store::HostProbes>(*P.intakeDb);
@@ -318,6 +322,7 @@ int Daemon::start() {
     }
 
     scheduler::SchedulerOptions opts;
+    opts.runnerId = runnerId;
     opts.stateDir = config_.stateDir;
     opts.runWorkers = options_.runWorkers;
     opts.poll = options_.poll;
@@ -335,6 +340,7 @@ int Daemon::start() {
       return r && scheduler::runDeploys(run, *r);
     };
     ForgeAnswers* answers = &P.counters.forgeAnswers;
+    ro.sender.runnerId = runnerId;
     ro.sender.answered = [answers](const std::string& forge, int status) {
       answers->add(forge, status);
     };

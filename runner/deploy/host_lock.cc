@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "runner/core/error.h"
 #include "runner/core/text.h"
 
 namespace runner::deploy {
@@ -50,6 +51,19 @@ std::variant<HostLockGuard::Lease, HostLockGuard::Busy> HostLockGuard::acquire(
     }
     std::this_thread::sleep_for(
         std::min<steady_clock::duration>(milliseconds(200), deadline - clock_.steadyNow()));
+  }
+}
+
+std::optional<std::string> HostLockGuard::lost(const std::string& host) noexcept {
+  try {
+    if (locks_.holds(host)) return std::nullopt;
+    auto h = locks_.holder(host);
+    return "not activated: the lock of " + host + " was taken over" +
+           (h ? " by " + h->owner + " (" + h->purpose + ")" : std::string()) +
+           " after this runner's lease expired";
+  } catch (const std::exception& e) {
+    return std::string("not activated: the lock of ") + host +
+           " could not be confirmed: " + describe(e);
   }
 }
 

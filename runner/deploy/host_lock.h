@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -50,6 +51,10 @@ class HostLockGuard {
   // Thread-safe. Throws StoreError when the database fails.
   std::variant<Lease, Busy> acquire(const std::string& host, const std::string& purpose,
                                     std::chrono::milliseconds wait);
+  // Why a lease this process holds on `host` is no longer its own — another runner took the
+  // lock over after this runner's lease expired, or the database cannot say — or nullopt
+  // while it still is. A deploy asks right before it changes the host. Never throws.
+  std::optional<std::string> lost(const std::string& host) noexcept;
 
  private:
   void release(const std::string& host) noexcept;

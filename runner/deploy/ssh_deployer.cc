@@ -382,6 +382,9 @@ class HostRun {
       end();
     }
 
+    // The last moment to find out that this runner's lease expired and another runner took
+    // the host over (issue 16): then it activates nothing.
+    if (auto lost = svc_.locks.lost(job_.host)) return finish(HostResult::Failed, *lost);
     activate();
   }
 

@@ -14,8 +14,6 @@ using TimePoint = std::chrono::system_clock::time_point;
 
 namespace {
 
-constexpr int kBatch = 64;
-
 int64_t millisOf(TimePoint t) { return duration_cast<milliseconds>(t.time_since_epoch()).count(); }
 
 }  // namespace
@@ -66,7 +64,12 @@ StepResult OutboxSender::step() {
     if (!wakeAt || state.readyAt < *wakeAt) wakeAt = state.readyAt;
   }
 
-  for (const auto& row : outbox_.due(nowMs, kBatch, waiting)) {
+  std::vector<store::OutboxRow> due;
+  if (options_.runnerId.empty())
+    due = outbox_.due(nowMs, 1, waiting);
+  else if (auto claimed = outbox_.claimDue(nowMs, options_.runnerId, waiting))
+    due.push_back(std::move(*claimed));
+  for (const auto& row : due) {
     if (!forges_.count(row.forge) || !forges_.find(row.forge)->second) {
       outbox_.markFailed(row.id, "no forge named '" + row.forge + "' is configured", nowMs);
       log_.warn("outbox row " + std::to_string(row.id) + ": no forge named '" + row.forge + "'");

@@ -56,6 +56,10 @@ struct SenderOptions {
   std::chrono::milliseconds idlePoll = std::chrono::seconds(5);     // start(): re-check this often
   std::chrono::milliseconds keepSent = std::chrono::hours(24 * 7);  // then prune sent rows
   uint32_t seed = 0;  // jitter's random seed; 0: from std::random_device
+  // This runner's id (store/runners.h) when several runners share the database: rows are
+  // claimed (Outbox::claimDue), so one runner at a time sends the rows of one order key.
+  // Empty: this sender is the only one, and takes due rows unclaimed.
+  std::string runnerId;
   // Told each forge's answer to a send: the forge's name and the HTTP status (0: no answer,
   // e.g. a timeout). For /metrics; called on the sender's thread, must be quick and not throw.
   std::function<void(const std::string& forge, int httpStatus)> answered;

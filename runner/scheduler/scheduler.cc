@@ -72,9 +72,15 @@ void bestEffort(Logger& log, const std::string& what, Fn&& fn) noexcept {
 // listeners call it from the stages' threads.
 class RunContext final : public StageListener {
  public:
+  // `runner`: this runner's id; a host is written only while the run is still its own.
   RunContext(store::Runs& runs, RunReporter& reporter, const Clock& clock, Logger& log,
-             RunView view)
-      : runs_(runs), reporter_(reporter), clock_(clock), log_(log), view_(std::move(view)) {}
+             RunView view, std::string runner)
+      : runs_(runs),
+        reporter_(reporter),
+        clock_(clock),
+        log_(log),
+        runner_(std::move(runner)),
+        view_(std::move(view)) {}
 
   RunView view() {
     MutexLock lk(mu_);
@@ -118,7 +124,12 @@ class RunContext final : public StageListener {
       h.summary = summary;
       if (edit) edit(h);
       try {
-        runs_.putHost(view_.id, h);
+        if (!runs_.putHostAs(view_.id, h, runner_)) {
+          // taken over by another runner after this one's lease expired: the run is theirs
+          log_.warn("run " + std::to_string(view_.id) + " " + host +
+                    ": not recorded, the run was taken over by another runner");
+          return;
+        }
       } catch (const std::exception& e) {
         if (isFinal(state)) throw;
         log_.warn("run " + std::to_string(view_.id) + " " + host +
@@ -162,6 +173,7 @@ class RunContext final : public StageListener {
   RunReporter& reporter_;
   const Clock& clock_;
   Logger& log_;
+  const std::string runner_;
   Mutex mu_;
   RunView view_ GUARDED_BY(mu_);
   std::map<std::string, RunHostView> hosts_ GUARDED_BY(mu_);
@@ -188,13 +200,21 @@ Scheduler::Scheduler(SchedulerPorts ports, SchedulerOptions options)
       o_(std::move(options)),
       deliveries_(p_.db, p_.clock),
       runs_(p_.db, p_.clock, p_.config.effectivePublicUrl()),
-      approvals_(p_.db, p_.clock) {}
+      approvals_(p_.db, p_.clock),
+      runners_(p_.db, p_.clock),
+      runnerId_(o_.runnerId.empty() ? store::Runners::newId() : o_.runnerId) {}
 
 Scheduler::~Scheduler() { stop(); }
 
 void Scheduler::start() {
+  runners_.enter(runnerId_, o_.runnerLease);
   recover();
   stopping_ = false;
+  {
+    MutexLock lk(heartbeatMu_);
+    heartbeatStop_ = false;
+  }
+  heartbeat_ = std::thread([this] { heartbeatLoop(); });
   threads_.emplace_back([this] { dispatcherLoop(); });
   for (int i = 0; i < std::max(1, o_.runWorkers); ++i)
     threads_.emplace_back([this] { workerLoop(); });
@@ -208,7 +228,52 @@ void Scheduler::stop() noexcept {
   wake_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  const bool started = !threads_.empty();
   threads_.clear();
+  const bool beating = heartbeat_.joinable();
+  stopHeartbeat();
+  // Gone cleanly: what this runner still holds (a run whose end could not be recorded) is
+  // free for the others at once. A runner "killed" by stopHeartbeatForTest leaves its lease.
+  if (started && beating) {
+    try {
+      runners_.leave(runnerId_);
+    } catch (const std::exception& e) {
+      p_.log.warn("ending this runner's lease: " + describe(e) + " (it expires by itself)");
+    }
+  }
+}
+
+void Scheduler::stopHeartbeat() noexcept {
+  {
+    MutexLock lk(heartbeatMu_);
+    heartbeatStop_ = true;
+  }
+  heartbeatWake_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Scheduler::stopHeartbeatForTest() noexcept { stopHeartbeat(); }
+
+void Scheduler::heartbeatLoop() {
+  const auto every = std::max(std::chrono::milliseconds(1), o_.runnerLease / 3);
+  for (;;) {
+    {
+      MutexLock lk(heartbeatMu_);
+      lk.waitFor(heartbeatWake_, every, [&]() REQUIRES(heartbeatMu_) { return heartbeatStop_; });
+      if (heartbeatStop_) return;
+    }
+    try {
+      if (!runners_.renew(runnerId_, o_.runnerLease)) {
+        p_.log.error("runner " + runnerId_ +
+                     ": its lease had expired (the database was out of reach or this process "
+                     "stood still); other runners may have taken over its runs and host locks");
+        runners_.enter(runnerId_, o_.runnerLease);
+      }
+      if (recoverOrphans() > 0) runsChanged();
+    } catch (const std::exception& e) {
+      p_.log.warn("runner heartbeat: " + describe(e));
+    }
+  }
 }
 
 void Scheduler::wake() noexcept {
@@ -278,10 +343,25 @@ void Scheduler::workerLoop() {
 // restart recovery
 
 int Scheduler::recover() {
+  int n = recoverOrphans();
+  // States committed just before the previous process died, before the forge heard of them
+  // (a run queued or superseded by a delivery, a run that had just ended).
+  for (const auto& rec : runs_.unannounced()) {
+    if (rec.view.state == RunState::Queued)
+      reportQueued(rec.view.id);
+    else
+      reportFinished(rec.view.id);
+  }
+  return n;
+}
+
+int Scheduler::recoverOrphans() {
   int n = 0;
-  for (auto& rec : runs_.inState(RunState::Running)) {
+  for (auto& rec : runs_.orphaned(runnerId_)) {
+    // another live runner may be recovering it too: the first to adopt it does
+    if (!runs_.adopt(rec.view.id, rec.runner, runnerId_)) continue;
     ++n;
-    RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
+    RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view, runnerId_);
     ctx.load(runs_.hosts(rec.view.id));
     for (const auto& h : ctx.all()) {
       if (isFinal(h.state)) continue;
@@ -296,16 +376,9 @@ int Scheduler::recover() {
       p_.log.warn("run " + std::to_string(rec.view.id) + ": " + why);
     } else {
       runs_.requeue(rec.view.id, "resumed after a runner restart");
-      p_.log.info("run " + std::to_string(rec.view.id) + " was in flight; queued again");
+      p_.log.info("run " + std::to_string(rec.view.id) + " was in flight; queued again" +
+                  (rec.runner.empty() ? "" : " (its runner " + rec.runner + " is gone)"));
     }
-  }
-  // States committed just before the previous process died, before the forge heard of them
-  // (a run queued or superseded by a delivery, a run that had just ended).
-  for (const auto& rec : runs_.unannounced()) {
-    if (rec.view.state == RunState::Queued)
-      reportQueued(rec.view.id);
-    else
-      reportFinished(rec.view.id);
   }
   return n;
 }
@@ -535,7 +608,7 @@ bool Scheduler::runNext() {
   retryUnfinished();  // before claiming: a run finished late lets its branch go on
   // One worker is always left for a run that deploys (issue 19: a deploy never waits
   // behind pull request checks).
-  auto rec = runs_.claimNext(std::max(1, o_.runWorkers - 1));
+  auto rec = runs_.claimNext(std::max(1, o_.runWorkers - 1), runnerId_);
   if (!rec) return false;
   execute(std::move(*rec));
   runsChanged();  // a run of the same ref may be able to start now
@@ -593,7 +666,7 @@ struct Scheduler::RunWork {
 
 void Scheduler::execute(store::RunRecord rec) {
   const int64_t id = rec.view.id;
-  RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view);
+  RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view, runnerId_);
   p_.log.info("run " + std::to_string(id) + " started: " + toString(rec.view.kind) + " of " +
               rec.view.repo + " " + shortSha(rec.view.sha) +
               (rec.attempts > 1 ? " (resumed)" : ""));
@@ -839,11 +912,19 @@ std::optional<std::string> Scheduler::cancelRequest(int64_t id) {
   return it->second;
 }
 
-void Scheduler::recordEnd(const RunEnd& end) {
+bool Scheduler::recordEnd(const RunEnd& end) {
+  bool ours = false;
   p_.db.transaction([&] {
+    ours = runs_.isRunBy(end.id, runnerId_);
+    if (!ours) return;
     for (const auto& h : end.hosts) runs_.putHost(end.id, h);
     runs_.setState(end.id, end.state, end.error);
   });
+  if (!ours)
+    p_.log.warn("run " + std::to_string(end.id) + " (" + toString(end.state) +
+                " here) was taken over by another runner after this one's lease expired; "
+                "its end here is not recorded");
+  return ours;
 }
 
 void Scheduler::finishRun(RunEnd end) {
@@ -853,7 +934,7 @@ void Scheduler::finishRun(RunEnd end) {
   auto wait = o_.finishRetry;
   for (int attempt = 1;; ++attempt) {
     try {
-      recordEnd(end);
+      if (!recordEnd(end)) return;
       break;
     } catch (const std::exception& e) {
       std::string what = "run " + std::to_string(end.id) + ": recording its end (" +
@@ -880,7 +961,7 @@ void Scheduler::retryUnfinished() {
   }
   for (auto& end : todo) {
     try {
-      recordEnd(end);
+      if (!recordEnd(end)) continue;
     } catch (const std::exception&) {  // still failing: logged once, by finishRun
       MutexLock lk(unfinishedMu_);
       unfinished_.push_back(std::move(end));

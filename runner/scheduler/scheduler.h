@@ -34,7 +34,15 @@
 //    ancestor of the new commit, else `before`; pull request -> its base sha; none -> every
 //    host is affected.
 //
-// Restart recovery (start()): runs left `running` by a crash get their unfinished hosts marked
+// Several runners on one database (issue 16): each Scheduler is a runner with an id and a
+// lease (store/runners.h) its heartbeat thread renews every third of the lease; it claims runs
+// in its name. A run whose runner's lease expired (the runner was killed, lost its machine or
+// the database) is recovered as below by whichever live runner's heartbeat sees it first —
+// never a live runner's run. A runner whose run was taken over meanwhile does not record that
+// run's end (the run is the other runner's now).
+//
+// Restart recovery (start(), and every heartbeat for other runners' runs): runs left
+// `running` by a dead runner get their unfinished hosts marked
 // interrupted and are queued again (plan and build are re-run; a host interrupted during its
 // deploy is first asked over SSH what it runs — if it already runs the target, that counts
 // as deployed). A run interrupted `maxAttempts` times ends as interrupted.
@@ -64,6 +72,7 @@
 #include "runner/store/approvals.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
+#include "runner/store/runners.h"
 #include "runner/store/runs.h"
 
 namespace runner::scheduler {
@@ -92,6 +101,10 @@ struct SchedulerOptions {
   // Ignored deliveries are deleted this long after they were handled (checked hourly): a
   // GitHub App alone echoes every check-run update it makes back as an ignored delivery.
   std::chrono::hours keepIgnored{24 * 30};
+  // This runner's id (store/runners.h; the daemon shares it with its host locks and outbox
+  // sender); empty: a new one. Its lease lasts `runnerLease` and is renewed every third of it.
+  std::string runnerId;
+  std::chrono::milliseconds runnerLease{std::chrono::seconds(30)};
 };
 
 // What the scheduler uses; each must outlive it.
@@ -123,12 +136,19 @@ class Scheduler {
   void wake() noexcept;
 
   // For tests (and start()): one step at a time on the calling thread.
-  // Recovers runs left running by a previous process; returns how many.
+  // Recovers runs left running by a dead runner (a previous process, or another runner
+  // whose lease expired); returns how many.
   int recover();
   // Applies the rules to every queued delivery; returns how many it handled.
   int dispatchQueued();
   // Claims and executes one run; false when none could start.
   bool runNext();
+  // This runner's id (store/runners.h).
+  const std::string& runnerId() const { return runnerId_; }
+  // For tests: the heartbeat stops as a killed runner's would, without ending the lease, so
+  // it expires and other runners take over this one's runs and host locks. Runs in progress
+  // here go on; their ends are not recorded once they were taken over.
+  void stopHeartbeatForTest() noexcept;
 
  private:
   struct Created {
@@ -181,8 +201,15 @@ class Scheduler {
   void holdForkBuild(RunWork& w);  // a fork's build, by untrusted.build and approvals
   void buildStep(RunWork& w);
   void deployStep(RunWork& w);
-  // Records `end` in one transaction (throws StoreError).
-  void recordEnd(const RunEnd& end);
+  // Records `end` in one transaction (throws StoreError); false when the run is no longer
+  // this runner's (another took it over after this one's lease expired): nothing is written.
+  bool recordEnd(const RunEnd& end);
+  // recover()'s first half: dead runners' runs (heartbeats repeat it; the unannounced
+  // states are only the previous process's to tell). Returns how many it took over.
+  int recoverOrphans();
+  // Renews the lease (entering again if it had expired), then recovers dead runners' runs.
+  void heartbeatLoop();
+  void stopHeartbeat() noexcept;
   // Records `end`, retrying (SchedulerOptions::finishAttempts); when that fails the run goes
   // to unfinished_. Reports the finished run when it is recorded.
   void finishRun(RunEnd end);
@@ -203,6 +230,12 @@ class Scheduler {
   store::Deliveries deliveries_;
   store::Runs runs_;
   store::Approvals approvals_;
+  store::Runners runners_;
+  const std::string runnerId_;
+  Mutex heartbeatMu_;
+  std::condition_variable heartbeatWake_;
+  bool heartbeatStop_ GUARDED_BY(heartbeatMu_) = false;
+  std::thread heartbeat_;
   Mutex mu_;
   std::condition_variable wake_;
   bool pending_ GUARDED_BY(mu_) = false;      // deliveries to dispatch (wake())

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "runner/core/text.h"
+#include "runner/store/runners.h"
 
 namespace runner::store {
 namespace {
@@ -43,7 +44,7 @@ std::string HostLocks::thisProcess() {
 
 bool HostLocks::isDeadLocalOwner(const std::string& owner) {
   auto parts = split(owner, ':');
-  if (parts.size() != 3 || parts[0] != machineName()) return false;
+  if ((parts.size() != 3 && parts.size() != 4) || parts[0] != machineName()) return false;
   long pid = std::strtol(parts[1].c_str(), nullptr, 10);
   if (pid <= 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
@@ -55,24 +56,30 @@ std::optional<LockHolder> HostLocks::tryAcquire(const std::string& host,
                                                 const std::string& purpose) {
   std::optional<LockHolder> blocker;
   db_.transaction([&] {
-    auto rows =
-        db_.query("SELECT owner, purpose, acquired_at FROM host_locks WHERE host = ?", {host});
-    if (!rows.empty()) {
-      LockHolder h{rows[0].text(0), rows[0].text(1), rows[0].integer(2)};
-      if (h.owner == owner_) {
-        db_.exec("UPDATE host_locks SET purpose = ? WHERE host = ?", {purpose, host});
-        return;
-      }
-      if (!isDeadLocalOwner(h.owner)) {
-        blocker = h;
-        return;
-      }
+    const int64_t now = clock_.nowMillis();
+    auto h = holder(host);
+    if (h && h->owner == owner_) {
+      db_.exec("UPDATE host_locks SET purpose = ? WHERE host = ?", {purpose, host});
+      return;
     }
-    db_.exec(
-        "INSERT INTO host_locks(host, owner, purpose, acquired_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(host) DO UPDATE SET owner = excluded.owner, purpose = excluded.purpose, "
-        "acquired_at = excluded.acquired_at",
-        {host, owner_, purpose, clock_.nowMillis()});
+    if (h && !Runners(db_, clock_).isGone(h->owner)) {
+      blocker = h;
+      return;
+    }
+    // Free, or its holder is gone. Both statements change nothing when another runner took
+    // the lock since it was read (PostgreSQL's read committed: the row is re-checked once the
+    // other transaction ends; SQLite: BEGIN IMMEDIATE leaves no other writer anyway).
+    int64_t taken =
+        h ? db_.exec(
+                "UPDATE host_locks SET owner = ?, purpose = ?, acquired_at = ? "
+                "WHERE host = ? AND owner = ?",
+                {owner_, purpose, now, host, h->owner})
+          : db_.exec(
+                "INSERT INTO host_locks(host, owner, purpose, acquired_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(host) DO NOTHING",
+                {host, owner_, purpose, now});
+    if (taken == 0)
+      blocker = holder(host).value_or(LockHolder{"another runner", "(released just now)", now});
   });
   return blocker;
 }
@@ -86,6 +93,11 @@ std::optional<LockHolder> HostLocks::holder(const std::string& host) {
       db_.query("SELECT owner, purpose, acquired_at FROM host_locks WHERE host = ?", {host});
   if (rows.empty()) return std::nullopt;
   return LockHolder{rows[0].text(0), rows[0].text(1), rows[0].integer(2)};
+}
+
+bool HostLocks::holds(const std::string& host) {
+  auto h = holder(host);
+  return h && h->owner == owner_;
 }
 
 }  // namespace runner::store

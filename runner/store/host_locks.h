@@ -1,7 +1,9 @@
 // Per-host deploy locks in the database, so two runner processes (or two runs in one) never
-// deploy to the same machine at once (DESIGN.md §6 step 1). A lock whose holder is a process
-// on this machine that no longer runs (killed, crashed) is taken over; holders on other
-// machines are trusted until released.
+// deploy to the same machine at once (DESIGN.md §6 step 1). A lock is a lease: it is taken
+// over when its holder is gone — a runner (runners.h) whose lease expired because its
+// heartbeat stopped (killed, crashed, its machine or its connection lost), on any machine, or
+// a process on this machine that no longer runs. Other holders (a `switchyard deploy` on
+// another machine) are trusted until they release it.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +16,7 @@
 namespace runner::store {
 
 struct LockHolder {
-  std::string owner;    // "<machine>:<pid>:<start-time>"
+  std::string owner;    // a runner id (runners.h) or "<machine>:<pid>:<start-time>"
   std::string purpose;  // what it is doing, for the one who has to wait
   int64_t acquiredAt = 0;
 };
@@ -30,9 +32,12 @@ class HostLocks {
   // Releases the lock if this owner holds it; a no-op otherwise.
   void release(const std::string& host);
   std::optional<LockHolder> holder(const std::string& host);
+  // Whether this owner holds `host`'s lock now (not taken over since it acquired it).
+  bool holds(const std::string& host);
 
   static std::string thisProcess();
-  // True when `owner` names a process on this machine that is gone.
+  // True when `owner` names a process on this machine that is gone ("<machine>:<pid>:<start>",
+  // or a runner id, which adds ":<random>").
   static bool isDeadLocalOwner(const std::string& owner);
 
  private:

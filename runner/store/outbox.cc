@@ -103,6 +103,36 @@ std::vector<OutboxRow> Outbox::due(int64_t nowMs, int limit,
   return fromRows(db_.query(sql, params));
 }
 
+std::optional<OutboxRow> Outbox::claimDue(int64_t nowMs, const std::string& claimer,
+                                          const std::vector<std::string>& skipForges) {
+  std::optional<OutboxRow> out;
+  db_.transaction([&] {
+    // another runner claiming at the same time would not see this one's claim yet
+    db_.lockForTransaction(Database::TxnLock::OutboxClaims);
+    std::string sql =
+        std::string("SELECT ") + kColumns +
+        " FROM outbox AS o WHERE state = 'pending' AND next_attempt_at <= ?1 AND ("
+        "claimed_by IS NULL OR claimed_by = ?2 OR NOT EXISTS (SELECT 1 FROM runners AS r "
+        "WHERE r.id = o.claimed_by AND r.expires_at >= ?1)) AND NOT EXISTS (SELECT 1 FROM "
+        "outbox AS k JOIN runners AS r ON r.id = k.claimed_by WHERE k.order_key = o.order_key "
+        "AND k.forge = o.forge AND k.repo = o.repo AND k.id != o.id AND k.claimed_by != ?2 AND "
+        "r.expires_at >= ?1)";
+    std::vector<SqlValue> params = {nowMs, claimer};
+    excludeForges(skipForges, sql, params);
+    sql += " ORDER BY id LIMIT 1";
+    auto rows = db_.query(sql, params);
+    if (rows.empty()) return;
+    out = fromRow(rows[0]);
+    db_.exec("UPDATE outbox SET claimed_by = ?1 WHERE id = ?2", {claimer, out->id});
+  });
+  return out;
+}
+
+std::string Outbox::claimedBy(int64_t id) {
+  auto rows = db_.query("SELECT claimed_by FROM outbox WHERE id = ?1", {id});
+  return rows.empty() ? "" : rows[0].text(0);
+}
+
 std::optional<int64_t> Outbox::nextAttemptAt(const std::vector<std::string>& skipForges) {
   std::string sql = "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'";
   std::vector<SqlValue> params;
@@ -115,21 +145,21 @@ std::optional<int64_t> Outbox::nextAttemptAt(const std::vector<std::string>& ski
 void Outbox::markSent(int64_t id, const std::string& resultJson, int64_t nowMs) {
   db_.exec(
       "UPDATE outbox SET state = 'sent', attempts = attempts + 1, result = ?2, sent_at = ?3, "
-      "last_error = '' WHERE id = ?1",
+      "last_error = '', claimed_by = NULL WHERE id = ?1",
       {id, resultJson, nowMs});
 }
 
 void Outbox::markFailed(int64_t id, const std::string& error, int64_t nowMs) {
   db_.exec(
       "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?2, "
-      "sent_at = NULL, next_attempt_at = ?3 WHERE id = ?1",
+      "sent_at = NULL, next_attempt_at = ?3, claimed_by = NULL WHERE id = ?1",
       {id, error, nowMs});
 }
 
 void Outbox::retryLater(int64_t id, const std::string& error, int64_t nextAttemptAtMs) {
   db_.exec(
-      "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 "
-      "WHERE id = ?1",
+      "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3, "
+      "claimed_by = NULL WHERE id = ?1",
       {id, error, nextAttemptAtMs});
 }
 

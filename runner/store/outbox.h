@@ -9,7 +9,8 @@
 // Adding a row makes every older *pending* row with the same (forge, repo, order_key)
 // `superseded`, so at most one row per key is pending and it is always the newest: the last
 // state wins and an older state is never sent after a newer one (a row already in flight
-// when a newer one arrives is sent first; the sender is one thread).
+// when a newer one arrives is sent first; the sender is one thread per runner, and runners
+// sharing a database claim rows so that one of them at a time sends a key's rows: claimDue).
 //
 // This class knows rows, not forges: payloads are opaque JSON text written and read by
 // runner/report. Thread-safe as far as Database is (every call is one statement or one
@@ -77,6 +78,16 @@ class Outbox {
   // `limit`, leaving out rows for the forges in `skipForges` (ones that must wait).
   std::vector<OutboxRow> due(int64_t nowMs, int limit,
                              const std::vector<std::string>& skipForges = {});
+  // Several runners (issue 16): claims for runner `claimer` (runners.h) the oldest due
+  // pending row (not for a forge in `skipForges`) that no live runner is sending and whose
+  // (forge, repo, orderKey) has no row a live runner is sending, and returns it; nullopt when
+  // there is none. So the rows of one key are sent by one runner at a time, in order, and a
+  // newer state never overtakes an older one in flight on another runner. A claim ends with
+  // the row's outcome (markSent, markFailed, retryLater) or when the claimer's lease expires.
+  std::optional<OutboxRow> claimDue(int64_t nowMs, const std::string& claimer,
+                                    const std::vector<std::string>& skipForges = {});
+  // The runner sending row `id` now, "" for none.
+  std::string claimedBy(int64_t id);
   // The earliest next_attempt_at of a pending row (not for a forge in `skipForges`), or
   // nullopt when there is none.
   std::optional<int64_t> nextAttemptAt(const std::vector<std::string>& skipForges = {});

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/core/error.h"
+#include "runner/store/runners.h"
 
 namespace runner::store {
 namespace {
@@ -10,7 +11,7 @@ namespace {
 constexpr const char* kRunColumns =
     "id, delivery, repo, forge, kind, trigger, sha, ref, base_sha, pr_number, from_fork, "
     "hosts_filter, stage_filter, parent_run, superseded_by, forced, state, plan, error, "
-    "created_at, started_at, finished_at, attempts";
+    "created_at, started_at, finished_at, attempts, runner";
 
 constexpr const char* kHostColumns =
     "host, stage, state, summary, drv_path, out_path, base_out_path, log_path, started_at, "
@@ -66,6 +67,7 @@ std::vector<RunRecord> Runs::select(const std::string& where, const std::vector<
     v.startedAt = r.optInteger(20);
     v.finishedAt = r.optInteger(21);
     rec.attempts = static_cast<int>(r.integer(22));
+    rec.runner = r.text(23);
     v.url = publicUrl_ + "/runs/" + std::to_string(v.id);
     out.push_back(std::move(rec));
   }
@@ -136,7 +138,7 @@ std::string deploysSql(const std::string& r) {
 }
 }  // namespace
 
-std::optional<RunRecord> Runs::claimNext(int maxRunningChecks) {
+std::optional<RunRecord> Runs::claimNext(int maxRunningChecks, const std::string& runner) {
   std::optional<RunRecord> out;
   db_.transaction([&] {
     // another runner choosing at the same time would not see this one's choice yet
@@ -151,13 +153,14 @@ std::optional<RunRecord> Runs::claimNext(int maxRunningChecks) {
     if (rows.empty()) return;
     int64_t now = clock_.nowMillis();
     db_.exec(
-        "UPDATE runs SET state = 'running', started_at = ?1, attempts = attempts + 1 "
-        "WHERE id = ?2",
-        {now, rows[0].view.id});
+        "UPDATE runs SET state = 'running', started_at = ?1, attempts = attempts + 1, "
+        "runner = ?3 WHERE id = ?2",
+        {now, rows[0].view.id, runner.empty() ? SqlValue(nullptr) : SqlValue(runner)});
     out = std::move(rows[0]);
     out->view.state = RunState::Running;
     out->view.startedAt = now;
     out->attempts += 1;
+    out->runner = runner;
   });
   return out;
 }
@@ -181,8 +184,36 @@ bool Runs::cancelQueued(int64_t id, const std::string& why) {
 }
 
 void Runs::requeue(int64_t id, const std::string& note) {
-  db_.exec("UPDATE runs SET state = 'queued', error = ?1, finished_at = NULL WHERE id = ?2",
-           {note, id});
+  db_.exec(
+      "UPDATE runs SET state = 'queued', error = ?1, finished_at = NULL, runner = NULL "
+      "WHERE id = ?2",
+      {note, id});
+}
+
+std::vector<RunRecord> Runs::orphaned(const std::string& self) {
+  Runners runners(db_, clock_);
+  std::vector<RunRecord> out;
+  for (auto& r : select("WHERE state = 'running' ORDER BY id", {})) {
+    if (!self.empty() && r.runner == self) continue;
+    if (!r.runner.empty() && runners.isLive(r.runner)) continue;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool Runs::adopt(int64_t id, const std::string& from, const std::string& to) {
+  return db_.exec(
+             "UPDATE runs SET runner = ?1 WHERE id = ?2 AND state = 'running' AND "
+             "COALESCE(runner, '') = ?3",
+             {to.empty() ? SqlValue(nullptr) : SqlValue(to), id, from}) > 0;
+}
+
+bool Runs::isRunBy(int64_t id, const std::string& runner) {
+  return !db_.query(
+                 "SELECT 1 FROM runs WHERE id = ?1 AND state = 'running' AND "
+                 "COALESCE(runner, '') = ?2",
+                 {id, runner})
+              .empty();
 }
 
 void Runs::setPlan(int64_t id, const std::string& baseSha, const std::string& planJson) {
@@ -205,6 +236,15 @@ void Runs::putHost(int64_t id, const RunHostView& h) {
            {id, h.host, std::string(toString(h.stage)), std::string(toString(h.state)), h.summary,
             sqlOpt(h.drvPath), sqlOpt(h.outPath), sqlOpt(h.baseOutPath), sqlOpt(h.logPath),
             sqlOpt(h.startedAt), sqlOpt(h.finishedAt), h.logTail});
+}
+
+bool Runs::putHostAs(int64_t id, const RunHostView& h, const std::string& runner) {
+  bool ours = false;
+  db_.transaction([&] {
+    ours = isRunBy(id, runner);
+    if (ours) putHost(id, h);
+  });
+  return ours;
 }
 
 std::vector<RunHostView> Runs::hosts(int64_t id) {

@@ -26,6 +26,7 @@ struct RunRecord {
   bool forced = false;              // may deploy a commit that is not a descendant
   int attempts = 0;                 // times it was started (1 + resumes after restarts)
   std::optional<std::string> planJson;
+  std::string runner;  // the runner (runners.h) that claimed it last; "" for none
 };
 
 struct NewRun {
@@ -74,14 +75,26 @@ class Runs {
   // Runs that may deploy (kind deploy, or a re-run of no pull request) are claimed first, and
   // a pull request's run only while fewer than `maxRunningChecks` of those run: the workers
   // left are kept for deploys.
-  std::optional<RunRecord> claimNext(int maxRunningChecks = 1 << 30);
+  // `runner` (runners.h) is recorded as the run's executor ("" for none).
+  std::optional<RunRecord> claimNext(int maxRunningChecks = 1 << 30,
+                                     const std::string& runner = "");
+
+  // Running runs whose runner is not `self` and holds no live lease (its lease expired or
+  // ended, its process on this machine is gone, or the run names no runner), oldest first:
+  // what restart recovery takes over. Never a live runner's run.
+  std::vector<RunRecord> orphaned(const std::string& self);
+  // Makes `to` the runner of running run `id` if `from` still is ("" for none); false when
+  // the run ended or another runner adopted it first (then it is not this caller's).
+  bool adopt(int64_t id, const std::string& from, const std::string& to);
+  // Whether run `id` is running and claimed by `runner` (not taken over since).
+  bool isRunBy(int64_t id, const std::string& runner);
 
   // Sets the state (and finished_at for final states; error when non-empty).
   void setState(int64_t id, RunState state, const std::string& error = "");
   // Ends a QUEUED run as cancelled (finished_at, `why` as its error); false when it is not
   // queued (any more).
   bool cancelQueued(int64_t id, const std::string& why);
-  // Puts a run back in the queue (restart recovery); keeps attempts.
+  // Puts a run back in the queue (restart recovery), without a runner; keeps attempts.
   void requeue(int64_t id, const std::string& note);
   void setPlan(int64_t id, const std::string& baseSha, const std::string& planJson);
   // Sets the base the plan will compare against (before planning).
@@ -89,6 +102,9 @@ class Runs {
 
   // Inserts or replaces one host's row.
   void putHost(int64_t id, const RunHostView& host);
+  // The same while run `id` is run by `runner` (isRunBy), in one transaction; false, writing
+  // nothing, when another runner took the run over (issue 16).
+  bool putHostAs(int64_t id, const RunHostView& host, const std::string& runner);
   std::vector<RunHostView> hosts(int64_t id);
   std::optional<RunHostView> host(int64_t id, const std::string& name);
 

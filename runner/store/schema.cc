@@ -185,6 +185,19 @@ DROP INDEX runs_by_pr;
 CREATE INDEX runs_by_forge_repo_ref ON runs(forge, repo, ref, id);
 CREATE INDEX runs_by_forge_repo_pr ON runs(forge, repo, pr_number, id);
 )sql",
+      // 10: several runners on one database (issue 16): each runner process has a lease it
+      // renews by heartbeat; a running run and an outbox row being sent name the runner that
+      // holds them (host_locks.owner does already), so a runner whose lease expired is known
+      // dead and what it held is taken over by another
+      R"sql(
+CREATE TABLE runners (
+  id          TEXT PRIMARY KEY,   -- "<machine>:<pid>:<start-time>:<random>", one per process
+  started_at  INTEGER NOT NULL,   -- unix ms
+  expires_at  INTEGER NOT NULL    -- unix ms: the lease; 0 once the runner stopped
+);
+ALTER TABLE runs ADD COLUMN runner TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+)sql",
   };
   return kMigrations;
 }

@@ -4,15 +4,23 @@
 // deliveries are claimed in the dispatching transaction (PostgreSQL: FOR UPDATE SKIP LOCKED)
 // and the next run is chosen under a lock every runner takes. Runs on SQLite (two
 // connections to one file) and on a real PostgreSQL server.
+//
+// And a runner that dies mid-deploy: its heartbeat stops (in this process: the scheduler's
+// heartbeat thread is stopped abruptly, its lease left to expire, as a kill -9 would leave
+// it), and the other runner takes the run and the host's lock over once the lease expired.
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "runner/deploy/host_lock.h"
 #include "runner/scheduler/scheduler.h"
 #include "runner/store/database.h"
 #include "runner/store/deliveries.h"
+#include "runner/store/host_locks.h"
+#include "runner/store/runners.h"
 #include "runner/store/runs.h"
 #include "tests/support/fake_stages.h"
 #include "tests/support/store_backends.h"
@@ -20,6 +28,7 @@
 #include "tests/support/wait.h"
 
 using namespace runner;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -203,4 +212,204 @@ TEMPLATE_TEST_CASE("several runners: 200 deliveries on one database, each run ex
   CHECK(built == heads.size());
   INFO("runner a built " << ba.size() << ", runner b built " << bb.size());
   CHECK(ba.size() + bb.size() == heads.size());
+}
+
+namespace {
+
+// What the test hosts were switched to, by whom (the activation records of the hosts).
+struct Activation {
+  std::string host, runner, sha;
+  int64_t atMs = 0;
+};
+struct Activations {
+  std::mutex mu;
+  std::vector<Activation> all;
+};
+
+// A deploy that holds each host's lock as the real one does (HostLockGuard over HostLocks in
+// the runner's name), asks whether it still holds it right before activating, and records the
+// activation. With `hang`, its first deploy stops before activating until release(): the
+// runner dies there.
+class LeasedDeploy final : public DeployStage {
+ public:
+  LeasedDeploy(store::Database& db, const Clock& clock, std::string runner, Activations& acts,
+               bool hang)
+      : locks_(db, clock, runner), guard_(locks_, clock), clock_(clock),
+        runner_(std::move(runner)), acts_(acts), hang_(hang) {}
+
+  std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
+    std::vector<DeployHostOutcome> out;
+    for (const auto& h : in.hosts) {
+      auto lease = guard_.acquire(h.host, "run " + std::to_string(in.runId), 60s);
+      if (auto* busy = std::get_if<deploy::HostLockGuard::Busy>(&lease)) {
+        out.push_back({h.host, HostState::Refused, deploy::describeHolder(*busy)});
+        continue;
+      }
+      {
+        std::unique_lock lk(mu_);
+        entered_ = true;
+        cv_.notify_all();
+        cv_.wait(lk, [&] { return !hang_ || released_; });
+      }
+      if (auto lost = guard_.lost(h.host)) {
+        std::scoped_lock lk(mu_);
+        lost_ = *lost;
+        out.push_back({h.host, HostState::Failed, *lost});
+        continue;
+      }
+      {
+        std::scoped_lock lk(acts_.mu);
+        acts_.all.push_back({h.host, runner_, in.sha, clock_.nowMillis()});
+      }
+      out.push_back({h.host, HostState::Succeeded, "deployed"});
+    }
+    std::scoped_lock lk(mu_);
+    done_ = true;
+    return out;
+  }
+  bool entered() {
+    std::scoped_lock lk(mu_);
+    return entered_;
+  }
+  bool done() {
+    std::scoped_lock lk(mu_);
+    return done_;
+  }
+  std::string lost() {
+    std::scoped_lock lk(mu_);
+    return lost_;
+  }
+  void release() {
+    std::scoped_lock lk(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  store::HostLocks locks_;
+  deploy::HostLockGuard guard_;
+  const Clock& clock_;
+  std::string runner_;
+  Activations& acts_;
+  const bool hang_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, released_ = false, done_ = false;
+  std::string lost_;
+};
+
+struct LeasedRunner {
+  LeasedRunner(const Config& config, std::unique_ptr<store::Database> database,
+               const std::filesystem::path& stateDir, CountingReporter& reporter,
+               Activations& acts, bool hang, std::chrono::milliseconds lease)
+      : db(std::move(database)),
+        id(store::Runners::newId()),
+        mirrors(stateDir, log),
+        deploy(*db, clock, id, acts, hang) {
+    scheduler::SchedulerOptions o;
+    o.stateDir = stateDir;
+    o.runWorkers = 1;
+    o.runnerId = id;
+    o.runnerLease = lease;
+    sched = std::make_unique<scheduler::Scheduler>(
+        scheduler::SchedulerPorts{config, *db, clock, log, reporter, mirrors, plan, build, deploy},
+        o);
+  }
+  SystemClock clock;
+  NullLogger log;
+  std::unique_ptr<store::Database> db;
+  std::string id;
+  scheduler::Mirrors mirrors;
+  tests::FixedPlanStage plan{{"web1"}, {"web1"}};
+  tests::FakeBuildStage build;
+  LeasedDeploy deploy;
+  std::unique_ptr<scheduler::Scheduler> sched;
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("several runners: one dies mid-deploy, the other takes over after its lease",
+                   "[integration][scheduler][store]", tests::SqliteBackend,
+                   tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  // long enough that a loaded machine's heartbeat (every third of it) is never late
+  constexpr auto kLease = 3s;
+  tests::TempGitRepo upstream;
+  const std::string base = upstream.commit({{"flake.nix", "{ }"}}, "base");
+  const std::string head = upstream.commit({{"hosts/web1.nix", "{ x = 1; }"}}, "web1");
+  runner::os::TempDir tmp{"sy-takeover"};
+  Config config;
+  RepoConfig r;
+  r.forge = "home";
+  r.name = "alice/infra";
+  r.url = upstream.path().string();
+  r.deployBranches = {"main"};
+  config.repos = {r};
+  config.publicUrl = "https://ci.example.org";
+
+  CountingReporter reporter;
+  Activations acts;
+  LeasedRunner a(config, backend.open(), tmp.path() / "a", reporter, acts, true, kLease);
+  LeasedRunner b(config, backend.open(), tmp.path() / "b", reporter, acts, false, kLease);
+  auto db = backend.open();
+  SystemClock clock;
+  store::Runs runs(*db, clock);
+  store::HostLocks view(*db, clock, "test:0:0");
+
+  // runner a alone takes the push and starts deploying web1
+  a.sched->start();
+  Event e;
+  e.kind = EventKind::Push;
+  e.forge = "home";
+  e.forgeType = "gitea";
+  e.repo = "alice/infra";
+  e.ref = "refs/heads/main";
+  e.before = base;
+  e.after = head;
+  e.deliveryId = "push-1";
+  nlohmann::json j = e;
+  store::Deliveries(*db, clock).insert({"home", e.deliveryId, "push", j.dump(), false, ""});
+  a.sched->wake();
+  REQUIRE(tests::waitUntil([&] { return a.deploy.entered(); }, 60s));
+  auto run = runs.list(1).at(0);
+  CHECK(run.runner == a.id);
+  CHECK(view.holder("web1")->owner == a.id);
+
+  // runner b starts: a is alive, so b's restart recovery leaves a's run and lock alone
+  b.sched->start();
+  CHECK(b.sched->recover() == 0);
+  CHECK(runs.get(run.view.id)->runner == a.id);
+  CHECK(runs.get(run.view.id)->view.state == RunState::Running);
+
+  // runner a dies mid-deploy: its heartbeat stops, its lease runs out, b takes over
+  a.sched->stopHeartbeatForTest();
+  CHECK(tests::waitUntil(
+      [&] { return runs.get(run.view.id)->view.state == RunState::Succeeded; }, 90s, 20ms));
+  const auto aExpired = store::Runners(*db, clock).expiresAt(a.id);
+  // a's deploy wakes up (a process that only stood still would): it finds the lock taken
+  // over and activates nothing; its run's end is not recorded
+  a.deploy.release();
+  CHECK(tests::waitUntil([&] { return a.deploy.done(); }, 30s));
+  a.sched->stop();
+  b.sched->stop();
+
+  auto after = runs.get(run.view.id);
+  REQUIRE(after);
+  CHECK(after->view.state == RunState::Succeeded);
+  CHECK(after->runner == b.id);
+  CHECK(after->attempts == 2);
+  CHECK(runs.host(run.view.id, "web1")->state == HostState::Succeeded);
+  CHECK_THAT(a.deploy.lost(), Catch::Contains("was taken over"));
+  // the host was switched once, by b, to the one commit, after a's lease had ended
+  {
+    std::scoped_lock lk(acts.mu);
+    REQUIRE(acts.all.size() == 1);
+    CHECK(acts.all[0].runner == b.id);
+    CHECK(acts.all[0].sha == head);
+    REQUIRE(aExpired);
+    CHECK(acts.all[0].atMs > *aExpired);
+  }
+  CHECK_FALSE(view.holder("web1"));  // released by b
+  CHECK(reporter.finished()[run.view.id] == 1);  // reported once, by b
 }
