@@ -17,6 +17,8 @@ PACKAGES=(
   libsqlite3-dev libpqxx-dev libssl-dev libcli11-dev libcpp-httplib-dev libkainjow-mustache-dev
   # runtime: nix, ssh test hosts, git
   nix-bin busybox-static openssh-server openssh-client git iproute2 procps ca-certificates
+  # deploys that log in as a user other than root and escalate (sudo -n, Colmena targetUser)
+  sudo
   # PostgreSQL for the store's tests on both engines (tests/support/postgres_server.h)
   postgresql
   # benchmarks
