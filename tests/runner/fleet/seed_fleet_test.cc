@@ -4,6 +4,8 @@
 // real stages, and pushes through the post-receive hook. A push deploys the right hosts;
 // vps-het-1's keys (text, keyFile, keyCommand; pre- and post-activation; a non-default owner
 // and mode) land as declared, at the right moment, and appear in no log and no database row;
+// wellsjaha logs in as a user that is not root (Colmena's targetUser) and activates through
+// Colmena's default privilegeEscalationCommand;
 // octavia waits until a re-run names it; `demo` is off, recorded `unreachable`, and gets the
 // push's deploy when its test host starts again. Skipped without $SWITCHYARD_NIX_LIBS.
 #include <grp.h>
@@ -89,7 +91,12 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
   const auto started = std::chrono::steady_clock::now();
   os::PosixProcessRunner procs;
   os::TempDir tmp("sy-seed-fleet");
-  lab::TestHosts hosts({.names = {"nixos", "demo", "vps-het-1", "wellsjaha", "octavia"}});
+  // wellsjaha is deployed as a login user that is not root, through Colmena's default
+  // privilegeEscalationCommand (sudo -H --), when sudo is there.
+  const bool sudo = fs::exists("/usr/bin/sudo");
+  if (!sudo) WARN("sudo is not installed: every host is deployed as root");
+  lab::TestHosts hosts({.names = {"nixos", "demo", "vps-het-1", "wellsjaha", "octavia"},
+                        .loginUser = sudo ? "deploy" : ""});
   const fs::path keyFile = tmp.path() / "runner-secrets" / "post-key";
   os::writeFileAtomic(keyFile, kFileSecret + "\n");
 
@@ -104,7 +111,9 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
     h.deployment = "deployment.targetHost = " + nixString(t.address) +
                    ";\ndeployment.targetPort = " + std::to_string(t.port) + ";\n";
     if (h.name == "nixos") h.deployment += "deployment.tags = [ \"workstation\" ];\n";
-    if (h.name == "wellsjaha") h.deployment += "deployment.tags = [ \"web\" ];\n";
+    if (h.name == "wellsjaha")
+      h.deployment += std::string("deployment.tags = [ \"web\" ];\n") +
+                      (sudo ? "deployment.targetUser = \"deploy\";\n" : "");
     if (h.name == "vps-het-1") {
       h.deployment +=
           "deployment.tags = [ \"web\" \"prod\" ];\n"
@@ -188,6 +197,10 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
   CHECK(state(runs, 1, "demo") == "unreachable");
   CHECK(hosts.host("vps-het-1").profileGeneration() == 1);
   CHECK(hosts.host("wellsjaha").profileGeneration() == 1);
+  CHECK(hosts.host("wellsjaha").activated() == hosts.host("wellsjaha").profilePath());
+  if (sudo)  // sshd saw the login as the user, not as root
+    CHECK(os::readFile(hosts.host("wellsjaha").stateDir() / "sshd.log")
+              .find("for deploy from") != std::string::npos);
   CHECK_FALSE(hosts.host("nixos").profileGeneration());
   CHECK_FALSE(hosts.host("octavia").profileGeneration());
   CHECK_FALSE(hosts.host("demo").profileGeneration());
