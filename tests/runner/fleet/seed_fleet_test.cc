@@ -7,7 +7,8 @@
 // wellsjaha logs in as a user that is not root (Colmena's targetUser) and activates through
 // Colmena's default privilegeEscalationCommand;
 // octavia waits until a re-run names it; `demo` is off, recorded `unreachable`, and gets the
-// push's deploy when its test host starts again. Skipped without $SWITCHYARD_NIX_LIBS.
+// push's deploy when its test host starts again; a push changing one host deploys that host
+// alone. Skipped without $SWITCHYARD_NIX_LIBS.
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -261,6 +262,27 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
   CHECK(deployments.history("demo", 1).at(0).result == "succeeded");
   // The keys stayed where they were (a re-run of other hosts uploads none).
   CHECK(inspect(vps.runDir() / "keys" / "pre-key").content == kTextSecret);
+
+  // A push that changes only wellsjaha deploys only wellsjaha: the Colmena hosts are dynamic
+  // to static planning (makeHive's nodes), and Nix narrows them down; no key is sent again.
+  const auto keyTime = fs::last_write_time(vps.runDir() / "keys" / "pre-key");
+  const std::string one = seed.changeHost("wellsjaha");
+  pushed = tests::run("git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(),
+                              "HEAD:refs/heads/main"});
+  REQUIRE(pushed.exitStatus == 0);
+  auto run4 = daemon.waitForRunState(4, std::chrono::minutes(5));
+  REQUIRE(run4);
+  CHECK(run4->view.sha == one);
+  CHECK(run4->view.state == RunState::Succeeded);
+  CHECK(state(runs, 4, "wellsjaha") == "succeeded");
+  for (const char* other : {"vps-het-1", "demo", "nixos", "octavia"}) {
+    INFO(other);
+    CHECK(state(runs, 4, other) == "not-affected");
+  }
+  CHECK(hosts.host("wellsjaha").profileGeneration() == 2);
+  CHECK(hosts.host("vps-het-1").profileGeneration() == 1);
+  CHECK(hosts.host("demo").profileGeneration() == 1);
+  CHECK(fs::last_write_time(vps.runDir() / "keys" / "pre-key") == keyTime);
 
   daemon.stop();
   checkNoSecrets(tmp.path() / "state", log.all());
