@@ -506,11 +506,18 @@ void readRepo(Reader& r, size_t index, const YAML::Node& n, Config& c) {
         }
         if (kv.second["user"])
           if (auto u = r.string(kv.second["user"], hk + ".user")) {
+            std::optional<Target> t;  // the target's user-name rules, said of the user alone
             try {
-              h.user = parseTarget(*u + "@x").user;  // the target's user-name rules
-            } catch (const InputError& e) {
-              r.error(kv.second["user"], hk + ".user", describe(e));
+              t = parseTarget(*u + "@x");
+            } catch (const InputError&) {
             }
+            if (t && t->user == *u && t->host == "x")
+              h.user = *u;
+            else
+              r.error(kv.second["user"], hk + ".user",
+                      "'" + *u +
+                          "' is not a user name (letters, digits, '.', '_' or '-', not "
+                          "starting with '-')");
           }
         if (kv.second["retry_unreachable"])
           h.retryUnreachable =

@@ -391,6 +391,68 @@ TEST_CASE("a repository is (forge, name): one name on two forges, never twice on
   CHECK(e[0].find("forges.a/b: 'a/b' is not a forge name") != std::string::npos);
 }
 
+TEST_CASE("hosts: user and retry_unreachable are read, each bad value names its key and line",
+          "[unit][config]") {
+  auto c = checkConfigText(
+      "repos:\n"                                                        // 1
+      "  - name: lab/infra\n"                                           // 2
+      "    path: /tmp\n"                                                // 3
+      "    rollout: {retry_unreachable: 2d}\n"                          // 4
+      "    hosts:\n"                                                    // 5
+      "      web1: {user: deploy, retry_unreachable: 90m}\n"            // 6
+      "      web2: {retry_unreachable: 0}\n"                            // 7
+      "      web3: {retry_unreachable: 1w}\n"                           // 8
+      "      web4: {retry_unreachable: -5m}\n"                          // 9
+      "      web5: {user: 'al ice'}\n"                                  // 10
+      "      web6: {user: 'admin@web6'}\n"                              // 11
+      "      web7: {user: '-oProxyCommand=x'}\n"                        // 12
+      "      web8: {retry_unreachabel: 1h, usr: ops}\n"                 // 13
+      "      web9: {user: [ops], retry_unreachable: [1h]}\n"            // 14
+      "      web10: {deploy: [manual], action: {boot: 1}, build_on: }\n"  // 15
+      "      web11:\n"                                                  // 16
+      "  - name: lab/other\n"                                           // 17
+      "    path: /tmp\n"                                                // 18
+      "    rollout: {retry_unreachable: soon}\n",                       // 19
+      "s.yaml", "/tmp");
+  const std::string users = "is not a user name (letters, digits, '.', '_' or '-', not starting "
+                            "with '-')";
+  CHECK(errors(c) ==
+        std::vector<std::string>{
+            "s.yaml:8: repos[0].hosts.web3.retry_unreachable: invalid duration '1w': unknown "
+            "unit 'w' (use ms, s, m, h or d)",
+            "s.yaml:9: repos[0].hosts.web4.retry_unreachable: invalid duration '-5m' (e.g. 30s, "
+            "5m, 1h)",
+            "s.yaml:10: repos[0].hosts.web5.user: 'al ice' " + users,
+            "s.yaml:11: repos[0].hosts.web6.user: 'admin@web6' " + users,
+            "s.yaml:12: repos[0].hosts.web7.user: '-oProxyCommand=x' " + users,
+            "s.yaml:13: repos[0].hosts.web8.retry_unreachabel: unknown key (did you mean "
+            "'retry_unreachable'?)",
+            "s.yaml:13: repos[0].hosts.web8.usr: unknown key (did you mean 'user'?)",
+            "s.yaml:14: repos[0].hosts.web9.user: must be a string",
+            "s.yaml:14: repos[0].hosts.web9.retry_unreachable: must be a string",
+            "s.yaml:15: repos[0].hosts.web10.build_on: must be a string",
+            "s.yaml:15: repos[0].hosts.web10.deploy: must be a string",
+            "s.yaml:15: repos[0].hosts.web10.action: must be a string",
+            "s.yaml:19: repos[1].rollout.retry_unreachable: invalid duration 'soon' (e.g. 30s, "
+            "5m, 1h)",
+        });
+  REQUIRE(c.config.repos.size() == 2);
+  const RepoConfig& r = c.config.repos[0];
+  CHECK(r.rollout.retryUnreachable == std::chrono::hours(48));
+  REQUIRE(r.hosts.size() >= 2);
+  CHECK(r.hosts[0].name == "web1");
+  CHECK(r.hosts[0].user == "deploy");
+  CHECK(r.hosts[0].retryUnreachable == std::chrono::minutes(90));
+  CHECK(r.hosts[1].name == "web2");
+  CHECK(r.hosts[1].retryUnreachable == std::chrono::seconds(0));  // this host: never retried
+  CHECK_FALSE(r.hosts[1].user);
+  auto web11 = std::find_if(r.hosts.begin(), r.hosts.end(),
+                            [](const HostConfig& h) { return h.name == "web11"; });
+  REQUIRE(web11 != r.hosts.end());
+  CHECK_FALSE(web11->retryUnreachable);  // the repository's rollout setting applies
+  CHECK(c.config.repos[1].rollout.retryUnreachable == std::chrono::seconds(0));  // default: off
+}
+
 TEST_CASE("build_on and fold_statuses_above are read and checked", "[unit][config]") {
   auto c = checkConfigText(
       "forges:\n"  // 1
