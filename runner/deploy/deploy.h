@@ -74,6 +74,7 @@ struct HostJob {
 
 // What this deploy is, for every host of a run.
 struct DeployRequest {
+  std::string forge;    // the repository's forge in records ("" for hook/CLI-only ones)
   std::string repo;     // the repository's name in records ("alice/infra" or a path)
   std::string sha;      // the commit the closures were built from (40 hex)
   bool force = false;   // allow a commit that is not a descendant of the deployed one
@@ -108,7 +109,8 @@ enum class Step {
   Copy,      // nix copy --to ssh://
   Keys,      // deployment.keys read on the runner, the pre-activation ones uploaded
   Activate,  // set the profile and switch, detached, watched by the target's watchdog
-  Confirm,   // new connection, health checks, confirmation
+  Health,    // new connection (proof the new system lets us in), keys, health and HTTP checks
+  Confirm,   // the confirmation the watchdog waits for
   Verify,    // after a rollback: the previous generation is active again
   Record,    // the result in the database
 };
