@@ -74,7 +74,6 @@ struct HostJob {
 
 // What this deploy is, for every host of a run.
 struct DeployRequest {
-  std::string forge;    // the repository's forge in records ("" for hook/CLI-only ones)
   std::string repo;     // the repository's name in records ("alice/infra" or a path)
   std::string sha;      // the commit the closures were built from (40 hex)
   bool force = false;   // allow a commit that is not a descendant of the deployed one
@@ -82,6 +81,7 @@ struct DeployRequest {
   std::optional<int64_t> runId;
   // Asked before each host starts (runRollout): a reason skips the host. Unset: never.
   std::function<std::optional<std::string>()> stopRequested;
+  std::string forge;  // the repository's forge in records ("" for hook/CLI-only ones)
 };
 
 enum class HostResult {

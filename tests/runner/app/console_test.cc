@@ -281,6 +281,29 @@ TEST_CASE("host page: what the host runs and its deploy history, bad names refus
   CHECK(f.get("/hosts/nobody").status == 404);
   CHECK(f.get("/hosts/%3Cb%3E").status == 400);
   CHECK(f.get("/hosts/.hidden").status == 400);
+
+  // A repository is (forge, name): lab/infra on a Gitea deployed web1 too. Its record is
+  // not this repository's history, and the Gitea one's page shows only its own.
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::DeploymentRecord d;
+    d.host = "web1";
+    d.forge = "gitea";
+    d.repo = "lab/infra";
+    d.sha = std::string(40, 'c');
+    d.storePath = kHand;
+    d.result = "succeeded";
+    d.startedAt = d.finishedAt = 2'500'000;
+    store::Deployments(*db).record(d);
+  }
+  auto ours = f.get("/hosts/web1?repo=lab/infra&forge=");
+  REQUIRE(ours.status == 200);
+  CHECK(ours.body.find(std::string(40, 'c')) == std::string::npos);
+  CHECK(ours.body.find(std::string(40, 'a')) != std::string::npos);
+  auto gitea = f.get("/hosts/web1?repo=lab/infra&forge=gitea");
+  REQUIRE(gitea.status == 200);
+  CHECK(gitea.body.find(std::string(40, 'c')) != std::string::npos);
+  CHECK(gitea.body.find(std::string(40, 'a')) == std::string::npos);
 }
 
 // A deploy whose activation failed on web1: the watchdog switched back to kOld (generation
