@@ -420,8 +420,8 @@ int main(int argc, char** argv) {
           hostCount * (median(rc) + median(tc)) / cores, hostCount * median(rc) / cores);
     }
     std::printf("  one host's steps (median ms):");
-    for (const char* s :
-         {"lock", "ancestry", "connect", "inspect", "copy", "activate", "confirm", "record"})
+    for (const char* s : {"lock", "ancestry", "connect", "inspect", "copy", "activate", "health",
+                          "confirm", "record"})
       std::printf(" %s %.0f", s, median(steps[s]));
     std::printf("\n");
     return 0;

@@ -190,6 +190,16 @@ void registerRunsCommands(CLI::App& app, CommandContext& ctx) {
         if (!parent) throw InputError("there is no run " + o->run);
         for (const auto& h : o->hosts)
           if (!validLogName(h)) throw UsageError("'" + h + "' is not a host name");
+        // Refused before anything is queued (the web answers 400 alike): a re-run of a host
+        // the run does not have would only make a run that fails at once.
+        const auto runHosts = runs.hosts(runId);
+        if (auto missing = hostsNotInRun(runHosts, o->hosts); !missing.empty()) {
+          std::vector<std::string> names;
+          for (const auto& h : runHosts) names.push_back(h.host);
+          throw InputError(join(missing, ", ") + (missing.size() == 1 ? " is" : " are") +
+                           " not a host of run " + o->run +
+                           "; nothing was re-run. Its hosts: " + join(names, ", "));
+        }
         Event e;
         e.kind = EventKind::Rerun;
         e.forgeType = "cli";

@@ -380,7 +380,8 @@ int Daemon::start() {
               for (const auto& h : repo.hosts)
                 if (h.target) {
                   try {
-                    out.push_back({repo.name, h.name, parseTarget(*h.target)});
+                    out.push_back(
+                        {repo.forge.value_or(""), repo.name, h.name, parseTarget(*h.target)});
                   } catch (const InputError&) {  // config_loader checked it; skip if not
                   }
                 }

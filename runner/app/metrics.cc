@@ -190,33 +190,39 @@ std::string renderMetrics(store::Database& db, const std::vector<fleet::FleetRow
   w.family("switchyard_host_last_deploy_timestamp_seconds", "gauge",
            "When the newest deploy of the host finished (unix seconds).");
   for (const auto& d : m.lastDeploys)
-    w.sample("switchyard_host_last_deploy_timestamp_seconds", {{"repo", d.repo}, {"host", d.host}},
+    w.sample("switchyard_host_last_deploy_timestamp_seconds",
+             {{"forge", d.forge}, {"repo", d.repo}, {"host", d.host}},
              static_cast<double>(d.finishedAt) / 1000.0);
   w.family("switchyard_host_last_deploy_result", "gauge",
            "1 for the result of the host's newest deploy (succeeded, failed, rolled-back, "
            "unreachable, refused).");
   for (const auto& d : m.lastDeploys)
     w.sample("switchyard_host_last_deploy_result",
-             {{"repo", d.repo}, {"host", d.host}, {"result", d.result}}, 1);
+             {{"forge", d.forge}, {"repo", d.repo}, {"host", d.host}, {"result", d.result}}, 1);
 
   w.family("switchyard_host_generation", "gauge",
            "The system profile generation the host runs (probe, else the last deploy).");
   for (const auto& r : fleet)
     if (r.generation)
-      w.sample("switchyard_host_generation", {{"repo", r.repo}, {"host", r.host}},
+      w.sample("switchyard_host_generation",
+               {{"forge", r.forge}, {"repo", r.repo}, {"host", r.host}},
                static_cast<double>(*r.generation));
   w.family("switchyard_host_drift", "gauge",
            "1 when the host needs attention (behind, rolled-back, changed-by-hand, "
            "unreachable), else 0; the drift label says which state it is in.");
   for (const auto& r : fleet)
     w.sample("switchyard_host_drift",
-             {{"repo", r.repo}, {"host", r.host}, {"drift", fleet::toString(r.drift.drift)}},
+             {{"forge", r.forge},
+              {"repo", r.repo},
+              {"host", r.host},
+              {"drift", fleet::toString(r.drift.drift)}},
              fleet::needsAttention(r.drift.drift) ? 1 : 0);
   w.family("switchyard_host_last_seen_timestamp_seconds", "gauge",
            "When the fleet probe last reached the host (unix seconds).");
   for (const auto& r : fleet)
     if (r.probe && r.probe->lastSeen)
-      w.sample("switchyard_host_last_seen_timestamp_seconds", {{"repo", r.repo}, {"host", r.host}},
+      w.sample("switchyard_host_last_seen_timestamp_seconds",
+               {{"forge", r.forge}, {"repo", r.repo}, {"host", r.host}},
                static_cast<double>(*r.probe->lastSeen) / 1000.0);
   return w.text();
 }

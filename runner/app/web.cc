@@ -251,6 +251,15 @@ nlohmann::json runDetailJson(const store::RunRecord& r, const std::vector<RunHos
     if (h.logPath) hj["log_url"] = "/runs/" + std::to_string(v.id) + "/logs/" + h.host;
     if (h.startedAt) hj["started_at"] = isoTime(*h.startedAt);
     if (h.finishedAt) hj["finished_at"] = isoTime(*h.finishedAt);
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& st : h.steps)
+      steps.push_back({{"name", st.name},
+                       {"started_at", isoTime(st.startedAt)},
+                       {"finished_at", st.finishedAt ? nlohmann::json(isoTime(*st.finishedAt))
+                                                     : nlohmann::json(nullptr)},
+                       {"ms", st.finishedAt ? nlohmann::json(*st.finishedAt - st.startedAt)
+                                            : nlohmann::json(nullptr)}});
+    hj["steps"] = std::move(steps);
     hs.push_back(std::move(hj));
   }
   j["hosts"] = hs;
@@ -514,6 +523,8 @@ http::Response Web::runPage(const http::Request& req) {
   d.set("kind", toString(v.kind));
   d.set("trigger", toString(v.trigger));
   d.set("repo", repoLabel(v));
+  d.set("repo_name", v.repo);  // the host links name the repository as (forge, name)
+  d.set("forge", v.forge);
   d.set("ref", v.ref);
   d.set("sha", v.sha);
   if (!v.baseSha.empty()) d.set("base_sha", v.baseSha);
@@ -579,7 +590,31 @@ http::Response Web::runPage(const http::Request& req) {
     hd.set("state", toString(h.state));
     hd.set("summary", h.summary);
     if (h.outPath) hd.set("out_path", *h.outPath);
+    if (h.state == HostState::RolledBack) {
+      // What the machine runs now is what ran before this deploy (its watchdog switched
+      // back), not the new system the row's out_path names.
+      if (auto rec = store::Deployments(ctx_.db).forRun(v.id, h.host);
+          rec && rec->result == "rolled-back" && rec->previousPath) {
+        hd.set("runs_now", *rec->previousPath);
+        if (rec->previousGeneration)
+          hd.set("runs_now_generation", std::to_string(*rec->previousGeneration));
+      }
+    }
     setTimes(hd, "host_", h.startedAt, h.finishedAt, now);
+    mstch::data steps{mstch::data::type::list};
+    for (const auto& st : h.steps) {
+      mstch::data sd;
+      sd.set("step", st.name);
+      sd.set("step_started_at", isoTime(st.startedAt));
+      if (st.finishedAt) {
+        sd.set("step_finished_at", isoTime(*st.finishedAt));
+        sd.set("step_took",
+               formatDuration(std::chrono::milliseconds(*st.finishedAt - st.startedAt)));
+      }
+      steps.push_back(sd);
+    }
+    hd.set("steps", steps);
+    hd.set("has_steps", !h.steps.empty());
     std::error_code ec;
     hd.set("has_log",
            validLogName(h.host) && fs::exists(os::pathUnder(logDir, h.host, ".log"), ec));
@@ -991,7 +1026,7 @@ http::Response Web::rerun(const http::Request& req) {
     auto hosts = runs.hosts(id);
     std::vector<std::string> names;
     for (const auto& h : hosts) names.push_back(h.host);
-    if (!hosts.empty() && std::find(names.begin(), names.end(), host) == names.end())
+    if (!hostsNotInRun(hosts, {host}).empty())
       return page(400, "not a host of run " + std::to_string(id),
                   "<p>" + htmlEscape(host) + " is not a host of <a href=\"/runs/" +
                       std::to_string(id) + "\">run #" + std::to_string(id) +
@@ -1000,6 +1035,16 @@ http::Response Web::rerun(const http::Request& req) {
     named = {host};
   }
   return afterSubmit(submitUi(req, "rerun", id, std::move(named)));
+}
+
+std::vector<std::string> hostsNotInRun(const std::vector<RunHostView>& hosts,
+                                       const std::vector<std::string>& named) {
+  std::vector<std::string> out;
+  if (hosts.empty()) return out;
+  for (const auto& n : named)
+    if (std::none_of(hosts.begin(), hosts.end(), [&](const RunHostView& h) { return h.host == n; }))
+      out.push_back(n);
+  return out;
 }
 
 http::Response Web::cancel(const http::Request& req) {
@@ -1017,23 +1062,27 @@ http::Response Web::cancel(const http::Request& req) {
 
 namespace {
 
-// What a roll back of `host` in `repo` would deploy: the system the host ran before its last
-// successful deploy, and the record of the deploy that had put it there.
+// What a roll back of `host` in (`forge`, `repo`) would deploy (any repository when `repo` is
+// ""): the system the host ran before its last successful deploy, and the record of the deploy
+// that had put it there.
 struct RollbackTarget {
   store::DeploymentRecord current, previous;
 };
 
 std::variant<RollbackTarget, std::string> rollbackTarget(store::Database& db,
                                                          const std::string& host,
+                                                         const std::string& forge,
                                                          const std::string& repo) {
   store::Deployments deployments(db);
-  auto current = deployments.lastSucceeded(host, repo);
+  auto current =
+      repo.empty() ? deployments.lastSucceeded(host) : deployments.lastSucceeded(host, forge, repo);
   if (!current) return std::string("no successful deploy of " + host + " is recorded");
   if (!current->previousPath)
     return std::string("the deploy of " + host + " did not see what ran there before it");
   if (*current->previousPath == current->storePath)
     return std::string("the previous system is the one it runs now");
-  auto previous = deployments.lastSucceededWithPath(host, current->repo, *current->previousPath);
+  auto previous = deployments.lastSucceededWithPath(host, current->forge, current->repo,
+                                                    *current->previousPath);
   if (!previous)
     return std::string("the system " + host + " ran before (" + *current->previousPath +
                        ") was not deployed by this runner, so no run can deploy it again; "
@@ -1049,7 +1098,7 @@ http::Response Web::rollback(const http::Request& req) {
   if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
   if (auto refused = sessionRefusal(req, back)) return *refused;
   const std::string repo = req.param("repo");
-  auto target = rollbackTarget(ctx_.db, host, repo);
+  auto target = rollbackTarget(ctx_.db, host, req.param("forge"), repo);
   if (auto* why = std::get_if<std::string>(&target))
     return page(409, "cannot roll back " + host,
                 "<p>" + htmlEscape(host) + " cannot be rolled back: " + htmlEscape(*why) +
@@ -1060,6 +1109,7 @@ http::Response Web::rollback(const http::Request& req) {
     mstch::data d;
     d.set("host", host);
     d.set("repo", t.current.repo);
+    d.set("forge", t.current.forge);
     d.set("csrf", session(req)->csrf);
     d.set("current_path", t.current.storePath);
     d.set("current_commit", shortSha(t.current.sha));
@@ -1156,6 +1206,7 @@ namespace {
 
 mstch::data fleetRowData(const fleet::FleetRow& r) {
   mstch::data row;
+  row.set("forge", r.forge);
   row.set("repo", r.repo);
   row.set("host", r.host);
   row.set("target", r.target);
@@ -1213,10 +1264,12 @@ http::Response Web::fleetPage(const http::Request&) {
 http::Response Web::hostPage(const http::Request& req) {
   const std::string host = req.param("host");
   if (!validLogName(host)) return http::Response::text(400, "bad host name\n");
+  // A repository is (forge, name): ?repo=alice/infra&forge=gitea picks one of two same-named.
   const std::string repo = req.param("repo");
+  const std::string forge = req.param("forge");
   std::optional<fleet::FleetRow> row;
   for (auto& r : fleetRows())
-    if (r.host == host && (repo.empty() || r.repo == repo)) {
+    if (r.host == host && (repo.empty() || (r.repo == repo && r.forge == forge))) {
       row = r;
       break;
     }
@@ -1228,7 +1281,8 @@ http::Response Web::hostPage(const http::Request& req) {
   d.set("host", host);
   mstch::data list{mstch::data::type::list};
   for (const auto& h : history) {
-    if (row && h.repo != row->repo) continue;
+    if (row && (h.repo != row->repo || h.forge != row->forge)) continue;
+    if (!row && !repo.empty() && (h.repo != repo || h.forge != forge)) continue;
     mstch::data e;
     e.set("result", h.result);
     e.set("repo", h.repo);
@@ -1245,10 +1299,12 @@ http::Response Web::hostPage(const http::Request& req) {
     list.push_back(e);
   }
   d.set("history", list);
-  auto target = rollbackTarget(ctx_.db, host, row ? row->repo : repo);
+  auto target = row ? rollbackTarget(ctx_.db, host, row->forge, row->repo)
+                    : rollbackTarget(ctx_.db, host, forge, repo);
   if (auto* t = std::get_if<RollbackTarget>(&target)) {
     auto sess = session(req);
     d.set("rollback_repo", t->current.repo);
+    d.set("rollback_forge", t->current.forge);
     d.set("rollback_path", t->previous.storePath);
     d.set("rollback_commit", shortSha(t->previous.sha));
     d.set("rollback_run", std::to_string(*t->previous.runId));

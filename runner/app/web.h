@@ -182,4 +182,10 @@ std::vector<std::string> flakeHostsAt(const Config& config, const RepoConfig& re
 // True for names a log file may have: host attribute names and "plan".
 bool validLogName(std::string_view name);
 
+// Per-host re-runs (web and `switchyard rerun HOST…`) name hosts of the run: the names in
+// `named` run `hosts` does not have, in the order given (empty when all are there, or when
+// the run has no hosts yet: it ended before its plan, and a re-run plans again).
+std::vector<std::string> hostsNotInRun(const std::vector<RunHostView>& hosts,
+                                       const std::vector<std::string>& named);
+
 }  // namespace runner::app

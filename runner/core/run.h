@@ -85,6 +85,16 @@ struct RunView {
   std::string url;  // the run page: <public_url>/runs/<id>
 };
 
+// When one stage or deploy step of a host ran (unix ms): "plan" (the run's evaluation, the
+// same for every host), "build", "deploy", and the deploy's steps ("lock", "connect", "copy",
+// "activate", "health", "confirm", …), in the order they started.
+struct HostStepTime {
+  std::string name;
+  int64_t startedAt = 0;
+  std::optional<int64_t> finishedAt;  // nullopt while it runs (or when the runner died in it)
+  bool operator==(const HostStepTime&) const = default;
+};
+
 struct RunHostView {
   std::string host;
   Stage stage = Stage::Plan;
@@ -97,6 +107,7 @@ struct RunHostView {
   std::string logTail;  // the end of the log, for check-run output and comments
   std::optional<int64_t> startedAt;
   std::optional<int64_t> finishedAt;
+  std::vector<HostStepTime> steps;
 };
 
 // What the scheduler tells the reporting stage. Implementations must not block for long

@@ -86,6 +86,9 @@ class StageListener {
   virtual void hostLine(const std::string& host, std::string_view line) {}
   // The stage is done with the host: "succeeded", "rolled back: activation failed …".
   virtual void hostFinished(const std::string& host, const std::string& what) {}
+  // A step of the host's stage started or finished ("copy", "activate", "health", …): the
+  // run page shows when each ran (RunHostView::steps).
+  virtual void hostStep(const std::string& host, std::string_view step, bool finished) {}
 };
 
 class BuildStage {

@@ -54,6 +54,8 @@ std::string_view stepName(Step s) {
       return "keys";
     case Step::Activate:
       return "activate";
+    case Step::Health:
+      return "health";
     case Step::Confirm:
       return "confirm";
     case Step::Verify:

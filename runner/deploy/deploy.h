@@ -81,6 +81,7 @@ struct DeployRequest {
   std::optional<int64_t> runId;
   // Asked before each host starts (runRollout): a reason skips the host. Unset: never.
   std::function<std::optional<std::string>()> stopRequested;
+  std::string forge;  // the repository's forge in records ("" for hook/CLI-only ones)
 };
 
 enum class HostResult {
@@ -108,7 +109,8 @@ enum class Step {
   Copy,      // nix copy --to ssh://
   Keys,      // deployment.keys read on the runner, the pre-activation ones uploaded
   Activate,  // set the profile and switch, detached, watched by the target's watchdog
-  Confirm,   // new connection, health checks, confirmation
+  Health,    // new connection (proof the new system lets us in), keys, health and HTTP checks
+  Confirm,   // the confirmation the watchdog waits for
   Verify,    // after a rollback: the previous generation is active again
   Record,    // the result in the database
 };

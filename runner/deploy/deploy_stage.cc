@@ -341,6 +341,11 @@ class DeployRelay final : public DeployObserver {
       l_.hostStarted(host, what);
     else
       l_.hostProgress(host, what);
+    l_.hostStep(host, stepName(step), false);
+  }
+  void stepFinished(const std::string& host, Step step, std::chrono::milliseconds,
+                    std::string_view) override {
+    l_.hostStep(host, stepName(step), true);
   }
   void logLine(const std::string& host, Step, std::string_view line) override {
     logs_.line(host, line);
@@ -415,6 +420,7 @@ std::optional<DeployHostOutcome> SshDeployStage::alreadyRunning(const DeployInpu
   if (profile != h.outPath || (!current.empty() && current != h.outPath)) return std::nullopt;
   store::DeploymentRecord rec;
   rec.host = h.host;
+  rec.forge = in.repo->forge.value_or("");
   rec.repo = in.repo->name;
   rec.sha = in.sha;
   rec.storePath = h.outPath;
@@ -450,10 +456,11 @@ HostOutcome settledOutcome(const std::string& host, const std::string& storePath
 
 // What a deploy saw of a host, as a probe would have (store::HostProbes): unreachable with
 // ssh's words, or what the host runs after a successful deploy of `job`.
-store::ProbeRecord seenByDeploy(const std::string& repo, const HostJob& job, const HostOutcome& o,
+store::ProbeRecord seenByDeploy(const RepoConfig& repo, const HostJob& job, const HostOutcome& o,
                                 int64_t now) {
   store::ProbeRecord p;
-  p.repo = repo;
+  p.forge = repo.forge.value_or("");
+  p.repo = repo.name;
   p.host = job.host;
   p.target = job.target.toString();
   p.probedAt = now;
@@ -555,6 +562,7 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
   LogFiles logs(in.logDir, ports_.redactor);
   DeployRelay relay(listener, logs);
   DeployRequest request;
+  request.forge = in.repo->forge.value_or("");
   request.repo = in.repo->name;
   request.sha = in.sha;
   request.force = in.force;
@@ -569,7 +577,7 @@ SshDeployStage::Run SshDeployStage::run(const DeployInput& in, StageListener& li
                                     [&](const HostJob& j) { return j.host == o.host; });
       if (job == jobs.end()) continue;
       try {
-        ports_.probes->record(seenByDeploy(in.repo->name, *job, o, ports_.clock.nowMillis()));
+        ports_.probes->record(seenByDeploy(*in.repo, *job, o, ports_.clock.nowMillis()));
       } catch (const std::exception& e) {
         ports_.log.warn("noting when " + o.host + " was last seen failed: " + describe(e));
       }

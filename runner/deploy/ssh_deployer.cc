@@ -298,7 +298,7 @@ class HostRun {
     }
 
     begin(Step::Ancestry);
-    if (auto last = svc_.deployments.lastSucceeded(job_.host, req_.repo);
+    if (auto last = svc_.deployments.lastSucceeded(job_.host, req_.forge, req_.repo);
         last && last->sha != req_.sha) {
       bool descends = false;
       std::string why;
@@ -513,7 +513,7 @@ class HostRun {
   }
 
   void confirm() {
-    begin(Step::Confirm);
+    begin(Step::Health);
     const auto deadline = now() + cfg_.activation.confirmTimeout;
     // A NEW connection: proof that the new configuration still lets us in.
     std::string connectProblem;
@@ -532,7 +532,7 @@ class HostRun {
       return std::max<milliseconds>(1000ms, duration_cast<milliseconds>(deadline - now()));
     };
     for (const auto& check : cfg_.activation.healthChecks) {
-      obs_.logLine(job_.host, Step::Confirm, "health check: " + check);
+      obs_.logLine(job_.host, Step::Health, "health check: " + check);
       auto r = session_->exec({.command = check,
                                .timeout = remaining(),
                                .onStdoutLine = [&](std::string_view l) { logLine(l); },
@@ -543,7 +543,7 @@ class HostRun {
     }
     for (const auto& rawUrl : cfg_.activation.httpChecks) {
       std::string url = expandCheckUrl(rawUrl, job_);
-      obs_.logLine(job_.host, Step::Confirm, "HTTP check: GET " + url);
+      obs_.logLine(job_.host, Step::Health, "HTTP check: GET " + url);
       HttpRequest req;
       req.url = url;
       req.timeout = remaining();
@@ -552,6 +552,8 @@ class HostRun {
         return reject("HTTP check " + url + " failed: " +
                       (resp.status ? "status " + std::to_string(resp.status) : resp.error));
     }
+    end("healthy");
+    begin(Step::Confirm);
     auto r = session_->exec({.command = agentConfirmCommand(dir_), .timeout = 15s});
     std::string answer(trim(r.out));
     if (r.ok() && answer == "confirmed") {
@@ -761,6 +763,7 @@ class HostRun {
     try {
       store::DeploymentRecord rec;
       rec.host = job_.host;
+      rec.forge = req_.forge;
       rec.repo = req_.repo;
       rec.sha = req_.sha;
       rec.storePath = job_.storePath;

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "runner/core/text.h"
 
@@ -119,10 +120,11 @@ std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
                                  const FlakeHostsFn& flakeHosts) {
   store::Deployments deployments(db);
   store::HostProbes probes(db);
-  std::map<std::pair<std::string, std::string>, store::ProbeRecord> probeOf;
-  for (auto& p : probes.all()) probeOf[{p.repo, p.host}] = p;
+  std::map<std::tuple<std::string, std::string, std::string>, store::ProbeRecord> probeOf;
+  for (auto& p : probes.all()) probeOf[{p.forge, p.repo, p.host}] = p;
   std::vector<FleetRow> out;
   for (const auto& repo : config.repos) {
+    const std::string forge = repo.forge.value_or("");
     std::set<std::string> configured, names;
     std::map<std::string, std::string> targets;
     for (const auto& h : repo.hosts) {
@@ -133,21 +135,23 @@ std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
     std::vector<std::string> refs;
     for (const auto& b : repo.deployBranches) refs.push_back("refs/heads/" + b);
     for (const auto& ref : refs)
-      for (auto& h : store::lastPlannedHosts(db, repo.name, ref)) names.insert(h);
-    for (auto& h : store::deployedHosts(db, repo.name)) names.insert(h);
+      for (auto& h : store::lastPlannedHosts(db, forge, repo.name, ref)) names.insert(h);
+    for (auto& h : store::deployedHosts(db, forge, repo.name)) names.insert(h);
     for (const auto& [key, p] : probeOf)
-      if (key.first == repo.name) names.insert(key.second);
+      if (std::get<0>(key) == forge && std::get<1>(key) == repo.name)
+        names.insert(std::get<2>(key));
     if (flakeHosts)
       for (auto& h : flakeHosts(repo)) names.insert(h);
     for (const auto& name : names) {
       FleetRow row;
+      row.forge = forge;
       row.repo = repo.name;
       row.host = name;
       row.managed = configured.empty() || configured.count(name);
       DriftInput in;
       in.managed = row.managed;
       for (auto& d : deployments.history(name, 200)) {
-        if (d.repo != repo.name) continue;
+        if (d.forge != forge || d.repo != repo.name) continue;
         if (!row.lastDeploy) row.lastDeploy = d;
         if (d.result == "succeeded") {
           if (!row.lastSucceeded) row.lastSucceeded = d;
@@ -156,11 +160,12 @@ std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
       }
       in.lastSucceeded = row.lastSucceeded;
       for (const auto& ref : refs) {
-        auto b = store::lastBuilt(db, repo.name, ref, name);
+        auto b = store::lastBuilt(db, forge, repo.name, ref, name);
         if (b && (!row.expected || b->runId > row.expected->runId)) row.expected = b;
       }
       if (row.expected) in.expected = row.expected->path;
-      if (auto it = probeOf.find({repo.name, name}); it != probeOf.end()) row.probe = it->second;
+      if (auto it = probeOf.find({forge, repo.name, name}); it != probeOf.end())
+        row.probe = it->second;
       in.probe = row.probe;
       row.target = targets.count(name) ? targets[name] : row.probe ? row.probe->target : "";
       const bool probeFresh =
@@ -188,7 +193,8 @@ std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
 nlohmann::json fleetJson(const std::vector<FleetRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : rows) {
-    nlohmann::json j = {{"repo", r.repo},
+    nlohmann::json j = {{"forge", r.forge},
+                        {"repo", r.repo},
                         {"host", r.host},
                         {"target", r.target},
                         {"managed", r.managed},
@@ -226,11 +232,12 @@ nlohmann::json fleetJson(const std::vector<FleetRow>& rows) {
 
 std::string fleetText(const std::vector<FleetRow>& rows) {
   std::vector<std::vector<std::string>> cells = {
-      {"REPO", "HOST", "GEN", "COMMIT", "RUN", "LAST DEPLOY", "DRIFT", "SYSTEM", "SEEN"}};
+      {"FORGE", "REPO", "HOST", "GEN", "COMMIT", "RUN", "LAST DEPLOY", "DRIFT", "SYSTEM", "SEEN"}};
   for (const auto& r : rows) {
     std::string seen;
     if (r.probe && r.probe->lastSeen) seen = timeOf(*r.probe->lastSeen);
-    cells.push_back({r.repo, r.host, r.generation ? std::to_string(*r.generation) : "-",
+    cells.push_back({r.forge.empty() ? "-" : r.forge, r.repo, r.host,
+                     r.generation ? std::to_string(*r.generation) : "-",
                      r.lastSucceeded ? shortSha(r.lastSucceeded->sha) : "-",
                      r.lastSucceeded && r.lastSucceeded->runId
                          ? "#" + std::to_string(*r.lastSucceeded->runId)

@@ -60,6 +60,7 @@ struct DriftVerdict {
 DriftVerdict classifyDrift(const DriftInput& in);
 
 struct FleetRow {
+  std::string forge;  // the repository's forge ("" for hook/CLI-only repositories)
   std::string repo;
   std::string host;
   std::string target;  // the configured target, else the one last probed, else ""
@@ -79,7 +80,9 @@ struct FleetRow {
 // Every host of every configured repository: the config's hosts, the hosts the newest plan
 // of a deploy branch saw, hosts with deploy records or probes, and `flakeHosts(repo)` when
 // given (the flake's nixosConfigurations at the deploy branch's head; hosts the config leaves
-// out become not-managed rows). Sorted by repo, then host. Throws StoreError.
+// out become not-managed rows). A repository is (forge, name): two same-named repositories on
+// two forges have rows of their own. In config order of repositories, then by host. Throws
+// StoreError.
 using FlakeHostsFn = std::function<std::vector<std::string>(const RepoConfig&)>;
 std::vector<FleetRow> fleetTable(store::Database& db, const Config& config,
                                  const FlakeHostsFn& flakeHosts = {});

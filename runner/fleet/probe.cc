@@ -50,10 +50,11 @@ void Prober::giveBack(const std::string& key, ssh::SessionPtr s) {
 
 store::ProbeRecord Prober::probeOne(const ProbeTarget& t) {
   store::ProbeRecord rec;
+  rec.forge = t.forge;
   rec.repo = t.repo;
   rec.host = t.host;
   rec.target = t.target.toString();
-  const std::string key = t.repo + "/" + t.host + "@" + rec.target;
+  const std::string key = t.forge + ":" + t.repo + "/" + t.host + "@" + rec.target;
   const std::string cmd = probeCommand(fleet_.currentSystemLink);
   auto attempt = [&](ssh::Session& s) {
     return s.exec(

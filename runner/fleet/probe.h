@@ -30,6 +30,7 @@
 namespace runner::fleet {
 
 struct ProbeTarget {
+  std::string forge;  // the repository is (forge, repo)
   std::string repo;
   std::string host;
   Target target;
@@ -64,7 +65,7 @@ class Prober {
   Logger& log_;
   Mutex roundMu_;
   Mutex mu_;
-  std::map<std::string, ssh::SessionPtr> sessions_ GUARDED_BY(mu_);  // "repo/host@target"
+  std::map<std::string, ssh::SessionPtr> sessions_ GUARDED_BY(mu_);  // "forge:repo/host@target"
 };
 
 // Runs Prober::probeAll every FleetConfig::probeInterval on a thread of its own, over the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -15,10 +16,11 @@ namespace runner::fleet {
 namespace {
 
 // The newest deploy record of `host` made by `repo`.
-std::optional<store::DeploymentRecord> newestOf(store::Database& db, const std::string& repo,
+std::optional<store::DeploymentRecord> newestOf(store::Database& db, const RepoConfig& repo,
                                                 const std::string& host) {
+  const std::string forge = repo.forge.value_or("");
   for (auto& r : store::Deployments(db).history(host, 50))
-    if (r.repo == repo) return std::move(r);
+    if (r.forge == forge && r.repo == repo.name) return std::move(r);
   return std::nullopt;
 }
 
@@ -27,10 +29,10 @@ std::optional<PendingRetry> pendingFor(store::Database& db, const RepoConfig& re
                                        const std::string& host, int64_t nowMs) {
   const auto window = retryWindow(repo, host);
   if (window.count() <= 0) return std::nullopt;
-  auto last = newestOf(db, repo.name, host);
+  auto last = newestOf(db, repo, host);
   if (!last || last->result != "unreachable" || !last->runId) return std::nullopt;
   if (nowMs - last->finishedAt > std::chrono::milliseconds(window).count()) return std::nullopt;
-  return PendingRetry{repo.name, host, last->sha, *last->runId, last->id};
+  return PendingRetry{repo.forge.value_or(""), repo.name, host, last->sha, *last->runId, last->id};
 }
 
 }  // namespace
@@ -46,9 +48,8 @@ std::vector<PendingRetry> dueRetries(store::Database& db, const Config& config,
   std::vector<PendingRetry> out;
   for (const auto& p : probes) {
     if (!p.reached) continue;
-    // host_probes and deployments know a repository by its name only (README: the fleet's
-    // tables do not carry the forge yet): every repository of that name is asked.
-    for (const RepoConfig* repo : config.reposNamed(p.repo))
+    // A probe is of one repository (forge, name): only that one's records count.
+    if (const RepoConfig* repo = config.findRepo(p.forge, p.repo))
       if (auto r = pendingFor(db, *repo, p.host, nowMs)) out.push_back(std::move(*r));
   }
   return out;
@@ -57,17 +58,15 @@ std::vector<PendingRetry> dueRetries(store::Database& db, const Config& config,
 std::vector<ProbeTarget> retryProbeTargets(store::Database& db, const Config& config,
                                            const std::vector<ProbeTarget>& configured,
                                            int64_t nowMs) {
-  std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& t : configured) seen.emplace(t.repo, t.host);
+  std::set<std::tuple<std::string, std::string, std::string>> seen;
+  for (const auto& t : configured) seen.emplace(t.forge, t.repo, t.host);
   std::vector<ProbeTarget> out;
   for (const auto& row : store::HostProbes(db).all()) {
-    if (row.target.empty() || seen.count({row.repo, row.host})) continue;
-    bool pending = false;
-    for (const RepoConfig* repo : config.reposNamed(row.repo))
-      pending = pending || pendingFor(db, *repo, row.host, nowMs).has_value();
-    if (!pending) continue;
+    if (row.target.empty() || seen.count({row.forge, row.repo, row.host})) continue;
+    const RepoConfig* repo = config.findRepo(row.forge, row.repo);
+    if (!repo || !pendingFor(db, *repo, row.host, nowMs)) continue;
     try {
-      out.push_back({row.repo, row.host, parseTarget(row.target)});
+      out.push_back({row.forge, row.repo, row.host, parseTarget(row.target)});
     } catch (const InputError&) {  // written by us from a checked target; skip if not
     }
   }

@@ -24,6 +24,7 @@
 namespace runner::fleet {
 
 struct PendingRetry {
+  std::string forge;  // the repository is (forge, repo)
   std::string repo;
   std::string host;
   std::string sha;    // the commit the unreachable deploy was of

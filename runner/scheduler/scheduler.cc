@@ -104,6 +104,11 @@ class RunContext final : public StageListener {
     MutexLock lk(mu_);
     for (const auto& h : hosts) hosts_[h.host] = h;
   }
+  // The run's evaluation: every host's rows start with it (its "plan" step).
+  void setPlanTime(int64_t started, int64_t finished) {
+    MutexLock lk(mu_);
+    planTime_ = HostStepTime{"plan", started, finished};
+  }
   // Sets a host's stage/state/summary (and whatever `edit` changes), writes and reports it.
   // Only a final state must be written (throws StoreError when it cannot be): a pending or
   // running one is progress, written again with the run's end; reporting never throws.
@@ -114,11 +119,18 @@ class RunContext final : public StageListener {
     {
       MutexLock lk(mu_);
       RunHostView& h = hosts_[host];
+      if (h.host.empty() && h.steps.empty() && planTime_) h.steps.push_back(*planTime_);
       h.host = host;
       bool stageChanged = h.stage != stage;
-      if (state == HostState::Running && (h.state != HostState::Running || stageChanged))
-        h.startedAt = clock_.nowMillis();
-      if (isFinal(state)) h.finishedAt = clock_.nowMillis();
+      const int64_t now = clock_.nowMillis();
+      if (state == HostState::Running && (h.state != HostState::Running || stageChanged)) {
+        h.startedAt = now;
+        h.steps.push_back({std::string(toString(stage)), now, std::nullopt});
+      }
+      if (isFinal(state)) {
+        h.finishedAt = now;
+        closeStep(h, toString(stage), now);
+      }
       h.stage = stage;
       h.state = state;
       h.summary = summary;
@@ -156,8 +168,32 @@ class RunContext final : public StageListener {
   void hostProgress(const std::string& host, const std::string& what) override {
     progress(host, what);
   }
+  // A deploy step's start or end: kept in the host's steps (written now, best effort; the
+  // host's next change writes them again).
+  void hostStep(const std::string& host, std::string_view step, bool finished) override {
+    bestEffort(log_, "run step of " + host, [&] {
+      MutexLock lk(mu_);
+      auto it = hosts_.find(host);
+      if (it == hosts_.end()) return;
+      const int64_t now = clock_.nowMillis();
+      if (finished)
+        closeStep(it->second, step, now);
+      else
+        it->second.steps.push_back({std::string(step), now, std::nullopt});
+      runs_.putHost(view_.id, it->second);
+    });
+  }
 
  private:
+  // Ends the newest unfinished step named `name` at `now`.
+  static void closeStep(RunHostView& h, std::string_view name, int64_t now) {
+    for (auto it = h.steps.rbegin(); it != h.steps.rend(); ++it)
+      if (it->name == name && !it->finishedAt) {
+        it->finishedAt = now;
+        return;
+      }
+  }
+
   void progress(const std::string& host, const std::string& what) noexcept {
     bestEffort(log_, "run progress of " + host, [&] {
       Stage stage;
@@ -177,6 +213,7 @@ class RunContext final : public StageListener {
   Mutex mu_;
   RunView view_ GUARDED_BY(mu_);
   std::map<std::string, RunHostView> hosts_ GUARDED_BY(mu_);
+  std::optional<HostStepTime> planTime_ GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -363,12 +400,22 @@ int Scheduler::recoverOrphans() {
     ++n;
     RunContext ctx(runs_, p_.reporter, p_.clock, p_.log, rec.view, runnerId_);
     ctx.load(runs_.hosts(rec.view.id));
+    // A person asked the run to stop before the restart: it is not resumed. A host whose
+    // deploy the restart cut short is left to its watchdog, which rolls back an activation
+    // nobody confirms (confirm_timeout).
+    const auto cancelled = runs_.cancelRequest(rec.view.id);
     for (const auto& h : ctx.all()) {
       if (isFinal(h.state)) continue;
       ctx.set(h.host, h.stage, HostState::Interrupted,
-              "interrupted by a runner restart during " + std::string(toString(h.stage)));
+              "interrupted by a runner restart during " + std::string(toString(h.stage)) +
+                  (cancelled ? "; the run was " + *cancelled : std::string()));
     }
-    if (rec.attempts >= o_.maxAttempts) {
+    if (cancelled) {
+      runs_.setState(rec.view.id, RunState::Cancelled, *cancelled);
+      reportFinished(rec.view.id);
+      p_.log.info("run " + std::to_string(rec.view.id) + " was " + *cancelled +
+                  " before the restart; not resumed");
+    } else if (rec.attempts >= o_.maxAttempts) {
       std::string why = "interrupted " + std::to_string(rec.attempts) +
                         " times by runner restarts; not resumed again";
       runs_.setState(rec.view.id, RunState::Interrupted, why);
@@ -515,6 +562,8 @@ Scheduler::Dispatched Scheduler::carryOut(const store::DeliveryRecord& d, const 
         out.created.superseded.push_back(dec.cancelRun);
         out.detail = "run " + std::to_string(dec.cancelRun) + " " + dec.reason;
       } else {
+        // Kept in the run too: a restart ends it cancelled instead of resuming it (recover).
+        runs_.requestCancel(dec.cancelRun, dec.reason);
         MutexLock lk(mu_);
         cancelRequests_[dec.cancelRun] = dec.reason;
         out.detail = "run " + std::to_string(dec.cancelRun) + " stops: " + dec.reason;
@@ -675,7 +724,9 @@ void Scheduler::execute(store::RunRecord rec) {
   end.id = id;
   try {  // the job-runner boundary (STYLE.md P3): a failing run is marked failed
     prepareSource(w);
+    const int64_t planStarted = p_.clock.nowMillis();
     Plan plan = planStep(w);
+    w.ctx.setPlanTime(planStarted, p_.clock.nowMillis());
     selectHosts(w, plan);
     holdForkBuild(w);
     const bool buildCancelled = cancelRequest(id).has_value();

@@ -5,7 +5,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, host, repo, sha, store_path, generation, previous_path, previous_generation, result, "
-    "detail, run_id, started_at, finished_at, durations";
+    "detail, run_id, started_at, finished_at, durations, forge";
 
 DeploymentRecord fromRow(const SqlRow& r) {
   DeploymentRecord d;
@@ -23,6 +23,7 @@ DeploymentRecord fromRow(const SqlRow& r) {
   d.startedAt = r.integer(11);
   d.finishedAt = r.integer(12);
   d.durationsJson = r.text(13);
+  d.forge = r.text(14);
   return d;
 }
 
@@ -32,33 +33,53 @@ int64_t Deployments::record(const DeploymentRecord& r) {
   return db_
       .query(
           "INSERT INTO deployments(host, repo, sha, store_path, generation, previous_path, "
-          "previous_generation, result, detail, run_id, started_at, finished_at, durations) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+          "previous_generation, result, detail, run_id, started_at, finished_at, durations, forge) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
           {r.host, r.repo, r.sha, r.storePath, sqlOpt(r.generation), sqlOpt(r.previousPath),
            sqlOpt(r.previousGeneration), r.result, r.detail, sqlOpt(r.runId), r.startedAt,
-           r.finishedAt, r.durationsJson})
+           r.finishedAt, r.durationsJson, r.forge})
       .at(0)
       .integer(0);
 }
 
+std::optional<DeploymentRecord> Deployments::lastSucceeded(const std::string& host) {
+  auto rows = db_.query(std::string("SELECT ") + kColumns +
+                            " FROM deployments WHERE host = ?1 AND result = 'succeeded' "
+                            "ORDER BY id DESC LIMIT 1",
+                        {host});
+  if (rows.empty()) return std::nullopt;
+  return fromRow(rows[0]);
+}
+
 std::optional<DeploymentRecord> Deployments::lastSucceeded(const std::string& host,
+                                                           const std::string& forge,
                                                            const std::string& repo) {
   auto rows = db_.query(std::string("SELECT ") + kColumns +
-                            " FROM deployments WHERE host = ?1 AND result = 'succeeded' AND "
-                            "(?2 = '' OR repo = ?2) ORDER BY id DESC LIMIT 1",
-                        {host, repo});
+                            " FROM deployments WHERE forge = ?1 AND repo = ?2 AND host = ?3 AND "
+                            "result = 'succeeded' ORDER BY id DESC LIMIT 1",
+                        {forge, repo, host});
   if (rows.empty()) return std::nullopt;
   return fromRow(rows[0]);
 }
 
 std::optional<DeploymentRecord> Deployments::lastSucceededWithPath(const std::string& host,
+                                                                   const std::string& forge,
                                                                    const std::string& repo,
                                                                    const std::string& storePath) {
   auto rows = db_.query(std::string("SELECT ") + kColumns +
-                            " FROM deployments WHERE host = ?1 AND repo = ?2 AND store_path = ?3 "
-                            "AND result = 'succeeded' AND run_id IS NOT NULL "
+                            " FROM deployments WHERE forge = ?1 AND repo = ?2 AND host = ?3 AND "
+                            "store_path = ?4 AND result = 'succeeded' AND run_id IS NOT NULL "
                             "ORDER BY id DESC LIMIT 1",
-                        {host, repo, storePath});
+                        {forge, repo, host, storePath});
+  if (rows.empty()) return std::nullopt;
+  return fromRow(rows[0]);
+}
+
+std::optional<DeploymentRecord> Deployments::forRun(int64_t runId, const std::string& host) {
+  auto rows = db_.query(std::string("SELECT ") + kColumns +
+                            " FROM deployments WHERE run_id = ?1 AND host = ?2 "
+                            "ORDER BY id DESC LIMIT 1",
+                        {runId, host});
   if (rows.empty()) return std::nullopt;
   return fromRow(rows[0]);
 }

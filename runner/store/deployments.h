@@ -15,6 +15,7 @@ namespace runner::store {
 struct DeploymentRecord {
   int64_t id = 0;
   std::string host;
+  std::string forge;  // the repository's forge ("" for hook/CLI-only repositories)
   std::string repo;
   std::string sha;
   std::string storePath;
@@ -34,15 +35,20 @@ class Deployments {
   explicit Deployments(Database& db) : db_(db) {}
   // Stores a record; returns its id. Throws StoreError.
   int64_t record(const DeploymentRecord& r);
-  // The newest record with result "succeeded" for `host` (any repo when `repo` is empty).
-  std::optional<DeploymentRecord> lastSucceeded(const std::string& host,
-                                                const std::string& repo = "");
-  // The newest "succeeded" record of `host` in `repo` that put `storePath` there (the run a
-  // roll back to that system re-deploys), or nullopt.
+  // The newest record with result "succeeded" for `host`, by any repository.
+  std::optional<DeploymentRecord> lastSucceeded(const std::string& host);
+  // The same, made by the repository (`forge`, `repo`): a repository is (forge, name).
+  std::optional<DeploymentRecord> lastSucceeded(const std::string& host, const std::string& forge,
+                                                const std::string& repo);
+  // The newest "succeeded" record of `host` by (`forge`, `repo`) that put `storePath` there
+  // (the run a roll back to that system re-deploys), or nullopt.
   std::optional<DeploymentRecord> lastSucceededWithPath(const std::string& host,
+                                                        const std::string& forge,
                                                         const std::string& repo,
                                                         const std::string& storePath);
-  // Newest first.
+  // The newest record run `runId` made for `host`, or nullopt.
+  std::optional<DeploymentRecord> forRun(int64_t runId, const std::string& host);
+  // Newest first, of every repository (each record names its forge and repository).
   std::vector<DeploymentRecord> history(const std::string& host, int limit = 20);
 
  private:

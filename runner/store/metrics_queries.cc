@@ -31,10 +31,11 @@ MetricsSnapshot readMetrics(Database& db) {
       if (ms.is_number()) m.deployStepSeconds.emplace_back(step, ms.get<double>() / 1000.0);
   }
   for (const auto& r : db.query(
-           "SELECT d.repo, d.host, d.result, d.finished_at, d.generation FROM deployments d JOIN "
-           "(SELECT MAX(id) AS id FROM deployments GROUP BY repo, host) n ON n.id = d.id "
-           "ORDER BY d.repo, d.host"))
-    m.lastDeploys.push_back({r.text(0), r.text(1), r.text(2), r.integer(3), r.optInteger(4)});
+           "SELECT d.repo, d.host, d.result, d.finished_at, d.generation, d.forge FROM "
+           "deployments d JOIN (SELECT MAX(id) AS id FROM deployments GROUP BY forge, repo, host) "
+           "n ON n.id = d.id ORDER BY d.forge, d.repo, d.host"))
+    m.lastDeploys.push_back(
+        {r.text(5), r.text(0), r.text(1), r.text(2), r.integer(3), r.optInteger(4)});
   return m;
 }
 

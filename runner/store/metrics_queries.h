@@ -16,7 +16,7 @@
 namespace runner::store {
 
 struct HostLastDeploy {
-  std::string repo, host, result;
+  std::string forge, repo, host, result;
   int64_t finishedAt = 0;  // unix ms
   std::optional<int64_t> generation;
 };

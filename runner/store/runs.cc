@@ -15,7 +15,32 @@ constexpr const char* kRunColumns =
 
 constexpr const char* kHostColumns =
     "host, stage, state, summary, drv_path, out_path, base_out_path, log_path, started_at, "
-    "finished_at, log_tail";
+    "finished_at, log_tail, steps";
+
+std::string stepsJson(const std::vector<HostStepTime>& steps) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : steps)
+    j.push_back({{"name", s.name},
+                 {"started_at", s.startedAt},
+                 {"finished_at", s.finishedAt ? nlohmann::json(*s.finishedAt) : nullptr}});
+  return j.dump();
+}
+
+std::vector<HostStepTime> stepsFrom(const std::string& text) {
+  std::vector<HostStepTime> out;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& e : j) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() ||
+        !e.contains("started_at") || !e["started_at"].is_number_integer())
+      continue;
+    HostStepTime s{e["name"].get<std::string>(), e["started_at"].get<int64_t>(), std::nullopt};
+    if (e.contains("finished_at") && e["finished_at"].is_number_integer())
+      s.finishedAt = e["finished_at"].get<int64_t>();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
 
 RunHostView hostFrom(const SqlRow& r) {
   RunHostView h;
@@ -30,6 +55,7 @@ RunHostView hostFrom(const SqlRow& r) {
   h.startedAt = r.optInteger(8);
   h.finishedAt = r.optInteger(9);
   h.logTail = r.text(10);
+  h.steps = stepsFrom(r.text(11));
   return h;
 }
 
@@ -183,6 +209,17 @@ bool Runs::cancelQueued(int64_t id, const std::string& why) {
              {why, clock_.nowMillis(), id}) > 0;
 }
 
+bool Runs::requestCancel(int64_t id, const std::string& why) {
+  return db_.exec("UPDATE runs SET cancel_requested = ?1 WHERE id = ?2 AND state = 'running'",
+                  {why, id}) > 0;
+}
+
+std::optional<std::string> Runs::cancelRequest(int64_t id) {
+  auto rows = db_.query("SELECT cancel_requested FROM runs WHERE id = ?1", {id});
+  if (rows.empty()) return std::nullopt;
+  return rows[0].optText(0);
+}
+
 void Runs::requeue(int64_t id, const std::string& note) {
   db_.exec(
       "UPDATE runs SET state = 'queued', error = ?1, finished_at = NULL, runner = NULL "
@@ -227,15 +264,15 @@ void Runs::setBaseSha(int64_t id, const std::string& baseSha) {
 void Runs::putHost(int64_t id, const RunHostView& h) {
   // every column is written: the row is replaced as a whole
   db_.exec(std::string("INSERT INTO run_hosts(run, ") + kHostColumns +
-               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
                "ON CONFLICT(run, host) DO UPDATE SET stage = excluded.stage, state = "
                "excluded.state, summary = excluded.summary, drv_path = excluded.drv_path, "
                "out_path = excluded.out_path, base_out_path = excluded.base_out_path, log_path = "
                "excluded.log_path, started_at = excluded.started_at, finished_at = "
-               "excluded.finished_at, log_tail = excluded.log_tail",
+               "excluded.finished_at, log_tail = excluded.log_tail, steps = excluded.steps",
            {id, h.host, std::string(toString(h.stage)), std::string(toString(h.state)), h.summary,
             sqlOpt(h.drvPath), sqlOpt(h.outPath), sqlOpt(h.baseOutPath), sqlOpt(h.logPath),
-            sqlOpt(h.startedAt), sqlOpt(h.finishedAt), h.logTail});
+            sqlOpt(h.startedAt), sqlOpt(h.finishedAt), h.logTail, stepsJson(h.steps)});
 }
 
 bool Runs::putHostAs(int64_t id, const RunHostView& h, const std::string& runner) {

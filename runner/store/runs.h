@@ -94,6 +94,11 @@ class Runs {
   // Ends a QUEUED run as cancelled (finished_at, `why` as its error); false when it is not
   // queued (any more).
   bool cancelQueued(int64_t id, const std::string& why);
+  // Keeps a person's request to stop a RUNNING run (`why`: "cancelled by …"), so it outlives
+  // the process running it; false when the run is not running. Throws StoreError.
+  bool requestCancel(int64_t id, const std::string& why);
+  // The stop request of run `id`, or nullopt.
+  std::optional<std::string> cancelRequest(int64_t id);
   // Puts a run back in the queue (restart recovery), without a runner; keeps attempts.
   void requeue(int64_t id, const std::string& note);
   void setPlan(int64_t id, const std::string& baseSha, const std::string& planJson);

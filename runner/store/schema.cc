@@ -198,6 +198,51 @@ CREATE TABLE runners (
 ALTER TABLE runs ADD COLUMN runner TEXT;
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 )sql",
+      // 11: the fleet's tables know the forge too (issue 14 after issue 17): alice/infra on a
+      // GitHub and on a Gitea that both manage hosts have fleet rows, deploy records and
+      // probes of their own. Existing records take the forge of the run that made them;
+      // probe rows that of the host's newest deploy record, else of the repository's runs
+      // when they all have one forge, else '' (a stale row the next probe replaces).
+      R"sql(
+ALTER TABLE deployments ADD COLUMN forge TEXT NOT NULL DEFAULT '';
+UPDATE deployments SET forge = COALESCE((SELECT r.forge FROM runs r WHERE r.id = deployments.run_id), '');
+DROP INDEX deployments_by_repo_host;
+CREATE INDEX deployments_by_forge_repo_host ON deployments(forge, repo, host, id);
+CREATE TABLE host_probes_v11 (
+  forge         TEXT NOT NULL DEFAULT '',
+  repo          TEXT NOT NULL,
+  host          TEXT NOT NULL,
+  target        TEXT NOT NULL DEFAULT '',
+  probed_at     INTEGER NOT NULL,
+  reached       INTEGER NOT NULL,
+  current_path  TEXT,
+  profile_path  TEXT,
+  generation    INTEGER,
+  error         TEXT NOT NULL DEFAULT '',
+  last_seen     INTEGER,
+  PRIMARY KEY (forge, repo, host)
+);
+INSERT INTO host_probes_v11(forge, repo, host, target, probed_at, reached, current_path,
+                            profile_path, generation, error, last_seen)
+SELECT COALESCE(
+         (SELECT d.forge FROM deployments d WHERE d.repo = p.repo AND d.host = p.host
+          ORDER BY d.id DESC LIMIT 1),
+         (SELECT MIN(r.forge) FROM runs r WHERE r.repo = p.repo AND NOT EXISTS
+            (SELECT 1 FROM runs r2 WHERE r2.repo = p.repo AND r2.forge <> r.forge)),
+         ''),
+       p.repo, p.host, p.target, p.probed_at, p.reached, p.current_path, p.profile_path,
+       p.generation, p.error, p.last_seen
+FROM host_probes p;
+DROP TABLE host_probes;
+ALTER TABLE host_probes_v11 RENAME TO host_probes;
+)sql",
+      // 12: when each stage and deploy step of a host started and finished (issue 14's run
+      // page): JSON [{"name": "copy", "started_at": ms, "finished_at": ms}, …]; and a person's
+      // request to stop a running run (why), so a restart does not resume it
+      R"sql(
+ALTER TABLE run_hosts ADD COLUMN steps TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE runs ADD COLUMN cancel_requested TEXT;
+)sql",
   };
   return kMigrations;
 }

@@ -5,7 +5,9 @@
 // on a test host; a run page updates live
 // (no reload) when the run's state changes in the database; a hostile host name renders as
 // text; roll back from the host page (refused without a login or the CSRF token; with them the
-// browser lands on the new run, which deploys the earlier system); landmarks, names and focus;
+// browser lands on the new run, which deploys the earlier system); Cancel of a queued and of a
+// running run (the CSRF token, the stop request kept with the run, the end seen live);
+// landmarks, names and focus;
 // at 390 px wide the fleet, run, host and runs pages have no horizontal overflow.
 // Screenshots of each page go to <screenshot dir>. Exits 1 on the first failed check.
 import { execFileSync } from 'node:child_process';
@@ -134,6 +136,57 @@ try {
   await page.goto(`${base}/fleet`, { waitUntil: 'load' });
   const wgen = await page.$eval('tr[id="wellsjaha"] .gen', (el) => el.textContent.trim());
   check('the fleet shows wellsjaha at generation 3', wgen === '3', wgen);
+
+  // 3b. Cancel (logged in since 3): refused without the CSRF token; a queued run ends at
+  //     once; a running one is asked to stop and the request is kept with the run (so a
+  //     restart does not resume it), and the page follows it live to its end. The two runs
+  //     are written into the database like the one in 2: r1 "runs" on its ref (no worker
+  //     has it), so r2, queued behind it on the same ref, is never claimed.
+  const t = Date.now();
+  const r1 = sql(`INSERT INTO runs(repo, kind, trigger, sha, ref, state, created_at, started_at)
+      VALUES ('lab/infra', 'deploy', 'manual', '${'e'.repeat(40)}', 'refs/heads/cancel-test', 'running', ${t}, ${t});
+    SELECT last_insert_rowid();`);
+  sql(`INSERT INTO run_hosts(run, host, stage, state, summary, started_at) VALUES
+      (${r1}, 'web-cancel', 'deploy', 'running', 'deploy: activate', ${t}),
+      (${r1}, 'db-cancel', 'deploy', 'pending', 'waiting to deploy', NULL);`);
+  const r2 = sql(`INSERT INTO runs(repo, kind, trigger, sha, ref, state, created_at)
+      VALUES ('lab/infra', 'deploy', 'manual', '${'d'.repeat(40)}', 'refs/heads/cancel-test', 'queued', ${t});
+    SELECT last_insert_rowid();`);
+  const noCsrfCancel = await page.evaluate(async (u) => (await fetch(u, { method: 'POST' })).status,
+    `${base}/runs/${r2}/cancel`);
+  check('cancel without the CSRF token is refused', noCsrfCancel === 403, String(noCsrfCancel));
+  check('the refused cancel changed nothing', sql(`SELECT state FROM runs WHERE id = ${r2}`) === 'queued');
+  await page.goto(`${base}/runs/${r2}`, { waitUntil: 'load' });
+  check('a queued run has a Cancel button', (await page.$('#sy\\:cancel button')) !== null);
+  await Promise.all([page.waitForNavigation(), page.click('#sy\\:cancel button')]);
+  check('cancel goes back to the run page', page.url().endsWith(`/runs/${r2}`), page.url());
+  const r2State = await page.$eval('#sy\\:state', (el) => el.textContent);
+  check('the queued run is cancelled at once', r2State === 'cancelled' &&
+    sql(`SELECT state FROM runs WHERE id = ${r2}`) === 'cancelled', r2State);
+  check('the page says who cancelled it', (await page.content()).includes('cancelled by web login from'));
+  check('an ended run has no Cancel button', (await page.$('#sy\\:cancel')) === null);
+  await page.screenshot({ path: `${shots}/cancel-queued.png`, fullPage: true });
+  await page.goto(`${base}/runs/${r1}`, { waitUntil: 'load' });
+  await Promise.all([page.waitForNavigation(), page.click('#sy\\:cancel button')]);
+  check('a running run keeps running after Cancel (its deploy finishes)',
+    (await page.$eval('#sy\\:state', (el) => el.textContent)) === 'running');
+  const kept = sql(`SELECT cancel_requested FROM runs WHERE id = ${r1}`);
+  check('the stop request is kept with the run (a restart does not resume it)',
+    kept.startsWith('cancelled by web login from'), kept);
+  await page.evaluate(() => { window.__sameDocument = 7; });
+  sql(`UPDATE run_hosts SET state = 'succeeded', summary = 'deployed', finished_at = ${Date.now()} WHERE run = ${r1} AND host = 'web-cancel';
+       UPDATE run_hosts SET state = 'skipped', summary = 'not started: the run was ${kept.replace(/'/g, "''")}' WHERE run = ${r1} AND host = 'db-cancel';
+       UPDATE runs SET state = 'cancelled', error = '${kept.replace(/'/g, "''")}', finished_at = ${Date.now()} WHERE id = ${r1};`);
+  let cancelledLive = true;
+  try {
+    await page.waitForFunction(() => document.getElementById('sy:state').textContent === 'cancelled', { timeout: 15000 });
+  } catch (e) { cancelledLive = false; }
+  check('the running run ends cancelled on the page without a reload', cancelledLive &&
+    (await page.evaluate(() => window.__sameDocument)) === 7);
+  const cancelRows = await page.$$eval('tr[data-host]', (trs) => trs.map((tr) => [tr.dataset.host, tr.cells[2].textContent]));
+  check('the host under way finished, the one not started was skipped', JSON.stringify(cancelRows.sort()) ===
+    JSON.stringify([['db-cancel', 'skipped'], ['web-cancel', 'succeeded']]), JSON.stringify(cancelRows));
+  await page.screenshot({ path: `${shots}/cancel-running.png`, fullPage: true });
 
   // 4. Everyone's screen: landmarks, every button and link named, focus visible.
   const a11y = await page.evaluate(() => {

@@ -28,6 +28,8 @@ class SqliteBackend {
   }
   // What `database:` in the config would say (empty: the SQLite file).
   std::string configValue() const { return {}; }
+  // The database file (for a test that lays out an old schema itself).
+  std::filesystem::path file() const { return dir_.path() / "state" / "switchyard.db"; }
 
  private:
   runner::os::TempDir dir_;

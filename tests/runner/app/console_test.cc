@@ -281,6 +281,108 @@ TEST_CASE("host page: what the host runs and its deploy history, bad names refus
   CHECK(f.get("/hosts/nobody").status == 404);
   CHECK(f.get("/hosts/%3Cb%3E").status == 400);
   CHECK(f.get("/hosts/.hidden").status == 400);
+
+  // A repository is (forge, name): lab/infra on a Gitea deployed web1 too. Its record is
+  // not this repository's history, and the Gitea one's page shows only its own.
+  {
+    auto db = store::Database::open(app::databasePath(f.config));
+    store::DeploymentRecord d;
+    d.host = "web1";
+    d.forge = "gitea";
+    d.repo = "lab/infra";
+    d.sha = std::string(40, 'c');
+    d.storePath = kHand;
+    d.result = "succeeded";
+    d.startedAt = d.finishedAt = 2'500'000;
+    store::Deployments(*db).record(d);
+  }
+  auto ours = f.get("/hosts/web1?repo=lab/infra&forge=");
+  REQUIRE(ours.status == 200);
+  CHECK(ours.body.find(std::string(40, 'c')) == std::string::npos);
+  CHECK(ours.body.find(std::string(40, 'a')) != std::string::npos);
+  auto gitea = f.get("/hosts/web1?repo=lab/infra&forge=gitea");
+  REQUIRE(gitea.status == 200);
+  CHECK(gitea.body.find(std::string(40, 'c')) != std::string::npos);
+  CHECK(gitea.body.find(std::string(40, 'a')) == std::string::npos);
+}
+
+// A deploy whose activation failed on web1: the watchdog switched back to kOld (generation
+// 3). The run page says what web1 runs now, not the rolled-back kNew, and each host's
+// stages with their start, finish and duration (also in /api/runs/<id>).
+TEST_CASE("run page: a rolled-back host shows what it runs now, and every host its stage times",
+          "[integration][console]") {
+  ConsoleFixture f;
+  auto db = store::Database::open(app::databasePath(f.config));
+  store::Runs runs(*db, f.clock);
+  store::NewRun n;
+  n.repo = "lab/infra";
+  n.kind = RunKind::Deploy;
+  n.sha = std::string(40, 'b');
+  n.ref = "refs/heads/main";
+  const int64_t id = runs.create(n);
+  RunHostView h;
+  h.host = "web1";
+  h.stage = Stage::Deploy;
+  h.state = HostState::RolledBack;
+  h.summary = "rolled back: health check failed";
+  h.outPath = kNew;
+  const int64_t t0 = 1'700'000'000'000;
+  h.steps = {{"plan", t0, t0 + 1500},
+             {"build", t0 + 1500, t0 + 61'500},
+             {"deploy", t0 + 61'500, t0 + 90'000},
+             {"copy", t0 + 62'000, t0 + 64'000},
+             {"activate", t0 + 64'000, t0 + 70'000},
+             {"health", t0 + 70'000, std::nullopt}};
+  runs.putHost(id, h);
+  h.host = "db1";
+  h.state = HostState::Succeeded;
+  h.summary = "deployed";
+  h.outPath = kDb;
+  h.steps = {{"plan", t0, t0 + 1500}};
+  runs.putHost(id, h);
+  runs.setState(id, RunState::Failed);
+  store::DeploymentRecord d;
+  d.host = "web1";
+  d.repo = "lab/infra";
+  d.sha = n.sha;
+  d.storePath = kNew;
+  d.previousPath = kOld;
+  d.previousGeneration = 3;
+  d.result = "rolled-back";
+  d.runId = id;
+  d.startedAt = t0 + 61'500;
+  d.finishedAt = t0 + 90'000;
+  store::Deployments(*db).record(d);
+
+  auto page = f.get("/runs/" + std::to_string(id));
+  REQUIRE(page.status == 200);
+  auto row = page.body.substr(page.body.find("<tr id=\"web1\""));
+  row = row.substr(0, row.find("</tr>"));
+  CHECK(row.find("runs now: <code>" + kOld + "</code> (generation 3)") != std::string::npos);
+  CHECK(row.find("rolled back from <code>" + kNew + "</code>") != std::string::npos);
+  CHECK(row.find("<li data-step=\"copy\">copy <time datetime=\"2023-11-14T22:14:22Z\"") !=
+        std::string::npos);
+  CHECK(row.find("2023-11-14T22:14:24Z\" title=\"finished 2023-11-14T22:14:24Z\">"
+                 "2023-11-14T22:14:24Z</time>, 2.0s") != std::string::npos);
+  CHECK(row.find("data-step=\"build\"") != std::string::npos);
+  CHECK(row.find(", 1m0s</li>") != std::string::npos);  // the build's minute
+  CHECK(row.find("health <time") != std::string::npos);
+  CHECK(row.find("not finished") != std::string::npos);  // health never ended
+  auto db1 = page.body.substr(page.body.find("<tr id=\"db1\""));
+  db1 = db1.substr(0, db1.find("</tr>"));
+  CHECK(db1.find("runs now") == std::string::npos);  // succeeded: its out path is what it runs
+  CHECK(db1.find(kDb) != std::string::npos);
+
+  auto api = nlohmann::json::parse(f.get("/api/runs/" + std::to_string(id)).body);
+  nlohmann::json steps;
+  for (const auto& host : api["hosts"])
+    if (host["name"] == "web1") steps = host["steps"];
+  REQUIRE(steps.size() == 6);
+  CHECK(steps[3] == nlohmann::json{{"name", "copy"},
+                                   {"started_at", "2023-11-14T22:14:22Z"},
+                                   {"finished_at", "2023-11-14T22:14:24Z"},
+                                   {"ms", 2000}});
+  CHECK(steps[5]["finished_at"].is_null());
 }
 
 TEST_CASE("/metrics is valid Prometheus text with per-host deploy, generation and drift",

@@ -382,6 +382,17 @@ TEST_CASE("cli: rerun queues a delivery the daemon turns into a run — logs --f
   CHECK(tests::switchyard({"rerun", "99", "--config", cfg.string()}).exitStatus == 2);
   CHECK(tests::switchyard({"rerun", "x", "--config", cfg.string()}).exitStatus == 2);
 
+  // A host run 1 does not have: refused with the run's hosts, exit 2, nothing queued.
+  {
+    auto state = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
+    const int64_t before = state->query("SELECT COUNT(*) FROM deliveries").at(0).integer(0);
+    auto refused = tests::switchyard({"rerun", "1", "web1", "nosuch", "--config", cfg.string()});
+    CHECK(refused.exitStatus == 2);
+    CHECK(refused.errTail.find("nosuch is not a host of run 1; nothing was re-run. Its hosts: "
+                               "db1, web1") != std::string::npos);
+    CHECK(state->query("SELECT COUNT(*) FROM deliveries").at(0).integer(0) == before);
+  }
+
   // logs --follow of a running run: prints as the log grows, returns when the run ends.
   auto db = store::Database::open(app::databasePath(f.config), store::Durability::Normal);
   store::Runs runs(*db, f.clock);

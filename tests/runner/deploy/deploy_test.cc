@@ -65,11 +65,11 @@ TEST_CASE("deploy: the target runs the new system, confirmed over a new connecti
   CHECK(o2.activationLog.find("switched web1 to " + path2 + " (switch)") != std::string::npos);
   CHECK(f.observer.steps("web1") ==
         std::vector<std::string>{"lock", "ancestry", "connect", "inspect", "copy", "activate",
-                                 "confirm", "record", "lock", "ancestry", "connect", "inspect",
-                                 "copy", "activate", "confirm", "record"});
+                                 "health", "confirm", "record", "lock", "ancestry", "connect",
+                                 "inspect", "copy", "activate", "health", "confirm", "record"});
 
   // The record: commit, paths, generations, step durations.
-  auto rec = f.deployments.lastSucceeded("web1", "infra");
+  auto rec = f.deployments.lastSucceeded("web1", "", "infra");
   REQUIRE(rec);
   CHECK(rec->sha == rev2);
   CHECK(rec->storePath == path2);
@@ -77,7 +77,7 @@ TEST_CASE("deploy: the target runs the new system, confirmed over a new connecti
   CHECK(rec->previousPath == path1);
   CHECK(rec->previousGeneration == 1);
   auto durations = nlohmann::json::parse(rec->durationsJson);
-  for (const char* step : {"connect", "inspect", "copy", "activate", "confirm"})
+  for (const char* step : {"connect", "inspect", "copy", "activate", "health", "confirm"})
     CHECK(durations.contains(step));
   CHECK(o2.duration(Step::Copy) > 0ms);
 
@@ -118,7 +118,7 @@ TEST_CASE("deploy: an activation that fails puts the previous generation back",
   CHECK(count(switchLog(h), " FAILED") == 1);
   CHECK(o.activationLog.find("failed (testing.failActivation = true)") != std::string::npos);
   CHECK(f.deployments.history("web1").front().result == "rolled-back");
-  CHECK(f.deployments.lastSucceeded("web1", "infra")->sha == good);
+  CHECK(f.deployments.lastSucceeded("web1", "", "infra")->sha == good);
 }
 
 TEST_CASE("deploy: a configuration that cuts the runner off is rolled back by the watchdog",

@@ -363,7 +363,7 @@ TEST_CASE("deployer refuses a locked host and an older commit before connecting"
   CHECK(ssh.calls().empty());
   // Refusals are recorded, and never count as "the deployed commit".
   CHECK(deployments.history("web1").front().result == "refused");
-  CHECK(deployments.lastSucceeded("web1", "infra")->sha == last.sha);
+  CHECK(deployments.lastSucceeded("web1", "", "infra")->sha == last.sha);
 
   DeployRequest unknown{"infra", "unknown"};
   auto u = deployer.deploy(job, unknown, obs);

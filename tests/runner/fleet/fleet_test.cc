@@ -207,6 +207,75 @@ TEST_CASE("fleet table: config hosts, hosts only the plan saw (not managed), dri
     if (r.host == "web1") CHECK(r.drift.drift == Drift::InSync);
 }
 
+TEST_CASE("two same-named repositories on two forges have fleet rows of their own",
+          "[unit][fleet]") {
+  os::TempDir tmp;
+  auto db = store::Database::open(tmp.path() / "s.db");
+  ManualClock clock;
+  store::Runs runs(*db, clock);
+  // github's main built kC for web1; gitea's main built kA
+  for (const auto& [forge, built] : {std::pair{"github", kC}, std::pair{"gitea", kA}}) {
+    store::NewRun n;
+    n.forge = forge;
+    n.repo = "alice/infra";
+    n.kind = RunKind::Deploy;
+    n.sha = std::string(40, 'f');
+    n.ref = "refs/heads/main";
+    RunHostView h;
+    h.host = "web1";
+    h.stage = Stage::Deploy;
+    h.state = HostState::Succeeded;
+    h.outPath = built;
+    runs.putHost(runs.create(n), h);
+  }
+  auto github = deployed(kB, 4, kA);
+  github.forge = "github";
+  github.repo = "alice/infra";
+  store::Deployments(*db).record(github);
+  auto gitea = deployed(kA, 2);
+  gitea.forge = "gitea";
+  gitea.repo = "alice/infra";
+  gitea.result = "unreachable";
+  store::Deployments(*db).record(gitea);
+  auto probe = seen(kB, 4);
+  probe.forge = "github";
+  probe.repo = "alice/infra";
+  store::HostProbes(*db).record(probe);
+
+  Config config;
+  for (const auto* forge : {"github", "gitea"}) {
+    RepoConfig repo;
+    repo.forge = forge;
+    repo.name = "alice/infra";
+    repo.hosts = {HostConfig{"web1", std::string("root@") + forge}};
+    config.repos.push_back(repo);
+  }
+  auto rows = fleet::fleetTable(*db, config);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].forge == "github");
+  CHECK(rows[0].target == "root@github");
+  CHECK(rows[0].drift.drift == Drift::Behind);  // runs kB; github's branch built kC
+  REQUIRE(rows[0].expected);
+  CHECK(rows[0].expected->path == kC);
+  REQUIRE(rows[0].lastDeploy);
+  CHECK(rows[0].lastDeploy->result == "succeeded");
+  CHECK(rows[1].forge == "gitea");
+  CHECK(rows[1].target == "root@gitea");
+  CHECK_FALSE(rows[1].probe);  // github's probe is not gitea's
+  CHECK_FALSE(rows[1].lastSucceeded);
+  REQUIRE(rows[1].lastDeploy);
+  CHECK(rows[1].lastDeploy->result == "unreachable");
+  CHECK(rows[1].drift.drift == Drift::NeverDeployed);
+  REQUIRE(rows[1].expected);
+  CHECK(rows[1].expected->path == kA);
+  auto j = fleet::fleetJson(rows);
+  CHECK(j[0]["forge"] == "github");
+  CHECK(j[1]["forge"] == "gitea");
+  auto text = fleet::fleetText(rows);
+  CHECK(text.find("FORGE") != std::string::npos);
+  CHECK(text.find("gitea") != std::string::npos);
+}
+
 namespace {
 
 // Answers every probe after `delay`, counting how many run at once.
@@ -258,9 +327,9 @@ TEST_CASE("probe rounds: at most probe_concurrency at once, connections kept, fa
   fleet::Prober prober(ssh, sshConfig, fc, *db, clock, logger);
   std::vector<fleet::ProbeTarget> targets;
   for (int i = 0; i < 9; ++i)
-    targets.push_back({"lab/infra", "h" + std::to_string(i),
+    targets.push_back({"", "lab/infra", "h" + std::to_string(i),
                        parseTarget("root@10.0.0." + std::to_string(i + 1))});
-  targets.push_back({"lab/infra", "gone", parseTarget("root@10.9.9.9")});
+  targets.push_back({"", "lab/infra", "gone", parseTarget("root@10.9.9.9")});
   auto results = prober.probeAll(targets);
   REQUIRE(results.size() == 10);
   CHECK(ssh.maxInFlight.load() <= 3);
@@ -303,8 +372,8 @@ TEST_CASE(
   FleetConfig fc;
   fc.currentSystemLink = "/var/lib/fake-nixos/current-system";
   fleet::Prober prober(*connector, sshConfig, fc, *db, clock, logger);
-  std::vector<fleet::ProbeTarget> targets = {{"lab/infra", "web1", hosts.host("web1").target()},
-                                             {"lab/infra", "db1", hosts.host("db1").target()}};
+  std::vector<fleet::ProbeTarget> targets = {{"", "lab/infra", "web1", hosts.host("web1").target()},
+                                             {"", "lab/infra", "db1", hosts.host("db1").target()}};
   auto r = prober.probeAll(targets);
   CHECK(r[0].reached);
   CHECK(r[0].currentPath == kA);
@@ -327,7 +396,7 @@ TEST_CASE(
   r = prober.probeAll(targets);
   CHECK_FALSE(r[0].reached);
   CHECK_FALSE(r[0].error.empty());
-  auto stored = store::HostProbes(*db).get("lab/infra", "web1");
+  auto stored = store::HostProbes(*db).get("", "lab/infra", "web1");
   REQUIRE(stored);
   CHECK_FALSE(stored->reached);
   CHECK(stored->lastSeen == seenAt);  // kept from the last answer

@@ -80,6 +80,58 @@ TEST_CASE("retry_unreachable: only the newest record, only unreachable, only wit
   CHECK(fleet::dueRetries(*db, config, {demo}, 11 * hour + 60'000).empty());
 }
 
+TEST_CASE("retry_unreachable asks only the repository of the probe's forge", "[unit][fleet]") {
+  os::TempDir tmp("sy-retry-forges");
+  auto db = store::Database::open(tmp.path() / "s.db", store::Durability::Normal);
+  Config config;
+  for (const auto* forge : {"github", "gitea"}) {
+    RepoConfig repo;
+    repo.forge = forge;
+    repo.name = "alice/infra";
+    repo.rollout.retryUnreachable = std::chrono::hours(1);
+    repo.hosts.push_back({"demo"});
+    config.repos.push_back(repo);
+  }
+  // gitea's deploy found demo off; github's reached it
+  store::DeploymentRecord r;
+  r.host = "demo";
+  r.forge = "gitea";
+  r.repo = "alice/infra";
+  r.sha = "ttt";
+  r.result = "unreachable";
+  r.runId = 7;
+  r.startedAt = r.finishedAt = 1000;
+  const int64_t off = store::Deployments(*db).record(r);
+  r.forge = "github";
+  r.sha = "ggg";
+  r.result = "succeeded";
+  r.runId = 8;
+  store::Deployments(*db).record(r);
+  store::ProbeRecord github{.forge = "github",
+                            .repo = "alice/infra",
+                            .host = "demo",
+                            .target = "root@h",
+                            .reached = true};
+  CHECK(fleet::dueRetries(*db, config, {github}, 2000).empty());
+  store::ProbeRecord gitea = github;
+  gitea.forge = "gitea";
+  auto due = fleet::dueRetries(*db, config, {gitea}, 2000);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].forge == "gitea");
+  CHECK(due[0].sha == "ttt");
+  CHECK(due[0].runId == 7);
+  CHECK(due[0].recordId == off);
+  // gitea's pending retry makes the probe look at demo for gitea, with the target it tried
+  store::ProbeRecord tried = gitea;
+  tried.reached = false;
+  tried.target = "root@10.1.1.1";
+  store::HostProbes(*db).record(tried);
+  auto targets = fleet::retryProbeTargets(*db, config, {}, 2000);
+  REQUIRE(targets.size() == 1);
+  CHECK(targets[0].forge == "gitea");
+  CHECK(targets[0].target.toString() == "root@10.1.1.1");
+}
+
 TEST_CASE("retry_unreachable: a host that was off gets the newest pending deploy when it answers",
           "[integration][daemon][fleet]") {
   os::PosixProcessRunner procs;
@@ -192,7 +244,7 @@ TEST_CASE("retry_unreachable: a host that was off gets the newest pending deploy
   const int64_t after = clock.nowMillis();
   CHECK(tests::waitUntil(
       [&] {
-        auto p = store::HostProbes(*db).get("lab/infra", "web1");
+        auto p = store::HostProbes(*db).get("", "lab/infra", "web1");
         return p && p->probedAt > after + 2000;
       },
       std::chrono::seconds(20), std::chrono::milliseconds(100)));

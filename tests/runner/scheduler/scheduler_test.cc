@@ -101,6 +101,7 @@ class FakeDeploy final : public DeployStage {
   std::vector<std::vector<std::string>> named;           // each call's DeployInput::named
   std::vector<std::optional<std::string>> stopRequests;  // DeployInput::stopRequested()
   std::set<std::string> refused;
+  std::function<void()> tick;  // called inside each step (the test moves its clock)
   std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener& l) override {
     calls.push_back(in.hosts);
     named.push_back(in.named);
@@ -108,6 +109,12 @@ class FakeDeploy final : public DeployStage {
     std::vector<DeployHostOutcome> out;
     for (const auto& h : in.hosts) {
       l.hostStarted(h.host, "deploy: lock");
+      // the steps the real deploy stage reports (DeployRelay), `tick` between them
+      for (const char* step : {"copy", "activate", "health", "confirm"}) {
+        l.hostStep(h.host, step, false);
+        if (tick) tick();
+        l.hostStep(h.host, step, true);
+      }
       if (refused.count(h.host))
         out.push_back({h.host, HostState::Refused, "refused: not a descendant"});
       else if (h.checkCurrentFirst)
@@ -677,6 +684,107 @@ TEST_CASE("restart recovery: in-flight hosts are interrupted, the run resumes, d
   for (const auto& d : h.deployer.calls[0]) check[d.host] = d.checkCurrentFirst;
   CHECK(check == std::map<std::string, bool>{{"web1", true}, {"web2", false}});
   CHECK(h.hostStates(id).at("web1") == "deploy/succeeded");
+}
+
+TEST_CASE("each host keeps when its plan, build, deploy and deploy steps started and finished",
+          "[unit][scheduler]") {
+  Harness h;
+  int ticks = 0;
+  h.deployer.tick = [&] {
+    ++ticks;
+    h.clock.advance(std::chrono::seconds(ticks));  // copy 1 s, activate 2 s, …
+  };
+  std::string s1 = h.commit("hosts/web1.nix");
+  h.deliver(h.push("refs/heads/main", h.sha0, s1));
+  h.drain();
+  REQUIRE(h.run(1).view.state == RunState::Succeeded);
+  auto web1 = h.runs().host(1, "web1");
+  REQUIRE(web1);
+  std::vector<std::string> names;
+  for (const auto& st : web1->steps) names.push_back(st.name);
+  CHECK(names == std::vector<std::string>{"plan", "build", "deploy", "copy", "activate", "health",
+                                          "confirm"});
+  int64_t last = 0;
+  for (const auto& st : web1->steps) {
+    INFO(st.name);
+    REQUIRE(st.finishedAt);
+    CHECK(st.startedAt >= last);  // in the order they ran
+    CHECK(*st.finishedAt >= st.startedAt);
+    if (st.name != "deploy") last = st.startedAt;
+  }
+  auto ms = [&](const std::string& n) {
+    for (const auto& st : web1->steps)
+      if (st.name == n) return *st.finishedAt - st.startedAt;
+    return int64_t{-1};
+  };
+  // the fake clock moved 1, 2, 3, 4 s inside them (and the real one a little more)
+  CHECK(ms("copy") >= 1000);
+  CHECK(ms("activate") >= 2000);
+  CHECK(ms("health") >= 3000);
+  CHECK(ms("confirm") >= 4000);
+  CHECK(ms("deploy") >= 10'000);
+  CHECK(ms("copy") < ms("activate"));
+  // the whole deploy stage contains its steps
+  CHECK(web1->steps[2].startedAt <= web1->steps[3].startedAt);
+  CHECK(*web1->steps[2].finishedAt >= *web1->steps[6].finishedAt);
+}
+
+TEST_CASE("a run cancelled while it runs stays cancelled after a restart", "[unit][scheduler]") {
+  Harness h;
+  std::string s1 = h.commit("x.nix");
+  // A run the previous runner was deploying: db1 done, web1 in its deploy.
+  auto runs = h.runs();
+  store::NewRun n;
+  n.repo = "alice/infra";
+  n.forge = "home";
+  n.kind = RunKind::Deploy;
+  n.sha = s1;
+  n.ref = "refs/heads/main";
+  n.baseSha = h.sha0;
+  const int64_t id = runs.create(n);
+  REQUIRE(runs.claimNext()->view.id == id);
+  RunHostView v;
+  v.host = "db1";
+  v.stage = Stage::Deploy;
+  v.state = HostState::Succeeded;
+  runs.putHost(id, v);
+  v.host = "web1";
+  v.state = HostState::Running;
+  runs.putHost(id, v);
+  // A person cancels it while it runs: the request is kept with the run.
+  Event e;
+  e.kind = EventKind::Rerun;
+  e.forgeType = "ui";
+  e.command = "cancel";
+  e.sender = "web login from 127.0.0.1";
+  e.runId = id;
+  const int64_t d = h.deliver(e);
+  h.sched->dispatchQueued();
+  CHECK(h.deliveryState(d) ==
+        "processed: run " + std::to_string(id) + " stops: cancelled by web login from 127.0.0.1");
+  CHECK(h.run(id).view.state == RunState::Running);
+  CHECK(runs.cancelRequest(id) == "cancelled by web login from 127.0.0.1");
+
+  // The runner dies; a new one (nothing in memory) starts and recovers.
+  h.sched.reset();
+  h.sched = std::make_unique<Scheduler>(
+      scheduler::SchedulerPorts{h.config, *h.db, h.clock, h.log, h.reporter, h.mirrors, h.plan,
+                                h.build, h.deployer},
+      h.options());
+  CHECK(h.sched->recover() == 1);
+  CHECK(h.run(id).view.state == RunState::Cancelled);
+  CHECK(h.run(id).view.error == "cancelled by web login from 127.0.0.1");
+  CHECK(h.hostStates(id) == std::map<std::string, std::string>{{"db1", "deploy/succeeded"},
+                                                               {"web1", "deploy/interrupted"}});
+  CHECK(h.summaryOf(id, "web1") ==
+        "interrupted by a runner restart during deploy; the run was cancelled by web login "
+        "from 127.0.0.1");
+  CHECK(h.reporter.saw("finished " + std::to_string(id) + " cancelled"));
+  h.drain();  // not resumed: nothing is built or deployed
+  CHECK(h.run(id).view.state == RunState::Cancelled);
+  CHECK(h.build.calls.empty());
+  CHECK(h.deployer.calls.empty());
+  CHECK(h.sched->recover() == 0);
 }
 
 TEST_CASE("a run interrupted too often ends as interrupted", "[unit][scheduler]") {

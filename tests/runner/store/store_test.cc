@@ -7,7 +7,10 @@
 #include "runner/store/deployments.h"
 #include "runner/store/drv_cache.h"
 #include "runner/store/host_locks.h"
+#include "runner/store/host_probes.h"
+#include "runner/store/runs.h"
 #include "runner/store/schema.h"
+#include "runner/store/sql_connection.h"
 #include "runner/store/sql_dialect.h"
 #include "tests/support/store_backends.h"
 
@@ -153,15 +156,143 @@ TEMPLATE_TEST_CASE("deployments remember the last successful commit per host", "
   r.result = "rolled-back";
   r.previousGeneration = 3;
   deps.record(r);
-  auto last = deps.lastSucceeded("web1", "alice/infra");
+  auto last = deps.lastSucceeded("web1", "", "alice/infra");
   REQUIRE(last);
   CHECK(last->sha == "aaa");
   CHECK(last->generation == 3);
-  CHECK_FALSE(deps.lastSucceeded("web1", "bob/other"));
+  CHECK_FALSE(deps.lastSucceeded("web1", "", "bob/other"));
   auto h = deps.history("web1");
   REQUIRE(h.size() == 2);
   CHECK(h[0].result == "rolled-back");
   CHECK(h[0].previousGeneration == 3);
+}
+
+// A repository is (forge, name) (issue 17): alice/infra on a GitHub and on a Gitea that both
+// manage web1 must not share its deploy records, probes or fleet questions (issue 14).
+TEMPLATE_TEST_CASE("the fleet tables keep two same-named repositories on two forges apart",
+                   "[unit][store][fleet]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  auto db = backend.open();
+  FixedClock clock;
+  Deployments deps(*db);
+  auto rec = [&](const std::string& forge, const std::string& path, const std::string& prev) {
+    DeploymentRecord r;
+    r.host = "web1";
+    r.forge = forge;
+    r.repo = "alice/infra";
+    r.sha = std::string(40, forge == "github" ? 'a' : 'b');
+    r.storePath = path;
+    r.previousPath = prev;
+    r.result = "succeeded";
+    r.runId = forge == "github" ? 1 : 2;
+    r.startedAt = r.finishedAt = 10;
+    return deps.record(r);
+  };
+  rec("github", "/nix/store/g1", "/nix/store/g0");
+  rec("gitea", "/nix/store/t1", "/nix/store/g1");  // newer, on the other forge
+  CHECK(deps.lastSucceeded("web1", "github", "alice/infra")->storePath == "/nix/store/g1");
+  CHECK(deps.lastSucceeded("web1", "gitea", "alice/infra")->storePath == "/nix/store/t1");
+  CHECK(deps.lastSucceeded("web1", "gitea", "alice/infra")->forge == "gitea");
+  CHECK_FALSE(deps.lastSucceeded("web1", "", "alice/infra"));
+  CHECK(deps.lastSucceeded("web1")->forge == "gitea");  // any repository: the newest
+  // gitea's previous system was put there by github's run, not by a run of gitea's repo
+  CHECK(deps.lastSucceededWithPath("web1", "github", "alice/infra", "/nix/store/g1"));
+  CHECK_FALSE(deps.lastSucceededWithPath("web1", "gitea", "alice/infra", "/nix/store/g1"));
+  CHECK(deployedHosts(*db, "github", "alice/infra") == std::vector<std::string>{"web1"});
+  CHECK(deployedHosts(*db, "forgejo", "alice/infra").empty());
+
+  HostProbes probes(*db);
+  ProbeRecord seen{.forge = "github", .repo = "alice/infra", .host = "web1", .target = "root@g"};
+  seen.probedAt = 20;
+  seen.reached = true;
+  seen.currentPath = "/nix/store/g1";
+  probes.record(seen);
+  ProbeRecord off{.forge = "gitea", .repo = "alice/infra", .host = "web1", .target = "root@t"};
+  off.probedAt = 30;
+  off.error = "no route";
+  probes.record(off);
+  CHECK(probes.all().size() == 2);
+  auto g = probes.get("github", "alice/infra", "web1");
+  REQUIRE(g);
+  CHECK(g->reached);
+  CHECK(g->target == "root@g");
+  auto t = probes.get("gitea", "alice/infra", "web1");
+  REQUIRE(t);
+  CHECK_FALSE(t->reached);
+  CHECK(t->forge == "gitea");
+  CHECK_FALSE(probes.get("", "alice/infra", "web1"));
+
+  Runs runs(*db, clock);
+  for (const std::string forge : {"github", "gitea"}) {
+    NewRun n;
+    n.forge = forge;
+    n.repo = "alice/infra";
+    n.kind = RunKind::Deploy;
+    n.sha = std::string(40, 'c');
+    n.ref = "refs/heads/main";
+    const int64_t id = runs.create(n);
+    RunHostView h;
+    h.host = "web1";
+    h.stage = Stage::Build;
+    h.state = HostState::Succeeded;
+    h.outPath = "/nix/store/built-" + forge;
+    runs.putHost(id, h);
+    runs.setPlan(id, "", R"({"hosts":[{"name":"web1"},{"name":")" + forge + R"(-only"}]})");
+  }
+  CHECK(lastBuilt(*db, "github", "alice/infra", "refs/heads/main", "web1")->path ==
+        "/nix/store/built-github");
+  CHECK(lastBuilt(*db, "gitea", "alice/infra", "refs/heads/main", "web1")->path ==
+        "/nix/store/built-gitea");
+  CHECK_FALSE(lastBuilt(*db, "", "alice/infra", "refs/heads/main", "web1"));
+  CHECK(lastPlannedHosts(*db, "github", "alice/infra", "refs/heads/main") ==
+        std::vector<std::string>{"web1", "github-only"});
+}
+
+// Migration 10 gives existing deploy records the forge of the run that made them, and probe
+// rows that of the host's newest record (else of the repository's runs, when one forge).
+TEMPLATE_TEST_CASE("records from before the forge column take their run's forge",
+                   "[unit][store][fleet]", tests::SqliteBackend, tests::PostgresBackend) {
+  TestType backend;
+  SKIP_IF_UNAVAILABLE(backend);
+  {
+    std::unique_ptr<SqlConnection> c;
+    if constexpr (std::is_same_v<TestType, tests::SqliteBackend>) {
+      std::filesystem::create_directories(backend.file().parent_path());
+      c = openSqliteConnection(backend.file(), Durability::Normal);
+    } else {
+      c = openPostgresConnection(backend.configValue());
+    }
+    const Backend engine = c->backend();
+    c->begin();
+    REQUIRE(c->schemaVersion() == 0);
+    for (size_t i = 0; i < 9; ++i) c->runScript(ddlFor(engine, migrations()[i]));
+    c->setSchemaVersion(9);
+    c->runScript(
+        "INSERT INTO runs(id, repo, forge, kind, trigger, sha, state, created_at) VALUES "
+        "(1, 'alice/infra', 'gitea', 'deploy', 'push', 'aaa', 'succeeded', 1), "
+        "(2, 'alice/infra', 'github', 'deploy', 'push', 'bbb', 'succeeded', 2), "
+        "(3, 'bob/site', 'home', 'deploy', 'push', 'ccc', 'succeeded', 3);"
+        "INSERT INTO deployments(host, repo, sha, store_path, result, run_id, started_at, "
+        "finished_at) VALUES ('web1', 'alice/infra', 'aaa', '/nix/store/a', 'succeeded', 1, 1, 1), "
+        "('web1', 'alice/infra', 'bbb', '/nix/store/b', 'succeeded', 2, 2, 2), "
+        "('web9', 'alice/infra', 'ccc', '/nix/store/c', 'succeeded', NULL, 3, 3);"
+        "INSERT INTO host_probes(repo, host, probed_at, reached) VALUES "
+        "('alice/infra', 'web1', 5, 1), ('bob/site', 'www', 5, 1), ('alice/infra', 'db1', 5, 0);");
+    c->commit();
+  }
+  auto db = backend.open();
+  CHECK(db->schemaVersion() == static_cast<int>(migrations().size()));
+  auto h = Deployments(*db).history("web1");
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].forge == "github");
+  CHECK(h[1].forge == "gitea");
+  CHECK(Deployments(*db).history("web9").at(0).forge.empty());  // no run: no forge known
+  HostProbes probes(*db);
+  CHECK(probes.get("github", "alice/infra", "web1"));  // the newest record's forge
+  CHECK(probes.get("home", "bob/site", "www"));        // the repository's only forge
+  CHECK(probes.get("", "alice/infra", "db1"));         // two forges, no record: unknown
+  CHECK(probes.all().size() == 3);
 }
 
 TEST_CASE("placeholders become PostgreSQL's $N outside strings and comments", "[unit][store]") {
