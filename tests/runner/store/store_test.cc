@@ -249,7 +249,7 @@ TEMPLATE_TEST_CASE("the fleet tables keep two same-named repositories on two for
         std::vector<std::string>{"web1", "github-only"});
 }
 
-// Migration 10 gives existing deploy records the forge of the run that made them, and probe
+// Migration 11 gives existing deploy records the forge of the run that made them, and probe
 // rows that of the host's newest record (else of the repository's runs, when one forge).
 TEMPLATE_TEST_CASE("records from before the forge column take their run's forge",
                    "[unit][store][fleet]", tests::SqliteBackend, tests::PostgresBackend) {
