@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static planning against a hand-judged corpus of real commits (issue 12, "Numbers to record").
 
-  bench/real_corpus.py [--bin build/switchyard] [--corpus bench/real_corpus.json]
+  bench/real_corpus.py [--bin build/runner/app/switchyard] [--corpus bench/real_corpus.json]
                        [--mirrors /work/.mirror] [--repo OWNER/NAME] [--runs N] [--verbose]
 
 The corpus (bench/real_corpus.json) names public NixOS infrastructure repositories and, per
@@ -64,7 +64,7 @@ def short_reasons(host):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(here, "..", "build", "switchyard"))
+    ap.add_argument("--bin", default=os.path.join(here, "..", "build", "runner", "app", "switchyard"))
     ap.add_argument("--corpus", default=os.path.join(here, "real_corpus.json"))
     ap.add_argument("--mirrors", default="/work/.mirror")
     ap.add_argument("--repo", default="", help="only this repository")
@@ -114,8 +114,8 @@ def main():
             tag = "ok" if not miss and not extra else ("MISS" if miss else "over")
             print(f"{tag:4} {name} {sha[:10]} [{c.get('kind', '')}] judged {len(judged)} "
                   f"planned {len(planned)} ({statistics.median(times):.0f} ms)")
-            if plan.get("discoveryError"):
-                print(f"     discovery: {plan['discoveryError'][:200]}")
+            if plan.get("discovery_error"):
+                print(f"     discovery: {plan['discovery_error'][:200]}")
             for h in sorted(miss):
                 print(f"     MISS {h}")
             for h in sorted(extra):
