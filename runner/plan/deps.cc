@@ -463,7 +463,13 @@ const DepScanner::Summary& DepScanner::summarize(const Expr& root, const std::st
           addLiteral(*lit);
           return;
         }
-        if (freeOrModuleArg(*e.as<ExprVar>())) record(Interesting::Kind::Value);
+        if (freeOrModuleArg(*e.as<ExprVar>())) {
+          record(Interesting::Kind::Value);
+          const Expr* p = parents.empty() ? nullptr : parents.back();
+          const auto* call = p ? p->as<ExprCall>() : nullptr;
+          if ((call && call->fn.get() != &e) || (p && p->kind == ExprKind::BinOp))
+            s.nodes.back().wholeUse = true;
+        }
         return;
       }
       case ExprKind::Select: {
@@ -850,6 +856,12 @@ void DepScanner::scanRoot(const Expr& root, const EnvPtr& startEnv, bool bindMod
         addValueDeps(v, n.node, file, ctx, 0);
         break;
       case Interesting::Kind::Value:
+        // the inputs set walked by a function (`mapAttrs (_: flake: { inherit flake; })
+        // inputs` into nix.registry): every input (issue 12 corpus, Misterio77/nix-config)
+        if (ThunkPtr all = ev_.inputsThunk();
+            n.wholeUse && all && all->value && v.get() == all->value.get())
+          for (const auto& in : ev_.inputNames())
+            if (in != "self") ctx.deps->inputs.insert(in);
         addValueDeps(v, n.node, file, ctx, 0, n.valueUse);
         break;
       case Interesting::Kind::Overlays:
@@ -1187,6 +1199,7 @@ HostDeps DepScanner::scan(const HostDef& host, bool hostNameDefaultsToName) {
       ctx.specialArgs = v->specialArgs;
       ctx.libInput = v->libInput;
       deps.inputs.insert(v->libInput);
+      deps.inputs.insert(v->carried.inputs.begin(), v->carried.inputs.end());
       for (const auto& c : v->conventionPaths) {
         if (!c.exact)
           deps.patterns.insert(c);

@@ -67,6 +67,9 @@ class DepScanner {
     // value), so a whole `self` there puts the flake's source into the system.
     bool valueUse = false;
     const nix::Expr* importedFile = nullptr;  // DataSelect: P
+    // A variable passed to a function or an operator (`lib.mapAttrs f inputs`,
+    // `attrValues inputs`): when it is the flake's inputs, every input is read.
+    bool wholeUse = false;
   };
   struct Summary {
     std::vector<std::string> staticPaths;   // resolved literal paths (but code paths)

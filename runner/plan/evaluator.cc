@@ -403,6 +403,7 @@ ThunkPtr Evaluator::select(const ValuePtr& v, const std::string& name) {
       in->input = v->input;
       in->inputPath = v->inputPath;
       in->inputPath.push_back(name);
+      in->carried = v->carried;
       if (v->input == "self") return select(force(self_), name);
       return ready(in);
     }
@@ -415,6 +416,8 @@ ThunkPtr Evaluator::select(const ValuePtr& v, const std::string& name) {
       if (name == "outPath") return ready(pathValue(PathRef{true, "", "", ""}));
       if (name == "inputs") return inputsAttrs_;
       if (name == "sourceInfo") return self_;
+      // `inherit (self) outputs;` (a common template): Nix's self carries its outputs
+      if (name == "outputs" && outputs_) return outputs_;
       if (name == "_type") return ready(str("flake"));
       return select(force(outputs_), name);
     }
@@ -717,6 +720,19 @@ ValuePtr Evaluator::binOp(const ExprBinOp& b, const EnvPtr& env) {
         out->open = true;
         out->carried = l->carried;
         out->openReason = "'//' with a value the planner cannot evaluate (" + l->reason + ")";
+        return out;
+      }
+      if (l->kind == VKind::Input && r->kind == VKind::Input && l->input != "self" &&
+          r->input != "self") {
+        // `nixpkgs.lib // home-manager.lib` (a common flake template): the planner takes any
+        // input's `nixosSystem` for NixOS's, so the merge is the left input's value that also
+        // depends on the right input (issue 12 corpus: every host was dynamic).
+        auto out = make(VKind::Input);
+        out->input = l->input;
+        out->inputPath = l->inputPath;
+        out->carried = l->carried;
+        out->carried.merge(r->carried);
+        out->carried.inputs.insert(r->input);
         return out;
       }
       Carried c = l->carried;
@@ -1055,6 +1071,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
     ValuePtr a = force(arg);
     auto sys = make(VKind::NixosSystem);
     sys->libInput = fn->input;
+    sys->carried.inputs = fn->carried.inputs;  // `(nixpkgs.lib // other.lib).nixosSystem`
     if (a->kind == VKind::Attrs) {
       ThunkPtr m = select(a, "modules");
       sys->modules = m ? m : ready(make(VKind::List));

@@ -201,6 +201,7 @@ ValuePtr Evaluator::perSystemOutputs(const std::vector<ThunkPtr>& modules, const
   auto args = make(VKind::Attrs);
   *args = *systemArgs();
   args->attrs["system"] = ready(system);
+  if (!args->attrs.count("self")) args->attrs["self"] = self_;
   // `config` and `self'` are these same outputs (filled in below; forced early, unknown)
   ThunkPtr own = newThunk();
   own->compute = [] { return unknown("perSystem config read while it is being defined"); };
@@ -344,7 +345,6 @@ bool Evaluator::isAdiosCall(const std::string& input, const ThunkPtr& arg) {
 // always land under a system: adios refuses flake-scoped ones from it.
 ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
   ValuePtr a = force(argsThunk);
-  // Per-system outputs (packages, devShells, …) are left out: they hold no hosts.
   auto out = make(VKind::Attrs);
   if (a->kind != VKind::Attrs) {
     std::string gap = "adios-flake mkFlake called with arguments the planner cannot evaluate";
@@ -362,6 +362,11 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
     moduleArgs->attrs["lib"] = ready(lib);
   }
   std::vector<ThunkPtr> hostSets;
+  // The outputs: flake-scoped ones as they are, a system-dependent module's under each system
+  // (`self.packages.<system>.x`, as flake-parts transposes perSystem; issue 12 corpus).
+  std::vector<ThunkPtr> parts;
+  FlakePartsCollected perSystem;
+  if (ThunkPtr s = select(a, "systems")) perSystem.systems.push_back(s);
   auto gap = [&](const std::string& what) {
     std::string g = "an adios-flake module the planner cannot evaluate: " + what;
     warnings_.push_back(g);
@@ -372,6 +377,7 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
       return gap(what + (r->reason.empty() ? "" : " (" + r->reason + ")"));
     if (r->open && !r->unknownEntries.empty()) gap(what + " has outputs the planner cannot name");
     if (ThunkPtr nc = select(r, "nixosConfigurations")) hostSets.push_back(nc);
+    parts.push_back(ready(r));
   };
   auto oneModule = [&](ValuePtr m, const std::string& what) {
     if ((m->kind == VKind::Path || m->kind == VKind::String) && m->path && m->path->exact)
@@ -380,7 +386,10 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
       static const std::set<std::string> kSystemArgs = {"pkgs", "system", "inputs'", "self'"};
       if (m->lambda->formals)
         for (const auto& f : m->lambda->formals->formals)
-          if (kSystemArgs.count(f.name)) return;  // per-system outputs only
+          if (kSystemArgs.count(f.name)) {
+            perSystem.perSystem.push_back(ready(m));  // per-system outputs only
+            return;
+          }
       return fromResult(apply(m, ready(moduleArgs), nullptr, nullptr), what);
     }
     if (m->kind == VKind::Attrs) {
@@ -401,7 +410,8 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
       gap("modules" + (ml->reason.empty() ? std::string() : " (" + ml->reason + ")"));
     }
   }
-  if (ThunkPtr ps = select(a, "perSystem")) oneModule(force(ps), "perSystem");
+  // `perSystem` is per-system whatever its arguments
+  if (ThunkPtr ps = select(a, "perSystem")) perSystem.perSystem.push_back(ps);
   if (ThunkPtr f = select(a, "flake")) {
     ValuePtr fv = force(f);
     if (fv->kind == VKind::Lambda) {
@@ -410,8 +420,9 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
       fv = apply(fv, ready(wargs), nullptr, nullptr);
     }
     fromResult(fv, "the flake argument");
-    if (fv->kind == VKind::Attrs) *out = *fv;
   }
+  if (!perSystem.perSystem.empty()) parts.insert(parts.begin(), ready(perSystemCategories(perSystem)));
+  if (!parts.empty()) *out = *mergeAttrs(parts);
   out->attrs.erase("nixosConfigurations");
   if (!hostSets.empty()) out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
   return out;

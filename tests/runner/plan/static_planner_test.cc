@@ -785,6 +785,158 @@ TEST_CASE("adios-flake: hosts from `flake` and system-independent modules, not f
   for (const auto& h : b.hosts) CHECK_FALSE(h.hasReason(ReasonKind::NewHost));
 }
 
+TEST_CASE("adios-flake per-system packages reached through self.packages", "[unit][plan]") {
+  // Found by the real-repository corpus (Mic92/dotfiles): a host module using
+  // `self.packages.${pkgs.stdenv.hostPlatform.system}.live-text`, the package defined in an
+  // adios module `{ pkgs, ... }: { packages = { … } // lib.optionalAttrs isLinux { live-text =
+  // …callPackage ./live-text { }; }; }`. adios puts a system-dependent module's outputs under
+  // the system (packages.<system>.live-text); the planner left them out, so the package's
+  // files reached no host and the plan was silently empty.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.adios-flake.url = "github:Mic92/adios-flake";
+  outputs = inputs@{ self, adios-flake, nixpkgs, ... }:
+    adios-flake.lib.mkFlake {
+      inherit inputs self;
+      systems = [ "x86_64-linux" "aarch64-darwin" ];
+      modules = [ ./pkgs/flake-module.nix ];
+      perSystem = { pkgs, ... }: { packages.cli = pkgs.callPackage ./cli.nix { }; };
+      flake = {
+        nixosConfigurations = {
+          a = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./a.nix ]; };
+          b = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./b.nix ]; };
+          c = nixpkgs.lib.nixosSystem { specialArgs = { inherit self; }; modules = [ ./c.nix ]; };
+        };
+      };
+    };
+})nix";
+  json lock = json::parse(homelabLock());
+  lock["nodes"]["root"]["inputs"]["adios-flake"] = "adios-flake";
+  lock["nodes"]["adios-flake"] = ghNode("adios-flake", "ad1");
+  f["flake.lock"] = lock.dump();
+  f["pkgs/flake-module.nix"] = R"nix({ pkgs, lib, self, ... }: {
+  packages = {
+    other = pkgs.callPackage ./other { };
+  } // lib.optionalAttrs pkgs.stdenv.hostPlatform.isLinux {
+    live-text = pkgs.python3.pkgs.callPackage ./live-text { };
+  };
+})nix";
+  f["pkgs/live-text/default.nix"] = "{ buildPythonApplication }: buildPythonApplication { src = ./.; }\n";
+  f["pkgs/live-text/overlay.py"] = "print(1)\n";
+  f["pkgs/other/default.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"o\"; }\n";
+  f["cli.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"cli\"; }\n";
+  f["a.nix"] = "{ self, pkgs, ... }: { environment.systemPackages = [ "
+               "self.packages.${pkgs.stdenv.hostPlatform.system}.live-text ]; }\n";
+  f["b.nix"] = "{ self, ... }: { environment.systemPackages = [ self.packages.x86_64-linux.cli ]; }\n";
+  f["c.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  // a: the system is unknown, so any per-system package may be meant
+  CHECK(affected(s.planChange({{"pkgs/live-text/overlay.py", "print(2)\n"}})) ==
+        std::vector<std::string>{"a"});
+  CHECK(affected(s.planChange({{"cli.nix", "{ stdenv }: stdenv.mkDerivation { name = \"c2\"; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK(affected(s.planChange({{"pkgs/other/default.nix",
+                                "{ stdenv }: stdenv.mkDerivation { name = \"o2\"; }\n"}})) ==
+        std::vector<std::string>{"a"});
+}
+
+TEST_CASE("nixosSystem of a merge of two inputs' libs is not dynamic", "[unit][plan]") {
+  // Found by the real-repository corpus (Misterio77/nix-config, a common template):
+  // `lib = nixpkgs.lib // home-manager.lib; … lib.nixosSystem { … }` made every host dynamic
+  // ("'//' of values we cannot evaluate") on every commit, README edits included.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.home-manager.url = "github:nix-community/home-manager";
+  outputs = { self, nixpkgs, home-manager, ... }@inputs: let
+    lib = nixpkgs.lib // home-manager.lib;
+  in {
+    nixosConfigurations = {
+      a = lib.nixosSystem { modules = [ ./hosts/a.nix ]; };
+      b = lib.nixosSystem { modules = [ ./hosts/b.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["hosts/a.nix"] = "{ ... }: { }\n";
+  f["hosts/b.nix"] = "{ ... }: { }\n";
+  f["README.md"] = "x\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"README.md", "y\n"}})).empty());
+  CHECK(affected(s.planChange({{"hosts/a.nix", "{ ... }: { x = 1; }\n"}})) ==
+        std::vector<std::string>{"a"});
+  // both inputs are the hosts' libraries: bumping the right one alone reaches every host
+  CHECK(affected(s.planChange({{"flake.lock", homelabLock("n1", "h2")}})) ==
+        std::vector<std::string>{"a", "b"});
+  CHECK(affected(s.planChange({{"flake.lock", homelabLock("n2", "h1")}})) ==
+        std::vector<std::string>{"a", "b"});
+  // an input neither side names does not
+  CHECK(affected(s.planChange({{"flake.lock", homelabLock("n1", "h1", "d2")}})).empty());
+}
+
+TEST_CASE("a module reading every flake input (nix.registry from mapAttrs over inputs)",
+          "[unit][plan]") {
+  // Found by the real-repository corpus (Misterio77/nix-config): `nix.registry = lib.mapAttrs
+  // (_: flake: { inherit flake; }) (lib.filterAttrs (_: lib.isType "flake") inputs);` puts
+  // every input into every host, but the inputs set used whole counted for none of them: a
+  // bump of any input planned no host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.home-manager.url = "github:nix-community/home-manager";
+  outputs = { self, nixpkgs, ... }@inputs: {
+    nixosConfigurations = {
+      a = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./a.nix ]; };
+      b = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./b.nix ]; };
+      c = nixpkgs.lib.nixosSystem { specialArgs = { inherit inputs; }; modules = [ ./c.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["a.nix"] = R"nix({ inputs, lib, ... }:
+let flakeInputs = lib.filterAttrs (_: lib.isType "flake") inputs;
+in { nix.registry = lib.mapAttrs (_: flake: { inherit flake; }) flakeInputs; })nix";
+  f["b.nix"] = "{ inputs, ... }: { environment.etc.x.text = builtins.toJSON (builtins.attrNames inputs); }\n";
+  // passing the set on is not reading it: what c's own modules read counts
+  f["c.nix"] = "{ inputs, ... }: { home-manager.extraSpecialArgs = { inherit inputs; }; }\n";
+  Scenario s(f);
+  std::vector<std::string> got = affected(s.planChange({{"flake.lock", homelabLock("n1", "h2")}}));
+  CHECK(std::find(got.begin(), got.end(), "a") != got.end());
+  // b reads only the names (Nix would not rebuild it; counting it is sound)
+  CHECK(std::find(got.begin(), got.end(), "c") == got.end());
+  CHECK(affected(s.planChange({{"c.nix", "{ ... }: { }\n"}})) == std::vector<std::string>{"c"});
+}
+
+TEST_CASE("self.outputs is the flake's outputs (another host's configuration read through it)",
+          "[unit][plan]") {
+  // Found by the real-repository corpus (Misterio77/nix-config, a common template):
+  // `let inherit (self) outputs; in` with a host module mapping over
+  // `outputs.nixosConfigurations` (every host's nginx virtual hosts). `self.outputs` was not
+  // modelled, so an edit of another host reached nothing but that host.
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  outputs = { self, nixpkgs, ... }: let inherit (self) outputs; in {
+    nixosConfigurations = {
+      a = nixpkgs.lib.nixosSystem { specialArgs = { inherit outputs; }; modules = [ ./a.nix ]; };
+      b = nixpkgs.lib.nixosSystem { specialArgs = { inherit outputs; }; modules = [ ./b.nix ]; };
+      c = nixpkgs.lib.nixosSystem { specialArgs = { inherit outputs; }; modules = [ ./c.nix ]; };
+    };
+  };
+})nix";
+  f["flake.lock"] = homelabLock();
+  f["a.nix"] = R"nix({ outputs, lib, ... }: {
+  environment.etc.vhosts.text = builtins.toJSON
+    (lib.mapAttrs (_: h: h.config.services.nginx.virtualHosts) outputs.nixosConfigurations);
+})nix";
+  f["b.nix"] = "{ ... }: { services.nginx.virtualHosts.x = { }; }\n";
+  f["c.nix"] = "{ ... }: { }\n";
+  Scenario s(f);
+  CHECK(affected(s.planChange({{"b.nix", "{ ... }: { services.nginx.virtualHosts.y = { }; }\n"}})) ==
+        std::vector<std::string>{"a", "b"});
+}
+
 TEST_CASE("an evaluation's thunks and environments are freed with its evaluator", "[unit][plan]") {
   // Env and Thunk own each other (a rec set, a let, a lambda's frame); without the evaluator
   // cutting those cycles, every plan leaked its whole evaluation (issue 12).
