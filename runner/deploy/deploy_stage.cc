@@ -121,6 +121,17 @@ SwitchAction actionFor(const std::string& host, const RepoConfig& repo) {
   return SwitchAction::Switch;
 }
 
+// A deploy has no terminal to answer a password prompt: sudo (Colmena's default escalation is
+// `sudo -H --`) gets -n, so a sudoers entry that wants a password fails at once with sudo's own
+// "a password is required". Other commands (doas, run0, …) are taken as written.
+static std::vector<std::string> nonInteractive(std::vector<std::string> argv) {
+  if (argv.empty() || fs::path(argv[0]).filename() != "sudo") return argv;
+  for (size_t i = 1; i < argv.size() && argv[i] != "--"; ++i)
+    if (argv[i] == "-n" || argv[i] == "--non-interactive") return argv;
+  argv.insert(argv.begin() + 1, "-n");
+  return argv;
+}
+
 void applyHostFacts(HostJob& job, const RepoConfig& repo, const HostFacts& facts,
                     const std::string& targetFrom) {
   SshOverrides o = parseSshOptions(facts.sshOptions);
@@ -146,7 +157,7 @@ void applyHostFacts(HostJob& job, const RepoConfig& repo, const HostFacts& facts
   job.connectTimeout = o.connectTimeout;
   if (job.target.user != "root") {
     job.escalation = facts.escalation && !facts.escalation->empty()
-                         ? *facts.escalation
+                         ? nonInteractive(*facts.escalation)
                          : std::vector<std::string>{"sudo", "-n", "-H", "--"};
   }
   job.replaceUnknownProfiles = facts.replaceUnknownProfiles;

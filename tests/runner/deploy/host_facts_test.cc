@@ -104,6 +104,16 @@ TEST_CASE("host facts: Colmena's targetUser, targetPort, sshOptions and escalati
   HostJob doas{"web", parseTarget("10.0.0.5"), "/nix/store/x"};
   applyHostFacts(doas, repo, f, "colmena");
   CHECK(doas.escalation == std::vector<std::string>{"doas", "--"});
+  // sudo without -n (Colmena's default `sudo -H --`) gets it: a deploy cannot answer a prompt.
+  f.escalation = std::vector<std::string>{"/run/wrappers/bin/sudo", "-H", "--"};
+  HostJob colmenaDefault{"web", parseTarget("10.0.0.5"), "/nix/store/x"};
+  applyHostFacts(colmenaDefault, repo, f, "colmena");
+  CHECK(colmenaDefault.escalation ==
+        std::vector<std::string>{"/run/wrappers/bin/sudo", "-n", "-H", "--"});
+  f.escalation = std::vector<std::string>{"sudo", "--non-interactive", "-u", "root", "--"};
+  HostJob already{"web", parseTarget("10.0.0.5"), "/nix/store/x"};
+  applyHostFacts(already, repo, f, "colmena");
+  CHECK(already.escalation == *f.escalation);
   f.user = "root";
   HostJob root{"web", parseTarget("10.0.0.5"), "/nix/store/x"};
   applyHostFacts(root, repo, f, "colmena");
