@@ -279,7 +279,8 @@ TEST_CASE("flake facts: Colmena's and Clan's deploy settings come back from a re
   CHECK_FALSE(vps.replaceUnknownProfiles);
   const HostJob wells = job("wellsjaha");
   CHECK(wells.target.toString() == "ops@10.20.0.8:2201");
-  CHECK(wells.escalation == std::vector<std::string>{"sudo", "-H", "--"});
+  // Colmena's default `sudo -H --`, made non-interactive (a deploy cannot answer a prompt)
+  CHECK(wells.escalation == std::vector<std::string>{"sudo", "-n", "-H", "--"});
   const HostJob plain = job("nixos");
   CHECK(plain.target.toString() == "root@nixos");
   CHECK(plain.escalation.empty());
