@@ -1113,7 +1113,7 @@ ValuePtr Evaluator::callInputFunction(const ValuePtr& fn, const ThunkPtr& arg, c
     return b;
   }
   if (last == "clan" || last == "buildClan") return clan(arg);
-  if (last == "makeHive") return force(arg);
+  if (last == "makeHive") return makeHive(arg, fn->input);
   bool inLib = std::find(path.begin(), path.end(), "lib") != path.end() ||
                std::find(path.begin(), path.end(), "builtins") != path.end();
   if (const Builtin* def = inLib ? findBuiltin(last) : nullptr; def && def->viaLib) {
@@ -1228,8 +1228,15 @@ std::vector<HostDef> Evaluator::discover() {
     }
     for (const char* key : {"colmena", "colmenaHive"}) {
       if (ThunkPtr c = select(outputs, key)) {
-        ValuePtr hosts = colmenaHosts(force(c));
+        ValuePtr hive = force(c);
+        // `colmenaHive = colmena.lib.makeHive self.colmena`: its nodes
+        ValuePtr hosts = hive->kind == VKind::Attrs && hive->name == "colmena.makeHive"
+                             ? force(select(hive, "nodes"))
+                             : colmenaHosts(hive);
         for (const auto& [name, t] : hosts->attrs) out.push_back({name, t, key});
+        if (hosts->open)
+          discoveryGaps_.push_back(std::string(key) + " has nodes the planner cannot name" +
+                                   (hosts->openReason.empty() ? "" : " (" + hosts->openReason + ")"));
         if (!out.empty()) return out;
       }
     }

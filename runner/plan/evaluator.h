@@ -423,7 +423,8 @@ class Evaluator {
   ValuePtr adiosFlake(const ThunkPtr& args);
   ValuePtr systemArgs();
   ValuePtr withSystemFunction();
-  ValuePtr colmenaHosts(const ValuePtr& hive);
+  ValuePtr colmenaHosts(const ValuePtr& hive, const std::string& colmenaInput = "");
+  ValuePtr makeHive(const ThunkPtr& hive, const std::string& colmenaInput);
   ValuePtr mergeAttrs(const std::vector<ThunkPtr>& parts);
   std::optional<std::vector<std::string>> knownStrings(const ValuePtr& list);
 

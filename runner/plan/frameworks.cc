@@ -555,32 +555,111 @@ ValuePtr Evaluator::clan(const ThunkPtr& argsThunk) {
   return out;
 }
 
-ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive) {
+// Colmena's hive (src/nix/hive/eval.nix in zhaofengli/colmena): every attribute but `meta`
+// (or its NixOps alias `network`) and `defaults` is a node, whose value is a module or a list
+// of modules. A node is evaluated with `defaults` and its own modules (plus Colmena's, from
+// `colmenaInput` when that is known), nixpkgs from `meta.nodeNixpkgs.<node>` else
+// `meta.nixpkgs`, and specialArgs `meta.specialArgs // meta.nodeSpecialArgs.<node> // { name;
+// nodes; }`. Each node is built lazily, so its code is in its own trace only. A part the planner
+// cannot evaluate makes the node dynamic; a hive it cannot evaluate gives an open set (hosts
+// may be missing).
+ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive, const std::string& colmenaInput) {
   auto out = make(VKind::Attrs);
-  if (hive->kind != VKind::Attrs) return out;
+  if (hive->kind != VKind::Attrs) {
+    out->open = true;
+    out->carried = hive->carried;
+    out->openReason = "a Colmena hive the planner cannot evaluate" +
+                      (hive->reason.empty() ? std::string() : " (" + hive->reason + ")");
+    return out;
+  }
+  inheritOpen(*out, *hive);
   ThunkPtr meta = select(hive, "meta");
+  if (!meta) meta = select(hive, "network");
   ThunkPtr defaults = select(hive, "defaults");
-  ThunkPtr specialArgs;
-  std::string libInput = "nixpkgs";
-  ValuePtr metaV = meta ? force(meta) : nullptr;
-  if (metaV && metaV->kind == VKind::Attrs) {
-    specialArgs = select(metaV, "specialArgs");
-    if (ThunkPtr np = select(metaV, "nixpkgs")) {
-      ValuePtr npv = force(np);
-      if (npv->kind == VKind::Input) libInput = npv->input;
-    }
+  for (const auto& entry : hive->attrs) {
+    const std::string name = entry.first;
+    const ThunkPtr t = entry.second;
+    if (name == "meta" || name == "network" || name == "defaults") continue;
+    auto node = newThunk();
+    node->compute = [this, meta, defaults, t, name, colmenaInput]() -> ValuePtr {
+      auto sys = make(VKind::NixosSystem);
+      sys->libInput = "nixpkgs";
+      if (!colmenaInput.empty()) sys->carried.inputs.insert(colmenaInput);
+      auto dynamic = [&](const std::string& why, const Carried& c) {
+        sys->modules = ready(unknown("Colmena node '" + name + "': " + why, c));
+        return sys;
+      };
+      auto special = make(VKind::Attrs);
+      ValuePtr metaV = meta ? force(meta) : nullptr;
+      if (metaV) {
+        if (metaV->kind != VKind::Attrs) return dynamic("meta is not understood", metaV->carried);
+        // nixpkgs: the node's own, else the hive's; an input (`import nixpkgs {…}`) or unknown
+        ThunkPtr np = select(metaV, "nixpkgs");
+        if (ThunkPtr nn = select(metaV, "nodeNixpkgs")) {
+          ValuePtr nnv = force(nn);
+          if (nnv->kind != VKind::Attrs) return dynamic("meta.nodeNixpkgs is not understood", nnv->carried);
+          if (ThunkPtr own = select(nnv, name)) np = own;
+        }
+        if (np) {
+          ValuePtr npv = force(np);
+          if (npv->kind != VKind::Input) return dynamic("its nixpkgs is not understood", npv->carried);
+          sys->libInput = npv->input;
+          sys->carried.merge(npv->carried);
+        }
+        std::vector<ThunkPtr> parts;
+        if (ThunkPtr sa = select(metaV, "specialArgs")) parts.push_back(sa);
+        if (ThunkPtr ns = select(metaV, "nodeSpecialArgs")) {
+          ValuePtr nsv = force(ns);
+          if (nsv->kind != VKind::Attrs)
+            return dynamic("meta.nodeSpecialArgs is not understood", nsv->carried);
+          if (ThunkPtr own = select(nsv, name)) parts.push_back(own);
+        }
+        for (const auto& p : parts) {
+          ValuePtr pv = force(p);
+          if (pv->kind != VKind::Attrs) return dynamic("its specialArgs are not understood", pv->carried);
+          for (const auto& [k, v] : pv->attrs) special->attrs[k] = v;
+          inheritOpen(*special, *pv);
+        }
+      }
+      special->attrs["name"] = ready(str(name));
+      special->attrs["nodes"] = ready(unknown("Colmena's nodes"));
+      sys->specialArgs = ready(special);
+      auto mods = make(VKind::List);
+      if (defaults) mods->elems.push_back(defaults);
+      ValuePtr nv = force(t);
+      if (nv->kind == VKind::List) {
+        mods->elems.insert(mods->elems.end(), nv->elems.begin(), nv->elems.end());
+        mods->open = nv->open;
+        mods->carried.merge(nv->carried);
+      } else {
+        mods->elems.push_back(t);
+      }
+      sys->modules = ready(mods);
+      return sys;
+    };
+    out->attrs[name] = node;
   }
-  for (const auto& [name, t] : hive->attrs) {
-    if (name == "meta" || name == "defaults") continue;
-    auto sys = make(VKind::NixosSystem);
-    sys->libInput = libInput;
-    sys->specialArgs = specialArgs;
-    auto mods = make(VKind::List);
-    if (defaults) mods->elems.push_back(defaults);
-    mods->elems.push_back(t);
-    sys->modules = ready(mods);
-    out->attrs[name] = ready(sys);
-  }
+  return out;
+}
+
+// `colmena.lib.makeHive hive`: what eval.nix exports, `nodes` (the nixosConfigurations users
+// take from it) and `meta`; the rest (toplevel, deploymentConfig, …) is not modelled.
+ValuePtr Evaluator::makeHive(const ThunkPtr& hive, const std::string& colmenaInput) {
+  auto out = make(VKind::Attrs);
+  out->name = "colmena.makeHive";
+  out->open = true;
+  out->openReason = "an attribute of Colmena's makeHive the planner does not model";
+  auto nodes = newThunk();
+  nodes->compute = [this, hive, colmenaInput] { return colmenaHosts(force(hive), colmenaInput); };
+  out->attrs["nodes"] = nodes;
+  auto meta = newThunk();
+  meta->compute = [this, hive]() -> ValuePtr {
+    ValuePtr h = force(hive);
+    ThunkPtr m = h->kind == VKind::Attrs ? select(h, "meta") : nullptr;
+    if (m && h->kind == VKind::Attrs) return force(m);
+    return unknown("the meta of a Colmena hive", h->carried);
+  };
+  out->attrs["meta"] = meta;
   return out;
 }
 

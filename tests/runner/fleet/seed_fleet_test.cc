@@ -24,6 +24,7 @@
 #include "runner/lab/test_hosts.h"
 #include "runner/os/files.h"
 #include "runner/os/process.h"
+#include "runner/plan/static_planner.h"
 #include "runner/store/deployments.h"
 #include "runner/store/runs.h"
 #include "tests/integrations/test_helpers.h"
@@ -263,10 +264,21 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
   // The keys stayed where they were (a re-run of other hosts uploads none).
   CHECK(inspect(vps.runDir() / "keys" / "pre-key").content == kTextSecret);
 
-  // A push that changes only wellsjaha deploys only wellsjaha: the Colmena hosts are dynamic
-  // to static planning (makeHive's nodes), and Nix narrows them down; no key is sent again.
+  // A push that changes only wellsjaha deploys only wellsjaha: static planning alone sees
+  // makeHive's nodes as hosts, each with its own files (issue 12), so Nix has nothing to
+  // narrow; no key is sent again.
   const auto keyTime = fs::last_write_time(vps.runDir() / "keys" / "pre-key");
   const std::string one = seed.changeHost("wellsjaha");
+  {
+    auto repo = git::Repository::open(seed.repoPath().string());
+    Plan st = plan::planStatic(*repo, sha, one);
+    CHECK(st.discoveryError.empty());
+    CHECK(st.affectedHosts() == std::vector<std::string>{"wellsjaha"});
+    for (const auto& h : st.hosts) {
+      INFO(h.name);
+      CHECK_FALSE(h.hasReason(ReasonKind::Dynamic));
+    }
+  }
   pushed = tests::run("git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(),
                               "HEAD:refs/heads/main"});
   REQUIRE(pushed.exitStatus == 0);

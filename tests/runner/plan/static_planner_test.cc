@@ -441,6 +441,116 @@ TEST_CASE("colmena hives without nixosConfigurations", "[unit][plan]") {
   CHECK(affected(c) == std::vector<std::string>{"alpha", "beta"});
 }
 
+namespace {
+
+// The seed's shape (issues 12, 18): a hive in hive.nix, turned into nixosConfigurations by
+// Colmena's makeHive (src/nix/hive/eval.nix: nodes, meta.specialArgs/nodeSpecialArgs/
+// nodeNixpkgs, `defaults`, a node's value a module or a list of modules).
+const char* kHiveFlake = R"nix({
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs";
+  inputs.colmena.url = "github:zhaofengli/colmena";
+  outputs = { self, nixpkgs, colmena, ... }@inputs: {
+    colmena = import ./hive.nix { inherit self inputs nixpkgs; };
+    colmenaHive = colmena.lib.makeHive self.colmena;
+    nixosConfigurations = self.colmenaHive.nodes;
+  };
+})nix";
+
+const char* kHive = R"nix({ self, inputs, nixpkgs }:
+{
+  meta = {
+    nixpkgs = import nixpkgs { system = "x86_64-linux"; };
+    specialArgs = { inherit self inputs; shared = ./shared; };
+    nodeSpecialArgs.beta = { extra = ./extra-beta.nix; };
+  };
+  defaults = { ... }: { imports = [ ./modules/common.nix ]; };
+  alpha = { name, ... }: { imports = [ ./hosts/${name} ]; deployment.targetHost = "10.0.0.1"; };
+  beta = { extra, ... }: { imports = [ ./hosts/beta extra ]; };
+  gamma = [ ./hosts/gamma { deployment.tags = [ "web" ]; } ];
+}
+)nix";
+
+std::map<std::string, std::optional<std::string>> hiveFiles() {
+  std::map<std::string, std::optional<std::string>> f;
+  f["flake.nix"] = kHiveFlake;
+  json lock = json::parse(homelabLock());
+  lock["nodes"]["root"]["inputs"]["colmena"] = "colmena";
+  lock["nodes"]["colmena"] = ghNode("colmena", "col1");
+  f["flake.lock"] = lock.dump(2);
+  f["hive.nix"] = kHive;
+  f["modules/common.nix"] = "{ shared, ... }: { imports = [ shared ]; }\n";
+  f["shared/default.nix"] = "{ ... }: { }\n";
+  f["extra-beta.nix"] = "{ ... }: { }\n";
+  for (const char* h : {"alpha", "beta", "gamma"})
+    f[std::string("hosts/") + h + "/default.nix"] = "{ ... }: { }\n";
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a Colmena hive turned into nixosConfigurations by makeHive", "[unit][plan]") {
+  Scenario s(hiveFiles());
+  // each node is a host of its own, reached by its own files only
+  Plan own = s.planChange({{"hosts/alpha/default.nix", "{ ... }: { x = 1; }\n"}});
+  CHECK(own.discoveryError.empty());
+  CHECK(affected(own) == std::vector<std::string>{"alpha"});
+  CHECK(reasonsOf(own, "alpha") == std::vector<Reason>{file("hosts/alpha/default.nix")});
+  CHECK(affected(s.planChange({{"hosts/gamma/default.nix", "{ ... }: { y = 1; }\n"}})) ==
+        std::vector<std::string>{"gamma"});
+  // meta.nodeSpecialArgs.beta reaches beta only
+  CHECK(affected(s.planChange({{"extra-beta.nix", "{ ... }: { z = 1; }\n"}})) ==
+        std::vector<std::string>{"beta"});
+  // `defaults` and what meta.specialArgs brings in reach every node
+  std::vector<std::string> all{"alpha", "beta", "gamma"};
+  CHECK(affected(s.planChange({{"modules/common.nix", "{ shared, ... }: { imports = [ shared "
+                                                      "]; a = 1; }\n"}})) == all);
+  CHECK(affected(s.planChange({{"shared/default.nix", "{ ... }: { b = 1; }\n"}})) == all);
+  // a file no node imports reaches none
+  CHECK(affected(s.planChange({{"hosts/delta/default.nix", "{ ... }: { }\n"}})).empty());
+  // a bump of Colmena (its modules are in every node) reaches every node
+  json lock = json::parse(*hiveFiles()["flake.lock"]);
+  lock["nodes"]["colmena"] = ghNode("colmena", "col2");
+  CHECK(affected(s.planChange({{"flake.lock", lock.dump(2)}})) == all);
+  // editing one node's definition in hive.nix changes that node only
+  CHECK(affected(s.planChange({{"hive.nix", replaced(kHive, "\"10.0.0.1\"", "\"10.0.0.9\"")}})) ==
+        std::vector<std::string>{"alpha"});
+  // meta.nodeNixpkgs.gamma moves gamma to another nixpkgs: gamma (and only it) changes
+  Plan np = s.planChange(
+      {{"hive.nix", replaced(kHive, "    specialArgs =",
+                             "    nodeNixpkgs.gamma = import inputs.nixpkgs { };\n    specialArgs =")}});
+  CHECK(std::find(affected(np).begin(), affected(np).end(), "gamma") != affected(np).end());
+}
+
+TEST_CASE("a Colmena hive the planner does not understand stays dynamic", "[unit][plan]") {
+  Scenario s(hiveFiles());
+  // the hive comes from somewhere the planner cannot read: its nodes cannot be named
+  Plan p = s.planChange(
+      {{"flake.nix", replaced(kHiveFlake, "import ./hive.nix { inherit self inputs nixpkgs; }",
+                              "builtins.fromJSON (builtins.readFile /etc/hive.json)")}});
+  CHECK(p.discoveryError.find("cannot name") != std::string::npos);
+  for (const char* h : {"alpha", "beta", "gamma"}) {
+    const HostPlan* hp = p.host(h);
+    REQUIRE(hp);
+    CHECK(hp->affected);
+    CHECK_FALSE(hp->hasReason(ReasonKind::RemovedHost));
+  }
+  // meta the planner cannot evaluate: every node is found, and dynamic
+  Plan u = s.planChange(
+      {{"hive.nix", replaced(kHive, "  meta = {", "  meta = import /etc/meta.nix {")}});
+  CHECK(u.discoveryError.empty());
+  for (const char* h : {"alpha", "beta", "gamma"}) {
+    const HostPlan* hp = u.host(h);
+    REQUIRE(hp);
+    REQUIRE(hp->hasReason(ReasonKind::Dynamic));
+    bool said = false;  // where: the import the planner cannot follow
+    for (const auto& r : hp->reasons)
+      said = said || (r.kind == ReasonKind::Dynamic && r.detail.find("hive.nix:3") == 0);
+    CAPTURE(hp->reasons);
+    CHECK(said);
+    CHECK(hp->affected);
+  }
+}
+
 TEST_CASE("bad input: no flake.nix, a broken flake.lock", "[unit][plan]") {
   TempGitRepo t;
   auto a = t.commit({{"README.md", "x"}});
