@@ -1235,8 +1235,9 @@ std::vector<HostDef> Evaluator::discover() {
                              : colmenaHosts(hive);
         for (const auto& [name, t] : hosts->attrs) out.push_back({name, t, key});
         if (hosts->open)
-          discoveryGaps_.push_back(std::string(key) + " has nodes the planner cannot name" +
-                                   (hosts->openReason.empty() ? "" : " (" + hosts->openReason + ")"));
+          discoveryGaps_.push_back(
+              std::string(key) + " has nodes the planner cannot name" +
+              (hosts->openReason.empty() ? "" : " (" + hosts->openReason + ")"));
         if (!out.empty()) return out;
       }
     }

@@ -421,7 +421,8 @@ ValuePtr Evaluator::adiosFlake(const ThunkPtr& argsThunk) {
     }
     fromResult(fv, "the flake argument");
   }
-  if (!perSystem.perSystem.empty()) parts.insert(parts.begin(), ready(perSystemCategories(perSystem)));
+  if (!perSystem.perSystem.empty())
+    parts.insert(parts.begin(), ready(perSystemCategories(perSystem)));
   if (!parts.empty()) *out = *mergeAttrs(parts);
   out->attrs.erase("nixosConfigurations");
   if (!hostSets.empty()) out->attrs["nixosConfigurations"] = ready(mergeAttrs(hostSets));
@@ -597,12 +598,14 @@ ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive, const std::string& colmen
         ThunkPtr np = select(metaV, "nixpkgs");
         if (ThunkPtr nn = select(metaV, "nodeNixpkgs")) {
           ValuePtr nnv = force(nn);
-          if (nnv->kind != VKind::Attrs) return dynamic("meta.nodeNixpkgs is not understood", nnv->carried);
+          if (nnv->kind != VKind::Attrs)
+            return dynamic("meta.nodeNixpkgs is not understood", nnv->carried);
           if (ThunkPtr own = select(nnv, name)) np = own;
         }
         if (np) {
           ValuePtr npv = force(np);
-          if (npv->kind != VKind::Input) return dynamic("its nixpkgs is not understood", npv->carried);
+          if (npv->kind != VKind::Input)
+            return dynamic("its nixpkgs is not understood", npv->carried);
           sys->libInput = npv->input;
           sys->carried.merge(npv->carried);
         }
@@ -616,7 +619,8 @@ ValuePtr Evaluator::colmenaHosts(const ValuePtr& hive, const std::string& colmen
         }
         for (const auto& p : parts) {
           ValuePtr pv = force(p);
-          if (pv->kind != VKind::Attrs) return dynamic("its specialArgs are not understood", pv->carried);
+          if (pv->kind != VKind::Attrs)
+            return dynamic("its specialArgs are not understood", pv->carried);
           for (const auto& [k, v] : pv->attrs) special->attrs[k] = v;
           inheritOpen(*special, *pv);
         }

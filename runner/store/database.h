@@ -83,7 +83,7 @@ class Database {
 
   // Locks shared by every runner on this database, held until the transaction ends.
   enum class TxnLock : int64_t {
-    RunClaims = 1,  // choosing the next run (its per-branch and per-kind rules read all runs)
+    RunClaims = 1,     // choosing the next run (its per-branch and per-kind rules read all runs)
     OutboxClaims = 2,  // choosing the next outbox row to send (one sender per order key)
   };
   // Waits for and takes `lock` for the current transaction: a second runner's transaction

@@ -394,28 +394,29 @@ TEST_CASE("a repository is (forge, name): one name on two forges, never twice on
 TEST_CASE("hosts: user and retry_unreachable are read, each bad value names its key and line",
           "[unit][config]") {
   auto c = checkConfigText(
-      "repos:\n"                                                        // 1
-      "  - name: lab/infra\n"                                           // 2
-      "    path: /tmp\n"                                                // 3
-      "    rollout: {retry_unreachable: 2d}\n"                          // 4
-      "    hosts:\n"                                                    // 5
-      "      web1: {user: deploy, retry_unreachable: 90m}\n"            // 6
-      "      web2: {retry_unreachable: 0}\n"                            // 7
-      "      web3: {retry_unreachable: 1w}\n"                           // 8
-      "      web4: {retry_unreachable: -5m}\n"                          // 9
-      "      web5: {user: 'al ice'}\n"                                  // 10
-      "      web6: {user: 'admin@web6'}\n"                              // 11
-      "      web7: {user: '-oProxyCommand=x'}\n"                        // 12
-      "      web8: {retry_unreachabel: 1h, usr: ops}\n"                 // 13
-      "      web9: {user: [ops], retry_unreachable: [1h]}\n"            // 14
+      "repos:\n"                                                          // 1
+      "  - name: lab/infra\n"                                             // 2
+      "    path: /tmp\n"                                                  // 3
+      "    rollout: {retry_unreachable: 2d}\n"                            // 4
+      "    hosts:\n"                                                      // 5
+      "      web1: {user: deploy, retry_unreachable: 90m}\n"              // 6
+      "      web2: {retry_unreachable: 0}\n"                              // 7
+      "      web3: {retry_unreachable: 1w}\n"                             // 8
+      "      web4: {retry_unreachable: -5m}\n"                            // 9
+      "      web5: {user: 'al ice'}\n"                                    // 10
+      "      web6: {user: 'admin@web6'}\n"                                // 11
+      "      web7: {user: '-oProxyCommand=x'}\n"                          // 12
+      "      web8: {retry_unreachabel: 1h, usr: ops}\n"                   // 13
+      "      web9: {user: [ops], retry_unreachable: [1h]}\n"              // 14
       "      web10: {deploy: [manual], action: {boot: 1}, build_on: }\n"  // 15
-      "      web11:\n"                                                  // 16
-      "  - name: lab/other\n"                                           // 17
-      "    path: /tmp\n"                                                // 18
-      "    rollout: {retry_unreachable: soon}\n",                       // 19
+      "      web11:\n"                                                    // 16
+      "  - name: lab/other\n"                                             // 17
+      "    path: /tmp\n"                                                  // 18
+      "    rollout: {retry_unreachable: soon}\n",                         // 19
       "s.yaml", "/tmp");
-  const std::string users = "is not a user name (letters, digits, '.', '_' or '-', not starting "
-                            "with '-')";
+  const std::string users =
+      "is not a user name (letters, digits, '.', '_' or '-', not starting "
+      "with '-')";
   CHECK(errors(c) ==
         std::vector<std::string>{
             "s.yaml:8: repos[0].hosts.web3.retry_unreachable: invalid duration '1w': unknown "

@@ -32,7 +32,7 @@ namespace {
 // One deployment.keys entry; empty fields are left to Colmena's defaults.
 struct KeyDecl {
   std::string attr;
-  std::string source;  // "text" | "keyFile" | "keyCommand"
+  std::string source;              // "text" | "keyFile" | "keyCommand"
   std::vector<std::string> value;  // the text or file (one item), or the command's argv
   std::string name, destDir, user, group, permissions, uploadAt;
 };
@@ -88,13 +88,13 @@ std::string render(const ColmenaNode& n) {
       s += "  keyCommand = " + nixStringList(k.value) + ";\n";
     else
       s += "  " + k.source + " = " + nixString(k.value.at(0)) + ";\n";
-    for (const auto& [field, v] : std::vector<std::pair<std::string, std::string>>{
-             {"name", k.name},
-             {"destDir", k.destDir},
-             {"user", k.user},
-             {"group", k.group},
-             {"permissions", k.permissions},
-             {"uploadAt", k.uploadAt}})
+    for (const auto& [field, v] :
+         std::vector<std::pair<std::string, std::string>>{{"name", k.name},
+                                                          {"destDir", k.destDir},
+                                                          {"user", k.user},
+                                                          {"group", k.group},
+                                                          {"permissions", k.permissions},
+                                                          {"uploadAt", k.uploadAt}})
       if (!v.empty()) s += "  " + field + " = " + nixString(v) + ";\n";
     s += "};\n";
   }
@@ -109,8 +109,8 @@ std::string render(const ClanMachine& m) {
   for (const auto& f : m.vars)
     s += "clan.core.vars.generators." + nixString(f.generator) + ".files." + nixString(f.file) +
          " = { secret = " + (f.secret ? "true" : "false") +
-         "; deploy = " + (f.deploy ? "true" : "false") +
-         "; neededFor = " + nixString(f.neededFor) + "; };\n";
+         "; deploy = " + (f.deploy ? "true" : "false") + "; neededFor = " + nixString(f.neededFor) +
+         "; };\n";
   return s;
 }
 
@@ -129,12 +129,14 @@ std::string refusalOf(const std::string& host, const FleetInfo& f) {
 
 }  // namespace
 
-TEST_CASE("flake facts: Colmena's and Clan's deploy settings come back from a real flake as written",
-          "[integration][deploy][nix]") {
+TEST_CASE(
+    "flake facts: Colmena's and Clan's deploy settings come back from a real flake as written",
+    "[integration][deploy][nix]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
-    WARN("SKIPPED: SWITCHYARD_NIX_LIBS does not name a directory with nixpkgs-lib/ and "
-         "flake-parts/");
+    WARN(
+        "SKIPPED: SWITCHYARD_NIX_LIBS does not name a directory with nixpkgs-lib/ and "
+        "flake-parts/");
     return;
   }
   const std::vector<ColmenaNode> colmena = {

@@ -9,11 +9,10 @@
 // octavia waits until a re-run names it; `demo` is off, recorded `unreachable`, and gets the
 // push's deploy when its test host starts again; a push changing one host deploys that host
 // alone. Skipped without $SWITCHYARD_NIX_LIBS.
+#include <chrono>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
-
-#include <chrono>
 
 #include <catch2/catch.hpp>
 
@@ -67,9 +66,9 @@ void checkNoSecrets(const fs::path& dir, const std::string& text) {
     INFO(s);
     CHECK(text.find(s) == std::string::npos);
   }
-  auto found = tests::run("grep", {"-r", "-l", "-a", "-F", "--exclude-dir=mirrors", "-e",
-                                   kTextSecret, "-e", kFileSecret, "-e", kCommandSecret,
-                                   dir.string()});
+  auto found =
+      tests::run("grep", {"-r", "-l", "-a", "-F", "--exclude-dir=mirrors", "-e", kTextSecret, "-e",
+                          kFileSecret, "-e", kCommandSecret, dir.string()});
   INFO("grep: " << found.out << found.errTail);
   CHECK(found.exitStatus == 1);  // 1: no line matched, 0: some file holds a secret, 2: trouble
   CHECK(found.out.empty());
@@ -86,8 +85,9 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
           "[integration][daemon][fleet][ssh]") {
   auto libs = tests::labgen::nixLibsFromEnv();
   if (!libs) {
-    WARN("SKIPPED: SWITCHYARD_NIX_LIBS does not name a directory with nixpkgs-lib/ and "
-         "flake-parts/");
+    WARN(
+        "SKIPPED: SWITCHYARD_NIX_LIBS does not name a directory with nixpkgs-lib/ and "
+        "flake-parts/");
     return;
   }
   const auto started = std::chrono::steady_clock::now();
@@ -141,30 +141,30 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
 
   // One config file for the daemon and the CLI (`switchyard rerun`).
   const fs::path cfgFile = tmp.path() / "switchyard.yaml";
-  os::writeFileAtomic(
-      cfgFile, "state_dir: " + (tmp.path() / "state").string() +
-                   "\nhook_secret_file: " + (tmp.path() / "hook.secret").string() +
-                   "\nssh:\n  identity_file: " + hosts.identityFile().string() +
-                   "\n  known_hosts: " + hosts.knownHostsFile().string() +
-                   "\n  use_agent: false\n  connect_timeout: 3s\n"
-                   "fleet: {probe_interval: 1s, current_system: "
-                   "/var/lib/fake-nixos/current-system}\n"
-                   "repos:\n"
-                   "  - name: seed/infra\n"
-                   "    path: " +
-                   bare.string() +
-                   "\n"
-                   "    rollout: {canary: ['@web'], max_parallel: 2, stop_on_failure: true, "
-                   "retry_unreachable: 1h}\n"
-                   "    activation: {confirm_timeout: 5s}\n"
-                   // every host managed; targets, tags, keys and octavia's explicit update
-                   // come from the flake
-                   "    hosts:\n"
-                   "      nixos: {deploy: manual}\n"
-                   "      demo:\n"
-                   "      vps-het-1:\n"
-                   "      wellsjaha:\n"
-                   "      octavia:\n");
+  os::writeFileAtomic(cfgFile,
+                      "state_dir: " + (tmp.path() / "state").string() +
+                          "\nhook_secret_file: " + (tmp.path() / "hook.secret").string() +
+                          "\nssh:\n  identity_file: " + hosts.identityFile().string() +
+                          "\n  known_hosts: " + hosts.knownHostsFile().string() +
+                          "\n  use_agent: false\n  connect_timeout: 3s\n"
+                          "fleet: {probe_interval: 1s, current_system: "
+                          "/var/lib/fake-nixos/current-system}\n"
+                          "repos:\n"
+                          "  - name: seed/infra\n"
+                          "    path: " +
+                          bare.string() +
+                          "\n"
+                          "    rollout: {canary: ['@web'], max_parallel: 2, stop_on_failure: true, "
+                          "retry_unreachable: 1h}\n"
+                          "    activation: {confirm_timeout: 5s}\n"
+                          // every host managed; targets, tags, keys and octavia's explicit update
+                          // come from the flake
+                          "    hosts:\n"
+                          "      nixos: {deploy: manual}\n"
+                          "      demo:\n"
+                          "      vps-het-1:\n"
+                          "      wellsjaha:\n"
+                          "      octavia:\n");
   Config config = app::loadConfig(cfgFile);
   config.listen = "127.0.0.1:0";
 
@@ -184,8 +184,8 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
 
   // The push: modules/common.nix changes every host.
   const std::string sha = seed.changeCommon();
-  auto pushed = tests::run("git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(),
-                                   "HEAD:refs/heads/main"});
+  auto pushed = tests::run(
+      "git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(), "HEAD:refs/heads/main"});
   INFO(pushed.errTail);
   REQUIRE(pushed.exitStatus == 0);
   auto run1 = daemon.waitForRunState(1, std::chrono::minutes(8));
@@ -201,8 +201,8 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
   CHECK(hosts.host("wellsjaha").profileGeneration() == 1);
   CHECK(hosts.host("wellsjaha").activated() == hosts.host("wellsjaha").profilePath());
   if (sudo)  // sshd saw the login as the user, not as root
-    CHECK(os::readFile(hosts.host("wellsjaha").stateDir() / "sshd.log")
-              .find("for deploy from") != std::string::npos);
+    CHECK(os::readFile(hosts.host("wellsjaha").stateDir() / "sshd.log").find("for deploy from") !=
+          std::string::npos);
   CHECK_FALSE(hosts.host("nixos").profileGeneration());
   CHECK_FALSE(hosts.host("octavia").profileGeneration());
   CHECK_FALSE(hosts.host("demo").profileGeneration());
@@ -279,8 +279,8 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
       CHECK_FALSE(h.hasReason(ReasonKind::Dynamic));
     }
   }
-  pushed = tests::run("git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(),
-                              "HEAD:refs/heads/main"});
+  pushed = tests::run(
+      "git", {"-C", seed.repoPath().string(), "push", "-q", bare.string(), "HEAD:refs/heads/main"});
   REQUIRE(pushed.exitStatus == 0);
   auto run4 = daemon.waitForRunState(4, std::chrono::minutes(5));
   REQUIRE(run4);
@@ -298,8 +298,8 @@ TEST_CASE("the seed's fleet from its own flake shape: a push, keys, octavia name
 
   daemon.stop();
   checkNoSecrets(tmp.path() / "state", log.all());
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::steady_clock::now() - started)
-                           .count();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+          .count();
   WARN("seed fleet lab: " << seconds << " s from the first host's start to the last check");
 }

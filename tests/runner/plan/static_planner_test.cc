@@ -502,8 +502,9 @@ TEST_CASE("a Colmena hive turned into nixosConfigurations by makeHive", "[unit][
         std::vector<std::string>{"beta"});
   // `defaults` and what meta.specialArgs brings in reach every node
   std::vector<std::string> all{"alpha", "beta", "gamma"};
-  CHECK(affected(s.planChange({{"modules/common.nix", "{ shared, ... }: { imports = [ shared "
-                                                      "]; a = 1; }\n"}})) == all);
+  CHECK(affected(s.planChange({{"modules/common.nix",
+                                "{ shared, ... }: { imports = [ shared "
+                                "]; a = 1; }\n"}})) == all);
   CHECK(affected(s.planChange({{"shared/default.nix", "{ ... }: { b = 1; }\n"}})) == all);
   // a file no node imports reaches none
   CHECK(affected(s.planChange({{"hosts/delta/default.nix", "{ ... }: { }\n"}})).empty());
@@ -516,8 +517,9 @@ TEST_CASE("a Colmena hive turned into nixosConfigurations by makeHive", "[unit][
         std::vector<std::string>{"alpha"});
   // meta.nodeNixpkgs.gamma moves gamma to another nixpkgs: gamma (and only it) changes
   Plan np = s.planChange(
-      {{"hive.nix", replaced(kHive, "    specialArgs =",
-                             "    nodeNixpkgs.gamma = import inputs.nixpkgs { };\n    specialArgs =")}});
+      {{"hive.nix",
+        replaced(kHive, "    specialArgs =",
+                 "    nodeNixpkgs.gamma = import inputs.nixpkgs { };\n    specialArgs =")}});
   CHECK(std::find(affected(np).begin(), affected(np).end(), "gamma") != affected(np).end());
 }
 
@@ -932,19 +934,23 @@ TEST_CASE("adios-flake per-system packages reached through self.packages", "[uni
     live-text = pkgs.python3.pkgs.callPackage ./live-text { };
   };
 })nix";
-  f["pkgs/live-text/default.nix"] = "{ buildPythonApplication }: buildPythonApplication { src = ./.; }\n";
+  f["pkgs/live-text/default.nix"] =
+      "{ buildPythonApplication }: buildPythonApplication { src = ./.; }\n";
   f["pkgs/live-text/overlay.py"] = "print(1)\n";
   f["pkgs/other/default.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"o\"; }\n";
   f["cli.nix"] = "{ stdenv }: stdenv.mkDerivation { name = \"cli\"; }\n";
-  f["a.nix"] = "{ self, pkgs, ... }: { environment.systemPackages = [ "
-               "self.packages.${pkgs.stdenv.hostPlatform.system}.live-text ]; }\n";
-  f["b.nix"] = "{ self, ... }: { environment.systemPackages = [ self.packages.x86_64-linux.cli ]; }\n";
+  f["a.nix"] =
+      "{ self, pkgs, ... }: { environment.systemPackages = [ "
+      "self.packages.${pkgs.stdenv.hostPlatform.system}.live-text ]; }\n";
+  f["b.nix"] =
+      "{ self, ... }: { environment.systemPackages = [ self.packages.x86_64-linux.cli ]; }\n";
   f["c.nix"] = "{ ... }: { }\n";
   Scenario s(f);
   // a: the system is unknown, so any per-system package may be meant
   CHECK(affected(s.planChange({{"pkgs/live-text/overlay.py", "print(2)\n"}})) ==
         std::vector<std::string>{"a"});
-  CHECK(affected(s.planChange({{"cli.nix", "{ stdenv }: stdenv.mkDerivation { name = \"c2\"; }\n"}})) ==
+  CHECK(affected(
+            s.planChange({{"cli.nix", "{ stdenv }: stdenv.mkDerivation { name = \"c2\"; }\n"}})) ==
         std::vector<std::string>{"a", "b"});
   CHECK(affected(s.planChange({{"pkgs/other/default.nix",
                                 "{ stdenv }: stdenv.mkDerivation { name = \"o2\"; }\n"}})) ==
@@ -1007,7 +1013,9 @@ TEST_CASE("a module reading every flake input (nix.registry from mapAttrs over i
   f["a.nix"] = R"nix({ inputs, lib, ... }:
 let flakeInputs = lib.filterAttrs (_: lib.isType "flake") inputs;
 in { nix.registry = lib.mapAttrs (_: flake: { inherit flake; }) flakeInputs; })nix";
-  f["b.nix"] = "{ inputs, ... }: { environment.etc.x.text = builtins.toJSON (builtins.attrNames inputs); }\n";
+  f["b.nix"] =
+      "{ inputs, ... }: { environment.etc.x.text = builtins.toJSON (builtins.attrNames inputs); "
+      "}\n";
   // passing the set on is not reading it: what c's own modules read counts
   f["c.nix"] = "{ inputs, ... }: { home-manager.extraSpecialArgs = { inherit inputs; }; }\n";
   Scenario s(f);
@@ -1043,8 +1051,9 @@ TEST_CASE("self.outputs is the flake's outputs (another host's configuration rea
   f["b.nix"] = "{ ... }: { services.nginx.virtualHosts.x = { }; }\n";
   f["c.nix"] = "{ ... }: { }\n";
   Scenario s(f);
-  CHECK(affected(s.planChange({{"b.nix", "{ ... }: { services.nginx.virtualHosts.y = { }; }\n"}})) ==
-        std::vector<std::string>{"a", "b"});
+  CHECK(
+      affected(s.planChange({{"b.nix", "{ ... }: { services.nginx.virtualHosts.y = { }; }\n"}})) ==
+      std::vector<std::string>{"a", "b"});
 }
 
 TEST_CASE("an evaluation's thunks and environments are freed with its evaluator", "[unit][plan]") {

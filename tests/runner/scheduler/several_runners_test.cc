@@ -234,8 +234,12 @@ class LeasedDeploy final : public DeployStage {
  public:
   LeasedDeploy(store::Database& db, const Clock& clock, std::string runner, Activations& acts,
                bool hang)
-      : locks_(db, clock, runner), guard_(locks_, clock), clock_(clock),
-        runner_(std::move(runner)), acts_(acts), hang_(hang) {}
+      : locks_(db, clock, runner),
+        guard_(locks_, clock),
+        clock_(clock),
+        runner_(std::move(runner)),
+        acts_(acts),
+        hang_(hang) {}
 
   std::vector<DeployHostOutcome> deploy(const DeployInput& in, StageListener&) override {
     std::vector<DeployHostOutcome> out;
@@ -300,8 +304,8 @@ class LeasedDeploy final : public DeployStage {
 
 struct LeasedRunner {
   LeasedRunner(const Config& config, std::unique_ptr<store::Database> database,
-               const std::filesystem::path& stateDir, CountingReporter& reporter,
-               Activations& acts, bool hang, std::chrono::milliseconds lease)
+               const std::filesystem::path& stateDir, CountingReporter& reporter, Activations& acts,
+               bool hang, std::chrono::milliseconds lease)
       : db(std::move(database)),
         id(store::Runners::newId()),
         mirrors(stateDir, log),
@@ -384,8 +388,8 @@ TEMPLATE_TEST_CASE("several runners: one dies mid-deploy, the other takes over a
 
   // runner a dies mid-deploy: its heartbeat stops, its lease runs out, b takes over
   a.sched->stopHeartbeatForTest();
-  CHECK(tests::waitUntil(
-      [&] { return runs.get(run.view.id)->view.state == RunState::Succeeded; }, 90s, 20ms));
+  CHECK(tests::waitUntil([&] { return runs.get(run.view.id)->view.state == RunState::Succeeded; },
+                         90s, 20ms));
   const auto aExpired = store::Runners(*db, clock).expiresAt(a.id);
   // a's deploy wakes up (a process that only stood still would): it finds the lock taken
   // over and activates nothing; its run's end is not recorded
@@ -410,6 +414,6 @@ TEMPLATE_TEST_CASE("several runners: one dies mid-deploy, the other takes over a
     REQUIRE(aExpired);
     CHECK(acts.all[0].atMs > *aExpired);
   }
-  CHECK_FALSE(view.holder("web1"));  // released by b
+  CHECK_FALSE(view.holder("web1"));              // released by b
   CHECK(reporter.finished()[run.view.id] == 1);  // reported once, by b
 }

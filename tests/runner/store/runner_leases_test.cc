@@ -217,8 +217,8 @@ TEMPLATE_TEST_CASE("recovery takes over the runs of a dead runner only", "[unit]
   CHECK(idsOf(runsA.orphaned(kA)) == std::set<int64_t>{ofB, ofNone});
 }
 
-TEMPLATE_TEST_CASE("the outbox rows of one key are sent by one runner at a time",
-                   "[unit][store]", tests::SqliteBackend, tests::PostgresBackend) {
+TEMPLATE_TEST_CASE("the outbox rows of one key are sent by one runner at a time", "[unit][store]",
+                   tests::SqliteBackend, tests::PostgresBackend) {
   TestType backend;
   SKIP_IF_UNAVAILABLE(backend);
   ManualClock clock;
