@@ -64,12 +64,15 @@ StepResult OutboxSender::step() {
     if (!wakeAt || state.readyAt < *wakeAt) wakeAt = state.readyAt;
   }
 
-  std::vector<store::OutboxRow> due;
-  if (options_.runnerId.empty())
-    due = outbox_.due(nowMs, 1, waiting);
-  else if (auto claimed = outbox_.claimDue(nowMs, options_.runnerId, waiting))
-    due.push_back(std::move(*claimed));
-  for (const auto& row : due) {
+  // one row a step (the caller loops): the oldest due row, claimed when runners share the outbox
+  std::optional<store::OutboxRow> due;
+  if (!options_.runnerId.empty()) {
+    due = outbox_.claimDue(nowMs, options_.runnerId, waiting);
+  } else if (auto rows = outbox_.due(nowMs, 1, waiting); !rows.empty()) {
+    due = std::move(rows.front());
+  }
+  if (due) {
+    const store::OutboxRow& row = *due;
     if (!forges_.count(row.forge) || !forges_.find(row.forge)->second) {
       outbox_.markFailed(row.id, "no forge named '" + row.forge + "' is configured", nowMs);
       log_.warn("outbox row " + std::to_string(row.id) + ": no forge named '" + row.forge + "'");
